@@ -1,0 +1,106 @@
+// Vectorised entry points over columns of configurations (structure of
+// arrays). Every column is a pointer and a stride in elements; stride 0
+// broadcasts one value to all rows, so scalars cost no memory. Each worker
+// owns scratch buffers sized for the largest max batch: no allocation per row.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "parallel.hpp"
+#include "replica.hpp"
+
+namespace inferplan {
+
+template <class T>
+struct Column {
+  const T* data = nullptr;
+  std::int64_t stride = 0;
+  T operator[](std::int64_t i) const { return data[i * stride]; }
+};
+
+struct ConfigColumns {
+  Column<std::int32_t> kind;
+  Column<double> alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens;
+  Column<std::int64_t> max_batch;
+  Column<double> max_queue;
+
+  ServiceParams params(std::int64_t i) const {
+    ServiceParams p;
+    p.kind = kind[i];
+    p.alpha = alpha[i];
+    p.beta = beta[i];
+    p.gamma = gamma[i];
+    p.in_tokens = in_tokens[i];
+    p.out_tokens = out_tokens[i];
+    p.max_num_tokens = max_num_tokens[i];
+    return p;
+  }
+};
+
+// Output columns: out[k] receives metric k for every row, or is null.
+struct MetricColumns {
+  double* out[kNumMetrics] = {};
+
+  void write(std::int64_t i, const double* m) const {
+    for (int k = 0; k < kNumMetrics; ++k)
+      if (out[k]) out[k][i] = m[k];
+  }
+  void write_nan(std::int64_t i) const {
+    for (int k = 0; k < kNumMetrics; ++k)
+      if (out[k]) out[k][i] = std::numeric_limits<double>::quiet_NaN();
+  }
+};
+
+// Per-worker scratch for the rate-independent arrays of one row.
+struct Scratch {
+  std::vector<double> tau, chunks, mu, log_prefix;
+  explicit Scratch(std::int64_t max_n)
+      : tau(static_cast<std::size_t>(max_n)), chunks(static_cast<std::size_t>(max_n)),
+        mu(static_cast<std::size_t>(max_n)), log_prefix(static_cast<std::size_t>(max_n) + 1) {}
+
+  Status prepare(const ConfigColumns& cfg, std::int64_t i, ReplicaView& view) {
+    ServiceParams p = cfg.params(i);
+    if (p.kind == kVector) return kBadKind;  // vectors go through Replica
+    return prepare_replica(p, cfg.max_batch[i], cfg.max_queue[i], tau.data(), chunks.data(),
+                           mu.data(), log_prefix.data(), view);
+  }
+};
+
+inline std::int64_t max_batch_of(const ConfigColumns& cfg, std::int64_t rows) {
+  // Invalid rows are rejected later; they must not size the scratch.
+  std::int64_t m = 1;
+  const std::int64_t n = cfg.max_batch.stride == 0 ? std::min<std::int64_t>(rows, 1) : rows;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t b = cfg.max_batch[i];
+    if (b <= kMaxBatchLimit) m = std::max(m, b);
+  }
+  return m;
+}
+
+inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int64_t rows,
+                         const MetricColumns& out, std::int32_t* status, int threads) {
+  const std::int64_t max_n = max_batch_of(cfg, rows);
+  const int nthreads = resolve_threads(threads, rows);
+  std::vector<Scratch> scratch;
+  scratch.reserve(static_cast<std::size_t>(nthreads));
+  for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
+  parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
+    Scratch& sc = scratch[static_cast<std::size_t>(worker)];
+    ReplicaView view;
+    double m[kNumMetrics];
+    for (std::int64_t i = begin; i < end; ++i) {
+      Status s = sc.prepare(cfg, i, view);
+      if (s == kOk) s = analyze(view, rate[i], m);
+      status[i] = s;
+      if (s == kOk) {
+        out.write(i, m);
+      } else {
+        out.write_nan(i);
+      }
+    }
+  });
+}
+
+}  // namespace inferplan

@@ -1,0 +1,77 @@
+// One configured replica that owns its rate-independent arrays: the object
+// behind scalar calls. Batch calls use ReplicaView over scratch buffers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "metrics.hpp"
+
+namespace inferplan {
+
+// Largest max batch accepted: the scratch arrays are O(N) doubles.
+constexpr std::int64_t kMaxBatchLimit = std::int64_t{1} << 24;
+
+inline Status validate_queue(std::int64_t N, double Q) {
+  if (N < 1 || N > kMaxBatchLimit) return kBadMaxBatch;
+  if (std::isnan(Q) || Q < 0.0) return kBadMaxQueue;
+  if (!std::isinf(Q) && std::floor(Q) != Q) return kBadMaxQueue;
+  return kOk;
+}
+
+// Rate-independent arrays of one replica, laid out in caller-provided
+// buffers of N (tau, chunks, mu) and N + 1 (log prefix) doubles.
+inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q, double* tau,
+                              double* chunks, double* mu, double* log_prefix,
+                              ReplicaView& view) {
+  Status s = validate_queue(N, Q);
+  if (s != kOk) return s;
+  if (p.kind == kVector) {
+    s = validate(p);
+    if (s != kOk) return s;
+    for (std::int64_t b = 0; b < N; ++b) {
+      if (!(std::isfinite(tau[b]) && tau[b] > 0.0)) return kBadServiceTime;
+      chunks[b] = 1.0;
+    }
+  } else {
+    s = fill_service_times(p, N, tau, chunks);
+    if (s != kOk) return s;
+  }
+  view.service = p;
+  view.tau = tau;
+  view.chunks = chunks;
+  view.chain.N = N;
+  view.chain.Q = Q;
+  view.chain.mu = mu;
+  view.chain.log_prefix = log_prefix;
+  view.chain.monotone = prepare_chain(N, tau, mu, log_prefix);
+  return kOk;
+}
+
+class Replica {
+ public:
+  // For kVector, tau_ms holds tau(1..N); otherwise it is ignored.
+  Status init(const ServiceParams& p, std::int64_t N, double Q, const double* tau_ms) {
+    Status s = validate_queue(N, Q);
+    if (s != kOk) return s;
+    const std::size_t n = static_cast<std::size_t>(N);
+    tau_.assign(n, 0.0);
+    if (p.kind == kVector) tau_.assign(tau_ms, tau_ms + n);
+    chunks_.assign(n, 1.0);
+    mu_.assign(n, 0.0);
+    log_prefix_.assign(n + 1, 0.0);
+    return prepare_replica(p, N, Q, tau_.data(), chunks_.data(), mu_.data(), log_prefix_.data(),
+                           view_);
+  }
+
+  const ReplicaView& view() const { return view_; }
+  const std::vector<double>& tau() const { return tau_; }
+  const std::vector<double>& chunks() const { return chunks_; }
+
+ private:
+  std::vector<double> tau_, chunks_, mu_, log_prefix_;
+  ReplicaView view_;
+};
+
+}  // namespace inferplan

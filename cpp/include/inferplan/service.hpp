@@ -1,0 +1,120 @@
+// Service models: the time tau(b) one request spends in service when the
+// batch holds b requests, and how that time splits into prefill and decode.
+//
+// Times are in milliseconds. Each model fills tau(1..N) once per
+// configuration; everything rate-dependent happens in chain.hpp.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "status.hpp"
+
+namespace inferplan {
+
+enum ServiceKind : std::int32_t {
+  kDecodeOnly = 0,     // T(b) = alpha + beta*b per token, out_tokens tokens
+  kPrefillDecode = 1,  // chunked prefill under a token budget
+  kVector = 2,         // tau(1..N) given by the caller
+};
+
+struct ServiceParams {
+  std::int32_t kind = kDecodeOnly;
+  double alpha = 0.0;           // ms per iteration
+  double beta = 0.0;            // ms per token in the batch (DecodeOnly) or computed token
+  double gamma = 0.0;           // ms per token of KV cache read (PrefillDecode)
+  double in_tokens = 0.0;       // mean prompt length L
+  double out_tokens = 1.0;      // mean output length m
+  double max_num_tokens = 8192; // token budget per iteration M
+};
+
+inline bool finite_nonneg(double x) { return std::isfinite(x) && x >= 0.0; }
+
+// Validates the scalar parameters of a model (not the vector of kVector).
+inline Status validate(const ServiceParams& p) {
+  if (p.kind != kDecodeOnly && p.kind != kPrefillDecode && p.kind != kVector) return kBadKind;
+  if (p.kind == kVector) {
+    if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+    return kOk;
+  }
+  if (!finite_nonneg(p.alpha)) return kBadAlpha;
+  if (!finite_nonneg(p.beta)) return kBadBeta;
+  if (p.kind == kDecodeOnly) {
+    if (!(p.alpha + p.beta > 0.0)) return kBadAlpha;  // service time would be zero
+    if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+    return kOk;
+  }
+  if (!finite_nonneg(p.gamma)) return kBadGamma;
+  if (!finite_nonneg(p.in_tokens)) return kBadInTokens;
+  if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+  if (!(std::isfinite(p.max_num_tokens) && p.max_num_tokens > 0.0)) return kBadMaxNumTokens;
+  if (!(p.alpha + p.beta + p.gamma > 0.0)) return kBadAlpha;
+  return kOk;
+}
+
+// PrefillDecode helpers (MODEL.md 2.2).
+struct PrefillDecodeWork {
+  double alpha, beta, gamma, L, m, M;
+  double w_dec;
+
+  explicit PrefillDecodeWork(const ServiceParams& p)
+      : alpha(p.alpha), beta(p.beta), gamma(p.gamma), L(p.in_tokens), m(p.out_tokens),
+        M(p.max_num_tokens),
+        w_dec(p.beta * p.out_tokens +
+              p.gamma * p.out_tokens * (p.in_tokens + (p.out_tokens + 1.0) / 2.0)) {}
+
+  // Largest batch at which a prefill split into j chunks fits the budget.
+  double batch_limit(double j) const {
+    double x = (j + m) * (M - L / j) / (L + m);
+    return std::floor(x > 0.0 ? x : 0.0);
+  }
+  double w_pre(double c) const { return (beta + gamma * (c + 1.0) / 2.0) * L; }
+  double delta(double c) const { return (w_pre(c) + w_dec) / (c + m); }
+  double tau(double b, double c) const { return (c + m) * (alpha + b * delta(c)); }
+
+  // Smallest j >= j_min whose batch limit reaches b. The limit grows with j,
+  // so callers walk b upwards and pass the previous answer as j_min; a
+  // quadratic estimate jumps over long runs of too-small j.
+  double chunks(double b, double j_min) const {
+    double j = j_min < 1.0 ? 1.0 : j_min;
+    if (batch_limit(j) >= b) return j;
+    // (j+m)(M - L/j) >= b(L+m)  <=>  M j^2 + (mM - L - b(L+m)) j - mL >= 0
+    double q = m * M - L - b * (L + m);
+    double est = (-q + std::sqrt(q * q + 4.0 * M * m * L)) / (2.0 * M);
+    est = std::floor(est) - 1.0;
+    if (est > j) j = est;
+    while (batch_limit(j) < b) j += 1.0;
+    // The estimate may overshoot by rounding: step back while it still fits.
+    while (j > j_min && j > 1.0 && batch_limit(j - 1.0) >= b) j -= 1.0;
+    return j;
+  }
+};
+
+// Fills tau[0..N-1] = tau(1..N) in ms and chunks[0..N-1] = c(b) (1 for models
+// without chunking). Returns kOk or the code of the first bad field.
+inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double* tau,
+                                 double* chunks) {
+  Status s = validate(p);
+  if (s != kOk) return s;
+  if (N < 1) return kBadMaxBatch;
+  if (p.kind == kDecodeOnly) {
+    for (std::int64_t b = 1; b <= N; ++b) {
+      tau[b - 1] = p.out_tokens * (p.alpha + p.beta * static_cast<double>(b));
+      chunks[b - 1] = 1.0;
+    }
+    return kOk;
+  }
+  if (p.kind == kPrefillDecode) {
+    PrefillDecodeWork w(p);
+    double c = 1.0;
+    for (std::int64_t b = 1; b <= N; ++b) {
+      c = w.chunks(static_cast<double>(b), c);
+      chunks[b - 1] = c;
+      tau[b - 1] = w.tau(static_cast<double>(b), c);
+    }
+    return kOk;
+  }
+  return kBadKind;  // kVector: the caller owns tau
+}
+
+}  // namespace inferplan

@@ -1,0 +1,45 @@
+// Status codes shared by every entry point of the kernel.
+//
+// A batch call never throws: each row carries one of these codes, and the
+// Python layer turns them into messages that name the offending field.
+#pragma once
+
+#include <cstdint>
+
+namespace inferplan {
+
+enum Status : std::int32_t {
+  kOk = 0,
+  // The analysis is defined but the chain has no steady state.
+  kUnstable = 1,  // unbounded queue at or above saturation
+  // Sizing: a target that even a near-idle replica cannot meet.
+  kInfeasibleItl = 2,
+  kInfeasibleTtft = 3,
+  kInfeasibleTtftPercentile = 4,
+  kInfeasibleWaitPercentile = 5,
+  kInfeasibleBlock = 6,
+  kInfeasibleTps = 7,
+  // Invalid input, one code per field.
+  kBadKind = 20,
+  kBadAlpha = 21,
+  kBadBeta = 22,
+  kBadGamma = 23,
+  kBadInTokens = 24,
+  kBadOutTokens = 25,
+  kBadMaxNumTokens = 26,
+  kBadMaxBatch = 27,
+  kBadMaxQueue = 28,
+  kBadRate = 29,
+  kBadTargetItl = 30,
+  kBadTargetTtft = 31,
+  kBadTtftPercentile = 32,
+  kBadWaitPercentile = 33,
+  kBadMaxBlock = 34,
+  kBadTps = 35,
+  kBadServiceTime = 36,
+  kBadQuantile = 37,
+};
+
+inline bool is_error(std::int32_t s) { return s >= 20; }
+
+}  // namespace inferplan

@@ -1,0 +1,24 @@
+"""inferplan: fast, exact capacity planning for LLM inference fleets.
+
+The hot path is a C++ kernel (``inferplan._core``); when it is unavailable a Numba
+mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()`` says
+which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
+"""
+
+from ._status import Status, status_message
+from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
+from .replica import Metrics, Replica, backend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DecodeOnly",
+    "Metrics",
+    "PrefillDecode",
+    "Replica",
+    "ServiceModel",
+    "ServiceTimes",
+    "Status",
+    "backend",
+    "status_message",
+]

@@ -1,0 +1,1 @@
+"""Kernel backends: the NumPy reference, its Numba mirror, and the C++ extension."""

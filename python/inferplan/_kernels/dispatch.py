@@ -1,0 +1,69 @@
+"""Backend selection: an ordered list (cpp -> numba -> numpy), chosen once per process.
+
+``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one; the same list drives the parity tests.
+Every backend exposes the same three operations on plain arrays:
+
+* ``replica(params, max_batch, max_queue, tau)`` -> a prepared handle with ``.status``;
+* ``analyze(handle, rate)`` -> ``(status, metrics)``;
+* ``analyze_many(config_columns, rate, outs, status, threads)`` fills ``outs`` in place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from functools import lru_cache
+
+BACKENDS: tuple[str, ...] = ("cpp", "numba", "numpy")
+_MODULES = {
+    "cpp": "inferplan._kernels.cpp_backend",
+    "numba": "inferplan._kernels.numba_backend",
+    "numpy": "inferplan._kernels.numpy_backend",
+}
+_BUILD_HINT = (
+    "the compiled extension inferplan._core is not available ({err}); falling back to "
+    "{fallback}. Build it with `python -m pip install .` (needs a C++17 compiler and CMake) "
+    "or, in a source checkout, `scripts/dev_build.sh`."
+)
+
+
+@lru_cache(maxsize=None)
+def load(name: str):
+    """The backend module called ``name``; raises ImportError if it cannot be used."""
+    if name not in _MODULES:
+        raise ValueError(f"INFERPLAN_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return importlib.import_module(_MODULES[name])
+
+
+def available() -> list[str]:
+    """Names of the backends that import on this machine, fastest first."""
+    names = []
+    for name in BACKENDS:
+        try:
+            load(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+@lru_cache(maxsize=1)
+def active():
+    """The backend in use: INFERPLAN_BACKEND if set, else the first that imports."""
+    forced = os.environ.get("INFERPLAN_BACKEND", "").strip().lower()
+    if forced:
+        return load(forced)
+    errors = []
+    for name in BACKENDS:
+        try:
+            module = load(name)
+        except ImportError as err:
+            errors.append((name, err))
+            continue
+        if errors and errors[0][0] == "cpp":
+            warnings.warn(
+                _BUILD_HINT.format(err=errors[0][1], fallback=name), RuntimeWarning, stacklevel=3
+            )
+        return module
+    raise ImportError(f"no inferplan backend could be loaded: {errors}")

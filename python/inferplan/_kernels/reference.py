@@ -1,0 +1,222 @@
+"""The NumPy reference kernel: the documented, readable definition of every number.
+
+It evaluates the chain in log space over whole arrays (``exp(n log lam - S[n] - max)``),
+where the fast kernels use a recurrence from the mode; both sum the geometric tail in
+closed form. Slow (Python per row) but simple enough to check by eye.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR, METRIC_INDEX, NUM_METRICS
+from .._status import Status
+
+MAX_BATCH_LIMIT = 1 << 24
+
+
+def _finite_nonneg(x: float) -> bool:
+    return math.isfinite(x) and x >= 0.0
+
+
+def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens) -> Status:
+    """Status of a model's scalar parameters (same rules as the C++ ``validate``)."""
+    if kind not in (KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR):
+        return Status.BAD_KIND
+    if kind == KIND_VECTOR:
+        return Status.OK if math.isfinite(out_tokens) and out_tokens > 0 else Status.BAD_OUT_TOKENS
+    if not _finite_nonneg(alpha):
+        return Status.BAD_ALPHA
+    if not _finite_nonneg(beta):
+        return Status.BAD_BETA
+    if kind == KIND_DECODE_ONLY:
+        if not alpha + beta > 0:
+            return Status.BAD_ALPHA
+        if not (math.isfinite(out_tokens) and out_tokens > 0):
+            return Status.BAD_OUT_TOKENS
+        return Status.OK
+    if not _finite_nonneg(gamma):
+        return Status.BAD_GAMMA
+    if not _finite_nonneg(in_tokens):
+        return Status.BAD_IN_TOKENS
+    if not (math.isfinite(out_tokens) and out_tokens > 0):
+        return Status.BAD_OUT_TOKENS
+    if not (math.isfinite(max_num_tokens) and max_num_tokens > 0):
+        return Status.BAD_MAX_NUM_TOKENS
+    if not alpha + beta + gamma > 0:
+        return Status.BAD_ALPHA
+    return Status.OK
+
+
+def validate_queue(max_batch, max_queue) -> Status:
+    if not (1 <= max_batch <= MAX_BATCH_LIMIT):
+        return Status.BAD_MAX_BATCH
+    if math.isnan(max_queue) or max_queue < 0:
+        return Status.BAD_MAX_QUEUE
+    if not math.isinf(max_queue) and math.floor(max_queue) != max_queue:
+        return Status.BAD_MAX_QUEUE
+    return Status.OK
+
+
+def prefill_decode_parts(alpha, beta, gamma, L, m, M):
+    """The PrefillDecode work terms (MODEL.md 2.2) as functions of the chunk count c."""
+    w_dec = beta * m + gamma * m * (L + (m + 1) / 2)
+
+    def w_pre(c):
+        return (beta + gamma * (c + 1) / 2) * L
+
+    def delta(c):
+        return (w_pre(c) + w_dec) / (c + m)
+
+    return w_pre, delta
+
+
+def chunk_counts(L, m, M, max_batch) -> np.ndarray:
+    """c(b) for b = 1..max_batch: the fewest prefill chunks that fit batch b in the budget."""
+    limits = []
+    j = 0
+    while not limits or limits[-1] < max_batch:
+        j += 1
+        limits.append(math.floor(max(0.0, (j + m) * (M - L / j) / (L + m))))
+    b = np.arange(1, max_batch + 1)
+    return np.searchsorted(np.asarray(limits, dtype=float), b, side="left").astype(float) + 1.0
+
+
+def service_times(kind, alpha, beta, gamma, L, m, M, max_batch):
+    """tau(1..N) in ms and the chunk counts c(1..N)."""
+    b = np.arange(1, max_batch + 1, dtype=float)
+    if kind == KIND_DECODE_ONLY:
+        return m * (alpha + beta * b), np.ones(max_batch)
+    c = chunk_counts(L, m, M, max_batch)
+    _, delta = prefill_decode_parts(alpha, beta, gamma, L, m, M)
+    return (c + m) * (alpha + b * delta(c)), c
+
+
+def _geo_f(s: float) -> float:
+    if abs(s) < 1e-3:
+        return -0.5 + s / 12 - s**3 / 720 + s**5 / 30240
+    if s > 700.0:  # 1/expm1(s) is below double resolution of 1/s
+        return -1.0 / s
+    return 1.0 / math.expm1(s) - 1.0 / s
+
+
+def geo_sums(t: float, n: float) -> tuple[float, float]:
+    """Sum and mean index of x^i, i = 0..n-1, x = exp(-t) (n may be inf)."""
+    if math.isinf(n):
+        return -1.0 / math.expm1(-t), _geo_f(t) + 1.0 / t
+    g0 = n if t == 0 else math.expm1(-n * t) / math.expm1(-t)
+    return g0, _geo_f(t) - n * _geo_f(n * t)
+
+
+def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
+    """(status, p0, p_block, not_blocked, L, B, Lq) of the chain at lam (per ms)."""
+    N = len(tau)
+    if lam == 0:
+        return Status.OK, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
+    mu = np.arange(1, N + 1) / tau
+    log_mu = np.log(mu)
+    ll = math.log(lam)
+    lr = ll - log_mu[-1]
+    Q = max_queue
+    if math.isinf(Q) and lr >= 0:
+        return (Status.UNSTABLE,) + (math.nan,) * 6
+    n = np.arange(N + 1, dtype=float)
+    logw = n * ll - np.concatenate([[0.0], np.cumsum(log_mu)])
+    log_wN = logw[-1]
+    # Log of the largest tail weight (the top state K when the tail grows).
+    log_top = log_wN + Q * lr if (Q > 0 and lr >= 0) else -math.inf
+    M = max(logw.max(), log_top)
+    w = np.exp(logw - M)
+    head0, head1, wN = w[:-1].sum(), (n[:-1] * w[:-1]).sum(), w[-1]
+    t0 = t1 = t0_excl_top = 0.0
+    w_top = wN
+    if Q > 0 and lr < 0:
+        g0, mean = geo_sums(-lr, Q)
+        r = math.exp(lr)
+        t0 = wN * r * g0
+        t1 = t0 * (mean + 1)
+        w_top = 0.0 if math.isinf(Q) else wN * math.exp(Q * lr)
+        if not math.isinf(Q):
+            t0_excl_top = wN * r * geo_sums(-lr, Q - 1)[0] if Q > 1 else 0.0
+    elif Q > 0:
+        top = math.exp(log_top - M)
+        g0, mean = geo_sums(lr, Q)
+        t0 = top * g0
+        t1 = t0 * (Q - mean)
+        w_top = top
+        t0_excl_top = top * math.exp(-lr) * geo_sums(lr, Q - 1)[0] if Q > 1 else 0.0
+    Z = head0 + wN + t0
+    if math.isinf(Q):
+        p_block, not_blocked = 0.0, 1.0
+    else:
+        p_block = w_top / Z
+        not_blocked = (head0 if Q == 0 else head0 + wN + t0_excl_top) / Z
+    B = (head1 + N * (wN + t0)) / Z
+    Lq = t1 / Z
+    return Status.OK, w[0] / Z, p_block, not_blocked, B + Lq, B, Lq
+
+
+def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.ndarray]:
+    """Metrics at ``rate`` (req/s) of a replica; ``params`` = (kind, alpha, beta, gamma,
+    in_tokens, out_tokens, max_num_tokens); ``tau`` given for the vector model."""
+    out = np.full(NUM_METRICS, math.nan)
+    kind, alpha, beta, gamma, L, m, M = params
+    status = validate_queue(max_batch, max_queue)
+    if status == Status.OK:
+        status = validate_service(kind, alpha, beta, gamma, L, m, M)
+    if status != Status.OK:
+        return status, out
+    if kind == KIND_VECTOR:
+        tau = np.asarray(tau, dtype=float)
+        if not (np.all(np.isfinite(tau)) and np.all(tau > 0)):
+            return Status.BAD_SERVICE_TIME, out
+        chunks = np.ones(max_batch)
+    else:
+        tau, chunks = service_times(kind, alpha, beta, gamma, L, m, M, max_batch)
+    if not (math.isfinite(rate) and rate >= 0):
+        return Status.BAD_RATE, out
+    lam = rate / 1000.0
+    status, p0, p_block, not_blocked, L_sys, B, Lq = chain_moments(tau, max_queue, lam)
+    if status != Status.OK:
+        return status, out
+    X = lam * not_blocked
+    if lam == 0:
+        response = service = tau[0]
+        wait = 0.0
+    else:
+        response, service, wait = L_sys / X, B / X, Lq / X
+    prefill = 0.0
+    if kind == KIND_PREFILL_DECODE:
+        w_pre, delta = prefill_decode_parts(alpha, beta, gamma, L, m, M)
+        b = min(max(round_half_away(B), 1), max_batch)
+        c = chunks[b - 1]
+        prefill = c * max(0.0, alpha + (B - 1) * delta(c)) + w_pre(c)
+    itl = (service - prefill) / m
+    mu_N = max_batch / tau[-1]
+    values = {
+        "rate": rate,
+        "p0": p0,
+        "p_block": p_block,
+        "throughput": X * 1000,
+        "in_system": L_sys,
+        "in_service": B,
+        "in_queue": Lq,
+        "response_ms": response,
+        "service_ms": service,
+        "wait_ms": wait,
+        "itl_ms": itl,
+        "ttft_ms": wait + prefill + itl,
+        "prefill_ms": prefill,
+        "utilization": B / max_batch,
+        "max_rate": mu_N * 1000,
+    }
+    for name, value in values.items():
+        out[METRIC_INDEX[name]] = value
+    return Status.OK, out
+
+
+def round_half_away(x: float) -> int:
+    """Round to nearest, halves away from zero (C's round, Go's math.Round)."""
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))

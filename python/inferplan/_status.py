@@ -1,0 +1,81 @@
+"""Status codes returned per row by the kernels (mirrors cpp/include/inferplan/status.hpp)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    """Outcome of one row of a batch call. ``OK`` is 0; errors are 20 and above."""
+
+    OK = 0
+    UNSTABLE = 1
+    INFEASIBLE_ITL = 2
+    INFEASIBLE_TTFT = 3
+    INFEASIBLE_TTFT_PERCENTILE = 4
+    INFEASIBLE_WAIT_PERCENTILE = 5
+    INFEASIBLE_BLOCK = 6
+    INFEASIBLE_TPS = 7
+    BAD_KIND = 20
+    BAD_ALPHA = 21
+    BAD_BETA = 22
+    BAD_GAMMA = 23
+    BAD_IN_TOKENS = 24
+    BAD_OUT_TOKENS = 25
+    BAD_MAX_NUM_TOKENS = 26
+    BAD_MAX_BATCH = 27
+    BAD_MAX_QUEUE = 28
+    BAD_RATE = 29
+    BAD_TARGET_ITL = 30
+    BAD_TARGET_TTFT = 31
+    BAD_TTFT_PERCENTILE = 32
+    BAD_WAIT_PERCENTILE = 33
+    BAD_MAX_BLOCK = 34
+    BAD_TPS = 35
+    BAD_SERVICE_TIME = 36
+    BAD_QUANTILE = 37
+
+    @property
+    def is_error(self) -> bool:
+        return self.value >= 20
+
+
+_MESSAGES = {
+    Status.OK: "ok",
+    Status.UNSTABLE: "unbounded queue at or above saturation: the replica has no steady state "
+    "(lower the rate below max_rate or bound the queue)",
+    Status.INFEASIBLE_ITL: "itl_ms target is below the ITL of a near-idle replica",
+    Status.INFEASIBLE_TTFT: "ttft_ms target is below the TTFT of a near-idle replica",
+    Status.INFEASIBLE_TTFT_PERCENTILE: "ttft_percentile target is below what a near-idle "
+    "replica achieves",
+    Status.INFEASIBLE_WAIT_PERCENTILE: "wait_percentile target is below what a near-idle "
+    "replica achieves",
+    Status.INFEASIBLE_BLOCK: "max_block target is below the blocking of a near-idle replica",
+    Status.INFEASIBLE_TPS: "tps target needs more than the replica can deliver",
+    Status.BAD_KIND: "model kind must be 0 (DecodeOnly) or 1 (PrefillDecode)",
+    Status.BAD_ALPHA: "alpha must be finite and >= 0, and the service time must be positive",
+    Status.BAD_BETA: "beta must be finite and >= 0",
+    Status.BAD_GAMMA: "gamma must be finite and >= 0",
+    Status.BAD_IN_TOKENS: "in_tokens must be finite and >= 0",
+    Status.BAD_OUT_TOKENS: "out_tokens must be finite and > 0",
+    Status.BAD_MAX_NUM_TOKENS: "max_num_tokens must be finite and > 0",
+    Status.BAD_MAX_BATCH: "max_batch must be an integer in [1, 16777216]",
+    Status.BAD_MAX_QUEUE: "max_queue must be a non-negative integer or infinite",
+    Status.BAD_RATE: "rate must be finite and >= 0",
+    Status.BAD_TARGET_ITL: "itl_ms target must be finite and > 0",
+    Status.BAD_TARGET_TTFT: "ttft_ms target must be finite and > 0",
+    Status.BAD_TTFT_PERCENTILE: "ttft_percentile must be (q, ms) with 0 < q < 1 and ms > 0",
+    Status.BAD_WAIT_PERCENTILE: "wait_percentile must be (q, ms) with 0 < q < 1 and ms > 0",
+    Status.BAD_MAX_BLOCK: "max_block must be in (0, 1)",
+    Status.BAD_TPS: "tps target must be finite and > 0",
+    Status.BAD_SERVICE_TIME: "service times must be finite and > 0",
+    Status.BAD_QUANTILE: "quantile must be in (0, 1)",
+}
+
+
+def status_message(code: int) -> str:
+    """Human-readable explanation of a status code."""
+    try:
+        return _MESSAGES[Status(int(code))]
+    except ValueError:
+        return f"unknown status {code}"

@@ -1,0 +1,155 @@
+"""One replica of a model server: a batching queue analysed as a birth-death chain."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import NamedTuple
+
+from ._kernels import dispatch
+from ._metrics import KIND_VECTOR
+from ._status import Status, status_message
+from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
+
+
+class Metrics(NamedTuple):
+    """Steady-state metrics of one replica at an offered rate.
+
+    Rates in requests per second, times in milliseconds, counts in requests.
+    """
+
+    rate: float
+    """Offered arrival rate (req/s)."""
+    p0: float
+    """Probability that the replica is empty."""
+    p_block: float
+    """Probability that an arrival is rejected (queue full); 0 for an unbounded queue."""
+    throughput: float
+    """Accepted rate, ``rate * (1 - p_block)`` (req/s)."""
+    in_system: float
+    """Mean requests in the replica (in service and waiting)."""
+    in_service: float
+    """Mean batch occupancy."""
+    in_queue: float
+    """Mean requests waiting."""
+    response_ms: float
+    """Mean time from arrival to completion (Little's law)."""
+    service_ms: float
+    """Mean time in service."""
+    wait_ms: float
+    """Mean time waiting before service starts."""
+    itl_ms: float
+    """Mean inter-token latency."""
+    ttft_ms: float
+    """Mean time to first token."""
+    prefill_ms: float
+    """Mean prefill time (0 for models without a prefill phase)."""
+    utilization: float
+    """Mean batch occupancy over the max batch."""
+    max_rate: float
+    """Saturation throughput ``mu(N)`` (req/s)."""
+
+
+def backend() -> str:
+    """Name of the kernel backend in use: ``"cpp"``, ``"numba"`` or ``"numpy"``."""
+    return dispatch.active().NAME
+
+
+def _max_batch(value) -> int:
+    try:
+        n = operator.index(value)
+    except TypeError:
+        if isinstance(value, float) and value.is_integer():
+            n = int(value)
+        else:
+            raise ValueError(f"max_batch must be an integer >= 1, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"max_batch must be an integer >= 1, got {value!r}")
+    if n > 1 << 24:
+        raise ValueError(f"max_batch must be at most {1 << 24}, got {value!r}")
+    return n
+
+
+def _max_queue(value) -> float:
+    if value is None:
+        return math.inf
+    try:
+        q = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_queue must be None, an integer >= 0 or inf, got {value!r}") from None
+    if math.isnan(q) or q < 0 or (math.isfinite(q) and not q.is_integer()):
+        raise ValueError(f"max_queue must be None, an integer >= 0 or inf, got {value!r}")
+    return q
+
+
+def _rate(value) -> float:
+    try:
+        r = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"rate must be a number of requests per second, got {value!r}") from None
+    if not (math.isfinite(r) and r >= 0):
+        raise ValueError(f"rate must be finite and >= 0 (req/s), got {value!r}")
+    return r
+
+
+class Replica:
+    """A replica serving at most ``max_batch`` requests at once, with ``max_queue`` more
+    waiting (``None`` or ``math.inf``: an unbounded FCFS queue).
+
+    >>> import inferplan
+    >>> r = inferplan.Replica(inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024),
+    ...                       max_batch=48, max_queue=152)
+    >>> m = r.analyze(35.2003 / 60)
+    >>> round(m.itl_ms, 3), round(m.wait_ms, 1)
+    (50.0, 332.9)
+    """
+
+    __slots__ = ("model", "max_batch", "max_queue", "_handle", "_kernel")
+
+    def __init__(self, model: ServiceModel, max_batch: int | None = None, max_queue=None):
+        if not isinstance(model, (DecodeOnly, PrefillDecode, ServiceTimes)):
+            raise TypeError(
+                "model must be DecodeOnly, PrefillDecode or ServiceTimes, "
+                f"got {type(model).__name__}"
+            )
+        tau = None
+        if model.kind == KIND_VECTOR:
+            tau = model.tau_ms
+            if max_batch is None:
+                max_batch = tau.size
+            elif _max_batch(max_batch) != tau.size:
+                raise ValueError(
+                    f"max_batch ({max_batch}) must equal len(tau_ms) ({tau.size}) "
+                    "for ServiceTimes"
+                )
+        elif max_batch is None:
+            raise ValueError("max_batch is required for DecodeOnly and PrefillDecode")
+        self.model = model
+        self.max_batch = _max_batch(max_batch)
+        self.max_queue = _max_queue(max_queue)
+        self._kernel = dispatch.active()
+        self._handle = self._kernel.replica(model.params(), self.max_batch, self.max_queue, tau)
+        if self._handle.status != 0:
+            raise ValueError(status_message(self._handle.status))
+
+    def __repr__(self) -> str:
+        q = "None" if math.isinf(self.max_queue) else int(self.max_queue)
+        return f"Replica({self.model!r}, max_batch={self.max_batch}, max_queue={q})"
+
+    @property
+    def max_rate(self) -> float:
+        """Saturation throughput mu(N) in req/s."""
+        return self.max_batch / self.model.service_times(self.max_batch)[-1] * 1000.0
+
+    def analyze(self, rate: float) -> Metrics:
+        """Steady-state metrics at an offered ``rate`` in requests per second."""
+        status, values = self._kernel.analyze(self._handle, _rate(rate))
+        if status != 0:
+            if status == Status.UNSTABLE:
+                raise ValueError(
+                    f"rate {rate!r} req/s is at or above the saturation rate "
+                    f"{self.max_rate:.6g} req/s of a replica with an unbounded queue: "
+                    "no steady state (lower the rate or set max_queue)"
+                )
+            raise ValueError(status_message(status))
+        return Metrics._make(values)
