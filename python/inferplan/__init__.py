@@ -6,12 +6,14 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
 from ._status import Status, status_message
+from .batch import analyze_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "analyze_many",
     "DecodeOnly",
     "Metrics",
     "PrefillDecode",

@@ -48,9 +48,26 @@ def available() -> list[str]:
     return names
 
 
-@lru_cache(maxsize=1)
+_override = None
+
+
+def use(name: str | None) -> None:
+    """Switches the backend for objects created from now on (None: back to the default).
+
+    Meant for tests and benchmarks that compare backends in one process.
+    """
+    global _override
+    _override = None if name is None else load(name)
+
+
 def active():
-    """The backend in use: INFERPLAN_BACKEND if set, else the first that imports."""
+    """The backend in use: the one set by :func:`use`, else the process default."""
+    return _override if _override is not None else _default()
+
+
+@lru_cache(maxsize=1)
+def _default():
+    """INFERPLAN_BACKEND if set, else the first backend that imports."""
     forced = os.environ.get("INFERPLAN_BACKEND", "").strip().lower()
     if forced:
         return load(forced)

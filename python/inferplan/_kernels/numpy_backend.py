@@ -32,7 +32,7 @@ def replica(params, max_batch, max_queue, tau=None):
 def analyze(handle, rate):
     status, m = reference.analyze(handle.params, handle.max_batch, handle.max_queue, rate,
                                   handle.tau)
-    return int(status), m
+    return int(status), m.tolist()
 
 
 def _row(col, i):

@@ -1,0 +1,54 @@
+"""The Numba kernel as a backend (the fallback when the extension is unavailable)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numba_kernels as nk
+
+NAME = "numba"
+
+
+class _Prepared:
+    __slots__ = ("p", "N", "Q", "tau", "chunks", "mu", "S", "monotone", "status", "m")
+
+    def __init__(self, params, max_batch, max_queue, tau):
+        self.p = np.asarray(params, dtype=float)
+        n = max(1, min(int(max_batch), nk.MAX_BATCH_LIMIT))
+        self.N = int(max_batch)
+        self.Q = float(max_queue)
+        self.tau = np.array(tau, dtype=float) if tau is not None else np.empty(n)
+        self.chunks = np.empty(n)
+        self.mu = np.empty(n)
+        self.S = np.empty(n + 1)
+        self.m = np.empty(nk.NUM_METRICS)
+        self.status, self.monotone = nk.prepare(
+            self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.S
+        )
+
+
+def replica(params, max_batch, max_queue, tau=None):
+    return _Prepared(params, max_batch, max_queue, tau)
+
+
+def analyze(h, rate):
+    s = nk.analyze(h.p, h.N, h.Q, h.tau, h.chunks, h.mu, h.S, h.monotone, rate, h.m)
+    return s, h.m.tolist()
+
+
+def analyze_many(config, rate, outs, status, threads):
+    sel = np.array([k for k, o in enumerate(outs) if o is not None], dtype=np.int64)
+    block = np.empty((sel.size, status.shape[0]))
+    cfg_f = tuple(np.ascontiguousarray(c, dtype=float) for c in config[1:7])
+    if threads:
+        import numba
+
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        nk.analyze_many(config[0], cfg_f, config[7], config[8], rate, sel, block, status)
+    finally:
+        if threads:
+            numba.set_num_threads(previous)
+    for j, k in enumerate(sel):
+        outs[k][:] = block[j]

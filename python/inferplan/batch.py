@@ -1,0 +1,190 @@
+"""Vectorised calls over columns of configurations (NumPy arrays or a pandas DataFrame).
+
+Columns broadcast: each is a scalar, or an array of the common length. A bad value in one
+row sets that row's ``status`` (see :class:`inferplan.Status`) and NaN metrics; the other
+rows are computed as usual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ._kernels import dispatch
+from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, METRIC_NAMES
+
+_KIND_NAMES = {
+    "decode_only": KIND_DECODE_ONLY,
+    "decodeonly": KIND_DECODE_ONLY,
+    "prefill_decode": KIND_PREFILL_DECODE,
+    "prefilldecode": KIND_PREFILL_DECODE,
+}
+CONFIG_COLUMNS = (
+    "kind",
+    "alpha",
+    "beta",
+    "gamma",
+    "in_tokens",
+    "out_tokens",
+    "max_num_tokens",
+    "max_batch",
+    "max_queue",
+)
+CONFIG_DEFAULTS = {"gamma": 0.0, "in_tokens": 0.0, "max_num_tokens": 8192.0, "max_queue": math.inf}
+DEFAULT_METRICS = METRIC_NAMES
+
+
+def _kind_column(value) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US O".replace(" ", ""):
+        flat = arr.reshape(-1)
+        codes = np.empty(flat.size, dtype=np.int32)
+        for i, v in enumerate(flat):
+            key = str(v).strip().lower()
+            if key not in _KIND_NAMES:
+                raise ValueError(
+                    f"kind[{i}] must be 'decode_only' or 'prefill_decode' (or 0/1), got {v!r}"
+                )
+            codes[i] = _KIND_NAMES[key]
+        return codes
+    return _numeric("kind", arr, np.int32)
+
+
+def _numeric(name: str, value, dtype) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+    if np.dtype(dtype).kind in "iu" and arr.dtype.kind == "f":
+        # Non-integral or non-finite values become an out-of-range sentinel: the row is
+        # rejected by the kernel instead of being silently truncated.
+        bad = ~np.isfinite(arr) | (arr != np.floor(np.where(np.isfinite(arr), arr, 0)))
+        arr = np.where(bad, -1, arr)
+    return np.ascontiguousarray(arr.reshape(-1), dtype=dtype)
+
+
+def _columns(source, overrides: Mapping, names: Sequence[str], defaults: Mapping):
+    """Reads ``names`` from a DataFrame/mapping source and keyword overrides."""
+    found = {}
+    for name in names:
+        if name in overrides and overrides[name] is not None:
+            found[name] = overrides[name]
+        elif source is not None and name in source:
+            found[name] = np.asarray(source[name])
+        elif name in defaults:
+            found[name] = defaults[name]
+        else:
+            raise ValueError(f"missing column {name!r}: pass {name}=... or include it in the data")
+    return found
+
+
+def broadcast_rows(cols: Mapping[str, np.ndarray]) -> int:
+    """Common length of the columns (each of length 1 or n); error names the mismatch."""
+    n = 1
+    owner = None
+    for name, arr in cols.items():
+        size = arr.shape[0]
+        if size == 1:
+            continue
+        if n == 1:
+            n, owner = size, name
+        elif size != n:
+            raise ValueError(f"column {name!r} has {size} rows but {owner!r} has {n}")
+    if any(arr.shape[0] == 0 for arr in cols.values()):
+        return 0
+    return n
+
+
+def config_columns(source=None, **overrides):
+    """Normalised configuration columns and the row count."""
+    raw = _columns(source, overrides, CONFIG_COLUMNS, CONFIG_DEFAULTS)
+    cols = {"kind": _kind_column(raw["kind"])}
+    for name in CONFIG_COLUMNS[1:]:
+        if name == "max_batch":
+            cols[name] = _numeric(name, raw[name], np.int64)
+        else:
+            value = raw[name]
+            if name == "max_queue":
+                value = np.where(
+                    np.asarray(value, dtype=object) == None, math.inf, value  # noqa: E711
+                ).astype(float)
+            cols[name] = _numeric(name, value, np.float64)
+    return cols
+
+
+def _metric_selection(metrics) -> list[str]:
+    if metrics is None or metrics == "all":
+        return list(DEFAULT_METRICS)
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    for name in names:
+        if name not in METRIC_INDEX:
+            raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}")
+    return names
+
+
+def _threads(threads) -> int:
+    if threads is None:
+        return 0
+    if int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 or None (all cores), got {threads!r}")
+    return int(threads)
+
+
+def _wrap(source, result: dict):
+    try:
+        import pandas as pd
+    except ImportError:
+        return result
+    if isinstance(source, pd.DataFrame):
+        return pd.DataFrame(result, index=source.index if len(source) else None)
+    return result
+
+
+def analyze_many(data=None, *, rate=None, metrics=None, threads=None, **columns):
+    """Steady-state metrics for many configurations at once.
+
+    Parameters
+    ----------
+    data
+        Optional DataFrame or mapping holding any of the columns below.
+    kind
+        0 / ``"decode_only"`` or 1 / ``"prefill_decode"``.
+    alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens
+        Service-model parameters (see :class:`DecodeOnly`, :class:`PrefillDecode`).
+    max_batch, max_queue
+        Replica limits; ``max_queue`` inf (default) is an unbounded queue.
+    rate
+        Offered rate, req/s.
+    metrics
+        Names of the metric columns to return (default: all of :class:`Metrics`).
+    threads
+        Worker threads (default: all cores).
+
+    Returns a dict of NumPy columns (a DataFrame if ``data`` is one): the metrics and
+    ``status`` (int32, 0 = ok, see :class:`Status`).
+    """
+    unknown = set(columns) - set(CONFIG_COLUMNS)
+    if unknown:
+        raise TypeError(f"analyze_many() got unexpected column(s) {sorted(unknown)}")
+    cols = config_columns(data, **columns)
+    rate_col = _columns(data, {"rate": rate}, ("rate",), {})["rate"]
+    cols["rate"] = _numeric("rate", rate_col, np.float64)
+    rows = broadcast_rows(cols)
+    names = _metric_selection(metrics)
+    block = np.empty((len(names), rows))
+    outs: list = [None] * len(METRIC_NAMES)
+    for j, name in enumerate(names):
+        outs[METRIC_INDEX[name]] = block[j]
+    status = np.zeros(rows, dtype=np.int32)
+    if rows:
+        config = tuple(cols[name] for name in CONFIG_COLUMNS)
+        dispatch.active().analyze_many(config, cols["rate"], outs, status, _threads(threads))
+    result = {name: block[j] for j, name in enumerate(names)}
+    result["status"] = status
+    return _wrap(data, result)
