@@ -8,17 +8,22 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
+from .simulate import Estimate, SimulationResult, Tokens, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DecodeOnly",
+    "Estimate",
     "Metrics",
     "PrefillDecode",
     "Replica",
     "ServiceModel",
     "ServiceTimes",
+    "SimulationResult",
     "Status",
+    "Tokens",
     "backend",
+    "simulate",
     "status_message",
 ]
