@@ -34,8 +34,11 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
         default="geometric",
         choices=("constant", "exponential", "geometric", "lognormal"),
     )
-    p.add_argument("--in-dist", default="constant",
-                   choices=("constant", "exponential", "geometric", "lognormal"))
+    p.add_argument(
+        "--in-dist",
+        default="constant",
+        choices=("constant", "exponential", "geometric", "lognormal"),
+    )
     p.add_argument("--cv", type=float, default=1.0, help="cv of lognormal token counts")
     p.add_argument("--num-requests", type=int, default=100_000, help="per replication")
     p.add_argument("--warmup", type=int, default=None, help="default: a tenth")
@@ -98,10 +101,21 @@ def _run_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     pct = int(round(res.confidence * 100))
-    print(f"rate {rate:.6g} req/s, {res.replications} replications of "
-          f"{res.num_requests} requests ({res.warmup} warm-up), {pct}% CI")
-    names = ("throughput", "token_throughput", "p_block", "in_service", "utilization",
-             "wait_ms", "ttft_ms", "itl_ms", "response_ms")
+    print(
+        f"rate {rate:.6g} req/s, {res.replications} replications of "
+        f"{res.num_requests} requests ({res.warmup} warm-up), {pct}% CI"
+    )
+    names = (
+        "throughput",
+        "token_throughput",
+        "p_block",
+        "in_service",
+        "utilization",
+        "wait_ms",
+        "ttft_ms",
+        "itl_ms",
+        "response_ms",
+    )
     header = f"{'metric':18s} {'simulated':>12s} {'+/-':>10s}"
     if analytic is not None and "error" not in analytic:
         header += f" {'analytic':>12s}"
@@ -121,8 +135,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 # name -> (help, add arguments, run)
-SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                             Callable[[argparse.Namespace], int]]] = {
+SUBCOMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
     "simulate": (
         "simulate one replica with continuous batching (discrete-event)",
         _add_simulate,

@@ -311,7 +311,9 @@ def _seed(seed) -> int:
     try:
         s = operator.index(seed)
     except TypeError:
-        raise ValueError(f"seed must be an integer in [0, 2**64) or a Generator, got {seed!r}")
+        raise ValueError(
+            f"seed must be an integer in [0, 2**64) or a Generator, got {seed!r}"
+        ) from None
     if not 0 <= s < 2**64:
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     return s
@@ -372,7 +374,9 @@ def simulate(
         try:
             queue = float(max_queue)
         except (TypeError, ValueError):
-            raise ValueError(f"max_queue must be None or an integer >= 0, got {max_queue!r}") from None
+            raise ValueError(
+                f"max_queue must be None or an integer >= 0, got {max_queue!r}"
+            ) from None
         if math.isnan(queue) or queue < 0 or (math.isfinite(queue) and not queue.is_integer()):
             raise ValueError(f"max_queue must be None or an integer >= 0, got {max_queue!r}")
     cv = _number("arrival_cv", arrival_cv, positive=True)
@@ -466,9 +470,7 @@ def simulate(
     blocks = {}
     for b, name in enumerate(("ttft_percentiles", "itl_percentiles", "wait_percentiles")):
         start = n_scalar + b * npct
-        blocks[name] = {
-            float(q): _estimate(summaries[:, start + k], tq) for k, q in enumerate(pct)
-        }
+        blocks[name] = {float(q): _estimate(summaries[:, start + k], tq) for k, q in enumerate(pct)}
     return SimulationResult(
         **{name: _estimate(per_rep[name], tq) for name in _SCALARS[4:]},
         **blocks,
