@@ -359,8 +359,9 @@ def simulate(
     >>> model = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
     >>> res = inferplan.simulate(model, max_batch=48, max_queue=152, rate=0.5,
     ...                          num_requests=20_000, replications=4, seed=1)
-    >>> round(res.itl_ms.mean)
-    44
+    >>> round(res.itl_ms.mean), round(inferplan.Replica(model, max_batch=48,
+    ...                                    max_queue=152).analyze(0.5).itl_ms)
+    (41, 41)
     """
     if not isinstance(model, (DecodeOnly, PrefillDecode)):
         raise ValueError(
