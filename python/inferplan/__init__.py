@@ -9,18 +9,23 @@ from ._status import Status, status_message
 from .batch import analyze_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
+from .simulate import Estimate, SimulationResult, Tokens, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "analyze_many",
     "DecodeOnly",
+    "Estimate",
     "Metrics",
     "PrefillDecode",
     "Replica",
     "ServiceModel",
     "ServiceTimes",
+    "SimulationResult",
     "Status",
+    "Tokens",
     "backend",
+    "simulate",
     "status_message",
 ]

@@ -1,0 +1,124 @@
+"""Simulator throughput: simulated requests per second of wall time on one core.
+
+asv collects the ``time_`` / ``peakmem_`` pairs; ``python benchmarks/bench_simulator.py``
+prints the rates and compares them with a baseline run in the same process: a plain Python
+event loop of the same DecodeOnly replica (iteration by iteration) on a small run. Ratios
+survive a noisy machine better than absolute figures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+
+import inferplan
+
+# The seed's worked example (MODEL.md 2.1) at 90% of saturation: the heavy case.
+MODEL = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
+MAX_BATCH, MAX_QUEUE = 48, 152
+RATE = 0.9 * inferplan.Replica(MODEL, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
+
+
+def run_cpp(num_requests: int, *, model=MODEL, rate=RATE, out_tokens=None, replications=1):
+    return inferplan.simulate(
+        model,
+        max_batch=MAX_BATCH,
+        max_queue=MAX_QUEUE,
+        rate=rate,
+        out_tokens=out_tokens,
+        num_requests=num_requests,
+        replications=replications,
+        seed=1,
+        threads=1,
+    )
+
+
+def run_python(num_requests: int, seed: int = 1) -> float:
+    """Reference event loop in pure Python, one iteration at a time. Returns mean TTFT."""
+    rng = random.Random(seed)
+    alpha, beta, m = MODEL.alpha, MODEL.beta, MODEL.out_tokens
+    lam = RATE / 1000.0
+    log_q = math.log((m - 1) / m)
+    arrivals, t = [], 0.0
+    for _ in range(num_requests):
+        t += rng.expovariate(lam)
+        arrivals.append((t, 1 + int(math.log(1.0 - rng.random()) / log_q)))
+    queue: list[tuple[float, int]] = []
+    batch: list[tuple[int, float]] = []  # (tokens left, arrival) as a heap on tokens left
+    i, now, ttft_sum, served = 0, 0.0, 0.0, 0
+    while i < num_requests or queue or batch:
+        if not batch and not queue:
+            now = max(now, arrivals[i][0])
+        while i < num_requests and arrivals[i][0] <= now:
+            if len(batch) + len(queue) < MAX_BATCH + MAX_QUEUE:
+                queue.append(arrivals[i])
+            i += 1
+        joined = []
+        while queue and len(batch) < MAX_BATCH:
+            arrival, tokens = queue.pop(0)
+            joined.append(arrival)
+            heapq.heappush(batch, (tokens, arrival))
+        now += alpha + beta * len(batch)
+        for arrival in joined:
+            ttft_sum += now - arrival
+            served += 1
+        batch = [(k - 1, a) for k, a in batch if k > 1]
+        heapq.heapify(batch)
+    return ttft_sum / served
+
+
+class TimeSimulator:
+    params = ["decode_only", "decode_only_constant", "prefill_decode"]
+    param_names = ["case"]
+
+    def setup(self, case):
+        self.n = 200_000 if case.startswith("decode") else 5_000
+
+    def _run(self, case):
+        if case == "decode_only":
+            run_cpp(self.n)
+        elif case == "decode_only_constant":
+            run_cpp(self.n, out_tokens=inferplan.Tokens.constant(1024))
+        else:
+            pd = inferplan.PrefillDecode(
+                alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200
+            )
+            rate = 0.9 * inferplan.Replica(pd, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
+            run_cpp(self.n, model=pd, rate=rate)
+
+    def time_simulate(self, case):
+        self._run(case)
+
+    def peakmem_simulate(self, case):
+        self._run(case)
+
+
+def _rate(fn, n: int, repeat: int = 3) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(n)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def main() -> None:
+    n_cpp, n_py = 2_000_000, 2_000
+    cpp = _rate(run_cpp, n_cpp)
+    const = _rate(lambda n: run_cpp(n, out_tokens=inferplan.Tokens.constant(1024)), n_cpp)
+    py = _rate(run_python, n_py, repeat=1)
+    pd = inferplan.PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200)
+    pd_rate = 0.9 * inferplan.Replica(pd, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
+    pdr = _rate(lambda n: run_cpp(n, model=pd, rate=pd_rate), 20_000)
+    print(f"DecodeOnly alpha=19 beta=1 m=1024 N={MAX_BATCH} Q={MAX_QUEUE}, 90% load, one thread")
+    print(f"  C++ simulator, geometric lengths  {cpp:14,.0f} requests/s  ({n_cpp:,} requests)")
+    print(f"  C++ simulator, constant lengths   {const:14,.0f} requests/s")
+    print(f"  pure Python iteration loop        {py:14,.0f} requests/s  ({n_py:,} requests)")
+    print(f"  speed-up over the Python loop     {cpp / py:14,.0f} x")
+    print(f"PrefillDecode L=500 m=200, 90% load {pdr:14,.0f} requests/s  (iteration by iteration)")
+
+
+if __name__ == "__main__":
+    main()
