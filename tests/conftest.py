@@ -21,8 +21,10 @@ def find_reference() -> Path | None:
 def reference_dir() -> Path:
     ref = find_reference()
     if ref is None:
-        pytest.skip("reference data not found: no shared/reference folder beside the checkout "
-                    "(it is not shipped with the project)")
+        pytest.skip(
+            "reference data not found: no shared/reference folder beside the checkout "
+            "(it is not shipped with the project)"
+        )
     return ref
 
 

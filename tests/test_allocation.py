@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from inferplan import fleet
 from inferplan.fleet import candidates as cand_mod
 from inferplan.fleet.candidates import build_candidates
@@ -35,14 +34,18 @@ def assert_matches(sol, want):
     got = allocations(sol)
     assert set(got) == set(want)
     assert sum(a["cost"] for a in got.values()) == pytest.approx(
-        sum(a["cost"] for a in want.values()), abs=1e-6)
+        sum(a["cost"] for a in want.values()), abs=1e-6
+    )
     c = sol.candidates
     names = [s.name for s in c.system.servers]
     accs = [a.name for a in c.system.accelerators]
     for name, w in want.items():
         g = got[name]
         same = (g["accelerator"], g["numReplicas"], g["maxBatch"]) == (
-            w["accelerator"], w["numReplicas"], w["maxBatch"])
+            w["accelerator"],
+            w["numReplicas"],
+            w["maxBatch"],
+        )
         if not same:
             s = names.index(name)
             rows = [r for r in c.of(s) if accs[c.accelerator[r]] == w["accelerator"]]
@@ -109,9 +112,16 @@ def test_priority_exhaustive_uses_batch1_replicas_the_reference_rejects(inferno_
     assert (extra["accelerator"], extra["maxBatch"], extra.get("saturated")) == ("L4", 1, True)
 
 
-@pytest.mark.parametrize("where", ["g3/large", "g1/large", "scenarios/sys-edge.json",
-                                   "scenarios/sys-small-cap0.25.json",
-                                   "scenarios/sys-large-notie-cap0.25.json"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "g3/large",
+        "g1/large",
+        "scenarios/sys-edge.json",
+        "scenarios/sys-small-cap0.25.json",
+        "scenarios/sys-large-notie-cap0.25.json",
+    ],
+)
 def test_other_systems_run_untuned(inferno_dir, where):
     system = load_system(inferno_dir / where)
     c = build_candidates(system)
@@ -185,13 +195,13 @@ def test_sizing_is_one_batch_call(inferno_dir, monkeypatch):
 def test_infeasible_servers_are_reported_with_reason(inferno_dir):
     system = load_system(inferno_dir / "g3" / "small")
     strict = fleet.ServiceClass("Strict", 1, {"llama_70b": fleet.Target(itl_ms=1.0)})
-    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b",
-                          load=fleet.Load(60, 128, 1024))
+    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b", load=fleet.Load(60, 128, 1024))
     orphan = fleet.Server("Orphan", "Missing", "llama_70b", load=fleet.Load(60, 128, 1024))
     from dataclasses import replace
 
-    system = replace(system, classes=system.classes + (strict,),
-                     servers=system.servers + (server, orphan))
+    system = replace(
+        system, classes=system.classes + (strict,), servers=system.servers + (server, orphan)
+    )
     sol = greedy(build_candidates(system))
     names = {system.servers[s].name: why for s, why in sol.unallocated.items()}
     assert "itl" in names["Strict-llama_70b"].lower()
@@ -207,7 +217,7 @@ def test_power_curve_and_fleet_power(g3_small):
     profiles = {(p.model, p.accelerator): p for p in c.system.profiles}
     want = 0.0
     for s, a in sol.assignments.items():
-        (row, k), = a.parts
+        ((row, k),) = a.parts
         acc = c.system.accelerators[c.accelerator[row]]
         count = profiles[(c.system.servers[s].model, acc.name)].acc_count
         want += k * count * acc.power.at(c.utilization[row])
@@ -217,8 +227,11 @@ def test_power_curve_and_fleet_power(g3_small):
 
 def test_keys_are_case_insensitive_and_errors_name_the_field(tmp_path, inferno_dir):
     doc = json.loads((inferno_dir / "g3" / "small" / "system-data.json").read_text())
-    text = json.dumps(doc).replace('"arrivalRate"', '"ARRIVALRATE"').replace(
-        '"perfParms"', '"PerfParms"')
+    text = (
+        json.dumps(doc)
+        .replace('"arrivalRate"', '"ARRIVALRATE"')
+        .replace('"perfParms"', '"PerfParms"')
+    )
     (tmp_path / "system-data.json").write_text(text)
     sol = greedy(build_candidates(load_system(tmp_path / "system-data.json")))
     assert sol.total_cost == pytest.approx(25826)

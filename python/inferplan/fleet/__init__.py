@@ -32,8 +32,9 @@ from .report import allocations, summary
 from .solvers import Assignment, Solution, greedy, solve, unlimited
 
 
-def optimize(system: System, solver: str | None = None, *, g1_wait: str = "exponential",
-             **options) -> Solution:
+def optimize(
+    system: System, solver: str | None = None, *, g1_wait: str = "exponential", **options
+) -> Solution:
     """Size every candidate and allocate.
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings

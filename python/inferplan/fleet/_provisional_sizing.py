@@ -87,9 +87,15 @@ def size_many(
                 f"{name} needs inferplan.size_many; the provisional sizing has no percentiles"
             )
     cols = np.broadcast_arrays(
-        np.asarray(kind), np.asarray(alpha, float), np.asarray(beta, float),
-        np.asarray(gamma, float), np.asarray(in_tokens, float), np.asarray(out_tokens, float),
-        np.asarray(max_num_tokens, float), np.asarray(max_batch), np.asarray(max_queue, float),
+        np.asarray(kind),
+        np.asarray(alpha, float),
+        np.asarray(beta, float),
+        np.asarray(gamma, float),
+        np.asarray(in_tokens, float),
+        np.asarray(out_tokens, float),
+        np.asarray(max_num_tokens, float),
+        np.asarray(max_batch),
+        np.asarray(max_queue, float),
     )
     rows = int(np.atleast_1d(cols[0]).shape[0]) if cols[0].ndim else 1
     cfg = (
@@ -127,8 +133,12 @@ def size_many(
 
     # A near-idle replica that already misses a target: infeasible.
     idle = violations(m)
-    infeasible = {BINDING_ITL: STATUS_ITL, BINDING_TTFT: STATUS_TTFT, BINDING_WAIT: STATUS_WAIT,
-                  BINDING_BLOCK: STATUS_BLOCK}
+    infeasible = {
+        BINDING_ITL: STATUS_ITL,
+        BINDING_TTFT: STATUS_TTFT,
+        BINDING_WAIT: STATUS_WAIT,
+        BINDING_BLOCK: STATUS_BLOCK,
+    }
     out_status = np.zeros(rows, dtype=np.int32)
     for c, s in infeasible.items():
         out_status[idle == c] = s

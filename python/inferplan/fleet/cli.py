@@ -17,23 +17,47 @@ from .data import DataError, load_system
 
 def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "optimize", help="allocate accelerators to model servers",
-        description="Size every (server, accelerator) candidate and allocate the fleet.")
-    p.add_argument("path", metavar="DIR_OR_SYSTEM_JSON",
-                   help="directory of *-data.json files, or one system-data.json")
-    p.add_argument("--solver", choices=("greedy", "unlimited", "milp"), default=None,
-                   help="default: from the optimizer settings in the data (greedy otherwise)")
+        "optimize",
+        help="allocate accelerators to model servers",
+        description="Size every (server, accelerator) candidate and allocate the fleet.",
+    )
+    p.add_argument(
+        "path",
+        metavar="DIR_OR_SYSTEM_JSON",
+        help="directory of *-data.json files, or one system-data.json",
+    )
+    p.add_argument(
+        "--solver",
+        choices=("greedy", "unlimited", "milp"),
+        default=None,
+        help="default: from the optimizer settings in the data (greedy otherwise)",
+    )
     p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE")
-    p.add_argument("--format", choices=("json", "table"), default=None,
-                   help="output on stdout (default: table on a terminal, json otherwise)")
-    p.add_argument("--saturation-policy", default=None,
-                   choices=("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin"))
+    p.add_argument(
+        "--format",
+        choices=("json", "table"),
+        default=None,
+        help="output on stdout (default: table on a terminal, json otherwise)",
+    )
+    p.add_argument(
+        "--saturation-policy",
+        default=None,
+        choices=("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin"),
+    )
     p.add_argument("--delayed-best-effort", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--heterogeneous", action=argparse.BooleanOptionalAction, default=None,
-                   help="milp: allow one server's replicas on several accelerator types")
+    p.add_argument(
+        "--heterogeneous",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="milp: allow one server's replicas on several accelerator types",
+    )
     p.add_argument("--time-limit", type=float, default=60.0, help="milp time limit (s)")
-    p.add_argument("--rules", choices=("g3", "g1"), default=None,
-                   help="sizing rules (default: detected from the data layout)")
+    p.add_argument(
+        "--rules",
+        choices=("g3", "g1"),
+        default=None,
+        help="sizing rules (default: detected from the data layout)",
+    )
     p.set_defaults(func=run_optimize)
     return p
 
@@ -55,16 +79,30 @@ def _table(result: dict[str, Any], out) -> None:
     console = Console(file=out)
     g1 = any("waitAverage" in a for a in result["allocations"].values())
     t = Table(title=f"Allocation ({result['solver']}, {result['status']})")
-    for col in ("server", "accelerator", "replicas", "batch", "cost", "ITL ms",
-                "wait ms" if g1 else "TTFT ms", "req/min"):
+    for col in (
+        "server",
+        "accelerator",
+        "replicas",
+        "batch",
+        "cost",
+        "ITL ms",
+        "wait ms" if g1 else "TTFT ms",
+        "req/min",
+    ):
         left = col in ("server", "accelerator")
         t.add_column(col, justify="left" if left else "right", no_wrap=left)
     for name, a in result["allocations"].items():
         lat = a.get("waitAverage" if g1 else "ttftAverage")
-        t.add_row(name, (a["accelerator"] or "-") + (" (saturated)" if a.get("saturated") else ""),
-                  str(a["numReplicas"]), str(a["maxBatch"]), f"{a['cost']:.2f}",
-                  "-" if a["itlAverage"] is None else f"{a['itlAverage']:.2f}",
-                  "-" if lat is None else f"{lat:.2f}", f"{a['load']['arrivalRate']:g}")
+        t.add_row(
+            name,
+            (a["accelerator"] or "-") + (" (saturated)" if a.get("saturated") else ""),
+            str(a["numReplicas"]),
+            str(a["maxBatch"]),
+            f"{a['cost']:.2f}",
+            "-" if a["itlAverage"] is None else f"{a['itlAverage']:.2f}",
+            "-" if lat is None else f"{lat:.2f}",
+            f"{a['load']['arrivalRate']:g}",
+        )
     console.print(t)
     for name, why in result["unallocated"].items():
         console.print(f"[bold red]unallocated[/] {name}: {why}")
@@ -74,8 +112,10 @@ def _table(result: dict[str, Any], out) -> None:
     for typ, v in result["usage"].items():
         u.add_row(typ, str(v["used"]), str(v["capacity"]))
     console.print(u)
-    console.print(f"total cost {result['totalCost']:.2f}   total power "
-                  f"{result['totalPowerWatts'] / 1000:.2f} kW   changes {len(result['diff'])}")
+    console.print(
+        f"total cost {result['totalCost']:.2f}   total power "
+        f"{result['totalPowerWatts'] / 1000:.2f} kW   changes {len(result['diff'])}"
+    )
 
 
 def run_optimize(args: argparse.Namespace) -> int:
@@ -92,8 +132,10 @@ def run_optimize(args: argparse.Namespace) -> int:
         solver = "unlimited" if st.unlimited else "milp" if st.milp else "greedy"
     options: dict[str, Any] = {}
     if solver == "greedy":
-        options = {"saturation_policy": args.saturation_policy,
-                   "delayed_best_effort": args.delayed_best_effort}
+        options = {
+            "saturation_policy": args.saturation_policy,
+            "delayed_best_effort": args.delayed_best_effort,
+        }
     elif solver == "milp":
         options = {"heterogeneous": args.heterogeneous, "time_limit": args.time_limit}
     sol = solve(build_candidates(system), solver, **options)

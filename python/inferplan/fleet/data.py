@@ -37,9 +37,13 @@ class PowerCurve:
     def at(self, utilization: float) -> float:
         u = min(max(float(utilization), 0.0), 1.0)
         if u <= self.mid_util:
-            return self.idle + (self.mid_power - self.idle) * (u / self.mid_util if self.mid_util else 1.0)
+            return self.idle + (self.mid_power - self.idle) * (
+                u / self.mid_util if self.mid_util else 1.0
+            )
         span = 1.0 - self.mid_util
-        return self.mid_power + (self.full - self.mid_power) * ((u - self.mid_util) / span if span else 1.0)
+        return self.mid_power + (self.full - self.mid_power) * (
+            (u - self.mid_util) / span if span else 1.0
+        )
 
 
 @dataclass(frozen=True)
@@ -168,12 +172,22 @@ class _Ctx:
 
 def _lower(d: Any, ctx: _Ctx, what: str) -> dict[str, Any]:
     if not isinstance(d, Mapping):
-        raise DataError(f"{ctx.file}: {ctx.entry}: {what} must be an object, got {type(d).__name__}")
+        raise DataError(
+            f"{ctx.file}: {ctx.entry}: {what} must be an object, got {type(d).__name__}"
+        )
     return {str(k).lower(): v for k, v in d.items()}
 
 
-def _num(d: dict, key: str, ctx: _Ctx, *, default: Any = ..., minimum: float | None = 0.0,
-         positive: bool = False, integer: bool = False) -> Any:
+def _num(
+    d: dict,
+    key: str,
+    ctx: _Ctx,
+    *,
+    default: Any = ...,
+    minimum: float | None = 0.0,
+    positive: bool = False,
+    integer: bool = False,
+) -> Any:
     if key.lower() not in d or d[key.lower()] is None:
         if default is ...:
             raise ctx.fail(key, "is required")
@@ -226,9 +240,13 @@ def _list(d: dict, key: str, file: str, where: str) -> list:
 
 def _label(kind: str, i: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, Mapping) else None
-    name = name if name is not None else next(
-        (v for k, v in raw.items() if str(k).lower() == "name"), None
-    ) if isinstance(raw, Mapping) else None
+    name = (
+        name
+        if name is not None
+        else next((v for k, v in raw.items() if str(k).lower() == "name"), None)
+        if isinstance(raw, Mapping)
+        else None
+    )
     return f"{kind}[{i}]" + (f" ({name!r})" if name is not None else "")
 
 
@@ -241,14 +259,23 @@ def _accelerators(items: list, file: str) -> list[Accelerator]:
         mid_util = _num(p, "midUtil", ctx, default=0.5)
         if not 0 < mid_util < 1:
             raise ctx.fail("power.midUtil", "must be in (0, 1)", mid_util)
-        power = PowerCurve(idle=_num(p, "idle", ctx, default=0.0),
-                           mid_power=_num(p, "midPower", ctx, default=0.0),
-                           mid_util=mid_util, full=_num(p, "full", ctx, default=0.0))
+        power = PowerCurve(
+            idle=_num(p, "idle", ctx, default=0.0),
+            mid_power=_num(p, "midPower", ctx, default=0.0),
+            mid_util=mid_util,
+            full=_num(p, "full", ctx, default=0.0),
+        )
         name = _str(d, "name", ctx)
-        out.append(Accelerator(
-            name=name, type=_str(d, "type", ctx, default=name), cost=_num(d, "cost", ctx),
-            multiplicity=_num(d, "multiplicity", ctx, default=1, integer=True, minimum=1),
-            power=power, mem_size_gb=_num(d, "memSize", ctx, default=0.0)))
+        out.append(
+            Accelerator(
+                name=name,
+                type=_str(d, "type", ctx, default=name),
+                cost=_num(d, "cost", ctx),
+                multiplicity=_num(d, "multiplicity", ctx, default=1, integer=True, minimum=1),
+                power=power,
+                mem_size_gb=_num(d, "memSize", ctx, default=0.0),
+            )
+        )
     return out
 
 
@@ -279,11 +306,18 @@ def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
             g1 = True
         if alpha + beta <= 0:
             raise ctx.fail("alpha", "plus beta must be > 0 (a zero iteration time)", alpha)
-        out.append(ModelProfile(
-            model=name, accelerator=acc, alpha=alpha, beta=beta, gamma=gamma,
-            acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
-            max_batch_size=_num(d, "maxBatchSize", ctx, integer=True, minimum=1),
-            at_tokens=_num(d, "atTokens", ctx, integer=True, minimum=1)))
+        out.append(
+            ModelProfile(
+                model=name,
+                accelerator=acc,
+                alpha=alpha,
+                beta=beta,
+                gamma=gamma,
+                acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
+                max_batch_size=_num(d, "maxBatchSize", ctx, integer=True, minimum=1),
+                at_tokens=_num(d, "atTokens", ctx, integer=True, minimum=1),
+            )
+        )
     return out, g1
 
 
@@ -299,8 +333,11 @@ def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
         d = _lower(raw, ctx, "entry")
         name = _str(d, "name", ctx)
         prio = d.get("priority")
-        if isinstance(prio, bool) or not isinstance(prio, (int, float)) or not (
-                float(prio).is_integer() and 1 <= prio <= 100):
+        if (
+            isinstance(prio, bool)
+            or not isinstance(prio, (int, float))
+            or not (float(prio).is_integer() and 1 <= prio <= 100)
+        ):
             prio = DEFAULT_PRIORITY  # MODEL.md: missing or out of [1, 100] -> 100
         targets: dict[str, Target] = {}
         for j, rt in enumerate(_list(d, "modelTargets", file, ctx.entry)):
@@ -310,10 +347,12 @@ def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
             tctx.entry += f" ({model!r})"
             if "slo-ttw" in t:
                 g1 = True
-            targets[model] = Target(itl_ms=_opt_target(t, "slo-itl", tctx),
-                                    ttft_ms=_opt_target(t, "slo-ttft", tctx),
-                                    ttw_ms=_opt_target(t, "slo-ttw", tctx),
-                                    tps=_opt_target(t, "slo-tps", tctx))
+            targets[model] = Target(
+                itl_ms=_opt_target(t, "slo-itl", tctx),
+                ttft_ms=_opt_target(t, "slo-ttft", tctx),
+                ttw_ms=_opt_target(t, "slo-ttw", tctx),
+                tps=_opt_target(t, "slo-tps", tctx),
+            )
         out.append(ServiceClass(name=name, priority=int(prio), targets=targets))
     return out, g1
 
@@ -333,22 +372,33 @@ def _servers(items: list, file: str) -> tuple[list[Server], bool]:
         else:
             in_tok = _num(ld, "avgInTokens", lctx, default=0.0)
             out_tok = _num(ld, "avgOutTokens", lctx, default=0.0)
-        load = Load(arrival_rate=_num(ld, "arrivalRate", lctx, default=0.0), in_tokens=in_tok,
-                    out_tokens=out_tok, arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
-                    service_cov=_num(ld, "serviceCOV", lctx, default=None))
+        load = Load(
+            arrival_rate=_num(ld, "arrivalRate", lctx, default=0.0),
+            in_tokens=in_tok,
+            out_tokens=out_tok,
+            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
+            service_cov=_num(ld, "serviceCOV", lctx, default=None),
+        )
         cctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc")
         current = CurrentAllocation(
             accelerator=_str(cur, "accelerator", cctx, default=""),
             num_replicas=_num(cur, "numReplicas", cctx, default=0, integer=True),
             max_batch=_num(cur, "maxBatch", cctx, default=0, integer=True),
-            cost=_num(cur, "cost", cctx, default=0.0))
-        out.append(Server(
-            name=name, service_class=_str(d, "class", ctx, default="Default"),
-            model=_str(d, "model", ctx), load=load, current=current,
-            min_replicas=_num(d, "minNumReplicas", ctx, default=0, integer=True),
-            max_batch_size=_num(d, "maxBatchSize", ctx, default=0, integer=True),
-            max_queue_size=_num(d, "maxQueueSize", ctx, default=0, integer=True),
-            keep_accelerator=_bool(d, "keepAccelerator", ctx)))
+            cost=_num(cur, "cost", cctx, default=0.0),
+        )
+        out.append(
+            Server(
+                name=name,
+                service_class=_str(d, "class", ctx, default="Default"),
+                model=_str(d, "model", ctx),
+                load=load,
+                current=current,
+                min_replicas=_num(d, "minNumReplicas", ctx, default=0, integer=True),
+                max_batch_size=_num(d, "maxBatchSize", ctx, default=0, integer=True),
+                max_queue_size=_num(d, "maxQueueSize", ctx, default=0, integer=True),
+                keep_accelerator=_bool(d, "keepAccelerator", ctx),
+            )
+        )
     return out, g1
 
 
@@ -358,12 +408,16 @@ def _settings(raw: Any, file: str) -> OptimizerSettings:
     policy = _str(d, "saturationPolicy", ctx, default="None")
     match = {p.lower(): p for p in SATURATION_POLICIES}
     if policy.lower() not in match:
-        raise ctx.fail("saturationPolicy", f"must be one of {', '.join(SATURATION_POLICIES)}",
-                       policy)
+        raise ctx.fail(
+            "saturationPolicy", f"must be one of {', '.join(SATURATION_POLICIES)}", policy
+        )
     return OptimizerSettings(
-        unlimited=_bool(d, "unlimited", ctx), heterogeneous=_bool(d, "heterogeneous", ctx),
-        milp=_bool(d, "milpSolver", ctx), delayed_best_effort=_bool(d, "delayedBestEffort", ctx),
-        saturation_policy=match[policy.lower()])
+        unlimited=_bool(d, "unlimited", ctx),
+        heterogeneous=_bool(d, "heterogeneous", ctx),
+        milp=_bool(d, "milpSolver", ctx),
+        delayed_best_effort=_bool(d, "delayedBestEffort", ctx),
+        saturation_policy=match[policy.lower()],
+    )
 
 
 _SECTIONS = {  # section key in system-data.json -> list key inside it
@@ -423,22 +477,25 @@ def load_system(path: str | Path, *, rules: Rules | None = None) -> System:
     return system_from_parts(parts, rules=rules, source=str(p))
 
 
-def system_from_dict(doc: Mapping[str, Any], *, rules: Rules | None = None,
-                     source: str = "<dict>") -> System:
+def system_from_dict(
+    doc: Mapping[str, Any], *, rules: Rules | None = None, source: str = "<dict>"
+) -> System:
     """A system from an already parsed ``{"system": {...}}`` (or flat) document."""
     ctx = _Ctx(source, "top level")
     top = _lower(doc, ctx, "the document")
     if "system" in top:
         sys_d = _lower(top["system"], ctx, "system")
-        parts = [(f"{source}: system.{k}", _lower(v, ctx, k)) for k, v in sys_d.items()
-                 if k in _SECTIONS]
+        parts = [
+            (f"{source}: system.{k}", _lower(v, ctx, k)) for k, v in sys_d.items() if k in _SECTIONS
+        ]
     else:
         parts = [(source, top)]
     return system_from_parts(parts, rules=rules, source=source)
 
 
-def system_from_parts(parts: Iterable[tuple[str, dict]], *, rules: Rules | None = None,
-                      source: str = "<parts>") -> System:
+def system_from_parts(
+    parts: Iterable[tuple[str, dict]], *, rules: Rules | None = None, source: str = "<parts>"
+) -> System:
     accs: list[Accelerator] = []
     cap: dict[str, int] = {}
     profiles: list[ModelProfile] = []
@@ -466,23 +523,34 @@ def system_from_parts(parts: Iterable[tuple[str, dict]], *, rules: Rules | None 
             g1 |= flag
         if "optimizer" in top:
             settings = _settings(top["optimizer"], file)
-    system = System(accelerators=tuple(accs), capacity=cap, profiles=tuple(profiles),
-                    classes=tuple(classes), servers=tuple(servers), settings=settings,
-                    rules=rules or ("g1" if g1 else "g3"), source=source)
+    system = System(
+        accelerators=tuple(accs),
+        capacity=cap,
+        profiles=tuple(profiles),
+        classes=tuple(classes),
+        servers=tuple(servers),
+        settings=settings,
+        rules=rules or ("g1" if g1 else "g3"),
+        source=source,
+    )
     validate(system)
     return system
 
 
 def validate(system: System) -> None:
     """Cross-checks: unique names; raises DataError naming the duplicate."""
-    for kind, names in (("accelerators", [a.name for a in system.accelerators]),
-                        ("serviceClasses", [c.name for c in system.classes]),
-                        ("servers", [s.name for s in system.servers])):
+    for kind, names in (
+        ("accelerators", [a.name for a in system.accelerators]),
+        ("serviceClasses", [c.name for c in system.classes]),
+        ("servers", [s.name for s in system.servers]),
+    ):
         seen: set[str] = set()
         for i, n in enumerate(names):
             if n in seen:
-                raise DataError(f"{system.source}: {kind}[{i}]: field 'name' duplicates an "
-                                f"earlier entry, got {n!r}")
+                raise DataError(
+                    f"{system.source}: {kind}[{i}]: field 'name' duplicates an "
+                    f"earlier entry, got {n!r}"
+                )
             seen.add(n)
     if system.rules not in ("g3", "g1"):
         raise DataError(f"{system.source}: rules must be 'g3' or 'g1', got {system.rules!r}")

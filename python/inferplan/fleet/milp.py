@@ -69,8 +69,9 @@ def milp(
     split = {}
     for s in servers:
         rows = list(c.of(s))
-        sized = all(math.isfinite(c.capacity_per_replica[r]) and c.capacity_per_replica[r] > 0
-                    for r in rows)
+        sized = all(
+            math.isfinite(c.capacity_per_replica[r]) and c.capacity_per_replica[r] > 0 for r in rows
+        )
         split[s] = hetero and sized
         for r in rows:
             col_row.append(r)
@@ -82,8 +83,9 @@ def milp(
                 per = float(c.cost[r]) / reps
                 col_int_reps.append(True)
                 col_ub.append(reps)
-                col_cost.append(per if (objective == "cost" or same)
-                                else per * (1 + ACCELERATOR_PENALTY))
+                col_cost.append(
+                    per if (objective == "cost" or same) else per * (1 + ACCELERATOR_PENALTY)
+                )
             else:
                 col_int_reps.append(False)
                 col_ub.append(1.0)
@@ -102,10 +104,19 @@ def milp(
         sol = Solution(c, "milp")
         _unplaced(c, sol)
         return sol
-    h.addCols(ncol, np.array(col_cost), np.zeros(ncol), np.array(col_ub), 0,
-              np.zeros(ncol, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
-    h.changeColsIntegrality(ncol, np.arange(ncol, dtype=np.int32),
-                            np.array([hs.HighsVarType.kInteger] * ncol))
+    h.addCols(
+        ncol,
+        np.array(col_cost),
+        np.zeros(ncol),
+        np.array(col_ub),
+        0,
+        np.zeros(ncol, dtype=np.int32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0),
+    )
+    h.changeColsIntegrality(
+        ncol, np.arange(ncol, dtype=np.int32), np.array([hs.HighsVarType.kInteger] * ncol)
+    )
 
     lower, upper, starts, index, coef = [], [], [], [], []
 
@@ -127,11 +138,19 @@ def milp(
         if split[s]:
             # sum cap_r x_r - total * y >= 0 ; sum x_r - min * y >= 0 ; x_r <= ub_r * y
             total = float(c.total_rate[rows[0]])
-            row(0.0, inf, [col_of[r] for r in rows] + [y],
-                [float(c.capacity_per_replica[r]) for r in rows] + [-total])
+            row(
+                0.0,
+                inf,
+                [col_of[r] for r in rows] + [y],
+                [float(c.capacity_per_replica[r]) for r in rows] + [-total],
+            )
             if srv.min_replicas:
-                row(0.0, inf, [col_of[r] for r in rows] + [y],
-                    [1.0] * len(rows) + [-float(srv.min_replicas)])
+                row(
+                    0.0,
+                    inf,
+                    [col_of[r] for r in rows] + [y],
+                    [1.0] * len(rows) + [-float(srv.min_replicas)],
+                )
             for r in rows:
                 row(-inf, 0.0, [col_of[r], y], [1.0, -float(c.replicas[r])])
         else:
@@ -146,9 +165,15 @@ def milp(
                     vals.append(float(per_col))
         if cols:
             row(-inf, float(cap.get(t, 0)), cols, vals)
-    h.addRows(len(lower), np.array(lower), np.array(upper), len(index),
-              np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
-              np.array(coef))
+    h.addRows(
+        len(lower),
+        np.array(lower),
+        np.array(upper),
+        len(index),
+        np.array(starts, dtype=np.int32),
+        np.array(index, dtype=np.int32),
+        np.array(coef),
+    )
 
     levels = sorted(set(prio.values()))
     base_cost = np.array(col_cost)
@@ -197,8 +222,13 @@ def milp(
                     ok = False
                     break
                 best = round(-h.getInfo().objective_function_value)
-                h.addRow(float(best), inf, len(members), np.array(members, dtype=np.int32),
-                         np.ones(len(members)))
+                h.addRow(
+                    float(best),
+                    inf,
+                    len(members),
+                    np.array(members, dtype=np.int32),
+                    np.ones(len(members)),
+                )
             ok = ok and run(base_cost)
     sol = Solution(c, "milp", status=status if ok else f"failed: {status}", gap=gap)
     if ok:

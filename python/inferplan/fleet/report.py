@@ -22,8 +22,11 @@ def _load_json(sol: Solution, s: int) -> dict[str, Any]:
         if ld.service_cov is not None:
             out["serviceCOV"] = ld.service_cov
         return out
-    return {"arrivalRate": ld.arrival_rate, "avgInTokens": ld.in_tokens,
-            "avgOutTokens": ld.out_tokens}
+    return {
+        "arrivalRate": ld.arrival_rate,
+        "avgInTokens": ld.in_tokens,
+        "avgOutTokens": ld.out_tokens,
+    }
 
 
 def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
@@ -92,16 +95,23 @@ def diff(sol: Solution) -> list[dict[str, Any]]:
     system = c.system
     new = allocations(sol)
     rows = []
-    for s, srv in enumerate(system.servers):
+    for srv in system.servers:
         cur = srv.current
         n = new.get(srv.name)
         new_acc = n["accelerator"] if n else ""
         new_reps = n["numReplicas"] if n else 0
         new_cost = n["cost"] if n else 0.0
         if (cur.accelerator, cur.num_replicas) != (new_acc, new_reps):
-            rows.append({"server": srv.name, "from": cur.accelerator or "none",
-                         "to": new_acc or "none", "replicasFrom": cur.num_replicas,
-                         "replicasTo": new_reps, "costChange": new_cost - cur.cost})
+            rows.append(
+                {
+                    "server": srv.name,
+                    "from": cur.accelerator or "none",
+                    "to": new_acc or "none",
+                    "replicasFrom": cur.num_replicas,
+                    "replicasTo": new_reps,
+                    "costChange": new_cost - cur.cost,
+                }
+            )
     return rows
 
 
@@ -112,8 +122,10 @@ def summary(sol: Solution) -> dict[str, Any]:
     return {
         "allocations": allocations(sol),
         "unallocated": {system.servers[s].name: why for s, why in sorted(sol.unallocated.items())},
-        "usage": {t: {"used": used.get(t, 0), "capacity": system.capacity.get(t, 0)}
-                  for t in sorted(set(used) | set(system.capacity))},
+        "usage": {
+            t: {"used": used.get(t, 0), "capacity": system.capacity.get(t, 0)}
+            for t in sorted(set(used) | set(system.capacity))
+        },
         "totalCost": sol.total_cost,
         "totalValue": sol.total_value,
         "totalPowerWatts": power_watts(sol),

@@ -141,8 +141,9 @@ def greedy(
 
     def take(row: int, replicas: int) -> None:
         if c.acc_type[row]:
-            available[c.acc_type[row]] = available.get(c.acc_type[row], 0) - int(
-                c.units[row]) * replicas
+            available[c.acc_type[row]] = (
+                available.get(c.acc_type[row], 0) - int(c.units[row]) * replicas
+            )
 
     def allocate(group: list[_Entry]) -> list[_Entry]:
         queue = list(group)
@@ -178,7 +179,8 @@ def greedy(
                         k = min(room, int(c.replicas[row]))
                         take(row, k)
                         sol.assignments[e.server] = Assignment(
-                            e.server, ((row, k),), saturated=k < int(c.replicas[row]))
+                            e.server, ((row, k),), saturated=k < int(c.replicas[row])
+                        )
                         break
         elif policy == "RoundRobin":
             _round_robin(waiting)
@@ -201,8 +203,15 @@ def greedy(
             still = []
             for e in active:
                 if e.server not in locked:
-                    row = next((r for r in e.rows if int(c.units[r]) and
-                                available.get(c.acc_type[r], 0) >= int(c.units[r])), None)
+                    row = next(
+                        (
+                            r
+                            for r in e.rows
+                            if int(c.units[r])
+                            and available.get(c.acc_type[r], 0) >= int(c.units[r])
+                        ),
+                        None,
+                    )
                     if row is None:
                         continue
                     locked[e.server] = row
@@ -219,7 +228,8 @@ def greedy(
             if e.server in locked:
                 row, k = locked[e.server], granted[e.server]
                 sol.assignments[e.server] = Assignment(
-                    e.server, ((row, k),), saturated=k < int(c.replicas[row]))
+                    e.server, ((row, k),), saturated=k < int(c.replicas[row])
+                )
 
     pending: list[_Entry] = []
     for group in groups:
