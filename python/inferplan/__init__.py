@@ -5,6 +5,7 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
+from . import fleet
 from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
@@ -20,5 +21,6 @@ __all__ = [
     "ServiceTimes",
     "Status",
     "backend",
+    "fleet",
     "status_message",
 ]
