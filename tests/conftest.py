@@ -40,3 +40,11 @@ def reference_dir() -> Path:
     if ref is None:
         pytest.skip("shared/reference is not beside this checkout (a fresh user clone)")
     return ref
+
+
+@pytest.fixture(scope="session")
+def inferno_dir(reference_dir: Path) -> Path:
+    path = reference_dir / "inferno"
+    if not path.is_dir():
+        pytest.skip(f"reference data not found: {path} is missing")
+    return path

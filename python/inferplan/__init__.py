@@ -5,6 +5,7 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
+from . import fleet
 from ._status import Status, status_message
 from .batch import analyze_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
@@ -26,6 +27,7 @@ __all__ = [
     "Status",
     "Tokens",
     "backend",
+    "fleet",
     "simulate",
     "status_message",
 ]

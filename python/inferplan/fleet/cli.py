@@ -1,0 +1,164 @@
+"""``inferplan optimize``: allocate a fleet from a data directory or a system JSON file.
+
+The lead wires ``add_optimize_parser`` and ``run_optimize`` into ``inferplan.cli``;
+``python -m inferplan.fleet.cli optimize ...`` runs the command on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from .data import DataError, load_system
+
+
+def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "optimize",
+        help="allocate accelerators to model servers",
+        description="Size every (server, accelerator) candidate and allocate the fleet.",
+    )
+    p.add_argument(
+        "path",
+        metavar="DIR_OR_SYSTEM_JSON",
+        help="directory of *-data.json files, or one system-data.json",
+    )
+    p.add_argument(
+        "--solver",
+        choices=("greedy", "unlimited", "milp"),
+        default=None,
+        help="default: from the optimizer settings in the data (greedy otherwise)",
+    )
+    p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE")
+    p.add_argument(
+        "--format",
+        choices=("json", "table"),
+        default=None,
+        help="output on stdout (default: table on a terminal, json otherwise)",
+    )
+    p.add_argument(
+        "--saturation-policy",
+        default=None,
+        choices=("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin"),
+    )
+    p.add_argument("--delayed-best-effort", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--heterogeneous",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="milp: allow one server's replicas on several accelerator types",
+    )
+    p.add_argument("--time-limit", type=float, default=60.0, help="milp time limit (s)")
+    p.add_argument(
+        "--rules",
+        choices=("g3", "g1"),
+        default=None,
+        help="sizing rules (default: detected from the data layout)",
+    )
+    p.set_defaults(func=run_optimize)
+    return p
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _table(result: dict[str, Any], out) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out)
+    g1 = any("waitAverage" in a for a in result["allocations"].values())
+    t = Table(title=f"Allocation ({result['solver']}, {result['status']})")
+    for col in (
+        "server",
+        "accelerator",
+        "replicas",
+        "batch",
+        "cost",
+        "ITL ms",
+        "wait ms" if g1 else "TTFT ms",
+        "req/min",
+    ):
+        left = col in ("server", "accelerator")
+        t.add_column(col, justify="left" if left else "right", no_wrap=left)
+    for name, a in result["allocations"].items():
+        lat = a.get("waitAverage" if g1 else "ttftAverage")
+        t.add_row(
+            name,
+            (a["accelerator"] or "-") + (" (saturated)" if a.get("saturated") else ""),
+            str(a["numReplicas"]),
+            str(a["maxBatch"]),
+            f"{a['cost']:.2f}",
+            "-" if a["itlAverage"] is None else f"{a['itlAverage']:.2f}",
+            "-" if lat is None else f"{lat:.2f}",
+            f"{a['load']['arrivalRate']:g}",
+        )
+    console.print(t)
+    for name, why in result["unallocated"].items():
+        console.print(f"[bold red]unallocated[/] {name}: {why}")
+    u = Table(title="Usage per accelerator type")
+    for col in ("type", "used", "capacity"):
+        u.add_column(col, justify="left" if col == "type" else "right")
+    for typ, v in result["usage"].items():
+        u.add_row(typ, str(v["used"]), str(v["capacity"]))
+    console.print(u)
+    console.print(
+        f"total cost {result['totalCost']:.2f}   total power "
+        f"{result['totalPowerWatts'] / 1000:.2f} kW   changes {len(result['diff'])}"
+    )
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    from . import build_candidates, solve, summary
+
+    try:
+        system = load_system(args.path, rules=args.rules)
+    except DataError as err:
+        print(f"inferplan optimize: {err}", file=sys.stderr)
+        return 2
+    solver = args.solver
+    if solver is None:
+        st = system.settings
+        solver = "unlimited" if st.unlimited else "milp" if st.milp else "greedy"
+    options: dict[str, Any] = {}
+    if solver == "greedy":
+        options = {
+            "saturation_policy": args.saturation_policy,
+            "delayed_best_effort": args.delayed_best_effort,
+        }
+    elif solver == "milp":
+        options = {"heterogeneous": args.heterogeneous, "time_limit": args.time_limit}
+    sol = solve(build_candidates(system), solver, **options)
+    result = _clean(summary(sol))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "table":
+        _table(result, sys.stdout)
+    else:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inferplan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_optimize_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,556 @@
+"""Fleet data: accelerators, capacity, model profiles, service classes, servers.
+
+Two JSON layouts are read (MODEL.md section 4): the current one ("g3": ``perfParms`` with
+alpha/beta/gamma, ``slo-ttft``, ``avgInTokens``/``avgOutTokens``) and the seed's ("g1":
+top-level alpha/beta, ``slo-ttw``, ``avgLength``). Either as a directory of ``*-data.json``
+files or as one ``system-data.json`` holding them all. Keys are matched case-insensitively.
+The same dataclasses build a system in code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Rules = Literal["g3", "g1"]
+SATURATION_POLICIES = ("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin")
+DEFAULT_PRIORITY = 100
+
+
+class DataError(ValueError):
+    """Invalid fleet data; the message names the file, the entry, the field and the value."""
+
+
+@dataclass(frozen=True)
+class PowerCurve:
+    """Power in W at utilization u: linear idle -> mid_power at mid_util -> full at u = 1."""
+
+    idle: float = 0.0
+    mid_power: float = 0.0
+    mid_util: float = 0.5
+    full: float = 0.0
+
+    def at(self, utilization: float) -> float:
+        u = min(max(float(utilization), 0.0), 1.0)
+        if u <= self.mid_util:
+            return self.idle + (self.mid_power - self.idle) * (
+                u / self.mid_util if self.mid_util else 1.0
+            )
+        span = 1.0 - self.mid_util
+        return self.mid_power + (self.full - self.mid_power) * (
+            (u - self.mid_util) / span if span else 1.0
+        )
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A unit the optimizer allocates: ``multiplicity`` cards of capacity ``type``."""
+
+    name: str
+    type: str
+    cost: float
+    multiplicity: int = 1
+    power: PowerCurve = field(default_factory=PowerCurve)
+    mem_size_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """Performance of one model on one accelerator (by accelerator name).
+
+    ``acc_count`` accelerator units per replica; ``max_batch_size`` measured at ``at_tokens``
+    output tokens. alpha/beta/gamma in ms (MODEL.md 2.1 for g1, 2.2 for g3).
+    """
+
+    model: str
+    accelerator: str
+    alpha: float
+    beta: float
+    gamma: float = 0.0
+    acc_count: int = 1
+    max_batch_size: int = 1
+    at_tokens: int = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """SLO targets of a (class, model); None = not set."""
+
+    itl_ms: float | None = None
+    ttft_ms: float | None = None
+    ttw_ms: float | None = None
+    tps: float | None = None
+
+
+@dataclass(frozen=True)
+class ServiceClass:
+    name: str
+    priority: int = DEFAULT_PRIORITY
+    targets: Mapping[str, Target] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Load:
+    """Offered load: ``arrival_rate`` in requests per MINUTE (as in the data files)."""
+
+    arrival_rate: float = 0.0
+    in_tokens: float = 0.0
+    out_tokens: float = 0.0
+    arrival_cov: float | None = None
+    service_cov: float | None = None
+
+
+@dataclass(frozen=True)
+class CurrentAllocation:
+    accelerator: str = ""
+    num_replicas: int = 0
+    max_batch: int = 0
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    service_class: str
+    model: str
+    load: Load = field(default_factory=Load)
+    current: CurrentAllocation = field(default_factory=CurrentAllocation)
+    min_replicas: int = 0
+    max_batch_size: int = 0
+    max_queue_size: int = 0
+    keep_accelerator: bool = False
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    unlimited: bool = False
+    heterogeneous: bool = False
+    milp: bool = False
+    delayed_best_effort: bool = False
+    saturation_policy: str = "None"
+
+
+@dataclass(frozen=True)
+class System:
+    """Everything the allocation needs. ``rules`` selects the sizing rules (g3 or g1)."""
+
+    accelerators: tuple[Accelerator, ...]
+    capacity: Mapping[str, int]
+    profiles: tuple[ModelProfile, ...]
+    classes: tuple[ServiceClass, ...]
+    servers: tuple[Server, ...]
+    settings: OptimizerSettings = field(default_factory=OptimizerSettings)
+    rules: Rules = "g3"
+    source: str = "<code>"
+
+    def with_settings(self, **changes: Any) -> System:
+        return replace(self, settings=replace(self.settings, **changes))
+
+    def with_capacity(self, capacity: Mapping[str, int]) -> System:
+        return replace(self, capacity=dict(capacity))
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON reading
+
+
+class _Ctx:
+    """Where we are in the input, for error messages."""
+
+    def __init__(self, file: str, entry: str):
+        self.file = file
+        self.entry = entry
+
+    def fail(self, fieldname: str, message: str, value: Any = ...) -> DataError:
+        got = "" if value is ... else f", got {value!r}"
+        return DataError(f"{self.file}: {self.entry}: field {fieldname!r} {message}{got}")
+
+
+def _lower(d: Any, ctx: _Ctx, what: str) -> dict[str, Any]:
+    if not isinstance(d, Mapping):
+        raise DataError(
+            f"{ctx.file}: {ctx.entry}: {what} must be an object, got {type(d).__name__}"
+        )
+    return {str(k).lower(): v for k, v in d.items()}
+
+
+def _num(
+    d: dict,
+    key: str,
+    ctx: _Ctx,
+    *,
+    default: Any = ...,
+    minimum: float | None = 0.0,
+    positive: bool = False,
+    integer: bool = False,
+) -> Any:
+    if key.lower() not in d or d[key.lower()] is None:
+        if default is ...:
+            raise ctx.fail(key, "is required")
+        return default
+    v = d[key.lower()]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ctx.fail(key, "must be a number", v)
+    x = float(v)
+    if not math.isfinite(x):
+        raise ctx.fail(key, "must be finite", v)
+    if positive and x <= 0:
+        raise ctx.fail(key, "must be > 0", v)
+    if minimum is not None and x < minimum:
+        raise ctx.fail(key, f"must be >= {minimum:g}", v)
+    if integer:
+        if not x.is_integer():
+            raise ctx.fail(key, "must be an integer", v)
+        return int(x)
+    return x
+
+
+def _str(d: dict, key: str, ctx: _Ctx, *, default: Any = ...) -> str:
+    if key.lower() not in d or d[key.lower()] is None:
+        if default is ...:
+            raise ctx.fail(key, "is required")
+        return default
+    v = d[key.lower()]
+    if not isinstance(v, str):
+        raise ctx.fail(key, "must be a string", v)
+    return v
+
+
+def _bool(d: dict, key: str, ctx: _Ctx, default: bool = False) -> bool:
+    v = d.get(key.lower(), default)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise ctx.fail(key, "must be true or false", v)
+    return v
+
+
+def _list(d: dict, key: str, file: str, where: str) -> list:
+    v = d.get(key.lower(), [])
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise DataError(f"{file}: {where}: field {key!r} must be a list, got {type(v).__name__}")
+    return v
+
+
+def _label(kind: str, i: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    name = (
+        name
+        if name is not None
+        else next((v for k, v in raw.items() if str(k).lower() == "name"), None)
+        if isinstance(raw, Mapping)
+        else None
+    )
+    return f"{kind}[{i}]" + (f" ({name!r})" if name is not None else "")
+
+
+def _accelerators(items: list, file: str) -> list[Accelerator]:
+    out = []
+    for i, raw in enumerate(items):
+        ctx = _Ctx(file, _label("accelerators", i, raw))
+        d = _lower(raw, ctx, "entry")
+        p = _lower(d.get("power", {}) or {}, ctx, "power")
+        mid_util = _num(p, "midUtil", ctx, default=0.5)
+        if not 0 < mid_util < 1:
+            raise ctx.fail("power.midUtil", "must be in (0, 1)", mid_util)
+        power = PowerCurve(
+            idle=_num(p, "idle", ctx, default=0.0),
+            mid_power=_num(p, "midPower", ctx, default=0.0),
+            mid_util=mid_util,
+            full=_num(p, "full", ctx, default=0.0),
+        )
+        name = _str(d, "name", ctx)
+        out.append(
+            Accelerator(
+                name=name,
+                type=_str(d, "type", ctx, default=name),
+                cost=_num(d, "cost", ctx),
+                multiplicity=_num(d, "multiplicity", ctx, default=1, integer=True, minimum=1),
+                power=power,
+                mem_size_gb=_num(d, "memSize", ctx, default=0.0),
+            )
+        )
+    return out
+
+
+def _capacity(items: list, file: str) -> dict[str, int]:
+    cap: dict[str, int] = {}
+    for i, raw in enumerate(items):
+        ctx = _Ctx(file, f"count[{i}]")
+        d = _lower(raw, ctx, "entry")
+        t = _str(d, "type", ctx)
+        ctx.entry = f"count[{i}] ({t!r})"
+        cap[t] = cap.get(t, 0) + _num(d, "count", ctx, integer=True)
+    return cap
+
+
+def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
+    out, g1 = [], False
+    for i, raw in enumerate(items):
+        ctx = _Ctx(file, _label("models", i, raw))
+        d = _lower(raw, ctx, "entry")
+        name, acc = _str(d, "name", ctx), _str(d, "acc", ctx)
+        ctx.entry = f"models[{i}] ({name!r} on {acc!r})"
+        if "perfparms" in d:
+            pp = _lower(d["perfparms"], ctx, "perfParms")
+            alpha, beta = _num(pp, "alpha", ctx), _num(pp, "beta", ctx)
+            gamma = _num(pp, "gamma", ctx, default=0.0)
+        else:
+            alpha, beta, gamma = _num(d, "alpha", ctx), _num(d, "beta", ctx), 0.0
+            g1 = True
+        if alpha + beta <= 0:
+            raise ctx.fail("alpha", "plus beta must be > 0 (a zero iteration time)", alpha)
+        out.append(
+            ModelProfile(
+                model=name,
+                accelerator=acc,
+                alpha=alpha,
+                beta=beta,
+                gamma=gamma,
+                acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
+                max_batch_size=_num(d, "maxBatchSize", ctx, integer=True, minimum=1),
+                at_tokens=_num(d, "atTokens", ctx, integer=True, minimum=1),
+            )
+        )
+    return out, g1
+
+
+def _opt_target(d: dict, key: str, ctx: _Ctx) -> float | None:
+    v = _num(d, key, ctx, default=0.0)
+    return v if v > 0 else None
+
+
+def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
+    out, g1 = [], False
+    for i, raw in enumerate(items):
+        ctx = _Ctx(file, _label("serviceClasses", i, raw))
+        d = _lower(raw, ctx, "entry")
+        name = _str(d, "name", ctx)
+        prio = d.get("priority")
+        if (
+            isinstance(prio, bool)
+            or not isinstance(prio, (int, float))
+            or not (float(prio).is_integer() and 1 <= prio <= 100)
+        ):
+            prio = DEFAULT_PRIORITY  # MODEL.md: missing or out of [1, 100] -> 100
+        targets: dict[str, Target] = {}
+        for j, rt in enumerate(_list(d, "modelTargets", file, ctx.entry)):
+            tctx = _Ctx(file, f"serviceClasses[{i}] ({name!r}).modelTargets[{j}]")
+            t = _lower(rt, tctx, "entry")
+            model = _str(t, "model", tctx)
+            tctx.entry += f" ({model!r})"
+            if "slo-ttw" in t:
+                g1 = True
+            targets[model] = Target(
+                itl_ms=_opt_target(t, "slo-itl", tctx),
+                ttft_ms=_opt_target(t, "slo-ttft", tctx),
+                ttw_ms=_opt_target(t, "slo-ttw", tctx),
+                tps=_opt_target(t, "slo-tps", tctx),
+            )
+        out.append(ServiceClass(name=name, priority=int(prio), targets=targets))
+    return out, g1
+
+
+def _servers(items: list, file: str) -> tuple[list[Server], bool]:
+    out, g1 = [], False
+    for i, raw in enumerate(items):
+        ctx = _Ctx(file, _label("servers", i, raw))
+        d = _lower(raw, ctx, "entry")
+        name = _str(d, "name", ctx)
+        cur = _lower(d.get("currentalloc", {}) or {}, ctx, "currentAlloc")
+        ld = _lower(cur.get("load", {}) or {}, ctx, "currentAlloc.load")
+        lctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc.load")
+        if "avglength" in ld:
+            g1 = True
+            in_tok, out_tok = 0.0, _num(ld, "avgLength", lctx, default=0.0)
+        else:
+            in_tok = _num(ld, "avgInTokens", lctx, default=0.0)
+            out_tok = _num(ld, "avgOutTokens", lctx, default=0.0)
+        load = Load(
+            arrival_rate=_num(ld, "arrivalRate", lctx, default=0.0),
+            in_tokens=in_tok,
+            out_tokens=out_tok,
+            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
+            service_cov=_num(ld, "serviceCOV", lctx, default=None),
+        )
+        cctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc")
+        current = CurrentAllocation(
+            accelerator=_str(cur, "accelerator", cctx, default=""),
+            num_replicas=_num(cur, "numReplicas", cctx, default=0, integer=True),
+            max_batch=_num(cur, "maxBatch", cctx, default=0, integer=True),
+            cost=_num(cur, "cost", cctx, default=0.0),
+        )
+        out.append(
+            Server(
+                name=name,
+                service_class=_str(d, "class", ctx, default="Default"),
+                model=_str(d, "model", ctx),
+                load=load,
+                current=current,
+                min_replicas=_num(d, "minNumReplicas", ctx, default=0, integer=True),
+                max_batch_size=_num(d, "maxBatchSize", ctx, default=0, integer=True),
+                max_queue_size=_num(d, "maxQueueSize", ctx, default=0, integer=True),
+                keep_accelerator=_bool(d, "keepAccelerator", ctx),
+            )
+        )
+    return out, g1
+
+
+def _settings(raw: Any, file: str) -> OptimizerSettings:
+    ctx = _Ctx(file, "optimizer")
+    d = _lower(raw or {}, ctx, "optimizer")
+    policy = _str(d, "saturationPolicy", ctx, default="None")
+    match = {p.lower(): p for p in SATURATION_POLICIES}
+    if policy.lower() not in match:
+        raise ctx.fail(
+            "saturationPolicy", f"must be one of {', '.join(SATURATION_POLICIES)}", policy
+        )
+    return OptimizerSettings(
+        unlimited=_bool(d, "unlimited", ctx),
+        heterogeneous=_bool(d, "heterogeneous", ctx),
+        milp=_bool(d, "milpSolver", ctx),
+        delayed_best_effort=_bool(d, "delayedBestEffort", ctx),
+        saturation_policy=match[policy.lower()],
+    )
+
+
+_SECTIONS = {  # section key in system-data.json -> list key inside it
+    "acceleratordata": "accelerators",
+    "capacitydata": "count",
+    "modeldata": "models",
+    "serviceclassdata": "serviceClasses",
+    "serverdata": "servers",
+    "optimizerdata": "optimizer",
+}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON: {err}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror}") from None
+
+
+def _parts_from_file(path: Path) -> list[tuple[str, dict]]:
+    """(file label, top-level object with lower-cased keys) for each part in a file."""
+    doc = _read_json(path)
+    ctx = _Ctx(str(path), "top level")
+    top = _lower(doc, ctx, "the document")
+    if "system" in top:
+        sys_d = _lower(top["system"], ctx, "system")
+        parts = []
+        for key, value in sys_d.items():
+            if key in _SECTIONS:
+                parts.append((f"{path}: system.{key}", _lower(value, ctx, key)))
+        return parts
+    return [(str(path), top)]
+
+
+def load_system(path: str | Path, *, rules: Rules | None = None) -> System:
+    """Read a system from a directory of ``*-data.json`` files or from one JSON file.
+
+    ``rules`` forces the g3 or g1 sizing rules; by default the layout decides (top-level
+    alpha/beta profiles, ``slo-ttw`` or ``avgLength`` mean g1).
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.glob("*-data.json") if f.name != "system-data.json")
+        if not files:
+            files = [p / "system-data.json"]
+            if not files[0].exists():
+                raise DataError(f"{p}: no *-data.json files in this directory")
+    elif p.exists():
+        files = [p]
+    else:
+        raise DataError(f"{p}: no such file or directory")
+    parts: list[tuple[str, dict]] = []
+    for f in files:
+        parts.extend(_parts_from_file(f))
+    return system_from_parts(parts, rules=rules, source=str(p))
+
+
+def system_from_dict(
+    doc: Mapping[str, Any], *, rules: Rules | None = None, source: str = "<dict>"
+) -> System:
+    """A system from an already parsed ``{"system": {...}}`` (or flat) document."""
+    ctx = _Ctx(source, "top level")
+    top = _lower(doc, ctx, "the document")
+    if "system" in top:
+        sys_d = _lower(top["system"], ctx, "system")
+        parts = [
+            (f"{source}: system.{k}", _lower(v, ctx, k)) for k, v in sys_d.items() if k in _SECTIONS
+        ]
+    else:
+        parts = [(source, top)]
+    return system_from_parts(parts, rules=rules, source=source)
+
+
+def system_from_parts(
+    parts: Iterable[tuple[str, dict]], *, rules: Rules | None = None, source: str = "<parts>"
+) -> System:
+    accs: list[Accelerator] = []
+    cap: dict[str, int] = {}
+    profiles: list[ModelProfile] = []
+    classes: list[ServiceClass] = []
+    servers: list[Server] = []
+    settings = OptimizerSettings()
+    g1 = False
+    for file, top in parts:
+        if "accelerators" in top:
+            accs += _accelerators(_list(top, "accelerators", file, "top level"), file)
+        if "count" in top:
+            for t, c in _capacity(_list(top, "count", file, "top level"), file).items():
+                cap[t] = cap.get(t, 0) + c
+        if "models" in top:
+            got, flag = _profiles(_list(top, "models", file, "top level"), file)
+            profiles += got
+            g1 |= flag
+        if "serviceclasses" in top:
+            got_c, flag = _classes(_list(top, "serviceClasses", file, "top level"), file)
+            classes += got_c
+            g1 |= flag
+        if "servers" in top:
+            got_s, flag = _servers(_list(top, "servers", file, "top level"), file)
+            servers += got_s
+            g1 |= flag
+        if "optimizer" in top:
+            settings = _settings(top["optimizer"], file)
+    system = System(
+        accelerators=tuple(accs),
+        capacity=cap,
+        profiles=tuple(profiles),
+        classes=tuple(classes),
+        servers=tuple(servers),
+        settings=settings,
+        rules=rules or ("g1" if g1 else "g3"),
+        source=source,
+    )
+    validate(system)
+    return system
+
+
+def validate(system: System) -> None:
+    """Cross-checks: unique names; raises DataError naming the duplicate."""
+    for kind, names in (
+        ("accelerators", [a.name for a in system.accelerators]),
+        ("serviceClasses", [c.name for c in system.classes]),
+        ("servers", [s.name for s in system.servers]),
+    ):
+        seen: set[str] = set()
+        for i, n in enumerate(names):
+            if n in seen:
+                raise DataError(
+                    f"{system.source}: {kind}[{i}]: field 'name' duplicates an "
+                    f"earlier entry, got {n!r}"
+                )
+            seen.add(n)
+    if system.rules not in ("g3", "g1"):
+        raise DataError(f"{system.source}: rules must be 'g3' or 'g1', got {system.rules!r}")
