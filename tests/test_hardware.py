@@ -331,3 +331,28 @@ def test_cost_table_rejects_bad_input():
         Accelerator("x", curve, card="A100-80GB")
     assert math.isfinite(cost_table([Profile("m", "A100", 1, 1)], accs, q,
                                     batch_sizes=[8]).rate.iloc[0])
+
+
+# ---------------------------------------------------------------- CLI
+def test_profile_cli_writes_png(tmp_path, capsys):
+    import argparse
+
+    from inferplan.hardware.cli import add_profile_parser
+
+    parser = argparse.ArgumentParser()
+    add_profile_parser(parser.add_subparsers(dest="command"))
+    png, csv = tmp_path / "p.png", tmp_path / "p.csv"
+    args = parser.parse_args(
+        ["profile", "--alpha", "15", "--beta", "0.6", "--out-tokens", "256", "--ref-mhz", "1320",
+         "--idle-w", "60", "--mid-w", "180", "--full-w", "240", "--itl-ms", "50",
+         "--frequencies", "855,1320", "--batch-sizes", "8,32", "-o", str(png), "--csv", str(csv)]
+    )
+    assert args.func(args) == 0
+    assert png.stat().st_size > 1000 and len(pd.read_csv(csv)) == 4
+    bad = parser.parse_args(
+        ["profile", "--alpha", "15", "--beta", "0.6", "--out-tokens", "256", "--ref-mhz", "1320",
+         "--idle-w", "60", "--mid-w", "30", "--full-w", "240", "--frequencies", "855",
+         "--batch-sizes", "8", "-o", str(png)]
+    )
+    assert bad.func(bad) == 2
+    assert "mid_w" in capsys.readouterr().err

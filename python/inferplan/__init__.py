@@ -9,6 +9,9 @@ from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
 
+from . import hardware  # noqa: E402  (after the core names it builds on)
+from .hardware import cost_table, energy_value  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -20,5 +23,8 @@ __all__ = [
     "ServiceTimes",
     "Status",
     "backend",
+    "cost_table",
+    "energy_value",
+    "hardware",
     "status_message",
 ]
