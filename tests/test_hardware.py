@@ -6,10 +6,9 @@ import math
 import sys
 from fractions import Fraction
 
+import inferplan
 import numpy as np
 import pytest
-
-import inferplan
 from inferplan.hardware import (
     Accelerator,
     FrequencyModel,
@@ -77,8 +76,13 @@ def test_fit_by_frequency_and_power_frequency():
     rows = []
     for f, a in ((1410.0, 10.0), (1005.0, 12.0)):
         for b in range(1, 33):
-            rows.append({"frequency_mhz": f, "batch_size": b,
-                         "iteration_ms": a + 0.2 * b + rng.normal(0, 0.05)})
+            rows.append(
+                {
+                    "frequency_mhz": f,
+                    "batch_size": b,
+                    "iteration_ms": a + 0.2 * b + rng.normal(0, 0.05),
+                }
+            )
     fits = fit_by_frequency(pd.DataFrame(rows))
     assert set(fits) == {1005.0, 1410.0}
     assert fits[1005.0]["alpha"] == pytest.approx(12.0, abs=0.2)
@@ -108,8 +112,12 @@ def test_decode_fit_rejects_bad_data_naming_the_column(data, column):
 
 def test_prefill_fit_needs_two_request_shapes():
     b = np.arange(1, 20, dtype=float)
-    data = {"batch_size": b, "in_tokens": np.full_like(b, 512), "out_tokens": np.full_like(b, 64),
-            "iteration_ms": 5 + b}
+    data = {
+        "batch_size": b,
+        "in_tokens": np.full_like(b, 512),
+        "out_tokens": np.full_like(b, 64),
+        "iteration_ms": 5 + b,
+    }
     with pytest.raises(ValueError, match="in_tokens"):
         fit_prefill_decode(data)
     with pytest.raises(ValueError, match="out_tokens"):
@@ -166,10 +174,12 @@ def test_mig_layout_validity(layout, valid):
     assert is_valid_layout("A100-80GB", layout) is valid
     assert is_valid_layout("H100-80GB", layout) is valid
     # the 40GB card has the same geometry under other names (3g.40gb -> 3g.20gb, ...)
-    names_40 = {p.compute_slices * 100 + p.memory_slices: p.name
-                for p in CATALOGUE["A100-40GB"].values()}
-    spec = {p.name: p.compute_slices * 100 + p.memory_slices
-            for p in CATALOGUE["A100-80GB"].values()}
+    names_40 = {
+        p.compute_slices * 100 + p.memory_slices: p.name for p in CATALOGUE["A100-40GB"].values()
+    }
+    spec = {
+        p.name: p.compute_slices * 100 + p.memory_slices for p in CATALOGUE["A100-80GB"].values()
+    }
     translated = [names_40[spec[n]] for n in layout]
     assert is_valid_layout("A100-40GB", translated) is valid
 
@@ -231,8 +241,9 @@ def test_energy_helpers():
     assert energy_per_token_mj(239.4, 914.7) == pytest.approx(261.72, abs=0.01)
     assert np.isinf(energy_per_token_mj(100.0, 0.0))
     assert energy_value(270.0) == 270.0
-    np.testing.assert_allclose(energy_value([100.0, 200.0], cost=[1.0, 0.0], cost_weight=2.0),
-                               [102.0, 200.0])
+    np.testing.assert_allclose(
+        energy_value([100.0, 200.0], cost=[1.0, 0.0], cost_weight=2.0), [102.0, 200.0]
+    )
     # a full card split in seven equally loaded slices draws the card's power
     c = PowerCurve(60, 250, 0.5, 344.3)
     assert mig_card_power_w(60, [c(0.8)] * 7, [1 / 7] * 7) == pytest.approx(float(c(0.8)))
@@ -249,8 +260,15 @@ def test_power_reacts_to_queue_utilization():
 
 # ---------------------------------------------------------------- sizing stand-in
 def test_provisional_size_many_matches_seed_example():
-    out = size_many(kind=0, alpha=19, beta=1, out_tokens=1024, max_batch=48, max_queue=152,
-                    itl_ms=[50.0, 10.0, 0.0])
+    out = size_many(
+        kind=0,
+        alpha=19,
+        beta=1,
+        out_tokens=1024,
+        max_batch=48,
+        max_queue=152,
+        itl_ms=[50.0, 10.0, 0.0],
+    )
     assert out["rate"][0] * 60 == pytest.approx(35.2003, rel=1e-5)
     assert out["status"].tolist() == [0, 2, 0]
     assert out["rate"][2] == pytest.approx(0.999 * out["max_rate"][2])
@@ -262,16 +280,31 @@ def test_provisional_size_many_matches_seed_example():
 def _table(**kw):
     curve = PowerCurve(60, 250, 0.5, 344.3)
     fm = FrequencyModel(ref_mhz=1410, compute_fraction=0.3, static_w=80, exponent=2)
-    accs = [Accelerator("A100", curve, 2.0, fm),
-            Accelerator("A100-3g", curve, 2.0, fm, card="A100-80GB", mig_profile="3g.40gb")]
-    profiles = [Profile("llama", "A100", 10, 0.2), Profile("llama", "A100-3g", 18, 0.4),
-                Profile("llama", "A100", 14, 0.25, frequency_mhz=1005),
-                Profile("qwen", "A100", 8, 0.01, 2e-4, kind="PrefillDecode")]
-    classes = [QueryClass("SISO", 256, 256, itl_ms=60, ttft_ms=1000),
-               QueryClass("LISO", 1024, 128, itl_ms=60, ttft_ms=2000),
-               QueryClass("tight", 256, 256, itl_ms=1)]
-    return cost_table(profiles, accs, classes, batch_sizes=[8, 32, 128],
-                      frequencies_mhz=[1410, 1005], price_per_kwh=0.12, grid_kg_per_kwh=0.4, **kw)
+    accs = [
+        Accelerator("A100", curve, 2.0, fm),
+        Accelerator("A100-3g", curve, 2.0, fm, card="A100-80GB", mig_profile="3g.40gb"),
+    ]
+    profiles = [
+        Profile("llama", "A100", 10, 0.2),
+        Profile("llama", "A100-3g", 18, 0.4),
+        Profile("llama", "A100", 14, 0.25, frequency_mhz=1005),
+        Profile("qwen", "A100", 8, 0.01, 2e-4, kind="PrefillDecode"),
+    ]
+    classes = [
+        QueryClass("SISO", 256, 256, itl_ms=60, ttft_ms=1000),
+        QueryClass("LISO", 1024, 128, itl_ms=60, ttft_ms=2000),
+        QueryClass("tight", 256, 256, itl_ms=1),
+    ]
+    return cost_table(
+        profiles,
+        accs,
+        classes,
+        batch_sizes=[8, 32, 128],
+        frequencies_mhz=[1410, 1005],
+        price_per_kwh=0.12,
+        grid_kg_per_kwh=0.4,
+        **kw,
+    )
 
 
 def test_cost_table_rows_and_consistency():
@@ -281,9 +314,11 @@ def test_cost_table_rows_and_consistency():
     assert (~t[t.query_class == "tight"].feasible).all()
     # every feasible row meets its SLOs and its metrics agree with Replica.analyze
     row = ok.iloc[5]
-    model = (inferplan.DecodeOnly(row.alpha, row.beta, row.out_tokens) if row.kind == 0 else
-             inferplan.PrefillDecode(row.alpha, row.beta, row.gamma, row.in_tokens,
-                                     row.out_tokens))
+    model = (
+        inferplan.DecodeOnly(row.alpha, row.beta, row.out_tokens)
+        if row.kind == 0
+        else inferplan.PrefillDecode(row.alpha, row.beta, row.gamma, row.in_tokens, row.out_tokens)
+    )
     m = inferplan.Replica(model, int(row.max_batch)).analyze(row.rate)
     assert m.itl_ms == pytest.approx(row.itl_ms, rel=1e-9)
     assert m.utilization == pytest.approx(row.utilization, rel=1e-9)
@@ -296,7 +331,7 @@ def test_cost_table_rows_and_consistency():
     assert derived.alpha.iloc[0] == pytest.approx(18 * (0.7 + 0.3 * 1410 / 1005))
     slice_rows = t[(t.accelerator == "A100-3g") & t.feasible]
     assert (slice_rows.power_w <= 344.3 * 3 / 7 + 1e-9).all()
-    assert (t[t.frequency_mhz == 1005].power_w.max() < t[t.frequency_mhz == 1410].power_w.max())
+    assert t[t.frequency_mhz == 1005].power_w.max() < t[t.frequency_mhz == 1410].power_w.max()
 
 
 def test_cost_table_uses_one_sizing_call(monkeypatch):
@@ -325,12 +360,12 @@ def test_cost_table_rejects_bad_input():
     with pytest.raises(ValueError, match="unknown accelerator"):
         cost_table([Profile("m", "H100", 1, 1)], accs, q, batch_sizes=[8])
     with pytest.raises(ValueError, match="frequency model"):
-        cost_table([Profile("m", "A100", 1, 1)], accs, q, batch_sizes=[8],
-                   frequencies_mhz=[1000])
+        cost_table([Profile("m", "A100", 1, 1)], accs, q, batch_sizes=[8], frequencies_mhz=[1000])
     with pytest.raises(ValueError, match="mig_profile"):
         Accelerator("x", curve, card="A100-80GB")
-    assert math.isfinite(cost_table([Profile("m", "A100", 1, 1)], accs, q,
-                                    batch_sizes=[8]).rate.iloc[0])
+    assert math.isfinite(
+        cost_table([Profile("m", "A100", 1, 1)], accs, q, batch_sizes=[8]).rate.iloc[0]
+    )
 
 
 # ---------------------------------------------------------------- CLI
@@ -343,16 +378,60 @@ def test_profile_cli_writes_png(tmp_path, capsys):
     add_profile_parser(parser.add_subparsers(dest="command"))
     png, csv = tmp_path / "p.png", tmp_path / "p.csv"
     args = parser.parse_args(
-        ["profile", "--alpha", "15", "--beta", "0.6", "--out-tokens", "256", "--ref-mhz", "1320",
-         "--idle-w", "60", "--mid-w", "180", "--full-w", "240", "--itl-ms", "50",
-         "--frequencies", "855,1320", "--batch-sizes", "8,32", "-o", str(png), "--csv", str(csv)]
+        [
+            "profile",
+            "--alpha",
+            "15",
+            "--beta",
+            "0.6",
+            "--out-tokens",
+            "256",
+            "--ref-mhz",
+            "1320",
+            "--idle-w",
+            "60",
+            "--mid-w",
+            "180",
+            "--full-w",
+            "240",
+            "--itl-ms",
+            "50",
+            "--frequencies",
+            "855,1320",
+            "--batch-sizes",
+            "8,32",
+            "-o",
+            str(png),
+            "--csv",
+            str(csv),
+        ]
     )
     assert args.func(args) == 0
     assert png.stat().st_size > 1000 and len(pd.read_csv(csv)) == 4
     bad = parser.parse_args(
-        ["profile", "--alpha", "15", "--beta", "0.6", "--out-tokens", "256", "--ref-mhz", "1320",
-         "--idle-w", "60", "--mid-w", "30", "--full-w", "240", "--frequencies", "855",
-         "--batch-sizes", "8", "-o", str(png)]
+        [
+            "profile",
+            "--alpha",
+            "15",
+            "--beta",
+            "0.6",
+            "--out-tokens",
+            "256",
+            "--ref-mhz",
+            "1320",
+            "--idle-w",
+            "60",
+            "--mid-w",
+            "30",
+            "--full-w",
+            "240",
+            "--frequencies",
+            "855",
+            "--batch-sizes",
+            "8",
+            "-o",
+            str(png),
+        ]
     )
     assert bad.func(bad) == 2
     assert "mid_w" in capsys.readouterr().err

@@ -59,8 +59,16 @@ def _serve(params, load):
 def _size(params):
     from inferplan.hardware.cost_table import _size_many
 
-    return _size_many(kind=1, alpha=params[0], beta=params[1], gamma=params[2],
-                      in_tokens=LISO_IN, out_tokens=LISO_OUT, max_batch=MAX_BATCH, **MIG_SLO)
+    return _size_many(
+        kind=1,
+        alpha=params[0],
+        beta=params[1],
+        gamma=params[2],
+        in_tokens=LISO_IN,
+        out_tokens=LISO_OUT,
+        max_batch=MAX_BATCH,
+        **MIG_SLO,
+    )
 
 
 def mig_example() -> dict[str, object]:
@@ -68,13 +76,24 @@ def mig_example() -> dict[str, object]:
     full, mig = {}, {}
     for name, (load, full_params, slice_params) in MIG_SERVERS.items():
         m, s = _serve(full_params, load)
-        full[name] = {"utilization": m.utilization, "power_w": float(MIG_CARD_POWER(m.utilization)),
-                      "itl_ms": m.itl_ms, "ttft_ms": m.ttft_ms, "response_ms": m.response_ms,
-                      "max_slo_rate": float(s["rate"][0]), "meets_slo": bool(s["rate"][0] >= load)}
+        full[name] = {
+            "utilization": m.utilization,
+            "power_w": float(MIG_CARD_POWER(m.utilization)),
+            "itl_ms": m.itl_ms,
+            "ttft_ms": m.ttft_ms,
+            "response_ms": m.response_ms,
+            "max_slo_rate": float(s["rate"][0]),
+            "meets_slo": bool(s["rate"][0] >= load),
+        }
         m, s = _serve(slice_params, load)
-        mig[name] = {"utilization": m.utilization, "itl_ms": m.itl_ms, "ttft_ms": m.ttft_ms,
-                     "response_ms": m.response_ms, "max_slo_rate": float(s["rate"][0]),
-                     "meets_slo": bool(s["rate"][0] >= load)}
+        mig[name] = {
+            "utilization": m.utilization,
+            "itl_ms": m.itl_ms,
+            "ttft_ms": m.ttft_ms,
+            "response_ms": m.response_ms,
+            "max_slo_rate": float(s["rate"][0]),
+            "meets_slo": bool(s["rate"][0] >= load),
+        }
     layout = pack(MIG_CARD, {"3g.40gb": len(MIG_SERVERS)})
     share = profile(MIG_CARD, "3g.40gb").power_share
     mig_power = mig_card_power_w(
@@ -93,8 +112,13 @@ def mig_example() -> dict[str, object]:
 
 
 # --- 3. Campus: 12.4 % less power, per day ------------------------------------------------
-CAMPUS = {"before_w": 188.2, "after_w": 164.9, "units": 159, "price_per_kwh": 0.12,
-          "grid_kg_per_kwh": 0.391}
+CAMPUS = {
+    "before_w": 188.2,
+    "after_w": 164.9,
+    "units": 159,
+    "price_per_kwh": 0.12,
+    "grid_kg_per_kwh": 0.391,
+}
 
 
 def campus_example():
@@ -108,22 +132,31 @@ def main() -> None:
     hi, lo = f[1320.0], f[855.0]
     print("clock     power_W  tokens/s  mJ/token")
     for mhz, r in f.items():
-        print(f"{mhz:6.0f}  {r['power_w']:8.1f}  {r['tokens_per_s']:8.1f}  "
-              f"{r['energy_per_token_mj']:8.1f}")
-    print(f"throughput loss {100 * (1 - lo['tokens_per_s'] / hi['tokens_per_s']):.1f} %, "
-          f"energy per token {100 * (1 - lo['energy_per_token_mj'] / hi['energy_per_token_mj']):.0f} % lower")
+        print(
+            f"{mhz:6.0f}  {r['power_w']:8.1f}  {r['tokens_per_s']:8.1f}  "
+            f"{r['energy_per_token_mj']:8.1f}"
+        )
+    print(
+        f"throughput loss {100 * (1 - lo['tokens_per_s'] / hi['tokens_per_s']):.1f} %, "
+        f"energy per token "
+        f"{100 * (1 - lo['energy_per_token_mj'] / hi['energy_per_token_mj']):.0f} % lower"
+    )
     m = mig_example()
     parts = " + ".join(f"{v['power_w']:.0f} W {k}" for k, v in m["full"].items())
     print(f"two full GPUs: {m['full_power_w']:.0f} W ({parts})")
     print(f"MIG, {m['mig_cards']} card {m['mig_layout']}: {m['mig_power_w']:.0f} W")
     for layout in ("full", "mig"):
         for k, v in m[layout].items():
-            print(f"  {layout:4s} {k:9s} util {v['utilization']:.2f} ITL {v['itl_ms']:.1f} ms "
-                  f"TTFT {v['ttft_ms']:.0f} ms response {v['response_ms'] / 1000:.1f} s "
-                  f"SLO rate {v['max_slo_rate']:.2f} req/s meets SLO: {v['meets_slo']}")
+            print(
+                f"  {layout:4s} {k:9s} util {v['utilization']:.2f} ITL {v['itl_ms']:.1f} ms "
+                f"TTFT {v['ttft_ms']:.0f} ms response {v['response_ms'] / 1000:.1f} s "
+                f"SLO rate {v['max_slo_rate']:.2f} req/s meets SLO: {v['meets_slo']}"
+            )
     s = campus_example()
-    print(f"campus: {100 * s.reduction:.1f} % less power, ${s.cost_per_day:.2f}/day, "
-          f"{s.co2_kg_per_day:.1f} kg CO2/day")
+    print(
+        f"campus: {100 * s.reduction:.1f} % less power, ${s.cost_per_day:.2f}/day, "
+        f"{s.co2_kg_per_day:.1f} kg CO2/day"
+    )
 
 
 if __name__ == "__main__":

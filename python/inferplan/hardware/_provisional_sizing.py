@@ -30,19 +30,42 @@ def _target(x, rows):
     return np.where(t > 0, t, np.nan)
 
 
-def size_many(*, kind, alpha, beta, gamma=0.0, in_tokens=0.0, out_tokens,
-              max_num_tokens=8192, max_batch, max_queue=math.inf, itl_ms=None,
-              ttft_ms=None, wait_ms=None, ttft_percentile=None, wait_percentile=None,
-              max_block=None, tps=None, threads=None):
+def size_many(
+    *,
+    kind,
+    alpha,
+    beta,
+    gamma=0.0,
+    in_tokens=0.0,
+    out_tokens,
+    max_num_tokens=8192,
+    max_batch,
+    max_queue=math.inf,
+    itl_ms=None,
+    ttft_ms=None,
+    wait_ms=None,
+    ttft_percentile=None,
+    wait_percentile=None,
+    max_block=None,
+    tps=None,
+    threads=None,
+):
     """Largest offered rate per row meeting all set targets; see the module docstring."""
     if ttft_percentile is not None or wait_percentile is not None:
         raise NotImplementedError("the provisional size_many has no percentile targets")
     given = [x for x in (itl_ms, ttft_ms, wait_ms, max_block, tps) if x is not None]
     shape = np.broadcast_shapes(*(np.shape(x) for x in given))
     cols = np.broadcast_arrays(
-        np.zeros(shape, dtype=np.int32), np.asarray(kind), np.asarray(alpha, float), np.asarray(beta, float),
-        np.asarray(gamma, float), np.asarray(in_tokens, float), np.asarray(out_tokens, float),
-        np.asarray(max_num_tokens, float), np.asarray(max_batch), np.asarray(max_queue, float),
+        np.zeros(shape, dtype=np.int32),
+        np.asarray(kind),
+        np.asarray(alpha, float),
+        np.asarray(beta, float),
+        np.asarray(gamma, float),
+        np.asarray(in_tokens, float),
+        np.asarray(out_tokens, float),
+        np.asarray(max_num_tokens, float),
+        np.asarray(max_batch),
+        np.asarray(max_queue, float),
     )
     rows = int(np.size(cols[0]))
     cols = [np.ascontiguousarray(c.reshape(-1)) for c in cols[1:]]
@@ -65,8 +88,7 @@ def size_many(*, kind, alpha, beta, gamma=0.0, in_tokens=0.0, out_tokens,
             outs[METRIC_INDEX[name]] = np.empty(n)
         status = np.zeros(n, dtype=np.int32)
         config = tuple(np.ascontiguousarray(c[idx]) for c in cols)
-        kernel.analyze_many(config, np.ascontiguousarray(rate, dtype=float), outs, status,
-                            nthreads)
+        kernel.analyze_many(config, np.ascontiguousarray(rate, dtype=float), outs, status, nthreads)
         return status, {k: outs[METRIC_INDEX[k]] for k in _OUT_NAMES + ("max_rate",)}
 
     def meets(idx, m):

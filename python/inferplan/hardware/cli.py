@@ -17,7 +17,9 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def add_profile_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,8 +33,9 @@ def add_profile_parser(subparsers) -> argparse.ArgumentParser:
     g = p.add_argument_group("service model (ms, at --ref-mhz)")
     g.add_argument("--alpha", type=float, required=True)
     g.add_argument("--beta", type=float, required=True)
-    g.add_argument("--gamma", type=float, default=None,
-                   help="set for PrefillDecode; leave out for DecodeOnly")
+    g.add_argument(
+        "--gamma", type=float, default=None, help="set for PrefillDecode; leave out for DecodeOnly"
+    )
     g.add_argument("--in-tokens", type=float, default=0.0)
     g.add_argument("--out-tokens", type=float, required=True)
     f = p.add_argument_group("clock and power")
@@ -72,14 +75,23 @@ def run_profile(args) -> int:
         acc = Accelerator(
             "gpu",
             PowerCurve(args.idle_w, args.mid_w, args.mid_util, args.full_w),
-            frequency=FrequencyModel(ref_mhz=args.ref_mhz, compute_fraction=args.compute_fraction,
-                                     static_w=args.static_w, exponent=args.exponent),
+            frequency=FrequencyModel(
+                ref_mhz=args.ref_mhz,
+                compute_fraction=args.compute_fraction,
+                static_w=args.static_w,
+                exponent=args.exponent,
+            ),
         )
         kind = "DecodeOnly" if args.gamma is None else "PrefillDecode"
         prof = Profile("model", "gpu", args.alpha, args.beta, args.gamma or 0.0, kind=kind)
         query = QueryClass("query", args.in_tokens, args.out_tokens, args.itl_ms, args.ttft_ms)
-        table = cost_table([prof], [acc], [query], batch_sizes=args.batch_sizes,
-                           frequencies_mhz=sorted(args.frequencies))
+        table = cost_table(
+            [prof],
+            [acc],
+            [query],
+            batch_sizes=args.batch_sizes,
+            frequencies_mhz=sorted(args.frequencies),
+        )
     except ValueError as err:
         print(f"inferplan profile: {err}", file=sys.stderr)
         return 2

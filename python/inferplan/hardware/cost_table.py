@@ -47,12 +47,15 @@ class Accelerator:
 
     def __post_init__(self) -> None:
         if (self.card is None) != (self.mig_profile is None):
-            raise ValueError(f"Accelerator {self.name!r}: give both card and mig_profile or neither")
+            raise ValueError(
+                f"Accelerator {self.name!r}: give both card and mig_profile or neither"
+            )
         if self.mig_profile is not None:
             mig_profile(self.card, self.mig_profile)
         if self.power_share is not None and not (0 < float(self.power_share) <= 1):
             raise ValueError(
-                f"Accelerator {self.name!r}: power_share must be in (0, 1], got {self.power_share!r}"
+                f"Accelerator {self.name!r}: power_share must be in (0, 1], "
+                f"got {self.power_share!r}"
             )
         c = float(self.cost_per_hour)
         if not (math.isfinite(c) and c >= 0):
@@ -104,9 +107,11 @@ def oasis_query_classes(*, small=256, large=1024, threshold=500, itl_ms=None, tt
     if not (small <= threshold < large):
         raise ValueError("need small <= threshold < large")
     return [
-        QueryClass(f"{'S' if i == small else 'L'}I{'S' if o == small else 'L'}O", i, o,
-                   itl_ms, ttft_ms)
-        for i in (small, large) for o in (small, large)
+        QueryClass(
+            f"{'S' if i == small else 'L'}I{'S' if o == small else 'L'}O", i, o, itl_ms, ttft_ms
+        )
+        for i in (small, large)
+        for o in (small, large)
     ]
 
 
@@ -146,12 +151,15 @@ def _resolve_frequencies(profiles, accs, frequencies_mhz):
                         f"no profile of {model!r} on {acc_name!r} at {f} MHz and the accelerator "
                         "has no frequency model to derive one"
                     )
-                f0 = min(measured, key=lambda g: (abs(g - fm.ref_mhz)
-                                                  if not math.isnan(g) else math.inf))
+                f0 = min(
+                    measured, key=lambda g: abs(g - fm.ref_mhz) if not math.isnan(g) else math.inf
+                )
                 base = measured[f0]
                 f0 = fm.ref_mhz if math.isnan(f0) else f0
-                scale = tuple(float(fm.time_scale(f, w) / fm.time_scale(f0, w))
-                              for w in ("alpha", "beta", "gamma"))
+                scale = tuple(
+                    float(fm.time_scale(f, w) / fm.time_scale(f0, w))
+                    for w in ("alpha", "beta", "gamma")
+                )
             pf = 1.0
             if acc.frequency is not None and not math.isnan(f):
                 pf = float(acc.frequency.power_scale(acc.power, f))
@@ -159,8 +167,18 @@ def _resolve_frequencies(profiles, accs, frequencies_mhz):
     return rows
 
 
-def cost_table(profiles, accelerators, query_classes, *, batch_sizes, frequencies_mhz=None,
-               max_queue=math.inf, price_per_kwh=0.0, grid_kg_per_kwh=0.0, threads=None):
+def cost_table(
+    profiles,
+    accelerators,
+    query_classes,
+    *,
+    batch_sizes,
+    frequencies_mhz=None,
+    max_queue=math.inf,
+    price_per_kwh=0.0,
+    grid_kg_per_kwh=0.0,
+    threads=None,
+):
     """Evaluate every (profile, clock, max batch, query class) combination.
 
     ``profiles``: :class:`Profile` items (or a DataFrame with their fields); a (model,
@@ -190,6 +208,7 @@ def cost_table(profiles, accelerators, query_classes, *, batch_sizes, frequencie
     resolved = _resolve_frequencies(profiles, accs, frequencies_mhz)
 
     npf, nb, nc = len(resolved), batches.size, len(classes)
+
     # Per (pair, clock) columns, then broadcast to (pair-clock, batch, class) in C order.
     def per_pf(values, dtype=float):
         return np.asarray(values, dtype=dtype)[:, None, None]
@@ -197,9 +216,9 @@ def cost_table(profiles, accelerators, query_classes, *, batch_sizes, frequencie
     base = [r[3] for r in resolved]
     acc_of = [accs[r[1]] for r in resolved]
     kind = per_pf([KIND_CODES[b.kind] for b in base], np.int32)
-    alpha = per_pf([b.alpha * r[4][0] for b, r in zip(base, resolved)])
-    beta = per_pf([b.beta * r[4][1] for b, r in zip(base, resolved)])
-    gamma = per_pf([b.gamma * r[4][2] for b, r in zip(base, resolved)])
+    alpha = per_pf([b.alpha * r[4][0] for b, r in zip(base, resolved, strict=False)])
+    beta = per_pf([b.beta * r[4][1] for b, r in zip(base, resolved, strict=False)])
+    gamma = per_pf([b.gamma * r[4][2] for b, r in zip(base, resolved, strict=False)])
     mnt = per_pf([b.max_num_tokens for b in base])
     in_tok = np.asarray([q.in_tokens for q in classes], dtype=float)[None, None, :]
     out_tok = np.asarray([q.out_tokens for q in classes], dtype=float)[None, None, :]
@@ -212,19 +231,32 @@ def cost_table(profiles, accelerators, query_classes, *, batch_sizes, frequencie
         return np.broadcast_to(x, shape).reshape(-1)
 
     sized = _size_many(
-        kind=full(kind), alpha=full(alpha), beta=full(beta), gamma=full(gamma),
-        in_tokens=full(in_tok), out_tokens=full(out_tok), max_num_tokens=full(mnt),
-        max_batch=full(nbatch), max_queue=max_queue, itl_ms=full(itl), ttft_ms=full(ttft),
+        kind=full(kind),
+        alpha=full(alpha),
+        beta=full(beta),
+        gamma=full(gamma),
+        in_tokens=full(in_tok),
+        out_tokens=full(out_tok),
+        max_num_tokens=full(mnt),
+        max_batch=full(nbatch),
+        max_queue=max_queue,
+        itl_ms=full(itl),
+        ttft_ms=full(ttft),
         threads=threads,
     )
     status = np.asarray(sized["status"])
     feasible = status == 0
     util = np.where(feasible, sized["utilization"], 0.0)
     share = per_pf([a.share for a in acc_of])
-    curve = {k: per_pf([getattr(a.power, k) for a in acc_of])
-             for k in ("idle_w", "mid_w", "mid_util", "full_w")}
-    power = full(share) * power_at(util, **{k: full(v) for k, v in curve.items()},
-                                   dynamic_scale=full(per_pf([r[5] for r in resolved])))
+    curve = {
+        k: per_pf([getattr(a.power, k) for a in acc_of])
+        for k in ("idle_w", "mid_w", "mid_util", "full_w")
+    }
+    power = full(share) * power_at(
+        util,
+        **{k: full(v) for k, v in curve.items()},
+        dynamic_scale=full(per_pf([r[5] for r in resolved])),
+    )
     tokens = np.where(feasible, sized["throughput"], 0.0) * full(out_tok)
     energy = energy_per_token_mj(power, tokens)
     rent = full(share * per_pf([a.cost_per_hour for a in acc_of]))
@@ -235,23 +267,36 @@ def cost_table(profiles, accelerators, query_classes, *, batch_sizes, frequencie
     co2_g_per_mtok = energy * float(grid_kg_per_kwh) / 3.6
 
     pf_i, b_i, c_i = (i.reshape(-1) for i in np.indices(shape))
-    table = pd.DataFrame({
-        "model": _categorical([r[0] for r in resolved], pf_i),
-        "accelerator": _categorical([r[1] for r in resolved], pf_i),
-        "frequency_mhz": np.asarray([r[2] for r in resolved])[pf_i],
-        "max_batch": batches[b_i],
-        "query_class": _categorical([q.name for q in classes], c_i),
-        "kind": full(kind),
-        "alpha": full(alpha), "beta": full(beta), "gamma": full(gamma),
-        "in_tokens": full(in_tok), "out_tokens": full(out_tok),
-        "feasible": feasible, "status": status, "binding": np.asarray(sized["binding"]),
-        "rate": np.asarray(sized["rate"]), "max_rate": np.asarray(sized["max_rate"]),
-        "throughput": np.asarray(sized["throughput"]), "tokens_per_s": tokens,
-        "utilization": np.asarray(sized["utilization"]),
-        "itl_ms": np.asarray(sized["itl_ms"]), "ttft_ms": np.asarray(sized["ttft_ms"]),
-        "power_w": power, "energy_per_token_mj": energy, "cost_per_hour": cost_hour,
-        "cost_per_million_tokens": per_mtok, "co2_g_per_million_tokens": co2_g_per_mtok,
-    })
+    table = pd.DataFrame(
+        {
+            "model": _categorical([r[0] for r in resolved], pf_i),
+            "accelerator": _categorical([r[1] for r in resolved], pf_i),
+            "frequency_mhz": np.asarray([r[2] for r in resolved])[pf_i],
+            "max_batch": batches[b_i],
+            "query_class": _categorical([q.name for q in classes], c_i),
+            "kind": full(kind),
+            "alpha": full(alpha),
+            "beta": full(beta),
+            "gamma": full(gamma),
+            "in_tokens": full(in_tok),
+            "out_tokens": full(out_tok),
+            "feasible": feasible,
+            "status": status,
+            "binding": np.asarray(sized["binding"]),
+            "rate": np.asarray(sized["rate"]),
+            "max_rate": np.asarray(sized["max_rate"]),
+            "throughput": np.asarray(sized["throughput"]),
+            "tokens_per_s": tokens,
+            "utilization": np.asarray(sized["utilization"]),
+            "itl_ms": np.asarray(sized["itl_ms"]),
+            "ttft_ms": np.asarray(sized["ttft_ms"]),
+            "power_w": power,
+            "energy_per_token_mj": energy,
+            "cost_per_hour": cost_hour,
+            "cost_per_million_tokens": per_mtok,
+            "co2_g_per_million_tokens": co2_g_per_mtok,
+        }
+    )
     return table
 
 

@@ -47,7 +47,7 @@ class FitResult:
         return float(self.params[self.names.index(name)])
 
     def as_dict(self) -> dict[str, float]:
-        return {n: float(v) for n, v in zip(self.names, self.params)}
+        return {n: float(v) for n, v in zip(self.names, self.params, strict=False)}
 
     def interval(self, name: str) -> tuple[float, float]:
         i = self.names.index(name)
@@ -62,11 +62,12 @@ class FitResult:
         with negative estimates clipped to 0."""
         from ..models import DecodeOnly, PrefillDecode
 
-        p = {n: max(float(v), 0.0) for n, v in zip(self.names, self.params)}
+        p = {n: max(float(v), 0.0) for n, v in zip(self.names, self.params, strict=False)}
         if self.kind == "DecodeOnly":
             return DecodeOnly(p["alpha"], p["beta"], out_tokens)
-        return PrefillDecode(p["alpha"], p["beta"], p["gamma"], in_tokens, out_tokens,
-                             max_num_tokens)
+        return PrefillDecode(
+            p["alpha"], p["beta"], p["gamma"], in_tokens, out_tokens, max_num_tokens
+        )
 
     def plot(self, path=None, *, title=None):
         """Measured vs fitted latency against batch size, and the residuals (matplotlib,
@@ -76,15 +77,16 @@ class FitResult:
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        fig, (ax, axr) = plt.subplots(2, 1, figsize=(6, 5), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+        fig, (ax, axr) = plt.subplots(
+            2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        )
         order = np.argsort(self.batch_size, kind="stable")
         ax.plot(self.batch_size, self.observed_ms, "o", ms=3, label="measured")
         ax.plot(self.batch_size[order], self.fitted_ms[order], "-", label="fit")
         ax.set_ylabel("iteration time (ms)")
         label = ", ".join(
             f"{n}={v:.4g}±{(h - v):.2g}"
-            for n, v, h in zip(self.names, self.params, self.ci_high)
+            for n, v, h in zip(self.names, self.params, self.ci_high, strict=False)
         )
         ax.set_title(title or f"{self.kind}: {label}", fontsize=9)
         ax.legend()
@@ -118,9 +120,7 @@ def _column(cols, name, *, positive=False) -> np.ndarray:
     bad = np.flatnonzero(x <= 0 if positive else x < 0)
     if bad.size:
         bound = "> 0" if positive else ">= 0"
-        raise ValueError(
-            f"column {name!r} must be {bound}; row {int(bad[0])} has {x[bad[0]]!r}"
-        )
+        raise ValueError(f"column {name!r} must be {bound}; row {int(bad[0])} has {x[bad[0]]!r}")
     return x
 
 
@@ -155,8 +155,20 @@ def _solve(kind, names, design, y, batch, confidence) -> FitResult:
     t = stats.t.ppf(0.5 + confidence / 2.0, dof)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
-    return FitResult(kind, names, params, stderr, params - t * stderr, params + t * stderr,
-                     confidence, resid, fitted, y, batch, r2)
+    return FitResult(
+        kind,
+        names,
+        params,
+        stderr,
+        params - t * stderr,
+        params + t * stderr,
+        confidence,
+        resid,
+        fitted,
+        y,
+        batch,
+        r2,
+    )
 
 
 def _check_confidence(confidence):
@@ -199,7 +211,7 @@ def prefill_decode_design(batch_size, in_tokens, out_tokens, max_num_tokens=8192
     m = np.broadcast_to(np.asarray(out_tokens, dtype=float), b.shape)
     M = np.broadcast_to(np.asarray(max_num_tokens, dtype=float), b.shape)
     c = np.empty_like(b)
-    for key in {(li, mi, Mi) for li, mi, Mi in zip(L, m, M)}:
+    for key in {(li, mi, Mi) for li, mi, Mi in zip(L, m, M, strict=False)}:
         sel = (L == key[0]) & (m == key[1]) & (M == key[2])
         counts = chunk_counts(key[0], key[1], key[2], int(b[sel].max()))
         c[sel] = np.asarray(counts, dtype=float)[b[sel].astype(int) - 1]
@@ -221,7 +233,9 @@ def fit_prefill_decode(data, *, max_num_tokens=8192, confidence: float = 0.95) -
     b = _batches(cols)
     bad = np.flatnonzero(b != np.round(b))
     if bad.size:
-        raise ValueError(f"column 'batch_size' must hold integers; row {int(bad[0])} has {b[bad[0]]}")
+        raise ValueError(
+            f"column 'batch_size' must hold integers; row {int(bad[0])} has {b[bad[0]]}"
+        )
     L = _column(cols, "in_tokens")
     m = _column(cols, "out_tokens", positive=True)
     name, y = _latency(cols, PREFILL_LATENCY_COLUMNS)
@@ -235,6 +249,4 @@ def fit_by_frequency(data, fit=fit_decode_only, **kwargs) -> dict[float, FitResu
     """One fit per distinct value of the ``frequency_mhz`` column."""
     cols = _columns(data)
     f = _column(cols, "frequency_mhz", positive=True)
-    return {
-        float(v): fit({k: c[f == v] for k, c in cols.items()}, **kwargs) for v in np.unique(f)
-    }
+    return {float(v): fit({k: c[f == v] for k, c in cols.items()}, **kwargs) for v in np.unique(f)}

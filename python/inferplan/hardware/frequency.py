@@ -70,8 +70,12 @@ class FrequencyModel:
     def __post_init__(self) -> None:
         o = "FrequencyModel"
         object.__setattr__(self, "ref_mhz", _finite(o, "ref_mhz", self.ref_mhz, 0, open_lo=True))
-        for name in ("compute_fraction", "compute_fraction_alpha", "compute_fraction_beta",
-                     "compute_fraction_gamma"):
+        for name in (
+            "compute_fraction",
+            "compute_fraction_alpha",
+            "compute_fraction_beta",
+            "compute_fraction_gamma",
+        ):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, _finite(o, name, v, 0, 1))
@@ -93,7 +97,9 @@ class FrequencyModel:
     def power_full_w(self, full_w_ref, freq_mhz):
         """Full-load power at ``freq_mhz`` given ``full_w_ref`` at the reference clock."""
         f = np.asarray(freq_mhz, dtype=float) / self.ref_mhz
-        out = self.static_w + (np.asarray(full_w_ref, dtype=float) - self.static_w) * f**self.exponent
+        out = (
+            self.static_w + (np.asarray(full_w_ref, dtype=float) - self.static_w) * f**self.exponent
+        )
         return out[()] if out.ndim == 0 else out
 
     def power_scale(self, curve: PowerCurve, freq_mhz):
@@ -108,8 +114,10 @@ class FrequencyModel:
         from dataclasses import replace
 
         f = float(freq_mhz)
-        changes = {"alpha": model.alpha * float(self.time_scale(f, "alpha")),
-                   "beta": model.beta * float(self.time_scale(f, "beta"))}
+        changes = {
+            "alpha": model.alpha * float(self.time_scale(f, "alpha")),
+            "beta": model.beta * float(self.time_scale(f, "beta")),
+        }
         if hasattr(model, "gamma"):
             changes["gamma"] = model.gamma * float(self.time_scale(f, "gamma"))
         return replace(model, **changes)
@@ -119,8 +127,9 @@ class FrequencyModel:
         return curve.scaled(float(self.power_scale(curve, freq_mhz)))
 
     @classmethod
-    def calibrate_power(cls, ref_mhz, ref_full_w, other_mhz, other_full_w, *, exponent=2.0,
-                        **kwargs) -> FrequencyModel:
+    def calibrate_power(
+        cls, ref_mhz, ref_full_w, other_mhz, other_full_w, *, exponent=2.0, **kwargs
+    ) -> FrequencyModel:
         """The model whose static power makes full-load power ``ref_full_w`` at ``ref_mhz``
         and ``other_full_w`` at ``other_mhz`` for the given ``exponent``.
 
@@ -172,8 +181,9 @@ def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> Fr
 
         if np.unique(f).size < 3:
             raise ValueError("frequency_mhz: need three distinct frequencies to fit the exponent")
-        (static, dyn, k), _ = curve_fit(lambda x, s, d, k: s + d * x**k, x, p,
-                                        p0=(0.3 * p.min(), p.max(), 2.0), maxfev=10000)
+        (static, dyn, k), _ = curve_fit(
+            lambda x, s, d, k: s + d * x**k, x, p, p0=(0.3 * p.min(), p.max(), 2.0), maxfev=10000
+        )
     else:
         k = float(exponent)
         a = np.column_stack([np.ones_like(x), x**k])

@@ -18,7 +18,7 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -144,7 +144,7 @@ def is_valid_layout(card: str, names) -> bool:
     return place(card, list(names)) is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _layouts(card: str) -> tuple[tuple[str, ...], ...]:
     profs = list(CATALOGUE[card].values())
     found: set[tuple[str, ...]] = set()
@@ -152,8 +152,8 @@ def _layouts(card: str) -> tuple[tuple[str, ...], ...]:
     for counts in itertools.product(*bounds):
         if not any(counts):
             continue
-        names = tuple(n for p, c in zip(profs, counts) for n in [p.name] * c)
-        if sum(p.compute_slices * c for p, c in zip(profs, counts)) > COMPUTE_SLICES:
+        names = tuple(n for p, c in zip(profs, counts, strict=False) for n in [p.name] * c)
+        if sum(p.compute_slices * c for p, c in zip(profs, counts, strict=False)) > COMPUTE_SLICES:
             continue
         if place(card, names) is not None:
             found.add(names)
@@ -171,10 +171,7 @@ def valid_layouts(card: str, *, maximal: bool = False) -> list[tuple[str, ...]]:
         return layouts
     names = list(CATALOGUE[card])
     as_set = set(layouts)
-    return [
-        lay for lay in layouts
-        if not any(tuple(sorted(lay + (n,))) in as_set for n in names)
-    ]
+    return [lay for lay in layouts if not any(tuple(sorted(lay + (n,))) in as_set for n in names)]
 
 
 @dataclass(frozen=True)
@@ -222,7 +219,7 @@ def pack(card: str, requested: dict[str, int]) -> Packing:
         raise RuntimeError(f"MIG packing failed: {res.message}")
     remaining = Counter(want)
     cards = []
-    for lay, k in zip(layouts, np.rint(res.x).astype(int)):
+    for lay, k in zip(layouts, np.rint(res.x).astype(int), strict=False):
         for _ in range(k):
             keep = []
             for n in lay:

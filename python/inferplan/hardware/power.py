@@ -161,8 +161,7 @@ def savings(before_w, after_w, *, units=1, price_per_kwh, grid_kg_per_kwh) -> Sa
     return Savings(before, after, n, 1.0 - after / before, kwh, kwh * price, kwh * grid)
 
 
-def energy_value(power_w, *, cost=0.0, energy_weight=1.0, cost_weight=0.0,
-                 price_per_kwh=None):
+def energy_value(power_w, *, cost=0.0, energy_weight=1.0, cost_weight=0.0, price_per_kwh=None):
     """Objective for the fleet optimizer's energy mode (smaller is better).
 
     ``energy_weight * power_w + cost_weight * cost``; with ``price_per_kwh`` the power is
