@@ -5,12 +5,11 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
+from . import hardware  # noqa: E402  (after the core names it builds on)
 from ._status import Status, status_message
+from .hardware import cost_table, energy_value  # noqa: E402
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
-
-from . import hardware  # noqa: E402  (after the core names it builds on)
-from .hardware import cost_table, energy_value  # noqa: E402
 
 __version__ = "0.1.0"
 

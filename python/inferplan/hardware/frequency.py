@@ -55,7 +55,7 @@ class FrequencyModel:
     ``static_w`` and ``exponent`` describe the power (module docstring).
 
     >>> fm = FrequencyModel(ref_mhz=1320, compute_fraction=0.148, static_w=77.1, exponent=2)
-    >>> round(fm.power_full_w(239.4, 855), 1)
+    >>> round(float(fm.power_full_w(239.4, 855)), 1)
     145.2
     """
 
