@@ -5,17 +5,19 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
-from . import fleet
 from ._status import Status, status_message
 from .batch import analyze_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
 from .simulate import Estimate, SimulationResult, Tokens, simulate
 
+# Subpackages built on the names above.
+from . import fleet, hardware  # noqa: E402,I001
+from .hardware import cost_table, energy_value  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "analyze_many",
     "DecodeOnly",
     "Estimate",
     "Metrics",
@@ -26,8 +28,12 @@ __all__ = [
     "SimulationResult",
     "Status",
     "Tokens",
+    "analyze_many",
     "backend",
+    "cost_table",
+    "energy_value",
     "fleet",
+    "hardware",
     "simulate",
     "status_message",
 ]

@@ -1,0 +1,126 @@
+"""``inferplan profile``: plot max serviceable rate and energy per token against GPU clock
+and max batch for one measured profile (the lead wires this into the main CLI).
+
+Example::
+
+    inferplan profile --alpha 15 --beta 0.6245 --out-tokens 256 --ref-mhz 1320 \\
+        --compute-fraction 0.148 --static-w 77.1 --idle-w 60 --mid-w 180 --full-w 239.4 \\
+        --itl-ms 50 --frequencies 855,1005,1155,1320 --batch-sizes 8,16,32,64 -o profile.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+
+
+def add_profile_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``profile`` sub-command on an ``argparse`` sub-parsers object."""
+    p = subparsers.add_parser(
+        "profile",
+        help="plot max rate and energy per token against GPU clock and batch size",
+        description="Size one profile over a grid of GPU clocks and max batch sizes (one "
+        "vectorised call) and write a PNG of max serviceable rate and energy per token.",
+    )
+    g = p.add_argument_group("service model (ms, at --ref-mhz)")
+    g.add_argument("--alpha", type=float, required=True)
+    g.add_argument("--beta", type=float, required=True)
+    g.add_argument(
+        "--gamma", type=float, default=None, help="set for PrefillDecode; leave out for DecodeOnly"
+    )
+    g.add_argument("--in-tokens", type=float, default=0.0)
+    g.add_argument("--out-tokens", type=float, required=True)
+    f = p.add_argument_group("clock and power")
+    f.add_argument("--ref-mhz", type=float, required=True)
+    f.add_argument("--compute-fraction", type=float, default=0.5)
+    f.add_argument("--static-w", type=float, default=0.0)
+    f.add_argument("--exponent", type=float, default=2.0)
+    f.add_argument("--idle-w", type=float, required=True)
+    f.add_argument("--mid-w", type=float, required=True)
+    f.add_argument("--mid-util", type=float, default=0.5)
+    f.add_argument("--full-w", type=float, required=True)
+    s = p.add_argument_group("SLOs and grid")
+    s.add_argument("--itl-ms", type=float, default=None)
+    s.add_argument("--ttft-ms", type=float, default=None)
+    s.add_argument("--frequencies", type=_floats, required=True, help="MHz, comma-separated")
+    s.add_argument("--batch-sizes", type=_floats, required=True, help="comma-separated")
+    p.add_argument("-o", "--output", default="profile.png", help="PNG to write")
+    p.add_argument("--csv", default=None, help="also write the table as CSV")
+    p.set_defaults(func=run_profile)
+    return p
+
+
+def run_profile(args) -> int:
+    """Build the table, plot it, write the PNG (and CSV). Returns a process exit code."""
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .cost_table import Accelerator, Profile, QueryClass, cost_table
+    from .frequency import FrequencyModel
+    from .power import PowerCurve
+
+    try:
+        acc = Accelerator(
+            "gpu",
+            PowerCurve(args.idle_w, args.mid_w, args.mid_util, args.full_w),
+            frequency=FrequencyModel(
+                ref_mhz=args.ref_mhz,
+                compute_fraction=args.compute_fraction,
+                static_w=args.static_w,
+                exponent=args.exponent,
+            ),
+        )
+        kind = "DecodeOnly" if args.gamma is None else "PrefillDecode"
+        prof = Profile("model", "gpu", args.alpha, args.beta, args.gamma or 0.0, kind=kind)
+        query = QueryClass("query", args.in_tokens, args.out_tokens, args.itl_ms, args.ttft_ms)
+        table = cost_table(
+            [prof],
+            [acc],
+            [query],
+            batch_sizes=args.batch_sizes,
+            frequencies_mhz=sorted(args.frequencies),
+        )
+    except ValueError as err:
+        print(f"inferplan profile: {err}", file=sys.stderr)
+        return 2
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    fig, (ax_rate, ax_energy) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for batch, rows in table.groupby("max_batch"):
+        rows = rows.sort_values("frequency_mhz")
+        ok = rows[rows.feasible]
+        ax_rate.plot(ok.frequency_mhz, ok.rate, "o-", ms=3, label=f"batch {batch}")
+        ax_energy.plot(ok.frequency_mhz, ok.energy_per_token_mj, "o-", ms=3)
+    ax_rate.set(xlabel="GPU clock (MHz)", ylabel="max rate under SLOs (req/s)")
+    ax_energy.set(xlabel="GPU clock (MHz)", ylabel="energy per output token (mJ)")
+    ax_rate.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=72)
+    plt.close(fig)
+    feasible = int(table.feasible.sum())
+    print(f"wrote {args.output}: {feasible} of {len(table)} configurations meet the SLOs")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry point (``python -m inferplan.hardware.cli profile ...``)."""
+    parser = argparse.ArgumentParser(prog="inferplan")
+    add_profile_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
