@@ -146,6 +146,14 @@ SUBCOMMANDS: dict[
 }
 
 
+def _package_subcommands():
+    """Subcommands that live beside their subpackage: (add_parser(subparsers), run)."""
+    from .fleet.cli import add_optimize_parser, run_optimize
+    from .hardware.cli import add_profile_parser, run_profile
+
+    return [(add_optimize_parser, run_optimize), (add_profile_parser, run_profile)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inferplan", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add(p)
         p.set_defaults(run=run)
+    for add_parser, run in _package_subcommands():
+        add_parser(sub).set_defaults(run=run)
     return parser
 
 
