@@ -262,10 +262,13 @@ def test_numba_sizing_is_bitwise_identical_to_cpp():
                 max_num_tokens=rng.choice([512.0, 2048.0, 8192.0], n),
                 max_batch=rng.integers(1, 100, n), max_queue=rng.integers(0, 500, n),
                 itl_ms=rng.uniform(5, 100, n), ttft_ms=rng.uniform(50, 5000, n))  # fmt: skip
-    out = {}
+    out, pct = {}, {}
     for name in ("cpp", "numba"):
         dispatch.use(name)
-        out[name] = ip.size_many(metrics="all", wait_percentile=(0.9, 2000.0), **cols)
+        out[name] = ip.size_many(metrics="all", **cols)
+        pct[name] = ip.size_many(metrics="all", wait_percentile=(0.9, 2000.0), **cols)
     dispatch.use(None)
     for key in out["cpp"]:
         np.testing.assert_array_equal(out["cpp"][key], out["numba"][key], err_msg=key)
+        # Percentiles go through lgamma, which Numba and libm implement apart.
+        np.testing.assert_allclose(pct["cpp"][key], pct["numba"][key], rtol=1e-11, err_msg=key)

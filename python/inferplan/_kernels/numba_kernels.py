@@ -766,7 +766,7 @@ def size_replica(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, out_m
     s = validate_targets(t)
     if s != OK:
         return s, 0.0, BIND_NONE, 0
-    cap = SATURATION_CAP * mu[N - 1] * 1000.0
+    cap = SATURATION_CAP * (mu[N - 1] * 1000.0)
     cap_binding = BIND_NONE
     if _is_set(t[8]):
         cap *= TPS_CAP
