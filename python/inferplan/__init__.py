@@ -5,17 +5,27 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
+# Subpackages built on the names above.
+from . import fleet, hardware  # noqa: E402,I001
 from ._status import Status, status_message
 from .batch import analyze_many
+from .hardware import cost_table, energy_value  # noqa: E402
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend
 from .simulate import Estimate, SimulationResult, Tokens, simulate
 
-# Subpackages built on the names above.
-from . import fleet, hardware  # noqa: E402,I001
-from .hardware import cost_table, energy_value  # noqa: E402
-
 __version__ = "0.1.0"
+
+# Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels.
+_LAZY = {"runtime": None}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DecodeOnly",
@@ -34,6 +44,7 @@ __all__ = [
     "energy_value",
     "fleet",
     "hardware",
+    "runtime",
     "simulate",
     "status_message",
 ]
