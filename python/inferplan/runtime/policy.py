@@ -12,9 +12,10 @@ ceil(target / rate)`` instances, each drawing its share of the power above idle 
 utilisation the target implies, plus its share of the card's idle power (a slice of ``g``
 of 7 compute slices pays ``g/7`` of idle). A class keeps its previous option while that
 costs at most ``switch_tolerance`` more than the best (hysteresis against churn). Every
-class keeps at least ``min_instances`` instances; instances beyond what the target needs
-are released. The first window's instances are ready when the trace starts; later new
-ones pay the provisioning delays (see :func:`inferplan.runtime.replay`).
+class keeps at least ``min_instances`` instances (with 0, a class that gets a request while
+it has none starts one on demand); instances beyond what the target needs are released.
+The first window's instances are ready when the trace starts; later new ones pay the
+provisioning delays (see :func:`inferplan.runtime.replay`).
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def make_plan(
                 count[t, k] = max(math.ceil(lam / options.rate[o] - 1e-9), config.min_instances)
                 continue
             idx = per_class[k]
-            n = np.maximum(np.ceil(lam / options.rate[idx] - 1e-9), config.min_instances)
+            # A request for a class with no instance starts one on demand (a cold start).
+            floor = max(config.min_instances, 1 if observed[t, k] > 0 else 0)
+            n = np.maximum(np.ceil(lam / options.rate[idx] - 1e-9), floor)
             load = np.where(n > 0, lam / np.maximum(n, 1) / options.rate[idx], 0.0)
             util = np.minimum(options.utilization[idx] * load, 1.0)
             est = n * (

@@ -114,6 +114,9 @@ def replay(
     bounds = np.searchsorted(key[order], np.arange(w_count * c_count + 1))
     outs_all = np.maximum(trace.out_tokens, 1)
 
+    # The last window ends with the trace: utilisation is over the time it covers.
+    span_ms = np.full(w_count, window_ms)
+    span_ms[-1] = max(trace.duration_s * 1000.0 - (w_count - 1) * window_ms, 1.0)
     ttft = np.full(n_req, np.nan)
     itl = np.full(n_req, np.nan)
     latency = np.full(n_req, np.nan)
@@ -190,14 +193,14 @@ def replay(
                     with np.errstate(invalid="ignore", divide="ignore"):
                         itl[req] = np.where(gaps > 0, (finish - first) / gaps, np.nan)
                     busy[j] = float(np.sum(finish - rec.start_ms[0, :k]))
-            u = np.minimum(busy[:n] / (options.max_batch[o] * window_ms), 1.0)
+            u = np.minimum(busy[:n] / (options.max_batch[o] * span_ms[w]), 1.0)
             utilization[w, c] = float(u.mean())
             power[w] += _instances_power(options, np.full(n, o), u)
             if extra:  # the old instances ran for delay_s of this window
-                span_ms = delay_s * 1000.0
-                u_old = np.minimum(busy[n:] / (options.max_batch[prev_o] * span_ms), 1.0)
-                power[w] += _instances_power(options, np.full(extra, prev_o), u_old) * (
-                    span_ms / window_ms
+                delay_ms = delay_s * 1000.0
+                u_old = np.minimum(busy[n:] / (options.max_batch[prev_o] * delay_ms), 1.0)
+                power[w] += _instances_power(options, np.full(extra, prev_o), u_old) * min(
+                    delay_ms / span_ms[w], 1.0
                 )
     failed = trace.failed
     if failed.any():

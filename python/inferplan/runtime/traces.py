@@ -242,7 +242,12 @@ def load_burstgpt(path, *, strict: bool = True, models=None, log_types=None) -> 
         "Total tokens != Request tokens + Response tokens",
         "",
     ).astype(object)
-    reasons = _first_reason(rt, ri, ro, rtot, mismatch)
+    # pandas pads a short row with empty fields: a missing Model or Log Type shows it.
+    empty = [
+        np.where(df[c].str.strip().to_numpy() == "", f"{c} is missing", "").astype(object)
+        for c in ("Model", "Log Type")
+    ]
+    reasons = _first_reason(rt, ri, ro, rtot, mismatch, *empty)
     select = np.ones(len(df), dtype=bool)
     if models is not None:
         select &= df["Model"].isin(list(models)).to_numpy()
