@@ -40,7 +40,7 @@ class PolicyConfig:
     """Knobs of the adaptive policies (see the module docstring)."""
 
     headroom: float = 0.5
-    z: float = 1.0
+    z: float = 2.0
     min_instances: int = 1
     switch_tolerance: float = 0.05
     forecaster: str = "holt"
