@@ -9,8 +9,8 @@ from ._status import Status, status_message
 from .batch import analyze_many, optimal_concurrency_many, size_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend, optimal_concurrency
-from .sizing import ConcurrencyResult, SizeResult
 from .simulate import Estimate, SimulationResult, Tokens, simulate
+from .sizing import ConcurrencyResult, SizeResult
 
 # Subpackages built on the names above.
 from . import fleet, hardware  # noqa: E402,I001
@@ -18,7 +18,20 @@ from .hardware import cost_table, energy_value  # noqa: E402
 
 __version__ = "0.1.0"
 
+# Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels.
+_LAZY = {"runtime"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ConcurrencyResult",
     "DecodeOnly",
     "Estimate",
     "Metrics",
@@ -27,19 +40,19 @@ __all__ = [
     "ServiceModel",
     "ServiceTimes",
     "SimulationResult",
+    "SizeResult",
     "Status",
     "Tokens",
     "analyze_many",
-    "ConcurrencyResult",
-    "optimal_concurrency",
-    "optimal_concurrency_many",
-    "SizeResult",
-    "size_many",
     "backend",
     "cost_table",
     "energy_value",
     "fleet",
     "hardware",
+    "optimal_concurrency",
+    "optimal_concurrency_many",
+    "runtime",
     "simulate",
+    "size_many",
     "status_message",
 ]
