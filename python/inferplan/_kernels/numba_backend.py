@@ -10,8 +10,8 @@ NAME = "numba"
 
 
 class _Prepared:
-    __slots__ = ("p", "N", "Q", "tau", "chunks", "mu", "inv_mu", "S", "filled", "monotone",
-                 "status", "m", "mo")
+    __slots__ = ("p", "N", "Q", "tau", "chunks", "inv_index", "inv_mu", "S", "filled",
+                 "monotone", "max_inv", "status", "m", "mo")
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.p = np.asarray(params, dtype=float)
@@ -20,20 +20,20 @@ class _Prepared:
         self.Q = float(max_queue)
         self.tau = np.array(tau, dtype=float) if tau is not None else np.empty(n)
         self.chunks = np.empty(n)
-        self.mu = np.empty(n)
+        self.inv_index = nk.reciprocals(n)
         self.inv_mu = np.empty(n)
         self.S = np.empty(n + 1)
         self.filled = np.zeros(1, dtype=np.int64)
         self.m = np.empty(nk.NUM_METRICS)
         self.mo = np.empty(nk.NUM_MOMENTS)
-        self.status, self.monotone = nk.prepare(
-            self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu
+        self.status, self.monotone, self.max_inv = nk.prepare(
+            self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu
         )
 
     def args(self):
         """The prepared arrays in the order the kernels take them."""
-        return (self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu, self.S,
-                self.filled, self.monotone)
+        return (self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu,
+                self.S, self.filled, self.monotone, self.max_inv)
 
 
 def replica(params, max_batch, max_queue, tau=None):
@@ -55,7 +55,7 @@ def quantiles(h, rate, q):
     s = nk.analyze(*h.args(), rate, h.m, h.mo)
     if s != 0:
         return s, 0.0, 0.0
-    w = nk.wait_quantile(h.N, h.Q, h.mu, h.mo, q)
+    w = nk.wait_quantile(h.N, h.Q, h.inv_mu, h.mo, q)
     return s, w, w + h.m[12] + h.m[10]
 
 

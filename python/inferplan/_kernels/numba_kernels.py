@@ -123,18 +123,19 @@ def _delta(p, c):
 
 
 @nb.njit(**_JIT)
-def prepare(p, N, Q, tau, chunks, mu, inv_mu):
-    """Fills tau (unless a vector model), chunks, mu, 1/mu; returns (status, monotone)."""
+def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
+    """Fills tau (unless a vector model), chunks and 1/mu from the reciprocals 1/b; returns
+    (status, monotone, largest 1/mu). Mirrors prepare_replica / prepare_chain."""
     s = validate_queue(N, Q)
     if s != OK:
-        return s, True
+        return s, True, 0.0
     s = validate(p)
     if s != OK:
-        return s, True
+        return s, True, 0.0
     if p[0] == 2.0:
         for b in range(N):
             if not (math.isfinite(tau[b]) and tau[b] > 0.0):
-                return BAD_SERVICE_TIME, True
+                return BAD_SERVICE_TIME, True, 0.0
             chunks[b] = 1.0
     elif p[0] == 0.0:
         for b in range(1, N + 1):
@@ -146,17 +147,26 @@ def prepare(p, N, Q, tau, chunks, mu, inv_mu):
             c = _chunks(float(b), c, p[4], p[5], p[6])
             chunks[b - 1] = c
             tau[b - 1] = (c + p[5]) * (p[1] + b * _delta(p, c))
+    largest = 0.0
+    for b in range(N):
+        inv_mu[b] = tau[b] * inv_index[b]
+        largest = max(largest, inv_mu[b])
     monotone = True
-    for b in range(1, N + 1):
-        mu[b - 1] = b / tau[b - 1]
-        inv_mu[b - 1] = tau[b - 1] / b
-        if b > 1 and mu[b - 1] < mu[b - 2]:
-            monotone = False
-    return OK, monotone
+    for b in range(1, N):
+        monotone = monotone and not (inv_mu[b] > inv_mu[b - 1])
+    return OK, monotone, largest
 
 
 @nb.njit(**_JIT)
-def log_prefix_at(mu, S, filled, n):
+def reciprocals(n):
+    out = np.empty(n)
+    for b in range(n):
+        out[b] = 1.0 / (b + 1)
+    return out
+
+
+@nb.njit(**_JIT)
+def log_prefix_at(inv_mu, S, filled, n):
     """S[n] = sum_{i<=n} log mu(i), extending the filled part (filled[0] entries) on demand."""
     k = filled[0]
     if k <= n:
@@ -164,7 +174,7 @@ def log_prefix_at(mu, S, filled, n):
             S[0] = 0.0
             k = 1
         while k <= n:
-            S[k] = S[k - 1] + math.log(mu[k - 1])
+            S[k] = S[k - 1] - math.log(inv_mu[k - 1])
             k += 1
         filled[0] = k
     return S[n]
@@ -202,81 +212,27 @@ def _g0_less_last(x, xn, g0, n):
 
 
 TRUNCATION = 1e-18
+RESCALE_ABOVE = 2.0**600
+RESCALE = 2.0**-600
+LOG_RESCALE = -600.0 * 0.69314718055994530942
+MAX_BLOCK_RATIO = 2.0**100
+SATURATION_ULPS = 4.0 * 2.220446049250313e-16
 
 
 @nb.njit(**_JIT)
-def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
-    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
-    log_p_full_deep (NaN unless p_full underflows); returns status. Mirrors chain.hpp."""
-    mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
-    mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
-    if lam == 0.0:
-        return OK
-    ll = math.log(lam)
-    lr = ll - (-math.log(inv_mu[N - 1]))
-    unbounded = math.isinf(Q)
-    if unbounded and lr >= 0.0:
-        return UNSTABLE
+def head_monotone(N, inv_mu, max_inv, lam):
+    """(h0, h1, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
     Nd = float(N)
-    mode = 0
-    if monotone:
-        mode = np.searchsorted(mu[:N], lam)
-    else:
-        best = 0.0
-        log_prefix_at(mu, S, filled, N)
-        for n in range(1, N + 1):
-            v = n * ll - S[n]
-            if v > best:
-                best = v
-                mode = n
-    h0a = 1.0 if mode < N else 0.0
+    log_scale = 0.0
+    h0a = 1.0
     h0b = 0.0
-    h1a = float(mode) if mode < N else 0.0
+    h1a = 0.0
     h1b = 0.0
-    w0 = 1.0 if mode == 0 else 0.0
-    wN = 1.0 if mode == N else 0.0
-    have_w0 = mode == 0
-    have_wN = mode == N
-    inv_lam = 1.0 / lam
     w = 1.0
-    j = mode - 1
-    jd = float(j)
-    while j >= 3:
-        r0 = mu[j] * inv_lam
-        r1 = mu[j - 1] * inv_lam
-        r2 = mu[j - 2] * inv_lam
-        r3 = mu[j - 3] * inv_lam
-        p01 = r0 * r1
-        p012 = p01 * r2
-        p0123 = p012 * r3
-        a = w * r0
-        b = w * p01
-        cc = w * p012
-        d = w * p0123
-        h0a += a + b
-        h0b += cc + d
-        h1a += jd * a + (jd - 1.0) * b
-        h1b += (jd - 2.0) * cc + (jd - 3.0) * d
-        w = d
-        j -= 4
-        jd -= 4.0
-        if (monotone and r3 < 1.0
-                and w * r3 * (1.0 + jd) < TRUNCATION * (1.0 - r3) * (h0a + h0b)
-                and jd * w * r3 < TRUNCATION * (1.0 - r3) * (h1a + h1b)):
-            break
-    if j < 3:
-        while j >= 0:
-            w *= mu[j] * inv_lam
-            h0a += w
-            h1a += jd * w
-            j -= 1
-            jd -= 1.0
-        w0 = w
-        have_w0 = True
-    w = 1.0
-    n = mode + 1
-    nd = float(n)
-    while n + 3 < N:
+    n = 1
+    nd = 1.0
+    blocks = lam * max_inv < MAX_BLOCK_RATIO
+    while blocks and n + 3 < N:
         r0 = lam * inv_mu[n - 1]
         r1 = lam * inv_mu[n]
         r2 = lam * inv_mu[n + 1]
@@ -295,29 +251,71 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
         w = d
         n += 4
         nd += 4.0
-        if (monotone and r3 < 1.0
-                and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
-                and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+        if w > RESCALE_ABOVE:
+            w *= RESCALE
+            h0a *= RESCALE
+            h0b *= RESCALE
+            h1a *= RESCALE
+            h1b *= RESCALE
+            log_scale -= LOG_RESCALE
+        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
+              and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+            while n < N:
+                w *= lam * inv_mu[n - 1]
+                n += 1
             break
-    if n + 3 >= N:
-        while n < N:
-            w *= lam * inv_mu[n - 1]
-            h0a += w
-            h1a += nd * w
-            n += 1
-            nd += 1.0
-        if mode < N:
-            wN = w * lam * inv_mu[N - 1]
-            have_wN = True
-    h0 = h0a + h0b
-    h1 = h1a + h1b
-    if not have_w0:
-        w0 = math.exp(-(mode * ll - log_prefix_at(mu, S, filled, mode)))
-    log_wN = np.nan
-    if not have_wN:
-        log_mode = mode * ll - log_prefix_at(mu, S, filled, mode)
-        log_wN = Nd * ll - log_prefix_at(mu, S, filled, N) - log_mode
-        wN = math.exp(log_wN)
+    while n < N:
+        w *= lam * inv_mu[n - 1]
+        h0a += w
+        h1a += nd * w
+        if w > RESCALE_ABOVE:
+            w *= RESCALE
+            h0a *= RESCALE
+            h0b *= RESCALE
+            h1a *= RESCALE
+            h1b *= RESCALE
+            log_scale -= LOG_RESCALE
+        n += 1
+        nd += 1.0
+    wN = w * lam * inv_mu[N - 1]
+    return h0a + h0b, h1a + h1b, math.exp(-log_scale), wN, math.log(wN), log_scale
+
+
+@nb.njit(**_JIT)
+def head_general(N, inv_mu, S, filled, lam):
+    """Mirrors detail::head_general: log weights relative to their maximum."""
+    ll = math.log(lam)
+    log_prefix_at(inv_mu, S, filled, N)
+    top = 0.0
+    for n in range(1, N + 1):
+        top = max(top, n * ll - S[n])
+    h0 = 0.0
+    h1 = 0.0
+    for n in range(N):
+        w = math.exp(n * ll - S[n] - top)
+        h0 += w
+        h1 += n * w
+    log_wN = N * ll - S[N] - top
+    return h0, h1, math.exp(-top), math.exp(log_wN), log_wN, top
+
+
+@nb.njit(**_JIT)
+def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo):
+    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
+    log_p_full_deep (NaN unless p_full underflows); returns status. Mirrors chain.hpp."""
+    mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
+    mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
+    if lam == 0.0:
+        return OK
+    lr = math.log(lam * inv_mu[N - 1])
+    unbounded = math.isinf(Q)
+    if unbounded and lr >= -SATURATION_ULPS:
+        return UNSTABLE
+    Nd = float(N)
+    if monotone:
+        h0, h1, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam)
+    else:
+        h0, h1, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
     t0 = 0.0
     t1 = 0.0
     t0_excl_top = 0.0
@@ -333,8 +331,6 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
             w_top = wN * xn
             t0_excl_top = wN * x * _g0_less_last(x, xn, g0, Q)
     else:
-        if math.isnan(log_wN):
-            log_wN = math.log(wN)
         log_top = log_wN + Q * lr
         top = 1.0
         x, xn, g0, mean = geo_tail(lr, Q)
@@ -370,12 +366,12 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
 
 
 @nb.njit(**_JIT)
-def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
+def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo):
     """m[:15] = metrics at rate (req/s), mo[:9] = the chain's moments; returns status."""
     if not (math.isfinite(rate) and rate >= 0.0):
         return BAD_RATE
     lam = rate / 1000.0
-    s = evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo)
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo)
     if s != OK:
         return s
     X = lam * mo[2]
@@ -398,7 +394,7 @@ def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
     m[8] = service
     m[9] = wait
     m[13] = mo[4] / N
-    m[14] = mu[N - 1] * 1000.0
+    m[14] = (1.0 / inv_mu[N - 1]) * 1000.0
     prefill = 0.0
     if p[0] == 1.0:
         B = mo[4]
@@ -442,7 +438,7 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
     for c in nb.prange(n_chunks):
         tau = np.empty(max_n)
         chunks = np.empty(max_n)
-        mu = np.empty(max_n)
+        inv_index = reciprocals(max_n)
         inv_mu = np.empty(max_n)
         S = np.empty(max_n + 1)
         filled = np.zeros(1, dtype=np.int64)
@@ -454,12 +450,14 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
             N = _at(max_batch, i)
             s = BAD_KIND if p[0] == 2.0 else OK
             monotone = True
+            max_inv = 0.0
             filled[0] = 0
             if s == OK:
-                s, monotone = prepare(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu)
+                s, monotone, max_inv = prepare(p, N, _at(max_queue, i), tau, chunks, inv_index,
+                                               inv_mu)
             if s == OK:
-                s = analyze(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu, S, filled, monotone,
-                            _at(rate, i), m, mo)
+                s = analyze(p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu, S, filled,
+                            monotone, max_inv, _at(rate, i), m, mo)
             status[i] = s
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
@@ -481,14 +479,14 @@ def log_p_full(mo):
 
 
 @nb.njit(**_JIT)
-def wait_ccdf(N, Q, mu, mo, t):
+def wait_ccdf(N, Q, inv_mu, mo, t):
     if Q == 0.0:
         return 0.0
     lr = mo[7]
     log_scale = log_p_full(mo) - math.log(mo[2])
     if t <= 0.0:
         return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
-    x = mu[N - 1] * t
+    x = (1.0 / inv_mu[N - 1]) * t
     if math.isinf(Q):
         one_minus_r = -math.expm1(lr)
         return min(1.0, math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r))
@@ -509,13 +507,13 @@ def wait_ccdf(N, Q, mu, mo, t):
 
 
 @nb.njit(**_JIT)
-def wait_quantile(N, Q, mu, mo, q):
+def wait_quantile(N, Q, inv_mu, mo, q):
     target = 1.0 - q
-    if wait_ccdf(N, Q, mu, mo, 0.0) <= target:
+    if wait_ccdf(N, Q, inv_mu, mo, 0.0) <= target:
         return 0.0
     lo = 0.0
-    hi = 1.0 / mu[N - 1]
-    while wait_ccdf(N, Q, mu, mo, hi) > target:
+    hi = 1.0 / (1.0 / inv_mu[N - 1])
+    while wait_ccdf(N, Q, inv_mu, mo, hi) > target:
         lo = hi
         hi *= 2.0
         if not math.isfinite(hi):
@@ -523,7 +521,7 @@ def wait_quantile(N, Q, mu, mo, q):
     i = 0
     while i < 200 and hi - lo > 1e-13 * hi:
         mid = 0.5 * (lo + hi)
-        if wait_ccdf(N, Q, mu, mo, mid) > target:
+        if wait_ccdf(N, Q, inv_mu, mo, mid) > target:
             lo = mid
         else:
             hi = mid
@@ -581,9 +579,9 @@ def validate_targets(t):
 
 
 @nb.njit(**_JIT)
-def _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, rate, m, mo):
+def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, m, mo):
     """(largest relative excess over the set targets, its binding code, status)."""
-    s = analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo)
+    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo)
     if s != OK:
         return math.inf, BIND_NONE, s
     best = -math.inf
@@ -603,12 +601,12 @@ def _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, rate, m, m
     if _is_set(t[3]) or _is_set(t[5]):
         if _is_set(t[3]):
             tt = t[4] - m[12] - m[10]
-            tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, mu, mo, tt)
+            tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
             e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
             if e > best:
                 best, arg = e, BIND_TTFT_PCT
         if _is_set(t[5]):
-            tail = wait_ccdf(N, Q, mu, mo, t[6])
+            tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
             e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
             if e > best:
                 best, arg = e, BIND_WAIT_PCT
@@ -643,14 +641,14 @@ ST_BEST, ST_BINDING, ST_STATUS, ST_LEVEL, ST_LAM_B = 0, 1, 2, 3, 4
 def _f(mode, args, t, x, out_m, m_try, mo, st):
     """One evaluation for the root finder: mode 0 = the targets' excess (recording the best
     feasible rate and its metrics, the binding target), mode 1 = B(x) - level."""
-    p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone = args
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     if mode == 1:
-        evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, x / 1000.0, mo)
+        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, x / 1000.0, mo)
         v = mo[4] - st[ST_LEVEL]
         if v > 0.0 and x < st[ST_LAM_B]:
             st[ST_LAM_B] = x
         return v
-    v, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, x, m_try, mo)
+    v, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, x, m_try, mo)
     if s != OK:
         st[ST_STATUS] = s
         return np.nan
@@ -722,7 +720,7 @@ def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
 @nb.njit(**_JIT)
 def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
     """Mirrors first_crossing in sizing.hpp."""
-    p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone = args
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     if p[0] != 1.0 or st[ST_BEST] <= 0.0:
         return 0
     b_hi = min(max(math.floor(B_root + 0.5), 1.0), float(N))
@@ -736,7 +734,7 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
         level = b + 0.5
         st[ST_LEVEL] = level
         st[ST_LAM_B] = root
-        evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, root / 1000.0, mo)
+        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, root / 1000.0, mo)
         evaluations += 1 + brent_root(1, args, t, piece_start, -level, root, mo[4] - level,
                                       RATE_REL_TOL, out_m, m_try, mo, st)
         lam_b = st[ST_LAM_B]
@@ -760,26 +758,26 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
 
 
 @nb.njit(**_JIT)
-def size_replica(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, out_m, mo):
+def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, out_m, mo):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
     metrics at the rate."""
     s = validate_targets(t)
     if s != OK:
         return s, 0.0, BIND_NONE, 0
-    cap = SATURATION_CAP * (mu[N - 1] * 1000.0)
+    cap = SATURATION_CAP * ((1.0 / inv_mu[N - 1]) * 1000.0)
     cap_binding = BIND_NONE
     if _is_set(t[8]):
         cap *= TPS_CAP
         cap_binding = BIND_TPS
-    args = (p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone)
+    args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
     any_target = False
     for k in range(8):
         if _is_set(t[k]) and k != 4 and k != 6:
             any_target = True
     if not any_target:
-        s = analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, cap, out_m, mo)
+        s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap, out_m, mo)
         return s, cap, cap_binding, 1
-    e_lo, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, 0.0,
+    e_lo, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, 0.0,
                              out_m, mo)
     if s != OK:
         return s, 0.0, BIND_NONE, 1
@@ -787,7 +785,7 @@ def size_replica(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, out_m
     if e_lo > 0.0:
         return _infeasible(which), 0.0, which, iterations
     m_try = np.empty(NUM_METRICS)
-    e_hi, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, cap,
+    e_hi, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, cap,
                              m_try, mo)
     iterations += 1
     if s != OK:
@@ -806,25 +804,25 @@ def size_replica(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, out_m
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
     if st[ST_BEST] != root:  # an earlier crossing: refresh the metrics there
-        _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, st[ST_BEST], out_m, mo)
+        _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, st[ST_BEST], out_m, mo)
         iterations += 1
     binding = int(st[ST_BINDING])
     if binding == BIND_NONE:
-        _, binding, _ = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, cap,
+        _, binding, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, cap,
                                 m_try, mo)
     return OK, st[ST_BEST], binding, iterations
 
 
 @nb.njit(**_JIT)
-def optimal_concurrency(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, tol, out_m, mo):
+def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, tol, out_m, mo):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
         return 37, 0, 0.0, 0.0, BIND_NONE, 0
     peak = 0.0
     first_error = OK
     for n in range(1, N + 1):
-        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, mu, inv_mu, S, filled,
-                                            monotone, t, out_m, mo)
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                            monotone, max_inv, t, out_m, mo)
         if s >= 20:
             return s, 0, 0.0, 0.0, binding, it
         if s == OK:
@@ -834,8 +832,8 @@ def optimal_concurrency(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t
     if peak <= 0.0:
         return first_error, 0, 0.0, 0.0, BIND_NONE, 0
     for n in range(1, N + 1):
-        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, mu, inv_mu, S, filled,
-                                            monotone, t, out_m, mo)
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                            monotone, max_inv, t, out_m, mo)
         if s == OK and out_m[3] >= (1.0 - tol) * peak:
             return OK, n, peak, rate, binding, it
     return OK, 0, peak, 0.0, BIND_NONE, 0
@@ -855,7 +853,7 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
     for c in nb.prange(n_chunks):
         tau = np.empty(max_n)
         chunks = np.empty(max_n)
-        mu = np.empty(max_n)
+        inv_index = reciprocals(max_n)
         inv_mu = np.empty(max_n)
         S = np.empty(max_n + 1)
         filled = np.zeros(1, dtype=np.int64)
@@ -871,22 +869,23 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
             Q = _at(max_queue, i)
             s = BAD_KIND if p[0] == 2.0 else OK
             monotone = True
+            max_inv = 0.0
             filled[0] = 0
             if s == OK:
-                s, monotone = prepare(p, N, Q, tau, chunks, mu, inv_mu)
+                s, monotone, max_inv = prepare(p, N, Q, tau, chunks, inv_index, inv_mu)
             rate = np.nan
             binding = BIND_NONE
             it = 0
             if s == OK:
                 if concurrency:
                     s, nb_, peak, rate, binding, it = optimal_concurrency(
-                        p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t,
+                        p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                         _at(tolerance, i), m, mo)
                     batch_out[i] = nb_
                     peak_out[i] = peak
                 else:
-                    s, rate, binding, it = size_replica(p, N, Q, tau, chunks, mu, inv_mu, S,
-                                                        filled, monotone, t, m, mo)
+                    s, rate, binding, it = size_replica(p, N, Q, tau, chunks, inv_index, inv_mu,
+                                                        S, filled, monotone, max_inv, t, m, mo)
             status[i] = s
             binding_out[i] = binding
             iterations_out[i] = it
