@@ -6,6 +6,7 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
 from ._status import Status, status_message
+from .capi import c_include_dir, c_library_path
 from .batch import analyze_many, optimal_concurrency_many, size_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend, optimal_concurrency
@@ -30,6 +31,8 @@ __all__ = [
     "Status",
     "Tokens",
     "analyze_many",
+    "c_include_dir",
+    "c_library_path",
     "ConcurrencyResult",
     "optimal_concurrency",
     "optimal_concurrency_many",
