@@ -154,7 +154,7 @@ class CApi(NamedTuple):
 _STRUCTS = ("ip_service", "ip_targets", "ip_metrics", "ip_size_result")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load() -> CApi:
     try:
         import cffi
@@ -175,13 +175,13 @@ def _load() -> CApi:
     return CApi(ffi, lib, *dtypes)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _register_numba() -> None:
     from numba import from_dtype
     from numba.core.typing import cffi_utils
 
     api = _load()
-    for name, dtype in zip(_STRUCTS, api[2:]):
+    for name, dtype in zip(_STRUCTS, api[2:], strict=True):
         # Pointers to these structs then type as pointers to the records of our dtypes,
         # which is what ffi.from_buffer gives for arrays of them in nopython mode.
         cffi_utils.register_type(api.ffi.typeof(name), from_dtype(dtype))
