@@ -319,6 +319,33 @@ def test_numba_matches_replica_bitwise(api, numba_size, cpp, case):
         assert tuple(out[0]["metrics"].tolist()) == tuple(expected.metrics)
 
 
+def test_numba_handle_path(api, cpp):
+    """A handle made in Python, used from nopython mode through its address."""
+    numba = pytest.importorskip("numba")
+    ffi, size, wait_quantile = api.ffi, api.lib.ip_size, api.lib.ip_wait_quantile
+    replica_pointer = capi.numba_replica_pointer()
+
+    @numba.njit
+    def size_and_p90(address, targets, out, wait):
+        handle = replica_pointer(address)
+        size(handle, ffi.from_buffer(targets), ffi.from_buffer(out))
+        return wait_quantile(handle, 0.5 * out[0].rate, 0.9, ffi.from_buffer(wait))
+
+    model = inferplan.PrefillDecode(8, 0.02, 1e-4, 512, 256)
+    handle_p = ffi.new("ip_replica**")
+    service = ffi.from_buffer("ip_service*", _service(api, model))
+    assert api.lib.ip_replica_new(service, 64, 100.0, ffi.NULL, handle_p) == 0
+    handle = ffi.gc(handle_p[0], api.lib.ip_replica_free)
+    out, wait = np.zeros(1, api.size_result_dtype), np.zeros(1)
+    targets = _targets(api, {"ttft_ms": 800})
+    assert size_and_p90(capi.replica_address(handle), targets, out, wait) == 0
+    replica = inferplan.Replica(model, max_batch=64, max_queue=100)
+    expected = replica.size(ttft_ms=800)
+    assert out[0]["rate"] == expected.rate
+    assert tuple(out[0]["metrics"].tolist()) == tuple(expected.metrics)
+    assert wait[0] == replica.wait_quantile(0.5 * expected.rate, 0.9)
+
+
 def test_numba_control_loop_example(api, cpp):
     pytest.importorskip("numba")
     spec = importlib.util.spec_from_file_location(

@@ -43,6 +43,8 @@ __all__ = [
     "c_library_path",
     "cdef_source",
     "load",
+    "numba_replica_pointer",
+    "replica_address",
 ]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -176,8 +178,9 @@ def _load() -> CApi:
 
 
 @functools.cache
-def _register_numba() -> None:
-    from numba import from_dtype
+def _register_numba() -> Any:
+    from numba import from_dtype, types
+    from numba.core.extending import intrinsic
     from numba.core.typing import cffi_utils
 
     api = _load()
@@ -185,6 +188,49 @@ def _register_numba() -> None:
         # Pointers to these structs then type as pointers to the records of our dtypes,
         # which is what ffi.from_buffer gives for arrays of them in nopython mode.
         cffi_utils.register_type(api.ffi.typeof(name), from_dtype(dtype))
+    # The opaque handle: Numba sees ip_replica* as a byte pointer ...
+    cffi_utils.register_type(api.ffi.typeof("ip_replica"), types.int8)
+    handle_type = types.CPointer(types.int8)
+
+    # ... made in nopython mode from the handle's address (cffi pointers cannot be
+    # passed to jitted functions).
+    @intrinsic
+    def replica_pointer(typingctx, address):
+        if not isinstance(address, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(handle_type))
+
+        return handle_type(address), codegen
+
+    return replica_pointer
+
+
+def replica_address(handle: Any) -> int:
+    """The address of an ``ip_replica*`` (a cffi pointer) as an int, for jitted code that
+    turns it back into a handle with the intrinsic of :func:`numba_replica_pointer`."""
+    return int(_load().ffi.cast("uintptr_t", handle))
+
+
+def numba_replica_pointer() -> Any:
+    """A Numba intrinsic ``replica_pointer(address) -> ip_replica*`` for ``@njit`` code that
+    calls ``ip_analyze``, ``ip_size`` or the quantiles on a handle made in Python (keep the
+    handle alive while the jitted code runs)::
+
+        replica_pointer = inferplan.capi.numba_replica_pointer()
+        size = api.lib.ip_size
+
+        @numba.njit
+        def sized_rate(address, targets, out):
+            size(replica_pointer(address), ffi.from_buffer(targets), ffi.from_buffer(out))
+            return out[0].rate
+
+        sized_rate(inferplan.capi.replica_address(handle), targets, out)
+
+    Registers the struct types with Numba, as :func:`load` ``(numba=True)`` does.
+    """
+    return _register_numba()
 
 
 def load(*, numba: bool = False) -> CApi:
