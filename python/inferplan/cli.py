@@ -134,6 +134,18 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from .runtime.cli import add_runtime_arguments
+
+    add_runtime_arguments(p)
+
+
+def _run_runtime(args: argparse.Namespace) -> int:
+    from .runtime.cli import run_runtime
+
+    return run_runtime(args)
+
+
 # name -> (help, add arguments, run)
 SUBCOMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -142,6 +154,11 @@ SUBCOMMANDS: dict[
         "simulate one replica with continuous batching (discrete-event)",
         _add_simulate,
         _run_simulate,
+    ),
+    "runtime": (
+        "evaluate static, reactive and proactive provisioning over a request trace",
+        _add_runtime,
+        _run_runtime,
     ),
 }
 

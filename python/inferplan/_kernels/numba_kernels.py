@@ -463,3 +463,433 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
             status[i] = s
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
+
+
+# ---------------------------------------------------------------- quantiles (quantile.hpp)
+
+
+@nb.njit(**_JIT)
+def log_geo_sum(lr, n):
+    if lr <= 0.0:
+        return math.log(geo_sums(-lr, n)[0])
+    return (n - 1.0) * lr + math.log(geo_sums(lr, n)[0])
+
+
+@nb.njit(**_JIT)
+def log_p_full(mo):
+    return math.log(mo[6]) if math.isnan(mo[8]) else mo[8]
+
+
+@nb.njit(**_JIT)
+def wait_ccdf(N, Q, mu, mo, t):
+    if Q == 0.0:
+        return 0.0
+    lr = mo[7]
+    log_scale = log_p_full(mo) - math.log(mo[2])
+    if t <= 0.0:
+        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
+    x = mu[N - 1] * t
+    if math.isinf(Q):
+        one_minus_r = -math.expm1(lr)
+        return min(1.0, math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r))
+    spread = 15.0 * math.sqrt(x) + 15.0
+    k_lo = max(0.0, math.floor(x - spread))
+    k_hi = min(Q - 1.0, math.ceil(x + spread))
+    if k_lo > k_hi:
+        return 0.0
+    log_x = math.log(x)
+    total = 0.0
+    k = k_lo
+    while k <= k_hi:
+        log_pmf = k * log_x - x - math.lgamma(k + 1.0)
+        log_g = k * lr + log_geo_sum(lr, Q - k)
+        total += math.exp(log_scale + log_pmf + log_g)
+        k += 1.0
+    return min(1.0, total)
+
+
+@nb.njit(**_JIT)
+def wait_quantile(N, Q, mu, mo, q):
+    target = 1.0 - q
+    if wait_ccdf(N, Q, mu, mo, 0.0) <= target:
+        return 0.0
+    lo = 0.0
+    hi = 1.0 / mu[N - 1]
+    while wait_ccdf(N, Q, mu, mo, hi) > target:
+        lo = hi
+        hi *= 2.0
+        if not math.isfinite(hi):
+            return math.inf
+    i = 0
+    while i < 200 and hi - lo > 1e-13 * hi:
+        mid = 0.5 * (lo + hi)
+        if wait_ccdf(N, Q, mu, mo, mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        i += 1
+    return hi
+
+
+# ---------------------------------------------------------------- sizing (sizing.hpp)
+
+SATURATION_CAP = 1.0 - 1e-3
+TPS_CAP = 0.9
+RATE_REL_TOL = 1e-10
+TARGET_SLACK = 1e-12
+MAX_ITERATIONS = 200
+BAD_TARGET_ITL, BAD_TARGET_TTFT, BAD_TTFT_PCT, BAD_WAIT_PCT = 30, 31, 32, 33
+BAD_MAX_BLOCK, BAD_TPS, BAD_TARGET_WAIT = 34, 35, 38
+INF_ITL, INF_TTFT, INF_TTFT_PCT, INF_WAIT_PCT, INF_BLOCK, INF_WAIT = 2, 3, 4, 5, 6, 8
+BIND_NONE, BIND_ITL, BIND_TTFT, BIND_WAIT, BIND_TTFT_PCT, BIND_WAIT_PCT = 0, 1, 2, 3, 4, 5
+BIND_BLOCK, BIND_TPS = 6, 7
+
+
+@nb.njit(**_JIT)
+def _is_set(x):
+    return not math.isnan(x) and x != 0.0
+
+
+@nb.njit(**_JIT)
+def _positive(x):
+    return math.isfinite(x) and x > 0.0
+
+
+@nb.njit(**_JIT)
+def _fraction(x):
+    return math.isfinite(x) and 0.0 < x < 1.0
+
+
+@nb.njit(**_JIT)
+def validate_targets(t):
+    """t = itl, ttft, wait, ttft_pq, ttft_p_ms, wait_pq, wait_p_ms, max_block, tps."""
+    if _is_set(t[0]) and not _positive(t[0]):
+        return BAD_TARGET_ITL
+    if _is_set(t[1]) and not _positive(t[1]):
+        return BAD_TARGET_TTFT
+    if _is_set(t[2]) and not _positive(t[2]):
+        return BAD_TARGET_WAIT
+    if (_is_set(t[3]) or _is_set(t[4])) and not (_fraction(t[3]) and _positive(t[4])):
+        return BAD_TTFT_PCT
+    if (_is_set(t[5]) or _is_set(t[6])) and not (_fraction(t[5]) and _positive(t[6])):
+        return BAD_WAIT_PCT
+    if _is_set(t[7]) and not _fraction(t[7]):
+        return BAD_MAX_BLOCK
+    if _is_set(t[8]) and not _positive(t[8]):
+        return BAD_TPS
+    return OK
+
+
+@nb.njit(**_JIT)
+def _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, rate, m, mo):
+    """(largest relative excess over the set targets, its binding code, status)."""
+    s = analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo)
+    if s != OK:
+        return math.inf, BIND_NONE, s
+    best = -math.inf
+    arg = BIND_NONE
+    if _is_set(t[1]):
+        e = m[11] / t[1] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg = e, BIND_TTFT
+    if _is_set(t[0]):
+        e = m[10] / t[0] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg = e, BIND_ITL
+    if _is_set(t[2]):
+        e = m[9] / t[2] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg = e, BIND_WAIT
+    if _is_set(t[3]) or _is_set(t[5]):
+        if _is_set(t[3]):
+            tt = t[4] - m[12] - m[10]
+            tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, mu, mo, tt)
+            e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
+            if e > best:
+                best, arg = e, BIND_TTFT_PCT
+        if _is_set(t[5]):
+            tail = wait_ccdf(N, Q, mu, mo, t[6])
+            e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
+            if e > best:
+                best, arg = e, BIND_WAIT_PCT
+    if _is_set(t[7]):
+        e = m[2] / t[7] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg = e, BIND_BLOCK
+    return best, arg, OK
+
+
+@nb.njit(**_JIT)
+def _infeasible(binding):
+    if binding == BIND_ITL:
+        return INF_ITL
+    if binding == BIND_TTFT:
+        return INF_TTFT
+    if binding == BIND_WAIT:
+        return INF_WAIT
+    if binding == BIND_TTFT_PCT:
+        return INF_TTFT_PCT
+    if binding == BIND_WAIT_PCT:
+        return INF_WAIT_PCT
+    return INF_BLOCK
+
+
+# State shared by the root finder's evaluations: best feasible rate, binding code, status,
+# and for the batch-level search the level sought and the smallest rate above it.
+ST_BEST, ST_BINDING, ST_STATUS, ST_LEVEL, ST_LAM_B = 0, 1, 2, 3, 4
+
+
+@nb.njit(**_JIT)
+def _f(mode, args, t, x, out_m, m_try, mo, st):
+    """One evaluation for the root finder: mode 0 = the targets' excess (recording the best
+    feasible rate and its metrics, the binding target), mode 1 = B(x) - level."""
+    p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone = args
+    if mode == 1:
+        evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, x / 1000.0, mo)
+        v = mo[4] - st[ST_LEVEL]
+        if v > 0.0 and x < st[ST_LAM_B]:
+            st[ST_LAM_B] = x
+        return v
+    v, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, x, m_try, mo)
+    if s != OK:
+        st[ST_STATUS] = s
+        return np.nan
+    if v <= 0.0:
+        if x > st[ST_BEST]:
+            st[ST_BEST] = x
+            out_m[:] = m_try
+    else:
+        st[ST_BINDING] = which
+    return v
+
+
+@nb.njit(**_JIT)
+def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
+    """Mirrors brent_root in sizing.hpp; returns the number of evaluations."""
+    c, fc = a, fa
+    d = b - a
+    e = d
+    evaluations = 0
+    while evaluations < MAX_ITERATIONS:
+        if (fb > 0.0) == (fc > 0.0):
+            c = a
+            fc = fa
+            d = b - a
+            e = d
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol = 0.5 * rel_tol * abs(b) + 1e-300
+        xm = 0.5 * (c - b)
+        if abs(xm) <= tol or fb == 0.0:
+            break
+        if abs(e) >= tol and abs(fa) > abs(fb):
+            sb = fb / fa
+            if a == c:
+                pp = 2.0 * xm * sb
+                q = 1.0 - sb
+            else:
+                qa = fa / fc
+                rb = fb / fc
+                pp = sb * (2.0 * xm * qa * (qa - rb) - (b - a) * (rb - 1.0))
+                q = (qa - 1.0) * (rb - 1.0) * (sb - 1.0)
+            if pp > 0.0:
+                q = -q
+            else:
+                pp = -pp
+            if 2.0 * pp < min(3.0 * xm * q - abs(tol * q), abs(e * q)):
+                e = d
+                d = pp / q
+            else:
+                d = xm
+                e = d
+        else:
+            d = xm
+            e = d
+        a = b
+        fa = fb
+        if abs(d) > tol:
+            b += d
+        else:
+            b += tol if xm > 0.0 else -tol
+        fb = _f(mode, args, t, b, out_m, m_try, mo, st)
+        if math.isnan(fb):
+            return evaluations + 1
+        evaluations += 1
+    return evaluations
+
+
+@nb.njit(**_JIT)
+def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
+    """Mirrors first_crossing in sizing.hpp."""
+    p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone = args
+    if p[0] != 1.0 or st[ST_BEST] <= 0.0:
+        return 0
+    b_hi = min(max(math.floor(B_root + 0.5), 1.0), float(N))
+    evaluations = 0
+    piece_start = 0.0
+    e_start = e_lo
+    root = st[ST_BEST]
+    for b in range(1, int(b_hi)):
+        if chunks[b] == chunks[b - 1]:
+            continue
+        level = b + 0.5
+        st[ST_LEVEL] = level
+        st[ST_LAM_B] = root
+        evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, root / 1000.0, mo)
+        evaluations += 1 + brent_root(1, args, t, piece_start, -level, root, mo[4] - level,
+                                      RATE_REL_TOL, out_m, m_try, mo, st)
+        lam_b = st[ST_LAM_B]
+        left = lam_b * (1.0 - 1e-9)
+        e_left = _f(0, args, t, left, out_m, m_try, mo, st)
+        evaluations += 1
+        if math.isnan(e_left):
+            return evaluations
+        if e_left > 0.0:
+            st[ST_BEST] = piece_start
+            evaluations += brent_root(0, args, t, piece_start, e_start, left, e_left,
+                                      RATE_REL_TOL, out_m, m_try, mo, st)
+            return evaluations
+        piece_start = lam_b
+        e_start = _f(0, args, t, piece_start, out_m, m_try, mo, st)
+        evaluations += 1
+        if math.isnan(e_start) or e_start > 0.0:
+            st[ST_BEST] = left
+            return evaluations
+    return evaluations
+
+
+@nb.njit(**_JIT)
+def size_replica(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, out_m, mo):
+    """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
+    metrics at the rate."""
+    s = validate_targets(t)
+    if s != OK:
+        return s, 0.0, BIND_NONE, 0
+    cap = SATURATION_CAP * (mu[N - 1] * 1000.0)
+    cap_binding = BIND_NONE
+    if _is_set(t[8]):
+        cap *= TPS_CAP
+        cap_binding = BIND_TPS
+    args = (p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone)
+    any_target = False
+    for k in range(8):
+        if _is_set(t[k]) and k != 4 and k != 6:
+            any_target = True
+    if not any_target:
+        s = analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, cap, out_m, mo)
+        return s, cap, cap_binding, 1
+    e_lo, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, 0.0,
+                             out_m, mo)
+    if s != OK:
+        return s, 0.0, BIND_NONE, 1
+    iterations = 1
+    if e_lo > 0.0:
+        return _infeasible(which), 0.0, which, iterations
+    m_try = np.empty(NUM_METRICS)
+    e_hi, which, s = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, cap,
+                             m_try, mo)
+    iterations += 1
+    if s != OK:
+        return s, 0.0, BIND_NONE, iterations
+    if e_hi <= 0.0:
+        out_m[:] = m_try
+        return OK, cap, cap_binding, iterations
+    st = np.zeros(5)
+    st[ST_STATUS] = OK
+    iterations += brent_root(0, args, t, 0.0, e_lo, cap, e_hi, RATE_REL_TOL, out_m, m_try, mo,
+                             st)
+    if st[ST_STATUS] != OK:
+        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
+    root = st[ST_BEST]
+    iterations += first_crossing(args, t, e_lo, out_m[5], out_m, m_try, mo, st)
+    if st[ST_STATUS] != OK:
+        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
+    if st[ST_BEST] != root:  # an earlier crossing: refresh the metrics there
+        _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, st[ST_BEST], out_m, mo)
+        iterations += 1
+    binding = int(st[ST_BINDING])
+    if binding == BIND_NONE:
+        _, binding, _ = _excess(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, cap,
+                                m_try, mo)
+    return OK, st[ST_BEST], binding, iterations
+
+
+@nb.njit(**_JIT)
+def optimal_concurrency(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t, tol, out_m, mo):
+    """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
+    if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
+        return 37, 0, 0.0, 0.0, BIND_NONE, 0
+    peak = 0.0
+    first_error = OK
+    for n in range(1, N + 1):
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, mu, inv_mu, S, filled,
+                                            monotone, t, out_m, mo)
+        if s >= 20:
+            return s, 0, 0.0, 0.0, binding, it
+        if s == OK:
+            peak = max(peak, out_m[3])
+        elif first_error == OK:
+            first_error = s
+    if peak <= 0.0:
+        return first_error, 0, 0.0, 0.0, BIND_NONE, 0
+    for n in range(1, N + 1):
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, mu, inv_mu, S, filled,
+                                            monotone, t, out_m, mo)
+        if s == OK and out_m[3] >= (1.0 - tol) * peak:
+            return OK, n, peak, rate, binding, it
+    return OK, 0, peak, 0.0, BIND_NONE, 0
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
+              status, binding_out, iterations_out, batch_out, peak_out, concurrency):
+    """Sizes each row (or, with concurrency, finds its optimal max batch)."""
+    rows = status.shape[0]
+    max_n = 1
+    for i in range(rows if max_batch.shape[0] > 1 else min(rows, 1)):
+        b = max_batch[i]
+        if b <= MAX_BATCH_LIMIT and b > max_n:
+            max_n = b
+    n_chunks = (rows + _CHUNK - 1) // _CHUNK
+    for c in nb.prange(n_chunks):
+        tau = np.empty(max_n)
+        chunks = np.empty(max_n)
+        mu = np.empty(max_n)
+        inv_mu = np.empty(max_n)
+        S = np.empty(max_n + 1)
+        filled = np.zeros(1, dtype=np.int64)
+        p = np.empty(7)
+        t = np.empty(9)
+        m = np.empty(NUM_METRICS)
+        mo = np.empty(NUM_MOMENTS)
+        for i in range(c * _CHUNK, min(rows, (c + 1) * _CHUNK)):
+            row_params(cfg_f, kind, i, p)
+            for k in range(9):
+                t[k] = _at(targets[k], i)
+            N = _at(max_batch, i)
+            Q = _at(max_queue, i)
+            s = BAD_KIND if p[0] == 2.0 else OK
+            monotone = True
+            filled[0] = 0
+            if s == OK:
+                s, monotone = prepare(p, N, Q, tau, chunks, mu, inv_mu)
+            rate = np.nan
+            binding = BIND_NONE
+            it = 0
+            if s == OK:
+                if concurrency:
+                    s, nb_, peak, rate, binding, it = optimal_concurrency(
+                        p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, t,
+                        _at(tolerance, i), m, mo)
+                    batch_out[i] = nb_
+                    peak_out[i] = peak
+                else:
+                    s, rate, binding, it = size_replica(p, N, Q, tau, chunks, mu, inv_mu, S,
+                                                        filled, monotone, t, m, mo)
+            status[i] = s
+            binding_out[i] = binding
+            iterations_out[i] = it
+            rate_out[i] = rate if s == OK else np.nan
+            for j in range(sel.shape[0]):
+                out[j, i] = m[sel[j]] if s == OK else np.nan
