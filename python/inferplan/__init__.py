@@ -7,6 +7,7 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 
 from ._status import Status, status_message
 from .batch import analyze_many, optimal_concurrency_many, size_many
+from .capi import c_include_dir, c_library_path
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend, optimal_concurrency
 from .simulate import Estimate, SimulationResult, Tokens, simulate
@@ -45,6 +46,8 @@ __all__ = [
     "Tokens",
     "analyze_many",
     "backend",
+    "c_include_dir",
+    "c_library_path",
     "cost_table",
     "energy_value",
     "fleet",
