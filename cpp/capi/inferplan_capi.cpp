@@ -166,7 +166,7 @@ int quantiles(const ip_replica* replica, double rate, double q, double* wait_ms,
 
 // Rate-independent arrays for ip_size_params, one set per thread, grown on demand.
 struct ThreadScratch {
-  std::vector<double> tau, chunks, mu, inv_mu, log_prefix;
+  std::vector<double> tau, chunks, inv_index, inv_mu, log_prefix;
   std::int64_t log_filled = 0;
 
   ip::ReplicaBuffers buffers(std::int64_t n) {
@@ -174,11 +174,12 @@ struct ThreadScratch {
       const std::size_t sz = static_cast<std::size_t>(n);
       tau.resize(sz);
       chunks.resize(sz);
-      mu.resize(sz);
+      inv_index.resize(sz);
+      ip::fill_reciprocals(n, inv_index.data());
       inv_mu.resize(sz);
       log_prefix.resize(sz + 1);
     }
-    return ip::ReplicaBuffers{tau.data(),    chunks.data(),     mu.data(),
+    return ip::ReplicaBuffers{tau.data(),    chunks.data(),     inv_index.data(),
                               inv_mu.data(), log_prefix.data(), &log_filled};
   }
 };
