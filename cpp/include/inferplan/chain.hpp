@@ -83,6 +83,11 @@ struct Moments {
   // log p(N) where p(N) itself underflows (a long queue far above saturation);
   // NaN when log(p_full) is exact.
   double log_p_full_deep = std::numeric_limits<double>::quiet_NaN();
+  // Slopes with respect to log(lam), filled by evaluate_chain<true> (sizing's
+  // Newton steps): for a product-form chain d E[g]/d log(lam) = Cov(g, n).
+  double in_service_slope = 0.0;  // dB
+  double in_queue_slope = 0.0;    // d(L - B)
+  double p_block_slope = 0.0;     // d p_block
 
   double log_p_full() const {
     return std::isnan(log_p_full_deep) ? std::log(p_full) : log_p_full_deep;
@@ -107,9 +112,10 @@ constexpr double kSaturationUlps = 4.0 * 2.220446049250313e-16;
 struct Head {
   double h0 = 0.0;  // sum_{n<N} w(n)
   double h1 = 0.0;  // sum_{n<N} n w(n)
+  double h2 = 0.0;  // sum_{n<N} n^2 w(n), only with slopes
   double w0 = 0.0;  // w(0)
   double wN = 0.0;  // w(N)
-  double log_wN = 0.0;  // log of the stored w(N), even where it underflows
+  double log_wN = std::numeric_limits<double>::quiet_NaN();  // log of stored w(N) if known
   double log_scale = 0.0;
 };
 
@@ -118,12 +124,13 @@ struct Head {
 // keeps everything finite and what underflows later is negligible. Four terms
 // share one multiply on the critical path: w(n+4) = w(n) (r0 r1 r2 r3), the
 // partial products computed off it.
+template <bool kSlopes>
 inline Head head_monotone(const ChainView& c, double lam) {
   const std::int64_t N = c.N;
   const double* inv_mu = c.inv_mu;
   const double Nd = static_cast<double>(N);
   Head h;
-  double h0a = 1.0, h0b = 0.0, h1a = 0.0, h1b = 0.0, w = 1.0;
+  double h0a = 1.0, h0b = 0.0, h1a = 0.0, h1b = 0.0, h2a = 0.0, h2b = 0.0, w = 1.0;
   std::int64_t n = 1;  // next index (n < N in the loop)
   double nd = 1.0;
   const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
@@ -136,6 +143,10 @@ inline Head head_monotone(const ChainView& c, double lam) {
     h0b += cc + d;
     h1a += nd * a + (nd + 1.0) * b;
     h1b += (nd + 2.0) * cc + (nd + 3.0) * d;
+    if (kSlopes) {
+      h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b;
+      h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d;
+    }
     w = d;
     n += 4;
     nd += 4.0;
@@ -145,6 +156,8 @@ inline Head head_monotone(const ChainView& c, double lam) {
       h0b *= kRescale;
       h1a *= kRescale;
       h1b *= kRescale;
+      h2a *= kRescale;
+      h2b *= kRescale;
       h.log_scale -= kLogRescale;
     } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * (h1a + h1b) &&
                w * r3 < kTruncation * (1.0 - r3) * (h0a + h0b)) {
@@ -157,19 +170,22 @@ inline Head head_monotone(const ChainView& c, double lam) {
     w *= lam * inv_mu[n - 1];
     h0a += w;
     h1a += nd * w;
+    if (kSlopes) h2a += nd * nd * w;
     if (w > kRescaleAbove) {
       w *= kRescale;
       h0a *= kRescale;
       h0b *= kRescale;
       h1a *= kRescale;
       h1b *= kRescale;
+      h2a *= kRescale;
+      h2b *= kRescale;
       h.log_scale -= kLogRescale;
     }
   }
   h.h0 = h0a + h0b;
   h.h1 = h1a + h1b;
+  h.h2 = h2a + h2b;
   h.wN = w * lam * inv_mu[N - 1];
-  h.log_wN = std::log(h.wN);
   h.w0 = std::exp(-h.log_scale);
   return h;
 }
@@ -187,6 +203,7 @@ inline Head head_general(const ChainView& c, double lam) {
     const double w = std::exp(static_cast<double>(n) * ll - S[n] - top);
     h.h0 += w;
     h.h1 += static_cast<double>(n) * w;
+    h.h2 += static_cast<double>(n) * static_cast<double>(n) * w;
   }
   h.w0 = std::exp(-top);
   h.log_wN = static_cast<double>(N) * ll - S[N] - top;
@@ -198,7 +215,9 @@ inline Head head_general(const ChainView& c, double lam) {
 }  // namespace detail
 
 // Evaluates the chain at arrival rate lam (per ms, >= 0). Returns kUnstable
-// for an unbounded queue at or above saturation.
+// for an unbounded queue at or above saturation. kSlopes adds the moments'
+// derivatives with respect to log(lam).
+template <bool kSlopes = false>
 inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   out = Moments{};
   if (lam == 0.0) return kOk;
@@ -209,11 +228,12 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   // steady state either: the mean queue would exceed 1e15.
   if (unbounded && lr >= -detail::kSaturationUlps) return kUnstable;
   const double Nd = static_cast<double>(N);
-  detail::Head hd = c.monotone ? detail::head_monotone(c, lam) : detail::head_general(c, lam);
-  double h0 = hd.h0, h1 = hd.h1, w0 = hd.w0, wN = hd.wN;
+  detail::Head hd =
+      c.monotone ? detail::head_monotone<kSlopes>(c, lam) : detail::head_general(c, lam);
+  double h0 = hd.h0, h1 = hd.h1, h2 = hd.h2, w0 = hd.w0, wN = hd.wN;
 
   // Tail n = N+1..K: w(N) r^j, j = 1..Q, r = lam / mu(N).
-  double t0 = 0.0, t1 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
+  double t0 = 0.0, t1 = 0.0, t2 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
   const double Q = c.Q;
   if (Q == 0.0) {
     w_top = wN;
@@ -221,13 +241,15 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     const GeoTail g(-lr, Q);  // x = r
     t0 = wN * g.x * g.g0;
     t1 = t0 * (g.mean + 1.0);
+    if (kSlopes) t2 = t0 * (g.var + (g.mean + 1.0) * (g.mean + 1.0));
     if (!unbounded) {
       w_top = wN * g.xn;
       t0_excl_top = wN * g.x * g.g0_less_last();
     }
   } else {
     // Growing tail: sum from the top state K down, ratio u = 1/r.
-    const double log_wN = hd.log_wN;
+    // w(N) is finite here (the weights rise to N or were taken in logs).
+    const double log_wN = std::isnan(hd.log_wN) ? std::log(wN) : hd.log_wN;
     const double log_top = log_wN + Q * lr;
     double top = 1.0;
     const GeoTail g(lr, Q);  // x = u
@@ -235,6 +257,7 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
       const double head_scale = std::exp(-log_top);
       h0 *= head_scale;
       h1 *= head_scale;
+      h2 *= head_scale;
       w0 *= head_scale;
       wN *= head_scale;
       out.log_p_full_deep = log_wN - log_top;  // normalised below
@@ -243,6 +266,7 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     }
     t0 = top * g.g0;
     t1 = t0 * (Q - g.mean);
+    if (kSlopes) t2 = t0 * (g.var + (Q - g.mean) * (Q - g.mean));
     w_top = top;
     t0_excl_top = top * g.x * g.g0_less_last();
   }
@@ -263,6 +287,15 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   out.p_full = wN * inv_Z;
   if (!std::isnan(out.log_p_full_deep)) out.log_p_full_deep -= std::log(Z);
   out.log_r = lr;
+  if (kSlopes) {
+    const double L = out.in_system;
+    // E[n min(n, N)] and E[n (n - N)^+] over head, state N and tail.
+    const double n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z;
+    const double n_by_queue = (Nd * t1 + t2) * inv_Z;
+    out.in_service_slope = n_by_batch - L * out.in_service;
+    out.in_queue_slope = n_by_queue - L * out.in_queue;
+    out.p_block_slope = unbounded ? 0.0 : out.p_block * (Nd + Q - L);
+  }
   return kOk;
 }
 

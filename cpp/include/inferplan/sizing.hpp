@@ -53,6 +53,8 @@ constexpr double kRateRelTol = 1e-10;
 // leave the answer to rounding noise.
 constexpr double kTargetSlack = 1e-12;
 constexpr int kMaxIterations = 200;
+// A Newton step below this (in log rate) lands within ~1e-12 of the root.
+constexpr double kNewtonClose = 1e-6;
 
 struct SizeResult {
   double rate = 0.0;  // req/s
@@ -107,38 +109,45 @@ class TargetExcess {
   bool any() const { return itl_ || ttft_ || wait_ || ttft_p_ || wait_p_ || block_; }
 
   // Fills m and returns the largest relative excess; *which = its binding code.
-  // Order of ties (TTFT first) follows the reference's reporting.
-  double operator()(double rate, double* m, std::int32_t* which, Status* status) const {
-    *status = analyze(r_, rate, m);
+  // Order of ties (TTFT first) follows the reference's reporting. With
+  // log_slope, also d log(metric) / d log(rate) of the binding target (NaN for
+  // a percentile, whose slope is not computed): a Newton step's derivative.
+  double operator()(double rate, double* m, std::int32_t* which, Status* status,
+                    double* log_slope = nullptr) const {
+    double dm[kNumMetrics];
+    Moments mo;
+    *status = log_slope ? analyze<true>(r_, rate, m, dm, &mo) : analyze(r_, rate, m, nullptr, &mo);
     if (*status != kOk) return std::numeric_limits<double>::infinity();
     double best = -std::numeric_limits<double>::infinity();
     std::int32_t arg = kBindNone;
-    auto consider = [&](double ratio_minus_one, std::int32_t code) {
+    int metric = -1;  // the binding target's metric, -1 for a percentile
+    auto consider = [&](double ratio_minus_one, std::int32_t code, int k) {
       const double excess = ratio_minus_one - kTargetSlack;
       if (excess > best) {
         best = excess;
         arg = code;
+        metric = k;
       }
     };
-    if (ttft_) consider(m[kTtftMs] / t_.ttft_ms - 1.0, kBindTtft);
-    if (itl_) consider(m[kItlMs] / t_.itl_ms - 1.0, kBindItl);
-    if (wait_) consider(m[kWaitMs] / t_.wait_ms - 1.0, kBindWait);
-    if (ttft_p_ || wait_p_) {
-      Moments mo;
-      evaluate_chain(r_.chain, rate / 1000.0, mo);
-      if (ttft_p_) {
-        // TTFT = wait + prefill + ITL, the latter two at the mean batch.
-        double t = t_.ttft_p_ms - m[kPrefillMs] - m[kItlMs];
-        double tail = t < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, t);
-        consider(tail / (1.0 - t_.ttft_pq) - 1.0, kBindTtftPercentile);
-      }
-      if (wait_p_) {
-        double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
-        consider(tail / (1.0 - t_.wait_pq) - 1.0, kBindWaitPercentile);
-      }
+    if (ttft_) consider(m[kTtftMs] / t_.ttft_ms - 1.0, kBindTtft, kTtftMs);
+    if (itl_) consider(m[kItlMs] / t_.itl_ms - 1.0, kBindItl, kItlMs);
+    if (wait_) consider(m[kWaitMs] / t_.wait_ms - 1.0, kBindWait, kWaitMs);
+    if (ttft_p_) {
+      // TTFT = wait + prefill + ITL, the latter two at the mean batch.
+      double t = t_.ttft_p_ms - m[kPrefillMs] - m[kItlMs];
+      double tail = t < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, t);
+      consider(tail / (1.0 - t_.ttft_pq) - 1.0, kBindTtftPercentile, -1);
     }
-    if (block_) consider(m[kPBlock] / t_.max_block - 1.0, kBindBlock);
+    if (wait_p_) {
+      double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
+      consider(tail / (1.0 - t_.wait_pq) - 1.0, kBindWaitPercentile, -1);
+    }
+    if (block_) consider(m[kPBlock] / t_.max_block - 1.0, kBindBlock, kPBlock);
     *which = arg;
+    if (log_slope) {
+      *log_slope = metric >= 0 && m[metric] > 0.0 ? dm[metric] / m[metric]
+                                                  : std::numeric_limits<double>::quiet_NaN();
+    }
     return best;
   }
 
@@ -215,6 +224,69 @@ int brent_root(F&& f, double a, double fa, double b, double fb, double rel_tol) 
     b += std::fabs(d) > tol ? d : (xm > 0.0 ? tol : -tol);
     fb = f(b);
     if (std::isnan(fb)) return evaluations + 1;
+  }
+  return evaluations;
+}
+
+// Newton's method in log-log coordinates, G(l) = log(f(e^l) / (T (1 + slack)))
+// for the binding target, safeguarded by the bracket [a, b] (a feasible, b
+// not): a step that leaves the bracket, or a target without a slope, falls
+// back to false position on G between the bracket ends (bisection while a is
+// 0). Converged when the bracket or the Newton step is below the tolerance;
+// an infeasible last point then tries one step to just below the root.
+// Returns the evaluations used; f records the best feasible rate as before.
+template <class Excess>
+int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
+                double& best_feasible, SizeResult& out, double* m_try, std::int32_t& which,
+                Status& s) {
+  const double log1p_slack = std::log1p(kTargetSlack);
+  auto to_g = [&](double e) { return std::log1p(e + kTargetSlack) - log1p_slack; };
+  double a = 0.0, b = cap;
+  double ga = -std::numeric_limits<double>::infinity(), gb = to_g(e_hi);
+  double x = b, gx = gb, slope = slope_hi;
+  int evaluations = 0;
+  while (evaluations < kMaxIterations) {
+    if (b - a <= kRateRelTol * b) break;
+    const double step = gx / slope;  // in log(rate)
+    double cand = x * std::exp(-step);
+    const bool newton_ok = slope > 0.0 && std::isfinite(cand) && cand > a && cand < b;
+    if (newton_ok && std::fabs(step) <= kRateRelTol && gx <= 0.0) break;  // x is the answer
+    if (newton_ok && std::fabs(step) < kNewtonClose) {
+      // Quadratic convergence: the root is within ~step^2 of cand, so aim just
+      // below it, where the next point is feasible and itself converged.
+      cand *= 1.0 - 0.5 * kRateRelTol;
+      if (!(cand > a)) break;
+    } else if (!newton_ok) {
+      if (a == 0.0) {
+        cand = 0.5 * b;
+      } else {
+        const double la = std::log(a), lb = std::log(b);
+        double lc = la - ga * (lb - la) / (gb - ga);
+        const double guard = 1e-3 * (lb - la);
+        if (!(lc > la + guard && lc < lb - guard)) lc = 0.5 * (la + lb);
+        cand = std::exp(lc);
+      }
+    }
+    double new_slope;
+    const double e = excess(cand, m_try, &which, &s, &new_slope);
+    ++evaluations;
+    if (s != kOk) return evaluations;
+    const double g = to_g(e);
+    if (e <= 0.0) {
+      a = cand;
+      ga = g;
+      if (cand > best_feasible) {
+        best_feasible = cand;
+        std::copy(m_try, m_try + kNumMetrics, out.metrics);
+      }
+    } else {
+      b = cand;
+      gb = g;
+      out.binding = which;
+    }
+    x = cand;
+    gx = g;
+    slope = new_slope;
   }
   return evaluations;
 }
@@ -304,7 +376,8 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     out.iterations = iterations;
     return set_status(out, infeasible_status(which));
   }
-  double e_hi = excess(cap, m_hi, &which, &s);
+  double slope_hi;
+  double e_hi = excess(cap, m_hi, &which, &s, &slope_hi);
   ++iterations;
   if (s != kOk) return set_status(out, s);
   if (e_hi <= 0.0) {
@@ -330,7 +403,8 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     }
     return v;
   };
-  iterations += brent_root(f, 0.0, e_lo, cap, e_hi, kRateRelTol);
+  iterations +=
+      newton_root(excess, cap, e_hi, slope_hi, best_feasible, out, m_try, which, s);
   if (s != kOk) return set_status(out, s);
   const double root = best_feasible;
   iterations += first_crossing(r, f, e_lo, best_feasible, out.metrics[kInService]);

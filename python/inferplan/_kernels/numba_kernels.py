@@ -12,7 +12,8 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = {"cache": True, "nogil": True}
+# IEEE semantics (inf, NaN) on division by zero, as in C++.
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 OK = 0
 UNSTABLE = 1
@@ -21,7 +22,7 @@ BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
-NUM_MOMENTS = 9
+NUM_MOMENTS = 12
 
 
 @nb.njit(**_JIT)
@@ -181,16 +182,23 @@ def log_prefix_at(inv_mu, S, filled, n):
 
 
 @nb.njit(**_JIT)
+def geo_h(s):
+    s2 = s * s
+    return -1.0 / 12.0 + s2 / 240.0 - s2 * s2 / 6048.0
+
+
+@nb.njit(**_JIT)
 def geo_tail(t, n):
-    """(x, x^n, g0, mean) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
+    """(x, x^n, g0, mean, var) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
     em = math.expm1(-t)
     x = 1.0 + em if t < 0.5 else math.exp(-t)
     ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
+    vt = geo_h(t) if t < 1e-3 else x / (em * em) - 1.0 / (t * t)
     if math.isinf(n):
-        return x, 0.0, -1.0 / em, ft + 1.0 / t
+        return x, 0.0, -1.0 / em, ft + 1.0 / t, x / (em * em)
     nt = n * t
     if t == 0.0:
-        return x, 1.0, n, 0.5 * (n - 1.0)
+        return x, 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0
     emn = math.expm1(-nt)
     xn = math.exp(-nt)
     g0 = emn / em
@@ -200,7 +208,13 @@ def geo_tail(t, n):
         fnt = -1.0 / nt
     else:
         fnt = -xn / emn - 1.0 / nt
-    return x, xn, g0, ft - n * fnt
+    if nt < 1e-3:
+        vnt = geo_h(nt)
+    elif xn == 0.0:
+        vnt = -1.0 / (nt * nt)
+    else:
+        vnt = xn / (emn * emn) - 1.0 / (nt * nt)
+    return x, xn, g0, ft - n * fnt, vt - n * n * vnt
 
 
 @nb.njit(**_JIT)
@@ -220,14 +234,16 @@ SATURATION_ULPS = 4.0 * 2.220446049250313e-16
 
 
 @nb.njit(**_JIT)
-def head_monotone(N, inv_mu, max_inv, lam):
-    """(h0, h1, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
+def head_monotone(N, inv_mu, max_inv, lam, slopes):
+    """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
     Nd = float(N)
     log_scale = 0.0
     h0a = 1.0
     h0b = 0.0
     h1a = 0.0
     h1b = 0.0
+    h2a = 0.0
+    h2b = 0.0
     w = 1.0
     n = 1
     nd = 1.0
@@ -248,6 +264,9 @@ def head_monotone(N, inv_mu, max_inv, lam):
         h0b += cc + d
         h1a += nd * a + (nd + 1.0) * b
         h1b += (nd + 2.0) * cc + (nd + 3.0) * d
+        if slopes:
+            h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b
+            h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d
         w = d
         n += 4
         nd += 4.0
@@ -257,6 +276,8 @@ def head_monotone(N, inv_mu, max_inv, lam):
             h0b *= RESCALE
             h1a *= RESCALE
             h1b *= RESCALE
+            h2a *= RESCALE
+            h2b *= RESCALE
             log_scale -= LOG_RESCALE
         elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
               and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
@@ -268,17 +289,21 @@ def head_monotone(N, inv_mu, max_inv, lam):
         w *= lam * inv_mu[n - 1]
         h0a += w
         h1a += nd * w
+        if slopes:
+            h2a += nd * nd * w
         if w > RESCALE_ABOVE:
             w *= RESCALE
             h0a *= RESCALE
             h0b *= RESCALE
             h1a *= RESCALE
             h1b *= RESCALE
+            h2a *= RESCALE
+            h2b *= RESCALE
             log_scale -= LOG_RESCALE
         n += 1
         nd += 1.0
     wN = w * lam * inv_mu[N - 1]
-    return h0a + h0b, h1a + h1b, math.exp(-log_scale), wN, math.log(wN), log_scale
+    return h0a + h0b, h1a + h1b, h2a + h2b, math.exp(-log_scale), wN, np.nan, log_scale
 
 
 @nb.njit(**_JIT)
@@ -291,20 +316,24 @@ def head_general(N, inv_mu, S, filled, lam):
         top = max(top, n * ll - S[n])
     h0 = 0.0
     h1 = 0.0
+    h2 = 0.0
     for n in range(N):
         w = math.exp(n * ll - S[n] - top)
         h0 += w
         h1 += n * w
+        h2 += float(n) * float(n) * w
     log_wN = N * ll - S[N] - top
-    return h0, h1, math.exp(-top), math.exp(log_wN), log_wN, top
+    return h0, h1, h2, math.exp(-top), math.exp(log_wN), log_wN, top
 
 
 @nb.njit(**_JIT)
-def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo):
+def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=False):
     """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
-    log_p_full_deep (NaN unless p_full underflows); returns status. Mirrors chain.hpp."""
+    log_p_full_deep (NaN unless p_full underflows), and with slopes the derivatives of
+    in_service, in_queue, p_block in log(lam); returns status. Mirrors chain.hpp."""
     mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
     mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
+    mo[9], mo[10], mo[11] = 0.0, 0.0, 0.0
     if lam == 0.0:
         return OK
     lr = math.log(lam * inv_mu[N - 1])
@@ -313,31 +342,37 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo):
         return UNSTABLE
     Nd = float(N)
     if monotone:
-        h0, h1, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam)
+        h0, h1, h2, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam, slopes)
     else:
-        h0, h1, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
+        h0, h1, h2, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
     t0 = 0.0
     t1 = 0.0
+    t2 = 0.0
     t0_excl_top = 0.0
     w_top = 0.0
     deep = np.nan
     if Q == 0.0:
         w_top = wN
     elif lr < 0.0:
-        x, xn, g0, mean = geo_tail(-lr, Q)
+        x, xn, g0, mean, var = geo_tail(-lr, Q)
         t0 = wN * x * g0
         t1 = t0 * (mean + 1.0)
+        if slopes:
+            t2 = t0 * (var + (mean + 1.0) * (mean + 1.0))
         if not unbounded:
             w_top = wN * xn
             t0_excl_top = wN * x * _g0_less_last(x, xn, g0, Q)
     else:
+        if math.isnan(log_wN):
+            log_wN = math.log(wN)
         log_top = log_wN + Q * lr
         top = 1.0
-        x, xn, g0, mean = geo_tail(lr, Q)
+        x, xn, g0, mean, var = geo_tail(lr, Q)
         if log_top > 0.0:
             head_scale = math.exp(-log_top)
             h0 *= head_scale
             h1 *= head_scale
+            h2 *= head_scale
             w0 *= head_scale
             wN *= head_scale
             deep = log_wN - log_top
@@ -345,6 +380,8 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo):
             top = math.exp(log_top)
         t0 = top * g0
         t1 = t0 * (Q - mean)
+        if slopes:
+            t2 = t0 * (var + (Q - mean) * (Q - mean))
         w_top = top
         t0_excl_top = top * x * _g0_less_last(x, xn, g0, Q)
     Z = h0 + wN + t0
@@ -362,16 +399,25 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo):
     mo[6] = wN * inv_Z
     mo[7] = lr
     mo[8] = deep - math.log(Z) if not math.isnan(deep) else np.nan
+    if slopes:
+        L = mo[3]
+        n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z
+        n_by_queue = (Nd * t1 + t2) * inv_Z
+        mo[9] = n_by_batch - L * mo[4]
+        mo[10] = n_by_queue - L * mo[5]
+        mo[11] = 0.0 if unbounded else mo[1] * (Nd + Q - L)
     return OK
 
 
 @nb.njit(**_JIT)
-def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo):
-    """m[:15] = metrics at rate (req/s), mo[:9] = the chain's moments; returns status."""
+def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo,
+            dm=None):
+    """m[:15] = metrics at rate (req/s), mo = the chain's moments, and with dm the slopes
+    d m / d log(rate) of ITL, TTFT, wait, p_block; returns status. Mirrors metrics.hpp."""
     if not (math.isfinite(rate) and rate >= 0.0):
         return BAD_RATE
     lam = rate / 1000.0
-    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo)
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, dm is not None)
     if s != OK:
         return s
     X = lam * mo[2]
@@ -406,6 +452,25 @@ def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
     m[12] = prefill
     m[10] = itl
     m[11] = wait + prefill + itl
+    if dm is not None:
+        dm[:] = 0.0
+        if lam == 0.0:
+            return OK
+        dX = lam * (mo[2] - mo[11])
+        inv_X2 = 1.0 / (X * X)
+        d_service = (mo[9] * X - mo[4] * dX) * inv_X2
+        d_wait = (mo[10] * X - mo[5] * dX) * inv_X2
+        d_prefill = 0.0
+        if p[0] == 1.0:
+            bb = min(max(math.floor(mo[4] + 0.5), 1.0), float(N))
+            c = chunks[int(bb) - 1]
+            if p[1] + (mo[4] - 1.0) * _delta(p, c) > 0.0:
+                d_prefill = c * _delta(p, c) * mo[9]
+        d_itl = (d_service - d_prefill) / p[5]
+        dm[10] = d_itl
+        dm[11] = d_wait + d_prefill + d_itl
+        dm[9] = d_wait
+        dm[2] = mo[11]
     return OK
 
 
@@ -425,7 +490,7 @@ def row_params(cfg_f, kind, i, p):
 _CHUNK = 1024
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
     """out[j, i] = metric sel[j] of row i. cfg_f: tuple of 6 float columns."""
     rows = status.shape[0]
@@ -579,42 +644,48 @@ def validate_targets(t):
 
 
 @nb.njit(**_JIT)
-def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, m, mo):
-    """(largest relative excess over the set targets, its binding code, status)."""
-    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo)
+def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, m,
+            mo, dm=None):
+    """(largest relative excess over the set targets, its binding code, status, and with dm
+    the binding target's d log(metric) / d log(rate), NaN for a percentile)."""
+    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m,
+                mo, dm)
     if s != OK:
-        return math.inf, BIND_NONE, s
+        return math.inf, BIND_NONE, s, np.nan
     best = -math.inf
     arg = BIND_NONE
+    metric = -1
     if _is_set(t[1]):
         e = m[11] / t[1] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg = e, BIND_TTFT
+            best, arg, metric = e, BIND_TTFT, 11
     if _is_set(t[0]):
         e = m[10] / t[0] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg = e, BIND_ITL
+            best, arg, metric = e, BIND_ITL, 10
     if _is_set(t[2]):
         e = m[9] / t[2] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg = e, BIND_WAIT
-    if _is_set(t[3]) or _is_set(t[5]):
-        if _is_set(t[3]):
-            tt = t[4] - m[12] - m[10]
-            tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
-            e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
-            if e > best:
-                best, arg = e, BIND_TTFT_PCT
-        if _is_set(t[5]):
-            tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
-            e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
-            if e > best:
-                best, arg = e, BIND_WAIT_PCT
+            best, arg, metric = e, BIND_WAIT, 9
+    if _is_set(t[3]):
+        tt = t[4] - m[12] - m[10]
+        tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
+        e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_TTFT_PCT, -1
+    if _is_set(t[5]):
+        tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
+        e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_WAIT_PCT, -1
     if _is_set(t[7]):
         e = m[2] / t[7] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg = e, BIND_BLOCK
-    return best, arg, OK
+            best, arg, metric = e, BIND_BLOCK, 2
+    slope = np.nan
+    if dm is not None and metric >= 0 and m[metric] > 0.0:
+        slope = dm[metric] / m[metric]
+    return best, arg, OK, slope
 
 
 @nb.njit(**_JIT)
@@ -648,7 +719,8 @@ def _f(mode, args, t, x, out_m, m_try, mo, st):
         if v > 0.0 and x < st[ST_LAM_B]:
             st[ST_LAM_B] = x
         return v
-    v, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, x, m_try, mo)
+    v, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                             max_inv, t, x, m_try, mo)
     if s != OK:
         st[ST_STATUS] = s
         return np.nan
@@ -757,8 +829,72 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
     return evaluations
 
 
+NEWTON_CLOSE = 1e-6
+
+
 @nb.njit(**_JIT)
-def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, out_m, mo):
+def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
+    """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    dm = np.empty(NUM_METRICS)
+    log1p_slack = math.log1p(TARGET_SLACK)
+    a = 0.0
+    b = cap
+    ga = -math.inf
+    gb = math.log1p(e_hi + TARGET_SLACK) - log1p_slack
+    x = b
+    gx = gb
+    slope = slope_hi
+    evaluations = 0
+    while evaluations < MAX_ITERATIONS:
+        if b - a <= RATE_REL_TOL * b:
+            break
+        step = gx / slope
+        cand = x * math.exp(-step)
+        newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
+        if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
+            break
+        if newton_ok and abs(step) < NEWTON_CLOSE:
+            cand *= 1.0 - 0.5 * RATE_REL_TOL
+            if not cand > a:
+                break
+        elif not newton_ok:
+            if a == 0.0:
+                cand = 0.5 * b
+            else:
+                la = math.log(a)
+                lb = math.log(b)
+                lc = la - ga * (lb - la) / (gb - ga)
+                guard = 1e-3 * (lb - la)
+                if not (lc > la + guard and lc < lb - guard):
+                    lc = 0.5 * (la + lb)
+                cand = math.exp(lc)
+        e, which, s, new_slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                         monotone, max_inv, t, cand, m_try, mo, dm)
+        evaluations += 1
+        if s != OK:
+            st[ST_STATUS] = s
+            return evaluations
+        g = math.log1p(e + TARGET_SLACK) - log1p_slack
+        if e <= 0.0:
+            a = cand
+            ga = g
+            if cand > st[ST_BEST]:
+                st[ST_BEST] = cand
+                out_m[:] = m_try
+        else:
+            b = cand
+            gb = g
+            st[ST_BINDING] = which
+        x = cand
+        gx = g
+        slope = new_slope
+    return evaluations
+
+
+@nb.njit(**_JIT)
+def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                 out_m, mo):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
     metrics at the rate."""
     s = validate_targets(t)
@@ -775,18 +911,20 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         if _is_set(t[k]) and k != 4 and k != 6:
             any_target = True
     if not any_target:
-        s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap, out_m, mo)
+        s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap,
+                    out_m, mo)
         return s, cap, cap_binding, 1
-    e_lo, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, 0.0,
-                             out_m, mo)
+    e_lo, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                max_inv, t, 0.0, out_m, mo)
     if s != OK:
         return s, 0.0, BIND_NONE, 1
     iterations = 1
     if e_lo > 0.0:
         return _infeasible(which), 0.0, which, iterations
     m_try = np.empty(NUM_METRICS)
-    e_hi, which, s = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, cap,
-                             m_try, mo)
+    dm = np.empty(NUM_METRICS)
+    e_hi, which, s, slope_hi = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                       monotone, max_inv, t, cap, m_try, mo, dm)
     iterations += 1
     if s != OK:
         return s, 0.0, BIND_NONE, iterations
@@ -795,21 +933,21 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         return OK, cap, cap_binding, iterations
     st = np.zeros(5)
     st[ST_STATUS] = OK
-    iterations += brent_root(0, args, t, 0.0, e_lo, cap, e_hi, RATE_REL_TOL, out_m, m_try, mo,
-                             st)
+    iterations += newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st)
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
     root = st[ST_BEST]
     iterations += first_crossing(args, t, e_lo, out_m[5], out_m, m_try, mo, st)
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
-    if st[ST_BEST] != root:  # an earlier crossing: refresh the metrics there
-        _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, st[ST_BEST], out_m, mo)
+    if st[ST_BEST] != root:
+        _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                st[ST_BEST], out_m, mo)
         iterations += 1
     binding = int(st[ST_BINDING])
     if binding == BIND_NONE:
-        _, binding, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, cap,
-                                m_try, mo)
+        _, binding, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                   max_inv, t, cap, m_try, mo)
     return OK, st[ST_BEST], binding, iterations
 
 
@@ -839,7 +977,7 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
     return OK, 0, peak, 0.0, BIND_NONE, 0
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
               status, binding_out, iterations_out, batch_out, peak_out, concurrency):
     """Sizes each row (or, with concurrency, finds its optimal max batch)."""
