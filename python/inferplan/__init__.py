@@ -15,6 +15,10 @@ from .simulate import Estimate, SimulationResult, Tokens, simulate
 from . import fleet, hardware  # noqa: E402,I001
 from .hardware import cost_table, energy_value  # noqa: E402
 
+# The function shadows the subpackage's name on purpose: ``inferplan.sweep(spec, out)``.
+# Its modules stay importable as ``from inferplan.sweep import load_spec``.
+from .sweep import read_sweep, sweep  # noqa: E402,I001
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "energy_value",
     "fleet",
     "hardware",
+    "read_sweep",
     "simulate",
     "status_message",
+    "sweep",
 ]
