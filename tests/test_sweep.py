@@ -215,3 +215,16 @@ def test_size_operation_is_validated(tmp_path):
     size_spec["axes"]["rate"] = [1.0]
     with pytest.raises(SpecError, match="axes.rate"):
         load_spec(size_spec)
+
+
+def test_python_dict_spec_with_numpy_values(tmp_path):
+    rates = np.linspace(0.01, 0.05, 5)
+    s = {
+        "fixed": {"kind": 0, "alpha": np.float64(10), "beta": 1, "out_tokens": 100},
+        "axes": {"rate": rates, "max_batch": (8, np.int64(16))},
+    }
+    inferplan.sweep(s, tmp_path, progress=False)
+    frame = inferplan.read_sweep(tmp_path)
+    np.testing.assert_array_equal(frame["rate"], np.repeat(rates, 2))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["spec"]["axes"]["max_batch"] == [8, 16]

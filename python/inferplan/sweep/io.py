@@ -82,10 +82,19 @@ def _json_safe(value):
     return value
 
 
+def _json_default(value):
+    """numpy values in a spec given as a Python dict."""
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    raise TypeError(f"cannot store {type(value).__name__} in the manifest")
+
+
 def write_manifest(out, manifest: dict) -> None:
     final = Path(out) / MANIFEST
     tmp = _temp_path(final)
-    tmp.write_text(json.dumps(_json_safe(manifest), indent=1))
+    tmp.write_text(json.dumps(_json_safe(manifest), indent=1, default=_json_default))
     os.replace(tmp, final)
 
 

@@ -398,6 +398,10 @@ def _number(key: str, x, what: str) -> float:
 
 def _expand_axis(key: str, definition, kind: str) -> list:
     """Values of one axis: an explicit list, or a linear/log/step range."""
+    if isinstance(definition, np.ndarray) and definition.ndim == 1:
+        definition = definition.tolist()
+    elif isinstance(definition, tuple):
+        definition = list(definition)
     if isinstance(definition, list):
         if not definition:
             raise SpecError(f"{key}: empty list of values")
