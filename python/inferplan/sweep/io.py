@@ -93,8 +93,11 @@ def _json_default(value):
 
 def write_manifest(out, manifest: dict) -> None:
     final = Path(out) / MANIFEST
+    text = json.dumps(_json_safe(manifest), indent=1, default=_json_default)
+    if final.exists() and final.read_text() == text:
+        return  # re-running a finished sweep touches nothing
     tmp = _temp_path(final)
-    tmp.write_text(json.dumps(_json_safe(manifest), indent=1, default=_json_default))
+    tmp.write_text(text)
     os.replace(tmp, final)
 
 
