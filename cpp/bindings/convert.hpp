@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "inferplan/batch.hpp"
+#include "inferplan/replica.hpp"
 
 namespace py = pybind11;
 
@@ -62,4 +63,36 @@ inline inferplan::ServiceParams service_params(int kind, double alpha, double be
   p.out_tokens = out_tokens;
   p.max_num_tokens = max_num_tokens;
   return p;
+}
+
+// A configured replica as held by Python, with the status of its preparation.
+struct PyReplica {
+  inferplan::Replica impl;
+  int status = 0;
+};
+
+inline inferplan::Targets targets_from(const py::sequence& t) {
+  if (t.size() != 9) throw std::invalid_argument("expected 9 target values");
+  inferplan::Targets out;
+  double* fields[9] = {&out.itl_ms, &out.ttft_ms, &out.wait_ms, &out.ttft_pq, &out.ttft_p_ms,
+                       &out.wait_pq, &out.wait_p_ms, &out.max_block, &out.tps};
+  for (std::size_t k = 0; k < 9; ++k) *fields[k] = t[k].cast<double>();
+  return out;
+}
+
+inline inferplan::TargetColumns target_columns(const py::tuple& cols, std::int64_t rows) {
+  if (cols.size() != 9) throw std::invalid_argument("expected 9 target columns");
+  inferplan::TargetColumns tc;
+  inferplan::Column<double>* fields[9] = {&tc.itl_ms, &tc.ttft_ms, &tc.wait_ms,
+                                          &tc.ttft_pq, &tc.ttft_p_ms, &tc.wait_pq,
+                                          &tc.wait_p_ms, &tc.max_block, &tc.tps};
+  for (std::size_t k = 0; k < 9; ++k)
+    *fields[k] = column(cols[k].cast<py::array_t<double, 0>>(), rows);
+  return tc;
+}
+
+template <class T>
+T* out_ptr(py::array_t<T, py::array::c_style>& a, std::int64_t rows) {
+  if (a.ndim() != 1 || a.shape(0) != rows) throw std::invalid_argument("bad output array");
+  return a.mutable_data();
 }

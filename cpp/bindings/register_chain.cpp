@@ -11,11 +11,6 @@ using inferplan::kNumMetrics;
 
 namespace {
 
-struct PyReplica {
-  inferplan::Replica impl;
-  int status = 0;
-};
-
 py::tuple analyze_scalar(const PyReplica& r, double rate) {
   std::array<double, kNumMetrics> m{};
   int s = inferplan::analyze(r.impl.view(), rate, m.data());

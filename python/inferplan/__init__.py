@@ -6,9 +6,10 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
 from ._status import Status, status_message
-from .batch import analyze_many
+from .batch import analyze_many, optimal_concurrency_many, size_many
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
-from .replica import Metrics, Replica, backend
+from .replica import Metrics, Replica, backend, optimal_concurrency
+from .sizing import ConcurrencyResult, SizeResult
 from .simulate import Estimate, SimulationResult, Tokens, simulate
 
 # Subpackages built on the names above.
@@ -33,6 +34,11 @@ __all__ = [
     "Status",
     "Tokens",
     "analyze_many",
+    "ConcurrencyResult",
+    "optimal_concurrency",
+    "optimal_concurrency_many",
+    "SizeResult",
+    "size_many",
     "backend",
     "cost_table",
     "energy_value",

@@ -16,6 +16,7 @@ class Status(IntEnum):
     INFEASIBLE_WAIT_PERCENTILE = 5
     INFEASIBLE_BLOCK = 6
     INFEASIBLE_TPS = 7
+    INFEASIBLE_WAIT = 8
     BAD_KIND = 20
     BAD_ALPHA = 21
     BAD_BETA = 22
@@ -34,6 +35,7 @@ class Status(IntEnum):
     BAD_TPS = 35
     BAD_SERVICE_TIME = 36
     BAD_QUANTILE = 37
+    BAD_TARGET_WAIT = 38
 
     @property
     def is_error(self) -> bool:
@@ -52,6 +54,7 @@ _MESSAGES = {
     "replica achieves",
     Status.INFEASIBLE_BLOCK: "max_block target is below the blocking of a near-idle replica",
     Status.INFEASIBLE_TPS: "tps target needs more than the replica can deliver",
+    Status.INFEASIBLE_WAIT: "wait_ms target is below the mean wait of a near-idle replica",
     Status.BAD_KIND: "model kind must be 0 (DecodeOnly) or 1 (PrefillDecode)",
     Status.BAD_ALPHA: "alpha must be finite and >= 0, and the service time must be positive",
     Status.BAD_BETA: "beta must be finite and >= 0",
@@ -70,6 +73,7 @@ _MESSAGES = {
     Status.BAD_TPS: "tps target must be finite and > 0",
     Status.BAD_SERVICE_TIME: "service times must be finite and > 0",
     Status.BAD_QUANTILE: "quantile must be in (0, 1)",
+    Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
 }
 
 

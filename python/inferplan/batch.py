@@ -188,3 +188,147 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, **columns)
     result = {name: block[j] for j, name in enumerate(names)}
     result["status"] = status
     return _wrap(data, result)
+
+
+SIZE_DEFAULT_METRICS = (
+    "throughput",
+    "itl_ms",
+    "ttft_ms",
+    "wait_ms",
+    "utilization",
+    "p_block",
+    "max_rate",
+)
+_TARGET_SCALARS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
+
+
+def _target_columns(data, targets: dict) -> dict[str, np.ndarray]:
+    """Target columns in kernel order; None / absent -> 0 (not set). Percentiles come as
+    ``(q, ms)`` keyword pairs or as data columns ``ttft_pq``/``ttft_p_ms`` (and wait_*)."""
+    cols = {}
+    for name in _TARGET_SCALARS:
+        value = targets.get(name)
+        if value is None and data is not None and name in data:
+            value = np.asarray(data[name])
+        cols[name] = _numeric(name, 0.0 if value is None else value, np.float64)
+    for prefix in ("ttft", "wait"):
+        pair = targets.get(f"{prefix}_percentile")
+        if pair is not None:
+            try:
+                q, ms = pair
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{prefix}_percentile must be a pair (quantile, ms), got {pair!r}"
+                ) from None
+        else:
+            q = data[f"{prefix}_pq"] if data is not None and f"{prefix}_pq" in data else 0.0
+            ms = data[f"{prefix}_p_ms"] if data is not None and f"{prefix}_p_ms" in data else 0.0
+        cols[f"{prefix}_pq"] = _numeric(f"{prefix}_percentile quantile", q, np.float64)
+        cols[f"{prefix}_p_ms"] = _numeric(f"{prefix}_percentile ms", ms, np.float64)
+    from .sizing import TARGET_FIELDS
+
+    return {name: cols[name] for name in TARGET_FIELDS}
+
+
+def _prepare_size_call(data, columns, targets, metrics, default_metrics):
+    unknown = set(columns) - set(CONFIG_COLUMNS)
+    if unknown:
+        raise TypeError(f"unexpected column(s) {sorted(unknown)}")
+    cols = config_columns(data, **columns)
+    tcols = _target_columns(data, targets)
+    rows = broadcast_rows({**cols, **tcols})
+    names = _metric_selection(default_metrics if metrics is None else metrics)
+    block = np.empty((len(names), rows))
+    outs: list = [None] * len(METRIC_NAMES)
+    for j, name in enumerate(names):
+        outs[METRIC_INDEX[name]] = block[j]
+    result = {
+        "rate": np.empty(rows),
+        "status": np.zeros(rows, dtype=np.int32),
+        "binding": np.zeros(rows, dtype=np.int32),
+        "iterations": np.zeros(rows, dtype=np.int32),
+    }
+    config = tuple(cols[name] for name in CONFIG_COLUMNS)
+    targets_t = tuple(tcols.values())
+    for j, name in enumerate(names):
+        if name != "rate":
+            result[name] = block[j]
+    return rows, config, targets_t, outs, result
+
+
+def size_many(
+    data=None,
+    *,
+    itl_ms=None,
+    ttft_ms=None,
+    wait_ms=None,
+    ttft_percentile=None,
+    wait_percentile=None,
+    max_block=None,
+    tps=None,
+    metrics=None,
+    threads=None,
+    **columns,
+):
+    """Sizes many replicas at once: the largest offered rate meeting the targets.
+
+    Takes the configuration columns of :func:`analyze_many` and target columns (each a
+    scalar or an array; 0 or NaN = not set): ``itl_ms``, ``ttft_ms``, ``wait_ms`` (means),
+    ``ttft_percentile`` / ``wait_percentile`` as ``(q, ms)`` pairs (or data columns
+    ``ttft_pq``, ``ttft_p_ms``, ``wait_pq``, ``wait_p_ms``), ``max_block``, ``tps``.
+    Semantics per row as :meth:`Replica.size`.
+
+    Returns columns ``rate`` (req/s, NaN where not ok), ``status`` (int32, see
+    :class:`Status`: infeasible targets and bad input are per row), ``binding`` (int32 code:
+    index into ``inferplan.sizing.BINDING_NAMES``), ``iterations``, and the metrics at
+    ``rate`` (default: throughput, itl_ms, ttft_ms, wait_ms, utilization, p_block,
+    max_rate; ``metrics="all"`` for every one). A dict of arrays, or a DataFrame if
+    ``data`` is one. Runs in C++ on ``threads`` threads (default all cores), GIL released.
+    """
+    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
+                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    rows, config, tcols, outs, result = _prepare_size_call(
+        data, columns, targets, metrics, SIZE_DEFAULT_METRICS
+    )
+    if rows:
+        dispatch.active().size_many(config, tcols, outs, result["rate"], result["status"],
+                                    result["binding"], result["iterations"], _threads(threads))
+    return _wrap(data, result)
+
+
+def optimal_concurrency_many(
+    data=None,
+    *,
+    tolerance=0.05,
+    itl_ms=None,
+    ttft_ms=None,
+    wait_ms=None,
+    ttft_percentile=None,
+    wait_percentile=None,
+    max_block=None,
+    tps=None,
+    metrics=None,
+    threads=None,
+    **columns,
+):
+    """For each row, the smallest max batch in ``1..max_batch`` whose sized throughput is
+    within ``tolerance`` of the best (see :func:`inferplan.optimal_concurrency`).
+
+    Returns the columns of :func:`size_many` at the chosen batch plus ``max_batch``
+    (chosen) and ``peak_throughput``.
+    """
+    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
+                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    rows, config, tcols, outs, result = _prepare_size_call(
+        data, columns, targets, metrics, SIZE_DEFAULT_METRICS
+    )
+    tol = _numeric("tolerance", tolerance, np.float64)
+    result["max_batch"] = np.zeros(rows, dtype=np.int64)
+    result["peak_throughput"] = np.zeros(rows)
+    if rows:
+        dispatch.active().optimal_concurrency_many(
+            config, tcols, tol, outs, result["rate"], result["status"], result["binding"],
+            result["iterations"], result["max_batch"], result["peak_throughput"],
+            _threads(threads),
+        )  # fmt: skip
+    return _wrap(data, result)

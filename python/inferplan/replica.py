@@ -10,6 +10,7 @@ from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
 from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
+from .sizing import BINDING_NAMES, ConcurrencyResult, SizeResult, target_tuple
 
 
 class Metrics(NamedTuple):
@@ -141,15 +142,120 @@ class Replica:
         """Saturation throughput mu(N) in req/s."""
         return self.max_batch / self.model.service_times(self.max_batch)[-1] * 1000.0
 
+    def _raise(self, status: int, rate) -> None:
+        if status == Status.UNSTABLE:
+            raise ValueError(
+                f"rate {rate!r} req/s is at or above the saturation rate "
+                f"{self.max_rate:.6g} req/s of a replica with an unbounded queue: "
+                "no steady state (lower the rate or set max_queue)"
+            )
+        raise ValueError(status_message(status))
+
     def analyze(self, rate: float) -> Metrics:
         """Steady-state metrics at an offered ``rate`` in requests per second."""
         status, values = self._kernel.analyze(self._handle, _rate(rate))
         if status != 0:
-            if status == Status.UNSTABLE:
-                raise ValueError(
-                    f"rate {rate!r} req/s is at or above the saturation rate "
-                    f"{self.max_rate:.6g} req/s of a replica with an unbounded queue: "
-                    "no steady state (lower the rate or set max_queue)"
-                )
-            raise ValueError(status_message(status))
+            self._raise(status, rate)
         return Metrics._make(values)
+
+    def size(
+        self,
+        *,
+        itl_ms: float | None = None,
+        ttft_ms: float | None = None,
+        wait_ms: float | None = None,
+        ttft_percentile: tuple[float, float] | None = None,
+        wait_percentile: tuple[float, float] | None = None,
+        max_block: float | None = None,
+        tps: float | None = None,
+    ) -> SizeResult:
+        """The largest offered rate (req/s) at which every given target holds.
+
+        ``itl_ms``, ``ttft_ms``, ``wait_ms`` bound means; ``ttft_percentile`` and
+        ``wait_percentile`` are pairs ``(q, ms)``: the q-quantile must be at most ms;
+        ``max_block`` bounds the blocking probability. ``tps`` (tokens/s for the whole
+        fleet) leaves 10% headroom: the replica runs at most at 0.9 x its cap. Without a
+        binding target the rate is capped at 0.999 x ``max_rate``. An infeasible target
+        (missed even by a near-idle replica) gives ``feasible == False`` and the reason.
+
+        >>> import inferplan
+        >>> r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48,
+        ...                       max_queue=152)
+        >>> res = r.size(itl_ms=50)
+        >>> round(res.rate * 60, 4), res.binding
+        (35.2003, 'itl_ms')
+        """
+        targets = target_tuple(
+            itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
+            wait_percentile=wait_percentile, max_block=max_block, tps=tps,
+        )  # fmt: skip
+        status, rate, binding, iterations, values = self._kernel.size(self._handle, targets)
+        return _size_result(status, rate, binding, iterations, values)
+
+    def wait_quantile(self, rate: float, q: float) -> float:
+        """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
+        exact for FCFS (a mixture of Erlang laws, see docs/background.md)."""
+        return self._quantiles(rate, q)[0]
+
+    def ttft_quantile(self, rate: float, q: float) -> float:
+        """The q-quantile of TTFT (ms): the wait quantile plus the prefill time and one
+        ITL at the mean batch (the service part is taken at its mean)."""
+        return self._quantiles(rate, q)[1]
+
+    def _quantiles(self, rate, q) -> tuple[float, float]:
+        rate = _rate(rate)
+        try:
+            qf = float(q)
+        except (TypeError, ValueError):
+            raise ValueError(f"q must be a number in (0, 1), got {q!r}") from None
+        if not 0 < qf < 1:
+            raise ValueError(f"q must be in (0, 1), got {q!r}")
+        status, wait, ttft = self._kernel.quantiles(self._handle, rate, qf)
+        if status != 0:
+            self._raise(status, rate)
+        return wait, ttft
+
+
+def _size_result(status, rate, binding, iterations, values) -> SizeResult:
+    status = Status(int(status))
+    ok = status == Status.OK
+    return SizeResult(
+        rate=float(rate) if ok else 0.0,
+        status=status,
+        binding=BINDING_NAMES[int(binding)],
+        iterations=int(iterations),
+        metrics=Metrics._make(values) if ok else None,
+    )
+
+
+def optimal_concurrency(
+    model: ServiceModel,
+    max_batch: int,
+    max_queue=None,
+    *,
+    tolerance: float = 0.05,
+    **targets,
+) -> ConcurrencyResult:
+    """The smallest max batch in ``1..max_batch`` whose sized throughput (under the
+    targets of :meth:`Replica.size`) is within ``tolerance`` of the best one.
+
+    >>> import inferplan
+    >>> res = inferplan.optimal_concurrency(inferplan.DecodeOnly(19, 1, 1024), 256,
+    ...                                     itl_ms=50, tolerance=0.05)
+    >>> res.max_batch <= 256 and res.size.feasible
+    True
+    """
+    try:
+        tol = float(tolerance)
+    except (TypeError, ValueError):
+        raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}") from None
+    if not 0 <= tol < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
+    replica = Replica(model, max_batch=max_batch, max_queue=max_queue)
+    status, n, peak, rate, binding, iterations, values = replica._kernel.optimal_concurrency(
+        replica._handle, target_tuple(**targets), tol
+    )
+    return ConcurrencyResult(
+        max_batch=int(n), peak_throughput=float(peak),
+        size=_size_result(status, rate, binding, iterations, values),
+    )  # fmt: skip

@@ -8,8 +8,10 @@
 #include <limits>
 #include <vector>
 
+#include "concurrency.hpp"
 #include "parallel.hpp"
 #include "replica.hpp"
+#include "sizing.hpp"
 
 namespace inferplan {
 
@@ -55,16 +57,19 @@ struct MetricColumns {
 
 // Per-worker scratch for the rate-independent arrays of one row.
 struct Scratch {
-  std::vector<double> tau, chunks, mu, log_prefix;
+  std::vector<double> tau, chunks, mu, inv_mu, log_prefix;
+  std::int64_t log_filled = 0;
   explicit Scratch(std::int64_t max_n)
       : tau(static_cast<std::size_t>(max_n)), chunks(static_cast<std::size_t>(max_n)),
-        mu(static_cast<std::size_t>(max_n)), log_prefix(static_cast<std::size_t>(max_n) + 1) {}
+        mu(static_cast<std::size_t>(max_n)), inv_mu(static_cast<std::size_t>(max_n)),
+        log_prefix(static_cast<std::size_t>(max_n) + 1) {}
 
   Status prepare(const ConfigColumns& cfg, std::int64_t i, ReplicaView& view) {
     ServiceParams p = cfg.params(i);
     if (p.kind == kVector) return kBadKind;  // vectors go through Replica
-    return prepare_replica(p, cfg.max_batch[i], cfg.max_queue[i], tau.data(), chunks.data(),
-                           mu.data(), log_prefix.data(), view);
+    ReplicaBuffers buf{tau.data(),    chunks.data(),     mu.data(),
+                       inv_mu.data(), log_prefix.data(), &log_filled};
+    return prepare_replica(p, cfg.max_batch[i], cfg.max_queue[i], buf, view);
   }
 };
 
@@ -100,6 +105,97 @@ inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int
         out.write_nan(i);
       }
     }
+  });
+}
+
+struct TargetColumns {
+  Column<double> itl_ms, ttft_ms, wait_ms, ttft_pq, ttft_p_ms, wait_pq, wait_p_ms, max_block, tps;
+
+  Targets row(std::int64_t i) const {
+    Targets t;
+    t.itl_ms = itl_ms[i];
+    t.ttft_ms = ttft_ms[i];
+    t.wait_ms = wait_ms[i];
+    t.ttft_pq = ttft_pq[i];
+    t.ttft_p_ms = ttft_p_ms[i];
+    t.wait_pq = wait_pq[i];
+    t.wait_p_ms = wait_p_ms[i];
+    t.max_block = max_block[i];
+    t.tps = tps[i];
+    return t;
+  }
+};
+
+// Per-row sizing outputs besides the metric columns.
+struct SizeColumns {
+  double* rate = nullptr;
+  std::int32_t* status = nullptr;
+  std::int32_t* binding = nullptr;
+  std::int32_t* iterations = nullptr;
+  std::int64_t* max_batch = nullptr;        // optimal concurrency only
+  double* peak_throughput = nullptr;        // optimal concurrency only
+};
+
+// Runs fn(view, targets, row) for every row whose configuration is valid.
+template <class Fn>
+void for_each_config(const ConfigColumns& cfg, std::int64_t rows, int threads,
+                     const SizeColumns& sc, const MetricColumns& out, Fn&& fn) {
+  const std::int64_t max_n = max_batch_of(cfg, rows);
+  const int nthreads = resolve_threads(threads, rows);
+  std::vector<Scratch> scratch;
+  scratch.reserve(static_cast<std::size_t>(nthreads));
+  for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
+  parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
+    Scratch& s = scratch[static_cast<std::size_t>(worker)];
+    ReplicaView view;
+    for (std::int64_t i = begin; i < end; ++i) {
+      Status st = s.prepare(cfg, i, view);
+      if (st != kOk) {
+        sc.status[i] = st;
+        sc.rate[i] = std::numeric_limits<double>::quiet_NaN();
+        sc.binding[i] = kBindNone;
+        sc.iterations[i] = 0;
+        out.write_nan(i);
+        continue;
+      }
+      fn(view, i);
+    }
+  });
+}
+
+inline void write_size(const SizeColumns& sc, const MetricColumns& out, std::int64_t i,
+                       const SizeResult& r) {
+  sc.status[i] = r.status;
+  sc.binding[i] = r.binding;
+  sc.iterations[i] = r.iterations;
+  if (r.status == kOk) {
+    sc.rate[i] = r.rate;
+    out.write(i, r.metrics);
+  } else {
+    sc.rate[i] = std::numeric_limits<double>::quiet_NaN();
+    out.write_nan(i);
+  }
+}
+
+inline void size_many(const ConfigColumns& cfg, const TargetColumns& tc, std::int64_t rows,
+                      const SizeColumns& sc, const MetricColumns& out, int threads) {
+  for_each_config(cfg, rows, threads, sc, out, [&](const ReplicaView& view, std::int64_t i) {
+    SizeResult r;
+    size_replica(view, tc.row(i), r);
+    write_size(sc, out, i, r);
+  });
+}
+
+inline void optimal_concurrency_many(const ConfigColumns& cfg, const TargetColumns& tc,
+                                     Column<double> tolerance, std::int64_t rows,
+                                     const SizeColumns& sc, const MetricColumns& out,
+                                     int threads) {
+  for_each_config(cfg, rows, threads, sc, out, [&](const ReplicaView& view, std::int64_t i) {
+    ConcurrencyResult r;
+    optimal_concurrency(view, tc.row(i), tolerance[i], r);
+    write_size(sc, out, i, r.size);
+    sc.max_batch[i] = r.max_batch;
+    sc.peak_throughput[i] = r.peak_throughput;
   });
 }
 

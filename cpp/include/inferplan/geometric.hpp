@@ -43,4 +43,46 @@ inline GeoSums geo_sums(double t, double n) {
   return out;
 }
 
+// Everything the chain's tail needs about x^i, i = 0..n-1 with x = exp(-t),
+// t >= 0, n >= 1 (or +inf with t > 0), from three transcendental calls.
+struct GeoTail {
+  double x;     // exp(-t)
+  double xn;    // x^n (0 for n = inf)
+  double g0;    // sum x^i
+  double mean;  // sum i x^i / g0
+  double n;
+
+  GeoTail(double t, double n_) : n(n_) {
+    const double em = std::expm1(-t);  // x - 1
+    x = t < 0.5 ? 1.0 + em : std::exp(-t);
+    const double ft = t < 1e-3 ? geo_f(t) : -x / em - 1.0 / t;
+    if (std::isinf(n)) {
+      xn = 0.0;
+      g0 = -1.0 / em;
+      mean = ft + 1.0 / t;
+      return;
+    }
+    const double nt = n * t;
+    if (t == 0.0) {
+      xn = 1.0;
+      g0 = n;
+      mean = 0.5 * (n - 1.0);
+      return;
+    }
+    const double emn = std::expm1(-nt);
+    xn = std::exp(-nt);
+    g0 = emn / em;
+    // 1/expm1(nt) = -x^n / expm1(-nt)
+    const double fnt = nt < 1e-3 ? geo_f(nt) : (xn == 0.0 ? -1.0 / nt : -xn / emn - 1.0 / nt);
+    mean = ft - n * fnt;
+  }
+
+  // sum_{i=0}^{n-2} x^i = g0 - x^(n-1): drops the smallest term, no cancellation.
+  double g0_less_last() const {
+    if (n <= 1.0) return 0.0;
+    const double last = x > 0.0 ? xn / x : 0.0;
+    return g0 - last;
+  }
+};
+
 }  // namespace inferplan

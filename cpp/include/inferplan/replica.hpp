@@ -20,11 +20,20 @@ inline Status validate_queue(std::int64_t N, double Q) {
   return kOk;
 }
 
-// Rate-independent arrays of one replica, laid out in caller-provided
-// buffers of N (tau, chunks, mu) and N + 1 (log prefix) doubles.
-inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q, double* tau,
-                              double* chunks, double* mu, double* log_prefix,
-                              ReplicaView& view) {
+// Caller-provided buffers for the rate-independent arrays of one replica.
+struct ReplicaBuffers {
+  double* tau;         // N
+  double* chunks;      // N
+  double* mu;          // N
+  double* inv_mu;      // N
+  double* log_prefix;  // N + 1
+  std::int64_t* log_filled;
+};
+
+inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
+                              const ReplicaBuffers& buf, ReplicaView& view) {
+  double* tau = buf.tau;
+  double* chunks = buf.chunks;
   Status s = validate_queue(N, Q);
   if (s != kOk) return s;
   if (p.kind == kVector) {
@@ -43,9 +52,12 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q, 
   view.chunks = chunks;
   view.chain.N = N;
   view.chain.Q = Q;
-  view.chain.mu = mu;
-  view.chain.log_prefix = log_prefix;
-  view.chain.monotone = prepare_chain(N, tau, mu, log_prefix);
+  view.chain.mu = buf.mu;
+  view.chain.inv_mu = buf.inv_mu;
+  view.chain.log_prefix = buf.log_prefix;
+  view.chain.log_filled = buf.log_filled;
+  *buf.log_filled = 0;
+  view.chain.monotone = prepare_chain(N, tau, buf.mu, buf.inv_mu);
   return kOk;
 }
 
@@ -60,9 +72,11 @@ class Replica {
     if (p.kind == kVector) tau_.assign(tau_ms, tau_ms + n);
     chunks_.assign(n, 1.0);
     mu_.assign(n, 0.0);
+    inv_mu_.assign(n, 0.0);
     log_prefix_.assign(n + 1, 0.0);
-    return prepare_replica(p, N, Q, tau_.data(), chunks_.data(), mu_.data(), log_prefix_.data(),
-                           view_);
+    ReplicaBuffers buf{tau_.data(),    chunks_.data(),     mu_.data(),
+                       inv_mu_.data(), log_prefix_.data(), &log_filled_};
+    return prepare_replica(p, N, Q, buf, view_);
   }
 
   const ReplicaView& view() const { return view_; }
@@ -70,7 +84,8 @@ class Replica {
   const std::vector<double>& chunks() const { return chunks_; }
 
  private:
-  std::vector<double> tau_, chunks_, mu_, log_prefix_;
+  std::vector<double> tau_, chunks_, mu_, inv_mu_, log_prefix_;
+  std::int64_t log_filled_ = 0;
   ReplicaView view_;
 };
 

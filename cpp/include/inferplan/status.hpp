@@ -19,6 +19,7 @@ enum Status : std::int32_t {
   kInfeasibleWaitPercentile = 5,
   kInfeasibleBlock = 6,
   kInfeasibleTps = 7,
+  kInfeasibleWait = 8,
   // Invalid input, one code per field.
   kBadKind = 20,
   kBadAlpha = 21,
@@ -38,6 +39,7 @@ enum Status : std::int32_t {
   kBadTps = 35,
   kBadServiceTime = 36,
   kBadQuantile = 37,
+  kBadTargetWait = 38,
 };
 
 inline bool is_error(std::int32_t s) { return s >= 20; }

@@ -17,3 +17,25 @@ def analyze(handle, rate):
 
 def analyze_many(config, rate, outs, status, threads):
     _core.analyze_many(config, rate, outs, status, threads)
+
+
+def size(handle, targets):
+    return _core.size_replica(handle, targets)
+
+
+def quantiles(handle, rate, q):
+    return _core.quantiles(handle, rate, q)
+
+
+def optimal_concurrency(handle, targets, tolerance):
+    return _core.optimal_concurrency(handle, targets, tolerance)
+
+
+def size_many(config, targets, outs, rate, status, binding, iterations, threads):
+    _core.size_many(config, targets, outs, rate, status, binding, iterations, threads)
+
+
+def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
+                             max_batch, peak, threads):
+    _core.optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding,
+                                   iterations, max_batch, peak, threads)

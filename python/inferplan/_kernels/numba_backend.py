@@ -10,7 +10,8 @@ NAME = "numba"
 
 
 class _Prepared:
-    __slots__ = ("p", "N", "Q", "tau", "chunks", "mu", "S", "monotone", "status", "m")
+    __slots__ = ("p", "N", "Q", "tau", "chunks", "mu", "inv_mu", "S", "filled", "monotone",
+                 "status", "m", "mo")
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.p = np.asarray(params, dtype=float)
@@ -20,11 +21,19 @@ class _Prepared:
         self.tau = np.array(tau, dtype=float) if tau is not None else np.empty(n)
         self.chunks = np.empty(n)
         self.mu = np.empty(n)
+        self.inv_mu = np.empty(n)
         self.S = np.empty(n + 1)
+        self.filled = np.zeros(1, dtype=np.int64)
         self.m = np.empty(nk.NUM_METRICS)
+        self.mo = np.empty(nk.NUM_MOMENTS)
         self.status, self.monotone = nk.prepare(
-            self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.S
+            self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu
         )
+
+    def args(self):
+        """The prepared arrays in the order the kernels take them."""
+        return (self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu, self.S,
+                self.filled, self.monotone)
 
 
 def replica(params, max_batch, max_queue, tau=None):
@@ -32,7 +41,7 @@ def replica(params, max_batch, max_queue, tau=None):
 
 
 def analyze(h, rate):
-    s = nk.analyze(h.p, h.N, h.Q, h.tau, h.chunks, h.mu, h.S, h.monotone, rate, h.m)
+    s = nk.analyze(*h.args(), rate, h.m, h.mo)
     return s, h.m.tolist()
 
 

@@ -21,7 +21,7 @@ BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
-NEGLIGIBLE = 1e-24
+NUM_MOMENTS = 9
 
 
 @nb.njit(**_JIT)
@@ -123,8 +123,8 @@ def _delta(p, c):
 
 
 @nb.njit(**_JIT)
-def prepare(p, N, Q, tau, chunks, mu, log_prefix):
-    """Fills tau (unless a vector model), chunks, mu, log prefix; returns (status, monotone)."""
+def prepare(p, N, Q, tau, chunks, mu, inv_mu):
+    """Fills tau (unless a vector model), chunks, mu, 1/mu; returns (status, monotone)."""
     s = validate_queue(N, Q)
     if s != OK:
         return s, True
@@ -147,116 +147,210 @@ def prepare(p, N, Q, tau, chunks, mu, log_prefix):
             chunks[b - 1] = c
             tau[b - 1] = (c + p[5]) * (p[1] + b * _delta(p, c))
     monotone = True
-    log_prefix[0] = 0.0
     for b in range(1, N + 1):
         mu[b - 1] = b / tau[b - 1]
-        log_prefix[b] = log_prefix[b - 1] + math.log(mu[b - 1])
+        inv_mu[b - 1] = tau[b - 1] / b
         if b > 1 and mu[b - 1] < mu[b - 2]:
             monotone = False
     return OK, monotone
 
 
 @nb.njit(**_JIT)
-def evaluate_chain(N, Q, mu, S, monotone, lam, mo):
-    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue; returns status."""
+def log_prefix_at(mu, S, filled, n):
+    """S[n] = sum_{i<=n} log mu(i), extending the filled part (filled[0] entries) on demand."""
+    k = filled[0]
+    if k <= n:
+        if k == 0:
+            S[0] = 0.0
+            k = 1
+        while k <= n:
+            S[k] = S[k - 1] + math.log(mu[k - 1])
+            k += 1
+        filled[0] = k
+    return S[n]
+
+
+@nb.njit(**_JIT)
+def geo_tail(t, n):
+    """(x, x^n, g0, mean) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
+    em = math.expm1(-t)
+    x = 1.0 + em if t < 0.5 else math.exp(-t)
+    ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
+    if math.isinf(n):
+        return x, 0.0, -1.0 / em, ft + 1.0 / t
+    nt = n * t
+    if t == 0.0:
+        return x, 1.0, n, 0.5 * (n - 1.0)
+    emn = math.expm1(-nt)
+    xn = math.exp(-nt)
+    g0 = emn / em
+    if nt < 1e-3:
+        fnt = geo_f(nt)
+    elif xn == 0.0:
+        fnt = -1.0 / nt
+    else:
+        fnt = -xn / emn - 1.0 / nt
+    return x, xn, g0, ft - n * fnt
+
+
+@nb.njit(**_JIT)
+def _g0_less_last(x, xn, g0, n):
+    if n <= 1.0:
+        return 0.0
+    last = xn / x if x > 0.0 else 0.0
+    return g0 - last
+
+
+TRUNCATION = 1e-18
+
+
+@nb.njit(**_JIT)
+def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
+    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
+    log_p_full_deep (NaN unless p_full underflows); returns status. Mirrors chain.hpp."""
     mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
+    mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
     if lam == 0.0:
         return OK
     ll = math.log(lam)
-    lr = ll - math.log(mu[N - 1])
+    lr = ll - (-math.log(inv_mu[N - 1]))
     unbounded = math.isinf(Q)
     if unbounded and lr >= 0.0:
         return UNSTABLE
+    Nd = float(N)
     mode = 0
     if monotone:
         mode = np.searchsorted(mu[:N], lam)
     else:
         best = 0.0
+        log_prefix_at(mu, S, filled, N)
         for n in range(1, N + 1):
             v = n * ll - S[n]
             if v > best:
                 best = v
                 mode = n
-    log_mode = mode * ll - S[mode]
-    h0 = 0.0
-    h1 = 0.0
-    w0 = 0.0
-    wN = 0.0
-    have_w0 = False
-    have_wN = False
-    if mode == N:
-        wN = 1.0
-        have_wN = True
-    else:
-        h0 = 1.0
-        h1 = float(mode)
-    if mode == 0:
-        w0 = 1.0
-        have_w0 = True
+    h0a = 1.0 if mode < N else 0.0
+    h0b = 0.0
+    h1a = float(mode) if mode < N else 0.0
+    h1b = 0.0
+    w0 = 1.0 if mode == 0 else 0.0
+    wN = 1.0 if mode == N else 0.0
+    have_w0 = mode == 0
+    have_wN = mode == N
     inv_lam = 1.0 / lam
     w = 1.0
-    for n in range(mode, 0, -1):
-        ratio = mu[n - 1] * inv_lam
-        w *= ratio
-        h0 += w
-        h1 += (n - 1) * w
-        if n == 1:
-            w0 = w
-            have_w0 = True
-        if monotone and w < NEGLIGIBLE and ratio < 0.5:
+    j = mode - 1
+    jd = float(j)
+    while j >= 3:
+        r0 = mu[j] * inv_lam
+        r1 = mu[j - 1] * inv_lam
+        r2 = mu[j - 2] * inv_lam
+        r3 = mu[j - 3] * inv_lam
+        p01 = r0 * r1
+        p012 = p01 * r2
+        p0123 = p012 * r3
+        a = w * r0
+        b = w * p01
+        cc = w * p012
+        d = w * p0123
+        h0a += a + b
+        h0b += cc + d
+        h1a += jd * a + (jd - 1.0) * b
+        h1b += (jd - 2.0) * cc + (jd - 3.0) * d
+        w = d
+        j -= 4
+        jd -= 4.0
+        if (monotone and r3 < 1.0
+                and w * r3 * (1.0 + jd) < TRUNCATION * (1.0 - r3) * (h0a + h0b)
+                and jd * w * r3 < TRUNCATION * (1.0 - r3) * (h1a + h1b)):
             break
+    if j < 3:
+        while j >= 0:
+            w *= mu[j] * inv_lam
+            h0a += w
+            h1a += jd * w
+            j -= 1
+            jd -= 1.0
+        w0 = w
+        have_w0 = True
     w = 1.0
-    for n in range(mode + 1, N + 1):
-        ratio = lam / mu[n - 1]
-        w *= ratio
-        if n == N:
-            wN = w
+    n = mode + 1
+    nd = float(n)
+    while n + 3 < N:
+        r0 = lam * inv_mu[n - 1]
+        r1 = lam * inv_mu[n]
+        r2 = lam * inv_mu[n + 1]
+        r3 = lam * inv_mu[n + 2]
+        p01 = r0 * r1
+        p012 = p01 * r2
+        p0123 = p012 * r3
+        a = w * r0
+        b = w * p01
+        cc = w * p012
+        d = w * p0123
+        h0a += a + b
+        h0b += cc + d
+        h1a += nd * a + (nd + 1.0) * b
+        h1b += (nd + 2.0) * cc + (nd + 3.0) * d
+        w = d
+        n += 4
+        nd += 4.0
+        if (monotone and r3 < 1.0
+                and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
+                and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+            break
+    if n + 3 >= N:
+        while n < N:
+            w *= lam * inv_mu[n - 1]
+            h0a += w
+            h1a += nd * w
+            n += 1
+            nd += 1.0
+        if mode < N:
+            wN = w * lam * inv_mu[N - 1]
             have_wN = True
-            break
-        h0 += w
-        h1 += n * w
-        if monotone and w < NEGLIGIBLE and ratio < 0.5:
-            break
+    h0 = h0a + h0b
+    h1 = h1a + h1b
     if not have_w0:
-        w0 = math.exp(-log_mode)
-    log_wN = N * ll - S[N] - log_mode
+        w0 = math.exp(-(mode * ll - log_prefix_at(mu, S, filled, mode)))
+    log_wN = np.nan
     if not have_wN:
+        log_mode = mode * ll - log_prefix_at(mu, S, filled, mode)
+        log_wN = Nd * ll - log_prefix_at(mu, S, filled, N) - log_mode
         wN = math.exp(log_wN)
     t0 = 0.0
     t1 = 0.0
     t0_excl_top = 0.0
     w_top = 0.0
+    deep = np.nan
     if Q == 0.0:
         w_top = wN
     elif lr < 0.0:
-        t = -lr
-        g0, mean = geo_sums(t, Q)
-        r = math.exp(lr)
-        t0 = wN * r * g0
+        x, xn, g0, mean = geo_tail(-lr, Q)
+        t0 = wN * x * g0
         t1 = t0 * (mean + 1.0)
         if not unbounded:
-            w_top = wN * math.exp(Q * lr)
-            if Q > 1.0:
-                t0_excl_top = wN * r * geo_sums(t, Q - 1.0)[0]
+            w_top = wN * xn
+            t0_excl_top = wN * x * _g0_less_last(x, xn, g0, Q)
     else:
-        t = lr
+        if math.isnan(log_wN):
+            log_wN = math.log(wN)
         log_top = log_wN + Q * lr
         top = 1.0
-        head_scale = 1.0
+        x, xn, g0, mean = geo_tail(lr, Q)
         if log_top > 0.0:
             head_scale = math.exp(-log_top)
+            h0 *= head_scale
+            h1 *= head_scale
+            w0 *= head_scale
+            wN *= head_scale
+            deep = log_wN - log_top
         else:
             top = math.exp(log_top)
-        g0, mean = geo_sums(t, Q)
         t0 = top * g0
         t1 = t0 * (Q - mean)
         w_top = top
-        if Q > 1.0:
-            t0_excl_top = top * math.exp(-t) * geo_sums(t, Q - 1.0)[0]
-        h0 *= head_scale
-        h1 *= head_scale
-        w0 *= head_scale
-        wN *= head_scale
+        t0_excl_top = top * x * _g0_less_last(x, xn, g0, Q)
     Z = h0 + wN + t0
     inv_Z = 1.0 / Z
     mo[0] = w0 * inv_Z
@@ -266,20 +360,22 @@ def evaluate_chain(N, Q, mu, S, monotone, lam, mo):
     else:
         mo[1] = w_top * inv_Z
         mo[2] = (h0 if Q == 0.0 else h0 + wN + t0_excl_top) * inv_Z
-    mo[4] = (h1 + N * (wN + t0)) * inv_Z
+    mo[4] = (h1 + Nd * (wN + t0)) * inv_Z
     mo[5] = t1 * inv_Z
     mo[3] = mo[4] + mo[5]
+    mo[6] = wN * inv_Z
+    mo[7] = lr
+    mo[8] = deep - math.log(Z) if not math.isnan(deep) else np.nan
     return OK
 
 
 @nb.njit(**_JIT)
-def analyze(p, N, Q, tau, chunks, mu, S, monotone, rate, m):
-    """m[:15] = metrics at rate (req/s); returns status."""
+def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
+    """m[:15] = metrics at rate (req/s), mo[:9] = the chain's moments; returns status."""
     if not (math.isfinite(rate) and rate >= 0.0):
         return BAD_RATE
     lam = rate / 1000.0
-    mo = np.empty(6)
-    s = evaluate_chain(N, Q, mu, S, monotone, lam, mo)
+    s = evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo)
     if s != OK:
         return s
     X = lam * mo[2]
@@ -347,18 +443,23 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
         tau = np.empty(max_n)
         chunks = np.empty(max_n)
         mu = np.empty(max_n)
+        inv_mu = np.empty(max_n)
         S = np.empty(max_n + 1)
+        filled = np.zeros(1, dtype=np.int64)
         p = np.empty(7)
         m = np.empty(NUM_METRICS)
+        mo = np.empty(NUM_MOMENTS)
         for i in range(c * _CHUNK, min(rows, (c + 1) * _CHUNK)):
             row_params(cfg_f, kind, i, p)
             N = _at(max_batch, i)
             s = BAD_KIND if p[0] == 2.0 else OK
             monotone = True
+            filled[0] = 0
             if s == OK:
-                s, monotone = prepare(p, N, _at(max_queue, i), tau, chunks, mu, S)
+                s, monotone = prepare(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu)
             if s == OK:
-                s = analyze(p, N, _at(max_queue, i), tau, chunks, mu, S, monotone, _at(rate, i), m)
+                s = analyze(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu, S, filled, monotone,
+                            _at(rate, i), m, mo)
             status[i] = s
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
