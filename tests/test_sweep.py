@@ -206,17 +206,81 @@ def test_summary_ranks_by_cost_energy_or_rate(tmp_path, capsys):
     assert "cost_per_million_tokens" in printed and "small" in printed
 
 
-def test_size_operation_is_validated(tmp_path):
-    size_spec = {
-        "operation": "size",
-        "fixed": {"kind": 0, "alpha": 19, "beta": 1, "out_tokens": 1024, "itl_ms": 50},
-        "axes": {"max_batch": [16, 48]},
+SIZE_SPEC = {
+    "operation": "size",
+    "fixed": {"kind": 0, "alpha": 19, "beta": 1, "out_tokens": 1024, "max_queue": 152},
+    "axes": {
+        "max_batch": {"start": 8, "stop": 64, "step": 8},
+        "itl_ms": [30, 50, 0],
+        "ttft_pq": [0, 0.95],
+        "ttft_p_ms": [0, 2000],
+        "tps": [0, 300],
+    },
+    "zip": [["ttft_pq", "ttft_p_ms"]],
+    "chunk_rows": 17,
+}
+
+
+def _size_grid():
+    n = 8 * 3 * 2 * 2
+    idx = np.arange(n)
+    return {
+        "max_batch": np.arange(8, 65, 8)[idx // 12],
+        "itl_ms": np.array([30.0, 50, 0])[idx // 4 % 3],
+        "ttft_pq": np.array([0, 0.95])[idx // 2 % 2],
+        "ttft_p_ms": np.array([0.0, 2000])[idx // 2 % 2],
+        "tps": np.array([0.0, 300])[idx % 2],
     }
-    s = load_spec(size_spec)
-    assert "rate" in s.columns and "binding" in s.columns
-    size_spec["axes"]["rate"] = [1.0]
-    with pytest.raises(SpecError, match="axes.rate"):
-        load_spec(size_spec)
+
+
+@pytest.mark.parametrize("operation", ["size", "optimal_concurrency"])
+def test_size_and_optimal_concurrency_equal_direct_calls(tmp_path, operation):
+    s = dict(SIZE_SPEC, operation=operation)
+    inferplan.sweep(s, tmp_path, progress=False)
+    frame = inferplan.read_sweep(tmp_path)
+    g = _size_grid()
+    fn = getattr(inferplan, f"{operation}_many")
+    direct = fn(
+        {"ttft_pq": g["ttft_pq"], "ttft_p_ms": g["ttft_p_ms"]},
+        kind=0,
+        alpha=19,
+        beta=1,
+        out_tokens=1024,
+        max_queue=152,
+        max_batch=g["max_batch"],
+        itl_ms=g["itl_ms"],
+        tps=g["tps"],
+    )
+    np.testing.assert_array_equal(frame["target_itl_ms"], g["itl_ms"])
+    np.testing.assert_array_equal(frame["target_tps"], g["tps"])
+    np.testing.assert_array_equal(frame["max_batch"], g["max_batch"])
+    for name in ("rate", "status", "throughput", "itl_ms", "ttft_ms"):
+        np.testing.assert_array_equal(frame[name], direct[name], err_msg=name)
+    if operation == "optimal_concurrency":
+        np.testing.assert_array_equal(frame["optimal_max_batch"], direct["max_batch"])
+        np.testing.assert_array_equal(frame["peak_throughput"], direct["peak_throughput"])
+    from inferplan.sizing import BINDING_NAMES
+
+    ok = direct["status"] == 0
+    names = np.array(["saturation" if b is None else b for b in BINDING_NAMES])
+    np.testing.assert_array_equal(frame["binding"][ok].astype(str), names[direct["binding"][ok]])
+    assert frame["binding"][~ok].isna().all()
+    assert set(frame["binding"].dropna()) >= {"ttft_percentile", "tps"}
+    best = summarize(tmp_path, by="max_batch")
+    assert len(best) == 8 and (best["status"] == 0).all()
+
+
+def test_size_spec_validation():
+    s = load_spec(SIZE_SPEC)
+    assert "rate" in s.columns and "binding" in s.columns and "target_itl_ms" in s.columns
+    for change, key in [
+        ({"rate": [1.0]}, "axes.rate"),
+        ({"ttft_pq": [0, 1.5], "ttft_p_ms": [0, 1]}, "axes.ttft_pq[1]"),
+        ({"itl_ms": [-5]}, "axes.itl_ms[0]"),
+    ]:
+        bad = {**SIZE_SPEC, "axes": {**SIZE_SPEC["axes"], **change}}
+        with pytest.raises(SpecError, match=key.replace("[", r"\[")):
+            load_spec(bad)
 
 
 def test_python_dict_spec_with_numpy_values(tmp_path):

@@ -162,21 +162,17 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
 def _run_sweep(args: argparse.Namespace) -> int:
     from .sweep import sweep
 
-    try:
-        res = sweep(
-            args.spec,
-            args.out,
-            overwrite=args.overwrite,
-            scheduler=args.scheduler,
-            threads=args.threads,
-            chunk_rows=args.chunk_rows,
-            workers_write=args.workers_write,
-            compression=args.compression,
-            progress=False if args.quiet else None,
-        )
-    except NotImplementedError as exc:
-        print(f"inferplan sweep: error: {exc}", file=sys.stderr)
-        return 2
+    res = sweep(
+        args.spec,
+        args.out,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+        threads=args.threads,
+        chunk_rows=args.chunk_rows,
+        workers_write=args.workers_write,
+        compression=args.compression,
+        progress=False if args.quiet else None,
+    )
     if not args.quiet:
         if res.computed_chunks == 0:
             print(f"{res.out}: all {res.num_chunks} chunks already done ({res.total_rows} rows)")

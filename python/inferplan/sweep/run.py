@@ -22,7 +22,15 @@ import numpy as np
 
 from .._metrics import METRIC_INDEX
 from . import io
-from .spec import FORMAT, KIND_NAMES, OUTPUTS, POWER_PARAMS, SweepSpec, load_spec
+from .spec import (
+    FORMAT,
+    KIND_NAMES,
+    OUTPUTS,
+    POWER_PARAMS,
+    SweepSpec,
+    load_spec,
+    param_of_column,
+)
 
 _MODEL_COLUMNS = (
     "kind",
@@ -35,17 +43,7 @@ _MODEL_COLUMNS = (
     "max_batch",
     "max_queue",
 )
-_TARGET_COLUMNS = (
-    "itl_ms",
-    "ttft_ms",
-    "wait_ms",
-    "ttft_pq",
-    "ttft_p_ms",
-    "wait_pq",
-    "wait_p_ms",
-    "max_block",
-    "tps",
-)
+_MEAN_TARGETS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
 
 
 @dataclass(frozen=True)
@@ -69,20 +67,10 @@ class SweepResult:
 
 
 def _operation(name: str):
-    """The batch function behind an operation; fails before any work if it is missing."""
-    if name == "analyze":
-        from ..batch import analyze_many
+    """The batch function behind an operation."""
+    from .. import batch
 
-        return analyze_many
-    import inferplan
-
-    fn = getattr(inferplan, f"{name}_many", None)
-    if fn is None:
-        raise NotImplementedError(
-            f"operation {name!r} needs inferplan.{name}_many, which this version of "
-            "inferplan does not have yet; use operation 'analyze'"
-        )
-    return fn
+    return getattr(batch, f"{name}_many")
 
 
 def _kernel_value(spec: SweepSpec, name: str, value):
@@ -114,9 +102,28 @@ def _compute(spec: SweepSpec, params: dict, threads) -> dict:
     wanted = _needed_outputs(spec)
     metrics = [m for m in wanted if m in METRIC_INDEX and m != "rate"]
     if spec.operation == "analyze":
-        return fn(rate=params["rate"], metrics=metrics or ["throughput"], threads=threads, **args)
-    targets = {n: params[n] for n in _TARGET_COLUMNS if n in params}
-    return fn(metrics=metrics or None, threads=threads, **args, **targets)
+        return fn(rate=params["rate"], metrics=metrics, threads=threads, **args)
+    # Percentile targets travel as (quantile, ms) column pairs in ``data``.
+    pairs = {n: params[n] for n in ("ttft_pq", "ttft_p_ms", "wait_pq", "wait_p_ms") if n in params}
+    means = {n: params[n] for n in _MEAN_TARGETS if n in params}
+    if spec.operation == "optimal_concurrency" and "tolerance" in params:
+        means["tolerance"] = params["tolerance"]
+    result = dict(fn(pairs or None, metrics=metrics, threads=threads, **args, **means))
+    if spec.operation == "optimal_concurrency":
+        result["optimal_max_batch"] = result.pop("max_batch")
+    result["binding"] = _binding_names(result["binding"], result["status"])
+    return result
+
+
+def _binding_names(codes, status):
+    """Which target binds, as text (null where the row is not ok)."""
+    import pyarrow as pa
+
+    from ..sizing import BINDING_NAMES
+
+    names = ["saturation" if n is None else n for n in BINDING_NAMES]
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(status) != 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(names))
 
 
 def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
@@ -147,6 +154,8 @@ def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
 def _arrow_column(value, rows: int):
     import pyarrow as pa
 
+    if isinstance(value, pa.Array):
+        return value
     if isinstance(value, tuple):  # (codes, values) of a text column
         codes, values = value
         return pa.DictionaryArray.from_arrays(
@@ -178,7 +187,7 @@ def evaluate_chunk(spec: SweepSpec, index: int, *, threads=None):
         elif name in result:
             arrays[name] = _arrow_column(result[name], rows)
         else:
-            arrays[name] = _arrow_column(params[name], rows)
+            arrays[name] = _arrow_column(params[param_of_column(name)], rows)
     table = pa.table(arrays)
     return table.replace_schema_metadata({"inferplan.sweep": spec.spec_hash})
 
@@ -420,7 +429,6 @@ def sweep(
         Progress bar with rate and ETA on stderr; default: when stderr is a terminal.
     """
     spec = load_spec(spec, chunk_rows=chunk_rows)
-    _operation(spec.operation)
     out = Path(out)
     done = _prepare(out, spec, overwrite)
     todo = [i for i in range(spec.num_chunks) if i not in done]

@@ -90,21 +90,48 @@ POWER_PARAMS = ("idle_w", "mid_w", "mid_util", "full_w")
 PARAMS = {
     "analyze": {**_MODEL_PARAMS, "rate": ("float", ">=0"), **_ECONOMICS},
     "size": {**_MODEL_PARAMS, **_TARGETS, **_ECONOMICS},
-    "optimal_concurrency": {**_MODEL_PARAMS, **_TARGETS, **_ECONOMICS},
+    "optimal_concurrency": {
+        **_MODEL_PARAMS,
+        **_TARGETS,
+        "tolerance": ("float", ">=0"),
+        **_ECONOMICS,
+    },
 }
 REQUIRED = {
     "analyze": ("kind", "alpha", "beta", "out_tokens", "max_batch", "rate"),
     "size": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
-    "optimal_concurrency": ("kind", "alpha", "beta", "out_tokens"),
+    "optimal_concurrency": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
 }
 DEFAULTS = {"gamma": 0.0, "in_tokens": 0.0, "max_num_tokens": 8192.0, "max_queue": math.inf}
 
-# Output columns computed by the operation (besides status).
+# Output columns an operation can compute (besides status), and those written by default.
+# ``size``: the largest rate meeting the targets, which target binds, the solver's
+# iterations, and metrics there. ``optimal_concurrency``: the same at the chosen max batch
+# (``optimal_max_batch``, searched in 1..max_batch) and the best throughput seen.
+_METRICS = tuple(m for m in METRIC_NAMES if m != "rate")
+_SIZE_DEFAULT = ("throughput", "itl_ms", "ttft_ms", "wait_ms", "utilization", "p_block", "max_rate")
 OUTPUTS = {
-    "analyze": tuple(m for m in METRIC_NAMES if m != "rate"),
-    "size": ("rate", "binding", "iterations") + tuple(m for m in METRIC_NAMES if m != "rate"),
-    "optimal_concurrency": ("max_batch", "rate", "binding")
-    + tuple(m for m in METRIC_NAMES if m != "rate"),
+    "analyze": _METRICS,
+    "size": ("rate", "binding", "iterations", *_METRICS),
+    "optimal_concurrency": (
+        "optimal_max_batch",
+        "peak_throughput",
+        "rate",
+        "binding",
+        "iterations",
+        *_METRICS,
+    ),
+}
+DEFAULT_OUTPUTS = {
+    "analyze": _METRICS,
+    "size": ("rate", "binding", *_SIZE_DEFAULT),
+    "optimal_concurrency": (
+        "optimal_max_batch",
+        "peak_throughput",
+        "rate",
+        "binding",
+        *_SIZE_DEFAULT,
+    ),
 }
 # Derived column -> parameters it needs (besides the operation's throughput/utilization).
 DERIVED = {
@@ -516,9 +543,22 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
     return np.asarray(nums, dtype=dtype)
 
 
+def column_name(param: str) -> str:
+    """A parameter's name as an output column: SLO targets get a ``target_`` prefix, since
+    ``itl_ms`` etc. also name the metrics at the sized rate."""
+    return f"target_{param}" if param in _TARGETS else param
+
+
+def param_of_column(column: str) -> str:
+    """Inverse of :func:`column_name`."""
+    if column.startswith("target_") and column[len("target_") :] in _TARGETS:
+        return column[len("target_") :]
+    return column
+
+
 def available_columns(spec: SweepSpec) -> list[str]:
     """Every column this spec can write, in the default order."""
-    names = ["row"] + list(spec.param_types)
+    names = ["row"] + [column_name(p) for p in spec.param_types]
     outputs = [o for o in OUTPUTS[spec.operation] if o not in names]
     derived = [d for d, need in DERIVED.items() if all(spec.has(n) for n in need)]
     return names + outputs + derived + ["status"]
@@ -527,8 +567,8 @@ def available_columns(spec: SweepSpec) -> list[str]:
 def _columns(requested, spec: SweepSpec) -> list[str]:
     available = available_columns(spec)
     if requested is None:
-        axes = spec.axis_names
-        outputs = [o for o in OUTPUTS[spec.operation] if o not in axes]
+        axes = [column_name(a) for a in spec.axis_names]
+        outputs = [o for o in DEFAULT_OUTPUTS[spec.operation] if o not in axes]
         derived = [d for d, need in DERIVED.items() if all(spec.has(n) for n in need)]
         return axes + outputs + derived + ["status"]
     if not isinstance(requested, list) or not requested:
