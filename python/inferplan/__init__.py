@@ -17,6 +17,10 @@ from .sizing import ConcurrencyResult, SizeResult
 from . import fleet, hardware  # noqa: E402,I001
 from .hardware import cost_table, energy_value  # noqa: E402
 
+# The function shadows the subpackage's name on purpose: ``inferplan.sweep(spec, out)``.
+# Its modules stay importable as ``from inferplan.sweep import load_spec``.
+from .sweep import read_sweep, sweep  # noqa: E402,I001
+
 __version__ = "0.1.0"
 
 # Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels.
@@ -55,7 +59,9 @@ __all__ = [
     "optimal_concurrency",
     "optimal_concurrency_many",
     "runtime",
+    "read_sweep",
     "simulate",
     "size_many",
     "status_message",
+    "sweep",
 ]
