@@ -238,12 +238,9 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
     """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
     Nd = float(N)
     log_scale = 0.0
-    h0a = 1.0
-    h0b = 0.0
-    h1a = 0.0
-    h1b = 0.0
-    h2a = 0.0
-    h2b = 0.0
+    h0 = 1.0
+    h1 = 0.0
+    h2 = 0.0
     w = 1.0
     n = 1
     nd = 1.0
@@ -260,50 +257,45 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
         b = w * p01
         cc = w * p012
         d = w * p0123
-        h0a += a + b
-        h0b += cc + d
-        h1a += nd * a + (nd + 1.0) * b
-        h1b += (nd + 2.0) * cc + (nd + 3.0) * d
+        s0 = (a + b) + (cc + d)
+        s1 = b + (cc + cc) + 3.0 * d
+        ns0 = nd * s0
+        h0 += s0
+        h1 += ns0 + s1
         if slopes:
-            h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b
-            h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d
+            h2 += nd * (ns0 + (s1 + s1)) + (b + 4.0 * cc + 9.0 * d)
         w = d
         n += 4
         nd += 4.0
         if w > RESCALE_ABOVE:
             w *= RESCALE
-            h0a *= RESCALE
-            h0b *= RESCALE
-            h1a *= RESCALE
-            h1b *= RESCALE
-            h2a *= RESCALE
-            h2b *= RESCALE
+            h0 *= RESCALE
+            h1 *= RESCALE
+            h2 *= RESCALE
             log_scale -= LOG_RESCALE
-        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
-              and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * h1
+              and w * r3 < TRUNCATION * (1.0 - r3) * h0):
             while n < N:
                 w *= lam * inv_mu[n - 1]
                 n += 1
             break
     while n < N:
         w *= lam * inv_mu[n - 1]
-        h0a += w
-        h1a += nd * w
+        h0 += w
+        h1 += nd * w
         if slopes:
-            h2a += nd * nd * w
+            h2 += nd * nd * w
         if w > RESCALE_ABOVE:
             w *= RESCALE
-            h0a *= RESCALE
-            h0b *= RESCALE
-            h1a *= RESCALE
-            h1b *= RESCALE
-            h2a *= RESCALE
-            h2b *= RESCALE
+            h0 *= RESCALE
+            h1 *= RESCALE
+            h2 *= RESCALE
             log_scale -= LOG_RESCALE
         n += 1
         nd += 1.0
     wN = w * lam * inv_mu[N - 1]
-    return h0a + h0b, h1a + h1b, h2a + h2b, math.exp(-log_scale), wN, np.nan, log_scale
+    w0 = 1.0 if log_scale == 0.0 else math.exp(-log_scale)
+    return h0, h1, h2, w0, wN, np.nan, log_scale
 
 
 @nb.njit(**_JIT)
