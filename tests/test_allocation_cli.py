@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import inferplan
 import pytest
+
+import inferplan
 
 
 def run(*args, **kw):

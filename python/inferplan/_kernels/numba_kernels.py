@@ -944,7 +944,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
 
 
 @nb.njit(**_JIT)
-def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, tol, out_m, mo):
+def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                        tol, out_m, mo):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
         return 37, 0, 0.0, 0.0, BIND_NONE, 0
