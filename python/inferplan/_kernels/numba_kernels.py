@@ -188,10 +188,19 @@ def geo_h(s):
 
 
 @nb.njit(**_JIT)
+def exp_pair(s):
+    """(exp(-s), expm1(-s)) from one call: mirrors exp_pair in geometric.hpp."""
+    if s < 0.7:
+        em = math.expm1(-s)
+        return 1.0 + em, em
+    e = math.exp(-s)
+    return e, e - 1.0
+
+
+@nb.njit(**_JIT)
 def geo_tail(t, n):
     """(x, x^n, g0, mean, var) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
-    em = math.expm1(-t)
-    x = 1.0 + em if t < 0.5 else math.exp(-t)
+    x, em = exp_pair(t)
     ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
     vt = geo_h(t) if t < 1e-3 else x / (em * em) - 1.0 / (t * t)
     if math.isinf(n):
@@ -199,8 +208,7 @@ def geo_tail(t, n):
     nt = n * t
     if t == 0.0:
         return x, 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0
-    emn = math.expm1(-nt)
-    xn = math.exp(-nt)
+    xn, emn = exp_pair(nt)
     g0 = emn / em
     if nt < 1e-3:
         fnt = geo_f(nt)
@@ -825,6 +833,15 @@ NEWTON_CLOSE = 1e-6
 
 
 @nb.njit(**_JIT)
+def _to_g(e, log1p_slack):
+    """log1p(e + slack) - log1p(slack), by a short series near 0 (mirrors to_g)."""
+    u = e + TARGET_SLACK
+    if abs(u) < 1e-3:
+        return u * (1.0 - u * (0.5 - u * (1.0 / 3.0 - 0.25 * u))) - TARGET_SLACK
+    return math.log1p(u) - log1p_slack
+
+
+@nb.njit(**_JIT)
 def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
     """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
@@ -833,7 +850,7 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
     a = 0.0
     b = cap
     ga = -math.inf
-    gb = math.log1p(e_hi + TARGET_SLACK) - log1p_slack
+    gb = _to_g(e_hi, log1p_slack)
     x = b
     gx = gb
     slope = slope_hi
@@ -842,7 +859,11 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
         if b - a <= RATE_REL_TOL * b:
             break
         step = gx / slope
-        cand = x * math.exp(-step)
+        if abs(step) < 1e-3:
+            shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
+        else:
+            shrink = math.exp(-step)
+        cand = x * shrink
         newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
         if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
             break
@@ -867,7 +888,7 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
         if s != OK:
             st[ST_STATUS] = s
             return evaluations
-        g = math.log1p(e + TARGET_SLACK) - log1p_slack
+        g = _to_g(e, log1p_slack)
         if e <= 0.0:
             a = cand
             ga = g
