@@ -25,6 +25,7 @@ class SizeMany:
     timeout = 300
 
     def setup(self, rows, threads):
+        common.skip_heavy(rows > 10_000)
         self.columns = common.config_columns(rows)
         warm_up()
 
@@ -42,6 +43,7 @@ class AnalyzeMany:
     timeout = 300
 
     def setup(self, backend, rows):
+        common.skip_heavy(rows > 10_000)
         common.use_backend(backend)
         if backend == "numpy" and rows > 10_000:
             rows = 10_000
@@ -64,6 +66,7 @@ class OptimalConcurrencyMany:
     param_names = ["rows"]
 
     def setup(self, rows):
+        common.skip_heavy(rows > 100)
         self.columns = common.config_columns(rows)
         warm_up()
 

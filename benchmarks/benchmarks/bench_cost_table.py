@@ -33,6 +33,7 @@ class CostTable:
     timeout = 300
 
     def setup(self, grid):
+        common.skip_heavy(grid == "large")
         common.cost_table_inputs(grid)
         _table("small")  # first-call costs (imports, pandas) outside the timing
 

@@ -4,6 +4,7 @@ process. Skipped (NotImplementedError in setup) where the package has no sweep m
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 
@@ -39,11 +40,12 @@ def _spec():
 
 
 def _sweep_module():
+    # import_module, not ``import inferplan.sweep``: the package re-exports the function
+    # ``sweep`` under the module's name.
     try:
-        import inferplan.sweep as sweep_module
+        return importlib.import_module("inferplan.sweep")
     except ImportError:
         raise NotImplementedError("this version of inferplan has no sweep module") from None
-    return sweep_module
 
 
 class Sweep:

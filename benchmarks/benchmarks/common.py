@@ -8,6 +8,7 @@ noise of a shared machine mostly cancels in the ratio.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import cache
 
@@ -16,6 +17,17 @@ import numpy as np
 from inferplan._kernels import dispatch
 
 BACKENDS = list(dispatch.BACKENDS)
+
+# INFERPLAN_ASV_SMOKE=1 (set by tests/test_benchmarks.py) skips the heaviest parameter
+# combinations, so that CI can run every benchmark body in quick mode within its budget.
+SMOKE = os.environ.get("INFERPLAN_ASV_SMOKE", "") == "1"
+
+
+def skip_heavy(heavy: bool) -> None:
+    """Skips a heavy case (asv reports it as n/a) in a smoke run."""
+    if SMOKE and heavy:
+        raise NotImplementedError("heavy case, skipped in smoke runs (INFERPLAN_ASV_SMOKE=1)")
+
 
 # The worked example of MODEL.md 2.1: 48 in the batch, 152 waiting, so 201 states.
 EXAMPLE_MODEL = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
