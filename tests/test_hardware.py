@@ -26,7 +26,6 @@ from inferplan.hardware import (
     pack,
     valid_layouts,
 )
-from inferplan.hardware._provisional_sizing import size_many
 from inferplan.hardware.fit import prefill_decode_design
 from inferplan.hardware.mig import CATALOGUE, mig_card_power_w
 
@@ -256,24 +255,6 @@ def test_power_reacts_to_queue_utilization():
     c = PowerCurve(60, 200, 0.5, 300)
     powers = [float(c(replica.analyze(r).utilization)) for r in (0.1, 0.3, 0.5)]
     assert powers == sorted(powers) and 60 < powers[0] < powers[-1] < 300
-
-
-# ---------------------------------------------------------------- sizing stand-in
-def test_provisional_size_many_matches_seed_example():
-    out = size_many(
-        kind=0,
-        alpha=19,
-        beta=1,
-        out_tokens=1024,
-        max_batch=48,
-        max_queue=152,
-        itl_ms=[50.0, 10.0, 0.0],
-    )
-    assert out["rate"][0] * 60 == pytest.approx(35.2003, rel=1e-5)
-    assert out["status"].tolist() == [0, 2, 0]
-    assert out["rate"][2] == pytest.approx(0.999 * out["max_rate"][2])
-    bad = size_many(kind=0, alpha=-1, beta=1, out_tokens=10, max_batch=8)
-    assert bad["status"][0] >= 20
 
 
 # ---------------------------------------------------------------- cost table

@@ -134,6 +134,104 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from .runtime.cli import add_runtime_arguments
+
+    add_runtime_arguments(p)
+
+
+def _run_runtime(args: argparse.Namespace) -> int:
+    from .runtime.cli import run_runtime
+
+    return run_runtime(args)
+
+
+def _add_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="sweep spec, YAML or JSON (see docs/sweeps.md)")
+    p.add_argument("--out", required=True, help="output directory (Parquet parts + manifest)")
+    p.add_argument("--overwrite", action="store_true", help="replace a different sweep in --out")
+    p.add_argument("--chunk-rows", type=int, default=None, help="rows per chunk and part file")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads per chunk")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers-write",
+        dest="workers_write",
+        action="store_true",
+        default=None,
+        help="Dask workers write the parts (--out on a shared filesystem)",
+    )
+    where.add_argument(
+        "--client-writes",
+        dest="workers_write",
+        action="store_false",
+        help="Dask workers send tables back and this process writes them",
+    )
+    p.add_argument("--compression", default="snappy", help="Parquet codec (default snappy)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    res = sweep(
+        args.spec,
+        args.out,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+        threads=args.threads,
+        chunk_rows=args.chunk_rows,
+        workers_write=args.workers_write,
+        compression=args.compression,
+        progress=False if args.quiet else None,
+    )
+    if not args.quiet:
+        if res.computed_chunks == 0:
+            print(f"{res.out}: all {res.num_chunks} chunks already done ({res.total_rows} rows)")
+        else:
+            print(
+                f"{res.out}: {res.computed_rows} rows in {res.computed_chunks} chunks, "
+                f"{res.seconds:.1f} s ({res.rows_per_s:,.0f} rows/s); "
+                f"{res.total_rows} rows in all"
+            )
+    return 0
+
+
+def _add_sweep_summary(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="a sweep's output directory")
+    p.add_argument(
+        "--objective",
+        default=None,
+        help="column to rank by (default: cost_per_million_tokens, else energy_per_token_mj, "
+        "else the largest rate/throughput)",
+    )
+    best = p.add_mutually_exclusive_group()
+    best.add_argument("--min", dest="minimize", action="store_true", default=None)
+    best.add_argument("--max", dest="minimize", action="store_false")
+    p.add_argument("--by", default=None, help="group column (default: model when present)")
+    p.add_argument("--top", type=int, default=1, help="rows per group")
+    p.add_argument("--columns", default=None, help="comma-separated columns to print")
+    p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def _run_sweep_summary(args: argparse.Namespace) -> int:
+    from .sweep import summarize
+
+    table = summarize(
+        args.out, objective=args.objective, minimize=args.minimize, by=args.by, top=args.top
+    )
+    if args.columns:
+        table = table[[c.strip() for c in args.columns.split(",") if c.strip()]]
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", None, "display.width", 200):
+            print(table.to_string(index=False))
+    return 0
+
+
 # name -> (help, add arguments, run)
 SUBCOMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -142,6 +240,21 @@ SUBCOMMANDS: dict[
         "simulate one replica with continuous batching (discrete-event)",
         _add_simulate,
         _run_simulate,
+    ),
+    "runtime": (
+        "evaluate static, reactive and proactive provisioning over a request trace",
+        _add_runtime,
+        _run_runtime,
+    ),
+    "sweep": (
+        "evaluate a declarative grid into Parquet parts (resumable; Dask with --scheduler)",
+        _add_sweep,
+        _run_sweep,
+    ),
+    "sweep-summary": (
+        "best configurations of a finished sweep per model (cost, energy or rate)",
+        _add_sweep_summary,
+        _run_sweep_summary,
     ),
 }
 

@@ -57,17 +57,19 @@ struct MetricColumns {
 
 // Per-worker scratch for the rate-independent arrays of one row.
 struct Scratch {
-  std::vector<double> tau, chunks, mu, inv_mu, log_prefix;
+  std::vector<double> tau, chunks, inv_index, inv_mu, log_prefix;
   std::int64_t log_filled = 0;
   explicit Scratch(std::int64_t max_n)
       : tau(static_cast<std::size_t>(max_n)), chunks(static_cast<std::size_t>(max_n)),
-        mu(static_cast<std::size_t>(max_n)), inv_mu(static_cast<std::size_t>(max_n)),
-        log_prefix(static_cast<std::size_t>(max_n) + 1) {}
+        inv_index(static_cast<std::size_t>(max_n)), inv_mu(static_cast<std::size_t>(max_n)),
+        log_prefix(static_cast<std::size_t>(max_n) + 1) {
+    fill_reciprocals(max_n, inv_index.data());
+  }
 
   Status prepare(const ConfigColumns& cfg, std::int64_t i, ReplicaView& view) {
     ServiceParams p = cfg.params(i);
     if (p.kind == kVector) return kBadKind;  // vectors go through Replica
-    ReplicaBuffers buf{tau.data(),    chunks.data(),     mu.data(),
+    ReplicaBuffers buf{tau.data(),    chunks.data(),     inv_index.data(),
                        inv_mu.data(), log_prefix.data(), &log_filled};
     return prepare_replica(p, cfg.max_batch[i], cfg.max_queue[i], buf, view);
   }

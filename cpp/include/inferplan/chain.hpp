@@ -21,22 +21,20 @@ namespace inferplan {
 
 // Rate-independent part of a chain: computed once per configuration and
 // reused by every evaluation of a search. Non-owning view over buffers of N
-// (mu, inv_mu) and N + 1 (log prefix) doubles.
+// (inv_mu) and N + 1 (log prefix) doubles.
 struct ChainView {
   std::int64_t N = 1;
   double Q = 0.0;                  // queue slots, integer-valued, may be +inf
-  const double* mu = nullptr;      // mu[b-1] = b / tau(b), per ms, b = 1..N
-  const double* inv_mu = nullptr;  // 1 / mu
+  const double* inv_mu = nullptr;  // 1 / mu(b) = tau(b) / b, ms, b = 1..N
   bool monotone = true;            // mu nondecreasing: weights unimodal in n
-  // S[n] = sum_{i<=n} log mu(i), filled on demand: only non-monotone chains and
-  // evaluations whose negligible terms were skipped need it, and N logarithms
-  // would otherwise dominate a sizing search. *log_filled entries are valid;
-  // views of the same buffers (prefixes, in optimal concurrency) share them.
+  double max_ratio_per_rate = 0.0; // max_b 1/mu(b): bounds every weight ratio lam / mu(b)
+  // Only chains with a non-monotone mu need S[n] = sum_{i<=n} log mu(i); it is
+  // filled on demand. *log_filled entries are valid; views of the same buffers
+  // (prefixes, in optimal concurrency) share them.
   double* log_prefix = nullptr;
   std::int64_t* log_filled = nullptr;
 
-  double max_rate() const { return mu[N - 1]; }  // per ms
-  double log_max_rate() const { return -std::log(inv_mu[N - 1]); }
+  double max_rate() const { return 1.0 / inv_mu[N - 1]; }  // mu(N), per ms
 
   double log_prefix_at(std::int64_t n) const {
     std::int64_t k = *log_filled;
@@ -45,22 +43,31 @@ struct ChainView {
         log_prefix[0] = 0.0;
         k = 1;
       }
-      for (; k <= n; ++k) log_prefix[k] = log_prefix[k - 1] + std::log(mu[k - 1]);
+      for (; k <= n; ++k) log_prefix[k] = log_prefix[k - 1] - std::log(inv_mu[k - 1]);
       *log_filled = k;
     }
     return log_prefix[n];
   }
 };
 
-// Fills mu and 1/mu from tau (ms); returns whether mu is nondecreasing.
-inline bool prepare_chain(std::int64_t N, const double* tau, double* mu, double* inv_mu) {
+// Fills 1/mu from tau (ms) and the reciprocals 1/b; returns whether mu is
+// nondecreasing (1/mu nonincreasing) and the largest 1/mu.
+inline bool prepare_chain(std::int64_t N, const double* tau, const double* inv_index,
+                          double* inv_mu, double* max_inv_mu) {
   bool monotone = true;
-  for (std::int64_t b = 1; b <= N; ++b) {
-    mu[b - 1] = static_cast<double>(b) / tau[b - 1];
-    inv_mu[b - 1] = tau[b - 1] / static_cast<double>(b);
-    if (b > 1 && mu[b - 1] < mu[b - 2]) monotone = false;
+  double largest = 0.0;
+  for (std::int64_t b = 0; b < N; ++b) {
+    inv_mu[b] = tau[b] * inv_index[b];
+    largest = std::max(largest, inv_mu[b]);
   }
+  for (std::int64_t b = 1; b < N; ++b) monotone = monotone && !(inv_mu[b] > inv_mu[b - 1]);
+  *max_inv_mu = largest;
   return monotone;
+}
+
+// 1/b for b = 1..n, so that preparing a row multiplies instead of dividing.
+inline void fill_reciprocals(std::int64_t n, double* inv_index) {
+  for (std::int64_t b = 0; b < n; ++b) inv_index[b] = 1.0 / static_cast<double>(b + 1);
 }
 
 // Normalised moments of the steady state.
@@ -76,6 +83,11 @@ struct Moments {
   // log p(N) where p(N) itself underflows (a long queue far above saturation);
   // NaN when log(p_full) is exact.
   double log_p_full_deep = std::numeric_limits<double>::quiet_NaN();
+  // Slopes with respect to log(lam), filled by evaluate_chain<true> (sizing's
+  // Newton steps): for a product-form chain d E[g]/d log(lam) = Cov(g, n).
+  double in_service_slope = 0.0;  // dB
+  double in_queue_slope = 0.0;    // d(L - B)
+  double p_block_slope = 0.0;     // d p_block
 
   double log_p_full() const {
     return std::isnan(log_p_full_deep) ? std::log(p_full) : log_p_full_deep;
@@ -84,129 +96,144 @@ struct Moments {
 
 namespace detail {
 
-// A term is dropped once the terms still to come (bounded by a geometric
-// series, as the ratios only shrink away from the mode of a monotone chain)
-// are below this fraction of the sums so far, weighted by their largest index.
+// A head term is dropped once the terms still to come (bounded by a geometric
+// series: along a monotone chain the ratios only shrink after the mode) are
+// below this fraction of the sums so far, weighted by their largest index.
 constexpr double kTruncation = 1e-18;
+// Running weights are kept below 2^600 by exact power-of-two rescaling.
+constexpr double kRescaleAbove = 0x1p600;
+constexpr double kRescale = 0x1p-600;
+constexpr double kLogRescale = -600.0 * 0.69314718055994530942;
+// Ratios above this could overflow a block of four before the rescale check.
+constexpr double kMaxBlockRatio = 0x1p100;
+constexpr double kSaturationUlps = 4.0 * 2.220446049250313e-16;
+
+// Head sums relative to a scale: true value = stored value * exp(log_scale).
+struct Head {
+  double h0 = 0.0;  // sum_{n<N} w(n)
+  double h1 = 0.0;  // sum_{n<N} n w(n)
+  double h2 = 0.0;  // sum_{n<N} n^2 w(n), only with slopes
+  double w0 = 0.0;  // w(0)
+  double wN = 0.0;  // w(N)
+  double log_wN = std::numeric_limits<double>::quiet_NaN();  // log of stored w(N) if known
+  double log_scale = 0.0;
+};
+
+// Monotone chains: one pass up from w(0) = 1, w(n) = w(n-1) lam / mu(n). The
+// weights rise to the mode and then fall, so rescaling down while they rise
+// keeps everything finite and what underflows later is negligible. Four terms
+// share one multiply on the critical path: w(n+4) = w(n) (r0 r1 r2 r3), the
+// partial products computed off it.
+template <bool kSlopes>
+inline Head head_monotone(const ChainView& c, double lam) {
+  const std::int64_t N = c.N;
+  const double* inv_mu = c.inv_mu;
+  const double Nd = static_cast<double>(N);
+  Head h;
+  double h0a = 1.0, h0b = 0.0, h1a = 0.0, h1b = 0.0, h2a = 0.0, h2b = 0.0, w = 1.0;
+  std::int64_t n = 1;  // next index (n < N in the loop)
+  double nd = 1.0;
+  const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
+  while (blocks && n + 3 < N) {
+    const double r0 = lam * inv_mu[n - 1], r1 = lam * inv_mu[n];
+    const double r2 = lam * inv_mu[n + 1], r3 = lam * inv_mu[n + 2];
+    const double p01 = r0 * r1, p012 = p01 * r2, p0123 = p012 * r3;
+    const double a = w * r0, b = w * p01, cc = w * p012, d = w * p0123;
+    h0a += a + b;
+    h0b += cc + d;
+    h1a += nd * a + (nd + 1.0) * b;
+    h1b += (nd + 2.0) * cc + (nd + 3.0) * d;
+    if (kSlopes) {
+      h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b;
+      h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d;
+    }
+    w = d;
+    n += 4;
+    nd += 4.0;
+    if (w > kRescaleAbove) {
+      w *= kRescale;
+      h0a *= kRescale;
+      h0b *= kRescale;
+      h1a *= kRescale;
+      h1b *= kRescale;
+      h2a *= kRescale;
+      h2b *= kRescale;
+      h.log_scale -= kLogRescale;
+    } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * (h1a + h1b) &&
+               w * r3 < kTruncation * (1.0 - r3) * (h0a + h0b)) {
+      // The rest of the head is negligible; w(N) is still needed exactly.
+      for (; n < N; ++n) w *= lam * inv_mu[n - 1];
+      break;
+    }
+  }
+  for (; n < N; ++n, nd += 1.0) {
+    w *= lam * inv_mu[n - 1];
+    h0a += w;
+    h1a += nd * w;
+    if (kSlopes) h2a += nd * nd * w;
+    if (w > kRescaleAbove) {
+      w *= kRescale;
+      h0a *= kRescale;
+      h0b *= kRescale;
+      h1a *= kRescale;
+      h1b *= kRescale;
+      h2a *= kRescale;
+      h2b *= kRescale;
+      h.log_scale -= kLogRescale;
+    }
+  }
+  h.h0 = h0a + h0b;
+  h.h1 = h1a + h1b;
+  h.h2 = h2a + h2b;
+  h.wN = w * lam * inv_mu[N - 1];
+  h.w0 = std::exp(-h.log_scale);
+  return h;
+}
+
+// Any chain: log w(n) = n log(lam) - S[n] relative to its maximum.
+inline Head head_general(const ChainView& c, double lam) {
+  const std::int64_t N = c.N;
+  const double ll = std::log(lam);
+  c.log_prefix_at(N);
+  const double* S = c.log_prefix;
+  double top = 0.0;
+  for (std::int64_t n = 1; n <= N; ++n) top = std::max(top, static_cast<double>(n) * ll - S[n]);
+  Head h;
+  for (std::int64_t n = 0; n < N; ++n) {
+    const double w = std::exp(static_cast<double>(n) * ll - S[n] - top);
+    h.h0 += w;
+    h.h1 += static_cast<double>(n) * w;
+    h.h2 += static_cast<double>(n) * static_cast<double>(n) * w;
+  }
+  h.w0 = std::exp(-top);
+  h.log_wN = static_cast<double>(N) * ll - S[N] - top;
+  h.wN = std::exp(h.log_wN);
+  h.log_scale = top;
+  return h;
+}
 
 }  // namespace detail
 
 // Evaluates the chain at arrival rate lam (per ms, >= 0). Returns kUnstable
-// for an unbounded queue at or above saturation.
+// for an unbounded queue at or above saturation. kSlopes adds the moments'
+// derivatives with respect to log(lam).
+template <bool kSlopes = false>
 inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   out = Moments{};
   if (lam == 0.0) return kOk;
   const std::int64_t N = c.N;
-  const double* mu = c.mu;
-  const double* inv_mu = c.inv_mu;
-  const double ll = std::log(lam);
-  const double lr = ll - c.log_max_rate();  // log(lam / mu(N))
+  const double lr = std::log(lam * c.inv_mu[N - 1]);  // log(lam / mu(N))
   const bool unbounded = std::isinf(c.Q);
-  if (unbounded && lr >= 0.0) return kUnstable;
+  // At saturation to rounding (lam / mu(N) within a few ulps of 1) there is no
+  // steady state either: the mean queue would exceed 1e15.
+  if (unbounded && lr >= -detail::kSaturationUlps) return kUnstable;
   const double Nd = static_cast<double>(N);
-
-  // Mode of the head weights log w(n) = n ll - S[n].
-  std::int64_t mode = 0;
-  if (c.monotone) {
-    mode = std::lower_bound(mu, mu + N, lam) - mu;  // weights rise while mu(n) < lam
-  } else {
-    double best = 0.0;
-    c.log_prefix_at(N);
-    const double* S = c.log_prefix;
-    for (std::int64_t n = 1; n <= N; ++n) {
-      double v = static_cast<double>(n) * ll - S[n];
-      if (v > best) {
-        best = v;
-        mode = n;
-      }
-    }
-  }
-  // log w(mode) - log w(0), needed only when a loop skipped negligible terms.
-  auto log_mode = [&]() { return static_cast<double>(mode) * ll - c.log_prefix_at(mode); };
-
-  // Head sums over n < N relative to the mode weight (1); w(N) kept apart.
-  // Down: w(n-1) = w(n) mu(n) / lam. Up: w(n) = w(n-1) lam / mu(n).
-  double h0a = mode < N ? 1.0 : 0.0, h0b = 0.0;
-  double h1a = mode < N ? static_cast<double>(mode) : 0.0, h1b = 0.0;
-  double w0 = mode == 0 ? 1.0 : 0.0, wN = mode == N ? 1.0 : 0.0;
-  bool have_w0 = mode == 0, have_wN = mode == N;
-  const double inv_lam = 1.0 / lam;
-  {
-    double w = 1.0;
-    std::int64_t j = mode - 1;  // next index to compute
-    double jd = static_cast<double>(j);
-    while (j >= 3) {
-      const double r0 = mu[j] * inv_lam, r1 = mu[j - 1] * inv_lam;
-      const double r2 = mu[j - 2] * inv_lam, r3 = mu[j - 3] * inv_lam;
-      const double p01 = r0 * r1, p012 = p01 * r2, p0123 = p012 * r3;
-      const double a = w * r0, b = w * p01, cc = w * p012, d = w * p0123;
-      h0a += a + b;
-      h0b += cc + d;
-      h1a += jd * a + (jd - 1.0) * b;
-      h1b += (jd - 2.0) * cc + (jd - 3.0) * d;
-      w = d;
-      j -= 4;
-      jd -= 4.0;
-      // Ratios shrink downwards: the rest is below w r3 / (1 - r3).
-      if (c.monotone && r3 < 1.0 &&
-          w * r3 * (1.0 + jd) < detail::kTruncation * (1.0 - r3) * (h0a + h0b) &&
-          jd * w * r3 < detail::kTruncation * (1.0 - r3) * (h1a + h1b))
-        break;
-    }
-    if (j < 3) {
-      for (; j >= 0; --j, jd -= 1.0) {
-        w *= mu[j] * inv_lam;
-        h0a += w;
-        h1a += jd * w;
-      }
-      w0 = w;
-      have_w0 = true;
-    }
-  }
-  {
-    double w = 1.0;
-    std::int64_t n = mode + 1;  // next index to compute (n < N)
-    double nd = static_cast<double>(n);
-    while (n + 3 < N) {
-      const double r0 = lam * inv_mu[n - 1], r1 = lam * inv_mu[n];
-      const double r2 = lam * inv_mu[n + 1], r3 = lam * inv_mu[n + 2];
-      const double p01 = r0 * r1, p012 = p01 * r2, p0123 = p012 * r3;
-      const double a = w * r0, b = w * p01, cc = w * p012, d = w * p0123;
-      h0a += a + b;
-      h0b += cc + d;
-      h1a += nd * a + (nd + 1.0) * b;
-      h1b += (nd + 2.0) * cc + (nd + 3.0) * d;
-      w = d;
-      n += 4;
-      nd += 4.0;
-      // Ratios shrink upwards: the rest is below w r3 / (1 - r3), indices <= N.
-      if (c.monotone && r3 < 1.0 &&
-          w * r3 * Nd < detail::kTruncation * (1.0 - r3) * (h1a + h1b) &&
-          w * r3 < detail::kTruncation * (1.0 - r3) * (h0a + h0b))
-        break;
-    }
-    if (n + 3 >= N) {
-      for (; n < N; ++n, nd += 1.0) {
-        w *= lam * inv_mu[n - 1];
-        h0a += w;
-        h1a += nd * w;
-      }
-      if (mode < N) {
-        wN = w * lam * inv_mu[N - 1];
-        have_wN = true;
-      }
-    }
-  }
-  double h0 = h0a + h0b, h1 = h1a + h1b;
-  if (!have_w0) w0 = std::exp(-log_mode());
-  double log_wN = std::numeric_limits<double>::quiet_NaN();  // log w(N) - log w(mode)
-  if (!have_wN) {
-    log_wN = Nd * ll - c.log_prefix_at(N) - log_mode();
-    wN = std::exp(log_wN);
-  }
+  detail::Head hd =
+      c.monotone ? detail::head_monotone<kSlopes>(c, lam) : detail::head_general(c, lam);
+  double h0 = hd.h0, h1 = hd.h1, h2 = hd.h2, w0 = hd.w0, wN = hd.wN;
 
   // Tail n = N+1..K: w(N) r^j, j = 1..Q, r = lam / mu(N).
-  double t0 = 0.0, t1 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
+  double t0 = 0.0, t1 = 0.0, t2 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
   const double Q = c.Q;
   if (Q == 0.0) {
     w_top = wN;
@@ -214,13 +241,15 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     const GeoTail g(-lr, Q);  // x = r
     t0 = wN * g.x * g.g0;
     t1 = t0 * (g.mean + 1.0);
+    if (kSlopes) t2 = t0 * (g.var + (g.mean + 1.0) * (g.mean + 1.0));
     if (!unbounded) {
       w_top = wN * g.xn;
       t0_excl_top = wN * g.x * g.g0_less_last();
     }
   } else {
     // Growing tail: sum from the top state K down, ratio u = 1/r.
-    if (std::isnan(log_wN)) log_wN = std::log(wN);
+    // w(N) is finite here (the weights rise to N or were taken in logs).
+    const double log_wN = std::isnan(hd.log_wN) ? std::log(wN) : hd.log_wN;
     const double log_top = log_wN + Q * lr;
     double top = 1.0;
     const GeoTail g(lr, Q);  // x = u
@@ -228,6 +257,7 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
       const double head_scale = std::exp(-log_top);
       h0 *= head_scale;
       h1 *= head_scale;
+      h2 *= head_scale;
       w0 *= head_scale;
       wN *= head_scale;
       out.log_p_full_deep = log_wN - log_top;  // normalised below
@@ -236,6 +266,7 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     }
     t0 = top * g.g0;
     t1 = t0 * (Q - g.mean);
+    if (kSlopes) t2 = t0 * (g.var + (Q - g.mean) * (Q - g.mean));
     w_top = top;
     t0_excl_top = top * g.x * g.g0_less_last();
   }
@@ -256,6 +287,15 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   out.p_full = wN * inv_Z;
   if (!std::isnan(out.log_p_full_deep)) out.log_p_full_deep -= std::log(Z);
   out.log_r = lr;
+  if (kSlopes) {
+    const double L = out.in_system;
+    // E[n min(n, N)] and E[n (n - N)^+] over head, state N and tail.
+    const double n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z;
+    const double n_by_queue = (Nd * t1 + t2) * inv_Z;
+    out.in_service_slope = n_by_batch - L * out.in_service;
+    out.in_queue_slope = n_by_queue - L * out.in_queue;
+    out.p_block_slope = unbounded ? 0.0 : out.p_block * (Nd + Q - L);
+  }
   return kOk;
 }
 

@@ -17,6 +17,12 @@ inline double geo_f(double s) {
   return 1.0 / std::expm1(s) - 1.0 / s;
 }
 
+// h(s) = 1/(4 sinh^2(s/2)) - 1/s^2, smooth at 0 where it equals -1/12.
+inline double geo_h(double s) {
+  const double s2 = s * s;
+  return -1.0 / 12.0 + s2 / 240.0 - s2 * s2 / 6048.0;
+}
+
 // For the terms x^i, i = 0..n-1 with x = exp(-t), t >= 0 (n may be +inf):
 //   sum   G0 = sum x^i
 //   mean  E  = sum i x^i / G0
@@ -50,16 +56,20 @@ struct GeoTail {
   double xn;    // x^n (0 for n = inf)
   double g0;    // sum x^i
   double mean;  // sum i x^i / g0
+  double var;   // sum (i - mean)^2 x^i / g0
   double n;
 
   GeoTail(double t, double n_) : n(n_) {
     const double em = std::expm1(-t);  // x - 1
     x = t < 0.5 ? 1.0 + em : std::exp(-t);
     const double ft = t < 1e-3 ? geo_f(t) : -x / em - 1.0 / t;
+    // x / (1 - x)^2 = 1 / (4 sinh^2(t/2)), less its 1/t^2 pole where t is small.
+    const double vt = t < 1e-3 ? geo_h(t) : x / (em * em) - 1.0 / (t * t);
     if (std::isinf(n)) {
       xn = 0.0;
       g0 = -1.0 / em;
       mean = ft + 1.0 / t;
+      var = x / (em * em);
       return;
     }
     const double nt = n * t;
@@ -67,6 +77,7 @@ struct GeoTail {
       xn = 1.0;
       g0 = n;
       mean = 0.5 * (n - 1.0);
+      var = (n * n - 1.0) / 12.0;
       return;
     }
     const double emn = std::expm1(-nt);
@@ -75,6 +86,10 @@ struct GeoTail {
     // 1/expm1(nt) = -x^n / expm1(-nt)
     const double fnt = nt < 1e-3 ? geo_f(nt) : (xn == 0.0 ? -1.0 / nt : -xn / emn - 1.0 / nt);
     mean = ft - n * fnt;
+    // Var = 1/(4 sinh^2(t/2)) - n^2/(4 sinh^2(nt/2)); the poles 1/t^2 cancel.
+    const double vnt = nt < 1e-3 ? geo_h(nt) : (xn == 0.0 ? -1.0 / (nt * nt)
+                                                           : xn / (emn * emn) - 1.0 / (nt * nt));
+    var = vt - n * n * vnt;
   }
 
   // sum_{i=0}^{n-2} x^i = g0 - x^(n-1): drops the smallest term, no cancellation.

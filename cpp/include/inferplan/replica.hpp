@@ -22,11 +22,11 @@ inline Status validate_queue(std::int64_t N, double Q) {
 
 // Caller-provided buffers for the rate-independent arrays of one replica.
 struct ReplicaBuffers {
-  double* tau;         // N
-  double* chunks;      // N
-  double* mu;          // N
-  double* inv_mu;      // N
-  double* log_prefix;  // N + 1
+  double* tau;                // N
+  double* chunks;             // N
+  const double* inv_index;    // N: 1/b
+  double* inv_mu;             // N
+  double* log_prefix;         // N + 1
   std::int64_t* log_filled;
 };
 
@@ -52,12 +52,12 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
   view.chunks = chunks;
   view.chain.N = N;
   view.chain.Q = Q;
-  view.chain.mu = buf.mu;
   view.chain.inv_mu = buf.inv_mu;
   view.chain.log_prefix = buf.log_prefix;
   view.chain.log_filled = buf.log_filled;
   *buf.log_filled = 0;
-  view.chain.monotone = prepare_chain(N, tau, buf.mu, buf.inv_mu);
+  view.chain.monotone =
+      prepare_chain(N, tau, buf.inv_index, buf.inv_mu, &view.chain.max_ratio_per_rate);
   return kOk;
 }
 
@@ -71,10 +71,11 @@ class Replica {
     tau_.assign(n, 0.0);
     if (p.kind == kVector) tau_.assign(tau_ms, tau_ms + n);
     chunks_.assign(n, 1.0);
-    mu_.assign(n, 0.0);
+    inv_index_.assign(n, 0.0);
+    fill_reciprocals(N, inv_index_.data());
     inv_mu_.assign(n, 0.0);
     log_prefix_.assign(n + 1, 0.0);
-    ReplicaBuffers buf{tau_.data(),    chunks_.data(),     mu_.data(),
+    ReplicaBuffers buf{tau_.data(),    chunks_.data(),     inv_index_.data(),
                        inv_mu_.data(), log_prefix_.data(), &log_filled_};
     return prepare_replica(p, N, Q, buf, view_);
   }
@@ -84,7 +85,7 @@ class Replica {
   const std::vector<double>& chunks() const { return chunks_; }
 
  private:
-  std::vector<double> tau_, chunks_, mu_, inv_mu_, log_prefix_;
+  std::vector<double> tau_, chunks_, inv_index_, inv_mu_, log_prefix_;
   std::int64_t log_filled_ = 0;
   ReplicaView view_;
 };

@@ -48,7 +48,13 @@ struct Targets {
 constexpr double kSaturationCap = 1.0 - 1e-3;
 constexpr double kTpsCap = 0.9;
 constexpr double kRateRelTol = 1e-10;
+// A metric within this relative slack of its target meets it, so that a flat
+// metric (the ITL of a one-request replica) equal to its target does not
+// leave the answer to rounding noise.
+constexpr double kTargetSlack = 1e-12;
 constexpr int kMaxIterations = 200;
+// A Newton step below this (in log rate) lands within ~1e-12 of the root.
+constexpr double kNewtonClose = 1e-6;
 
 struct SizeResult {
   double rate = 0.0;  // req/s
@@ -103,37 +109,45 @@ class TargetExcess {
   bool any() const { return itl_ || ttft_ || wait_ || ttft_p_ || wait_p_ || block_; }
 
   // Fills m and returns the largest relative excess; *which = its binding code.
-  // Order of ties (TTFT first) follows the reference's reporting.
-  double operator()(double rate, double* m, std::int32_t* which, Status* status) const {
-    *status = analyze(r_, rate, m);
+  // Order of ties (TTFT first) follows the reference's reporting. With
+  // log_slope, also d log(metric) / d log(rate) of the binding target (NaN for
+  // a percentile, whose slope is not computed): a Newton step's derivative.
+  double operator()(double rate, double* m, std::int32_t* which, Status* status,
+                    double* log_slope = nullptr) const {
+    double dm[kNumMetrics];
+    Moments mo;
+    *status = log_slope ? analyze<true>(r_, rate, m, dm, &mo) : analyze(r_, rate, m, nullptr, &mo);
     if (*status != kOk) return std::numeric_limits<double>::infinity();
     double best = -std::numeric_limits<double>::infinity();
     std::int32_t arg = kBindNone;
-    auto consider = [&](double excess, std::int32_t code) {
+    int metric = -1;  // the binding target's metric, -1 for a percentile
+    auto consider = [&](double ratio_minus_one, std::int32_t code, int k) {
+      const double excess = ratio_minus_one - kTargetSlack;
       if (excess > best) {
         best = excess;
         arg = code;
+        metric = k;
       }
     };
-    if (ttft_) consider(m[kTtftMs] / t_.ttft_ms - 1.0, kBindTtft);
-    if (itl_) consider(m[kItlMs] / t_.itl_ms - 1.0, kBindItl);
-    if (wait_) consider(m[kWaitMs] / t_.wait_ms - 1.0, kBindWait);
-    if (ttft_p_ || wait_p_) {
-      Moments mo;
-      evaluate_chain(r_.chain, rate / 1000.0, mo);
-      if (ttft_p_) {
-        // TTFT = wait + prefill + ITL, the latter two at the mean batch.
-        double t = t_.ttft_p_ms - m[kPrefillMs] - m[kItlMs];
-        double tail = t < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, t);
-        consider(tail / (1.0 - t_.ttft_pq) - 1.0, kBindTtftPercentile);
-      }
-      if (wait_p_) {
-        double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
-        consider(tail / (1.0 - t_.wait_pq) - 1.0, kBindWaitPercentile);
-      }
+    if (ttft_) consider(m[kTtftMs] / t_.ttft_ms - 1.0, kBindTtft, kTtftMs);
+    if (itl_) consider(m[kItlMs] / t_.itl_ms - 1.0, kBindItl, kItlMs);
+    if (wait_) consider(m[kWaitMs] / t_.wait_ms - 1.0, kBindWait, kWaitMs);
+    if (ttft_p_) {
+      // TTFT = wait + prefill + ITL, the latter two at the mean batch.
+      double t = t_.ttft_p_ms - m[kPrefillMs] - m[kItlMs];
+      double tail = t < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, t);
+      consider(tail / (1.0 - t_.ttft_pq) - 1.0, kBindTtftPercentile, -1);
     }
-    if (block_) consider(m[kPBlock] / t_.max_block - 1.0, kBindBlock);
+    if (wait_p_) {
+      double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
+      consider(tail / (1.0 - t_.wait_pq) - 1.0, kBindWaitPercentile, -1);
+    }
+    if (block_) consider(m[kPBlock] / t_.max_block - 1.0, kBindBlock, kPBlock);
     *which = arg;
+    if (log_slope) {
+      *log_slope = metric >= 0 && m[metric] > 0.0 ? dm[metric] / m[metric]
+                                                  : std::numeric_limits<double>::quiet_NaN();
+    }
     return best;
   }
 
@@ -152,6 +166,182 @@ inline Status infeasible_status(std::int32_t binding) {
     case kBindWaitPercentile: return kInfeasibleWaitPercentile;
     default: return kInfeasibleBlock;
   }
+}
+
+// Brent's method (inverse quadratic interpolation, secant, bisection) for a
+// root of f on [a, b] with f(a) <= 0 < f(b), to rel_tol relative. f is called
+// at each new point (and may record what it needs); a NaN stops the search.
+// Returns the number of evaluations.
+template <class F>
+int brent_root(F&& f, double a, double fa, double b, double fb, double rel_tol) {
+  double c = a, fc = fa;  // contrapoint: f(c) has the other sign from f(b)
+  double d = b - a, e = d;
+  int evaluations = 0;
+  for (; evaluations < kMaxIterations; ++evaluations) {
+    if ((fb > 0.0) == (fc > 0.0)) {
+      c = a;
+      fc = fa;
+      d = e = b - a;
+    }
+    if (std::fabs(fc) < std::fabs(fb)) {
+      a = b;
+      b = c;
+      c = a;
+      fa = fb;
+      fb = fc;
+      fc = fa;
+    }
+    const double tol = 0.5 * rel_tol * std::fabs(b) + 1e-300;
+    const double xm = 0.5 * (c - b);
+    if (std::fabs(xm) <= tol || fb == 0.0) break;
+    if (std::fabs(e) >= tol && std::fabs(fa) > std::fabs(fb)) {
+      double p, q;
+      const double sb = fb / fa;
+      if (a == c) {
+        p = 2.0 * xm * sb;
+        q = 1.0 - sb;
+      } else {
+        const double qa = fa / fc, rb = fb / fc;
+        p = sb * (2.0 * xm * qa * (qa - rb) - (b - a) * (rb - 1.0));
+        q = (qa - 1.0) * (rb - 1.0) * (sb - 1.0);
+      }
+      if (p > 0.0) {
+        q = -q;
+      } else {
+        p = -p;
+      }
+      if (2.0 * p < std::min(3.0 * xm * q - std::fabs(tol * q), std::fabs(e * q))) {
+        e = d;
+        d = p / q;
+      } else {
+        d = e = xm;
+      }
+    } else {
+      d = e = xm;
+    }
+    a = b;
+    fa = fb;
+    b += std::fabs(d) > tol ? d : (xm > 0.0 ? tol : -tol);
+    fb = f(b);
+    if (std::isnan(fb)) return evaluations + 1;
+  }
+  return evaluations;
+}
+
+// Newton's method in log-log coordinates, G(l) = log(f(e^l) / (T (1 + slack)))
+// for the binding target, safeguarded by the bracket [a, b] (a feasible, b
+// not): a step that leaves the bracket, or a target without a slope, falls
+// back to false position on G between the bracket ends (bisection while a is
+// 0). Converged when the bracket or the Newton step is below the tolerance;
+// an infeasible last point then tries one step to just below the root.
+// Returns the evaluations used; f records the best feasible rate as before.
+template <class Excess>
+int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
+                double& best_feasible, SizeResult& out, double* m_try, std::int32_t& which,
+                Status& s) {
+  const double log1p_slack = std::log1p(kTargetSlack);
+  auto to_g = [&](double e) { return std::log1p(e + kTargetSlack) - log1p_slack; };
+  double a = 0.0, b = cap;
+  double ga = -std::numeric_limits<double>::infinity(), gb = to_g(e_hi);
+  double x = b, gx = gb, slope = slope_hi;
+  int evaluations = 0;
+  while (evaluations < kMaxIterations) {
+    if (b - a <= kRateRelTol * b) break;
+    const double step = gx / slope;  // in log(rate)
+    double cand = x * std::exp(-step);
+    const bool newton_ok = slope > 0.0 && std::isfinite(cand) && cand > a && cand < b;
+    if (newton_ok && std::fabs(step) <= kRateRelTol && gx <= 0.0) break;  // x is the answer
+    if (newton_ok && std::fabs(step) < kNewtonClose) {
+      // Quadratic convergence: the root is within ~step^2 of cand, so aim just
+      // below it, where the next point is feasible and itself converged.
+      cand *= 1.0 - 0.5 * kRateRelTol;
+      if (!(cand > a)) break;
+    } else if (!newton_ok) {
+      if (a == 0.0) {
+        cand = 0.5 * b;
+      } else {
+        const double la = std::log(a), lb = std::log(b);
+        double lc = la - ga * (lb - la) / (gb - ga);
+        const double guard = 1e-3 * (lb - la);
+        if (!(lc > la + guard && lc < lb - guard)) lc = 0.5 * (la + lb);
+        cand = std::exp(lc);
+      }
+    }
+    double new_slope;
+    const double e = excess(cand, m_try, &which, &s, &new_slope);
+    ++evaluations;
+    if (s != kOk) return evaluations;
+    const double g = to_g(e);
+    if (e <= 0.0) {
+      a = cand;
+      ga = g;
+      if (cand > best_feasible) {
+        best_feasible = cand;
+        std::copy(m_try, m_try + kNumMetrics, out.metrics);
+      }
+    } else {
+      b = cand;
+      gb = g;
+      out.binding = which;
+    }
+    x = cand;
+    gx = g;
+    slope = new_slope;
+  }
+  return evaluations;
+}
+
+// PrefillDecode reads ITL and TTFT off at c(round(B)) chunks: where the mean
+// batch B rounds up to a batch split into more chunks, the prefill share jumps
+// and the ITL drops, so an excess may cross zero more than once. The sized
+// rate is the first crossing: the excess rises within each piece of constant
+// chunks, so the first piece whose left limit at its end is positive holds
+// it. Pieces end where B(lam) = b + 1/2 (B rises with lam). Returns the
+// evaluations used; best_feasible moves down if an earlier crossing exists.
+template <class F>
+int first_crossing(const ReplicaView& r, F&& f, double e_lo, double& best_feasible,
+                   double B_root) {
+  if (r.service.kind != kPrefillDecode || best_feasible <= 0.0) return 0;
+  const std::int64_t N = r.chain.N;
+  const double b_hi = std::min(std::max(std::round(B_root), 1.0), static_cast<double>(N));
+  int evaluations = 0;
+  double piece_start = 0.0, e_start = e_lo;
+  const double root = best_feasible;
+  for (std::int64_t b = 1; b < static_cast<std::int64_t>(b_hi); ++b) {
+    if (r.chunks[b] == r.chunks[b - 1]) continue;  // c(b + 1) == c(b): no jump
+    // lam where B = b + 1/2, by Brent on B - (b + 1/2) over [piece_start, root].
+    const double level = static_cast<double>(b) + 0.5;
+    double lam_b = root;
+    auto g = [&](double x) {
+      Moments mo;
+      evaluate_chain(r.chain, x / 1000.0, mo);
+      double v = mo.in_service - level;
+      if (v > 0.0 && x < lam_b) lam_b = x;
+      return v;
+    };
+    Moments mo_root;
+    evaluate_chain(r.chain, root / 1000.0, mo_root);
+    evaluations += 1 + brent_root(g, piece_start, -level, root, mo_root.in_service - level,
+                                  kRateRelTol);
+    // Just left of the jump the read-off still uses c(b).
+    const double left = lam_b * (1.0 - 1e-9);
+    const double e_left = f(left);
+    ++evaluations;
+    if (std::isnan(e_left)) return evaluations;
+    if (e_left > 0.0) {
+      best_feasible = piece_start;
+      evaluations += brent_root(f, piece_start, e_start, left, e_left, kRateRelTol);
+      return evaluations;
+    }
+    piece_start = lam_b;
+    e_start = f(piece_start);
+    ++evaluations;
+    if (std::isnan(e_start) || e_start > 0.0) {  // an upward jump crosses at lam_b
+      best_feasible = left;
+      return evaluations;
+    }
+  }
+  return evaluations;
 }
 
 // Sizes one prepared replica. On success out.rate is the largest offered rate
@@ -186,7 +376,8 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     out.iterations = iterations;
     return set_status(out, infeasible_status(which));
   }
-  double e_hi = excess(cap, m_hi, &which, &s);
+  double slope_hi;
+  double e_hi = excess(cap, m_hi, &which, &s, &slope_hi);
   ++iterations;
   if (s != kOk) return set_status(out, s);
   if (e_hi <= 0.0) {
@@ -196,66 +387,31 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     out.iterations = iterations;
     return set_status(out, kOk);
   }
-  // Brent's method (inverse quadratic interpolation, secant, bisection) on
-  // the bracket [0, cap]. The answer is the largest feasible rate evaluated:
-  // within the final bracket width (1e-10 relative) of the root.
-  double a = 0.0, fa = e_lo;  // previous iterate
-  double b = cap, fb = e_hi;  // best estimate
-  double c = a, fc = fa;      // contrapoint: f(c) has the other sign
-  double d = b - a, e = d;
-  double best_feasible = 0.0;
   double m_try[kNumMetrics];
-  for (; iterations < kMaxIterations; ++iterations) {
-    if ((fb > 0.0) == (fc > 0.0)) {
-      c = a;
-      fc = fa;
-      d = e = b - a;
-    }
-    if (std::fabs(fc) < std::fabs(fb)) {
-      a = b; b = c; c = a;
-      fa = fb; fb = fc; fc = fa;
-    }
-    const double tol = 0.5 * kRateRelTol * std::fabs(b) + 1e-300;
-    const double xm = 0.5 * (c - b);
-    if (std::fabs(xm) <= tol || fb == 0.0) break;
-    if (std::fabs(e) >= tol && std::fabs(fa) > std::fabs(fb)) {
-      double p, q;
-      const double sb = fb / fa;
-      if (a == c) {
-        p = 2.0 * xm * sb;
-        q = 1.0 - sb;
-      } else {
-        const double qa = fa / fc, rb = fb / fc;
-        p = sb * (2.0 * xm * qa * (qa - rb) - (b - a) * (rb - 1.0));
-        q = (qa - 1.0) * (rb - 1.0) * (sb - 1.0);
-      }
-      if (p > 0.0) {
-        q = -q;
-      } else {
-        p = -p;
-      }
-      if (2.0 * p < std::min(3.0 * xm * q - std::fabs(tol * q), std::fabs(e * q))) {
-        e = d;
-        d = p / q;
-      } else {
-        d = e = xm;
-      }
-    } else {
-      d = e = xm;
-    }
-    a = b;
-    fa = fb;
-    b += std::fabs(d) > tol ? d : (xm > 0.0 ? tol : -tol);
-    fb = excess(b, m_try, &which, &s);
-    if (s != kOk) return set_status(out, s);
-    if (fb <= 0.0) {
-      if (b > best_feasible) {
-        best_feasible = b;
+  double best_feasible = 0.0;
+  // f(x) = excess at x, remembering the metrics of the largest feasible rate.
+  auto f = [&](double x) {
+    double v = excess(x, m_try, &which, &s);
+    if (s != kOk) return std::numeric_limits<double>::quiet_NaN();
+    if (v <= 0.0) {
+      if (x > best_feasible) {
+        best_feasible = x;
         std::copy(m_try, m_try + kNumMetrics, out.metrics);
       }
     } else {
       out.binding = which;
     }
+    return v;
+  };
+  iterations +=
+      newton_root(excess, cap, e_hi, slope_hi, best_feasible, out, m_try, which, s);
+  if (s != kOk) return set_status(out, s);
+  const double root = best_feasible;
+  iterations += first_crossing(r, f, e_lo, best_feasible, out.metrics[kInService]);
+  if (s != kOk) return set_status(out, s);
+  if (best_feasible != root) {  // an earlier crossing: its metrics, its binding target
+    excess(best_feasible, out.metrics, &which, &s);
+    ++iterations;
   }
   if (out.binding == kBindNone) excess(cap, m_try, &out.binding, &s);
   out.rate = best_feasible;

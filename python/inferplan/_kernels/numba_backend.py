@@ -10,8 +10,8 @@ NAME = "numba"
 
 
 class _Prepared:
-    __slots__ = ("p", "N", "Q", "tau", "chunks", "mu", "inv_mu", "S", "filled", "monotone",
-                 "status", "m", "mo")
+    __slots__ = ("p", "N", "Q", "tau", "chunks", "inv_index", "inv_mu", "S", "filled",
+                 "monotone", "max_inv", "status", "m", "mo")
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.p = np.asarray(params, dtype=float)
@@ -20,20 +20,20 @@ class _Prepared:
         self.Q = float(max_queue)
         self.tau = np.array(tau, dtype=float) if tau is not None else np.empty(n)
         self.chunks = np.empty(n)
-        self.mu = np.empty(n)
+        self.inv_index = nk.reciprocals(n)
         self.inv_mu = np.empty(n)
         self.S = np.empty(n + 1)
         self.filled = np.zeros(1, dtype=np.int64)
         self.m = np.empty(nk.NUM_METRICS)
         self.mo = np.empty(nk.NUM_MOMENTS)
-        self.status, self.monotone = nk.prepare(
-            self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu
+        self.status, self.monotone, self.max_inv = nk.prepare(
+            self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu
         )
 
     def args(self):
         """The prepared arrays in the order the kernels take them."""
-        return (self.p, self.N, self.Q, self.tau, self.chunks, self.mu, self.inv_mu, self.S,
-                self.filled, self.monotone)
+        return (self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu,
+                self.S, self.filled, self.monotone, self.max_inv)
 
 
 def replica(params, max_batch, max_queue, tau=None):
@@ -45,19 +45,85 @@ def analyze(h, rate):
     return s, h.m.tolist()
 
 
-def analyze_many(config, rate, outs, status, threads):
-    sel = np.array([k for k, o in enumerate(outs) if o is not None], dtype=np.int64)
-    block = np.empty((sel.size, status.shape[0]))
-    cfg_f = tuple(np.ascontiguousarray(c, dtype=float) for c in config[1:7])
-    if threads:
-        import numba
+def size(h, targets):
+    t = np.asarray(targets, dtype=float)
+    s, rate, binding, it = nk.size_replica(*h.args(), t, h.m, h.mo)
+    return s, rate, binding, it, h.m.tolist()
 
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    try:
-        nk.analyze_many(config[0], cfg_f, config[7], config[8], rate, sel, block, status)
-    finally:
-        if threads:
-            numba.set_num_threads(previous)
+
+def quantiles(h, rate, q):
+    s = nk.analyze(*h.args(), rate, h.m, h.mo)
+    if s != 0:
+        return s, 0.0, 0.0
+    w = nk.wait_quantile(h.N, h.Q, h.inv_mu, h.mo, q)
+    return s, w, w + h.m[12] + h.m[10]
+
+
+def optimal_concurrency(h, targets, tolerance):
+    t = np.asarray(targets, dtype=float)
+    s, n, peak, rate, binding, it = nk.optimal_concurrency(*h.args(), t, tolerance, h.m, h.mo)
+    return s, n, peak, rate, binding, it, h.m.tolist()
+
+
+class _Threads:
+    """Temporarily limits Numba's thread count (threads=0: leave it)."""
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    def __enter__(self):
+        if self.threads:
+            import numba
+
+            self.previous = numba.get_num_threads()
+            numba.set_num_threads(min(int(self.threads), numba.config.NUMBA_NUM_THREADS))
+
+    def __exit__(self, *exc):
+        if self.threads:
+            import numba
+
+            numba.set_num_threads(self.previous)
+
+
+def _selection(outs, rows):
+    sel = np.array([k for k, o in enumerate(outs) if o is not None], dtype=np.int64)
+    return sel, np.empty((sel.size, rows))
+
+
+def _scatter(outs, sel, block):
     for j, k in enumerate(sel):
         outs[k][:] = block[j]
+
+
+def _float_columns(config):
+    return tuple(np.ascontiguousarray(c, dtype=float) for c in config[1:7])
+
+
+def analyze_many(config, rate, outs, status, threads):
+    sel, block = _selection(outs, status.shape[0])
+    with _Threads(threads):
+        nk.analyze_many(config[0], _float_columns(config), config[7], config[8], rate, sel,
+                        block, status)
+    _scatter(outs, sel, block)
+
+
+def _size_many(config, targets, tolerance, outs, rate, status, binding, iterations, max_batch,
+               peak, threads, concurrency):
+    sel, block = _selection(outs, status.shape[0])
+    with _Threads(threads):
+        nk.size_many(config[0], _float_columns(config), config[7], config[8], tuple(targets),
+                     tolerance, sel, block, rate, status, binding, iterations, max_batch, peak,
+                     concurrency)
+    _scatter(outs, sel, block)
+
+
+def size_many(config, targets, outs, rate, status, binding, iterations, threads):
+    rows = status.shape[0]
+    _size_many(config, targets, np.zeros(1), outs, rate, status, binding, iterations,
+               np.zeros(rows, dtype=np.int64), np.zeros(rows), threads, False)
+
+
+def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
+                             max_batch, peak, threads):
+    _size_many(config, targets, tolerance, outs, rate, status, binding, iterations, max_batch,
+               peak, threads, True)

@@ -12,7 +12,8 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = {"cache": True, "nogil": True}
+# IEEE semantics (inf, NaN) on division by zero, as in C++.
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 OK = 0
 UNSTABLE = 1
@@ -21,7 +22,7 @@ BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
-NUM_MOMENTS = 9
+NUM_MOMENTS = 12
 
 
 @nb.njit(**_JIT)
@@ -123,18 +124,19 @@ def _delta(p, c):
 
 
 @nb.njit(**_JIT)
-def prepare(p, N, Q, tau, chunks, mu, inv_mu):
-    """Fills tau (unless a vector model), chunks, mu, 1/mu; returns (status, monotone)."""
+def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
+    """Fills tau (unless a vector model), chunks and 1/mu from the reciprocals 1/b; returns
+    (status, monotone, largest 1/mu). Mirrors prepare_replica / prepare_chain."""
     s = validate_queue(N, Q)
     if s != OK:
-        return s, True
+        return s, True, 0.0
     s = validate(p)
     if s != OK:
-        return s, True
+        return s, True, 0.0
     if p[0] == 2.0:
         for b in range(N):
             if not (math.isfinite(tau[b]) and tau[b] > 0.0):
-                return BAD_SERVICE_TIME, True
+                return BAD_SERVICE_TIME, True, 0.0
             chunks[b] = 1.0
     elif p[0] == 0.0:
         for b in range(1, N + 1):
@@ -146,17 +148,26 @@ def prepare(p, N, Q, tau, chunks, mu, inv_mu):
             c = _chunks(float(b), c, p[4], p[5], p[6])
             chunks[b - 1] = c
             tau[b - 1] = (c + p[5]) * (p[1] + b * _delta(p, c))
+    largest = 0.0
+    for b in range(N):
+        inv_mu[b] = tau[b] * inv_index[b]
+        largest = max(largest, inv_mu[b])
     monotone = True
-    for b in range(1, N + 1):
-        mu[b - 1] = b / tau[b - 1]
-        inv_mu[b - 1] = tau[b - 1] / b
-        if b > 1 and mu[b - 1] < mu[b - 2]:
-            monotone = False
-    return OK, monotone
+    for b in range(1, N):
+        monotone = monotone and not (inv_mu[b] > inv_mu[b - 1])
+    return OK, monotone, largest
 
 
 @nb.njit(**_JIT)
-def log_prefix_at(mu, S, filled, n):
+def reciprocals(n):
+    out = np.empty(n)
+    for b in range(n):
+        out[b] = 1.0 / (b + 1)
+    return out
+
+
+@nb.njit(**_JIT)
+def log_prefix_at(inv_mu, S, filled, n):
     """S[n] = sum_{i<=n} log mu(i), extending the filled part (filled[0] entries) on demand."""
     k = filled[0]
     if k <= n:
@@ -164,23 +175,30 @@ def log_prefix_at(mu, S, filled, n):
             S[0] = 0.0
             k = 1
         while k <= n:
-            S[k] = S[k - 1] + math.log(mu[k - 1])
+            S[k] = S[k - 1] - math.log(inv_mu[k - 1])
             k += 1
         filled[0] = k
     return S[n]
 
 
 @nb.njit(**_JIT)
+def geo_h(s):
+    s2 = s * s
+    return -1.0 / 12.0 + s2 / 240.0 - s2 * s2 / 6048.0
+
+
+@nb.njit(**_JIT)
 def geo_tail(t, n):
-    """(x, x^n, g0, mean) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
+    """(x, x^n, g0, mean, var) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
     em = math.expm1(-t)
     x = 1.0 + em if t < 0.5 else math.exp(-t)
     ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
+    vt = geo_h(t) if t < 1e-3 else x / (em * em) - 1.0 / (t * t)
     if math.isinf(n):
-        return x, 0.0, -1.0 / em, ft + 1.0 / t
+        return x, 0.0, -1.0 / em, ft + 1.0 / t, x / (em * em)
     nt = n * t
     if t == 0.0:
-        return x, 1.0, n, 0.5 * (n - 1.0)
+        return x, 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0
     emn = math.expm1(-nt)
     xn = math.exp(-nt)
     g0 = emn / em
@@ -190,7 +208,13 @@ def geo_tail(t, n):
         fnt = -1.0 / nt
     else:
         fnt = -xn / emn - 1.0 / nt
-    return x, xn, g0, ft - n * fnt
+    if nt < 1e-3:
+        vnt = geo_h(nt)
+    elif xn == 0.0:
+        vnt = -1.0 / (nt * nt)
+    else:
+        vnt = xn / (emn * emn) - 1.0 / (nt * nt)
+    return x, xn, g0, ft - n * fnt, vt - n * n * vnt
 
 
 @nb.njit(**_JIT)
@@ -202,81 +226,29 @@ def _g0_less_last(x, xn, g0, n):
 
 
 TRUNCATION = 1e-18
+RESCALE_ABOVE = 2.0**600
+RESCALE = 2.0**-600
+LOG_RESCALE = -600.0 * 0.69314718055994530942
+MAX_BLOCK_RATIO = 2.0**100
+SATURATION_ULPS = 4.0 * 2.220446049250313e-16
 
 
 @nb.njit(**_JIT)
-def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
-    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
-    log_p_full_deep (NaN unless p_full underflows); returns status. Mirrors chain.hpp."""
-    mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
-    mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
-    if lam == 0.0:
-        return OK
-    ll = math.log(lam)
-    lr = ll - (-math.log(inv_mu[N - 1]))
-    unbounded = math.isinf(Q)
-    if unbounded and lr >= 0.0:
-        return UNSTABLE
+def head_monotone(N, inv_mu, max_inv, lam, slopes):
+    """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
     Nd = float(N)
-    mode = 0
-    if monotone:
-        mode = np.searchsorted(mu[:N], lam)
-    else:
-        best = 0.0
-        log_prefix_at(mu, S, filled, N)
-        for n in range(1, N + 1):
-            v = n * ll - S[n]
-            if v > best:
-                best = v
-                mode = n
-    h0a = 1.0 if mode < N else 0.0
+    log_scale = 0.0
+    h0a = 1.0
     h0b = 0.0
-    h1a = float(mode) if mode < N else 0.0
+    h1a = 0.0
     h1b = 0.0
-    w0 = 1.0 if mode == 0 else 0.0
-    wN = 1.0 if mode == N else 0.0
-    have_w0 = mode == 0
-    have_wN = mode == N
-    inv_lam = 1.0 / lam
+    h2a = 0.0
+    h2b = 0.0
     w = 1.0
-    j = mode - 1
-    jd = float(j)
-    while j >= 3:
-        r0 = mu[j] * inv_lam
-        r1 = mu[j - 1] * inv_lam
-        r2 = mu[j - 2] * inv_lam
-        r3 = mu[j - 3] * inv_lam
-        p01 = r0 * r1
-        p012 = p01 * r2
-        p0123 = p012 * r3
-        a = w * r0
-        b = w * p01
-        cc = w * p012
-        d = w * p0123
-        h0a += a + b
-        h0b += cc + d
-        h1a += jd * a + (jd - 1.0) * b
-        h1b += (jd - 2.0) * cc + (jd - 3.0) * d
-        w = d
-        j -= 4
-        jd -= 4.0
-        if (monotone and r3 < 1.0
-                and w * r3 * (1.0 + jd) < TRUNCATION * (1.0 - r3) * (h0a + h0b)
-                and jd * w * r3 < TRUNCATION * (1.0 - r3) * (h1a + h1b)):
-            break
-    if j < 3:
-        while j >= 0:
-            w *= mu[j] * inv_lam
-            h0a += w
-            h1a += jd * w
-            j -= 1
-            jd -= 1.0
-        w0 = w
-        have_w0 = True
-    w = 1.0
-    n = mode + 1
-    nd = float(n)
-    while n + 3 < N:
+    n = 1
+    nd = 1.0
+    blocks = lam * max_inv < MAX_BLOCK_RATIO
+    while blocks and n + 3 < N:
         r0 = lam * inv_mu[n - 1]
         r1 = lam * inv_mu[n]
         r2 = lam * inv_mu[n + 1]
@@ -292,43 +264,101 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
         h0b += cc + d
         h1a += nd * a + (nd + 1.0) * b
         h1b += (nd + 2.0) * cc + (nd + 3.0) * d
+        if slopes:
+            h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b
+            h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d
         w = d
         n += 4
         nd += 4.0
-        if (monotone and r3 < 1.0
-                and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
-                and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+        if w > RESCALE_ABOVE:
+            w *= RESCALE
+            h0a *= RESCALE
+            h0b *= RESCALE
+            h1a *= RESCALE
+            h1b *= RESCALE
+            h2a *= RESCALE
+            h2b *= RESCALE
+            log_scale -= LOG_RESCALE
+        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
+              and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+            while n < N:
+                w *= lam * inv_mu[n - 1]
+                n += 1
             break
-    if n + 3 >= N:
-        while n < N:
-            w *= lam * inv_mu[n - 1]
-            h0a += w
-            h1a += nd * w
-            n += 1
-            nd += 1.0
-        if mode < N:
-            wN = w * lam * inv_mu[N - 1]
-            have_wN = True
-    h0 = h0a + h0b
-    h1 = h1a + h1b
-    if not have_w0:
-        w0 = math.exp(-(mode * ll - log_prefix_at(mu, S, filled, mode)))
-    log_wN = np.nan
-    if not have_wN:
-        log_mode = mode * ll - log_prefix_at(mu, S, filled, mode)
-        log_wN = Nd * ll - log_prefix_at(mu, S, filled, N) - log_mode
-        wN = math.exp(log_wN)
+    while n < N:
+        w *= lam * inv_mu[n - 1]
+        h0a += w
+        h1a += nd * w
+        if slopes:
+            h2a += nd * nd * w
+        if w > RESCALE_ABOVE:
+            w *= RESCALE
+            h0a *= RESCALE
+            h0b *= RESCALE
+            h1a *= RESCALE
+            h1b *= RESCALE
+            h2a *= RESCALE
+            h2b *= RESCALE
+            log_scale -= LOG_RESCALE
+        n += 1
+        nd += 1.0
+    wN = w * lam * inv_mu[N - 1]
+    return h0a + h0b, h1a + h1b, h2a + h2b, math.exp(-log_scale), wN, np.nan, log_scale
+
+
+@nb.njit(**_JIT)
+def head_general(N, inv_mu, S, filled, lam):
+    """Mirrors detail::head_general: log weights relative to their maximum."""
+    ll = math.log(lam)
+    log_prefix_at(inv_mu, S, filled, N)
+    top = 0.0
+    for n in range(1, N + 1):
+        top = max(top, n * ll - S[n])
+    h0 = 0.0
+    h1 = 0.0
+    h2 = 0.0
+    for n in range(N):
+        w = math.exp(n * ll - S[n] - top)
+        h0 += w
+        h1 += n * w
+        h2 += float(n) * float(n) * w
+    log_wN = N * ll - S[N] - top
+    return h0, h1, h2, math.exp(-top), math.exp(log_wN), log_wN, top
+
+
+@nb.njit(**_JIT)
+def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=False):
+    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
+    log_p_full_deep (NaN unless p_full underflows), and with slopes the derivatives of
+    in_service, in_queue, p_block in log(lam); returns status. Mirrors chain.hpp."""
+    mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
+    mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
+    mo[9], mo[10], mo[11] = 0.0, 0.0, 0.0
+    if lam == 0.0:
+        return OK
+    lr = math.log(lam * inv_mu[N - 1])
+    unbounded = math.isinf(Q)
+    if unbounded and lr >= -SATURATION_ULPS:
+        return UNSTABLE
+    Nd = float(N)
+    if monotone:
+        h0, h1, h2, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam, slopes)
+    else:
+        h0, h1, h2, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
     t0 = 0.0
     t1 = 0.0
+    t2 = 0.0
     t0_excl_top = 0.0
     w_top = 0.0
     deep = np.nan
     if Q == 0.0:
         w_top = wN
     elif lr < 0.0:
-        x, xn, g0, mean = geo_tail(-lr, Q)
+        x, xn, g0, mean, var = geo_tail(-lr, Q)
         t0 = wN * x * g0
         t1 = t0 * (mean + 1.0)
+        if slopes:
+            t2 = t0 * (var + (mean + 1.0) * (mean + 1.0))
         if not unbounded:
             w_top = wN * xn
             t0_excl_top = wN * x * _g0_less_last(x, xn, g0, Q)
@@ -337,11 +367,12 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
             log_wN = math.log(wN)
         log_top = log_wN + Q * lr
         top = 1.0
-        x, xn, g0, mean = geo_tail(lr, Q)
+        x, xn, g0, mean, var = geo_tail(lr, Q)
         if log_top > 0.0:
             head_scale = math.exp(-log_top)
             h0 *= head_scale
             h1 *= head_scale
+            h2 *= head_scale
             w0 *= head_scale
             wN *= head_scale
             deep = log_wN - log_top
@@ -349,6 +380,8 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
             top = math.exp(log_top)
         t0 = top * g0
         t1 = t0 * (Q - mean)
+        if slopes:
+            t2 = t0 * (var + (Q - mean) * (Q - mean))
         w_top = top
         t0_excl_top = top * x * _g0_less_last(x, xn, g0, Q)
     Z = h0 + wN + t0
@@ -366,16 +399,25 @@ def evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo):
     mo[6] = wN * inv_Z
     mo[7] = lr
     mo[8] = deep - math.log(Z) if not math.isnan(deep) else np.nan
+    if slopes:
+        L = mo[3]
+        n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z
+        n_by_queue = (Nd * t1 + t2) * inv_Z
+        mo[9] = n_by_batch - L * mo[4]
+        mo[10] = n_by_queue - L * mo[5]
+        mo[11] = 0.0 if unbounded else mo[1] * (Nd + Q - L)
     return OK
 
 
 @nb.njit(**_JIT)
-def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
-    """m[:15] = metrics at rate (req/s), mo[:9] = the chain's moments; returns status."""
+def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo,
+            dm=None):
+    """m[:15] = metrics at rate (req/s), mo = the chain's moments, and with dm the slopes
+    d m / d log(rate) of ITL, TTFT, wait, p_block; returns status. Mirrors metrics.hpp."""
     if not (math.isfinite(rate) and rate >= 0.0):
         return BAD_RATE
     lam = rate / 1000.0
-    s = evaluate_chain(N, Q, mu, inv_mu, S, filled, monotone, lam, mo)
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, dm is not None)
     if s != OK:
         return s
     X = lam * mo[2]
@@ -398,7 +440,7 @@ def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
     m[8] = service
     m[9] = wait
     m[13] = mo[4] / N
-    m[14] = mu[N - 1] * 1000.0
+    m[14] = (1.0 / inv_mu[N - 1]) * 1000.0
     prefill = 0.0
     if p[0] == 1.0:
         B = mo[4]
@@ -410,6 +452,25 @@ def analyze(p, N, Q, tau, chunks, mu, inv_mu, S, filled, monotone, rate, m, mo):
     m[12] = prefill
     m[10] = itl
     m[11] = wait + prefill + itl
+    if dm is not None:
+        dm[:] = 0.0
+        if lam == 0.0:
+            return OK
+        dX = lam * (mo[2] - mo[11])
+        inv_X2 = 1.0 / (X * X)
+        d_service = (mo[9] * X - mo[4] * dX) * inv_X2
+        d_wait = (mo[10] * X - mo[5] * dX) * inv_X2
+        d_prefill = 0.0
+        if p[0] == 1.0:
+            bb = min(max(math.floor(mo[4] + 0.5), 1.0), float(N))
+            c = chunks[int(bb) - 1]
+            if p[1] + (mo[4] - 1.0) * _delta(p, c) > 0.0:
+                d_prefill = c * _delta(p, c) * mo[9]
+        d_itl = (d_service - d_prefill) / p[5]
+        dm[10] = d_itl
+        dm[11] = d_wait + d_prefill + d_itl
+        dm[9] = d_wait
+        dm[2] = mo[11]
     return OK
 
 
@@ -429,7 +490,7 @@ def row_params(cfg_f, kind, i, p):
 _CHUNK = 1024
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
     """out[j, i] = metric sel[j] of row i. cfg_f: tuple of 6 float columns."""
     rows = status.shape[0]
@@ -442,7 +503,7 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
     for c in nb.prange(n_chunks):
         tau = np.empty(max_n)
         chunks = np.empty(max_n)
-        mu = np.empty(max_n)
+        inv_index = reciprocals(max_n)
         inv_mu = np.empty(max_n)
         S = np.empty(max_n + 1)
         filled = np.zeros(1, dtype=np.int64)
@@ -454,12 +515,518 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
             N = _at(max_batch, i)
             s = BAD_KIND if p[0] == 2.0 else OK
             monotone = True
+            max_inv = 0.0
             filled[0] = 0
             if s == OK:
-                s, monotone = prepare(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu)
+                s, monotone, max_inv = prepare(p, N, _at(max_queue, i), tau, chunks, inv_index,
+                                               inv_mu)
             if s == OK:
-                s = analyze(p, N, _at(max_queue, i), tau, chunks, mu, inv_mu, S, filled, monotone,
-                            _at(rate, i), m, mo)
+                s = analyze(p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu, S, filled,
+                            monotone, max_inv, _at(rate, i), m, mo)
             status[i] = s
+            for j in range(sel.shape[0]):
+                out[j, i] = m[sel[j]] if s == OK else np.nan
+
+
+# ---------------------------------------------------------------- quantiles (quantile.hpp)
+
+
+@nb.njit(**_JIT)
+def log_geo_sum(lr, n):
+    if lr <= 0.0:
+        return math.log(geo_sums(-lr, n)[0])
+    return (n - 1.0) * lr + math.log(geo_sums(lr, n)[0])
+
+
+@nb.njit(**_JIT)
+def log_p_full(mo):
+    return math.log(mo[6]) if math.isnan(mo[8]) else mo[8]
+
+
+@nb.njit(**_JIT)
+def wait_ccdf(N, Q, inv_mu, mo, t):
+    if Q == 0.0:
+        return 0.0
+    lr = mo[7]
+    log_scale = log_p_full(mo) - math.log(mo[2])
+    if t <= 0.0:
+        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
+    x = (1.0 / inv_mu[N - 1]) * t
+    if math.isinf(Q):
+        one_minus_r = -math.expm1(lr)
+        return min(1.0, math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r))
+    spread = 15.0 * math.sqrt(x) + 15.0
+    k_lo = max(0.0, math.floor(x - spread))
+    k_hi = min(Q - 1.0, math.ceil(x + spread))
+    if k_lo > k_hi:
+        return 0.0
+    log_x = math.log(x)
+    total = 0.0
+    k = k_lo
+    while k <= k_hi:
+        log_pmf = k * log_x - x - math.lgamma(k + 1.0)
+        log_g = k * lr + log_geo_sum(lr, Q - k)
+        total += math.exp(log_scale + log_pmf + log_g)
+        k += 1.0
+    return min(1.0, total)
+
+
+@nb.njit(**_JIT)
+def wait_quantile(N, Q, inv_mu, mo, q):
+    target = 1.0 - q
+    if wait_ccdf(N, Q, inv_mu, mo, 0.0) <= target:
+        return 0.0
+    lo = 0.0
+    hi = 1.0 / (1.0 / inv_mu[N - 1])
+    while wait_ccdf(N, Q, inv_mu, mo, hi) > target:
+        lo = hi
+        hi *= 2.0
+        if not math.isfinite(hi):
+            return math.inf
+    i = 0
+    while i < 200 and hi - lo > 1e-13 * hi:
+        mid = 0.5 * (lo + hi)
+        if wait_ccdf(N, Q, inv_mu, mo, mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        i += 1
+    return hi
+
+
+# ---------------------------------------------------------------- sizing (sizing.hpp)
+
+SATURATION_CAP = 1.0 - 1e-3
+TPS_CAP = 0.9
+RATE_REL_TOL = 1e-10
+TARGET_SLACK = 1e-12
+MAX_ITERATIONS = 200
+BAD_TARGET_ITL, BAD_TARGET_TTFT, BAD_TTFT_PCT, BAD_WAIT_PCT = 30, 31, 32, 33
+BAD_MAX_BLOCK, BAD_TPS, BAD_TARGET_WAIT = 34, 35, 38
+INF_ITL, INF_TTFT, INF_TTFT_PCT, INF_WAIT_PCT, INF_BLOCK, INF_WAIT = 2, 3, 4, 5, 6, 8
+BIND_NONE, BIND_ITL, BIND_TTFT, BIND_WAIT, BIND_TTFT_PCT, BIND_WAIT_PCT = 0, 1, 2, 3, 4, 5
+BIND_BLOCK, BIND_TPS = 6, 7
+
+
+@nb.njit(**_JIT)
+def _is_set(x):
+    return not math.isnan(x) and x != 0.0
+
+
+@nb.njit(**_JIT)
+def _positive(x):
+    return math.isfinite(x) and x > 0.0
+
+
+@nb.njit(**_JIT)
+def _fraction(x):
+    return math.isfinite(x) and 0.0 < x < 1.0
+
+
+@nb.njit(**_JIT)
+def validate_targets(t):
+    """t = itl, ttft, wait, ttft_pq, ttft_p_ms, wait_pq, wait_p_ms, max_block, tps."""
+    if _is_set(t[0]) and not _positive(t[0]):
+        return BAD_TARGET_ITL
+    if _is_set(t[1]) and not _positive(t[1]):
+        return BAD_TARGET_TTFT
+    if _is_set(t[2]) and not _positive(t[2]):
+        return BAD_TARGET_WAIT
+    if (_is_set(t[3]) or _is_set(t[4])) and not (_fraction(t[3]) and _positive(t[4])):
+        return BAD_TTFT_PCT
+    if (_is_set(t[5]) or _is_set(t[6])) and not (_fraction(t[5]) and _positive(t[6])):
+        return BAD_WAIT_PCT
+    if _is_set(t[7]) and not _fraction(t[7]):
+        return BAD_MAX_BLOCK
+    if _is_set(t[8]) and not _positive(t[8]):
+        return BAD_TPS
+    return OK
+
+
+@nb.njit(**_JIT)
+def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, m,
+            mo, dm=None):
+    """(largest relative excess over the set targets, its binding code, status, and with dm
+    the binding target's d log(metric) / d log(rate), NaN for a percentile)."""
+    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m,
+                mo, dm)
+    if s != OK:
+        return math.inf, BIND_NONE, s, np.nan
+    best = -math.inf
+    arg = BIND_NONE
+    metric = -1
+    if _is_set(t[1]):
+        e = m[11] / t[1] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_TTFT, 11
+    if _is_set(t[0]):
+        e = m[10] / t[0] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_ITL, 10
+    if _is_set(t[2]):
+        e = m[9] / t[2] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_WAIT, 9
+    if _is_set(t[3]):
+        tt = t[4] - m[12] - m[10]
+        tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
+        e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_TTFT_PCT, -1
+    if _is_set(t[5]):
+        tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
+        e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_WAIT_PCT, -1
+    if _is_set(t[7]):
+        e = m[2] / t[7] - 1.0 - TARGET_SLACK
+        if e > best:
+            best, arg, metric = e, BIND_BLOCK, 2
+    slope = np.nan
+    if dm is not None and metric >= 0 and m[metric] > 0.0:
+        slope = dm[metric] / m[metric]
+    return best, arg, OK, slope
+
+
+@nb.njit(**_JIT)
+def _infeasible(binding):
+    if binding == BIND_ITL:
+        return INF_ITL
+    if binding == BIND_TTFT:
+        return INF_TTFT
+    if binding == BIND_WAIT:
+        return INF_WAIT
+    if binding == BIND_TTFT_PCT:
+        return INF_TTFT_PCT
+    if binding == BIND_WAIT_PCT:
+        return INF_WAIT_PCT
+    return INF_BLOCK
+
+
+# State shared by the root finder's evaluations: best feasible rate, binding code, status,
+# and for the batch-level search the level sought and the smallest rate above it.
+ST_BEST, ST_BINDING, ST_STATUS, ST_LEVEL, ST_LAM_B = 0, 1, 2, 3, 4
+
+
+@nb.njit(**_JIT)
+def _f(mode, args, t, x, out_m, m_try, mo, st):
+    """One evaluation for the root finder: mode 0 = the targets' excess (recording the best
+    feasible rate and its metrics, the binding target), mode 1 = B(x) - level."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    if mode == 1:
+        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, x / 1000.0, mo)
+        v = mo[4] - st[ST_LEVEL]
+        if v > 0.0 and x < st[ST_LAM_B]:
+            st[ST_LAM_B] = x
+        return v
+    v, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                             max_inv, t, x, m_try, mo)
+    if s != OK:
+        st[ST_STATUS] = s
+        return np.nan
+    if v <= 0.0:
+        if x > st[ST_BEST]:
+            st[ST_BEST] = x
+            out_m[:] = m_try
+    else:
+        st[ST_BINDING] = which
+    return v
+
+
+@nb.njit(**_JIT)
+def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
+    """Mirrors brent_root in sizing.hpp; returns the number of evaluations."""
+    c, fc = a, fa
+    d = b - a
+    e = d
+    evaluations = 0
+    while evaluations < MAX_ITERATIONS:
+        if (fb > 0.0) == (fc > 0.0):
+            c = a
+            fc = fa
+            d = b - a
+            e = d
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol = 0.5 * rel_tol * abs(b) + 1e-300
+        xm = 0.5 * (c - b)
+        if abs(xm) <= tol or fb == 0.0:
+            break
+        if abs(e) >= tol and abs(fa) > abs(fb):
+            sb = fb / fa
+            if a == c:
+                pp = 2.0 * xm * sb
+                q = 1.0 - sb
+            else:
+                qa = fa / fc
+                rb = fb / fc
+                pp = sb * (2.0 * xm * qa * (qa - rb) - (b - a) * (rb - 1.0))
+                q = (qa - 1.0) * (rb - 1.0) * (sb - 1.0)
+            if pp > 0.0:
+                q = -q
+            else:
+                pp = -pp
+            if 2.0 * pp < min(3.0 * xm * q - abs(tol * q), abs(e * q)):
+                e = d
+                d = pp / q
+            else:
+                d = xm
+                e = d
+        else:
+            d = xm
+            e = d
+        a = b
+        fa = fb
+        if abs(d) > tol:
+            b += d
+        else:
+            b += tol if xm > 0.0 else -tol
+        fb = _f(mode, args, t, b, out_m, m_try, mo, st)
+        if math.isnan(fb):
+            return evaluations + 1
+        evaluations += 1
+    return evaluations
+
+
+@nb.njit(**_JIT)
+def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
+    """Mirrors first_crossing in sizing.hpp."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    if p[0] != 1.0 or st[ST_BEST] <= 0.0:
+        return 0
+    b_hi = min(max(math.floor(B_root + 0.5), 1.0), float(N))
+    evaluations = 0
+    piece_start = 0.0
+    e_start = e_lo
+    root = st[ST_BEST]
+    for b in range(1, int(b_hi)):
+        if chunks[b] == chunks[b - 1]:
+            continue
+        level = b + 0.5
+        st[ST_LEVEL] = level
+        st[ST_LAM_B] = root
+        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, root / 1000.0, mo)
+        evaluations += 1 + brent_root(1, args, t, piece_start, -level, root, mo[4] - level,
+                                      RATE_REL_TOL, out_m, m_try, mo, st)
+        lam_b = st[ST_LAM_B]
+        left = lam_b * (1.0 - 1e-9)
+        e_left = _f(0, args, t, left, out_m, m_try, mo, st)
+        evaluations += 1
+        if math.isnan(e_left):
+            return evaluations
+        if e_left > 0.0:
+            st[ST_BEST] = piece_start
+            evaluations += brent_root(0, args, t, piece_start, e_start, left, e_left,
+                                      RATE_REL_TOL, out_m, m_try, mo, st)
+            return evaluations
+        piece_start = lam_b
+        e_start = _f(0, args, t, piece_start, out_m, m_try, mo, st)
+        evaluations += 1
+        if math.isnan(e_start) or e_start > 0.0:
+            st[ST_BEST] = left
+            return evaluations
+    return evaluations
+
+
+NEWTON_CLOSE = 1e-6
+
+
+@nb.njit(**_JIT)
+def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
+    """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    dm = np.empty(NUM_METRICS)
+    log1p_slack = math.log1p(TARGET_SLACK)
+    a = 0.0
+    b = cap
+    ga = -math.inf
+    gb = math.log1p(e_hi + TARGET_SLACK) - log1p_slack
+    x = b
+    gx = gb
+    slope = slope_hi
+    evaluations = 0
+    while evaluations < MAX_ITERATIONS:
+        if b - a <= RATE_REL_TOL * b:
+            break
+        step = gx / slope
+        cand = x * math.exp(-step)
+        newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
+        if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
+            break
+        if newton_ok and abs(step) < NEWTON_CLOSE:
+            cand *= 1.0 - 0.5 * RATE_REL_TOL
+            if not cand > a:
+                break
+        elif not newton_ok:
+            if a == 0.0:
+                cand = 0.5 * b
+            else:
+                la = math.log(a)
+                lb = math.log(b)
+                lc = la - ga * (lb - la) / (gb - ga)
+                guard = 1e-3 * (lb - la)
+                if not (lc > la + guard and lc < lb - guard):
+                    lc = 0.5 * (la + lb)
+                cand = math.exp(lc)
+        e, which, s, new_slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                         monotone, max_inv, t, cand, m_try, mo, dm)
+        evaluations += 1
+        if s != OK:
+            st[ST_STATUS] = s
+            return evaluations
+        g = math.log1p(e + TARGET_SLACK) - log1p_slack
+        if e <= 0.0:
+            a = cand
+            ga = g
+            if cand > st[ST_BEST]:
+                st[ST_BEST] = cand
+                out_m[:] = m_try
+        else:
+            b = cand
+            gb = g
+            st[ST_BINDING] = which
+        x = cand
+        gx = g
+        slope = new_slope
+    return evaluations
+
+
+@nb.njit(**_JIT)
+def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                 out_m, mo):
+    """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
+    metrics at the rate."""
+    s = validate_targets(t)
+    if s != OK:
+        return s, 0.0, BIND_NONE, 0
+    cap = SATURATION_CAP * ((1.0 / inv_mu[N - 1]) * 1000.0)
+    cap_binding = BIND_NONE
+    if _is_set(t[8]):
+        cap *= TPS_CAP
+        cap_binding = BIND_TPS
+    args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
+    any_target = False
+    for k in range(8):
+        if _is_set(t[k]) and k != 4 and k != 6:
+            any_target = True
+    if not any_target:
+        s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap,
+                    out_m, mo)
+        return s, cap, cap_binding, 1
+    e_lo, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                max_inv, t, 0.0, out_m, mo)
+    if s != OK:
+        return s, 0.0, BIND_NONE, 1
+    iterations = 1
+    if e_lo > 0.0:
+        return _infeasible(which), 0.0, which, iterations
+    m_try = np.empty(NUM_METRICS)
+    dm = np.empty(NUM_METRICS)
+    e_hi, which, s, slope_hi = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                       monotone, max_inv, t, cap, m_try, mo, dm)
+    iterations += 1
+    if s != OK:
+        return s, 0.0, BIND_NONE, iterations
+    if e_hi <= 0.0:
+        out_m[:] = m_try
+        return OK, cap, cap_binding, iterations
+    st = np.zeros(5)
+    st[ST_STATUS] = OK
+    iterations += newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st)
+    if st[ST_STATUS] != OK:
+        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
+    root = st[ST_BEST]
+    iterations += first_crossing(args, t, e_lo, out_m[5], out_m, m_try, mo, st)
+    if st[ST_STATUS] != OK:
+        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
+    if st[ST_BEST] != root:
+        _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                st[ST_BEST], out_m, mo)
+        iterations += 1
+    binding = int(st[ST_BINDING])
+    if binding == BIND_NONE:
+        _, binding, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                   max_inv, t, cap, m_try, mo)
+    return OK, st[ST_BEST], binding, iterations
+
+
+@nb.njit(**_JIT)
+def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, tol, out_m, mo):
+    """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
+    if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
+        return 37, 0, 0.0, 0.0, BIND_NONE, 0
+    peak = 0.0
+    first_error = OK
+    for n in range(1, N + 1):
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                            monotone, max_inv, t, out_m, mo)
+        if s >= 20:
+            return s, 0, 0.0, 0.0, binding, it
+        if s == OK:
+            peak = max(peak, out_m[3])
+        elif first_error == OK:
+            first_error = s
+    if peak <= 0.0:
+        return first_error, 0, 0.0, 0.0, BIND_NONE, 0
+    for n in range(1, N + 1):
+        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                            monotone, max_inv, t, out_m, mo)
+        if s == OK and out_m[3] >= (1.0 - tol) * peak:
+            return OK, n, peak, rate, binding, it
+    return OK, 0, peak, 0.0, BIND_NONE, 0
+
+
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
+              status, binding_out, iterations_out, batch_out, peak_out, concurrency):
+    """Sizes each row (or, with concurrency, finds its optimal max batch)."""
+    rows = status.shape[0]
+    max_n = 1
+    for i in range(rows if max_batch.shape[0] > 1 else min(rows, 1)):
+        b = max_batch[i]
+        if b <= MAX_BATCH_LIMIT and b > max_n:
+            max_n = b
+    n_chunks = (rows + _CHUNK - 1) // _CHUNK
+    for c in nb.prange(n_chunks):
+        tau = np.empty(max_n)
+        chunks = np.empty(max_n)
+        inv_index = reciprocals(max_n)
+        inv_mu = np.empty(max_n)
+        S = np.empty(max_n + 1)
+        filled = np.zeros(1, dtype=np.int64)
+        p = np.empty(7)
+        t = np.empty(9)
+        m = np.empty(NUM_METRICS)
+        mo = np.empty(NUM_MOMENTS)
+        for i in range(c * _CHUNK, min(rows, (c + 1) * _CHUNK)):
+            row_params(cfg_f, kind, i, p)
+            for k in range(9):
+                t[k] = _at(targets[k], i)
+            N = _at(max_batch, i)
+            Q = _at(max_queue, i)
+            s = BAD_KIND if p[0] == 2.0 else OK
+            monotone = True
+            max_inv = 0.0
+            filled[0] = 0
+            if s == OK:
+                s, monotone, max_inv = prepare(p, N, Q, tau, chunks, inv_index, inv_mu)
+            rate = np.nan
+            binding = BIND_NONE
+            it = 0
+            if s == OK:
+                if concurrency:
+                    s, nb_, peak, rate, binding, it = optimal_concurrency(
+                        p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                        _at(tolerance, i), m, mo)
+                    batch_out[i] = nb_
+                    peak_out[i] = peak
+                else:
+                    s, rate, binding, it = size_replica(p, N, Q, tau, chunks, inv_index, inv_mu,
+                                                        S, filled, monotone, max_inv, t, m, mo)
+            status[i] = s
+            binding_out[i] = binding
+            iterations_out[i] = it
+            rate_out[i] = rate if s == OK else np.nan
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan

@@ -54,3 +54,81 @@ def analyze_many(config, rate, outs, status, threads):
         for k, out in enumerate(outs):
             if out is not None:
                 out[i] = m[k]
+
+
+def _tau(h):
+    if h.tau is not None:
+        return np.asarray(h.tau, dtype=float)
+    return reference.service_times(*h.params, h.max_batch)[0]
+
+
+def size(h, targets):
+    s, rate, binding, it, m = reference.size(h.params, h.max_batch, h.max_queue, tuple(targets),
+                                             h.tau)
+    return int(s), rate, binding, it, list(m)
+
+
+def quantiles(h, rate, q):
+    s, m = reference.analyze(h.params, h.max_batch, h.max_queue, rate, h.tau)
+    if s != 0:
+        return int(s), 0.0, 0.0
+    w = reference.wait_quantile(_tau(h), h.max_queue, rate / 1000, q)
+    return 0, w, w + m[12] + m[10]
+
+
+def optimal_concurrency(h, targets, tolerance):
+    tau = _tau(h)
+    results = []
+    for n in range(1, h.max_batch + 1):
+        results.append(reference.size(h.params, n, h.max_queue, tuple(targets), tau[:n]))
+    feasible = [r for r in results if r[0] == 0]
+    if not feasible:
+        first = next((r for r in results), None)
+        return int(first[0]), 0, 0.0, 0.0, 0, 0, list(first[4])
+    peak = max(r[4][3] for r in feasible)
+    for n, r in enumerate(results, start=1):
+        if r[0] == 0 and r[4][3] >= (1 - tolerance) * peak:
+            return 0, n, peak, r[1], r[2], r[3], list(r[4])
+    raise AssertionError("the peak itself qualifies")
+
+
+def _rows(config, targets, i):
+    params = tuple(float(_row(c, i)) for c in config[:7])
+    params = (int(params[0]),) + params[1:]
+    return params, int(_row(config[7], i)), float(_row(config[8], i)), tuple(
+        float(_row(t, i)) for t in targets
+    )
+
+
+def _store(outs, i, m, ok):
+    for k, out in enumerate(outs):
+        if out is not None:
+            out[i] = m[k] if ok else math.nan
+
+
+def size_many(config, targets, outs, rate, status, binding, iterations, threads):
+    for i in range(status.shape[0]):
+        params, N, Q, t = _rows(config, targets, i)
+        h = replica(params, N, Q)
+        if params[0] == KIND_VECTOR:
+            h.status = 20
+        res = (h.status, math.nan, 0, 0, [math.nan] * len(outs)) if h.status else size(h, t)
+        status[i], rate[i], binding[i], iterations[i] = res[0], res[1], res[2], res[3]
+        if res[0] != 0:
+            rate[i] = math.nan
+        _store(outs, i, res[4], res[0] == 0)
+
+
+def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
+                             max_batch, peak, threads):
+    for i in range(status.shape[0]):
+        params, N, Q, t = _rows(config, targets, i)
+        h = replica(params, N, Q)
+        if h.status:
+            status[i], rate[i], binding[i], iterations[i] = h.status, math.nan, 0, 0
+            _store(outs, i, None, False)
+            continue
+        s, n, pk, r, b, it, m = optimal_concurrency(h, t, float(_row(tolerance, i)))
+        status[i], max_batch[i], peak[i], binding[i], iterations[i] = s, n, pk, b, it
+        rate[i] = r if s == 0 else math.nan
+        _store(outs, i, m, s == 0)

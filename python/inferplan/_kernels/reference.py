@@ -220,3 +220,207 @@ def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.nd
 def round_half_away(x: float) -> int:
     """Round to nearest, halves away from zero (C's round, Go's math.Round)."""
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+# ------------------------------------------------------------------ waiting-time law
+
+
+def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
+    """P(W > t) for an accepted arrival, by direct summation of the Erlang mixture:
+    sum_{j<Q} p(N+j) P(Pois(mu(N) t) <= j) / (1 - p_block). Exact for finite queues up to a
+    few hundred thousand slots, closed form for an unbounded queue."""
+    N = len(tau)
+    mu_N = N / tau[-1]
+    Q = max_queue
+    if Q == 0 or lam == 0:
+        return 0.0
+    status, p0, p_block, not_blocked, _, _, _ = chain_moments(tau, Q, lam)
+    p_full = _state_probability(tau, Q, lam, N)
+    r = lam / mu_N
+    x = mu_N * t
+    if math.isinf(Q):
+        return min(1.0, p_full / not_blocked / (1 - r) * math.exp(-x * (1 - r)))
+    j = np.arange(int(Q), dtype=float)
+    weights = p_full * r**j / not_blocked
+    if t <= 0:
+        return min(1.0, float(weights.sum()))
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, int(Q), dtype=float)))])
+    cdf = np.cumsum(np.exp(j * math.log(x) - x - log_fact))
+    return min(1.0, float((weights * np.minimum(cdf, 1.0)).sum()))
+
+
+def _state_probability(tau, Q, lam, n):
+    """p(n) for n <= N, from the log weights (independent of the kernels' recurrences)."""
+    N = len(tau)
+    mu = np.arange(1, N + 1) / tau
+    logw = np.concatenate([[0.0], np.cumsum(math.log(lam) - np.log(mu))])
+    lr = math.log(lam) - math.log(mu[-1])
+    M = logw.max()
+    head = np.exp(logw - M).sum()
+    tail = 0.0
+    if Q > 0:
+        j = np.arange(1, min(Q, 10**6) + 1, dtype=float) if not math.isinf(Q) else None
+        if j is not None and len(j) == Q:
+            tail = float(np.exp(logw[-1] + j * lr - M).sum())
+        else:
+            g0, _ = geo_sums(-lr, Q)
+            tail = math.exp(logw[-1] - M + lr) * g0
+    return math.exp(logw[n] - M) / (head + tail)
+
+
+def wait_quantile(tau, max_queue, lam, q) -> float:
+    """Smallest t with P(W > t) <= 1 - q, by bisection on the direct sum."""
+    if wait_ccdf(tau, max_queue, lam, 0.0) <= 1 - q:
+        return 0.0
+    lo, hi = 0.0, tau[-1] / len(tau)
+    while wait_ccdf(tau, max_queue, lam, hi) > 1 - q:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1e-13 * hi:
+        mid = 0.5 * (lo + hi)
+        if wait_ccdf(tau, max_queue, lam, mid) > 1 - q:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+# ------------------------------------------------------------------ sizing
+
+TARGET_NAMES = ("itl", "ttft", "wait", "ttft_pq", "ttft_p_ms", "wait_pq", "wait_p_ms",
+                "max_block", "tps")  # fmt: skip
+
+
+def _set(x) -> bool:
+    return not math.isnan(x) and x != 0
+
+
+def validate_targets(t) -> Status:
+    def positive(x):
+        return math.isfinite(x) and x > 0
+
+    def fraction(x):
+        return math.isfinite(x) and 0 < x < 1
+
+    itl, ttft, wait, tq, tms, wq, wms, block, tps = t
+    if _set(itl) and not positive(itl):
+        return Status.BAD_TARGET_ITL
+    if _set(ttft) and not positive(ttft):
+        return Status.BAD_TARGET_TTFT
+    if _set(wait) and not positive(wait):
+        return Status.BAD_TARGET_WAIT
+    if (_set(tq) or _set(tms)) and not (fraction(tq) and positive(tms)):
+        return Status.BAD_TTFT_PERCENTILE
+    if (_set(wq) or _set(wms)) and not (fraction(wq) and positive(wms)):
+        return Status.BAD_WAIT_PERCENTILE
+    if _set(block) and not fraction(block):
+        return Status.BAD_MAX_BLOCK
+    if _set(tps) and not positive(tps):
+        return Status.BAD_TPS
+    return Status.OK
+
+
+# A metric within this relative slack of its target meets it (see sizing.hpp).
+TARGET_SLACK = 1e-12
+
+# Binding codes in the order ties are reported (TTFT first, as the reference does).
+_CHECK_ORDER = (2, 1, 3, 4, 5, 6)
+_INFEASIBLE = {1: Status.INFEASIBLE_ITL, 2: Status.INFEASIBLE_TTFT, 3: Status.INFEASIBLE_WAIT,
+               4: Status.INFEASIBLE_TTFT_PERCENTILE, 5: Status.INFEASIBLE_WAIT_PERCENTILE,
+               6: Status.INFEASIBLE_BLOCK}  # fmt: skip
+
+
+def _violations(params, max_batch, max_queue, tau, t, rate):
+    """{binding code: metric / target - 1} for the set targets at rate."""
+    _, m = analyze(params, max_batch, max_queue, rate, tau)
+    g = dict(zip(("rate", "p0", "p_block", "throughput", "in_system", "in_service", "in_queue",
+                  "response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms",
+                  "utilization", "max_rate"), m))  # fmt: skip
+    itl, ttft, wait, tq, tms, wq, wms, block, _ = t
+    lam = rate / 1000
+    out = {}
+    if _set(ttft):
+        out[2] = g["ttft_ms"] / ttft - 1 - TARGET_SLACK
+    if _set(itl):
+        out[1] = g["itl_ms"] / itl - 1 - TARGET_SLACK
+    if _set(wait):
+        out[3] = g["wait_ms"] / wait - 1 - TARGET_SLACK
+    if _set(tq):
+        shift = tms - g["prefill_ms"] - g["itl_ms"]
+        tail = 1.0 if shift < 0 else wait_ccdf(tau, max_queue, lam, shift)
+        out[4] = tail / (1 - tq) - 1 - TARGET_SLACK
+    if _set(wq):
+        out[5] = wait_ccdf(tau, max_queue, lam, wms) / (1 - wq) - 1 - TARGET_SLACK
+    if _set(block):
+        out[6] = g["p_block"] / block - 1 - TARGET_SLACK
+    return out, m
+
+
+def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
+    """(status, rate, binding, iterations, metrics): bisection to rel_tol on the same
+    definitions as the fast kernels (MODEL.md section 3)."""
+    status = validate_targets(targets)
+    if status != Status.OK:
+        return status, 0.0, 0, 0, np.full(NUM_METRICS, math.nan)
+    if tau is None:
+        tau = service_times(*params, max_batch)[0]
+    tau = np.asarray(tau, dtype=float)
+    cap = (1 - 1e-3) * max_batch / tau[-1] * 1000
+    cap_binding = 0
+    if _set(targets[8]):
+        cap *= 0.9
+        cap_binding = 7
+    idle, m = _violations(params, max_batch, max_queue, tau, targets, 0.0)
+    if not idle:
+        _, m = analyze(params, max_batch, max_queue, cap, tau)
+        return Status.OK, cap, cap_binding, 1, m
+    for code in _CHECK_ORDER:
+        if idle.get(code, -1) > 0:
+            return _INFEASIBLE[code], 0.0, code, 1, np.full(NUM_METRICS, math.nan)
+    at_cap, m_cap = _violations(params, max_batch, max_queue, tau, targets, cap)
+    if max(at_cap.values()) <= 0:
+        return Status.OK, cap, cap_binding, 2, m_cap
+    def excess(x):
+        v, m_x = _violations(params, max_batch, max_queue, tau, targets, x)
+        return max(v.values()), max(v, key=v.get), m_x
+
+    def bisect(lo, hi, m_lo, binding):
+        while hi - lo > rel_tol * hi:
+            mid = 0.5 * (lo + hi)
+            e, which, m_mid = excess(mid)
+            if e <= 0:
+                lo, m_lo = mid, m_mid
+            else:
+                hi, binding = mid, which
+        return lo, m_lo, binding
+
+    lo, m_lo, binding = bisect(0.0, cap, m, max(at_cap, key=at_cap.get))
+    if params[0] == KIND_PREFILL_DECODE:
+        lo, m_lo, binding = _first_crossing(params, max_batch, max_queue, tau, lo, m_lo, binding,
+                                            excess, bisect)
+    return Status.OK, lo, binding, 0, m_lo
+
+
+def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, excess, bisect):
+    """PrefillDecode's ITL drops where round(B) reaches a batch with more prefill chunks; the
+    answer is the first crossing of the excess: check each piece's end below the root."""
+    chunks = service_times(*params, max_batch)[1]
+    b_hi = min(max(round_half_away(m_root[METRIC_INDEX["in_service"]]), 1), max_batch)
+    piece_start = 0.0
+    for b in range(1, b_hi):
+        if chunks[b] == chunks[b - 1]:
+            continue
+        level = b + 0.5
+        lo, hi = piece_start, root  # B(lo) < level < B(hi): bisect on the batch
+        while hi - lo > 1e-13 * hi:
+            mid = 0.5 * (lo + hi)
+            B = chain_moments(tau, max_queue, mid / 1000)[5]
+            lo, hi = (mid, hi) if B <= level else (lo, mid)
+        left = hi * (1 - 1e-9)
+        e_left, which, _ = excess(left)
+        if e_left > 0:
+            return bisect(piece_start, left, excess(piece_start)[2], which)
+        e_start, which, m_start = excess(hi)
+        if e_start > 0:
+            return left, excess(left)[2], which
+        piece_start = hi
+    return root, m_root, binding

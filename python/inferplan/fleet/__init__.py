@@ -33,14 +33,23 @@ from .solvers import Assignment, Solution, greedy, solve, unlimited
 
 
 def optimize(
-    system: System, solver: str | None = None, *, g1_wait: str = "exponential", **options
+    system: System | str | Path,
+    solver: str | None = None,
+    *,
+    g1_wait: str = "exponential",
+    **options,
 ) -> Solution:
     """Size every candidate and allocate.
+
+    ``system`` is a :class:`System` or a path to a directory of ``*-data.json`` files or a
+    ``system-data.json`` file.
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
     to the solver (e.g. ``saturation_policy``, ``time_limit``, ``heterogeneous``).
     """
+    if not isinstance(system, System):
+        system = load_system(system)
     if solver is None:
         s = system.settings
         solver = "unlimited" if s.unlimited else "milp" if s.milp else "greedy"

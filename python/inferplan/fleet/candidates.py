@@ -14,7 +14,7 @@ import numpy as np
 from .._kernels import dispatch
 from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, NUM_METRICS
 from .._status import Status, status_message
-from . import _provisional_sizing
+from ..batch import size_many
 from .data import System
 
 # The reference divides a wait target by -ln(0.05): the 95th percentile of an exponential law.
@@ -25,8 +25,8 @@ _CEIL_SLACK = 1e-9
 
 
 def _size_many(**columns):
-    """The one place that sizes replicas; becomes ``inferplan.size_many`` once it lands."""
-    return _provisional_sizing.size_many(**columns)
+    """The one place that sizes replicas: one batch call for the whole system."""
+    return size_many(**columns)
 
 
 def _analyze_many(kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate):
@@ -52,8 +52,6 @@ def _analyze_many(kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, ma
 
 
 def _status_text(code: int) -> str:
-    if code == 8:
-        return "wait target is below the wait of a near-idle replica"
     try:
         return status_message(Status(code))
     except ValueError:
@@ -269,8 +267,9 @@ def build_candidates(system: System, *, g1_wait: str = "exponential") -> Candida
             max_queue=u[7],
             itl_ms=u[8],
             ttft_ms=u[9],
-            wait_ms=u[10],
-            wait_percentile=u[11] if g1_wait == "percentile" else None,
+            wait_ms=u[10] if g1_wait == "exponential" else 0.0,
+            # Percentile mode: the 95th percentile of the wait (u[11] in percent) <= ttw.
+            wait_percentile=(u[11] / 100.0, u[10]) if g1_wait == "percentile" else None,
             tps=u[12],
         )
         if uniq.shape[0]

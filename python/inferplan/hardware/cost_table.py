@@ -20,8 +20,8 @@ KIND_CODES = {"DecodeOnly": 0, "PrefillDecode": 1}
 
 
 def _size_many(**columns):
-    """The single entry point to batch sizing; swap for ``inferplan.size_many`` when it lands."""
-    from ._provisional_sizing import size_many
+    """The single entry point to batch sizing."""
+    from ..batch import size_many
 
     return size_many(**columns)
 

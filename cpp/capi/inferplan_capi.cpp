@@ -1,0 +1,446 @@
+// The C interface (inferplan.h) over the header-only kernel: type translation and
+// argument checks only. Every entry point catches everything, so no C++ exception
+// crosses the boundary; the numerics are the kernel's, shared with the Python module.
+#define INFERPLAN_BUILDING
+#include "inferplan.h"
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "inferplan/batch.hpp"
+#include "inferplan/metrics.hpp"
+#include "inferplan/quantile.hpp"
+#include "inferplan/replica.hpp"
+#include "inferplan/sizing.hpp"
+#include "inferplan/status.hpp"
+
+#ifndef INFERPLAN_VERSION
+#define INFERPLAN_VERSION "unknown"
+#endif
+
+namespace ip = inferplan;
+
+// The C enums are the kernel's codes; a mismatch is a build error, not a wrong answer.
+// (Unary plus compares them as ints: they are different enum types.)
+static_assert(+IP_DECODE_ONLY == +ip::kDecodeOnly && +IP_PREFILL_DECODE == +ip::kPrefillDecode &&
+                  +IP_VECTOR == +ip::kVector,
+              "service kinds");
+static_assert(+IP_OK == +ip::kOk && +IP_UNSTABLE == +ip::kUnstable &&
+                  +IP_INFEASIBLE_ITL == +ip::kInfeasibleItl &&
+                  +IP_INFEASIBLE_TTFT == +ip::kInfeasibleTtft &&
+                  +IP_INFEASIBLE_TTFT_PERCENTILE == +ip::kInfeasibleTtftPercentile &&
+                  +IP_INFEASIBLE_WAIT_PERCENTILE == +ip::kInfeasibleWaitPercentile &&
+                  +IP_INFEASIBLE_BLOCK == +ip::kInfeasibleBlock &&
+                  +IP_INFEASIBLE_TPS == +ip::kInfeasibleTps &&
+                  +IP_INFEASIBLE_WAIT == +ip::kInfeasibleWait,
+              "outcome codes");
+static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &&
+                  +IP_BAD_BETA == +ip::kBadBeta && +IP_BAD_GAMMA == +ip::kBadGamma &&
+                  +IP_BAD_IN_TOKENS == +ip::kBadInTokens && +IP_BAD_OUT_TOKENS == +ip::kBadOutTokens &&
+                  +IP_BAD_MAX_NUM_TOKENS == +ip::kBadMaxNumTokens &&
+                  +IP_BAD_MAX_BATCH == +ip::kBadMaxBatch && +IP_BAD_MAX_QUEUE == +ip::kBadMaxQueue &&
+                  +IP_BAD_RATE == +ip::kBadRate && +IP_BAD_TARGET_ITL == +ip::kBadTargetItl &&
+                  +IP_BAD_TARGET_TTFT == +ip::kBadTargetTtft &&
+                  +IP_BAD_TTFT_PERCENTILE == +ip::kBadTtftPercentile &&
+                  +IP_BAD_WAIT_PERCENTILE == +ip::kBadWaitPercentile &&
+                  +IP_BAD_MAX_BLOCK == +ip::kBadMaxBlock && +IP_BAD_TPS == +ip::kBadTps &&
+                  +IP_BAD_SERVICE_TIME == +ip::kBadServiceTime &&
+                  +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait,
+              "error codes");
+static_assert(+IP_BIND_NONE == +ip::kBindNone && +IP_BIND_ITL == +ip::kBindItl &&
+                  +IP_BIND_TTFT == +ip::kBindTtft && +IP_BIND_WAIT == +ip::kBindWait &&
+                  +IP_BIND_TTFT_PERCENTILE == +ip::kBindTtftPercentile &&
+                  +IP_BIND_WAIT_PERCENTILE == +ip::kBindWaitPercentile &&
+                  +IP_BIND_BLOCK == +ip::kBindBlock && +IP_BIND_TPS == +ip::kBindTps,
+              "binding codes");
+static_assert(+IP_NUM_METRICS == +ip::kNumMetrics, "metric count");
+
+// The layouts promised by the header, on every platform.
+static_assert(sizeof(ip_service) == 56 && offsetof(ip_service, alpha) == 8, "ip_service");
+static_assert(sizeof(ip_targets) == 9 * sizeof(double), "ip_targets");
+static_assert(sizeof(ip_metrics) == ip::kNumMetrics * sizeof(double), "ip_metrics");
+static_assert(offsetof(ip_metrics, max_rate) == ip::kMaxRate * sizeof(double) &&
+                  offsetof(ip_metrics, prefill_ms) == ip::kPrefillMs * sizeof(double) &&
+                  offsetof(ip_metrics, ttft_ms) == ip::kTtftMs * sizeof(double),
+              "ip_metrics follows MetricIndex");
+static_assert(sizeof(ip_size_result) == 144 && offsetof(ip_size_result, metrics) == 24,
+              "ip_size_result");
+
+struct ip_replica {
+  ip::Replica impl;
+};
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+ip::ServiceParams params_of(const ip_service& s) {
+  ip::ServiceParams p;
+  p.kind = s.kind;
+  p.alpha = s.alpha;
+  p.beta = s.beta;
+  p.gamma = s.gamma;
+  p.in_tokens = s.in_tokens;
+  p.out_tokens = s.out_tokens;
+  p.max_num_tokens = s.max_num_tokens;
+  return p;
+}
+
+ip::Targets targets_of(const ip_targets& t) {
+  ip::Targets k;
+  k.itl_ms = t.itl_ms;
+  k.ttft_ms = t.ttft_ms;
+  k.wait_ms = t.wait_ms;
+  k.ttft_pq = t.ttft_pq;
+  k.ttft_p_ms = t.ttft_p_ms;
+  k.wait_pq = t.wait_pq;
+  k.wait_p_ms = t.wait_p_ms;
+  k.max_block = t.max_block;
+  k.tps = t.tps;
+  return k;
+}
+
+void write_metrics(const double* m, ip_metrics* out) {
+  std::memcpy(out, m, sizeof(ip_metrics));  // layout checked above
+}
+
+void write_nan(ip_metrics* out) {
+  double m[ip::kNumMetrics];
+  for (double& x : m) x = kNaN;
+  write_metrics(m, out);
+}
+
+// Same convention as the kernel's batch output: NaN rate and metrics unless OK.
+void write_size(const ip::SizeResult& r, ip_size_result* out) {
+  out->status = r.status;
+  out->binding = r.binding;
+  out->iterations = r.iterations;
+  out->reserved = 0;
+  if (r.status == ip::kOk) {
+    out->rate = r.rate;
+    write_metrics(r.metrics, &out->metrics);
+  } else {
+    out->rate = kNaN;
+    write_nan(&out->metrics);
+  }
+}
+
+void write_error(std::int32_t status, ip_size_result* out) {
+  ip::SizeResult r;
+  r.status = status;
+  write_size(r, out);
+}
+
+// Runs body() and turns any exception into a status code.
+template <class Body>
+int guarded(Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return IP_OUT_OF_MEMORY;
+  } catch (...) {
+    return IP_INTERNAL_ERROR;
+  }
+}
+
+int quantiles(const ip_replica* replica, double rate, double q, double* wait_ms,
+              double* ttft_ms) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!(q > 0.0 && q < 1.0)) return IP_BAD_QUANTILE;
+  const ip::ReplicaView& view = replica->impl.view();
+  double m[ip::kNumMetrics];
+  int s = ip::analyze(view, rate, m);
+  if (s != ip::kOk) return s;
+  ip::Moments mo;
+  ip::evaluate_chain(view.chain, rate / 1000.0, mo);
+  const double w = ip::wait_quantile(view.chain, mo, q);
+  if (wait_ms) *wait_ms = w;
+  if (ttft_ms) *ttft_ms = w + m[ip::kPrefillMs] + m[ip::kItlMs];
+  return IP_OK;
+}
+
+// Rate-independent arrays for ip_size_params, one set per thread, grown on demand.
+struct ThreadScratch {
+  std::vector<double> tau, chunks, inv_index, inv_mu, log_prefix;
+  std::int64_t log_filled = 0;
+
+  ip::ReplicaBuffers buffers(std::int64_t n) {
+    if (static_cast<std::int64_t>(tau.size()) < n) {
+      const std::size_t sz = static_cast<std::size_t>(n);
+      tau.resize(sz);
+      chunks.resize(sz);
+      inv_index.resize(sz);
+      ip::fill_reciprocals(n, inv_index.data());
+      inv_mu.resize(sz);
+      log_prefix.resize(sz + 1);
+    }
+    return ip::ReplicaBuffers{tau.data(),    chunks.data(),     inv_index.data(),
+                              inv_mu.data(), log_prefix.data(), &log_filled};
+  }
+};
+
+// Input columns of a batch call: strided views of the caller's array of structs.
+ip::ConfigColumns config_columns(const ip_service* services, const std::int64_t* max_batch,
+                                 const double* max_queue) {
+  constexpr std::int64_t kDoubles = sizeof(ip_service) / sizeof(double);
+  constexpr std::int64_t kInts = sizeof(ip_service) / sizeof(std::int32_t);
+  ip::ConfigColumns c;
+  c.kind = {&services->kind, kInts};
+  c.alpha = {&services->alpha, kDoubles};
+  c.beta = {&services->beta, kDoubles};
+  c.gamma = {&services->gamma, kDoubles};
+  c.in_tokens = {&services->in_tokens, kDoubles};
+  c.out_tokens = {&services->out_tokens, kDoubles};
+  c.max_num_tokens = {&services->max_num_tokens, kDoubles};
+  c.max_batch = {max_batch, 1};
+  c.max_queue = {max_queue, 1};
+  return c;
+}
+
+// Calls row(view, i) for every row with a valid configuration, fail(status, i) otherwise,
+// on worker threads that each own scratch sized for the largest max batch.
+template <class Row, class Fail>
+void for_each_row(const ip::ConfigColumns& cfg, std::int64_t rows, int threads, Row&& row,
+                  Fail&& fail) {
+  const std::int64_t max_n = ip::max_batch_of(cfg, rows);
+  const int nthreads = ip::resolve_threads(threads, rows);
+  std::vector<ip::Scratch> scratch;
+  scratch.reserve(static_cast<std::size_t>(nthreads));
+  for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
+  ip::parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
+    ip::Scratch& sc = scratch[static_cast<std::size_t>(worker)];
+    ip::ReplicaView view;
+    for (std::int64_t i = begin; i < end; ++i) {
+      ip::Status s = sc.prepare(cfg, i, view);
+      if (s == ip::kOk) {
+        row(view, i);
+      } else {
+        fail(s, i);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+int ip_abi_version(void) { return INFERPLAN_ABI_VERSION; }
+
+const char* ip_version(void) { return INFERPLAN_VERSION; }
+
+const char* ip_status_message(int status) {
+  switch (status) {
+    case IP_OK: return "ok";
+    case IP_UNSTABLE:
+      return "rate: an unbounded queue at or above saturation has no steady state "
+             "(lower the rate below max_rate or bound the queue with max_queue)";
+    case IP_INFEASIBLE_ITL: return "targets.itl_ms is below the ITL of a near-idle replica";
+    case IP_INFEASIBLE_TTFT: return "targets.ttft_ms is below the TTFT of a near-idle replica";
+    case IP_INFEASIBLE_TTFT_PERCENTILE:
+      return "targets.ttft_p_ms is below the TTFT percentile of a near-idle replica";
+    case IP_INFEASIBLE_WAIT_PERCENTILE:
+      return "targets.wait_p_ms is below the wait percentile of a near-idle replica";
+    case IP_INFEASIBLE_BLOCK:
+      return "targets.max_block is below the blocking probability of a near-idle replica";
+    case IP_INFEASIBLE_TPS: return "targets.tps needs more than the replica can deliver";
+    case IP_INFEASIBLE_WAIT:
+      return "targets.wait_ms is below the mean wait of a near-idle replica";
+    case IP_BAD_KIND:
+      return "service.kind must be IP_DECODE_ONLY (0) or IP_PREFILL_DECODE (1), or "
+             "IP_VECTOR (2) with tau_ms in ip_replica_new";
+    case IP_BAD_ALPHA:
+      return "service.alpha must be finite and >= 0, and the service time must be positive";
+    case IP_BAD_BETA: return "service.beta must be finite and >= 0";
+    case IP_BAD_GAMMA: return "service.gamma must be finite and >= 0";
+    case IP_BAD_IN_TOKENS: return "service.in_tokens must be finite and >= 0";
+    case IP_BAD_OUT_TOKENS: return "service.out_tokens must be finite and > 0";
+    case IP_BAD_MAX_NUM_TOKENS: return "service.max_num_tokens must be finite and > 0";
+    case IP_BAD_MAX_BATCH: return "max_batch must be an integer in [1, 16777216]";
+    case IP_BAD_MAX_QUEUE: return "max_queue must be a non-negative integer or INFINITY";
+    case IP_BAD_RATE: return "rate must be finite and >= 0 (req/s)";
+    case IP_BAD_TARGET_ITL: return "targets.itl_ms must be finite and > 0 (or 0: not set)";
+    case IP_BAD_TARGET_TTFT: return "targets.ttft_ms must be finite and > 0 (or 0: not set)";
+    case IP_BAD_TTFT_PERCENTILE:
+      return "targets.ttft_pq must be in (0, 1) and targets.ttft_p_ms finite and > 0 "
+             "(or both 0: not set)";
+    case IP_BAD_WAIT_PERCENTILE:
+      return "targets.wait_pq must be in (0, 1) and targets.wait_p_ms finite and > 0 "
+             "(or both 0: not set)";
+    case IP_BAD_MAX_BLOCK: return "targets.max_block must be in (0, 1) (or 0: not set)";
+    case IP_BAD_TPS: return "targets.tps must be finite and > 0 (or 0: not set)";
+    case IP_BAD_SERVICE_TIME: return "tau_ms: every service time must be finite and > 0";
+    case IP_BAD_QUANTILE: return "q must be in (0, 1)";
+    case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0: not set)";
+    case IP_NULL_SERVICE: return "service (or services) is NULL";
+    case IP_NULL_REPLICA: return "replica is NULL";
+    case IP_NULL_TARGETS: return "targets is NULL";
+    case IP_NULL_OUT: return "out (the output pointer or array) is NULL";
+    case IP_NULL_TAU: return "tau_ms is NULL but service.kind is IP_VECTOR";
+    case IP_NULL_MAX_BATCH: return "max_batch (the array) is NULL";
+    case IP_NULL_MAX_QUEUE: return "max_queue (the array) is NULL";
+    case IP_NULL_RATE: return "rate (the array) is NULL";
+    case IP_NULL_STATUS: return "status (the array) is NULL";
+    case IP_BAD_ROWS: return "rows must be >= 0";
+    case IP_OUT_OF_MEMORY: return "out of memory";
+    case IP_INTERNAL_ERROR: return "internal error in the inferplan kernel";
+    default: return "unknown status";
+  }
+}
+
+int ip_service_defaults(ip_service* service, int32_t kind) {
+  if (!service) return IP_NULL_SERVICE;
+  if (kind != IP_DECODE_ONLY && kind != IP_PREFILL_DECODE && kind != IP_VECTOR)
+    return IP_BAD_KIND;
+  std::memset(service, 0, sizeof(ip_service));
+  const ip::ServiceParams d;
+  service->kind = kind;
+  service->out_tokens = d.out_tokens;
+  service->max_num_tokens = d.max_num_tokens;
+  return IP_OK;
+}
+
+int ip_replica_new(const ip_service* service, std::int64_t max_batch, double max_queue,
+                   const double* tau_ms, ip_replica** out) {
+  if (out) *out = nullptr;
+  if (!out) return IP_NULL_OUT;
+  if (!service) return IP_NULL_SERVICE;
+  if (service->kind == IP_VECTOR && !tau_ms) return IP_NULL_TAU;
+  return guarded([&]() -> int {
+    // Checked before allocating: a huge or negative max_batch must not reach the vectors.
+    int s = ip::validate_queue(max_batch, max_queue);
+    if (s != ip::kOk) return s;
+    std::unique_ptr<ip_replica> r(new ip_replica);
+    s = r->impl.init(params_of(*service), max_batch, max_queue, tau_ms);
+    if (s != ip::kOk) return s;
+    // Fill the lazily computed log prefix now, so that later calls only read the handle
+    // and it can be shared across threads. Same values as filling it on demand.
+    const ip::ChainView& chain = r->impl.view().chain;
+    chain.log_prefix_at(chain.N);
+    *out = r.release();
+    return IP_OK;
+  });
+}
+
+void ip_replica_free(ip_replica* replica) { delete replica; }
+
+int ip_analyze(const ip_replica* replica, double rate, ip_metrics* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    double m[ip::kNumMetrics];
+    int s = ip::analyze(replica->impl.view(), rate, m);
+    if (s == ip::kOk) write_metrics(m, out);
+    return s;
+  });
+}
+
+int ip_size(const ip_replica* replica, const ip_targets* targets, ip_size_result* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    ip::SizeResult r;
+    ip::size_replica(replica->impl.view(), targets_of(*targets), r);
+    write_size(r, out);
+    return r.status;
+  });
+}
+
+int ip_wait_quantile(const ip_replica* replica, double rate, double q, double* out_ms) {
+  if (!out_ms) return IP_NULL_OUT;
+  return guarded([&]() { return quantiles(replica, rate, q, out_ms, nullptr); });
+}
+
+int ip_ttft_quantile(const ip_replica* replica, double rate, double q, double* out_ms) {
+  if (!out_ms) return IP_NULL_OUT;
+  return guarded([&]() { return quantiles(replica, rate, q, nullptr, out_ms); });
+}
+
+int ip_size_params(const ip_service* service, std::int64_t max_batch, double max_queue,
+                   const ip_targets* targets, ip_size_result* out) {
+  if (!service) return IP_NULL_SERVICE;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    const ip::ServiceParams p = params_of(*service);
+    int s = p.kind == ip::kVector ? ip::kBadKind : ip::validate_queue(max_batch, max_queue);
+    if (s != ip::kOk) {
+      write_error(s, out);
+      return s;
+    }
+    thread_local ThreadScratch scratch;
+    ip::ReplicaView view;
+    s = ip::prepare_replica(p, max_batch, max_queue, scratch.buffers(max_batch), view);
+    ip::SizeResult r;
+    if (s == ip::kOk) {
+      ip::size_replica(view, targets_of(*targets), r);
+    } else {
+      r.status = s;
+    }
+    write_size(r, out);
+    return r.status;
+  });
+}
+
+int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
+                    const double* max_queue, const double* rate, ip_metrics* metrics,
+                    std::int32_t* status, int threads) {
+  if (rows < 0) return IP_BAD_ROWS;
+  if (rows == 0) return IP_OK;
+  if (!services) return IP_NULL_SERVICE;
+  if (!max_batch) return IP_NULL_MAX_BATCH;
+  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (!rate) return IP_NULL_RATE;
+  if (!metrics) return IP_NULL_OUT;
+  if (!status) return IP_NULL_STATUS;
+  return guarded([&]() -> int {
+    for_each_row(
+        config_columns(services, max_batch, max_queue), rows, threads,
+        [&](const ip::ReplicaView& view, std::int64_t i) {
+          double m[ip::kNumMetrics];
+          ip::Status s = ip::analyze(view, rate[i], m);
+          status[i] = s;
+          if (s == ip::kOk) {
+            write_metrics(m, &metrics[i]);
+          } else {
+            write_nan(&metrics[i]);
+          }
+        },
+        [&](ip::Status s, std::int64_t i) {
+          status[i] = s;
+          write_nan(&metrics[i]);
+        });
+    return IP_OK;
+  });
+}
+
+int ip_size_many(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
+                 const double* max_queue, const ip_targets* targets, ip_size_result* out,
+                 int threads) {
+  if (rows < 0) return IP_BAD_ROWS;
+  if (rows == 0) return IP_OK;
+  if (!services) return IP_NULL_SERVICE;
+  if (!max_batch) return IP_NULL_MAX_BATCH;
+  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    for_each_row(
+        config_columns(services, max_batch, max_queue), rows, threads,
+        [&](const ip::ReplicaView& view, std::int64_t i) {
+          ip::SizeResult r;
+          ip::size_replica(view, targets_of(targets[i]), r);
+          write_size(r, &out[i]);
+        },
+        [&](ip::Status s, std::int64_t i) { write_error(s, &out[i]); });
+    return IP_OK;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,65 @@
+"""The ``runtime`` subcommand: evaluate provisioning policies over a trace."""
+
+from __future__ import annotations
+
+import argparse
+
+from .policy import POLICIES, PolicyConfig
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "trace",
+        help="a BurstGPT CSV, a CSV/Parquet of timestamp,in_tokens,out_tokens, or "
+        "synthetic:NAME[:key=value,...] (NAME: campus, day)",
+    )
+    p.add_argument("--policy", choices=(*POLICIES, "all"), default="all")
+    p.add_argument("--out", default="runtime-report", help="report directory")
+    p.add_argument("--window", type=float, default=300.0, help="decision window (s)")
+    p.add_argument("--threshold", type=float, default=500, help="small/large tokens")
+    p.add_argument("--ttft-ms", type=float, default=20_000.0, help="P99 TTFT SLO")
+    p.add_argument("--itl-ms", type=float, default=200.0, help="P99 ITL SLO")
+    p.add_argument("--headroom", type=float, default=PolicyConfig.headroom)
+    p.add_argument("--z", type=float, default=PolicyConfig.z, help="proactive error margin")
+    p.add_argument("--forecaster", choices=("holt", "statsmodels"), default="holt")
+    p.add_argument("--price-per-kwh", type=float, default=0.12)
+    p.add_argument("--grid-kg-per-kwh", type=float, default=0.391)
+    p.add_argument("--seed", type=int, default=None, help="seed of a synthetic trace")
+    p.add_argument("--lenient", action="store_true", help="skip malformed rows (reported)")
+    p.add_argument("--no-plots", action="store_true")
+
+
+def run_runtime(args: argparse.Namespace) -> int:
+    from .catalog import campus_hardware
+    from .classes import ClassSLO, oasis_classes
+    from .evaluate import evaluate
+    from .report import print_table, write_report
+    from .traces import load_trace
+
+    slo = ClassSLO(
+        ttft_ms=args.ttft_ms,
+        itl_ms=args.itl_ms,
+        mean_ttft_ms=min(ClassSLO.mean_ttft_ms, args.ttft_ms),
+        mean_itl_ms=min(ClassSLO.mean_itl_ms, args.itl_ms),
+    )
+    rules = oasis_classes(args.threshold, {n: slo for n in ("SISO", "SILO", "LISO", "LILO")})
+    trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed)
+    if trace.load_report is not None and trace.load_report.rejected:
+        r = trace.load_report
+        lines = ", ".join(str(n) for n, _ in r.rejected_lines[:10])
+        more = ", ..." if r.rejected > 10 else ""
+        print(f"skipped {r.rejected} malformed row(s) (lines {lines}{more})")
+    report = evaluate(
+        trace,
+        policies=args.policy,
+        rules=rules,
+        hardware=campus_hardware(
+            price_per_kwh=args.price_per_kwh, grid_kg_per_kwh=args.grid_kg_per_kwh
+        ),
+        window_s=args.window,
+        config=PolicyConfig(headroom=args.headroom, z=args.z, forecaster=args.forecaster),
+    )
+    print_table(report)
+    files = write_report(report, args.out, plots=not args.no_plots)
+    print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0

@@ -1,0 +1,183 @@
+"""Provisioning policies: per window and per class, which instance option and how many.
+
+- ``static``: full cards at the reference clock, enough for the PEAK window rate of the
+  whole trace (what an operator without a runtime would provision), never changed.
+- ``reactive``: each window is provisioned for the rate observed in the previous one.
+- ``proactive``: each window is provisioned for a Holt forecast plus ``z`` times the RMS of
+  past forecast errors.
+
+Adaptive policies pick, per class, the option (full card or MIG slice, clock, max batch)
+of least estimated power for the target rate ``(1 + headroom) * estimate``: ``n =
+ceil(target / rate)`` instances, each drawing its share of the power above idle at the
+utilisation the target implies, plus its share of the card's idle power (a slice of ``g``
+of 7 compute slices pays ``g/7`` of idle). A class keeps its previous option while that
+costs at most ``switch_tolerance`` more than the best (hysteresis against churn). Every
+class keeps at least ``min_instances`` instances (with 0, a class that gets a request while
+it has none starts one on demand); instances beyond what the target needs are released.
+The first window's instances are ready when the trace starts; later new ones pay the
+provisioning delays (see :func:`inferplan.runtime.replay`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..hardware.mig import pack
+from .catalog import Options
+from .forecast import holt_forecasts
+
+POLICIES = ("static", "reactive", "proactive")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Knobs of the adaptive policies (see the module docstring)."""
+
+    headroom: float = 0.5
+    z: float = 2.0
+    min_instances: int = 1
+    switch_tolerance: float = 0.05
+    forecaster: str = "holt"
+    holt_alpha: float = 0.5
+    holt_beta: float = 0.1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions of one policy: arrays of shape (windows, classes) unless noted."""
+
+    policy: str
+    window_s: float
+    observed: np.ndarray  # req/s seen in each window
+    estimate: np.ndarray  # req/s the policy believed before the window
+    option: np.ndarray  # index into Options
+    count: np.ndarray  # instances
+    kept: np.ndarray  # of which carried over from the previous window (ready at once)
+    cards: np.ndarray  # (windows,) cards powered: full cards plus cards hosting MIG slices
+    new_instances: np.ndarray  # (windows,) instances started in the window
+    repartitions: np.ndarray  # (windows,) MIG cards whose layout changed
+    decide_s: float  # wall time of the decisions
+
+
+def observed_rates(
+    window_index: np.ndarray, class_index: np.ndarray, windows: int, classes: int, window_s: float
+) -> np.ndarray:
+    """Requests per second per (window, class)."""
+    counts = np.bincount(window_index * classes + class_index, minlength=windows * classes).reshape(
+        windows, classes
+    )
+    return counts / window_s
+
+
+@lru_cache(maxsize=4096)
+def _cards_for(card: str, counts: tuple[tuple[str, int], ...]) -> tuple:
+    return pack(card, dict(counts)).cards
+
+
+def _mig_cards(options: Options, option_row: np.ndarray, count_row: np.ndarray):
+    """Per MIG card type: the packed layout of this window's slices."""
+    per_card: dict[str, dict[str, int]] = {}
+    for o, n in zip(option_row, count_row, strict=True):
+        if o < 0 or n == 0 or not options.mig_profile[o]:
+            continue
+        d = per_card.setdefault(options.card[o], {})
+        d[options.mig_profile[o]] = d.get(options.mig_profile[o], 0) + int(n)
+    return {card: _cards_for(card, tuple(sorted(d.items()))) for card, d in per_card.items()}
+
+
+def make_plan(
+    policy: str,
+    observed: np.ndarray,
+    options: Options,
+    window_s: float,
+    config: PolicyConfig | None = None,
+) -> Plan:
+    """The decisions of ``policy`` over the windows of ``observed`` (req/s per window and
+    class)."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    config = PolicyConfig() if config is None else config
+    t0 = time.perf_counter()
+    w, c = observed.shape
+    if policy == "static":
+        estimate = np.broadcast_to(observed.max(axis=0), (w, c)).copy()
+    elif policy == "reactive":
+        estimate = np.vstack([observed[:1], observed[:-1]]) if w else observed.copy()
+    else:
+        fc, spread = holt_forecasts(
+            observed, alpha=config.holt_alpha, beta=config.holt_beta, method=config.forecaster
+        )
+        estimate = np.maximum(fc + config.z * spread, 0.0)
+    target = estimate * (1.0 + config.headroom)
+
+    option = np.full((w, c), -1, dtype=np.int64)
+    count = np.zeros((w, c), dtype=np.int64)
+    per_class = [np.flatnonzero(options.class_index == k) for k in range(c)]
+    static_of = [idx[options.is_static[idx]][0] for idx in per_class]
+    for t in range(w):
+        for k in range(c):
+            lam = target[t, k]
+            if policy == "static":
+                o = static_of[k]
+                option[t, k] = o
+                count[t, k] = max(math.ceil(lam / options.rate[o] - 1e-9), config.min_instances)
+                continue
+            idx = per_class[k]
+            # A request for a class with no instance starts one on demand (a cold start).
+            floor = max(config.min_instances, 1 if observed[t, k] > 0 else 0)
+            n = np.maximum(np.ceil(lam / options.rate[idx] - 1e-9), floor)
+            load = np.where(n > 0, lam / np.maximum(n, 1) / options.rate[idx], 0.0)
+            util = np.minimum(options.utilization[idx] * load, 1.0)
+            est = n * (
+                options.dynamic_w(idx, util) + options.idle_w[idx] * options.slices[idx] / 7.0
+            )
+            best = int(np.argmin(est))
+            prev = option[t - 1, k] if t else -1
+            if prev >= 0:
+                j = int(np.flatnonzero(idx == prev)[0])
+                if est[j] <= (1.0 + config.switch_tolerance) * est[best]:
+                    best = j
+            option[t, k] = idx[best]
+            count[t, k] = int(n[best])
+
+    kept = np.zeros_like(count)
+    kept[0] = count[0]
+    same = (options.accelerator[option[1:]] == options.accelerator[option[:-1]]) & (
+        options.max_batch[option[1:]] == options.max_batch[option[:-1]]
+    )
+    kept[1:] = np.where(same, np.minimum(count[1:], count[:-1]), 0)
+    new = (count - kept).sum(axis=1)
+
+    cards = np.zeros(w, dtype=np.int64)
+    repartitions = np.zeros(w, dtype=np.int64)
+    full = options.mig_profile[option] == ""
+    prev_layout: dict = {}
+    for t in range(w):
+        cards[t] = int(count[t][full[t]].sum())
+        layout = _mig_cards(options, option[t], count[t])
+        cards[t] += sum(len(v) for v in layout.values())
+        if t:  # a card whose exact placement did not exist before had to be repartitioned
+            for card, placed in layout.items():
+                repartitions[t] += sum(
+                    (Counter(placed) - Counter(prev_layout.get(card, ()))).values()
+                )
+        prev_layout = layout
+    return Plan(
+        policy,
+        float(window_s),
+        observed,
+        estimate,
+        option,
+        count,
+        kept,
+        cards,
+        new,
+        repartitions,
+        time.perf_counter() - t0,
+    )
