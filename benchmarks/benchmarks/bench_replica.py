@@ -61,7 +61,7 @@ class Size:
 
 class KernelSpeedup:
     """How many times faster the C++ kernel is than each fallback, same inputs, same
-    process (``Replica.analyze`` over 16 rates)."""
+    process (``Replica.analyze`` over 16 rates; ``Replica.size``)."""
 
     params = (["numpy", "numba"], list(common.STATES))
     param_names = ["baseline", "states"]
@@ -93,3 +93,15 @@ class KernelSpeedup:
         return common.speedup(self._runner("cpp"), self._runner(baseline))
 
     track_cpp_speedup_analyze.unit = "ratio"
+
+    def track_cpp_speedup_size(self, baseline, states):
+        """The same for ``Replica.size`` (mean ITL and TTFT targets)."""
+        for replica in self.replicas.values():
+            if not hasattr(replica._kernel, "size"):
+                raise NotImplementedError("a backend without sizing")
+        cpp, base = self.replicas["cpp"], self.replicas[baseline]
+        return common.speedup(
+            lambda: cpp.size(**common.TARGETS), lambda: base.size(**common.TARGETS)
+        )
+
+    track_cpp_speedup_size.unit = "ratio"
