@@ -16,8 +16,9 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import inferplan  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+
+import inferplan  # noqa: E402
 from inferplan import DecodeOnly, PrefillDecode, Replica, Tokens  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

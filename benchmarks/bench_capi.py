@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import time
 
-import inferplan
 import numba
 import numpy as np
+
+import inferplan
 from inferplan import capi
 
 ROWS = 20_000

@@ -17,8 +17,9 @@ import argparse
 import math
 import time
 
-import inferplan
 import numpy as np
+
+import inferplan
 from inferplan.hardware import (
     Accelerator,
     FrequencyModel,

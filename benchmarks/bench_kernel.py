@@ -46,7 +46,8 @@ def main() -> None:
         for threads in ((1, 2) if name != "numpy" else (1,)):
             ip.analyze_many(rate=rate[:n], threads=threads, **sub)  # warm-up (JIT)
             results[(name, threads)] = rate_of(
-                lambda: ip.analyze_many(rate=rate[:n], threads=threads, **sub), n)
+                lambda n=n, threads=threads, sub=sub: ip.analyze_many(
+                    rate=rate[:n], threads=threads, **sub), n)
     dispatch.use(None)
     base = results[("numpy", 1)]
     print(f"{'backend':8s} {'threads':>7s} {'analyses/s':>14s} {'vs numpy':>10s}")

@@ -75,7 +75,7 @@ def main() -> None:
             ip.size_many(itl_ms=do_itl[:1000], threads=threads,
                          **{k: v[:1000] for k, v in do.items()})  # warm-up (JIT)
             figures[f"decode_only/{name}/{threads}"] = solves_per_second(
-                lambda: ip.size_many(itl_ms=do_itl, threads=threads, **do), n)
+                lambda threads=threads: ip.size_many(itl_ms=do_itl, threads=threads, **do), n)
         figures[f"prefill_decode/{name}/2"] = solves_per_second(
             lambda: ip.size_many(itl_ms=pd_itl, ttft_ms=pd_ttft, threads=2, **pd_cfg), n)
     res = ip.size_many(itl_ms=do_itl, **do)
@@ -97,7 +97,8 @@ def main() -> None:
     figures["replica_size_us"] = (time.perf_counter() - t0) / calls * 1e6
     loop_n = 20_000
     models = [ip.DecodeOnly(a, b, k) for a, b, k in
-              zip(do["alpha"][:loop_n], do["beta"][:loop_n], do["out_tokens"][:loop_n])]
+              zip(do["alpha"][:loop_n], do["beta"][:loop_n], do["out_tokens"][:loop_n],
+                  strict=True)]
     t0 = time.perf_counter()
     for i, m in enumerate(models):
         ip.Replica(m, int(do["max_batch"][i]), 1000).size(itl_ms=do_itl[i])

@@ -27,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import inferplan
 import numpy as np
+
+import inferplan
 from inferplan.sweep import load_spec
 from inferplan.sweep.run import _kernel_value
 

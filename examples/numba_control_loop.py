@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 
-import inferplan
 import numba
 import numpy as np
+
+import inferplan
 
 # Registers the C structs with Numba; the functions must be globals of the jitted code.
 api = inferplan.capi.load(numba=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-import inferplan
 import numpy as np
+
+import inferplan
 
 
 def spec(chunk_rows=97, **extra):

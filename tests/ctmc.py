@@ -15,7 +15,8 @@ def dense_metrics(tau_ms: np.ndarray, max_queue: int, rate_per_s: float) -> dict
         N = len(tau_ms)
         K = N + max_queue
         lam = mpmath.mpf(rate_per_s) / 1000
-        mu = [mpmath.mpf(b) / mpmath.mpf(float(t)) for b, t in zip(range(1, N + 1), tau_ms)]
+        mu = [mpmath.mpf(b) / mpmath.mpf(float(t))
+              for b, t in zip(range(1, N + 1), tau_ms, strict=True)]
         G = mpmath.zeros(K + 1, K + 1)
         for n in range(K + 1):
             if n < K:

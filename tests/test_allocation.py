@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from inferplan import fleet
 from inferplan.fleet import candidates as cand_mod
 from inferplan.fleet.candidates import build_candidates

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+import inferplan
 
 
 def run(*args, **kw):
+    # The subprocess imports the same inferplan as this process (installed or in-tree).
+    package_root = str(Path(inferplan.__file__).resolve().parents[1])
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "python"), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "inferplan.fleet.cli", "optimize", *args],
         capture_output=True,
@@ -78,6 +80,6 @@ def test_bad_data_is_a_clear_error(tmp_path):
 
 
 def test_packaged_example(tmp_path):
-    p = run(str(ROOT / "python" / "inferplan" / "data" / "example"), "--format", "json")
+    p = run(str(inferplan.fleet.example_path()), "--format", "json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["allocations"]

@@ -8,11 +8,12 @@ import pytest
 
 pytest.importorskip("highspy")
 
-from _fleet_factory import random_system  # noqa: E402
 from inferplan.fleet.candidates import build_candidates  # noqa: E402
 from inferplan.fleet.data import load_system  # noqa: E402
 from inferplan.fleet.milp import milp  # noqa: E402
 from inferplan.fleet.solvers import _priority, greedy, unlimited  # noqa: E402
+
+from _fleet_factory import random_system  # noqa: E402
 
 
 @pytest.mark.parametrize("where", ["g3/small", "g3/large", "scenarios/sys-edge.json"])

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from _fleet_factory import random_system
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from inferplan.fleet.candidates import build_candidates
 from inferplan.fleet.solvers import greedy, unlimited
+
+from _fleet_factory import random_system
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]

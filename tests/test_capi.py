@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import inferplan
 import numpy as np
 import pytest
+
+import inferplan
 from inferplan import capi
 from inferplan._kernels import dispatch
 

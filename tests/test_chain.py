@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import inferplan as ip
+
 from ctmc import dense_metrics
 
 CHAIN_METRICS = (
@@ -132,7 +133,8 @@ def test_golden_analysis(backend, reference_dir):
             "itl_ms": "an_avg_itl_ms", "ttft_ms": "an_avg_ttft_ms", "utilization": "an_rho",
         }  # fmt: skip
         for name, col in expect.items():
-            assert getattr(m, name) == pytest.approx(float(row[col]), rel=1e-4), (row["case_id"], name)
+            want = float(row[col])
+            assert getattr(m, name) == pytest.approx(want, rel=1e-4), (row["case_id"], name)
         # Waits: 1e-4 relative, or 2e-6 x response absolute where the wait is tiny.
         want_wait = float(row["an_avg_wait_ms"])
         assert abs(m.wait_ms - want_wait) <= max(
@@ -309,7 +311,8 @@ def test_backends_agree_bitwise_with_cpp():
         pytest.skip("needs both the extension and numba")
     rng = np.random.default_rng(11)
     n = 2000
-    cols = dict(kind=rng.integers(0, 2, n), alpha=rng.uniform(1, 30, n), beta=rng.uniform(0.01, 1, n),
+    cols = dict(kind=rng.integers(0, 2, n), alpha=rng.uniform(1, 30, n),
+                beta=rng.uniform(0.01, 1, n),
                 gamma=rng.uniform(0, 1e-3, n), in_tokens=rng.integers(0, 4000, n),
                 out_tokens=rng.integers(1, 1000, n), max_batch=rng.integers(1, 300, n),
                 max_queue=rng.integers(0, 2000, n), rate=rng.uniform(0.001, 10, n))  # fmt: skip

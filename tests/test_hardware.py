@@ -6,9 +6,10 @@ import math
 import sys
 from fractions import Fraction
 
-import inferplan
 import numpy as np
 import pytest
+
+import inferplan
 from inferplan.hardware import (
     Accelerator,
     FrequencyModel,

@@ -7,9 +7,10 @@ import json
 import math
 from pathlib import Path
 
-import inferplan
 import numpy as np
 import pytest
+
+import inferplan
 from inferplan import runtime
 from inferplan.runtime import ClassRule, PolicyConfig, Trace
 

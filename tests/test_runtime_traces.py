@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from inferplan import runtime
 from inferplan.runtime import ClassRule, Trace, TraceError, classify, oasis_classes
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 
-import inferplan
 import numpy as np
 import pytest
+
+import inferplan
 from inferplan import DecodeOnly, PrefillDecode, Replica, Tokens, simulate
 from inferplan.simulate import t_quantile
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 
-import inferplan
 import numpy as np
 import pytest
-from _sweep_grid import expected, spec
+
+import inferplan
 from inferplan.cli import main
 from inferplan.sweep import SpecError, load_spec, summarize
 from inferplan.sweep.io import SweepDirectoryError
+
+from _sweep_grid import expected, spec
 
 pytest.importorskip("pyarrow")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import inferplan
 import pytest
+
+import inferplan
+
 from _sweep_grid import spec
 
 distributed = pytest.importorskip("distributed")

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import inferplan
 import numpy as np
 import pytest
+
+import inferplan
 
 pytest.importorskip("pyarrow")
 

@@ -5,17 +5,16 @@ mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()``
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 """
 
+# Subpackages built on the names above.
+from . import fleet, hardware  # noqa: E402,I001
 from ._status import Status, status_message
 from .batch import analyze_many, optimal_concurrency_many, size_many
 from .capi import c_include_dir, c_library_path
+from .hardware import cost_table, energy_value  # noqa: E402
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
 from .replica import Metrics, Replica, backend, optimal_concurrency
 from .simulate import Estimate, SimulationResult, Tokens, simulate
 from .sizing import ConcurrencyResult, SizeResult
-
-# Subpackages built on the names above.
-from . import fleet, hardware  # noqa: E402,I001
-from .hardware import cost_table, energy_value  # noqa: E402
 
 # The function shadows the subpackage's name on purpose: ``inferplan.sweep(spec, out)``.
 # Its modules stay importable as ``from inferplan.sweep import load_spec``.

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR
 
+
 def _check(owner: str, name: str, value, *, positive: bool = False) -> float:
     """Returns value as float or raises ValueError naming owner.name and the value."""
     try:
@@ -149,5 +150,5 @@ class ServiceTimes:
         return self.tau_ms
 
 
-ServiceModel = Union[DecodeOnly, PrefillDecode, ServiceTimes]
+ServiceModel = Union[DecodeOnly, PrefillDecode, ServiceTimes]  # noqa: UP007 (a runtime alias)
 """Any of the service models accepted by :class:`inferplan.Replica`."""

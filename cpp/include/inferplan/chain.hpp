@@ -130,7 +130,9 @@ inline Head head_monotone(const ChainView& c, double lam) {
   const double* inv_mu = c.inv_mu;
   const double Nd = static_cast<double>(N);
   Head h;
-  double h0a = 1.0, h0b = 0.0, h1a = 0.0, h1b = 0.0, h2a = 0.0, h2b = 0.0, w = 1.0;
+  // Block sums: with s0 = a+b+c+d, s1 = b+2c+3d, s2 = b+4c+9d for the terms
+  // at n..n+3, sum_k (n+k) w = n s0 + s1 and sum_k (n+k)^2 w = n(n s0 + 2 s1) + s2.
+  double h0 = 1.0, h1 = 0.0, h2 = 0.0, w = 1.0;
   std::int64_t n = 1;  // next index (n < N in the loop)
   double nd = 1.0;
   const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
@@ -139,28 +141,23 @@ inline Head head_monotone(const ChainView& c, double lam) {
     const double r2 = lam * inv_mu[n + 1], r3 = lam * inv_mu[n + 2];
     const double p01 = r0 * r1, p012 = p01 * r2, p0123 = p012 * r3;
     const double a = w * r0, b = w * p01, cc = w * p012, d = w * p0123;
-    h0a += a + b;
-    h0b += cc + d;
-    h1a += nd * a + (nd + 1.0) * b;
-    h1b += (nd + 2.0) * cc + (nd + 3.0) * d;
-    if (kSlopes) {
-      h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b;
-      h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d;
-    }
+    const double s0 = (a + b) + (cc + d);
+    const double s1 = b + (cc + cc) + 3.0 * d;
+    const double ns0 = nd * s0;
+    h0 += s0;
+    h1 += ns0 + s1;
+    if (kSlopes) h2 += nd * (ns0 + (s1 + s1)) + (b + 4.0 * cc + 9.0 * d);
     w = d;
     n += 4;
     nd += 4.0;
     if (w > kRescaleAbove) {
       w *= kRescale;
-      h0a *= kRescale;
-      h0b *= kRescale;
-      h1a *= kRescale;
-      h1b *= kRescale;
-      h2a *= kRescale;
-      h2b *= kRescale;
+      h0 *= kRescale;
+      h1 *= kRescale;
+      h2 *= kRescale;
       h.log_scale -= kLogRescale;
-    } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * (h1a + h1b) &&
-               w * r3 < kTruncation * (1.0 - r3) * (h0a + h0b)) {
+    } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * h1 &&
+               w * r3 < kTruncation * (1.0 - r3) * h0) {
       // The rest of the head is negligible; w(N) is still needed exactly.
       for (; n < N; ++n) w *= lam * inv_mu[n - 1];
       break;
@@ -168,25 +165,22 @@ inline Head head_monotone(const ChainView& c, double lam) {
   }
   for (; n < N; ++n, nd += 1.0) {
     w *= lam * inv_mu[n - 1];
-    h0a += w;
-    h1a += nd * w;
-    if (kSlopes) h2a += nd * nd * w;
+    h0 += w;
+    h1 += nd * w;
+    if (kSlopes) h2 += nd * nd * w;
     if (w > kRescaleAbove) {
       w *= kRescale;
-      h0a *= kRescale;
-      h0b *= kRescale;
-      h1a *= kRescale;
-      h1b *= kRescale;
-      h2a *= kRescale;
-      h2b *= kRescale;
+      h0 *= kRescale;
+      h1 *= kRescale;
+      h2 *= kRescale;
       h.log_scale -= kLogRescale;
     }
   }
-  h.h0 = h0a + h0b;
-  h.h1 = h1a + h1b;
-  h.h2 = h2a + h2b;
+  h.h0 = h0;
+  h.h1 = h1;
+  h.h2 = h2;
   h.wN = w * lam * inv_mu[N - 1];
-  h.w0 = std::exp(-h.log_scale);
+  h.w0 = h.log_scale == 0.0 ? 1.0 : std::exp(-h.log_scale);
   return h;
 }
 

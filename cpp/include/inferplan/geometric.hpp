@@ -49,8 +49,21 @@ inline GeoSums geo_sums(double t, double n) {
   return out;
 }
 
+// exp(-s) and expm1(-s) for s >= 0 from one call: whichever is computed
+// directly, the other follows without cancellation (below 0.7 the exponential
+// is above 1/2, above it expm1 is below -1/2).
+inline void exp_pair(double s, double& e, double& em) {
+  if (s < 0.7) {
+    em = std::expm1(-s);
+    e = 1.0 + em;
+  } else {
+    e = std::exp(-s);
+    em = e - 1.0;
+  }
+}
+
 // Everything the chain's tail needs about x^i, i = 0..n-1 with x = exp(-t),
-// t >= 0, n >= 1 (or +inf with t > 0), from three transcendental calls.
+// t >= 0, n >= 1 (or +inf with t > 0), from two transcendental calls.
 struct GeoTail {
   double x;     // exp(-t)
   double xn;    // x^n (0 for n = inf)
@@ -60,8 +73,8 @@ struct GeoTail {
   double n;
 
   GeoTail(double t, double n_) : n(n_) {
-    const double em = std::expm1(-t);  // x - 1
-    x = t < 0.5 ? 1.0 + em : std::exp(-t);
+    double em;  // x - 1
+    exp_pair(t, x, em);
     const double ft = t < 1e-3 ? geo_f(t) : -x / em - 1.0 / t;
     // x / (1 - x)^2 = 1 / (4 sinh^2(t/2)), less its 1/t^2 pole where t is small.
     const double vt = t < 1e-3 ? geo_h(t) : x / (em * em) - 1.0 / (t * t);
@@ -80,8 +93,8 @@ struct GeoTail {
       var = (n * n - 1.0) / 12.0;
       return;
     }
-    const double emn = std::expm1(-nt);
-    xn = std::exp(-nt);
+    double emn;
+    exp_pair(nt, xn, emn);
     g0 = emn / em;
     // 1/expm1(nt) = -x^n / expm1(-nt)
     const double fnt = nt < 1e-3 ? geo_f(nt) : (xn == 0.0 ? -1.0 / nt : -xn / emn - 1.0 / nt);

@@ -239,8 +239,15 @@ template <class Excess>
 int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
                 double& best_feasible, SizeResult& out, double* m_try, std::int32_t& which,
                 Status& s) {
+  // G = log(f / T) - log(1 + slack) = log1p(e + slack) - log1p(slack); near the
+  // root a short series replaces log1p (the candidate points only need to be
+  // computed identically everywhere, not to the last bit).
   const double log1p_slack = std::log1p(kTargetSlack);
-  auto to_g = [&](double e) { return std::log1p(e + kTargetSlack) - log1p_slack; };
+  auto to_g = [&](double e) {
+    const double u = e + kTargetSlack;
+    if (std::fabs(u) < 1e-3) return u * (1.0 - u * (0.5 - u * (1.0 / 3.0 - 0.25 * u))) - kTargetSlack;
+    return std::log1p(u) - log1p_slack;
+  };
   double a = 0.0, b = cap;
   double ga = -std::numeric_limits<double>::infinity(), gb = to_g(e_hi);
   double x = b, gx = gb, slope = slope_hi;
@@ -248,7 +255,9 @@ int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
   while (evaluations < kMaxIterations) {
     if (b - a <= kRateRelTol * b) break;
     const double step = gx / slope;  // in log(rate)
-    double cand = x * std::exp(-step);
+    const double shrink =
+        std::fabs(step) < 1e-3 ? 1.0 - step * (1.0 - step * (0.5 - step / 6.0)) : std::exp(-step);
+    double cand = x * shrink;
     const bool newton_ok = slope > 0.0 && std::isfinite(cand) && cand > a && cand < b;
     if (newton_ok && std::fabs(step) <= kRateRelTol && gx <= 0.0) break;  // x is the answer
     if (newton_ok && std::fabs(step) < kNewtonClose) {

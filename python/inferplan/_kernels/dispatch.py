@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 
 BACKENDS: tuple[str, ...] = ("cpp", "numba", "numpy")
 _MODULES = {
@@ -28,7 +28,7 @@ _BUILD_HINT = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str):
     """The backend module called ``name``; raises ImportError if it cannot be used."""
     if name not in _MODULES:

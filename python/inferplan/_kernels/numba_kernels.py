@@ -188,10 +188,19 @@ def geo_h(s):
 
 
 @nb.njit(**_JIT)
+def exp_pair(s):
+    """(exp(-s), expm1(-s)) from one call: mirrors exp_pair in geometric.hpp."""
+    if s < 0.7:
+        em = math.expm1(-s)
+        return 1.0 + em, em
+    e = math.exp(-s)
+    return e, e - 1.0
+
+
+@nb.njit(**_JIT)
 def geo_tail(t, n):
     """(x, x^n, g0, mean, var) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
-    em = math.expm1(-t)
-    x = 1.0 + em if t < 0.5 else math.exp(-t)
+    x, em = exp_pair(t)
     ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
     vt = geo_h(t) if t < 1e-3 else x / (em * em) - 1.0 / (t * t)
     if math.isinf(n):
@@ -199,8 +208,7 @@ def geo_tail(t, n):
     nt = n * t
     if t == 0.0:
         return x, 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0
-    emn = math.expm1(-nt)
-    xn = math.exp(-nt)
+    xn, emn = exp_pair(nt)
     g0 = emn / em
     if nt < 1e-3:
         fnt = geo_f(nt)
@@ -238,12 +246,9 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
     """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
     Nd = float(N)
     log_scale = 0.0
-    h0a = 1.0
-    h0b = 0.0
-    h1a = 0.0
-    h1b = 0.0
-    h2a = 0.0
-    h2b = 0.0
+    h0 = 1.0
+    h1 = 0.0
+    h2 = 0.0
     w = 1.0
     n = 1
     nd = 1.0
@@ -260,50 +265,45 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
         b = w * p01
         cc = w * p012
         d = w * p0123
-        h0a += a + b
-        h0b += cc + d
-        h1a += nd * a + (nd + 1.0) * b
-        h1b += (nd + 2.0) * cc + (nd + 3.0) * d
+        s0 = (a + b) + (cc + d)
+        s1 = b + (cc + cc) + 3.0 * d
+        ns0 = nd * s0
+        h0 += s0
+        h1 += ns0 + s1
         if slopes:
-            h2a += nd * nd * a + (nd + 1.0) * (nd + 1.0) * b
-            h2b += (nd + 2.0) * (nd + 2.0) * cc + (nd + 3.0) * (nd + 3.0) * d
+            h2 += nd * (ns0 + (s1 + s1)) + (b + 4.0 * cc + 9.0 * d)
         w = d
         n += 4
         nd += 4.0
         if w > RESCALE_ABOVE:
             w *= RESCALE
-            h0a *= RESCALE
-            h0b *= RESCALE
-            h1a *= RESCALE
-            h1b *= RESCALE
-            h2a *= RESCALE
-            h2b *= RESCALE
+            h0 *= RESCALE
+            h1 *= RESCALE
+            h2 *= RESCALE
             log_scale -= LOG_RESCALE
-        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * (h1a + h1b)
-              and w * r3 < TRUNCATION * (1.0 - r3) * (h0a + h0b)):
+        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * h1
+              and w * r3 < TRUNCATION * (1.0 - r3) * h0):
             while n < N:
                 w *= lam * inv_mu[n - 1]
                 n += 1
             break
     while n < N:
         w *= lam * inv_mu[n - 1]
-        h0a += w
-        h1a += nd * w
+        h0 += w
+        h1 += nd * w
         if slopes:
-            h2a += nd * nd * w
+            h2 += nd * nd * w
         if w > RESCALE_ABOVE:
             w *= RESCALE
-            h0a *= RESCALE
-            h0b *= RESCALE
-            h1a *= RESCALE
-            h1b *= RESCALE
-            h2a *= RESCALE
-            h2b *= RESCALE
+            h0 *= RESCALE
+            h1 *= RESCALE
+            h2 *= RESCALE
             log_scale -= LOG_RESCALE
         n += 1
         nd += 1.0
     wN = w * lam * inv_mu[N - 1]
-    return h0a + h0b, h1a + h1b, h2a + h2b, math.exp(-log_scale), wN, np.nan, log_scale
+    w0 = 1.0 if log_scale == 0.0 else math.exp(-log_scale)
+    return h0, h1, h2, w0, wN, np.nan, log_scale
 
 
 @nb.njit(**_JIT)
@@ -833,6 +833,15 @@ NEWTON_CLOSE = 1e-6
 
 
 @nb.njit(**_JIT)
+def _to_g(e, log1p_slack):
+    """log1p(e + slack) - log1p(slack), by a short series near 0 (mirrors to_g)."""
+    u = e + TARGET_SLACK
+    if abs(u) < 1e-3:
+        return u * (1.0 - u * (0.5 - u * (1.0 / 3.0 - 0.25 * u))) - TARGET_SLACK
+    return math.log1p(u) - log1p_slack
+
+
+@nb.njit(**_JIT)
 def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
     """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
@@ -841,7 +850,7 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
     a = 0.0
     b = cap
     ga = -math.inf
-    gb = math.log1p(e_hi + TARGET_SLACK) - log1p_slack
+    gb = _to_g(e_hi, log1p_slack)
     x = b
     gx = gb
     slope = slope_hi
@@ -850,7 +859,11 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
         if b - a <= RATE_REL_TOL * b:
             break
         step = gx / slope
-        cand = x * math.exp(-step)
+        if abs(step) < 1e-3:
+            shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
+        else:
+            shrink = math.exp(-step)
+        cand = x * shrink
         newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
         if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
             break
@@ -875,7 +888,7 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
         if s != OK:
             st[ST_STATUS] = s
             return evaluations
-        g = math.log1p(e + TARGET_SLACK) - log1p_slack
+        g = _to_g(e, log1p_slack)
         if e <= 0.0:
             a = cand
             ga = g
@@ -952,7 +965,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
 
 
 @nb.njit(**_JIT)
-def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, tol, out_m, mo):
+def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                        tol, out_m, mo):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
         return 37, 0, 0.0, 0.0, BIND_NONE, 0

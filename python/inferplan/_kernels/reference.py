@@ -334,7 +334,7 @@ def _violations(params, max_batch, max_queue, tau, t, rate):
     _, m = analyze(params, max_batch, max_queue, rate, tau)
     g = dict(zip(("rate", "p0", "p_block", "throughput", "in_system", "in_service", "in_queue",
                   "response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms",
-                  "utilization", "max_rate"), m))  # fmt: skip
+                  "utilization", "max_rate"), m, strict=True))  # fmt: skip
     itl, ttft, wait, tq, tms, wq, wms, block, _ = t
     lam = rate / 1000
     out = {}
