@@ -34,7 +34,7 @@ def fmt(value, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if unit == "ratio":
-        return f"{value:.3g}x"
+        return f"{value:.2f}x" if value < 100 else f"{value:,.0f}x"
     if unit not in ("seconds", "bytes"):
         return f"{value:,.0f} {unit}"
     return human_value(value, unit).strip()
