@@ -11,7 +11,8 @@ a temporary directory and its extension is built there with ``scripts/dev_build.
 The *current* suite (``benchmarks/benchmarks``) then runs against each build with
 ``asv run --python=same --set-commit-hash SHA``, the build put first on the path through
 ``ASV_PYTHONPATH``, as ``asv continuous`` also runs one suite against both commits.
-Results land in ``benchmarks/.asv/results`` under each commit's hash; ``asv compare``
+Results land in ``benchmarks/.asv/compare/results`` (emptied at each comparison, apart
+from the ordinary ``.asv/results``) under each commit's hash; ``asv compare``
 prints the usual table, and the gate below decides the exit status:
 
 * ``time_*`` and ``peakmem_*``: a regression when HEAD / BASE > factor;
@@ -36,6 +37,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+# A results directory of its own, emptied at each comparison, so that a comparison neither
+# mixes with nor deletes the results of ordinary `asv run`s in .asv/results.
+RESULTS = HERE / ".asv" / "compare" / "results"
+CONFIG = HERE / ".asv" / "compare" / "asv.conf.json"
 HIGHER_IS_BETTER = re.compile(r"speedup|_vs_|per_second|two_threads")
 
 
@@ -65,7 +70,14 @@ def build(sha: str, workdir: Path) -> Path:
 
 
 def run_suite(sha: str, python_dir: Path, benches: list[str], quick: bool) -> None:
-    cmd = ["asv", "run", "--python=same", f"--set-commit-hash={sha}", "--show-stderr"]
+    cmd = [
+        "asv",
+        "run",
+        f"--config={CONFIG}",
+        "--python=same",
+        f"--set-commit-hash={sha}",
+        "--show-stderr",
+    ]
     if quick:
         cmd.append("--quick")
     for bench in benches:
@@ -79,6 +91,23 @@ def run_suite(sha: str, python_dir: Path, benches: list[str], quick: bool) -> No
         raise SystemExit(f"asv run failed (exit {code}) for {sha[:8]}: no comparison")
 
 
+def write_config() -> None:
+    """The suite's asv.conf.json with absolute paths and the private results directory."""
+    from asv.util import load_json
+
+    shutil.rmtree(RESULTS.parent, ignore_errors=True)
+    conf = load_json(str(HERE / "asv.conf.json"), js_comments=True)
+    conf.update(
+        repo=str(ROOT),
+        benchmark_dir=str(HERE / "benchmarks"),
+        env_dir=str(HERE / ".asv" / "env"),
+        results_dir=str(RESULTS),
+        html_dir=str(RESULTS.parent / "html"),
+    )
+    CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    CONFIG.write_text(json.dumps(conf, indent=2))
+
+
 def machine_name() -> str:
     config = json.loads((Path.home() / ".asv-machine.json").read_text())
     names = [k for k in config if k != "version"]
@@ -89,7 +118,7 @@ def load(sha: str, machine: str) -> tuple[dict, dict]:
     """{(benchmark, params): value} of ``sha`` on ``machine``, and the benchmark metadata."""
     from asv.results import iter_results_for_machine_and_hash
 
-    results_dir = HERE / ".asv" / "results"
+    results_dir = RESULTS
     meta = json.loads((results_dir / "benchmarks.json").read_text())
     values: dict = {}
     for result in iter_results_for_machine_and_hash(str(results_dir), machine, sha):
@@ -156,9 +185,7 @@ def main() -> int:
     shas = [git("rev-parse", "--verify", f"{rev}^{{commit}}") for rev in (args.base, args.head)]
     subprocess.run(["asv", "machine", "--yes"], cwd=HERE, check=True, stdout=subprocess.DEVNULL)
     machine = machine_name()
-    for sha in shas:  # results of an earlier comparison would mix with this one
-        for old in (HERE / ".asv" / "results" / machine).glob(f"{sha[:8]}-*.json"):
-            old.unlink()
+    write_config()
     workdir = Path(tempfile.mkdtemp(prefix="inferplan-compare-"))
     try:
         for i, sha in enumerate(shas):
