@@ -1,0 +1,1 @@
+"""asv benchmark suite of inferplan (see docs/performance.md; configuration in ../asv.conf.json)."""

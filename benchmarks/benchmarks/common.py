@@ -1,0 +1,305 @@
+"""Seeded input builders and same-process timing helpers shared by the asv benchmarks.
+
+Every builder takes a seed and returns the same inputs on every call, so two commits are
+benchmarked on identical data. ``speedup`` is how the ``track_*`` ratios are measured: the
+fast path and its baseline are timed in the same process, one right after the other, so the
+noise of a shared machine mostly cancels in the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+
+import inferplan
+import numpy as np
+from inferplan._kernels import dispatch
+
+BACKENDS = list(dispatch.BACKENDS)
+
+# INFERPLAN_ASV_SMOKE=1 (set by tests/test_benchmarks.py) skips the heaviest parameter
+# combinations, so that CI can run every benchmark body in quick mode within its budget.
+SMOKE = os.environ.get("INFERPLAN_ASV_SMOKE", "") == "1"
+
+
+def skip_heavy(heavy: bool) -> None:
+    """Skips a heavy case (asv reports it as n/a) in a smoke run."""
+    if SMOKE and heavy:
+        raise NotImplementedError("heavy case, skipped in smoke runs (INFERPLAN_ASV_SMOKE=1)")
+
+
+# The worked example of MODEL.md 2.1: 48 in the batch, 152 waiting, so 201 states.
+EXAMPLE_MODEL = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
+# Chain sizes (number of states, max_batch + max_queue + 1) used by the single-replica
+# benchmarks; 1000 states is the size at which the reference analyzer's speed is quoted.
+STATES = {201: (48, 152), 1000: (256, 743)}
+TARGETS = {"itl_ms": 50.0, "ttft_ms": 2000.0}
+
+
+def use_backend(name: str) -> None:
+    """Makes ``name`` the active backend; asv skips the benchmark where it cannot load."""
+    if name not in dispatch.available():
+        raise NotImplementedError(f"backend {name!r} is not available here")
+    dispatch.use(name)
+
+
+def reset_backend() -> None:
+    dispatch.use(None)
+
+
+def example_replica(states: int) -> inferplan.Replica:
+    max_batch, max_queue = STATES[states]
+    return inferplan.Replica(EXAMPLE_MODEL, max_batch=max_batch, max_queue=max_queue)
+
+
+def rate_grid(replica: inferplan.Replica, count: int = 16) -> list[float]:
+    """``count`` offered rates from 10% to 95% of saturation: a benchmark call walks them
+    all, so no kernel can answer from a cache of its last rate."""
+    return list(np.linspace(0.1, 0.95, count) * replica.max_rate)
+
+
+def best_seconds(fn, *, repeat: int = 5, min_seconds: float = 0.02) -> float:
+    """The best mean time of one ``fn()`` call over ``repeat`` rounds, each lasting at least
+    ``min_seconds`` (the call count is calibrated once)."""
+    fn()
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds:
+            break
+        number *= 2 if elapsed == 0 else max(2, int(1.5 * min_seconds / elapsed))
+    best = elapsed / number
+    for _ in range(repeat - 1):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+def speedup(fast, baseline, **kwargs) -> float:
+    """How many times faster ``fast()`` is than ``baseline()``, both timed now, in turn."""
+    return best_seconds(baseline, **kwargs) / best_seconds(fast, **kwargs)
+
+
+def config_columns(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``rows`` random replica configurations (half DecodeOnly, half PrefillDecode) as the
+    columns ``size_many`` and ``analyze_many`` take."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 2, rows).astype(np.int32)
+    prefill = kind == 1
+    return {
+        "kind": kind,
+        "alpha": rng.uniform(5.0, 25.0, rows),
+        "beta": np.where(prefill, rng.uniform(0.005, 0.03, rows), rng.uniform(0.05, 1.0, rows)),
+        "gamma": np.where(prefill, rng.uniform(0.0, 1e-4, rows), 0.0),
+        "in_tokens": np.where(prefill, rng.integers(64, 2048, rows), 0).astype(float),
+        "out_tokens": rng.integers(64, 1024, rows).astype(float),
+        "max_batch": rng.integers(8, 256, rows).astype(np.int64),
+        "max_queue": rng.integers(0, 512, rows).astype(float),
+    }
+
+
+def offered_rates(columns: dict[str, np.ndarray], seed: int = 1) -> np.ndarray:
+    """An offered rate per row between 10% and 95% of that row's saturation rate."""
+    rows = columns["kind"].size
+    sat = inferplan.analyze_many(rate=1e-9, metrics=["max_rate"], threads=1, **columns)
+    return np.random.default_rng(seed).uniform(0.1, 0.95, rows) * sat["max_rate"]
+
+
+def scalar_replica(columns: dict[str, np.ndarray], i: int) -> inferplan.Replica:
+    """Row ``i`` of ``columns`` as a :class:`inferplan.Replica` (the per-item baseline)."""
+    if columns["kind"][i] == 0:
+        model = inferplan.DecodeOnly(
+            float(columns["alpha"][i]), float(columns["beta"][i]), float(columns["out_tokens"][i])
+        )
+    else:
+        model = inferplan.PrefillDecode(
+            float(columns["alpha"][i]),
+            float(columns["beta"][i]),
+            float(columns["gamma"][i]),
+            float(columns["in_tokens"][i]),
+            float(columns["out_tokens"][i]),
+        )
+    return inferplan.Replica(
+        model, max_batch=int(columns["max_batch"][i]), max_queue=float(columns["max_queue"][i])
+    )
+
+
+def take(columns: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    return {name: col[:rows] for name, col in columns.items()}
+
+
+# ---- fleet allocation -------------------------------------------------------------------
+
+
+def synthetic_system(servers: int, accelerators: int, models: int, seed: int = 0):
+    """A seeded allocation problem: every model runs on every accelerator; each card type
+    holds 80% of what the servers' cheapest choices need plus half the mean need, so the
+    solvers must send some servers to their second choice."""
+    from inferplan import fleet
+    from inferplan.fleet.candidates import build_candidates
+
+    rng = np.random.default_rng(seed)
+    types = [f"T{i}" for i in range(max(accelerators // 2, 1))]
+    accs = []
+    for a in range(accelerators):
+        units = int(rng.choice([1, 2, 4]))
+        accs.append(
+            fleet.Accelerator(
+                f"A{a}",
+                types[a % len(types)],
+                cost=float(rng.uniform(2, 60)) * units,
+                multiplicity=units,
+                power=fleet.PowerCurve(50, 250, 0.6, 350),
+            )
+        )
+    profiles = []
+    for m in range(models):
+        size = rng.uniform(0.5, 8)
+        for acc in accs:
+            speed = rng.uniform(0.5, 4) * acc.multiplicity**0.7
+            profiles.append(
+                fleet.ModelProfile(
+                    f"M{m}",
+                    acc.name,
+                    alpha=float(10 * size / speed),
+                    beta=float(0.02 * size / speed),
+                    gamma=float(6e-4 * size / speed),
+                    acc_count=int(rng.choice([1, 1, 2])),
+                    max_batch_size=int(rng.integers(8, 128)),
+                    at_tokens=512,
+                )
+            )
+    classes = tuple(
+        fleet.ServiceClass(
+            f"C{p}",
+            p,
+            {
+                f"M{m}": fleet.Target(itl_ms=40.0 * p * (1 + m % 3), ttft_ms=1000.0 * p)
+                for m in range(models)
+            },
+        )
+        for p in (1, 2, 3)
+    )
+    servers_ = tuple(
+        fleet.Server(
+            f"S{i}",
+            f"C{int(rng.integers(1, 4))}",
+            f"M{int(rng.integers(models))}",
+            load=fleet.Load(
+                float(rng.choice([30, 60, 120, 240, 600])),
+                float(rng.choice([128, 512, 2048])),
+                float(rng.choice([128, 512, 1024])),
+            ),
+        )
+        for i in range(servers)
+    )
+    system = fleet.System(
+        tuple(accs),
+        {t: 10**9 for t in types},
+        tuple(profiles),
+        classes,
+        servers_,
+        fleet.OptimizerSettings(saturation_policy="PriorityExhaustive"),
+    )
+    cands = build_candidates(system)
+    need: dict[str, int] = {}
+    for s in range(cands.num_servers):
+        rows = cands.of(s)
+        if rows:
+            r = rows[0]
+            need[cands.acc_type[r]] = need.get(cands.acc_type[r], 0) + int(
+                cands.units[r] * cands.replicas[r]
+            )
+    mean = sum(need.values()) / len(types)
+    return system.with_capacity({t: int(0.8 * need.get(t, 0) + 0.5 * mean) for t in types})
+
+
+FLEETS = {
+    # name: (servers, accelerators, models); "example" is the package's own data set
+    "synthetic": (300, 8, 10),
+    "large": (3000, 20, 40),
+}
+
+
+def fleet_system(name: str):
+    from inferplan import fleet
+
+    if name == "example":
+        return fleet.load_system(fleet.example_path())
+    return synthetic_system(*FLEETS[name])
+
+
+# ---- hardware cost table ----------------------------------------------------------------
+
+COST_TARGETS = (80.0, 3000.0)  # every query class: mean ITL and TTFT bounds in ms
+COST_GRIDS = {
+    # name: (models, accelerators, clocks, batch sizes); x 4 query classes = rows
+    "small": (2, 3, 2, 8),
+    "medium": (4, 6, 4, 16),
+    "large": (8, 12, 6, 32),
+}
+
+
+@cache
+def cost_table_inputs(grid: str, seed: int = 0):
+    """Seeded profiles, accelerators (every other one a MIG slice), query classes, clocks
+    and batch sizes of the named grid."""
+    from inferplan.hardware import (
+        Accelerator,
+        FrequencyModel,
+        PowerCurve,
+        Profile,
+        QueryClass,
+    )
+    from inferplan.hardware.mig import CATALOGUE
+
+    models, accelerators, clocks, batches = COST_GRIDS[grid]
+    rng = np.random.default_rng(seed)
+    slices = [(card, name) for card, names in CATALOGUE.items() for name in names]
+    accs = []
+    for i in range(accelerators):
+        card, mig = slices[i % len(slices)] if i % 2 else (None, None)
+        accs.append(
+            Accelerator(
+                f"acc{i}",
+                PowerCurve(
+                    50 + 10 * rng.random(), 180 + 40 * rng.random(), 0.5, 300 + 100 * rng.random()
+                ),
+                1.0 + 3 * rng.random(),
+                FrequencyModel(1410, 0.1 + 0.4 * rng.random(), 70.0, 2.0),
+                card=card,
+                mig_profile=mig,
+            )
+        )
+    profiles = []
+    for m in range(models):
+        prefill = m % 2 == 1
+        for acc in accs:
+            profiles.append(
+                Profile(
+                    f"model{m}",
+                    acc.name,
+                    5 + 10 * rng.random(),
+                    0.005 + 0.02 * rng.random() if prefill else 0.01 + 0.3 * rng.random(),
+                    1e-4 * rng.random() if prefill else 0.0,
+                    kind="PrefillDecode" if prefill else "DecodeOnly",
+                )
+            )
+    classes = [
+        QueryClass(name, i, o, itl_ms=COST_TARGETS[0], ttft_ms=COST_TARGETS[1])
+        for name, i, o in (
+            ("SISO", 256, 256),
+            ("SILO", 256, 1024),
+            ("LISO", 1024, 256),
+            ("LILO", 1024, 1024),
+        )
+    ]
+    clocks_mhz = np.linspace(810, 1410, clocks)
+    batch_sizes = np.unique(np.geomspace(1, 512, 4 * batches).round().astype(int))[:batches]
+    return profiles, accs, classes, clocks_mhz, batch_sizes
