@@ -8,6 +8,7 @@ rows are computed as usual.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -137,11 +138,10 @@ def _threads(threads) -> int:
 
 
 def _wrap(source, result: dict):
-    try:
-        import pandas as pd
-    except ImportError:
-        return result
-    if isinstance(source, pd.DataFrame):
+    # A DataFrame can only come from a caller that imported pandas already: never import it
+    # here (it costs most of a second on the first call).
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(source, pd.DataFrame):
         return pd.DataFrame(result, index=source.index if len(source) else None)
     return result
 
