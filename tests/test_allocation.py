@@ -257,3 +257,22 @@ def test_example_data_ships_and_allocates():
     sol = fleet.optimize(system)
     assert set(sol.assignments) | set(sol.unallocated) == set(range(len(system.servers)))
     assert sol.total_cost > 0
+
+
+def test_energy_objective_minimises_power():
+    """objective="power": unlimited takes each server's least-power candidate, so the fleet
+    draws no more than under the cost objective; cost+energy sits between the two."""
+    system = fleet.load_system(fleet.example_path())
+    by_cost = fleet.optimize(system, "unlimited")
+    by_power = fleet.optimize(system, "unlimited", objective="power")
+    mixed = fleet.optimize(system, "unlimited", objective="cost+energy", energy_weight=1.0,
+                           price_per_kwh=0.12)
+    assert power_watts(by_power) <= power_watts(by_cost) + 1e-9
+    assert power_watts(by_power) <= power_watts(mixed) + 1e-9
+    assert by_cost.total_cost <= mixed.total_cost + 1e-9
+    c = by_power.candidates
+    for s, a in by_power.assignments.items():
+        rows = list(c.of(s))
+        assert a.parts[0][0] == rows[0]  # the first row sorts by the (power) value
+    with pytest.raises(ValueError, match="objective"):
+        fleet.optimize(system, objective="speed")

@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import inferplan
 import pytest
+
+import inferplan
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"

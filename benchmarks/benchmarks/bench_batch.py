@@ -5,8 +5,9 @@ a sample of rows and is compared per row)."""
 
 from __future__ import annotations
 
-import inferplan
 import numpy as np
+
+import inferplan
 
 from . import common
 

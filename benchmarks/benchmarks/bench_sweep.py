@@ -8,8 +8,9 @@ import importlib
 import shutil
 import tempfile
 
-import inferplan
 import numpy as np
+
+import inferplan
 
 from . import common
 

@@ -12,8 +12,9 @@ import os
 import time
 from functools import cache
 
-import inferplan
 import numpy as np
+
+import inferplan
 from inferplan._kernels import dispatch
 
 BACKENDS = list(dispatch.BACKENDS)

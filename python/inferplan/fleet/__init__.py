@@ -37,12 +37,16 @@ def optimize(
     solver: str | None = None,
     *,
     g1_wait: str = "exponential",
+    objective: str = "cost",
+    energy_weight: float = 1.0,
+    price_per_kwh: float | None = None,
     **options,
 ) -> Solution:
     """Size every candidate and allocate.
 
     ``system`` is a :class:`System` or a path to a directory of ``*-data.json`` files or a
-    ``system-data.json`` file.
+    ``system-data.json`` file. ``objective`` is ``"cost"`` (default), ``"power"`` or
+    ``"cost+energy"`` (see :func:`build_candidates`).
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
@@ -53,7 +57,9 @@ def optimize(
     if solver is None:
         s = system.settings
         solver = "unlimited" if s.unlimited else "milp" if s.milp else "greedy"
-    return solve(build_candidates(system, g1_wait=g1_wait), solver, **options)
+    cands = build_candidates(system, g1_wait=g1_wait, objective=objective,
+                             energy_weight=energy_weight, price_per_kwh=price_per_kwh)
+    return solve(cands, solver, **options)
 
 
 def example_path() -> Path:

@@ -140,14 +140,36 @@ def _penalty(
     return np.where(same, np.where(new_reps == cur_reps, 0.0, delta), changed)
 
 
-def build_candidates(system: System, *, g1_wait: str = "exponential") -> Candidates:
+OBJECTIVES = ("cost", "power", "cost+energy")
+
+
+def build_candidates(
+    system: System,
+    *,
+    g1_wait: str = "exponential",
+    objective: str = "cost",
+    energy_weight: float = 1.0,
+    price_per_kwh: float | None = None,
+) -> Candidates:
     """Size every (server, accelerator) pair and turn the result into candidates.
 
     ``g1_wait``: ``"exponential"`` bounds the mean wait by slo-ttw / 2.9957 as the reference
     does; ``"percentile"`` bounds the exact 95th percentile of the wait by slo-ttw.
+
+    ``objective`` sets each candidate's value, which every solver minimises: ``"cost"`` (the
+    reference's dollar cost plus transition penalty), ``"power"`` (the replicas' power in W
+    at their utilization, MODEL.md 5), or ``"cost+energy"`` (cost value plus
+    ``energy_weight`` x power, the power first turned into $/h with ``price_per_kwh`` when
+    given; see :func:`inferplan.hardware.energy_value`).
     """
     if g1_wait not in ("exponential", "percentile"):
         raise ValueError(f"g1_wait must be 'exponential' or 'percentile', got {g1_wait!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if not (math.isfinite(energy_weight) and energy_weight >= 0):
+        raise ValueError(f"energy_weight must be finite and >= 0, got {energy_weight!r}")
+    if price_per_kwh is not None and not (math.isfinite(price_per_kwh) and price_per_kwh >= 0):
+        raise ValueError(f"price_per_kwh must be finite and >= 0, got {price_per_kwh!r}")
     g1 = system.rules == "g1"
     accs = system.accelerators
     acc_index = {a.name: i for i, a in enumerate(accs)}
@@ -386,6 +408,21 @@ def build_candidates(system: System, *, g1_wait: str = "exponential") -> Candida
         value[rows_s] = _penalty(
             cur.num_replicas, cur.cost, replicas[rows_s], cost[rows_s], names == cur.accelerator
         )
+    if objective != "cost":
+        util_all = np.array(cols["util"], dtype=float)
+        power = np.array(
+            [
+                r * k * accs[a].power.at(u if math.isfinite(u) else 0.0) if a >= 0 else 0.0
+                for a, r, k, u in zip(accelerator, replicas, acc_count, util_all, strict=True)
+            ]
+        )
+        if objective == "power":
+            value = power
+        else:
+            from ..hardware.power import energy_value
+
+            value = value + energy_value(power, energy_weight=energy_weight,
+                                         price_per_kwh=price_per_kwh)
     order = np.lexsort((accelerator, cost, value, server))
     nserv = len(system.servers)
     server_sorted = server[order]

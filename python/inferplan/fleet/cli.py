@@ -53,6 +53,19 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--time-limit", type=float, default=60.0, help="milp time limit (s)")
     p.add_argument(
+        "--objective",
+        choices=("cost", "power", "cost+energy"),
+        default="cost",
+        help="what the solvers minimise (default: dollar cost with transition penalty)",
+    )
+    p.add_argument(
+        "--energy-weight",
+        type=float,
+        default=1.0,
+        help="cost+energy: weight of the power term (per W, or per $/h with --price-per-kwh)",
+    )
+    p.add_argument("--price-per-kwh", type=float, default=None, help="electricity price, $/kWh")
+    p.add_argument(
         "--rules",
         choices=("g3", "g1"),
         default=None,
@@ -138,7 +151,14 @@ def run_optimize(args: argparse.Namespace) -> int:
         }
     elif solver == "milp":
         options = {"heterogeneous": args.heterogeneous, "time_limit": args.time_limit}
-    sol = solve(build_candidates(system), solver, **options)
+    try:
+        cands = build_candidates(system, objective=args.objective,
+                                 energy_weight=args.energy_weight,
+                                 price_per_kwh=args.price_per_kwh)
+    except ValueError as err:
+        print(f"inferplan optimize: {err}", file=sys.stderr)
+        return 2
+    sol = solve(cands, solver, **options)
     result = _clean(summary(sol))
     if args.out:
         with open(args.out, "w") as f:
