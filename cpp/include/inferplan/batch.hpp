@@ -86,8 +86,10 @@ inline std::int64_t max_batch_of(const ConfigColumns& cfg, std::int64_t rows) {
   return m;
 }
 
-inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int64_t rows,
-                         const MetricColumns& out, std::int32_t* status, int threads) {
+// Prepares every row in per-worker scratch (sized once for the largest max
+// batch) and calls fn(status, view, row); view is valid only when status is kOk.
+template <class Fn>
+void for_each_row(const ConfigColumns& cfg, std::int64_t rows, int threads, Fn&& fn) {
   const std::int64_t max_n = max_batch_of(cfg, rows);
   const int nthreads = resolve_threads(threads, rows);
   std::vector<Scratch> scratch;
@@ -96,16 +98,20 @@ inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int
   parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
     Scratch& sc = scratch[static_cast<std::size_t>(worker)];
     ReplicaView view;
+    for (std::int64_t i = begin; i < end; ++i) fn(sc.prepare(cfg, i, view), view, i);
+  });
+}
+
+inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int64_t rows,
+                         const MetricColumns& out, std::int32_t* status, int threads) {
+  for_each_row(cfg, rows, threads, [&](Status s, const ReplicaView& view, std::int64_t i) {
     double m[kNumMetrics];
-    for (std::int64_t i = begin; i < end; ++i) {
-      Status s = sc.prepare(cfg, i, view);
-      if (s == kOk) s = analyze(view, rate[i], m);
-      status[i] = s;
-      if (s == kOk) {
-        out.write(i, m);
-      } else {
-        out.write_nan(i);
-      }
+    if (s == kOk) s = analyze(view, rate[i], m);
+    status[i] = s;
+    if (s == kOk) {
+      out.write(i, m);
+    } else {
+      out.write_nan(i);
     }
   });
 }
@@ -138,30 +144,21 @@ struct SizeColumns {
   double* peak_throughput = nullptr;        // optimal concurrency only
 };
 
-// Runs fn(view, targets, row) for every row whose configuration is valid.
+// Runs fn(view, row) for every row whose configuration is valid; the others
+// get their status and NaN outputs.
 template <class Fn>
 void for_each_config(const ConfigColumns& cfg, std::int64_t rows, int threads,
                      const SizeColumns& sc, const MetricColumns& out, Fn&& fn) {
-  const std::int64_t max_n = max_batch_of(cfg, rows);
-  const int nthreads = resolve_threads(threads, rows);
-  std::vector<Scratch> scratch;
-  scratch.reserve(static_cast<std::size_t>(nthreads));
-  for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
-  parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
-    Scratch& s = scratch[static_cast<std::size_t>(worker)];
-    ReplicaView view;
-    for (std::int64_t i = begin; i < end; ++i) {
-      Status st = s.prepare(cfg, i, view);
-      if (st != kOk) {
-        sc.status[i] = st;
-        sc.rate[i] = std::numeric_limits<double>::quiet_NaN();
-        sc.binding[i] = kBindNone;
-        sc.iterations[i] = 0;
-        out.write_nan(i);
-        continue;
-      }
+  for_each_row(cfg, rows, threads, [&](Status st, const ReplicaView& view, std::int64_t i) {
+    if (st == kOk) {
       fn(view, i);
+      return;
     }
+    sc.status[i] = st;
+    sc.rate[i] = std::numeric_limits<double>::quiet_NaN();
+    sc.binding[i] = kBindNone;
+    sc.iterations[i] = 0;
+    out.write_nan(i);
   });
 }
 

@@ -135,6 +135,13 @@ inline Head head_monotone(const ChainView& c, double lam) {
   double h0 = 1.0, h1 = 0.0, h2 = 0.0, w = 1.0;
   std::int64_t n = 1;  // next index (n < N in the loop)
   double nd = 1.0;
+  auto rescale = [&]() {  // exact: a power of two
+    w *= kRescale;
+    h0 *= kRescale;
+    h1 *= kRescale;
+    h2 *= kRescale;
+    h.log_scale -= kLogRescale;
+  };
   const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
   while (blocks && n + 3 < N) {
     const double r0 = lam * inv_mu[n - 1], r1 = lam * inv_mu[n];
@@ -151,11 +158,7 @@ inline Head head_monotone(const ChainView& c, double lam) {
     n += 4;
     nd += 4.0;
     if (w > kRescaleAbove) {
-      w *= kRescale;
-      h0 *= kRescale;
-      h1 *= kRescale;
-      h2 *= kRescale;
-      h.log_scale -= kLogRescale;
+      rescale();
     } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * h1 &&
                w * r3 < kTruncation * (1.0 - r3) * h0) {
       // The rest of the head is negligible; w(N) is still needed exactly.
@@ -168,13 +171,7 @@ inline Head head_monotone(const ChainView& c, double lam) {
     h0 += w;
     h1 += nd * w;
     if (kSlopes) h2 += nd * nd * w;
-    if (w > kRescaleAbove) {
-      w *= kRescale;
-      h0 *= kRescale;
-      h1 *= kRescale;
-      h2 *= kRescale;
-      h.log_scale -= kLogRescale;
-    }
+    if (w > kRescaleAbove) rescale();
   }
   h.h0 = h0;
   h.h1 = h1;
