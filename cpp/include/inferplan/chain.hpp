@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "geometric.hpp"
@@ -54,15 +55,16 @@ struct ChainView {
 // nondecreasing (1/mu nonincreasing) and the largest 1/mu.
 inline bool prepare_chain(std::int64_t N, const double* tau, const double* inv_index,
                           double* inv_mu, double* max_inv_mu) {
-  bool monotone = true;
   double largest = 0.0;
   for (std::int64_t b = 0; b < N; ++b) {
-    inv_mu[b] = tau[b] * inv_index[b];
-    largest = std::max(largest, inv_mu[b]);
+    const double v = tau[b] * inv_index[b];
+    inv_mu[b] = v;
+    largest = v > largest ? v : largest;
   }
-  for (std::int64_t b = 1; b < N; ++b) monotone = monotone && !(inv_mu[b] > inv_mu[b - 1]);
+  int rises = 0;  // branch-free count of places where 1/mu grows
+  for (std::int64_t b = 1; b < N; ++b) rises += inv_mu[b] > inv_mu[b - 1];
   *max_inv_mu = largest;
-  return monotone;
+  return rises == 0;
 }
 
 // 1/b for b = 1..n, so that preparing a row multiplies instead of dividing.
@@ -124,53 +126,76 @@ struct Head {
 // keeps everything finite and what underflows later is negligible. Four terms
 // share one multiply on the critical path: w(n+4) = w(n) (r0 r1 r2 r3), the
 // partial products computed off it.
+// Four consecutive terms per step, one per lane of a vector of four doubles
+// (AVX where the build targets it, pairs of SSE2 registers otherwise; the
+// numbers are the same). Lane k holds the term n+k:
+//   ratios  R = lam [1/mu(n) .. 1/mu(n+3)]
+//   prefix  P = [r0, r0 r1, r0 (r1 r2), (r0 r1)(r2 r3)]  (two shift-and-multiply steps)
+//   terms   T = w P,   H0 += T,   H1 += n T,   H2 += n (n T)
+// and the next block starts from w P[3], so one multiply is on the critical path.
+typedef double Lanes __attribute__((vector_size(32)));
+typedef std::int64_t LaneIndex __attribute__((vector_size(32)));
+
+inline double lane_sum(Lanes v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
 template <bool kSlopes>
 inline Head head_monotone(const ChainView& c, double lam) {
   const std::int64_t N = c.N;
   const double* inv_mu = c.inv_mu;
   const double Nd = static_cast<double>(N);
   Head h;
-  // Block sums: with s0 = a+b+c+d, s1 = b+2c+3d, s2 = b+4c+9d for the terms
-  // at n..n+3, sum_k (n+k) w = n s0 + s1 and sum_k (n+k)^2 w = n(n s0 + 2 s1) + s2.
-  double h0 = 1.0, h1 = 0.0, h2 = 0.0, w = 1.0;
+  const Lanes one = {1.0, 1.0, 1.0, 1.0};
+  Lanes H0 = {0.0, 0.0, 0.0, 0.0}, H1 = H0, H2 = H0;
+  double h0 = 1.0, h1 = 0.0, h2 = 0.0, w = 1.0;  // the scalar part: n = 0 and the rest
   std::int64_t n = 1;  // next index (n < N in the loop)
-  double nd = 1.0;
+  Lanes idx = {1.0, 2.0, 3.0, 4.0};
   auto rescale = [&]() {  // exact: a power of two
     w *= kRescale;
     h0 *= kRescale;
     h1 *= kRescale;
     h2 *= kRescale;
+    H0 *= kRescale;
+    H1 *= kRescale;
+    H2 *= kRescale;
     h.log_scale -= kLogRescale;
   };
   const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
   while (blocks && n + 3 < N) {
-    const double r0 = lam * inv_mu[n - 1], r1 = lam * inv_mu[n];
-    const double r2 = lam * inv_mu[n + 1], r3 = lam * inv_mu[n + 2];
-    const double p01 = r0 * r1, p012 = p01 * r2, p0123 = p012 * r3;
-    const double a = w * r0, b = w * p01, cc = w * p012, d = w * p0123;
-    const double s0 = (a + b) + (cc + d);
-    const double s1 = b + (cc + cc) + 3.0 * d;
-    const double ns0 = nd * s0;
-    h0 += s0;
-    h1 += ns0 + s1;
-    if (kSlopes) h2 += nd * (ns0 + (s1 + s1)) + (b + 4.0 * cc + 9.0 * d);
-    w = d;
+    Lanes R;
+    std::memcpy(&R, inv_mu + (n - 1), sizeof R);
+    R *= lam;
+    const Lanes S1 = R * __builtin_shuffle(one, R, LaneIndex{0, 4, 5, 6});
+    const Lanes S2 = S1 * __builtin_shuffle(one, S1, LaneIndex{0, 1, 4, 5});
+    const Lanes T = w * S2;
+    const Lanes NT = idx * T;
+    H0 += T;
+    H1 += NT;
+    if (kSlopes) H2 += idx * NT;
+    w = T[3];
     n += 4;
-    nd += 4.0;
+    idx += 4.0;
+    const double r3 = R[3];
     if (w > kRescaleAbove) {
       rescale();
-    } else if (r3 < 1.0 && w * r3 * Nd < kTruncation * (1.0 - r3) * h1 &&
-               w * r3 < kTruncation * (1.0 - r3) * h0) {
-      // The rest of the head is negligible; w(N) is still needed exactly.
-      for (; n < N; ++n) w *= lam * inv_mu[n - 1];
-      break;
+    } else if (r3 < 1.0 && (n & 15) == 1) {  // checked every fourth block
+      // Ratios shrink from here on: the rest is below w r3 / (1 - r3).
+      const double bound = w * r3;
+      const double room = kTruncation * (1.0 - r3);
+      if (bound * Nd < room * (h1 + lane_sum(H1)) && bound < room * (h0 + lane_sum(H0))) {
+        // The rest of the head is negligible; w(N) is still needed exactly.
+        for (; n < N; ++n) w *= lam * inv_mu[n - 1];
+        break;
+      }
     }
   }
-  for (; n < N; ++n, nd += 1.0) {
+  h0 += lane_sum(H0);
+  h1 += lane_sum(H1);
+  h2 += lane_sum(H2);
+  for (double nd = static_cast<double>(n); n < N; ++n, nd += 1.0) {
     w *= lam * inv_mu[n - 1];
     h0 += w;
     h1 += nd * w;
-    if (kSlopes) h2 += nd * nd * w;
+    if (kSlopes) h2 += nd * (nd * w);
     if (w > kRescaleAbove) rescale();
   }
   h.h0 = h0;

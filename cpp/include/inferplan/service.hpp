@@ -98,9 +98,12 @@ inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double*
   if (s != kOk) return s;
   if (N < 1) return kBadMaxBatch;
   if (p.kind == kDecodeOnly) {
-    for (std::int64_t b = 1; b <= N; ++b) {
-      tau[b - 1] = p.out_tokens * (p.alpha + p.beta * static_cast<double>(b));
-      chunks[b - 1] = 1.0;
+    // Locals: the stores to tau could otherwise alias p and force reloads.
+    const double k = p.out_tokens, alpha = p.alpha, beta = p.beta;
+    double bd = 1.0;  // b as a double: no int64-to-double conversion in the loop
+    for (std::int64_t b = 0; b < N; ++b, bd += 1.0) {
+      tau[b] = k * (alpha + beta * bd);
+      chunks[b] = 1.0;
     }
     return kOk;
   }

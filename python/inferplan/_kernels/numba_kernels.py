@@ -139,9 +139,12 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
                 return BAD_SERVICE_TIME, True, 0.0
             chunks[b] = 1.0
     elif p[0] == 0.0:
-        for b in range(1, N + 1):
-            tau[b - 1] = p[5] * (p[1] + p[2] * b)
-            chunks[b - 1] = 1.0
+        k, alpha, beta = p[5], p[1], p[2]
+        bd = 1.0
+        for b in range(N):
+            tau[b] = k * (alpha + beta * bd)
+            chunks[b] = 1.0
+            bd += 1.0
     else:
         c = 1.0
         for b in range(1, N + 1):
@@ -243,56 +246,94 @@ SATURATION_ULPS = 4.0 * 2.220446049250313e-16
 
 @nb.njit(**_JIT)
 def head_monotone(N, inv_mu, max_inv, lam, slopes):
-    """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone."""
+    """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone, lane by lane
+    (lane k holds the term n+k of each block of four)."""
     Nd = float(N)
     log_scale = 0.0
+    a0 = a1 = a2 = a3 = 0.0  # H0 lanes
+    b0 = b1 = b2 = b3 = 0.0  # H1 lanes
+    c0 = c1 = c2 = c3 = 0.0  # H2 lanes
     h0 = 1.0
     h1 = 0.0
     h2 = 0.0
     w = 1.0
     n = 1
-    nd = 1.0
+    i0, i1, i2, i3 = 1.0, 2.0, 3.0, 4.0
     blocks = lam * max_inv < MAX_BLOCK_RATIO
     while blocks and n + 3 < N:
-        r0 = lam * inv_mu[n - 1]
-        r1 = lam * inv_mu[n]
-        r2 = lam * inv_mu[n + 1]
-        r3 = lam * inv_mu[n + 2]
-        p01 = r0 * r1
-        p012 = p01 * r2
-        p0123 = p012 * r3
-        a = w * r0
-        b = w * p01
-        cc = w * p012
-        d = w * p0123
-        s0 = (a + b) + (cc + d)
-        s1 = b + (cc + cc) + 3.0 * d
-        ns0 = nd * s0
-        h0 += s0
-        h1 += ns0 + s1
+        R0 = inv_mu[n - 1] * lam
+        R1 = inv_mu[n] * lam
+        R2 = inv_mu[n + 1] * lam
+        R3 = inv_mu[n + 2] * lam
+        S1_1 = R1 * R0
+        S1_2 = R2 * R1
+        S1_3 = R3 * R2
+        S2_2 = S1_2 * R0
+        S2_3 = S1_3 * S1_1
+        T0 = w * R0
+        T1 = w * S1_1
+        T2 = w * S2_2
+        T3 = w * S2_3
+        N0 = i0 * T0
+        N1 = i1 * T1
+        N2 = i2 * T2
+        N3 = i3 * T3
+        a0 += T0
+        a1 += T1
+        a2 += T2
+        a3 += T3
+        b0 += N0
+        b1 += N1
+        b2 += N2
+        b3 += N3
         if slopes:
-            h2 += nd * (ns0 + (s1 + s1)) + (b + 4.0 * cc + 9.0 * d)
-        w = d
+            c0 += i0 * N0
+            c1 += i1 * N1
+            c2 += i2 * N2
+            c3 += i3 * N3
+        w = T3
         n += 4
-        nd += 4.0
+        i0 += 4.0
+        i1 += 4.0
+        i2 += 4.0
+        i3 += 4.0
         if w > RESCALE_ABOVE:
             w *= RESCALE
             h0 *= RESCALE
             h1 *= RESCALE
             h2 *= RESCALE
+            a0 *= RESCALE
+            a1 *= RESCALE
+            a2 *= RESCALE
+            a3 *= RESCALE
+            b0 *= RESCALE
+            b1 *= RESCALE
+            b2 *= RESCALE
+            b3 *= RESCALE
+            c0 *= RESCALE
+            c1 *= RESCALE
+            c2 *= RESCALE
+            c3 *= RESCALE
             log_scale -= LOG_RESCALE
-        elif (r3 < 1.0 and w * r3 * Nd < TRUNCATION * (1.0 - r3) * h1
-              and w * r3 < TRUNCATION * (1.0 - r3) * h0):
-            while n < N:
-                w *= lam * inv_mu[n - 1]
-                n += 1
-            break
+        elif R3 < 1.0 and (n & 15) == 1:
+            bound = w * R3
+            room = TRUNCATION * (1.0 - R3)
+            if (bound * Nd < room * (h1 + ((b0 + b1) + (b2 + b3)))
+                    and bound < room * (h0 + ((a0 + a1) + (a2 + a3)))):
+                while n < N:
+                    w *= lam * inv_mu[n - 1]
+                    n += 1
+                break
+    h0 += (a0 + a1) + (a2 + a3)
+    h1 += (b0 + b1) + (b2 + b3)
+    h2 += (c0 + c1) + (c2 + c3)
+    nd = float(n)
     while n < N:
         w *= lam * inv_mu[n - 1]
         h0 += w
         h1 += nd * w
         if slopes:
-            h2 += nd * nd * w
+            h2 += nd * (nd * w)
         if w > RESCALE_ABOVE:
             w *= RESCALE
             h0 *= RESCALE
