@@ -229,28 +229,25 @@ int brent_root(F&& f, double a, double fa, double b, double fb, double rel_tol) 
 }
 
 // Newton's method in log-log coordinates, G(l) = log(f(e^l) / (T (1 + slack)))
-// for the binding target, safeguarded by the bracket [a, b] (a feasible, b
-// not): a step that leaves the bracket, or a target without a slope, falls
+// for the binding target, from x, safeguarded by the bracket [a, b] (a
+// feasible, b not): a step that leaves the bracket, or a target without a slope, falls
 // back to false position on G between the bracket ends (bisection while a is
 // 0). Converged when the bracket or the Newton step is below the tolerance;
 // an infeasible last point then tries one step to just below the root.
 // Returns the evaluations used; f records the best feasible rate as before.
+// G = log(f / T) - log(1 + slack) = log1p(e + slack) - log1p(slack) for an
+// excess e; near the root a short series replaces log1p (the candidate points
+// only need to be computed identically everywhere, not to the last bit).
+inline double excess_to_g(double e) {
+  const double u = e + kTargetSlack;
+  if (std::fabs(u) < 1e-3) return u * (1.0 - u * (0.5 - u * (1.0 / 3.0 - 0.25 * u))) - kTargetSlack;
+  return std::log1p(u) - std::log1p(kTargetSlack);
+}
+
 template <class Excess>
-int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
-                double& best_feasible, SizeResult& out, double* m_try, std::int32_t& which,
-                Status& s) {
-  // G = log(f / T) - log(1 + slack) = log1p(e + slack) - log1p(slack); near the
-  // root a short series replaces log1p (the candidate points only need to be
-  // computed identically everywhere, not to the last bit).
-  const double log1p_slack = std::log1p(kTargetSlack);
-  auto to_g = [&](double e) {
-    const double u = e + kTargetSlack;
-    if (std::fabs(u) < 1e-3) return u * (1.0 - u * (0.5 - u * (1.0 / 3.0 - 0.25 * u))) - kTargetSlack;
-    return std::log1p(u) - log1p_slack;
-  };
-  double a = 0.0, b = cap;
-  double ga = -std::numeric_limits<double>::infinity(), gb = to_g(e_hi);
-  double x = b, gx = gb, slope = slope_hi;
+int newton_root(const Excess& excess, double a, double ga, double b, double gb, double x,
+                double gx, double slope, double& best_feasible, SizeResult& out,
+                double* m_try, std::int32_t& which, Status& s) {
   int evaluations = 0;
   while (evaluations < kMaxIterations) {
     if (b - a <= kRateRelTol * b) break;
@@ -280,7 +277,7 @@ int newton_root(const Excess& excess, double cap, double e_hi, double slope_hi,
     const double e = excess(cand, m_try, &which, &s, &new_slope);
     ++evaluations;
     if (s != kOk) return evaluations;
-    const double g = to_g(e);
+    const double g = excess_to_g(e);
     if (e <= 0.0) {
       a = cand;
       ga = g;
@@ -353,6 +350,33 @@ int first_crossing(const ReplicaView& r, F&& f, double e_lo, double& best_feasib
   return evaluations;
 }
 
+// A first guess for the sized rate that ignores queueing: with no wait the mean
+// batch B and the rate satisfy lam = B / tau(B), so take the first batch b whose
+// read-off ITL (or TTFT less the wait) misses its target and guess lam = b /
+// tau(b). Queueing only adds delay, so the answer is usually a little below.
+// Returns 0 where there is no ITL or TTFT target, or none is missed by batch N.
+inline double guess_rate(const ReplicaView& r, const Targets& t, double cap) {
+  const bool itl = detail::is_set(t.itl_ms), ttft = detail::is_set(t.ttft_ms);
+  if (!itl && !ttft) return 0.0;
+  auto missed = [&](std::int64_t b) {
+    double m[kNumMetrics];
+    read_off(r, static_cast<double>(b), r.tau[b - 1], 0.0, m);
+    return (itl && m[kItlMs] > t.itl_ms) || (ttft && m[kTtftMs] > t.ttft_ms);
+  };
+  std::int64_t lo = 0, hi = r.chain.N;  // missed(hi); lo = 0 or not missed
+  if (!missed(hi)) return 0.0;
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    if (missed(mid)) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  const double guess = 1000.0 * static_cast<double>(hi) / r.tau[hi - 1];
+  return guess < cap ? guess : 0.0;
+}
+
 // Sizes one prepared replica. On success out.rate is the largest offered rate
 // (req/s) meeting every target, out.metrics the metrics there.
 inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& out) {
@@ -385,35 +409,61 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     out.iterations = iterations;
     return set_status(out, infeasible_status(which));
   }
-  double slope_hi;
-  double e_hi = excess(cap, m_hi, &which, &s, &slope_hi);
-  ++iterations;
-  if (s != kOk) return set_status(out, s);
-  if (e_hi <= 0.0) {
-    std::copy(m_hi, m_hi + kNumMetrics, out.metrics);
-    out.rate = cap;
-    out.binding = cap_binding;
-    out.iterations = iterations;
-    return set_status(out, kOk);
-  }
   double m_try[kNumMetrics];
   double best_feasible = 0.0;
+  auto keep_feasible = [&](double x, const double* m) {
+    if (x > best_feasible) {
+      best_feasible = x;
+      std::copy(m, m + kNumMetrics, out.metrics);
+    }
+  };
+  // Newton starts from the queue-free guess where there is one (usually just
+  // above the answer, so the cap need not be evaluated), else from the cap.
+  double a = 0.0, ga = -std::numeric_limits<double>::infinity();
+  double x = guess_rate(r, t, cap), gx = 0.0, slope = 0.0;
+  if (x > 0.0) {
+    const double e0 = excess(x, m_hi, &which, &s, &slope);
+    ++iterations;
+    if (s != kOk) return set_status(out, s);
+    gx = excess_to_g(e0);
+    if (e0 <= 0.0) {
+      keep_feasible(x, m_hi);
+      a = x;
+      ga = gx;
+      x = 0.0;  // the cap decides
+    } else {
+      out.binding = which;
+    }
+  }
+  double b = x, gb = gx;
+  if (x == 0.0) {
+    const double e_hi = excess(cap, m_hi, &which, &s, &slope);
+    ++iterations;
+    if (s != kOk) return set_status(out, s);
+    if (e_hi <= 0.0) {
+      std::copy(m_hi, m_hi + kNumMetrics, out.metrics);
+      out.rate = cap;
+      out.binding = cap_binding;
+      out.iterations = iterations;
+      return set_status(out, kOk);
+    }
+    out.binding = which;
+    b = x = cap;
+    gb = gx = excess_to_g(e_hi);
+  }
   // f(x) = excess at x, remembering the metrics of the largest feasible rate.
-  auto f = [&](double x) {
-    double v = excess(x, m_try, &which, &s);
+  auto f = [&](double xx) {
+    double v = excess(xx, m_try, &which, &s);
     if (s != kOk) return std::numeric_limits<double>::quiet_NaN();
     if (v <= 0.0) {
-      if (x > best_feasible) {
-        best_feasible = x;
-        std::copy(m_try, m_try + kNumMetrics, out.metrics);
-      }
+      keep_feasible(xx, m_try);
     } else {
       out.binding = which;
     }
     return v;
   };
-  iterations +=
-      newton_root(excess, cap, e_hi, slope_hi, best_feasible, out, m_try, which, s);
+  iterations += newton_root(excess, a, ga, b, gb, x, gx, slope, best_feasible, out, m_try,
+                            which, s);
   if (s != kOk) return set_status(out, s);
   const double root = best_feasible;
   iterations += first_crossing(r, f, e_lo, best_feasible, out.metrics[kInService]);

@@ -883,18 +883,11 @@ def _to_g(e, log1p_slack):
 
 
 @nb.njit(**_JIT)
-def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
+def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
     """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     dm = np.empty(NUM_METRICS)
     log1p_slack = math.log1p(TARGET_SLACK)
-    a = 0.0
-    b = cap
-    ga = -math.inf
-    gb = _to_g(e_hi, log1p_slack)
-    x = b
-    gx = gb
-    slope = slope_hi
     evaluations = 0
     while evaluations < MAX_ITERATIONS:
         if b - a <= RATE_REL_TOL * b:
@@ -947,6 +940,40 @@ def newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st):
 
 
 @nb.njit(**_JIT)
+def _missed(p, N, tau, chunks, t, b):
+    """The queue-free read-off at batch b misses the ITL or TTFT target (guess_rate)."""
+    B = float(b)
+    service = tau[b - 1]
+    prefill = 0.0
+    if p[0] == 1.0:
+        bb = min(max(math.floor(B + 0.5), 1.0), float(N))
+        c = chunks[int(bb) - 1]
+        prefill = c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
+    itl = (service - prefill) / p[5]
+    ttft = 0.0 + prefill + itl
+    return (_is_set(t[0]) and itl > t[0]) or (_is_set(t[1]) and ttft > t[1])
+
+
+@nb.njit(**_JIT)
+def guess_rate(p, N, tau, chunks, t, cap):
+    """Mirrors guess_rate in sizing.hpp."""
+    if not (_is_set(t[0]) or _is_set(t[1])):
+        return 0.0
+    lo = 0
+    hi = N
+    if not _missed(p, N, tau, chunks, t, hi):
+        return 0.0
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        if _missed(p, N, tau, chunks, t, mid):
+            hi = mid
+        else:
+            lo = mid
+    guess = 1000.0 * float(hi) / tau[hi - 1]
+    return guess if guess < cap else 0.0
+
+
+@nb.njit(**_JIT)
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                  out_m, mo):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
@@ -976,18 +1003,49 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     if e_lo > 0.0:
         return _infeasible(which), 0.0, which, iterations
     m_try = np.empty(NUM_METRICS)
+    m_hi = np.empty(NUM_METRICS)
     dm = np.empty(NUM_METRICS)
-    e_hi, which, s, slope_hi = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                       monotone, max_inv, t, cap, m_try, mo, dm)
-    iterations += 1
-    if s != OK:
-        return s, 0.0, BIND_NONE, iterations
-    if e_hi <= 0.0:
-        out_m[:] = m_try
-        return OK, cap, cap_binding, iterations
     st = np.zeros(5)
     st[ST_STATUS] = OK
-    iterations += newton_root(args, t, cap, e_hi, slope_hi, out_m, m_try, mo, st)
+    log1p_slack = math.log1p(TARGET_SLACK)
+    a = 0.0
+    ga = -math.inf
+    x = guess_rate(p, N, tau, chunks, t, cap)
+    gx = 0.0
+    slope = 0.0
+    if x > 0.0:
+        e0, which, s, slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                      monotone, max_inv, t, x, m_hi, mo, dm)
+        iterations += 1
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
+        gx = _to_g(e0, log1p_slack)
+        if e0 <= 0.0:
+            if x > st[ST_BEST]:
+                st[ST_BEST] = x
+                out_m[:] = m_hi
+            a = x
+            ga = gx
+            x = 0.0
+        else:
+            st[ST_BINDING] = which
+    b = x
+    gb = gx
+    if x == 0.0:
+        e_hi, which, s, slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                        monotone, max_inv, t, cap, m_hi, mo, dm)
+        iterations += 1
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
+        if e_hi <= 0.0:
+            out_m[:] = m_hi
+            return OK, cap, cap_binding, iterations
+        st[ST_BINDING] = which
+        b = cap
+        x = cap
+        gb = _to_g(e_hi, log1p_slack)
+        gx = gb
+    iterations += newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st)
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
     root = st[ST_BEST]
