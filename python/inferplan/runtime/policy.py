@@ -33,6 +33,7 @@ from .catalog import Options
 from .forecast import holt_forecasts
 
 POLICIES = ("static", "reactive", "proactive")
+METHODS = ("optimizer", "direct")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class PolicyConfig:
     forecaster: str = "holt"
     holt_alpha: float = 0.5
     holt_beta: float = 0.1
+    method: str = "optimizer"  # or "direct": the per-class min-power search
+    solver: str = "greedy"  # fleet solver: greedy, milp or unlimited
+    objective: str = "cost+energy"  # or "power" (no transition penalty)
+    transition_weight: float = 1.0  # instance cost = this x the idle power it holds on (W)
+    capacity: tuple[tuple[str, int], ...] | None = None  # cards per card type (Options.card)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,31 @@ def _mig_cards(options: Options, option_row: np.ndarray, count_row: np.ndarray):
     return {card: _cards_for(card, tuple(sorted(d.items()))) for card, d in per_card.items()}
 
 
+def _optimizer_decisions(observed, target, options, config, static_of, option, count) -> None:
+    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
+    window's current allocation is the previous window's decision."""
+    from .provision import decide_window, fleet_catalog
+
+    catalog = fleet_catalog(options, config.transition_weight)
+    capacity = dict(config.capacity) if config.capacity else None
+    # A request for a class with no instance starts one on demand (a cold start).
+    floor = np.maximum(config.min_instances, (observed > 0).astype(np.int64))
+    cache: dict = {}
+    for t in range(observed.shape[0]):
+        prev_o = option[t - 1] if t else None
+        prev_n = count[t - 1] if t else None
+        key = (target[t].tobytes(), floor[t].tobytes(),
+               None if t == 0 else (prev_o.tobytes(), prev_n.tobytes()))
+        if key not in cache:  # identical windows (e.g. idle nights) are solved once
+            o, n, _ = decide_window(
+                catalog, options, target[t], floor[t], prev_o, prev_n,
+                capacity=capacity, solver=config.solver, objective=config.objective,
+                fallback=static_of,
+            )
+            cache[key] = (o, n)
+        option[t], count[t] = cache[key]
+
+
 def make_plan(
     policy: str,
     observed: np.ndarray,
@@ -103,6 +134,8 @@ def make_plan(
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     config = PolicyConfig() if config is None else config
+    if config.method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
     t0 = time.perf_counter()
     w, c = observed.shape
     if policy == "static":
@@ -120,7 +153,9 @@ def make_plan(
     count = np.zeros((w, c), dtype=np.int64)
     per_class = [np.flatnonzero(options.class_index == k) for k in range(c)]
     static_of = [idx[options.is_static[idx]][0] for idx in per_class]
-    for t in range(w):
+    if policy != "static" and config.method == "optimizer":
+        _optimizer_decisions(observed, target, options, config, np.array(static_of), option, count)
+    for t in range(w if policy == "static" or config.method == "direct" else 0):
         for k in range(c):
             lam = target[t, k]
             if policy == "static":
