@@ -50,7 +50,7 @@ class PolicyConfig:
     method: str = "optimizer"  # or "direct": the per-class min-power search
     solver: str = "greedy"  # fleet solver: greedy, milp or unlimited
     objective: str = "cost+energy"  # or "power" (no transition penalty)
-    transition_weight: float = 1.0  # instance cost = this x the idle power it holds on (W)
+    instance_cost_w: float = 50.0  # the optimizer's cost of one instance, in W-equivalent
     capacity: tuple[tuple[str, int], ...] | None = None  # cards per card type (Options.card)
 
 
@@ -102,7 +102,7 @@ def _optimizer_decisions(observed, target, options, config, static_of, option, c
     window's current allocation is the previous window's decision."""
     from .provision import decide_window, fleet_catalog
 
-    catalog = fleet_catalog(options, config.transition_weight)
+    catalog = fleet_catalog(options, config.instance_cost_w)
     capacity = dict(config.capacity) if config.capacity else None
     # A request for a class with no instance starts one on demand (a cold start).
     floor = np.maximum(config.min_instances, (observed > 0).astype(np.int64))

@@ -15,12 +15,17 @@ Each window becomes a fleet :class:`~inferplan.fleet.System`:
   clock, and one **service class** per query class whose targets are the class's mean
   TTFT and ITL targets (the ones the cost table sized the options for).
 
-The objective is ``"cost+energy"`` by default: the instances' power in W, plus a cost term
-in W as well: each instance "costs" ``transition_weight`` x the idle power its share of the
-card holds on. The cost term is what carries the fleet optimizer's transition penalty (a
-changed accelerator pays 10% of the old and the new allocation's cost, see
-:func:`inferplan.fleet.candidates._penalty`), so a class keeps its configuration unless
-another is clearly better. ``objective="power"`` minimises power alone (no penalty).
+The objective is ``"cost+energy"`` by default: the instances' power in W plus a cost of
+``instance_cost_w`` (50 W-equivalent) per instance, whatever its size. The cost term is what
+carries the fleet optimizer's transition penalty (:func:`inferplan.fleet.candidates._penalty`):
+keeping the current accelerator with the same count adds nothing, changing the count adds
+the cost difference, and changing the accelerator adds 10% of the old and the new
+allocation's cost on top. With equal counts a class therefore moves to another
+configuration only when that saves more than ``0.2 x instance_cost_w`` W per instance
+(10 W by default), and an extra instance must save its 50 W-equivalent. This replaces the
+direct search's 5% hysteresis. ``objective="power"`` minimises power alone (no penalty).
+(A cost proportional to the instance's size or power would not do: the penalty's cost
+difference then rewards moving to a smaller option as much as the 10% penalises it.)
 
 **MIG layouts.** Per-type capacity in compute slices is a relaxation: a set of slices that
 fits in ``7 N`` compute slices may still need more than ``N`` cards once placed (memory
@@ -63,7 +68,7 @@ def fleet_name(options: Options, o: int) -> str:
     return f"{options.accelerator[o]}@{options.frequency_mhz[o]:g}MHz/b{options.max_batch[o]}"
 
 
-def fleet_catalog(options: Options, transition_weight: float = 1.0) -> FleetCatalog:
+def fleet_catalog(options: Options, instance_cost_w: float = 50.0) -> FleetCatalog:
     """Fleet accelerators, profiles and service classes for the options of every class."""
     if options.class_out_tokens is None:
         raise ValueError("options lack their classes' token sizes; build them with build_options")
@@ -86,7 +91,7 @@ def fleet_catalog(options: Options, transition_weight: float = 1.0) -> FleetCata
                 mid_util=float(options.curve_mid_util[o]),
                 full=idle + share * (options.curve_full_w[o] - options.idle_w[o]),
             )
-            unit_cost[name] = transition_weight * idle
+            unit_cost[name] = float(instance_cost_w)
             accs[name] = fleet.Accelerator(
                 name=name,
                 type=str(options.card[o]),
