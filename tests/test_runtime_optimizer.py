@@ -27,15 +27,16 @@ def _chosen(system, solution, options, catalog):
     """(option, replicas) per class from a fleet solution."""
     out = {}
     for k, a in solution.assignments.items():
-        (row, n), = a.parts
+        ((row, n),) = a.parts
         name = system.accelerators[int(solution.candidates.accelerator[row])].name
         out[k] = (catalog.option_of[(k, name)], n)
     return out
 
 
 def _plan(policy, observed, options, **config):
-    return runtime.make_plan(policy, np.asarray(observed, float), options, 300.0,
-                             PolicyConfig(**config))
+    return runtime.make_plan(
+        policy, np.asarray(observed, float), options, 300.0, PolicyConfig(**config)
+    )
 
 
 def test_first_window_is_what_fleet_optimize_chooses(four):
@@ -44,8 +45,9 @@ def test_first_window_is_what_fleet_optimize_chooses(four):
     catalog = provision.fleet_catalog(four)
     target = observed[0] * (1 + PolicyConfig().headroom)
     system = provision.window_system(catalog, four, target, np.ones(4, int))
-    sol = fleet.optimize(system, "greedy", objective="cost+energy",
-                         saturation_policy="PriorityExhaustive")
+    sol = fleet.optimize(
+        system, "greedy", objective="cost+energy", saturation_policy="PriorityExhaustive"
+    )
     got = _chosen(system, sol, four, catalog)
     assert [got[k] for k in range(4)] == list(zip(plan.option[0], plan.count[0], strict=True))
     # The optimizer's power curves are the runtime's: instance power at its utilisation.
@@ -81,21 +83,34 @@ def test_capacity_forces_a_second_choice_and_layouts_fit(four):
     # Seven compute slices would admit 3g + 3g + 1g, which no A100 layout holds (memory
     # slices): the packing check lowered the capacity to six slices and solved again.
     catalog = provision.fleet_catalog(four)
-    o, n, sol = provision.decide_window(catalog, four, observed[0] * 1.5, np.ones(4, int),
-                                        capacity={"A100-80GB": 1}, fallback=np.zeros(4, int))
+    o, n, sol = provision.decide_window(
+        catalog,
+        four,
+        observed[0] * 1.5,
+        np.ones(4, int),
+        capacity={"A100-80GB": 1},
+        fallback=np.zeros(4, int),
+    )
     assert o.tolist() == plan.option[0].tolist() and n.tolist() == plan.count[0].tolist()
     system = sol.candidates.system
     assert system.capacity["A100-80GB"] == 6
-    again = fleet.optimize(system, "greedy", objective="cost+energy",
-                           saturation_policy="PriorityExhaustive")
+    again = fleet.optimize(
+        system, "greedy", objective="cost+energy", saturation_policy="PriorityExhaustive"
+    )
     got = _chosen(system, again, four, catalog)
     assert [got[k] for k in range(4)] == list(zip(plan.option[0], plan.count[0], strict=True))
     # Without the packing check the optimizer alone would take the 3g + 3g + 1g.
-    system7 = provision.window_system(catalog, four, observed[0] * 1.5, np.ones(4, int),
-                                      capacity_slices={"A100-80GB": 7})
-    alone = _chosen(system7, fleet.optimize(system7, "greedy", objective="cost+energy",
-                                            saturation_policy="PriorityExhaustive"),
-                    four, catalog)
+    system7 = provision.window_system(
+        catalog, four, observed[0] * 1.5, np.ones(4, int), capacity_slices={"A100-80GB": 7}
+    )
+    alone = _chosen(
+        system7,
+        fleet.optimize(
+            system7, "greedy", objective="cost+energy", saturation_policy="PriorityExhaustive"
+        ),
+        four,
+        catalog,
+    )
     assert _mig_cards(four, [alone[k][0] for k in range(4)], [alone[k][1] for k in range(4)]) == 2
 
 
@@ -133,7 +148,18 @@ def test_cli_solver_option(tmp_path, capsys):
     pytest.importorskip("scipy")
     from inferplan.cli import main
 
-    args = ["runtime", "synthetic:campus:duration_s=1800", "--policy", "reactive", "--seed", "2",
-            "--no-plots", "--solver", "milp", "--out", str(tmp_path / "o")]
+    args = [
+        "runtime",
+        "synthetic:campus:duration_s=1800",
+        "--policy",
+        "reactive",
+        "--seed",
+        "2",
+        "--no-plots",
+        "--solver",
+        "milp",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(args) == 0
     assert "reactive" in capsys.readouterr().out

@@ -29,10 +29,18 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         default=PolicyConfig.method,
         help="optimizer: the fleet allocation optimizer per window; direct: min-power search",
     )
-    p.add_argument("--solver", choices=SOLVERS, default=PolicyConfig.solver,
-                   help="fleet solver of the optimizer method")
-    p.add_argument("--objective", choices=OBJECTIVES, default=PolicyConfig.objective,
-                   help="cost+energy carries the transition penalty; power does not")
+    p.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        default=PolicyConfig.solver,
+        help="fleet solver of the optimizer method",
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=PolicyConfig.objective,
+        help="cost+energy carries the transition penalty; power does not",
+    )
     p.add_argument("--price-per-kwh", type=float, default=0.12)
     p.add_argument("--grid-kg-per-kwh", type=float, default=0.391)
     p.add_argument("--seed", type=int, default=None, help="seed of a synthetic trace")

@@ -6,11 +6,17 @@
 - ``proactive``: each window is provisioned for a Holt forecast plus ``z`` times the RMS of
   past forecast errors.
 
-Adaptive policies pick, per class, the option (full card or MIG slice, clock, max batch)
-of least estimated power for the target rate ``(1 + headroom) * estimate``: ``n =
+Adaptive policies choose, for every window, through the fleet allocation optimizer
+(``method="optimizer"``, the default; see :mod:`inferplan.runtime.provision`): the window
+becomes a fleet ``System`` whose servers are the classes at the target rate
+``(1 + headroom) * estimate``, whose accelerators are the cost-table options, and whose
+current allocation is the previous window's decision; it is solved with ``solver``
+(greedy by default) for ``objective`` (power plus a per-instance cost that carries the
+optimizer's transition penalty). ``method="direct"`` is the earlier per-class search: the
+option (full card or MIG slice, clock, max batch) of least estimated power, ``n =
 ceil(target / rate)`` instances, each drawing its share of the power above idle at the
-utilisation the target implies, plus its share of the card's idle power (a slice of ``g``
-of 7 compute slices pays ``g/7`` of idle). A class keeps its previous option while that
+utilisation the target implies plus its share of the card's idle power (a slice of ``g``
+of 7 compute slices pays ``g/7`` of idle); a class keeps its previous option while that
 costs at most ``switch_tolerance`` more than the best (hysteresis against churn). Every
 class keeps at least ``min_instances`` instances (with 0, a class that gets a request while
 it has none starts one on demand); instances beyond what the target needs are released.
@@ -110,12 +116,22 @@ def _optimizer_decisions(observed, target, options, config, static_of, option, c
     for t in range(observed.shape[0]):
         prev_o = option[t - 1] if t else None
         prev_n = count[t - 1] if t else None
-        key = (target[t].tobytes(), floor[t].tobytes(),
-               None if t == 0 else (prev_o.tobytes(), prev_n.tobytes()))
+        key = (
+            target[t].tobytes(),
+            floor[t].tobytes(),
+            None if t == 0 else (prev_o.tobytes(), prev_n.tobytes()),
+        )
         if key not in cache:  # identical windows (e.g. idle nights) are solved once
             o, n, _ = decide_window(
-                catalog, options, target[t], floor[t], prev_o, prev_n,
-                capacity=capacity, solver=config.solver, objective=config.objective,
+                catalog,
+                options,
+                target[t],
+                floor[t],
+                prev_o,
+                prev_n,
+                capacity=capacity,
+                solver=config.solver,
+                objective=config.objective,
                 fallback=static_of,
             )
             cache[key] = (o, n)

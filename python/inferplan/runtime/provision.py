@@ -123,8 +123,9 @@ def fleet_catalog(options: Options, instance_cost_w: float = 50.0) -> FleetCatal
         )
         for k, n in enumerate(options.class_names)
     )
-    return FleetCatalog(tuple(accs.values()), tuple(profiles), classes, name_of, option_of,
-                        unit_cost)
+    return FleetCatalog(
+        tuple(accs.values()), tuple(profiles), classes, name_of, option_of, unit_cost
+    )
 
 
 def window_system(
