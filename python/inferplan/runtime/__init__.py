@@ -14,7 +14,8 @@ from .catalog import Hardware, Options, build_options, campus_hardware
 from .classes import ClassRule, ClassSLO, classify, oasis_classes
 from .evaluate import PolicyResult, RuntimeReport, evaluate
 from .forecast import holt_forecasts
-from .policy import POLICIES, Plan, PolicyConfig, make_plan
+from .policy import METHODS, POLICIES, Plan, PolicyConfig, make_plan
+from .provision import decide_window, fleet_catalog, window_system
 from .replay import Replay, replay
 from .report import plot, print_table, write_report
 from .traces import (
@@ -30,6 +31,7 @@ from .traces import (
 )
 
 __all__ = [
+    "METHODS",
     "POLICIES",
     "PRESETS",
     "ClassRule",
@@ -48,7 +50,9 @@ __all__ = [
     "build_options",
     "campus_hardware",
     "classify",
+    "decide_window",
     "evaluate",
+    "fleet_catalog",
     "holt_forecasts",
     "load_burstgpt",
     "load_table",
@@ -59,5 +63,6 @@ __all__ = [
     "print_table",
     "replay",
     "synthetic_trace",
+    "window_system",
     "write_report",
 ]

@@ -107,6 +107,13 @@ class Options:
     curve_mid_util: np.ndarray
     curve_full_w: np.ndarray
     is_static: np.ndarray  # the static policy's option for its class
+    # Per class (not per option): what the options were sized for, which the fleet
+    # optimizer needs to size them again at a window's load.
+    class_names: tuple[str, ...] = ()
+    class_in_tokens: np.ndarray | None = None
+    class_out_tokens: np.ndarray | None = None
+    class_itl_ms: np.ndarray | None = None  # mean ITL target
+    class_ttft_ms: np.ndarray | None = None  # mean TTFT target
 
     def __len__(self) -> int:
         return len(self.rate)
@@ -223,4 +230,9 @@ def build_options(hardware: Hardware, rules, class_tokens) -> Options:
         curve_mid_util=mid_u,
         curve_full_w=full,
         is_static=is_static,
+        class_names=tuple(names),
+        class_in_tokens=np.array([q.in_tokens for q in classes], dtype=float),
+        class_out_tokens=np.array([q.out_tokens for q in classes], dtype=float),
+        class_itl_ms=np.array([q.itl_ms or 0.0 for q in classes], dtype=float),
+        class_ttft_ms=np.array([q.ttft_ms or 0.0 for q in classes], dtype=float),
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .policy import POLICIES, PolicyConfig
+from .policy import METHODS, POLICIES, PolicyConfig
+from .provision import OBJECTIVES, SOLVERS
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +23,24 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headroom", type=float, default=PolicyConfig.headroom)
     p.add_argument("--z", type=float, default=PolicyConfig.z, help="proactive error margin")
     p.add_argument("--forecaster", choices=("holt", "statsmodels"), default="holt")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=PolicyConfig.method,
+        help="optimizer: the fleet allocation optimizer per window; direct: min-power search",
+    )
+    p.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        default=PolicyConfig.solver,
+        help="fleet solver of the optimizer method",
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=PolicyConfig.objective,
+        help="cost+energy carries the transition penalty; power does not",
+    )
     p.add_argument("--price-per-kwh", type=float, default=0.12)
     p.add_argument("--grid-kg-per-kwh", type=float, default=0.391)
     p.add_argument("--seed", type=int, default=None, help="seed of a synthetic trace")
@@ -57,7 +76,14 @@ def run_runtime(args: argparse.Namespace) -> int:
             price_per_kwh=args.price_per_kwh, grid_kg_per_kwh=args.grid_kg_per_kwh
         ),
         window_s=args.window,
-        config=PolicyConfig(headroom=args.headroom, z=args.z, forecaster=args.forecaster),
+        config=PolicyConfig(
+            headroom=args.headroom,
+            z=args.z,
+            forecaster=args.forecaster,
+            method=args.method,
+            solver=args.solver,
+            objective=args.objective,
+        ),
     )
     print_table(report)
     files = write_report(report, args.out, plots=not args.no_plots)

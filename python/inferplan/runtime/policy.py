@@ -6,11 +6,17 @@
 - ``proactive``: each window is provisioned for a Holt forecast plus ``z`` times the RMS of
   past forecast errors.
 
-Adaptive policies pick, per class, the option (full card or MIG slice, clock, max batch)
-of least estimated power for the target rate ``(1 + headroom) * estimate``: ``n =
+Adaptive policies choose, for every window, through the fleet allocation optimizer
+(``method="optimizer"``, the default; see :mod:`inferplan.runtime.provision`): the window
+becomes a fleet ``System`` whose servers are the classes at the target rate
+``(1 + headroom) * estimate``, whose accelerators are the cost-table options, and whose
+current allocation is the previous window's decision; it is solved with ``solver``
+(greedy by default) for ``objective`` (power plus a per-instance cost that carries the
+optimizer's transition penalty). ``method="direct"`` is the earlier per-class search: the
+option (full card or MIG slice, clock, max batch) of least estimated power, ``n =
 ceil(target / rate)`` instances, each drawing its share of the power above idle at the
-utilisation the target implies, plus its share of the card's idle power (a slice of ``g``
-of 7 compute slices pays ``g/7`` of idle). A class keeps its previous option while that
+utilisation the target implies plus its share of the card's idle power (a slice of ``g``
+of 7 compute slices pays ``g/7`` of idle); a class keeps its previous option while that
 costs at most ``switch_tolerance`` more than the best (hysteresis against churn). Every
 class keeps at least ``min_instances`` instances (with 0, a class that gets a request while
 it has none starts one on demand); instances beyond what the target needs are released.
@@ -33,6 +39,7 @@ from .catalog import Options
 from .forecast import holt_forecasts
 
 POLICIES = ("static", "reactive", "proactive")
+METHODS = ("optimizer", "direct")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,11 @@ class PolicyConfig:
     forecaster: str = "holt"
     holt_alpha: float = 0.5
     holt_beta: float = 0.1
+    method: str = "optimizer"  # or "direct": the per-class min-power search
+    solver: str = "greedy"  # fleet solver: greedy, milp or unlimited
+    objective: str = "cost+energy"  # or "power" (no transition penalty)
+    instance_cost_w: float = 50.0  # the optimizer's cost of one instance, in W-equivalent
+    capacity: tuple[tuple[str, int], ...] | None = None  # cards per card type (Options.card)
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,41 @@ def _mig_cards(options: Options, option_row: np.ndarray, count_row: np.ndarray):
     return {card: _cards_for(card, tuple(sorted(d.items()))) for card, d in per_card.items()}
 
 
+def _optimizer_decisions(observed, target, options, config, static_of, option, count) -> None:
+    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
+    window's current allocation is the previous window's decision."""
+    from .provision import decide_window, fleet_catalog
+
+    catalog = fleet_catalog(options, config.instance_cost_w)
+    capacity = dict(config.capacity) if config.capacity else None
+    # A request for a class with no instance starts one on demand (a cold start).
+    floor = np.maximum(config.min_instances, (observed > 0).astype(np.int64))
+    cache: dict = {}
+    for t in range(observed.shape[0]):
+        prev_o = option[t - 1] if t else None
+        prev_n = count[t - 1] if t else None
+        key = (
+            target[t].tobytes(),
+            floor[t].tobytes(),
+            None if t == 0 else (prev_o.tobytes(), prev_n.tobytes()),
+        )
+        if key not in cache:  # identical windows (e.g. idle nights) are solved once
+            o, n, _ = decide_window(
+                catalog,
+                options,
+                target[t],
+                floor[t],
+                prev_o,
+                prev_n,
+                capacity=capacity,
+                solver=config.solver,
+                objective=config.objective,
+                fallback=static_of,
+            )
+            cache[key] = (o, n)
+        option[t], count[t] = cache[key]
+
+
 def make_plan(
     policy: str,
     observed: np.ndarray,
@@ -103,6 +150,8 @@ def make_plan(
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     config = PolicyConfig() if config is None else config
+    if config.method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
     t0 = time.perf_counter()
     w, c = observed.shape
     if policy == "static":
@@ -120,7 +169,9 @@ def make_plan(
     count = np.zeros((w, c), dtype=np.int64)
     per_class = [np.flatnonzero(options.class_index == k) for k in range(c)]
     static_of = [idx[options.is_static[idx]][0] for idx in per_class]
-    for t in range(w):
+    if policy != "static" and config.method == "optimizer":
+        _optimizer_decisions(observed, target, options, config, np.array(static_of), option, count)
+    for t in range(w if policy == "static" or config.method == "direct" else 0):
         for k in range(c):
             lam = target[t, k]
             if policy == "static":
