@@ -21,7 +21,15 @@ MAX_BATCH, MAX_QUEUE = 48, 152
 RATE = 0.9 * inferplan.Replica(MODEL, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
 
 
-def run_cpp(num_requests: int, *, model=MODEL, rate=RATE, out_tokens=None, replications=1):
+def run_cpp(
+    num_requests: int,
+    *,
+    model=MODEL,
+    rate=RATE,
+    out_tokens=None,
+    replications=1,
+    admission="iteration",
+):
     return inferplan.simulate(
         model,
         max_batch=MAX_BATCH,
@@ -32,6 +40,7 @@ def run_cpp(num_requests: int, *, model=MODEL, rate=RATE, out_tokens=None, repli
         replications=replications,
         seed=1,
         threads=1,
+        admission=admission,
     )
 
 
@@ -70,7 +79,13 @@ def run_python(num_requests: int, seed: int = 1) -> float:
 
 
 class TimeSimulator:
-    params = ["decode_only", "decode_only_constant", "prefill_decode"]
+    params = [
+        "decode_only",
+        "decode_only_constant",
+        "decode_only_immediate",
+        "prefill_decode",
+        "prefill_decode_immediate",
+    ]
     param_names = ["case"]
 
     def setup(self, case):
@@ -81,12 +96,15 @@ class TimeSimulator:
             run_cpp(self.n)
         elif case == "decode_only_constant":
             run_cpp(self.n, out_tokens=inferplan.Tokens.constant(1024))
+        elif case == "decode_only_immediate":
+            run_cpp(self.n, admission="immediate")
         else:
             pd = inferplan.PrefillDecode(
                 alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200
             )
             rate = 0.9 * inferplan.Replica(pd, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
-            run_cpp(self.n, model=pd, rate=rate)
+            adm = "immediate" if case.endswith("immediate") else "iteration"
+            run_cpp(self.n, model=pd, rate=rate, admission=adm)
 
     def time_simulate(self, case):
         self._run(case)
@@ -108,16 +126,20 @@ def main() -> None:
     n_cpp, n_py = 2_000_000, 2_000
     cpp = _rate(run_cpp, n_cpp)
     const = _rate(lambda n: run_cpp(n, out_tokens=inferplan.Tokens.constant(1024)), n_cpp)
+    imm = _rate(lambda n: run_cpp(n, admission="immediate"), n_cpp)
     py = _rate(run_python, n_py, repeat=1)
     pd = inferplan.PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200)
     pd_rate = 0.9 * inferplan.Replica(pd, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
     pdr = _rate(lambda n: run_cpp(n, model=pd, rate=pd_rate), 20_000)
+    pdi = _rate(lambda n: run_cpp(n, model=pd, rate=pd_rate, admission="immediate"), 20_000)
     print(f"DecodeOnly alpha=19 beta=1 m=1024 N={MAX_BATCH} Q={MAX_QUEUE}, 90% load, one thread")
     print(f"  C++ simulator, geometric lengths  {cpp:14,.0f} requests/s  ({n_cpp:,} requests)")
     print(f"  C++ simulator, constant lengths   {const:14,.0f} requests/s")
+    print(f"  C++ simulator, immediate admission{imm:14,.0f} requests/s  (geometric lengths)")
     print(f"  pure Python iteration loop        {py:14,.0f} requests/s  ({n_py:,} requests)")
     print(f"  speed-up over the Python loop     {cpp / py:14,.0f} x")
     print(f"PrefillDecode L=500 m=200, 90% load {pdr:14,.0f} requests/s  (iteration by iteration)")
+    print(f"  immediate admission               {pdi:14,.0f} requests/s  (step by step)")
 
 
 if __name__ == "__main__":

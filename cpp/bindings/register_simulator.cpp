@@ -29,11 +29,12 @@ py::tuple simulate(int kind, double alpha, double beta, double gamma, double max
                    double arrival_cv, py::object times, py::tuple in_dist, py::tuple out_dist,
                    std::int64_t num_requests, std::int64_t warmup, std::uint64_t seed,
                    DoubleArray percentiles, std::int64_t replications, bool keep_records,
-                   int threads) {
+                   int threads, int admission) {
   namespace sim = inferplan::sim;
   std::vector<DoubleArray> keep;
   sim::SimConfig cfg;
   cfg.service = service_params(kind, alpha, beta, gamma, 0.0, 1.0, max_num_tokens);
+  cfg.admission = admission;
   cfg.max_batch = max_batch;
   cfg.max_queue = max_queue;
   cfg.arrivals.kind = arrival_kind;
@@ -93,5 +94,5 @@ void register_simulator(py::module_& m) {
         py::arg("arrival_kind"), py::arg("rate"), py::arg("arrival_cv"), py::arg("times"),
         py::arg("in_tokens"), py::arg("out_tokens"), py::arg("num_requests"),
         py::arg("warmup"), py::arg("seed"), py::arg("percentiles"), py::arg("replications"),
-        py::arg("records"), py::arg("threads"));
+        py::arg("records"), py::arg("threads"), py::arg("admission") = 0);
 }

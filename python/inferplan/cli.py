@@ -45,6 +45,13 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replications", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--admission",
+        default="iteration",
+        choices=("iteration", "immediate"),
+        help="iteration: join at the next iteration boundary (a real server); "
+        "immediate: join at once (the analytic chain's assumption)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--compare", action="store_true", help="also print the analytic metrics")
 
@@ -87,6 +94,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         replications=args.replications,
         seed=args.seed,
         threads=args.threads,
+        admission=args.admission,
     )
     analytic = None
     if args.compare:

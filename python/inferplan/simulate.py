@@ -29,6 +29,8 @@ _TOKEN_KINDS = {
     "trace": 5,
 }
 _ARRIVAL_POISSON, _ARRIVAL_GAMMA, _ARRIVAL_TRACE = 0, 1, 2
+#: Admission policies (see :func:`simulate`), as the kernel numbers them.
+ADMISSIONS = {"iteration": 0, "immediate": 1}
 
 _SCALARS = (
     "arrivals",
@@ -337,6 +339,7 @@ def simulate(
     confidence: float = 0.95,
     records: bool = False,
     threads: int | None = None,
+    admission: str = "iteration",
 ) -> SimulationResult:
     """Simulates one replica serving ``max_batch`` requests at once with ``max_queue``
     more waiting (``None``: unbounded), under continuous batching.
@@ -354,6 +357,14 @@ def simulate(
     ``warmup`` (default a tenth) are left out of the statistics. Runs are seeded from
     ``seed`` and the replication index only, so results are identical bit for bit whatever
     ``threads`` is. ``records=True`` keeps the per-request log.
+
+    Admission: ``"iteration"`` (default) is what a continuous-batching server does: a
+    request joins the batch only at the next iteration boundary, so one that finds a free
+    slot still waits for the iteration in progress. ``"immediate"`` is the analytic
+    chain's assumption: a request that finds fewer than ``max_batch`` in service starts at
+    once. Each request then runs on its own iteration clock, starting its first iteration
+    when it is admitted, and every request in service advances at the speed of the current
+    batch (see ``docs/accuracy.md``). Use it to check the chain on its own terms.
 
     >>> import inferplan
     >>> model = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
@@ -424,6 +435,10 @@ def simulate(
     if not confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     n_threads = 0 if threads is None else _integer("threads", threads, minimum=1)
+    if not isinstance(admission, str) or admission not in ADMISSIONS:
+        raise ValueError(
+            f"admission must be one of {', '.join(map(repr, ADMISSIONS))}, got {admission!r}"
+        )
 
     is_decode = model.kind == KIND_DECODE_ONLY
     out_spec = _tokens("out_tokens", out_tokens, model.out_tokens, lo=1)
@@ -461,6 +476,7 @@ def simulate(
         replications,
         bool(records),
         n_threads,
+        ADMISSIONS[admission],
     )
     if status != 0:
         raise ValueError(status_message(status))

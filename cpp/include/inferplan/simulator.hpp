@@ -22,6 +22,25 @@
 // behind w_pre and w_dec in MODEL.md 2.2. As in the analytic model, the
 // first output token comes from the first decode iteration after the prompt.
 //
+// Admission. kAdmitIteration (the default, the behaviour above): a request
+// joins only at an iteration boundary, so one that finds a free slot still
+// waits for the iteration in progress to end. kAdmitImmediate is the
+// birth-death chain's own assumption (MODEL.md 1): a request enters service
+// the moment a slot is free. To keep that exact, the iteration clock becomes
+// per request: every request in service runs its own iterations back to back,
+// starting the first the instant it is admitted, and all of them advance at
+// the speed of the current batch, 1/T tokens (steps) per ms with T the cost
+// of an iteration over the batch of the moment (alpha + beta*b for
+// DecodeOnly; alpha + beta*sum(tokens) + gamma*sum(KV read) over the steps in
+// progress for PrefillDecode). When the batch changes mid-step, the rest of
+// every step in progress runs at the new speed. A global progress clock P
+// (iterations served per request in service, dP/dt = 1/T) makes a step that
+// begins at P end at P + 1, so the engine keeps the same cost as the default
+// one. Under the token budget, a step takes the tokens left by the steps in
+// progress (first come, first served rather than admission order); with none
+// left it stalls for one step. A request that finds the replica idle is
+// served exactly as in the default mode.
+//
 // Randomness: xoshiro256** seeded through splitmix64, with every variate built
 // from it here (no std:: distributions), so results are identical across
 // standard libraries. Each replication uses its own two streams (arrivals,
@@ -263,8 +282,14 @@ struct LogBuffers {
   }
 };
 
+enum Admission : std::int32_t {
+  kAdmitIteration = 0,  // join at the next iteration boundary
+  kAdmitImmediate = 1,  // join at once, on a per-request iteration clock
+};
+
 struct SimConfig {
   ServiceParams service;  // kDecodeOnly or kPrefillDecode
+  std::int32_t admission = kAdmitIteration;
   std::int64_t max_batch = 1;
   double max_queue = INFINITY;
   ArrivalSpec arrivals;
@@ -587,6 +612,178 @@ inline void run_prefill_decode(Replication& r) {
   }
 }
 
+// DecodeOnly, immediate admission: per-request iteration clocks on a global
+// progress clock P (dP/dt = 1 / (alpha + beta*b)). A request admitted at P
+// emits its first token at P + 1 and its last at P + k. Events are arrivals
+// (while a slot is free) and finishes; first tokens are read off between them.
+inline void run_decode_only_immediate(Replication& r) {
+  const SimConfig& cfg = r.cfg();
+  const RequestLog& g = r.log();
+  const double alpha = cfg.service.alpha, beta = cfg.service.beta;
+  const std::int64_t N = cfg.max_batch;
+  using Entry = std::pair<double, std::int64_t>;  // (P at the last token, id)
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> batch;
+  // (P at the first token, id) in admission order: P is nondecreasing, so FIFO.
+  std::vector<Entry> firsts;
+  std::size_t first_head = 0;
+  double t = 0.0, P = 0.0;
+
+  auto admit = [&]() {
+    while (static_cast<std::int64_t>(batch.size()) < N) {
+      const std::int64_t id = r.pop_waiting();
+      if (id < 0) break;
+      g.start[id] = t;
+      batch.emplace(P + static_cast<double>(g.out_tokens[id]), id);
+      firsts.emplace_back(P + 1.0, id);
+    }
+    if (first_head > 4096 && 2 * first_head > firsts.size()) {
+      firsts.erase(firsts.begin(), firsts.begin() + static_cast<std::ptrdiff_t>(first_head));
+      first_head = 0;
+    }
+  };
+
+  for (;;) {
+    if (batch.empty()) {
+      if (!r.more_arrivals()) break;
+      t = std::max(t, r.next_arrival());  // idle: the clock P stands still
+      r.arrivals_until(t, 0, true);
+      admit();
+      continue;
+    }
+    const auto b = static_cast<std::int64_t>(batch.size());
+    const double step = alpha + beta * static_cast<double>(b);
+    const double p_fin = batch.top().first;
+    double t_next = t + (p_fin - P) * step;
+    double p_next = p_fin;
+    if (b < N && r.more_arrivals() && r.next_arrival() < t_next) {
+      t_next = r.next_arrival();
+      p_next = P + (t_next - t) / step;
+    }
+    r.arrivals_until(t_next, b, false);
+    r.hold(t, t_next, b);
+    while (first_head < firsts.size() && firsts[first_head].first <= p_next) {
+      const Entry& e = firsts[first_head++];
+      g.first_token[e.second] = t + (e.first - P) * step;
+    }
+    while (!batch.empty() && batch.top().first <= p_next) {
+      g.finish[batch.top().second] = t + (batch.top().first - P) * step;
+      batch.pop();
+    }
+    t = t_next;
+    P = p_next;
+    r.arrivals_until(t, static_cast<std::int64_t>(batch.size()), true);
+    admit();
+  }
+}
+
+// PrefillDecode, immediate admission: the same per-request clocks, one step
+// (a prefill chunk, a decode token or a stall) at a time. T is the cost of one
+// iteration over the steps in progress; the sums of their tokens and KV reads
+// are integers, so T carries no rounding drift.
+inline void run_prefill_decode_immediate(Replication& r) {
+  const SimConfig& cfg = r.cfg();
+  const RequestLog& g = r.log();
+  const ServiceParams& p = cfg.service;
+  const std::int64_t N = cfg.max_batch;
+  const double budget_max = std::floor(p.max_num_tokens);
+  struct Slot {
+    std::int64_t id, prompt_left, prompt_done, decoded, tok, kv;
+  };
+  std::vector<Slot> slots;
+  std::vector<std::int64_t> free_slots;
+  using Entry = std::pair<double, std::int64_t>;  // (P at the end of the step, slot)
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> steps;
+  std::int64_t tok_sum = 0, kv_sum = 0, active = 0;
+  double t = 0.0, P = 0.0;
+
+  // Starts the next step of slot k at progress p0.
+  auto begin_step = [&](std::int64_t k, double p0) {
+    Slot& s = slots[static_cast<std::size_t>(k)];
+    const double avail = budget_max - static_cast<double>(tok_sum);
+    s.tok = s.kv = 0;  // a stall unless the budget has room
+    if (avail >= 1.0) {
+      if (s.prompt_left > 0) {
+        s.tok = static_cast<std::int64_t>(std::min(static_cast<double>(s.prompt_left), avail));
+        s.kv = s.prompt_done + s.tok;
+      } else {
+        s.tok = 1;
+        s.kv = s.prompt_done + s.decoded + 1;
+      }
+    }
+    tok_sum += s.tok;
+    kv_sum += s.kv;
+    steps.emplace(p0 + 1.0, k);
+  };
+
+  auto admit = [&]() {
+    while (active < N) {
+      const std::int64_t id = r.pop_waiting();
+      if (id < 0) break;
+      g.start[id] = t;
+      std::int64_t k;
+      const Slot fresh{id, g.in_tokens[id], 0, 0, 0, 0};
+      if (free_slots.empty()) {
+        k = static_cast<std::int64_t>(slots.size());
+        slots.push_back(fresh);
+      } else {
+        k = free_slots.back();
+        free_slots.pop_back();
+        slots[static_cast<std::size_t>(k)] = fresh;
+      }
+      ++active;
+      begin_step(k, P);
+    }
+  };
+
+  for (;;) {
+    if (active == 0) {
+      if (!r.more_arrivals()) break;
+      t = std::max(t, r.next_arrival());
+      r.arrivals_until(t, 0, true);
+      admit();
+      continue;
+    }
+    const double step = p.alpha + p.beta * static_cast<double>(tok_sum) +
+                        p.gamma * static_cast<double>(kv_sum);
+    const double p_end = steps.top().first;
+    double t_next = t + (p_end - P) * step;
+    double p_next = p_end;
+    if (active < N && r.more_arrivals() && r.next_arrival() < t_next) {
+      t_next = r.next_arrival();
+      p_next = P + (t_next - t) / step;
+    }
+    r.arrivals_until(t_next, active, false);
+    r.hold(t, t_next, active);
+    while (!steps.empty() && steps.top().first <= p_next) {
+      const auto [pe, k] = steps.top();
+      steps.pop();
+      Slot& s = slots[static_cast<std::size_t>(k)];
+      const double te = t + (pe - P) * step;
+      tok_sum -= s.tok;
+      kv_sum -= s.kv;
+      if (s.prompt_left > 0) {
+        s.prompt_left -= s.tok;
+        s.prompt_done += s.tok;
+      } else if (s.tok > 0) {
+        s.decoded += 1;
+        if (s.decoded == 1) g.first_token[s.id] = te;
+      }
+      if (s.prompt_left == 0 && s.decoded >= g.out_tokens[s.id]) {
+        g.finish[s.id] = te;
+        s.tok = s.kv = 0;
+        free_slots.push_back(k);
+        --active;
+      } else {
+        begin_step(k, pe);
+      }
+    }
+    t = t_next;
+    P = p_next;
+    r.arrivals_until(t, active, true);
+    admit();
+  }
+}
+
 }  // namespace detail
 
 // Validates what the Python layer cannot check cheaply once per call.
@@ -595,6 +792,7 @@ inline Status validate(const SimConfig& c) {
   Status s = validate(c.service);
   if (s != kOk) return s;
   if (c.max_batch < 1) return kBadMaxBatch;
+  if (c.admission != kAdmitIteration && c.admission != kAdmitImmediate) return kBadKind;
   if (std::isnan(c.max_queue) || c.max_queue < 0.0) return kBadMaxQueue;
   return kOk;
 }
@@ -608,8 +806,15 @@ inline void simulate_replication(const SimConfig& cfg, std::uint64_t rep, const 
   c.out_tokens.prepare();
   for (std::int64_t i = 0; i < c.num_requests; ++i) log.first_token[i] = detail::kNaN;
   detail::Replication r(c, rep, log);
+  const bool immediate = c.admission == kAdmitImmediate;
   if (c.service.kind == kDecodeOnly) {
-    detail::run_decode_only(r);
+    if (immediate) {
+      detail::run_decode_only_immediate(r);
+    } else {
+      detail::run_decode_only(r);
+    }
+  } else if (immediate) {
+    detail::run_prefill_decode_immediate(r);
   } else {
     detail::run_prefill_decode(r);
   }
