@@ -53,8 +53,9 @@ struct ChainView {
 
 // Fills 1/mu from tau (ms) and the reciprocals 1/b; returns whether mu is
 // nondecreasing (1/mu nonincreasing) and the largest 1/mu.
-inline bool prepare_chain(std::int64_t N, const double* tau, const double* inv_index,
-                          double* inv_mu, double* max_inv_mu) {
+inline bool prepare_chain(std::int64_t N, const double* __restrict tau,
+                          const double* __restrict inv_index, double* __restrict inv_mu,
+                          double* max_inv_mu) {
   double largest = 0.0;
   for (std::int64_t b = 0; b < N; ++b) {
     const double v = tau[b] * inv_index[b];

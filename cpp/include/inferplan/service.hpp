@@ -100,9 +100,10 @@ inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double*
   if (p.kind == kDecodeOnly) {
     // Locals: the stores to tau could otherwise alias p and force reloads.
     const double k = p.out_tokens, alpha = p.alpha, beta = p.beta;
-    double bd = 1.0;  // b as a double: no int64-to-double conversion in the loop
-    for (std::int64_t b = 0; b < N; ++b, bd += 1.0) {
-      tau[b] = k * (alpha + beta * bd);
+    // A 32-bit index (N <= 2^24) converts to double in vector registers.
+    const std::int32_t n = static_cast<std::int32_t>(N);
+    for (std::int32_t b = 0; b < n; ++b) {
+      tau[b] = k * (alpha + beta * static_cast<double>(b + 1));
       chunks[b] = 1.0;
     }
     return kOk;
