@@ -531,15 +531,23 @@ def row_params(cfg_f, kind, i, p):
 _CHUNK = 1024
 
 
-@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
-    """out[j, i] = metric sel[j] of row i. cfg_f: tuple of 6 float columns."""
-    rows = status.shape[0]
+@nb.njit(**_JIT)
+def scratch_size(max_batch, rows):
+    """The largest valid max batch of the rows: the size of every scratch buffer (mirrors
+    max_batch_of in batch.hpp)."""
     max_n = 1
     for i in range(rows if max_batch.shape[0] > 1 else min(rows, 1)):
         b = max_batch[i]
         if b <= MAX_BATCH_LIMIT and b > max_n:
             max_n = b
+    return max_n
+
+
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
+    """out[j, i] = metric sel[j] of row i. cfg_f: tuple of 6 float columns."""
+    rows = status.shape[0]
+    max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
     for c in nb.prange(n_chunks):
         tau = np.empty(max_n)
@@ -1095,11 +1103,7 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
               status, binding_out, iterations_out, batch_out, peak_out, concurrency):
     """Sizes each row (or, with concurrency, finds its optimal max batch)."""
     rows = status.shape[0]
-    max_n = 1
-    for i in range(rows if max_batch.shape[0] > 1 else min(rows, 1)):
-        b = max_batch[i]
-        if b <= MAX_BATCH_LIMIT and b > max_n:
-            max_n = b
+    max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
     for c in nb.prange(n_chunks):
         tau = np.empty(max_n)
