@@ -53,8 +53,8 @@ constexpr double kRateRelTol = 1e-10;
 // leave the answer to rounding noise.
 constexpr double kTargetSlack = 1e-12;
 constexpr int kMaxIterations = 200;
-// A Newton step below this (in log rate) lands within ~1e-12 of the root.
-constexpr double kNewtonClose = 1e-6;
+// A Newton step below this (in log rate) lands within ~1e-10 of the root.
+constexpr double kNewtonClose = 1e-5;
 
 struct SizeResult {
   double rate = 0.0;  // req/s

@@ -878,7 +878,7 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
     return evaluations
 
 
-NEWTON_CLOSE = 1e-6
+NEWTON_CLOSE = 1e-5
 
 
 @nb.njit(**_JIT)
