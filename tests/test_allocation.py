@@ -276,3 +276,17 @@ def test_energy_objective_minimises_power():
         assert a.parts[0][0] == rows[0]  # the first row sorts by the (power) value
     with pytest.raises(ValueError, match="objective"):
         fleet.optimize(system, objective="speed")
+
+
+def test_synthetic_system_is_seeded_and_tight():
+    """The package's synthetic fleet (used by the benchmarks): reproducible, and capacity is
+    tight enough that greedy sends some servers past their first choice."""
+    one = fleet.synthetic_system(60, 6, 5, tight=0.5, spare=0.0, seed=3)
+    two = fleet.synthetic_system(60, 6, 5, tight=0.5, spare=0.0, seed=3)
+    assert one == two
+    sol = fleet.optimize(one, "greedy")
+    c = sol.candidates
+    second = [s for s, a in sol.assignments.items() if a.parts[0][0] != c.of(s)[0]]
+    assert second or sol.unallocated
+    used = sol.usage()
+    assert all(used.get(t, 0) <= cap for t, cap in one.capacity.items())

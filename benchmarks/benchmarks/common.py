@@ -138,89 +138,6 @@ def take(columns: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
 # ---- fleet allocation -------------------------------------------------------------------
 
 
-def synthetic_system(servers: int, accelerators: int, models: int, seed: int = 0):
-    """A seeded allocation problem: every model runs on every accelerator; each card type
-    holds 80% of what the servers' cheapest choices need plus half the mean need, so the
-    solvers must send some servers to their second choice."""
-    from inferplan import fleet
-    from inferplan.fleet.candidates import build_candidates
-
-    rng = np.random.default_rng(seed)
-    types = [f"T{i}" for i in range(max(accelerators // 2, 1))]
-    accs = []
-    for a in range(accelerators):
-        units = int(rng.choice([1, 2, 4]))
-        accs.append(
-            fleet.Accelerator(
-                f"A{a}",
-                types[a % len(types)],
-                cost=float(rng.uniform(2, 60)) * units,
-                multiplicity=units,
-                power=fleet.PowerCurve(50, 250, 0.6, 350),
-            )
-        )
-    profiles = []
-    for m in range(models):
-        size = rng.uniform(0.5, 8)
-        for acc in accs:
-            speed = rng.uniform(0.5, 4) * acc.multiplicity**0.7
-            profiles.append(
-                fleet.ModelProfile(
-                    f"M{m}",
-                    acc.name,
-                    alpha=float(10 * size / speed),
-                    beta=float(0.02 * size / speed),
-                    gamma=float(6e-4 * size / speed),
-                    acc_count=int(rng.choice([1, 1, 2])),
-                    max_batch_size=int(rng.integers(8, 128)),
-                    at_tokens=512,
-                )
-            )
-    classes = tuple(
-        fleet.ServiceClass(
-            f"C{p}",
-            p,
-            {
-                f"M{m}": fleet.Target(itl_ms=40.0 * p * (1 + m % 3), ttft_ms=1000.0 * p)
-                for m in range(models)
-            },
-        )
-        for p in (1, 2, 3)
-    )
-    servers_ = tuple(
-        fleet.Server(
-            f"S{i}",
-            f"C{int(rng.integers(1, 4))}",
-            f"M{int(rng.integers(models))}",
-            load=fleet.Load(
-                float(rng.choice([30, 60, 120, 240, 600])),
-                float(rng.choice([128, 512, 2048])),
-                float(rng.choice([128, 512, 1024])),
-            ),
-        )
-        for i in range(servers)
-    )
-    system = fleet.System(
-        tuple(accs),
-        {t: 10**9 for t in types},
-        tuple(profiles),
-        classes,
-        servers_,
-        fleet.OptimizerSettings(saturation_policy="PriorityExhaustive"),
-    )
-    cands = build_candidates(system)
-    need: dict[str, int] = {}
-    for s in range(cands.num_servers):
-        rows = cands.of(s)
-        if rows:
-            r = rows[0]
-            need[cands.acc_type[r]] = need.get(cands.acc_type[r], 0) + int(
-                cands.units[r] * cands.replicas[r]
-            )
-    mean = sum(need.values()) / len(types)
-    return system.with_capacity({t: int(0.8 * need.get(t, 0) + 0.5 * mean) for t in types})
-
-
 FLEETS = {
     # name: (servers, accelerators, models); "example" is the package's own data set
     "synthetic": (300, 8, 10),
@@ -233,7 +150,7 @@ def fleet_system(name: str):
 
     if name == "example":
         return fleet.load_system(fleet.example_path())
-    return synthetic_system(*FLEETS[name])
+    return fleet.synthetic_system(*FLEETS[name])
 
 
 # ---- hardware cost table ----------------------------------------------------------------

@@ -30,6 +30,7 @@ from .data import (
 )
 from .report import allocations, summary
 from .solvers import Assignment, Solution, greedy, solve, unlimited
+from .synthetic import synthetic_system
 
 
 def optimize(
@@ -90,6 +91,7 @@ __all__ = [
     "optimize",
     "solve",
     "summary",
+    "synthetic_system",
     "system_from_dict",
     "unlimited",
 ]
