@@ -25,7 +25,7 @@ class _Prepared:
         self.S = np.empty(n + 1)
         self.filled = np.zeros(1, dtype=np.int64)
         self.m = np.empty(nk.NUM_METRICS)
-        self.mo = np.empty(nk.NUM_MOMENTS)
+        self.mo = np.empty(nk.MO_SIZE)
         self.status, self.monotone, self.max_inv = nk.prepare(
             self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu
         )

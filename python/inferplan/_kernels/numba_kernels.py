@@ -23,6 +23,14 @@ BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
 NUM_MOMENTS = 12
+# The moments buffer also carries the sizing search's scratch, so that a batch call allocates
+# once per chunk of rows, never per row: [moments | m_try | m_hi | dm | newton dm | state].
+WS_TRY = NUM_MOMENTS
+WS_HI = WS_TRY + NUM_METRICS
+WS_DM = WS_HI + NUM_METRICS
+WS_NDM = WS_DM + NUM_METRICS
+WS_ST = WS_NDM + NUM_METRICS
+MO_SIZE = WS_ST + 5
 
 
 @nb.njit(**_JIT)
@@ -558,7 +566,7 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
         filled = np.zeros(1, dtype=np.int64)
         p = np.empty(7)
         m = np.empty(NUM_METRICS)
-        mo = np.empty(NUM_MOMENTS)
+        mo = np.empty(MO_SIZE)
         for i in range(c * _CHUNK, min(rows, (c + 1) * _CHUNK)):
             row_params(cfg_f, kind, i, p)
             N = _at(max_batch, i)
@@ -894,7 +902,7 @@ def _to_g(e, log1p_slack):
 def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
     """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
-    dm = np.empty(NUM_METRICS)
+    dm = mo[WS_NDM:WS_NDM + NUM_METRICS]
     log1p_slack = math.log1p(TARGET_SLACK)
     evaluations = 0
     while evaluations < MAX_ITERATIONS:
@@ -1010,10 +1018,11 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     iterations = 1
     if e_lo > 0.0:
         return _infeasible(which), 0.0, which, iterations
-    m_try = np.empty(NUM_METRICS)
-    m_hi = np.empty(NUM_METRICS)
-    dm = np.empty(NUM_METRICS)
-    st = np.zeros(5)
+    m_try = mo[WS_TRY:WS_TRY + NUM_METRICS]
+    m_hi = mo[WS_HI:WS_HI + NUM_METRICS]
+    dm = mo[WS_DM:WS_DM + NUM_METRICS]
+    st = mo[WS_ST:WS_ST + 5]
+    st[:] = 0.0
     st[ST_STATUS] = OK
     log1p_slack = math.log1p(TARGET_SLACK)
     a = 0.0
@@ -1115,7 +1124,7 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
         p = np.empty(7)
         t = np.empty(9)
         m = np.empty(NUM_METRICS)
-        mo = np.empty(NUM_MOMENTS)
+        mo = np.empty(MO_SIZE)
         for i in range(c * _CHUNK, min(rows, (c + 1) * _CHUNK)):
             row_params(cfg_f, kind, i, p)
             for k in range(9):
