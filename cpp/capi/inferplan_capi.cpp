@@ -203,27 +203,18 @@ ip::ConfigColumns config_columns(const ip_service* services, const std::int64_t*
 }
 
 // Calls row(view, i) for every row with a valid configuration, fail(status, i) otherwise,
-// on worker threads that each own scratch sized for the largest max batch.
+// through the kernel's own batch driver (inferplan::for_each_row).
 template <class Row, class Fail>
 void for_each_row(const ip::ConfigColumns& cfg, std::int64_t rows, int threads, Row&& row,
                   Fail&& fail) {
-  const std::int64_t max_n = ip::max_batch_of(cfg, rows);
-  const int nthreads = ip::resolve_threads(threads, rows);
-  std::vector<ip::Scratch> scratch;
-  scratch.reserve(static_cast<std::size_t>(nthreads));
-  for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
-  ip::parallel_for(rows, nthreads, [&](int worker, std::int64_t begin, std::int64_t end) {
-    ip::Scratch& sc = scratch[static_cast<std::size_t>(worker)];
-    ip::ReplicaView view;
-    for (std::int64_t i = begin; i < end; ++i) {
-      ip::Status s = sc.prepare(cfg, i, view);
-      if (s == ip::kOk) {
-        row(view, i);
-      } else {
-        fail(s, i);
-      }
-    }
-  });
+  ip::for_each_row(cfg, rows, threads,
+                   [&](ip::Status s, const ip::ReplicaView& view, std::int64_t i) {
+                     if (s == ip::kOk) {
+                       row(view, i);
+                     } else {
+                       fail(s, i);
+                     }
+                   });
 }
 
 }  // namespace
