@@ -139,8 +139,8 @@ class Replica:
 
     @property
     def max_rate(self) -> float:
-        """Saturation throughput mu(N) in req/s."""
-        return self.max_batch / self.model.service_times(self.max_batch)[-1] * 1000.0
+        """Saturation throughput mu(N) in req/s (the kernel's own value, as in Metrics)."""
+        return self._kernel.analyze(self._handle, 0.0)[1][-1]
 
     def _raise(self, status: int, rate) -> None:
         if status == Status.UNSTABLE:
