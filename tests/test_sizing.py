@@ -272,3 +272,27 @@ def test_numba_sizing_is_bitwise_identical_to_cpp():
         np.testing.assert_array_equal(out["cpp"][key], out["numba"][key], err_msg=key)
         # Percentiles go through lgamma, which Numba and libm implement apart.
         np.testing.assert_allclose(pct["cpp"][key], pct["numba"][key], rtol=1e-11, err_msg=key)
+
+
+def test_batch_calls_take_and_return_dataframes():
+    """Columns from a DataFrame (keywords override them), a DataFrame back with the same index;
+    percentile targets as data columns."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {"kind": ["decode_only", "prefill_decode"], "alpha": [19.0, 12.0], "beta": [1.0, 0.05],
+         "gamma": [0.0, 0.0005], "in_tokens": [0.0, 128.0], "out_tokens": [1024.0, 512.0],
+         "max_batch": [48, 48], "max_queue": [152.0, 128.0], "itl_ms": [50.0, 20.0],
+         "wait_pq": [0.0, 0.9], "wait_p_ms": [0.0, 50.0]},
+        index=["seed", "golden"],
+    )  # fmt: skip
+    out = ip.size_many(df)
+    assert isinstance(out, pd.DataFrame) and list(out.index) == ["seed", "golden"]
+    seed = ip.Replica(ip.DecodeOnly(19, 1, 1024), 48, 152).size(itl_ms=50)
+    golden = ip.Replica(ip.PrefillDecode(12, 0.05, 0.0005, 128, 512), 48, 128).size(
+        itl_ms=20, wait_percentile=(0.9, 50.0))
+    assert out.loc["seed", "rate"] == seed.rate
+    assert out.loc["golden", "rate"] == golden.rate
+    faster = ip.size_many(df, itl_ms=60.0)  # a keyword column overrides the data's
+    assert (faster["rate"] >= out["rate"]).all()
+    analyzed = ip.analyze_many(df, rate=out["rate"].to_numpy(), metrics=["itl_ms"])
+    assert analyzed.loc["seed", "itl_ms"] == pytest.approx(50.0, rel=1e-9)
