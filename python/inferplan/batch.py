@@ -102,6 +102,16 @@ def broadcast_rows(cols: Mapping[str, np.ndarray]) -> int:
     return n
 
 
+def _none_as_unbounded(value):
+    """max_queue None (or None entries of an object column) means an unbounded queue."""
+    if value is None:
+        return math.inf
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        arr = np.where(arr == None, math.inf, arr).astype(float)  # noqa: E711
+    return arr
+
+
 def config_columns(source=None, **overrides):
     """Normalised configuration columns and the row count."""
     raw = _columns(source, overrides, CONFIG_COLUMNS, CONFIG_DEFAULTS)
@@ -112,9 +122,7 @@ def config_columns(source=None, **overrides):
         else:
             value = raw[name]
             if name == "max_queue":
-                value = np.where(
-                    np.asarray(value, dtype=object) == None, math.inf, value  # noqa: E711
-                ).astype(float)
+                value = _none_as_unbounded(value)
             cols[name] = _numeric(name, value, np.float64)
     return cols
 

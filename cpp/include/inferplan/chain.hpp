@@ -51,21 +51,36 @@ struct ChainView {
   }
 };
 
+typedef double Lanes __attribute__((vector_size(32)));
+typedef std::int64_t LaneIndex __attribute__((vector_size(32)));
+
+inline double lane_sum(Lanes v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
 // Fills 1/mu from tau (ms) and the reciprocals 1/b; returns whether mu is
-// nondecreasing (1/mu nonincreasing) and the largest 1/mu.
+// nondecreasing (1/mu nonincreasing) and the largest 1/mu. The scans run four
+// lanes at a time (a maximum and a count of rises are exact in any order).
 inline bool prepare_chain(std::int64_t N, const double* __restrict tau,
                           const double* __restrict inv_index, double* __restrict inv_mu,
                           double* max_inv_mu) {
-  double largest = 0.0;
-  for (std::int64_t b = 0; b < N; ++b) {
-    const double v = tau[b] * inv_index[b];
-    inv_mu[b] = v;
-    largest = v > largest ? v : largest;
+  for (std::int64_t b = 0; b < N; ++b) inv_mu[b] = tau[b] * inv_index[b];
+  Lanes top = {0.0, 0.0, 0.0, 0.0};
+  LaneIndex rises = {0, 0, 0, 0};  // -1 per lane and rise
+  std::int64_t b = 0;
+  for (; b + 5 <= N; b += 4) {
+    Lanes v, next;
+    std::memcpy(&v, inv_mu + b, sizeof v);
+    std::memcpy(&next, inv_mu + b + 1, sizeof next);
+    top = v > top ? v : top;
+    rises += next > v;
   }
-  int rises = 0;  // branch-free count of places where 1/mu grows
-  for (std::int64_t b = 1; b < N; ++b) rises += inv_mu[b] > inv_mu[b - 1];
+  double largest = std::max(std::max(top[0], top[1]), std::max(top[2], top[3]));
+  std::int64_t rose = rises[0] | rises[1] | rises[2] | rises[3];
+  for (; b < N; ++b) {
+    largest = inv_mu[b] > largest ? inv_mu[b] : largest;
+    if (b + 1 < N) rose |= inv_mu[b + 1] > inv_mu[b];
+  }
   *max_inv_mu = largest;
-  return rises == 0;
+  return rose == 0;
 }
 
 // 1/b for b = 1..n, so that preparing a row multiplies instead of dividing.
@@ -91,6 +106,12 @@ struct Moments {
   double in_service_slope = 0.0;  // dB
   double in_queue_slope = 0.0;    // d(L - B)
   double p_block_slope = 0.0;     // d p_block
+  // Second derivatives in log(lam), for sizing's Halley steps: with
+  // d E[g] = Cov(g, n) once more, d^2 E[g] = E[g (n - L)^2] - E[g] Var(n).
+  double var_n = 0.0;             // Var(n)
+  double in_service_curv = 0.0;   // d^2 B
+  double in_queue_curv = 0.0;     // d^2 (L - B)
+  double p_block_curv = 0.0;      // d^2 p_block
 
   double log_p_full() const {
     return std::isnan(log_p_full_deep) ? std::log(p_full) : log_p_full_deep;
@@ -116,6 +137,7 @@ struct Head {
   double h0 = 0.0;  // sum_{n<N} w(n)
   double h1 = 0.0;  // sum_{n<N} n w(n)
   double h2 = 0.0;  // sum_{n<N} n^2 w(n), only with slopes
+  double h3 = 0.0;  // sum_{n<N} n^3 w(n), only with slopes
   double w0 = 0.0;  // w(0)
   double wN = 0.0;  // w(N)
   double log_wN = std::numeric_limits<double>::quiet_NaN();  // log of stored w(N) if known
@@ -134,11 +156,6 @@ struct Head {
 //   prefix  P = [r0, r0 r1, r0 (r1 r2), (r0 r1)(r2 r3)]  (two shift-and-multiply steps)
 //   terms   T = w P,   H0 += T,   H1 += n T,   H2 += n (n T)
 // and the next block starts from w P[3], so one multiply is on the critical path.
-typedef double Lanes __attribute__((vector_size(32)));
-typedef std::int64_t LaneIndex __attribute__((vector_size(32)));
-
-inline double lane_sum(Lanes v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-
 template <bool kSlopes>
 inline Head head_monotone(const ChainView& c, double lam) {
   const std::int64_t N = c.N;
@@ -146,8 +163,8 @@ inline Head head_monotone(const ChainView& c, double lam) {
   const double Nd = static_cast<double>(N);
   Head h;
   const Lanes one = {1.0, 1.0, 1.0, 1.0};
-  Lanes H0 = {0.0, 0.0, 0.0, 0.0}, H1 = H0, H2 = H0;
-  double h0 = 1.0, h1 = 0.0, h2 = 0.0, w = 1.0;  // the scalar part: n = 0 and the rest
+  Lanes H0 = {0.0, 0.0, 0.0, 0.0}, H1 = H0, H2 = H0, H3 = H0;
+  double h0 = 1.0, h1 = 0.0, h2 = 0.0, h3 = 0.0, w = 1.0;  // the scalar part: n = 0 and the rest
   std::int64_t n = 1;  // next index (n < N in the loop)
   Lanes idx = {1.0, 2.0, 3.0, 4.0};
   auto rescale = [&]() {  // exact: a power of two
@@ -155,9 +172,11 @@ inline Head head_monotone(const ChainView& c, double lam) {
     h0 *= kRescale;
     h1 *= kRescale;
     h2 *= kRescale;
+    h3 *= kRescale;
     H0 *= kRescale;
     H1 *= kRescale;
     H2 *= kRescale;
+    H3 *= kRescale;
     h.log_scale -= kLogRescale;
   };
   const bool blocks = lam * c.max_ratio_per_rate < kMaxBlockRatio;
@@ -167,12 +186,19 @@ inline Head head_monotone(const ChainView& c, double lam) {
     R *= lam;
     const Lanes S1 = R * __builtin_shuffle(one, R, LaneIndex{0, 4, 5, 6});
     const Lanes S2 = S1 * __builtin_shuffle(one, S1, LaneIndex{0, 1, 4, 5});
+    // w(n+4) = w S2[3] is T[3]: the same product taken in a scalar register, so
+    // that the next block does not wait for a lane extract and broadcast.
+    const double block = S2[3];
     const Lanes T = w * S2;
     const Lanes NT = idx * T;
     H0 += T;
     H1 += NT;
-    if (kSlopes) H2 += idx * NT;
-    w = T[3];
+    if (kSlopes) {
+      const Lanes NNT = idx * NT;
+      H2 += NNT;
+      H3 += idx * NNT;
+    }
+    w *= block;
     n += 4;
     idx += 4.0;
     const double r3 = R[3];
@@ -192,16 +218,22 @@ inline Head head_monotone(const ChainView& c, double lam) {
   h0 += lane_sum(H0);
   h1 += lane_sum(H1);
   h2 += lane_sum(H2);
+  h3 += lane_sum(H3);
   for (double nd = static_cast<double>(n); n < N; ++n, nd += 1.0) {
     w *= lam * inv_mu[n - 1];
     h0 += w;
     h1 += nd * w;
-    if (kSlopes) h2 += nd * (nd * w);
+    if (kSlopes) {
+      const double nnw = nd * (nd * w);
+      h2 += nnw;
+      h3 += nd * nnw;
+    }
     if (w > kRescaleAbove) rescale();
   }
   h.h0 = h0;
   h.h1 = h1;
   h.h2 = h2;
+  h.h3 = h3;
   h.wN = w * lam * inv_mu[N - 1];
   h.w0 = h.log_scale == 0.0 ? 1.0 : std::exp(-h.log_scale);
   return h;
@@ -221,6 +253,7 @@ inline Head head_general(const ChainView& c, double lam) {
     h.h0 += w;
     h.h1 += static_cast<double>(n) * w;
     h.h2 += static_cast<double>(n) * static_cast<double>(n) * w;
+    h.h3 += static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) * w;
   }
   h.w0 = std::exp(-top);
   h.log_wN = static_cast<double>(N) * ll - S[N] - top;
@@ -239,7 +272,8 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   out = Moments{};
   if (lam == 0.0) return kOk;
   const std::int64_t N = c.N;
-  const double lr = std::log(lam * c.inv_mu[N - 1]);  // log(lam / mu(N))
+  const double r = lam * c.inv_mu[N - 1];  // lam / mu(N), the tail's ratio
+  const double lr = std::log(r);
   const bool unbounded = std::isinf(c.Q);
   // At saturation to rounding (lam / mu(N) within a few ulps of 1) there is no
   // steady state either: the mean queue would exceed 1e15.
@@ -247,18 +281,22 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   const double Nd = static_cast<double>(N);
   detail::Head hd =
       c.monotone ? detail::head_monotone<kSlopes>(c, lam) : detail::head_general(c, lam);
-  double h0 = hd.h0, h1 = hd.h1, h2 = hd.h2, w0 = hd.w0, wN = hd.wN;
+  double h0 = hd.h0, h1 = hd.h1, h2 = hd.h2, h3 = hd.h3, w0 = hd.w0, wN = hd.wN;
 
-  // Tail n = N+1..K: w(N) r^j, j = 1..Q, r = lam / mu(N).
-  double t0 = 0.0, t1 = 0.0, t2 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
+  // Tail n = N+1..K: w(N) r^j, j = 1..Q, r = lam / mu(N); t_k = sum j^k w.
+  double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, t0_excl_top = 0.0, w_top = 0.0;
   const double Q = c.Q;
   if (Q == 0.0) {
     w_top = wN;
   } else if (lr < 0.0) {
-    const GeoTail g(-lr, Q);  // x = r
+    const GeoTail g(r, -lr, Q);  // x = r
     t0 = wN * g.x * g.g0;
     t1 = t0 * (g.mean + 1.0);
-    if (kSlopes) t2 = t0 * (g.var + (g.mean + 1.0) * (g.mean + 1.0));
+    if (kSlopes) {  // raw moments of j = i + 1 from the cumulants of i
+      const double mu = g.mean + 1.0;
+      t2 = t0 * (g.var + mu * mu);
+      t3 = t0 * (g.skew + mu * (3.0 * g.var + mu * mu));
+    }
     if (!unbounded) {
       w_top = wN * g.xn;
       t0_excl_top = wN * g.x * g.g0_less_last();
@@ -269,12 +307,13 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     const double log_wN = std::isnan(hd.log_wN) ? std::log(wN) : hd.log_wN;
     const double log_top = log_wN + Q * lr;
     double top = 1.0;
-    const GeoTail g(lr, Q);  // x = u
+    const GeoTail g(1.0 / r, lr, Q);  // x = u
     if (log_top > 0.0) {
       const double head_scale = std::exp(-log_top);
       h0 *= head_scale;
       h1 *= head_scale;
       h2 *= head_scale;
+      h3 *= head_scale;
       w0 *= head_scale;
       wN *= head_scale;
       out.log_p_full_deep = log_wN - log_top;  // normalised below
@@ -283,7 +322,11 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
     }
     t0 = top * g.g0;
     t1 = t0 * (Q - g.mean);
-    if (kSlopes) t2 = t0 * (g.var + (Q - g.mean) * (Q - g.mean));
+    if (kSlopes) {  // j = Q - i: the third cumulant changes sign
+      const double mu = Q - g.mean;
+      t2 = t0 * (g.var + mu * mu);
+      t3 = t0 * (mu * (3.0 * g.var + mu * mu) - g.skew);
+    }
     w_top = top;
     t0_excl_top = top * g.x * g.g0_less_last();
   }
@@ -305,13 +348,30 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   if (!std::isnan(out.log_p_full_deep)) out.log_p_full_deep -= std::log(Z);
   out.log_r = lr;
   if (kSlopes) {
-    const double L = out.in_system;
-    // E[n min(n, N)] and E[n (n - N)^+] over head, state N and tail.
+    const double L = out.in_system, B = out.in_service, Lq = out.in_queue;
+    // E[n b], E[n q] and E[n^2 b], E[n^2 q] for b = min(n, N), q = (n - N)^+,
+    // over head, state N and tail (n = N + j there).
     const double n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z;
     const double n_by_queue = (Nd * t1 + t2) * inv_Z;
-    out.in_service_slope = n_by_batch - L * out.in_service;
-    out.in_queue_slope = n_by_queue - L * out.in_queue;
-    out.p_block_slope = unbounded ? 0.0 : out.p_block * (Nd + Q - L);
+    const double nn_by_batch =
+        (h3 + Nd * (Nd * Nd * wN + Nd * (Nd * t0 + 2.0 * t1) + t2)) * inv_Z;
+    const double nn_by_queue = (Nd * (Nd * t1 + 2.0 * t2) + t3) * inv_Z;
+    const double n2 = n_by_batch + n_by_queue;  // E[n^2]
+    const double var = n2 - L * L;
+    out.var_n = var;
+    out.in_service_slope = n_by_batch - L * B;
+    out.in_queue_slope = n_by_queue - L * Lq;
+    // E[g (n - L)^2] - E[g] Var(n) = E[g n^2] - 2 L E[g n] + E[g] (2 L^2 - E[n^2])
+    const double c2 = 2.0 * L * L - n2;
+    out.in_service_curv = nn_by_batch - 2.0 * L * n_by_batch + B * c2;
+    out.in_queue_curv = nn_by_queue - 2.0 * L * n_by_queue + Lq * c2;
+    if (unbounded) {
+      out.p_block_slope = out.p_block_curv = 0.0;
+    } else {
+      const double top = Nd + Q - L;
+      out.p_block_slope = out.p_block * top;
+      out.p_block_curv = out.p_block * (top * top - var);
+    }
   }
   return kOk;
 }

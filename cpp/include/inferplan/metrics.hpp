@@ -39,80 +39,134 @@ struct ReplicaView {
   const double* chunks = nullptr;  // c(1..N) (PrefillDecode), else 1
 };
 
-// Fills prefill/ITL/TTFT from the service model at mean batch B.
-inline void read_off(const ReplicaView& r, double B, double service_ms, double wait_ms,
-                     double* m) {
-  const ServiceParams& p = r.service;
+// Prefill, ITL and TTFT from the service model at mean batch B.
+struct ReadOff {
   double prefill = 0.0;
-  if (p.kind == kPrefillDecode) {
-    PrefillDecodeWork w(p);
-    double b = std::round(B);
-    b = std::min(std::max(b, 1.0), static_cast<double>(r.chain.N));
-    double c = r.chunks[static_cast<std::int64_t>(b) - 1];
-    prefill = c * std::max(0.0, p.alpha + (B - 1.0) * w.delta(c)) + w.w_pre(c);
-  }
-  double itl = (service_ms - prefill) / p.out_tokens;
-  m[kPrefillMs] = prefill;
-  m[kItlMs] = itl;
-  m[kTtftMs] = wait_ms + prefill + itl;
+  double itl = 0.0;
+  double ttft = 0.0;
+};
+
+// PrefillDecode reads off at c(round(B)) chunks, B clamped to 1..N.
+inline double chunks_at(const ReplicaView& r, double B) {
+  double b = std::round(B);
+  b = std::min(std::max(b, 1.0), static_cast<double>(r.chain.N));
+  return r.chunks[static_cast<std::int64_t>(b) - 1];
 }
 
-// Full metrics at rate (req/s). m must hold kNumMetrics values. With kSlopes,
-// dm receives d m / d log(rate) for ITL, TTFT, wait and p_block (others 0),
-// and mo_out (if given) the chain's moments.
-template <bool kSlopes = false>
-inline Status analyze(const ReplicaView& r, double rate_per_s, double* m, double* dm = nullptr,
-                      Moments* mo_out = nullptr) {
-  if (!(std::isfinite(rate_per_s) && rate_per_s >= 0.0)) return kBadRate;
-  const double lam = rate_per_s / 1000.0;
-  Moments local;
-  Moments& mo = mo_out ? *mo_out : local;
-  Status s = evaluate_chain<kSlopes>(r.chain, lam, mo);
-  if (s != kOk) return s;
-  const double X = lam * mo.not_blocked;  // per ms
-  double response, service, wait;
+// The prefill share of service at mean batch B (0 without chunked prefill).
+inline double prefill_at(const ReplicaView& r, double B) {
+  const ServiceParams& p = r.service;
+  if (p.kind != kPrefillDecode) return 0.0;
+  PrefillDecodeWork w(p);
+  const double c = chunks_at(r, B);
+  return c * std::max(0.0, p.alpha + (B - 1.0) * w.delta(c)) + w.w_pre(c);
+}
+
+inline ReadOff read_off(const ReplicaView& r, double B, double service_ms, double wait_ms) {
+  ReadOff o;
+  o.prefill = prefill_at(r, B);
+  o.itl = (service_ms - o.prefill) / r.service.out_tokens;
+  o.ttft = wait_ms + o.prefill + o.itl;
+  return o;
+}
+
+// The times of one replica at lam (per ms) from the chain's moments there: what
+// sizing compares with its targets, and the core of every metric.
+struct Latency {
+  double X = 0.0;        // throughput, per ms
+  double service = 0.0;  // ms in service
+  double wait = 0.0;     // ms in the queue
+  ReadOff ro;
+};
+
+inline Latency latency(const ReplicaView& r, double lam, const Moments& mo) {
+  Latency l;
+  l.X = lam * mo.not_blocked;
   if (lam == 0.0) {  // limit of an idle replica
-    response = service = r.tau[0];
-    wait = 0.0;
+    l.service = r.tau[0];
+    l.wait = 0.0;
   } else {
-    response = mo.in_system / X;
-    service = mo.in_service / X;
-    wait = mo.in_queue / X;
+    l.service = mo.in_service / l.X;
+    l.wait = mo.in_queue / l.X;
   }
+  l.ro = read_off(r, mo.in_service, l.service, l.wait);
+  return l;
+}
+
+// Every metric at rate (req/s) from the chain's moments there. m must hold
+// kNumMetrics values.
+inline void fill_metrics(const ReplicaView& r, double rate_per_s, const Moments& mo, double* m) {
+  const double lam = rate_per_s / 1000.0;
+  const Latency l = latency(r, lam, mo);
   m[kRate] = rate_per_s;
   m[kP0] = mo.p0;
   m[kPBlock] = mo.p_block;
-  m[kThroughput] = X * 1000.0;
+  m[kThroughput] = l.X * 1000.0;
   m[kInSystem] = mo.in_system;
   m[kInService] = mo.in_service;
   m[kInQueue] = mo.in_queue;
-  m[kResponseMs] = response;
-  m[kServiceMs] = service;
-  m[kWaitMs] = wait;
+  m[kResponseMs] = lam == 0.0 ? r.tau[0] : mo.in_system / l.X;
+  m[kServiceMs] = l.service;
+  m[kWaitMs] = l.wait;
   m[kUtilization] = mo.in_service / static_cast<double>(r.chain.N);
   m[kMaxRate] = r.chain.max_rate() * 1000.0;
-  read_off(r, mo.in_service, service, wait, m);
-  if (kSlopes) {
-    for (int k = 0; k < kNumMetrics; ++k) dm[k] = 0.0;
-    if (lam == 0.0) return kOk;
-    const double dX = lam * (mo.not_blocked - mo.p_block_slope);
-    const double inv_X2 = 1.0 / (X * X);
-    const double d_service = (mo.in_service_slope * X - mo.in_service * dX) * inv_X2;
-    const double d_wait = (mo.in_queue_slope * X - mo.in_queue * dX) * inv_X2;
-    double d_prefill = 0.0;
-    if (r.service.kind == kPrefillDecode) {
-      PrefillDecodeWork w(r.service);
-      double b = std::min(std::max(std::round(mo.in_service), 1.0), static_cast<double>(r.chain.N));
-      double c = r.chunks[static_cast<std::int64_t>(b) - 1];
-      if (r.service.alpha + (mo.in_service - 1.0) * w.delta(c) > 0.0)
-        d_prefill = c * w.delta(c) * mo.in_service_slope;
+  m[kPrefillMs] = l.ro.prefill;
+  m[kItlMs] = l.ro.itl;
+  m[kTtftMs] = l.ro.ttft;
+}
+
+// First and second derivatives in log(rate).
+struct Derivs {
+  double d1 = 0.0;
+  double d2 = 0.0;
+};
+
+// Derivatives of one of ITL, TTFT and wait at lam > 0, from moments evaluated
+// with slopes (evaluate_chain<true>) and their latency l. With X = lam nb the
+// throughput, a = X'/X and c = X''/X, any Y/X has
+//   (Y/X)'  = (Y' - a Y) / X,
+//   (Y/X)'' = (Y'' - 2 a Y' - c Y + 2 a^2 Y) / X.
+inline Derivs latency_derivs(const ReplicaView& r, double lam, const Moments& mo,
+                             const Latency& l, int metric) {
+  const double X = l.X;
+  const double dX = lam * (mo.not_blocked - mo.p_block_slope);
+  const double inv_X2 = 1.0 / (X * X);
+  const double inv_nb = 1.0 / mo.not_blocked;
+  const double a = 1.0 - mo.p_block_slope * inv_nb;
+  const double c = 1.0 - (2.0 * mo.p_block_slope + mo.p_block_curv) * inv_nb;
+  auto second = [&](double y, double dy, double d2y) {
+    return (d2y - 2.0 * a * dy - c * y + 2.0 * (a * a) * y) / X;
+  };
+  Derivs wait{(mo.in_queue_slope * X - mo.in_queue * dX) * inv_X2,
+              second(mo.in_queue, mo.in_queue_slope, mo.in_queue_curv)};
+  if (metric == kWaitMs) return wait;
+  const double d_service = (mo.in_service_slope * X - mo.in_service * dX) * inv_X2;
+  const double d2_service = second(mo.in_service, mo.in_service_slope, mo.in_service_curv);
+  double d_prefill = 0.0, d2_prefill = 0.0;
+  if (r.service.kind == kPrefillDecode) {
+    PrefillDecodeWork w(r.service);
+    const double ch = chunks_at(r, mo.in_service);
+    if (r.service.alpha + (mo.in_service - 1.0) * w.delta(ch) > 0.0) {
+      d_prefill = ch * w.delta(ch) * mo.in_service_slope;
+      d2_prefill = ch * w.delta(ch) * mo.in_service_curv;
     }
-    const double d_itl = (d_service - d_prefill) / r.service.out_tokens;
-    dm[kItlMs] = d_itl;
-    dm[kTtftMs] = d_wait + d_prefill + d_itl;
-    dm[kWaitMs] = d_wait;
-    dm[kPBlock] = mo.p_block_slope;
   }
+  const double k = r.service.out_tokens;
+  const Derivs itl{(d_service - d_prefill) / k, (d2_service - d2_prefill) / k};
+  if (metric == kItlMs) return itl;
+  return {wait.d1 + d_prefill + itl.d1, wait.d2 + d2_prefill + itl.d2};
+}
+
+// Full metrics at rate (req/s). m must hold kNumMetrics values; mo_out (if
+// given) receives the chain's moments.
+inline Status analyze(const ReplicaView& r, double rate_per_s, double* m,
+                      Moments* mo_out = nullptr) {
+  if (!(std::isfinite(rate_per_s) && rate_per_s >= 0.0)) return kBadRate;
+  Moments local;
+  Moments& mo = mo_out ? *mo_out : local;
+  const Status s = evaluate_chain(r.chain, rate_per_s / 1000.0, mo);
+  if (s != kOk) return s;
+  fill_metrics(r, rate_per_s, mo, m);
   return kOk;
 }
 

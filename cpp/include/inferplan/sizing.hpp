@@ -53,8 +53,10 @@ constexpr double kRateRelTol = 1e-10;
 // leave the answer to rounding noise.
 constexpr double kTargetSlack = 1e-12;
 constexpr int kMaxIterations = 200;
-// A Newton step below this (in log rate) lands within ~1e-10 of the root.
+// A Newton (Halley) step below this, in log rate, lands within ~1e-10 (3e-11)
+// of the root.
 constexpr double kNewtonClose = 1e-5;
+constexpr double kHalleyClose = 3e-4;
 
 struct SizeResult {
   double rate = 0.0;  // req/s
@@ -108,45 +110,64 @@ class TargetExcess {
 
   bool any() const { return itl_ || ttft_ || wait_ || ttft_p_ || wait_p_ || block_; }
 
-  // Fills m and returns the largest relative excess; *which = its binding code.
-  // Order of ties (TTFT first) follows the reference's reporting. With
-  // log_slope, also d log(metric) / d log(rate) of the binding target (NaN for
-  // a percentile, whose slope is not computed): a Newton step's derivative.
-  double operator()(double rate, double* m, std::int32_t* which, Status* status,
-                    double* log_slope = nullptr) const {
-    double dm[kNumMetrics];
-    Moments mo;
-    *status = log_slope ? analyze<true>(r_, rate, m, dm, &mo) : analyze(r_, rate, m, nullptr, &mo);
-    if (*status != kOk) return std::numeric_limits<double>::infinity();
-    double best = -std::numeric_limits<double>::infinity();
+  // Evaluates the chain at rate (req/s) into mo and returns the largest
+  // relative excess; *which = its binding code. Order of ties (TTFT first)
+  // follows the reference's reporting. With log_slope, also d log(metric) /
+  // d log(rate) of the binding target (NaN for a percentile, whose slope is not
+  // computed): a Newton step's derivative, and with log_curv its second
+  // derivative (Halley's). Only the targets' metrics are computed here;
+  // fill_metrics gives the rest from mo.
+  double operator()(double rate, Moments& mo, std::int32_t* which, Status* status,
+                    double* log_slope = nullptr, double* log_curv = nullptr) const {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    if (!(std::isfinite(rate) && rate >= 0.0)) {
+      *status = kBadRate;
+      return kInf;
+    }
+    const double lam = rate / 1000.0;
+    *status = log_slope ? evaluate_chain<true>(r_.chain, lam, mo)
+                        : evaluate_chain<false>(r_.chain, lam, mo);
+    if (*status != kOk) return kInf;
+    const Latency l = latency(r_, lam, mo);
+    double best = -kInf, value = 0.0;
     std::int32_t arg = kBindNone;
     int metric = -1;  // the binding target's metric, -1 for a percentile
-    auto consider = [&](double ratio_minus_one, std::int32_t code, int k) {
-      const double excess = ratio_minus_one - kTargetSlack;
+    auto consider = [&](double v, double target, std::int32_t code, int k) {
+      const double excess = v / target - 1.0 - kTargetSlack;
       if (excess > best) {
         best = excess;
         arg = code;
         metric = k;
+        value = v;
       }
     };
-    if (ttft_) consider(m[kTtftMs] / t_.ttft_ms - 1.0, kBindTtft, kTtftMs);
-    if (itl_) consider(m[kItlMs] / t_.itl_ms - 1.0, kBindItl, kItlMs);
-    if (wait_) consider(m[kWaitMs] / t_.wait_ms - 1.0, kBindWait, kWaitMs);
+    if (ttft_) consider(l.ro.ttft, t_.ttft_ms, kBindTtft, kTtftMs);
+    if (itl_) consider(l.ro.itl, t_.itl_ms, kBindItl, kItlMs);
+    if (wait_) consider(l.wait, t_.wait_ms, kBindWait, kWaitMs);
     if (ttft_p_) {
       // TTFT = wait + prefill + ITL, the latter two at the mean batch.
-      double t = t_.ttft_p_ms - m[kPrefillMs] - m[kItlMs];
-      double tail = t < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, t);
-      consider(tail / (1.0 - t_.ttft_pq) - 1.0, kBindTtftPercentile, -1);
+      double tt = t_.ttft_p_ms - l.ro.prefill - l.ro.itl;
+      double tail = tt < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, tt);
+      consider(tail, 1.0 - t_.ttft_pq, kBindTtftPercentile, -1);
     }
     if (wait_p_) {
       double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
-      consider(tail / (1.0 - t_.wait_pq) - 1.0, kBindWaitPercentile, -1);
+      consider(tail, 1.0 - t_.wait_pq, kBindWaitPercentile, -1);
     }
-    if (block_) consider(m[kPBlock] / t_.max_block - 1.0, kBindBlock, kPBlock);
+    if (block_) consider(mo.p_block, t_.max_block, kBindBlock, kPBlock);
     *which = arg;
     if (log_slope) {
-      *log_slope = metric >= 0 && m[metric] > 0.0 ? dm[metric] / m[metric]
-                                                  : std::numeric_limits<double>::quiet_NaN();
+      Derivs d;
+      if (lam > 0.0 && metric >= 0) {
+        d = metric == kPBlock ? Derivs{mo.p_block_slope, mo.p_block_curv}
+                              : latency_derivs(r_, lam, mo, l, metric);
+      }
+      constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+      const bool known = metric >= 0 && value > 0.0;
+      const double g1 = known ? d.d1 / value : kNaN;
+      *log_slope = g1;
+      // G'' = f''/f - (f'/f)^2 for G = log f.
+      if (log_curv) *log_curv = known ? d.d2 / value - g1 * g1 : kNaN;
     }
     return best;
   }
@@ -228,12 +249,15 @@ int brent_root(F&& f, double a, double fa, double b, double fb, double rel_tol) 
   return evaluations;
 }
 
-// Newton's method in log-log coordinates, G(l) = log(f(e^l) / (T (1 + slack)))
+// Halley's method in log-log coordinates, G(l) = log(f(e^l) / (T (1 + slack)))
 // for the binding target, from x, safeguarded by the bracket [a, b] (a
-// feasible, b not): a step that leaves the bracket, or a target without a slope, falls
-// back to false position on G between the bracket ends (bisection while a is
-// 0). Converged when the bracket or the Newton step is below the tolerance;
-// an infeasible last point then tries one step to just below the root.
+// feasible, b not). With G' and G'' known the step is Halley's (cubic
+// convergence: from the queue-free guess, usually two steps reach 1e-10);
+// without G'' it is Newton's. A step that leaves the bracket, or a target
+// without a slope, falls back to false position on G between the bracket ends
+// (bisection while a is 0). Converged when the bracket or the step is below
+// the tolerance; an infeasible last point then tries one step to just below
+// the root.
 // Returns the evaluations used; f records the best feasible rate as before.
 // G = log(f / T) - log(1 + slack) = log1p(e + slack) - log1p(slack) for an
 // excess e; near the root a short series replaces log1p (the candidate points
@@ -244,22 +268,33 @@ inline double excess_to_g(double e) {
   return std::log1p(u) - std::log1p(kTargetSlack);
 }
 
+// Halley's step in log(rate) from G, G' and G'' (Newton's where G'' is
+// unknown or the correction is not small); *cubic tells which.
+inline double halley_step(double g, double slope, double curv, bool* cubic) {
+  const double newton = g / slope;
+  const double denom = 1.0 - 0.5 * newton * curv / slope;  // 1 - G G'' / (2 G'^2)
+  *cubic = denom > 0.5 && denom < 2.0;  // false for NaN
+  return *cubic ? newton / denom : newton;
+}
+
 template <class Excess>
 int newton_root(const Excess& excess, double a, double ga, double b, double gb, double x,
-                double gx, double slope, double& best_feasible, SizeResult& out,
-                double* m_try, std::int32_t& which, Status& s) {
+                double gx, double slope, double curv, double& best_feasible, Moments& best_mo,
+                SizeResult& out, Moments& mo, std::int32_t& which, Status& s) {
   int evaluations = 0;
   while (evaluations < kMaxIterations) {
     if (b - a <= kRateRelTol * b) break;
-    const double step = gx / slope;  // in log(rate)
+    bool cubic;
+    const double step = halley_step(gx, slope, curv, &cubic);  // in log(rate)
     const double shrink =
         std::fabs(step) < 1e-3 ? 1.0 - step * (1.0 - step * (0.5 - step / 6.0)) : std::exp(-step);
     double cand = x * shrink;
     const bool newton_ok = slope > 0.0 && std::isfinite(cand) && cand > a && cand < b;
     if (newton_ok && std::fabs(step) <= kRateRelTol && gx <= 0.0) break;  // x is the answer
-    if (newton_ok && std::fabs(step) < kNewtonClose) {
-      // Quadratic convergence: the root is within ~step^2 of cand, so aim just
-      // below it, where the next point is feasible and itself converged.
+    if (newton_ok && std::fabs(step) < (cubic ? kHalleyClose : kNewtonClose)) {
+      // Cubic (quadratic) convergence: the root is within ~step^3 (step^2) of
+      // cand, so aim just below it, where the next point is feasible and
+      // itself converged.
       cand *= 1.0 - 0.5 * kRateRelTol;
       if (!(cand > a)) break;
     } else if (!newton_ok) {
@@ -273,8 +308,8 @@ int newton_root(const Excess& excess, double a, double ga, double b, double gb, 
         cand = std::exp(lc);
       }
     }
-    double new_slope;
-    const double e = excess(cand, m_try, &which, &s, &new_slope);
+    double new_slope, new_curv;
+    const double e = excess(cand, mo, &which, &s, &new_slope, &new_curv);
     ++evaluations;
     if (s != kOk) return evaluations;
     const double g = excess_to_g(e);
@@ -283,7 +318,7 @@ int newton_root(const Excess& excess, double a, double ga, double b, double gb, 
       ga = g;
       if (cand > best_feasible) {
         best_feasible = cand;
-        std::copy(m_try, m_try + kNumMetrics, out.metrics);
+        best_mo = mo;
       }
     } else {
       b = cand;
@@ -293,6 +328,7 @@ int newton_root(const Excess& excess, double a, double ga, double b, double gb, 
     x = cand;
     gx = g;
     slope = new_slope;
+    curv = new_curv;
   }
   return evaluations;
 }
@@ -359,9 +395,8 @@ inline double guess_rate(const ReplicaView& r, const Targets& t, double cap) {
   const bool itl = detail::is_set(t.itl_ms), ttft = detail::is_set(t.ttft_ms);
   if (!itl && !ttft) return 0.0;
   auto missed = [&](std::int64_t b) {
-    double m[kNumMetrics];
-    read_off(r, static_cast<double>(b), r.tau[b - 1], 0.0, m);
-    return (itl && m[kItlMs] > t.itl_ms) || (ttft && m[kTtftMs] > t.ttft_ms);
+    const ReadOff o = read_off(r, static_cast<double>(b), r.tau[b - 1], 0.0);
+    return (itl && o.itl > t.itl_ms) || (ttft && o.ttft > t.ttft_ms);
   };
   std::int64_t lo = 0, hi = r.chain.N;  // missed(hi); lo = 0 or not missed
   if (!missed(hi)) return 0.0;
@@ -391,7 +426,6 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     cap_binding = kBindTps;
   }
   TargetExcess excess(r, t);
-  double m_hi[kNumMetrics];
   std::int32_t which = kBindNone;
   if (!excess.any()) {
     s = analyze(r, cap, out.metrics);
@@ -400,34 +434,36 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     out.iterations = 1;
     return set_status(out, s);
   }
+  // best_mo: the moments at the best feasible rate so far (the idle ones first).
+  Moments mo, best_mo;
+  double best_feasible = 0.0;
   // Idle: a target missed even here can never be met.
-  double e_lo = excess(0.0, out.metrics, &which, &s);
+  const double e_lo = excess(0.0, best_mo, &which, &s);
   if (s != kOk) return set_status(out, s);
   int iterations = 1;
   if (e_lo > 0.0) {
+    fill_metrics(r, 0.0, best_mo, out.metrics);
     out.binding = which;
     out.iterations = iterations;
     return set_status(out, infeasible_status(which));
   }
-  double m_try[kNumMetrics];
-  double best_feasible = 0.0;
-  auto keep_feasible = [&](double x, const double* m) {
+  auto keep_feasible = [&](double x) {
     if (x > best_feasible) {
       best_feasible = x;
-      std::copy(m, m + kNumMetrics, out.metrics);
+      best_mo = mo;
     }
   };
   // Newton starts from the queue-free guess where there is one (usually just
   // above the answer, so the cap need not be evaluated), else from the cap.
   double a = 0.0, ga = -std::numeric_limits<double>::infinity();
-  double x = guess_rate(r, t, cap), gx = 0.0, slope = 0.0;
+  double x = guess_rate(r, t, cap), gx = 0.0, slope = 0.0, curv = 0.0;
   if (x > 0.0) {
-    const double e0 = excess(x, m_hi, &which, &s, &slope);
+    const double e0 = excess(x, mo, &which, &s, &slope, &curv);
     ++iterations;
     if (s != kOk) return set_status(out, s);
     gx = excess_to_g(e0);
     if (e0 <= 0.0) {
-      keep_feasible(x, m_hi);
+      keep_feasible(x);
       a = x;
       ga = gx;
       x = 0.0;  // the cap decides
@@ -437,11 +473,11 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
   }
   double b = x, gb = gx;
   if (x == 0.0) {
-    const double e_hi = excess(cap, m_hi, &which, &s, &slope);
+    const double e_hi = excess(cap, mo, &which, &s, &slope, &curv);
     ++iterations;
     if (s != kOk) return set_status(out, s);
     if (e_hi <= 0.0) {
-      std::copy(m_hi, m_hi + kNumMetrics, out.metrics);
+      fill_metrics(r, cap, mo, out.metrics);
       out.rate = cap;
       out.binding = cap_binding;
       out.iterations = iterations;
@@ -451,28 +487,29 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
     b = x = cap;
     gb = gx = excess_to_g(e_hi);
   }
-  // f(x) = excess at x, remembering the metrics of the largest feasible rate.
+  // f(x) = excess at x, remembering the moments of the largest feasible rate.
   auto f = [&](double xx) {
-    double v = excess(xx, m_try, &which, &s);
+    double v = excess(xx, mo, &which, &s);
     if (s != kOk) return std::numeric_limits<double>::quiet_NaN();
     if (v <= 0.0) {
-      keep_feasible(xx, m_try);
+      keep_feasible(xx);
     } else {
       out.binding = which;
     }
     return v;
   };
-  iterations += newton_root(excess, a, ga, b, gb, x, gx, slope, best_feasible, out, m_try,
-                            which, s);
+  iterations += newton_root(excess, a, ga, b, gb, x, gx, slope, curv, best_feasible, best_mo, out,
+                            mo, which, s);
   if (s != kOk) return set_status(out, s);
   const double root = best_feasible;
-  iterations += first_crossing(r, f, e_lo, best_feasible, out.metrics[kInService]);
+  iterations += first_crossing(r, f, e_lo, best_feasible, best_mo.in_service);
   if (s != kOk) return set_status(out, s);
-  if (best_feasible != root) {  // an earlier crossing: its metrics, its binding target
-    excess(best_feasible, out.metrics, &which, &s);
+  if (best_feasible != root) {  // an earlier crossing: its moments, its binding target
+    excess(best_feasible, best_mo, &which, &s);
     ++iterations;
   }
-  if (out.binding == kBindNone) excess(cap, m_try, &out.binding, &s);
+  if (out.binding == kBindNone) excess(cap, mo, &out.binding, &s);
+  fill_metrics(r, best_feasible, best_mo, out.metrics);
   out.rate = best_feasible;
   out.iterations = iterations;
   return set_status(out, kOk);

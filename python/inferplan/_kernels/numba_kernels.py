@@ -22,14 +22,11 @@ BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
-NUM_MOMENTS = 12
+NUM_MOMENTS = 16
 # The moments buffer also carries the sizing search's scratch, so that a batch call allocates
-# once per chunk of rows, never per row: [moments | m_try | m_hi | dm | newton dm | state].
-WS_TRY = NUM_MOMENTS
-WS_HI = WS_TRY + NUM_METRICS
-WS_DM = WS_HI + NUM_METRICS
-WS_NDM = WS_DM + NUM_METRICS
-WS_ST = WS_NDM + NUM_METRICS
+# once per chunk of rows, never per row: [moments | best feasible moments | state].
+WS_BEST = NUM_MOMENTS
+WS_ST = WS_BEST + NUM_MOMENTS
 MO_SIZE = WS_ST + 5
 
 
@@ -208,32 +205,46 @@ def exp_pair(s):
     return e, e - 1.0
 
 
+SKEW_SERIES = 0.1
+
+
 @nb.njit(**_JIT)
-def geo_tail(t, n):
-    """(x, x^n, g0, mean, var) for x^i, i = 0..n-1, x = exp(-t): mirrors GeoTail."""
-    x, em = exp_pair(t)
-    ft = geo_f(t) if t < 1e-3 else -x / em - 1.0 / t
-    vt = geo_h(t) if t < 1e-3 else x / (em * em) - 1.0 / (t * t)
+def geo_k(s):
+    s2 = s * s
+    return s * (-1.0 / 120.0 + s2 * (1.0 / 1512.0 + s2 * (-1.0 / 28800.0 + s2 / 665280.0)))
+
+
+@nb.njit(**_JIT)
+def geo_tail(x, t, n):
+    """(x^n, g0, mean, var, skew) for x^i, i = 0..n-1, x = exp(-t) given with t: mirrors
+    GeoTail."""
+    em = x - 1.0
+    inv_em = 1.0 / em
+    inv_t = 1.0 / t
+    ft = geo_f(t) if t < 1e-3 else -x * inv_em - inv_t
+    vt = geo_h(t) if t < 1e-3 else x * (inv_em * inv_em) - inv_t * inv_t
+    inv_em3 = inv_em * inv_em * inv_em
+    if t < SKEW_SERIES:
+        kt = geo_k(t)
+    else:
+        kt = -x * (1.0 + x) * inv_em3 - 2.0 * (inv_t * inv_t * inv_t)
     if math.isinf(n):
-        return x, 0.0, -1.0 / em, ft + 1.0 / t, x / (em * em)
+        return 0.0, -inv_em, ft + inv_t, x * (inv_em * inv_em), -x * (1.0 + x) * inv_em3
     nt = n * t
     if t == 0.0:
-        return x, 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0
+        return 1.0, n, 0.5 * (n - 1.0), (n * n - 1.0) / 12.0, 0.0
     xn, emn = exp_pair(nt)
-    g0 = emn / em
-    if nt < 1e-3:
-        fnt = geo_f(nt)
-    elif xn == 0.0:
-        fnt = -1.0 / nt
+    inv_emn = 1.0 / emn
+    inv_nt = 1.0 / nt
+    g0 = emn * inv_em
+    fnt = geo_f(nt) if nt < 1e-3 else -xn * inv_emn - inv_nt
+    vnt = geo_h(nt) if nt < 1e-3 else xn * (inv_emn * inv_emn) - inv_nt * inv_nt
+    if nt < SKEW_SERIES:
+        knt = geo_k(nt)
     else:
-        fnt = -xn / emn - 1.0 / nt
-    if nt < 1e-3:
-        vnt = geo_h(nt)
-    elif xn == 0.0:
-        vnt = -1.0 / (nt * nt)
-    else:
-        vnt = xn / (emn * emn) - 1.0 / (nt * nt)
-    return x, xn, g0, ft - n * fnt, vt - n * n * vnt
+        inv_emn3 = inv_emn * inv_emn * inv_emn
+        knt = -xn * (1.0 + xn) * inv_emn3 - 2.0 * (inv_nt * inv_nt * inv_nt)
+    return xn, g0, ft - n * fnt, vt - n * n * vnt, kt - n * n * n * knt
 
 
 @nb.njit(**_JIT)
@@ -254,16 +265,18 @@ SATURATION_ULPS = 4.0 * 2.220446049250313e-16
 
 @nb.njit(**_JIT)
 def head_monotone(N, inv_mu, max_inv, lam, slopes):
-    """(h0, h1, h2, w0, wN, log_wN, log_scale): mirrors detail::head_monotone, lane by lane
-    (lane k holds the term n+k of each block of four)."""
+    """(h0, h1, h2, h3, w0, wN, log_wN, log_scale): mirrors detail::head_monotone, lane by
+    lane (lane k holds the term n+k of each block of four)."""
     Nd = float(N)
     log_scale = 0.0
     a0 = a1 = a2 = a3 = 0.0  # H0 lanes
     b0 = b1 = b2 = b3 = 0.0  # H1 lanes
     c0 = c1 = c2 = c3 = 0.0  # H2 lanes
+    d0 = d1 = d2 = d3 = 0.0  # H3 lanes
     h0 = 1.0
     h1 = 0.0
     h2 = 0.0
+    h3 = 0.0
     w = 1.0
     n = 1
     i0, i1, i2, i3 = 1.0, 2.0, 3.0, 4.0
@@ -295,10 +308,18 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
         b2 += N2
         b3 += N3
         if slopes:
-            c0 += i0 * N0
-            c1 += i1 * N1
-            c2 += i2 * N2
-            c3 += i3 * N3
+            M0 = i0 * N0
+            M1 = i1 * N1
+            M2 = i2 * N2
+            M3 = i3 * N3
+            c0 += M0
+            c1 += M1
+            c2 += M2
+            c3 += M3
+            d0 += i0 * M0
+            d1 += i1 * M1
+            d2 += i2 * M2
+            d3 += i3 * M3
         w = T3
         n += 4
         i0 += 4.0
@@ -310,6 +331,7 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
             h0 *= RESCALE
             h1 *= RESCALE
             h2 *= RESCALE
+            h3 *= RESCALE
             a0 *= RESCALE
             a1 *= RESCALE
             a2 *= RESCALE
@@ -322,6 +344,10 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
             c1 *= RESCALE
             c2 *= RESCALE
             c3 *= RESCALE
+            d0 *= RESCALE
+            d1 *= RESCALE
+            d2 *= RESCALE
+            d3 *= RESCALE
             log_scale -= LOG_RESCALE
         elif R3 < 1.0 and (n & 15) == 1:
             bound = w * R3
@@ -335,24 +361,28 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
     h0 += (a0 + a1) + (a2 + a3)
     h1 += (b0 + b1) + (b2 + b3)
     h2 += (c0 + c1) + (c2 + c3)
+    h3 += (d0 + d1) + (d2 + d3)
     nd = float(n)
     while n < N:
         w *= lam * inv_mu[n - 1]
         h0 += w
         h1 += nd * w
         if slopes:
-            h2 += nd * (nd * w)
+            nnw = nd * (nd * w)
+            h2 += nnw
+            h3 += nd * nnw
         if w > RESCALE_ABOVE:
             w *= RESCALE
             h0 *= RESCALE
             h1 *= RESCALE
             h2 *= RESCALE
+            h3 *= RESCALE
             log_scale -= LOG_RESCALE
         n += 1
         nd += 1.0
     wN = w * lam * inv_mu[N - 1]
     w0 = 1.0 if log_scale == 0.0 else math.exp(-log_scale)
-    return h0, h1, h2, w0, wN, np.nan, log_scale
+    return h0, h1, h2, h3, w0, wN, np.nan, log_scale
 
 
 @nb.njit(**_JIT)
@@ -366,48 +396,57 @@ def head_general(N, inv_mu, S, filled, lam):
     h0 = 0.0
     h1 = 0.0
     h2 = 0.0
+    h3 = 0.0
     for n in range(N):
         w = math.exp(n * ll - S[n] - top)
         h0 += w
         h1 += n * w
         h2 += float(n) * float(n) * w
+        h3 += float(n) * float(n) * float(n) * w
     log_wN = N * ll - S[N] - top
-    return h0, h1, h2, math.exp(-top), math.exp(log_wN), log_wN, top
+    return h0, h1, h2, h3, math.exp(-top), math.exp(log_wN), log_wN, top
 
 
 @nb.njit(**_JIT)
 def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=False):
     """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
     log_p_full_deep (NaN unless p_full underflows), and with slopes the derivatives of
-    in_service, in_queue, p_block in log(lam); returns status. Mirrors chain.hpp."""
+    in_service, in_queue, p_block in log(lam), then Var(n) and the second derivatives of
+    in_service, in_queue, p_block; returns status. Mirrors chain.hpp."""
     mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
     mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
     mo[9], mo[10], mo[11] = 0.0, 0.0, 0.0
+    mo[12], mo[13], mo[14], mo[15] = 0.0, 0.0, 0.0, 0.0
     if lam == 0.0:
         return OK
-    lr = math.log(lam * inv_mu[N - 1])
+    r = lam * inv_mu[N - 1]
+    lr = math.log(r)
     unbounded = math.isinf(Q)
     if unbounded and lr >= -SATURATION_ULPS:
         return UNSTABLE
     Nd = float(N)
     if monotone:
-        h0, h1, h2, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam, slopes)
+        h0, h1, h2, h3, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam, slopes)
     else:
-        h0, h1, h2, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
+        h0, h1, h2, h3, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
     t0 = 0.0
     t1 = 0.0
     t2 = 0.0
+    t3 = 0.0
     t0_excl_top = 0.0
     w_top = 0.0
     deep = np.nan
     if Q == 0.0:
         w_top = wN
     elif lr < 0.0:
-        x, xn, g0, mean, var = geo_tail(-lr, Q)
+        x = r
+        xn, g0, mean, var, skew = geo_tail(x, -lr, Q)
         t0 = wN * x * g0
         t1 = t0 * (mean + 1.0)
         if slopes:
-            t2 = t0 * (var + (mean + 1.0) * (mean + 1.0))
+            mu = mean + 1.0
+            t2 = t0 * (var + mu * mu)
+            t3 = t0 * (skew + mu * (3.0 * var + mu * mu))
         if not unbounded:
             w_top = wN * xn
             t0_excl_top = wN * x * _g0_less_last(x, xn, g0, Q)
@@ -416,12 +455,14 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=F
             log_wN = math.log(wN)
         log_top = log_wN + Q * lr
         top = 1.0
-        x, xn, g0, mean, var = geo_tail(lr, Q)
+        x = 1.0 / r
+        xn, g0, mean, var, skew = geo_tail(x, lr, Q)
         if log_top > 0.0:
             head_scale = math.exp(-log_top)
             h0 *= head_scale
             h1 *= head_scale
             h2 *= head_scale
+            h3 *= head_scale
             w0 *= head_scale
             wN *= head_scale
             deep = log_wN - log_top
@@ -430,7 +471,9 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=F
         t0 = top * g0
         t1 = t0 * (Q - mean)
         if slopes:
-            t2 = t0 * (var + (Q - mean) * (Q - mean))
+            mu = Q - mean
+            t2 = t0 * (var + mu * mu)
+            t3 = t0 * (mu * (3.0 * var + mu * mu) - skew)
         w_top = top
         t0_excl_top = top * x * _g0_less_last(x, xn, g0, Q)
     Z = h0 + wN + t0
@@ -450,34 +493,71 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=F
     mo[8] = deep - math.log(Z) if not math.isnan(deep) else np.nan
     if slopes:
         L = mo[3]
+        B = mo[4]
+        Lq = mo[5]
         n_by_batch = (h2 + Nd * Nd * wN + Nd * (Nd * t0 + t1)) * inv_Z
         n_by_queue = (Nd * t1 + t2) * inv_Z
-        mo[9] = n_by_batch - L * mo[4]
-        mo[10] = n_by_queue - L * mo[5]
-        mo[11] = 0.0 if unbounded else mo[1] * (Nd + Q - L)
+        nn_by_batch = (h3 + Nd * (Nd * Nd * wN + Nd * (Nd * t0 + 2.0 * t1) + t2)) * inv_Z
+        nn_by_queue = (Nd * (Nd * t1 + 2.0 * t2) + t3) * inv_Z
+        n2 = n_by_batch + n_by_queue
+        var_n = n2 - L * L
+        mo[12] = var_n
+        mo[9] = n_by_batch - L * B
+        mo[10] = n_by_queue - L * Lq
+        c2 = 2.0 * L * L - n2
+        mo[13] = nn_by_batch - 2.0 * L * n_by_batch + B * c2
+        mo[14] = nn_by_queue - 2.0 * L * n_by_queue + Lq * c2
+        if unbounded:
+            mo[11] = 0.0
+            mo[15] = 0.0
+        else:
+            top_n = Nd + Q - L
+            mo[11] = mo[1] * top_n
+            mo[15] = mo[1] * (top_n * top_n - var_n)
     return OK
 
 
 @nb.njit(**_JIT)
-def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo,
-            dm=None):
-    """m[:15] = metrics at rate (req/s), mo = the chain's moments, and with dm the slopes
-    d m / d log(rate) of ITL, TTFT, wait, p_block; returns status. Mirrors metrics.hpp."""
-    if not (math.isfinite(rate) and rate >= 0.0):
-        return BAD_RATE
-    lam = rate / 1000.0
-    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, dm is not None)
-    if s != OK:
-        return s
+def _chunks_at(N, chunks, B):
+    b = min(max(math.floor(B + 0.5), 1.0), float(N))  # C's round for B >= 0
+    return chunks[int(b) - 1]
+
+
+@nb.njit(**_JIT)
+def _prefill_at(p, N, chunks, B):
+    if p[0] != 1.0:
+        return 0.0
+    c = _chunks_at(N, chunks, B)
+    return c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
+
+
+@nb.njit(**_JIT)
+def read_off(p, N, chunks, B, service, wait):
+    """(prefill, itl, ttft) at mean batch B: mirrors read_off in metrics.hpp."""
+    prefill = _prefill_at(p, N, chunks, B)
+    itl = (service - prefill) / p[5]
+    return prefill, itl, wait + prefill + itl
+
+
+@nb.njit(**_JIT)
+def latency(p, N, tau, chunks, lam, mo):
+    """(X, service, wait, prefill, itl, ttft) from the moments: mirrors latency()."""
     X = lam * mo[2]
     if lam == 0.0:
-        response = tau[0]
         service = tau[0]
         wait = 0.0
     else:
-        response = mo[3] / X
         service = mo[4] / X
         wait = mo[5] / X
+    prefill, itl, ttft = read_off(p, N, chunks, mo[4], service, wait)
+    return X, service, wait, prefill, itl, ttft
+
+
+@nb.njit(**_JIT)
+def fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m):
+    """m[:15] = every metric at rate from the moments there: mirrors fill_metrics()."""
+    lam = rate / 1000.0
+    X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     m[0] = rate
     m[1] = mo[0]
     m[2] = mo[1]
@@ -485,41 +565,56 @@ def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
     m[4] = mo[3]
     m[5] = mo[4]
     m[6] = mo[5]
-    m[7] = response
+    m[7] = tau[0] if lam == 0.0 else mo[3] / X
     m[8] = service
     m[9] = wait
     m[13] = mo[4] / N
     m[14] = (1.0 / inv_mu[N - 1]) * 1000.0
-    prefill = 0.0
-    if p[0] == 1.0:
-        B = mo[4]
-        b = math.floor(B + 0.5)  # C's round for B >= 0
-        b = min(max(b, 1.0), float(N))
-        c = chunks[int(b) - 1]
-        prefill = c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
-    itl = (service - prefill) / p[5]
     m[12] = prefill
     m[10] = itl
-    m[11] = wait + prefill + itl
-    if dm is not None:
-        dm[:] = 0.0
-        if lam == 0.0:
-            return OK
-        dX = lam * (mo[2] - mo[11])
-        inv_X2 = 1.0 / (X * X)
-        d_service = (mo[9] * X - mo[4] * dX) * inv_X2
-        d_wait = (mo[10] * X - mo[5] * dX) * inv_X2
-        d_prefill = 0.0
-        if p[0] == 1.0:
-            bb = min(max(math.floor(mo[4] + 0.5), 1.0), float(N))
-            c = chunks[int(bb) - 1]
-            if p[1] + (mo[4] - 1.0) * _delta(p, c) > 0.0:
-                d_prefill = c * _delta(p, c) * mo[9]
-        d_itl = (d_service - d_prefill) / p[5]
-        dm[10] = d_itl
-        dm[11] = d_wait + d_prefill + d_itl
-        dm[9] = d_wait
-        dm[2] = mo[11]
+    m[11] = ttft
+
+
+@nb.njit(**_JIT)
+def latency_derivs(p, N, chunks, lam, mo, X, metric):
+    """First and second derivatives in log(rate) of wait (9), ITL (10) or TTFT (11):
+    mirrors latency_derivs in metrics.hpp."""
+    dX = lam * (mo[2] - mo[11])
+    inv_X2 = 1.0 / (X * X)
+    inv_nb = 1.0 / mo[2]
+    a = 1.0 - mo[11] * inv_nb
+    c = 1.0 - (2.0 * mo[11] + mo[15]) * inv_nb
+    w1 = (mo[10] * X - mo[5] * dX) * inv_X2
+    w2 = (mo[14] - 2.0 * a * mo[10] - c * mo[5] + 2.0 * (a * a) * mo[5]) / X
+    if metric == 9:
+        return w1, w2
+    d_service = (mo[9] * X - mo[4] * dX) * inv_X2
+    d2_service = (mo[13] - 2.0 * a * mo[9] - c * mo[4] + 2.0 * (a * a) * mo[4]) / X
+    d_prefill = 0.0
+    d2_prefill = 0.0
+    if p[0] == 1.0:
+        ch = _chunks_at(N, chunks, mo[4])
+        if p[1] + (mo[4] - 1.0) * _delta(p, ch) > 0.0:
+            d_prefill = ch * _delta(p, ch) * mo[9]
+            d2_prefill = ch * _delta(p, ch) * mo[13]
+    k = p[5]
+    i1 = (d_service - d_prefill) / k
+    i2 = (d2_service - d2_prefill) / k
+    if metric == 10:
+        return i1, i2
+    return w1 + d_prefill + i1, w2 + d2_prefill + i2
+
+
+@nb.njit(**_JIT)
+def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo):
+    """m[:15] = metrics at rate (req/s), mo = the chain's moments; returns status. Mirrors
+    analyze in metrics.hpp."""
+    if not (math.isfinite(rate) and rate >= 0.0):
+        return BAD_RATE
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, rate / 1000.0, mo)
+    if s != OK:
+        return s
+    fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m)
     return OK
 
 
@@ -701,48 +796,63 @@ def validate_targets(t):
 
 
 @nb.njit(**_JIT)
-def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, m,
-            mo, dm=None):
-    """(largest relative excess over the set targets, its binding code, status, and with dm
-    the binding target's d log(metric) / d log(rate), NaN for a percentile)."""
-    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m,
-                mo, dm)
+def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, mo,
+            slopes=False):
+    """(largest relative excess over the set targets, its binding code, status, and with
+    slopes the binding target's G' and G'' for G = log(metric) in log(rate), NaN for a
+    percentile); mo receives the chain's moments. Mirrors TargetExcess."""
+    if not (math.isfinite(rate) and rate >= 0.0):
+        return math.inf, BIND_NONE, BAD_RATE, np.nan, np.nan
+    lam = rate / 1000.0
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes)
     if s != OK:
-        return math.inf, BIND_NONE, s, np.nan
+        return math.inf, BIND_NONE, s, np.nan, np.nan
+    X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     best = -math.inf
     arg = BIND_NONE
     metric = -1
+    value = 0.0
     if _is_set(t[1]):
-        e = m[11] / t[1] - 1.0 - TARGET_SLACK
+        e = ttft / t[1] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_TTFT, 11
+            best, arg, metric, value = e, BIND_TTFT, 11, ttft
     if _is_set(t[0]):
-        e = m[10] / t[0] - 1.0 - TARGET_SLACK
+        e = itl / t[0] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_ITL, 10
+            best, arg, metric, value = e, BIND_ITL, 10, itl
     if _is_set(t[2]):
-        e = m[9] / t[2] - 1.0 - TARGET_SLACK
+        e = wait / t[2] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_WAIT, 9
+            best, arg, metric, value = e, BIND_WAIT, 9, wait
     if _is_set(t[3]):
-        tt = t[4] - m[12] - m[10]
+        tt = t[4] - prefill - itl
         tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
         e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_TTFT_PCT, -1
+            best, arg, metric, value = e, BIND_TTFT_PCT, -1, tail
     if _is_set(t[5]):
         tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
         e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_WAIT_PCT, -1
+            best, arg, metric, value = e, BIND_WAIT_PCT, -1, tail
     if _is_set(t[7]):
-        e = m[2] / t[7] - 1.0 - TARGET_SLACK
+        e = mo[1] / t[7] - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric = e, BIND_BLOCK, 2
-    slope = np.nan
-    if dm is not None and metric >= 0 and m[metric] > 0.0:
-        slope = dm[metric] / m[metric]
-    return best, arg, OK, slope
+            best, arg, metric, value = e, BIND_BLOCK, 2, mo[1]
+    g1 = np.nan
+    g2 = np.nan
+    if slopes:
+        d1 = 0.0
+        d2 = 0.0
+        if lam > 0.0 and metric >= 0:
+            if metric == 2:
+                d1, d2 = mo[11], mo[15]
+            else:
+                d1, d2 = latency_derivs(p, N, chunks, lam, mo, X, metric)
+        if metric >= 0 and value > 0.0:
+            g1 = d1 / value
+            g2 = d2 / value - g1 * g1
+    return best, arg, OK, g1, g2
 
 
 @nb.njit(**_JIT)
@@ -766,32 +876,39 @@ ST_BEST, ST_BINDING, ST_STATUS, ST_LEVEL, ST_LAM_B = 0, 1, 2, 3, 4
 
 
 @nb.njit(**_JIT)
-def _f(mode, args, t, x, out_m, m_try, mo, st):
+def _keep_feasible(x, ws, st):
+    """Records x as the best feasible rate and its moments (ws[:16]) if it is larger."""
+    if x > st[ST_BEST]:
+        st[ST_BEST] = x
+        ws[WS_BEST:WS_BEST + NUM_MOMENTS] = ws[:NUM_MOMENTS]
+
+
+@nb.njit(**_JIT)
+def _f(mode, args, t, x, ws, st):
     """One evaluation for the root finder: mode 0 = the targets' excess (recording the best
-    feasible rate and its metrics, the binding target), mode 1 = B(x) - level."""
+    feasible rate and its moments, the binding target), mode 1 = B(x) - level."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    mo = ws[:NUM_MOMENTS]
     if mode == 1:
         evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, x / 1000.0, mo)
         v = mo[4] - st[ST_LEVEL]
         if v > 0.0 and x < st[ST_LAM_B]:
             st[ST_LAM_B] = x
         return v
-    v, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
-                             max_inv, t, x, m_try, mo)
+    v, which, s, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                max_inv, t, x, mo)
     if s != OK:
         st[ST_STATUS] = s
         return np.nan
     if v <= 0.0:
-        if x > st[ST_BEST]:
-            st[ST_BEST] = x
-            out_m[:] = m_try
+        _keep_feasible(x, ws, st)
     else:
         st[ST_BINDING] = which
     return v
 
 
 @nb.njit(**_JIT)
-def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
+def brent_root(mode, args, t, a, fa, b, fb, rel_tol, ws, st):
     """Mirrors brent_root in sizing.hpp; returns the number of evaluations."""
     c, fc = a, fa
     d = b - a
@@ -839,7 +956,7 @@ def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
             b += d
         else:
             b += tol if xm > 0.0 else -tol
-        fb = _f(mode, args, t, b, out_m, m_try, mo, st)
+        fb = _f(mode, args, t, b, ws, st)
         if math.isnan(fb):
             return evaluations + 1
         evaluations += 1
@@ -847,11 +964,12 @@ def brent_root(mode, args, t, a, fa, b, fb, rel_tol, out_m, m_try, mo, st):
 
 
 @nb.njit(**_JIT)
-def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
+def first_crossing(args, t, e_lo, B_root, ws, st):
     """Mirrors first_crossing in sizing.hpp."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     if p[0] != 1.0 or st[ST_BEST] <= 0.0:
         return 0
+    mo = ws[:NUM_MOMENTS]
     b_hi = min(max(math.floor(B_root + 0.5), 1.0), float(N))
     evaluations = 0
     piece_start = 0.0
@@ -865,20 +983,20 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
         st[ST_LAM_B] = root
         evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, root / 1000.0, mo)
         evaluations += 1 + brent_root(1, args, t, piece_start, -level, root, mo[4] - level,
-                                      RATE_REL_TOL, out_m, m_try, mo, st)
+                                      RATE_REL_TOL, ws, st)
         lam_b = st[ST_LAM_B]
         left = lam_b * (1.0 - 1e-9)
-        e_left = _f(0, args, t, left, out_m, m_try, mo, st)
+        e_left = _f(0, args, t, left, ws, st)
         evaluations += 1
         if math.isnan(e_left):
             return evaluations
         if e_left > 0.0:
             st[ST_BEST] = piece_start
             evaluations += brent_root(0, args, t, piece_start, e_start, left, e_left,
-                                      RATE_REL_TOL, out_m, m_try, mo, st)
+                                      RATE_REL_TOL, ws, st)
             return evaluations
         piece_start = lam_b
-        e_start = _f(0, args, t, piece_start, out_m, m_try, mo, st)
+        e_start = _f(0, args, t, piece_start, ws, st)
         evaluations += 1
         if math.isnan(e_start) or e_start > 0.0:
             st[ST_BEST] = left
@@ -887,6 +1005,7 @@ def first_crossing(args, t, e_lo, B_root, out_m, m_try, mo, st):
 
 
 NEWTON_CLOSE = 1e-5
+HALLEY_CLOSE = 3e-4
 
 
 @nb.njit(**_JIT)
@@ -899,16 +1018,25 @@ def _to_g(e, log1p_slack):
 
 
 @nb.njit(**_JIT)
-def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
+def halley_step(g, slope, curv):
+    """(step, cubic): mirrors halley_step in sizing.hpp."""
+    newton = g / slope
+    denom = 1.0 - 0.5 * newton * curv / slope
+    cubic = denom > 0.5 and denom < 2.0
+    return (newton / denom if cubic else newton), cubic
+
+
+@nb.njit(**_JIT)
+def newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st):
     """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
-    dm = mo[WS_NDM:WS_NDM + NUM_METRICS]
+    mo = ws[:NUM_MOMENTS]
     log1p_slack = math.log1p(TARGET_SLACK)
     evaluations = 0
     while evaluations < MAX_ITERATIONS:
         if b - a <= RATE_REL_TOL * b:
             break
-        step = gx / slope
+        step, cubic = halley_step(gx, slope, curv)
         if abs(step) < 1e-3:
             shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
         else:
@@ -917,7 +1045,7 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
         newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
         if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
             break
-        if newton_ok and abs(step) < NEWTON_CLOSE:
+        if newton_ok and abs(step) < (HALLEY_CLOSE if cubic else NEWTON_CLOSE):
             cand *= 1.0 - 0.5 * RATE_REL_TOL
             if not cand > a:
                 break
@@ -932,8 +1060,8 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
                 if not (lc > la + guard and lc < lb - guard):
                     lc = 0.5 * (la + lb)
                 cand = math.exp(lc)
-        e, which, s, new_slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                         monotone, max_inv, t, cand, m_try, mo, dm)
+        e, which, s, new_slope, new_curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S,
+                                                   filled, monotone, max_inv, t, cand, mo, True)
         evaluations += 1
         if s != OK:
             st[ST_STATUS] = s
@@ -942,9 +1070,7 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
         if e <= 0.0:
             a = cand
             ga = g
-            if cand > st[ST_BEST]:
-                st[ST_BEST] = cand
-                out_m[:] = m_try
+            _keep_feasible(cand, ws, st)
         else:
             b = cand
             gb = g
@@ -952,21 +1078,14 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st):
         x = cand
         gx = g
         slope = new_slope
+        curv = new_curv
     return evaluations
 
 
 @nb.njit(**_JIT)
 def _missed(p, N, tau, chunks, t, b):
     """The queue-free read-off at batch b misses the ITL or TTFT target (guess_rate)."""
-    B = float(b)
-    service = tau[b - 1]
-    prefill = 0.0
-    if p[0] == 1.0:
-        bb = min(max(math.floor(B + 0.5), 1.0), float(N))
-        c = chunks[int(bb) - 1]
-        prefill = c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
-    itl = (service - prefill) / p[5]
-    ttft = 0.0 + prefill + itl
+    prefill, itl, ttft = read_off(p, N, chunks, float(b), tau[b - 1], 0.0)
     return (_is_set(t[0]) and itl > t[0]) or (_is_set(t[1]) and ttft > t[1])
 
 
@@ -991,9 +1110,9 @@ def guess_rate(p, N, tau, chunks, t, cap):
 
 @nb.njit(**_JIT)
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                 out_m, mo):
+                 out_m, ws):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
-    metrics at the rate."""
+    metrics at the rate. ws is the workspace (MO_SIZE): moments, best moments, state."""
     s = validate_targets(t)
     if s != OK:
         return s, 0.0, BIND_NONE, 0
@@ -1003,6 +1122,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         cap *= TPS_CAP
         cap_binding = BIND_TPS
     args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
+    mo = ws[:NUM_MOMENTS]
+    best = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
     any_target = False
     for k in range(8):
         if _is_set(t[k]) and k != 4 and k != 6:
@@ -1011,36 +1132,33 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap,
                     out_m, mo)
         return s, cap, cap_binding, 1
-    e_lo, which, s, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
-                                max_inv, t, 0.0, out_m, mo)
+    st = ws[WS_ST:WS_ST + 5]
+    st[:] = 0.0
+    st[ST_STATUS] = OK
+    e_lo, which, s, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
+                                   max_inv, t, 0.0, best)
     if s != OK:
         return s, 0.0, BIND_NONE, 1
     iterations = 1
     if e_lo > 0.0:
+        fill_metrics(p, N, tau, chunks, inv_mu, 0.0, best, out_m)
         return _infeasible(which), 0.0, which, iterations
-    m_try = mo[WS_TRY:WS_TRY + NUM_METRICS]
-    m_hi = mo[WS_HI:WS_HI + NUM_METRICS]
-    dm = mo[WS_DM:WS_DM + NUM_METRICS]
-    st = mo[WS_ST:WS_ST + 5]
-    st[:] = 0.0
-    st[ST_STATUS] = OK
     log1p_slack = math.log1p(TARGET_SLACK)
     a = 0.0
     ga = -math.inf
     x = guess_rate(p, N, tau, chunks, t, cap)
     gx = 0.0
     slope = 0.0
+    curv = 0.0
     if x > 0.0:
-        e0, which, s, slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                      monotone, max_inv, t, x, m_hi, mo, dm)
+        e0, which, s, slope, curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                            monotone, max_inv, t, x, mo, True)
         iterations += 1
         if s != OK:
             return s, 0.0, BIND_NONE, iterations
         gx = _to_g(e0, log1p_slack)
         if e0 <= 0.0:
-            if x > st[ST_BEST]:
-                st[ST_BEST] = x
-                out_m[:] = m_hi
+            _keep_feasible(x, ws, st)
             a = x
             ga = gx
             x = 0.0
@@ -1049,34 +1167,35 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     b = x
     gb = gx
     if x == 0.0:
-        e_hi, which, s, slope = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                        monotone, max_inv, t, cap, m_hi, mo, dm)
+        e_hi, which, s, slope, curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S,
+                                              filled, monotone, max_inv, t, cap, mo, True)
         iterations += 1
         if s != OK:
             return s, 0.0, BIND_NONE, iterations
         if e_hi <= 0.0:
-            out_m[:] = m_hi
+            fill_metrics(p, N, tau, chunks, inv_mu, cap, mo, out_m)
             return OK, cap, cap_binding, iterations
         st[ST_BINDING] = which
         b = cap
         x = cap
         gb = _to_g(e_hi, log1p_slack)
         gx = gb
-    iterations += newton_root(args, t, a, ga, b, gb, x, gx, slope, out_m, m_try, mo, st)
+    iterations += newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st)
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
     root = st[ST_BEST]
-    iterations += first_crossing(args, t, e_lo, out_m[5], out_m, m_try, mo, st)
+    iterations += first_crossing(args, t, e_lo, best[4], ws, st)
     if st[ST_STATUS] != OK:
         return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
     if st[ST_BEST] != root:
         _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                st[ST_BEST], out_m, mo)
+                st[ST_BEST], best)
         iterations += 1
     binding = int(st[ST_BINDING])
     if binding == BIND_NONE:
-        _, binding, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
-                                   max_inv, t, cap, m_try, mo)
+        _, binding, _, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
+                                      monotone, max_inv, t, cap, mo)
+    fill_metrics(p, N, tau, chunks, inv_mu, st[ST_BEST], best, out_m)
     return OK, st[ST_BEST], binding, iterations
 
 
