@@ -62,7 +62,10 @@ inline GeoSums geo_sums(double t, double n) {
 // directly, the other follows without cancellation (below 0.7 the exponential
 // is above 1/2, above it expm1 is below -1/2).
 inline void exp_pair(double s, double& e, double& em) {
-  if (s < 0.7) {
+  if (s > 746.0) {  // exp(-s) is 0 in double precision: skip the call
+    e = 0.0;
+    em = -1.0;
+  } else if (s < 0.7) {
     em = std::expm1(-s);
     e = 1.0 + em;
   } else {

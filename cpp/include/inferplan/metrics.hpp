@@ -65,7 +65,7 @@ inline double prefill_at(const ReplicaView& r, double B) {
 inline ReadOff read_off(const ReplicaView& r, double B, double service_ms, double wait_ms) {
   ReadOff o;
   o.prefill = prefill_at(r, B);
-  o.itl = (service_ms - o.prefill) / r.service.out_tokens;
+  o.itl = (service_ms - o.prefill) * (1.0 / r.service.out_tokens);
   o.ttft = wait_ms + o.prefill + o.itl;
   return o;
 }
@@ -74,6 +74,7 @@ inline ReadOff read_off(const ReplicaView& r, double B, double service_ms, doubl
 // sizing compares with its targets, and the core of every metric.
 struct Latency {
   double X = 0.0;        // throughput, per ms
+  double inv_X = 0.0;    // 1 / X (unused when idle)
   double service = 0.0;  // ms in service
   double wait = 0.0;     // ms in the queue
   ReadOff ro;
@@ -86,8 +87,9 @@ inline Latency latency(const ReplicaView& r, double lam, const Moments& mo) {
     l.service = r.tau[0];
     l.wait = 0.0;
   } else {
-    l.service = mo.in_service / l.X;
-    l.wait = mo.in_queue / l.X;
+    l.inv_X = 1.0 / l.X;
+    l.service = mo.in_service * l.inv_X;
+    l.wait = mo.in_queue * l.inv_X;
   }
   l.ro = read_off(r, mo.in_service, l.service, l.wait);
   return l;
@@ -105,7 +107,7 @@ inline void fill_metrics(const ReplicaView& r, double rate_per_s, const Moments&
   m[kInSystem] = mo.in_system;
   m[kInService] = mo.in_service;
   m[kInQueue] = mo.in_queue;
-  m[kResponseMs] = lam == 0.0 ? r.tau[0] : mo.in_system / l.X;
+  m[kResponseMs] = lam == 0.0 ? r.tau[0] : mo.in_system * l.inv_X;
   m[kServiceMs] = l.service;
   m[kWaitMs] = l.wait;
   m[kUtilization] = mo.in_service / static_cast<double>(r.chain.N);
@@ -128,14 +130,14 @@ struct Derivs {
 //   (Y/X)'' = (Y'' - 2 a Y' - c Y + 2 a^2 Y) / X.
 inline Derivs latency_derivs(const ReplicaView& r, double lam, const Moments& mo,
                              const Latency& l, int metric) {
-  const double X = l.X;
+  const double X = l.X, inv_X = l.inv_X;
   const double dX = lam * (mo.not_blocked - mo.p_block_slope);
-  const double inv_X2 = 1.0 / (X * X);
+  const double inv_X2 = inv_X * inv_X;
   const double inv_nb = 1.0 / mo.not_blocked;
   const double a = 1.0 - mo.p_block_slope * inv_nb;
   const double c = 1.0 - (2.0 * mo.p_block_slope + mo.p_block_curv) * inv_nb;
   auto second = [&](double y, double dy, double d2y) {
-    return (d2y - 2.0 * a * dy - c * y + 2.0 * (a * a) * y) / X;
+    return (d2y - 2.0 * a * dy - c * y + 2.0 * (a * a) * y) * inv_X;
   };
   Derivs wait{(mo.in_queue_slope * X - mo.in_queue * dX) * inv_X2,
               second(mo.in_queue, mo.in_queue_slope, mo.in_queue_curv)};
@@ -151,8 +153,8 @@ inline Derivs latency_derivs(const ReplicaView& r, double lam, const Moments& mo
       d2_prefill = ch * w.delta(ch) * mo.in_service_curv;
     }
   }
-  const double k = r.service.out_tokens;
-  const Derivs itl{(d_service - d_prefill) / k, (d2_service - d2_prefill) / k};
+  const double inv_k = 1.0 / r.service.out_tokens;
+  const Derivs itl{(d_service - d_prefill) * inv_k, (d2_service - d2_prefill) * inv_k};
   if (metric == kItlMs) return itl;
   return {wait.d1 + d_prefill + itl.d1, wait.d2 + d2_prefill + itl.d2};
 }

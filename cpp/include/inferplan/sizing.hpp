@@ -106,6 +106,14 @@ class TargetExcess {
     ttft_p_ = is_set(t.ttft_pq);
     wait_p_ = is_set(t.wait_pq);
     block_ = is_set(t.max_block);
+    // Excesses are metric * (1 / target) - 1: reciprocals once, not a division
+    // per evaluation on the search's critical path.
+    inv_itl_ = 1.0 / t.itl_ms;
+    inv_ttft_ = 1.0 / t.ttft_ms;
+    inv_wait_ = 1.0 / t.wait_ms;
+    inv_ttft_tail_ = 1.0 / (1.0 - t.ttft_pq);
+    inv_wait_tail_ = 1.0 / (1.0 - t.wait_pq);
+    inv_block_ = 1.0 / t.max_block;
   }
 
   bool any() const { return itl_ || ttft_ || wait_ || ttft_p_ || wait_p_ || block_; }
@@ -132,8 +140,8 @@ class TargetExcess {
     double best = -kInf, value = 0.0;
     std::int32_t arg = kBindNone;
     int metric = -1;  // the binding target's metric, -1 for a percentile
-    auto consider = [&](double v, double target, std::int32_t code, int k) {
-      const double excess = v / target - 1.0 - kTargetSlack;
+    auto consider = [&](double v, double inv_target, std::int32_t code, int k) {
+      const double excess = v * inv_target - 1.0 - kTargetSlack;
       if (excess > best) {
         best = excess;
         arg = code;
@@ -141,20 +149,20 @@ class TargetExcess {
         value = v;
       }
     };
-    if (ttft_) consider(l.ro.ttft, t_.ttft_ms, kBindTtft, kTtftMs);
-    if (itl_) consider(l.ro.itl, t_.itl_ms, kBindItl, kItlMs);
-    if (wait_) consider(l.wait, t_.wait_ms, kBindWait, kWaitMs);
+    if (ttft_) consider(l.ro.ttft, inv_ttft_, kBindTtft, kTtftMs);
+    if (itl_) consider(l.ro.itl, inv_itl_, kBindItl, kItlMs);
+    if (wait_) consider(l.wait, inv_wait_, kBindWait, kWaitMs);
     if (ttft_p_) {
       // TTFT = wait + prefill + ITL, the latter two at the mean batch.
       double tt = t_.ttft_p_ms - l.ro.prefill - l.ro.itl;
       double tail = tt < 0.0 ? 1.0 : wait_ccdf(r_.chain, mo, tt);
-      consider(tail, 1.0 - t_.ttft_pq, kBindTtftPercentile, -1);
+      consider(tail, inv_ttft_tail_, kBindTtftPercentile, -1);
     }
     if (wait_p_) {
       double tail = wait_ccdf(r_.chain, mo, t_.wait_p_ms);
-      consider(tail, 1.0 - t_.wait_pq, kBindWaitPercentile, -1);
+      consider(tail, inv_wait_tail_, kBindWaitPercentile, -1);
     }
-    if (block_) consider(mo.p_block, t_.max_block, kBindBlock, kPBlock);
+    if (block_) consider(mo.p_block, inv_block_, kBindBlock, kPBlock);
     *which = arg;
     if (log_slope) {
       Derivs d;
@@ -164,10 +172,11 @@ class TargetExcess {
       }
       constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
       const bool known = metric >= 0 && value > 0.0;
-      const double g1 = known ? d.d1 / value : kNaN;
+      const double inv_value = 1.0 / value;
+      const double g1 = known ? d.d1 * inv_value : kNaN;
       *log_slope = g1;
       // G'' = f''/f - (f'/f)^2 for G = log f.
-      if (log_curv) *log_curv = known ? d.d2 / value - g1 * g1 : kNaN;
+      if (log_curv) *log_curv = known ? d.d2 * inv_value - g1 * g1 : kNaN;
     }
     return best;
   }
@@ -176,6 +185,7 @@ class TargetExcess {
   const ReplicaView& r_;
   const Targets& t_;
   bool itl_, ttft_, wait_, ttft_p_, wait_p_, block_;
+  double inv_itl_, inv_ttft_, inv_wait_, inv_ttft_tail_, inv_wait_tail_, inv_block_;
 };
 
 inline Status infeasible_status(std::int32_t binding) {
@@ -271,8 +281,9 @@ inline double excess_to_g(double e) {
 // Halley's step in log(rate) from G, G' and G'' (Newton's where G'' is
 // unknown or the correction is not small); *cubic tells which.
 inline double halley_step(double g, double slope, double curv, bool* cubic) {
-  const double newton = g / slope;
-  const double denom = 1.0 - 0.5 * newton * curv / slope;  // 1 - G G'' / (2 G'^2)
+  const double inv_slope = 1.0 / slope;
+  const double newton = g * inv_slope;
+  const double denom = 1.0 - 0.5 * newton * curv * inv_slope;  // 1 - G G'' / (2 G'^2)
   *cubic = denom > 0.5 && denom < 2.0;  // false for NaN
   return *cubic ? newton / denom : newton;
 }
@@ -400,13 +411,11 @@ inline double guess_rate(const ReplicaView& r, const Targets& t, double cap) {
   };
   std::int64_t lo = 0, hi = r.chain.N;  // missed(hi); lo = 0 or not missed
   if (!missed(hi)) return 0.0;
-  while (hi - lo > 1) {
+  while (hi - lo > 1) {  // branch-free halving: the outcome is unpredictable
     const std::int64_t mid = lo + (hi - lo) / 2;
-    if (missed(mid)) {
-      hi = mid;
-    } else {
-      lo = mid;
-    }
+    const bool m = missed(mid);
+    hi = m ? mid : hi;
+    lo = m ? lo : mid;
   }
   const double guess = 1000.0 * static_cast<double>(hi) / r.tau[hi - 1];
   return guess < cap ? guess : 0.0;

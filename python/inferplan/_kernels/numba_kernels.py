@@ -198,6 +198,8 @@ def geo_h(s):
 @nb.njit(**_JIT)
 def exp_pair(s):
     """(exp(-s), expm1(-s)) from one call: mirrors exp_pair in geometric.hpp."""
+    if s > 746.0:
+        return 0.0, -1.0
     if s < 0.7:
         em = math.expm1(-s)
         return 1.0 + em, em
@@ -535,29 +537,31 @@ def _prefill_at(p, N, chunks, B):
 def read_off(p, N, chunks, B, service, wait):
     """(prefill, itl, ttft) at mean batch B: mirrors read_off in metrics.hpp."""
     prefill = _prefill_at(p, N, chunks, B)
-    itl = (service - prefill) / p[5]
+    itl = (service - prefill) * (1.0 / p[5])
     return prefill, itl, wait + prefill + itl
 
 
 @nb.njit(**_JIT)
 def latency(p, N, tau, chunks, lam, mo):
-    """(X, service, wait, prefill, itl, ttft) from the moments: mirrors latency()."""
+    """(X, 1/X, service, wait, prefill, itl, ttft) from the moments: mirrors latency()."""
     X = lam * mo[2]
+    inv_X = 0.0
     if lam == 0.0:
         service = tau[0]
         wait = 0.0
     else:
-        service = mo[4] / X
-        wait = mo[5] / X
+        inv_X = 1.0 / X
+        service = mo[4] * inv_X
+        wait = mo[5] * inv_X
     prefill, itl, ttft = read_off(p, N, chunks, mo[4], service, wait)
-    return X, service, wait, prefill, itl, ttft
+    return X, inv_X, service, wait, prefill, itl, ttft
 
 
 @nb.njit(**_JIT)
 def fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m):
     """m[:15] = every metric at rate from the moments there: mirrors fill_metrics()."""
     lam = rate / 1000.0
-    X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     m[0] = rate
     m[1] = mo[0]
     m[2] = mo[1]
@@ -565,7 +569,7 @@ def fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m):
     m[4] = mo[3]
     m[5] = mo[4]
     m[6] = mo[5]
-    m[7] = tau[0] if lam == 0.0 else mo[3] / X
+    m[7] = tau[0] if lam == 0.0 else mo[3] * inv_X
     m[8] = service
     m[9] = wait
     m[13] = mo[4] / N
@@ -576,20 +580,20 @@ def fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m):
 
 
 @nb.njit(**_JIT)
-def latency_derivs(p, N, chunks, lam, mo, X, metric):
+def latency_derivs(p, N, chunks, lam, mo, X, inv_X, metric):
     """First and second derivatives in log(rate) of wait (9), ITL (10) or TTFT (11):
     mirrors latency_derivs in metrics.hpp."""
     dX = lam * (mo[2] - mo[11])
-    inv_X2 = 1.0 / (X * X)
+    inv_X2 = inv_X * inv_X
     inv_nb = 1.0 / mo[2]
     a = 1.0 - mo[11] * inv_nb
     c = 1.0 - (2.0 * mo[11] + mo[15]) * inv_nb
     w1 = (mo[10] * X - mo[5] * dX) * inv_X2
-    w2 = (mo[14] - 2.0 * a * mo[10] - c * mo[5] + 2.0 * (a * a) * mo[5]) / X
+    w2 = (mo[14] - 2.0 * a * mo[10] - c * mo[5] + 2.0 * (a * a) * mo[5]) * inv_X
     if metric == 9:
         return w1, w2
     d_service = (mo[9] * X - mo[4] * dX) * inv_X2
-    d2_service = (mo[13] - 2.0 * a * mo[9] - c * mo[4] + 2.0 * (a * a) * mo[4]) / X
+    d2_service = (mo[13] - 2.0 * a * mo[9] - c * mo[4] + 2.0 * (a * a) * mo[4]) * inv_X
     d_prefill = 0.0
     d2_prefill = 0.0
     if p[0] == 1.0:
@@ -597,9 +601,9 @@ def latency_derivs(p, N, chunks, lam, mo, X, metric):
         if p[1] + (mo[4] - 1.0) * _delta(p, ch) > 0.0:
             d_prefill = ch * _delta(p, ch) * mo[9]
             d2_prefill = ch * _delta(p, ch) * mo[13]
-    k = p[5]
-    i1 = (d_service - d_prefill) / k
-    i2 = (d2_service - d2_prefill) / k
+    inv_k = 1.0 / p[5]
+    i1 = (d_service - d_prefill) * inv_k
+    i2 = (d2_service - d2_prefill) * inv_k
     if metric == 10:
         return i1, i2
     return w1 + d_prefill + i1, w2 + d2_prefill + i2
@@ -807,36 +811,36 @@ def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
     s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes)
     if s != OK:
         return math.inf, BIND_NONE, s, np.nan, np.nan
-    X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     best = -math.inf
     arg = BIND_NONE
     metric = -1
     value = 0.0
     if _is_set(t[1]):
-        e = ttft / t[1] - 1.0 - TARGET_SLACK
+        e = ttft * (1.0 / t[1]) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_TTFT, 11, ttft
     if _is_set(t[0]):
-        e = itl / t[0] - 1.0 - TARGET_SLACK
+        e = itl * (1.0 / t[0]) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_ITL, 10, itl
     if _is_set(t[2]):
-        e = wait / t[2] - 1.0 - TARGET_SLACK
+        e = wait * (1.0 / t[2]) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_WAIT, 9, wait
     if _is_set(t[3]):
         tt = t[4] - prefill - itl
         tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
-        e = tail / (1.0 - t[3]) - 1.0 - TARGET_SLACK
+        e = tail * (1.0 / (1.0 - t[3])) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_TTFT_PCT, -1, tail
     if _is_set(t[5]):
         tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
-        e = tail / (1.0 - t[5]) - 1.0 - TARGET_SLACK
+        e = tail * (1.0 / (1.0 - t[5])) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_WAIT_PCT, -1, tail
     if _is_set(t[7]):
-        e = mo[1] / t[7] - 1.0 - TARGET_SLACK
+        e = mo[1] * (1.0 / t[7]) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_BLOCK, 2, mo[1]
     g1 = np.nan
@@ -848,10 +852,11 @@ def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
             if metric == 2:
                 d1, d2 = mo[11], mo[15]
             else:
-                d1, d2 = latency_derivs(p, N, chunks, lam, mo, X, metric)
+                d1, d2 = latency_derivs(p, N, chunks, lam, mo, X, inv_X, metric)
         if metric >= 0 and value > 0.0:
-            g1 = d1 / value
-            g2 = d2 / value - g1 * g1
+            inv_value = 1.0 / value
+            g1 = d1 * inv_value
+            g2 = d2 * inv_value - g1 * g1
     return best, arg, OK, g1, g2
 
 
@@ -1020,8 +1025,9 @@ def _to_g(e, log1p_slack):
 @nb.njit(**_JIT)
 def halley_step(g, slope, curv):
     """(step, cubic): mirrors halley_step in sizing.hpp."""
-    newton = g / slope
-    denom = 1.0 - 0.5 * newton * curv / slope
+    inv_slope = 1.0 / slope
+    newton = g * inv_slope
+    denom = 1.0 - 0.5 * newton * curv * inv_slope
     cubic = denom > 0.5 and denom < 2.0
     return (newton / denom if cubic else newton), cubic
 
