@@ -110,11 +110,19 @@ inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double*
   }
   if (p.kind == kPrefillDecode) {
     PrefillDecodeWork w(p);
-    double c = 1.0;
+    // c(b) only grows with b and is mostly constant: keep its batch limit and
+    // delta until b outgrows them (the same numbers as calling chunks() and
+    // tau() for every b, without their divisions).
+    double c = 1.0, limit = w.batch_limit(c), delta = w.delta(c);
     for (std::int64_t b = 1; b <= N; ++b) {
-      c = w.chunks(static_cast<double>(b), c);
+      const double bd = static_cast<double>(b);
+      if (!(limit >= bd)) {
+        c = w.chunks(bd, c);
+        limit = w.batch_limit(c);
+        delta = w.delta(c);
+      }
       chunks[b - 1] = c;
-      tau[b - 1] = w.tau(static_cast<double>(b), c);
+      tau[b - 1] = (c + w.m) * (w.alpha + bd * delta);  // w.tau(b, c)
     }
     return kOk;
   }

@@ -398,26 +398,42 @@ int first_crossing(const ReplicaView& r, F&& f, double e_lo, double& best_feasib
 }
 
 // A first guess for the sized rate that ignores queueing: with no wait the mean
-// batch B and the rate satisfy lam = B / tau(B), so take the first batch b whose
-// read-off ITL (or TTFT less the wait) misses its target and guess lam = b /
-// tau(b). Queueing only adds delay, so the answer is usually a little below.
-// Returns 0 where there is no ITL or TTFT target, or none is missed by batch N.
+// batch B and the rate satisfy lam = B / tau(B), so find the batch b whose
+// read-off ITL (or TTFT less the wait) first misses its target, place B
+// between b - 1 and b where the read-off's excess crosses zero (linearly), and
+// guess lam = B / tau(B) with tau interpolated alike. Queueing only adds delay,
+// so the answer is usually a little below. Returns 0 where there is no ITL or
+// TTFT target, or none is missed by batch N.
 inline double guess_rate(const ReplicaView& r, const Targets& t, double cap) {
   const bool itl = detail::is_set(t.itl_ms), ttft = detail::is_set(t.ttft_ms);
   if (!itl && !ttft) return 0.0;
-  auto missed = [&](std::int64_t b) {
+  const double inv_itl = 1.0 / t.itl_ms, inv_ttft = 1.0 / t.ttft_ms;
+  auto excess = [&](std::int64_t b) {  // > 0: missed
     const ReadOff o = read_off(r, static_cast<double>(b), r.tau[b - 1], 0.0);
-    return (itl && o.itl > t.itl_ms) || (ttft && o.ttft > t.ttft_ms);
+    const double e_itl = itl ? o.itl * inv_itl - 1.0 : -1.0;
+    const double e_ttft = ttft ? o.ttft * inv_ttft - 1.0 : -1.0;
+    return e_itl > e_ttft ? e_itl : e_ttft;
   };
   std::int64_t lo = 0, hi = r.chain.N;  // missed(hi); lo = 0 or not missed
-  if (!missed(hi)) return 0.0;
+  const double e_top = excess(hi);
+  if (!(e_top > 0.0)) return 0.0;
+  double e_hi = e_top;
   while (hi - lo > 1) {  // branch-free halving: the outcome is unpredictable
     const std::int64_t mid = lo + (hi - lo) / 2;
-    const bool m = missed(mid);
+    const double e = excess(mid);
+    const bool m = e > 0.0;
     hi = m ? mid : hi;
+    e_hi = m ? e : e_hi;
     lo = m ? lo : mid;
   }
-  const double guess = 1000.0 * static_cast<double>(hi) / r.tau[hi - 1];
+  double guess = 1000.0 * static_cast<double>(hi) / r.tau[hi - 1];
+  if (lo >= 1) {
+    const double e_lo = excess(lo);  // <= 0
+    const double f = e_lo / (e_lo - e_hi);
+    const double B = static_cast<double>(lo) + f;
+    const double tau = r.tau[lo - 1] + f * (r.tau[hi - 1] - r.tau[lo - 1]);
+    guess = 1000.0 * B / tau;
+  }
   return guess < cap ? guess : 0.0;
 }
 

@@ -152,10 +152,15 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
             bd += 1.0
     else:
         c = 1.0
+        limit = _batch_limit(c, p[4], p[5], p[6])
+        delta = _delta(p, c)
         for b in range(1, N + 1):
-            c = _chunks(float(b), c, p[4], p[5], p[6])
+            if not limit >= b:
+                c = _chunks(float(b), c, p[4], p[5], p[6])
+                limit = _batch_limit(c, p[4], p[5], p[6])
+                delta = _delta(p, c)
             chunks[b - 1] = c
-            tau[b - 1] = (c + p[5]) * (p[1] + b * _delta(p, c))
+            tau[b - 1] = (c + p[5]) * (p[1] + b * delta)
     largest = 0.0
     for b in range(N):
         inv_mu[b] = tau[b] * inv_index[b]
@@ -1089,10 +1094,12 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st):
 
 
 @nb.njit(**_JIT)
-def _missed(p, N, tau, chunks, t, b):
-    """The queue-free read-off at batch b misses the ITL or TTFT target (guess_rate)."""
+def _guess_excess(p, N, tau, chunks, t, b):
+    """The queue-free read-off's excess at batch b (> 0: a target is missed)."""
     prefill, itl, ttft = read_off(p, N, chunks, float(b), tau[b - 1], 0.0)
-    return (_is_set(t[0]) and itl > t[0]) or (_is_set(t[1]) and ttft > t[1])
+    e_itl = itl * (1.0 / t[0]) - 1.0 if _is_set(t[0]) else -1.0
+    e_ttft = ttft * (1.0 / t[1]) - 1.0 if _is_set(t[1]) else -1.0
+    return e_itl if e_itl > e_ttft else e_ttft
 
 
 @nb.njit(**_JIT)
@@ -1102,15 +1109,24 @@ def guess_rate(p, N, tau, chunks, t, cap):
         return 0.0
     lo = 0
     hi = N
-    if not _missed(p, N, tau, chunks, t, hi):
+    e_hi = _guess_excess(p, N, tau, chunks, t, hi)
+    if not e_hi > 0.0:
         return 0.0
     while hi - lo > 1:
         mid = lo + (hi - lo) // 2
-        if _missed(p, N, tau, chunks, t, mid):
+        e = _guess_excess(p, N, tau, chunks, t, mid)
+        if e > 0.0:
             hi = mid
+            e_hi = e
         else:
             lo = mid
     guess = 1000.0 * float(hi) / tau[hi - 1]
+    if lo >= 1:
+        e_lo = _guess_excess(p, N, tau, chunks, t, lo)
+        f = e_lo / (e_lo - e_hi)
+        B = float(lo) + f
+        tb = tau[lo - 1] + f * (tau[hi - 1] - tau[lo - 1])
+        guess = 1000.0 * B / tb
     return guess if guess < cap else 0.0
 
 
