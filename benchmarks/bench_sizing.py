@@ -26,7 +26,7 @@ from inferplan._kernels import dispatch
 from common import binding_itl_targets, random_configs
 
 
-def solves_per_second(fn, rows: int, repeat: int = 3) -> float:
+def solves_per_second(fn, rows: int, repeat: int = 5) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -355,3 +355,68 @@ def test_fallback_when_extension_hidden(hidden, expect, monkeypatch):
 
 
 BACKENDS_AVAILABLE = __import__("inferplan._kernels.dispatch", fromlist=["x"]).available()
+
+
+def _product_form_derivatives(tau_ms, Q: int, lam: float) -> dict:
+    """Derivatives in log(lam) of B, Lq and p_block, straight from the product-form
+    distribution p(n) ~ prod lam / mu(i) (40 digits): d E[g] = Cov(g, n) and
+    d2 E[g] = E[g (n - L)^2] - E[g] Var(n)."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        N = len(tau_ms)
+        lam = mpmath.mpf(lam)
+        w = [mpmath.mpf(1)]
+        for n in range(1, N + Q + 1):
+            b = min(n, N)
+            w.append(w[-1] * lam * mpmath.mpf(float(tau_ms[b - 1])) / b)
+        Z = sum(w)
+        p = [x / Z for x in w]
+        K = N + Q
+        E = lambda g: sum(g(n) * p[n] for n in range(K + 1))  # noqa: E731
+        L = E(lambda n: n)
+        var = E(lambda n: (n - L) ** 2)
+        out = {"var_n": var}
+        for name, g in (("in_service", lambda n: min(n, N)), ("in_queue", lambda n: max(n - N, 0)),
+                        ("p_block", lambda n: 1 if n == K else 0)):
+            mean = E(g)
+            out[name + "_slope"] = E(lambda n, g=g: g(n) * (n - L))
+            out[name + "_curv"] = E(lambda n, g=g: g(n) * (n - L) ** 2) - mean * var
+        return {k: float(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_second_moment_derivatives_against_product_form(case):
+    """Sizing's Halley steps use d2 B, d2 Lq, d2 p_block and Var(n) from one chain pass (a
+    third head moment and the geometric tail's third cumulant in closed form): checked
+    against the product-form distribution summed term by term, light and heavy load."""
+    pytest.importorskip("numba")
+    from inferplan._kernels import numba_kernels as nk
+
+    rng = np.random.default_rng(100 + case)
+    N = int(rng.choice([1, 3, 8, 21, 40]))
+    Q = int(rng.choice([0, 1, 6, 35, 300]))
+    if case % 3 == 2:  # non-monotone service rates: the general (log) head
+        tau = rng.uniform(5, 500, size=N)
+        p = np.array([2.0, 0, 0, 0, 0, 3.0, 8192.0])
+    else:
+        alpha, beta = rng.uniform(1, 30), rng.uniform(0.01, 2)
+        p = np.array([0.0, alpha, beta, 0.0, 0.0, 7.0, 8192.0])
+        tau = np.empty(N)
+    chunks, inv_mu, S = np.empty(N), np.empty(N), np.empty(N + 1)
+    status, monotone, max_inv = nk.prepare(p, N, float(Q), tau, chunks, nk.reciprocals(N),
+                                           inv_mu)
+    assert status == 0
+    # From far below to above saturation (a growing tail).
+    lam = rng.choice([0.05, 0.6, 0.97, 1.4]) / inv_mu[N - 1]
+    mo = np.empty(nk.MO_SIZE)
+    filled = np.zeros(1, dtype=np.int64)
+    assert nk.evaluate_chain(N, float(Q), inv_mu, S, filled, monotone, max_inv, lam, mo,
+                             True) == 0
+    truth = _product_form_derivatives(tau, Q, lam)
+    got = {"in_service_slope": mo[9], "in_queue_slope": mo[10], "p_block_slope": mo[11],
+           "var_n": mo[12], "in_service_curv": mo[13], "in_queue_curv": mo[14],
+           "p_block_curv": mo[15]}  # fmt: skip
+    scale = max(1.0, truth["var_n"]) ** 1.5  # the size of third-moment terms
+    for key, value in truth.items():
+        assert got[key] == pytest.approx(value, rel=1e-8, abs=1e-9 * scale), key

@@ -1056,7 +1056,8 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st):
         newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
         if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
             break
-        if newton_ok and abs(step) < (HALLEY_CLOSE if cubic else NEWTON_CLOSE):
+        close = newton_ok and abs(step) < (HALLEY_CLOSE if cubic else NEWTON_CLOSE)
+        if close:
             cand *= 1.0 - 0.5 * RATE_REL_TOL
             if not cand > a:
                 break
@@ -1072,7 +1073,11 @@ def newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st):
                     lc = 0.5 * (la + lb)
                 cand = math.exp(lc)
         e, which, s, new_slope, new_curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S,
-                                                   filled, monotone, max_inv, t, cand, mo, True)
+                                                   filled, monotone, max_inv, t, cand, mo,
+                                                   not close)
+        if close:
+            new_slope = slope
+            new_curv = curv
         evaluations += 1
         if s != OK:
             st[ST_STATUS] = s
