@@ -36,16 +36,38 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
   double* chunks = buf.chunks;
   Status s = validate_queue(N, Q);
   if (s != kOk) return s;
-  if (p.kind == kVector) {
+  bool monotone = true;
+  double max_inv_mu = 0.0;
+  if (p.kind == kDecodeOnly) {
+    // One pass: tau(b) = m (alpha + beta b) and 1/mu(b) = tau(b) / b = m (alpha / b + beta),
+    // nonincreasing, so mu is monotone and 1/mu(1) the largest (to rounding, which the
+    // monotone pass tolerates).
     s = validate(p);
     if (s != kOk) return s;
-    for (std::int64_t b = 0; b < N; ++b) {
-      if (!(std::isfinite(tau[b]) && tau[b] > 0.0)) return kBadServiceTime;
+    const double k = p.out_tokens, alpha = p.alpha, beta = p.beta;
+    const double* inv_index = buf.inv_index;
+    double* inv_mu = buf.inv_mu;
+    const std::int32_t n = static_cast<std::int32_t>(N);  // converts in vector registers
+    for (std::int32_t b = 0; b < n; ++b) {
+      const double t = k * (alpha + beta * static_cast<double>(b + 1));
+      tau[b] = t;
       chunks[b] = 1.0;
+      inv_mu[b] = t * inv_index[b];
     }
+    max_inv_mu = inv_mu[0];
   } else {
-    s = fill_service_times(p, N, tau, chunks);
-    if (s != kOk) return s;
+    if (p.kind == kVector) {
+      s = validate(p);
+      if (s != kOk) return s;
+      for (std::int64_t b = 0; b < N; ++b) {
+        if (!(std::isfinite(tau[b]) && tau[b] > 0.0)) return kBadServiceTime;
+        chunks[b] = 1.0;
+      }
+    } else {
+      s = fill_service_times(p, N, tau, chunks);
+      if (s != kOk) return s;
+    }
+    monotone = prepare_chain(N, tau, buf.inv_index, buf.inv_mu, &max_inv_mu);
   }
   view.service = p;
   view.tau = tau;
@@ -56,8 +78,8 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
   view.chain.log_prefix = buf.log_prefix;
   view.chain.log_filled = buf.log_filled;
   *buf.log_filled = 0;
-  view.chain.monotone =
-      prepare_chain(N, tau, buf.inv_index, buf.inv_mu, &view.chain.max_ratio_per_rate);
+  view.chain.monotone = monotone;
+  view.chain.max_ratio_per_rate = max_inv_mu;
   return kOk;
 }
 

@@ -144,12 +144,17 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
                 return BAD_SERVICE_TIME, True, 0.0
             chunks[b] = 1.0
     elif p[0] == 0.0:
+        # DecodeOnly: 1/mu(b) = m (alpha / b + beta) is nonincreasing (mirrors the one-pass
+        # branch of prepare_replica).
         k, alpha, beta = p[5], p[1], p[2]
         bd = 1.0
         for b in range(N):
-            tau[b] = k * (alpha + beta * bd)
+            t = k * (alpha + beta * bd)
+            tau[b] = t
             chunks[b] = 1.0
+            inv_mu[b] = t * inv_index[b]
             bd += 1.0
+        return OK, True, inv_mu[0]
     else:
         c = 1.0
         limit = _batch_limit(c, p[4], p[5], p[6])
