@@ -90,24 +90,14 @@ struct PrefillDecodeWork {
   }
 };
 
-// Fills tau[0..N-1] = tau(1..N) in ms and chunks[0..N-1] = c(b) (1 for models
-// without chunking). Returns kOk or the code of the first bad field.
+// PrefillDecode: fills tau[0..N-1] = tau(1..N) in ms and chunks[0..N-1] = c(b).
+// Returns kOk or the code of the first bad field. (DecodeOnly's tau(b) =
+// m (alpha + beta b) is filled together with 1/mu in prepare_replica.)
 inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double* tau,
                                  double* chunks) {
   Status s = validate(p);
   if (s != kOk) return s;
   if (N < 1) return kBadMaxBatch;
-  if (p.kind == kDecodeOnly) {
-    // Locals: the stores to tau could otherwise alias p and force reloads.
-    const double k = p.out_tokens, alpha = p.alpha, beta = p.beta;
-    // A 32-bit index (N <= 2^24) converts to double in vector registers.
-    const std::int32_t n = static_cast<std::int32_t>(N);
-    for (std::int32_t b = 0; b < n; ++b) {
-      tau[b] = k * (alpha + beta * static_cast<double>(b + 1));
-      chunks[b] = 1.0;
-    }
-    return kOk;
-  }
   if (p.kind == kPrefillDecode) {
     PrefillDecodeWork w(p);
     // c(b) only grows with b and is mostly constant: keep its batch limit and
@@ -126,7 +116,7 @@ inline Status fill_service_times(const ServiceParams& p, std::int64_t N, double*
     }
     return kOk;
   }
-  return kBadKind;  // kVector: the caller owns tau
+  return kBadKind;  // DecodeOnly and kVector are filled by prepare_replica / the caller
 }
 
 }  // namespace inferplan
