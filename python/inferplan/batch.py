@@ -154,7 +154,9 @@ def _wrap(source, result: dict):
     return result
 
 
-def analyze_many(data=None, *, rate=None, metrics=None, threads=None, **columns):
+def analyze_many(
+    data=None, *, rate=None, metrics=None, threads=None, admission=None, **columns
+):
     """Steady-state metrics for many configurations at once.
 
     Parameters
@@ -173,10 +175,17 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, **columns)
         Names of the metric columns to return (default: all of :class:`Metrics`).
     threads
         Worker threads (default: all cores).
+    admission
+        None (the chain's read-off), ``"immediate"`` or ``"iteration"``: refines
+        ``ttft_ms`` (and for ``"iteration"`` ``wait_ms`` and ``response_ms``) as
+        :meth:`Replica.analyze` does, vectorised in NumPy after the kernel call.
 
     Returns a dict of NumPy columns (a DataFrame if ``data`` is one): the metrics and
     ``status`` (int32, 0 = ok, see :class:`Status`).
     """
+    from .admission import adjust, check_admission
+
+    admission = check_admission(admission)
     unknown = set(columns) - set(CONFIG_COLUMNS)
     if unknown:
         raise TypeError(f"analyze_many() got unexpected column(s) {sorted(unknown)}")
@@ -185,15 +194,26 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, **columns)
     cols["rate"] = _numeric("rate", rate_col, np.float64)
     rows = broadcast_rows(cols)
     names = _metric_selection(metrics)
-    block = np.empty((len(names), rows))
+    # the admission rule needs every metric: compute them all, return the selection
+    computed = list(METRIC_NAMES) if admission is not None else names
+    block = np.empty((len(computed), rows))
     outs: list = [None] * len(METRIC_NAMES)
-    for j, name in enumerate(names):
+    for j, name in enumerate(computed):
         outs[METRIC_INDEX[name]] = block[j]
     status = np.zeros(rows, dtype=np.int32)
     if rows:
         config = tuple(cols[name] for name in CONFIG_COLUMNS)
         dispatch.active().analyze_many(config, cols["rate"], outs, status, _threads(threads))
-    result = {name: block[j] for j, name in enumerate(names)}
+    full = {name: block[j] for j, name in enumerate(computed)}
+    if admission is not None and rows:
+        shape = (rows,)
+        p = {k: np.broadcast_to(cols[k], shape) for k in CONFIG_COLUMNS}
+        ttft, wait, resp = adjust(
+            admission, p["kind"], p["alpha"], p["beta"], p["gamma"], p["in_tokens"],
+            p["out_tokens"], p["max_num_tokens"], p["max_batch"], p["max_queue"], full,
+        )  # fmt: skip
+        full["ttft_ms"], full["wait_ms"], full["response_ms"] = ttft, wait, resp
+    result = {name: full[name] for name in names}
     result["status"] = status
     return _wrap(data, result)
 

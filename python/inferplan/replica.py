@@ -6,6 +6,9 @@ import math
 import operator
 from typing import NamedTuple
 
+import numpy as np
+
+from . import admission as _admission
 from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
 from ._status import Status, status_message
@@ -151,12 +154,29 @@ class Replica:
             )
         raise ValueError(status_message(status))
 
-    def analyze(self, rate: float) -> Metrics:
-        """Steady-state metrics at an offered ``rate`` in requests per second."""
+    def analyze(self, rate: float, *, admission: str | None = None) -> Metrics:
+        """Steady-state metrics at an offered ``rate`` in requests per second.
+
+        ``admission`` refines TTFT (and, for ``"iteration"``, the wait and response time)
+        for how requests join the batch: None (default) is the chain's read-off of
+        MODEL.md 2; ``"immediate"`` a request that finds a free slot starts at once (the
+        chain's own assumption); ``"iteration"`` it joins at the next iteration boundary,
+        as in a continuous-batching server. See :mod:`inferplan.admission`.
+        """
         status, values = self._kernel.analyze(self._handle, _rate(rate))
         if status != 0:
             self._raise(status, rate)
-        return Metrics._make(values)
+        return self._admitted(Metrics._make(values), admission)
+
+    def _admitted(self, m: Metrics, admission) -> Metrics:
+        if _admission.check_admission(admission) is None:
+            return m
+        p = self.model.params()
+        tau = self.model.tau_ms if p[0] == KIND_VECTOR else None
+        ttft, wait, resp = _admission.adjust(
+            admission, *p, self.max_batch, self.max_queue, m, tau=tau
+        )
+        return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))
 
     def size(
         self,
@@ -168,6 +188,7 @@ class Replica:
         wait_percentile: tuple[float, float] | None = None,
         max_block: float | None = None,
         tps: float | None = None,
+        admission: str | None = None,
     ) -> SizeResult:
         """The largest offered rate (req/s) at which every given target holds.
 
@@ -177,6 +198,10 @@ class Replica:
         fleet) leaves 10% headroom: the replica runs at most at 0.9 x its cap. Without a
         binding target the rate is capped at 0.999 x ``max_rate``. An infeasible target
         (missed even by a near-idle replica) gives ``feasible == False`` and the reason.
+
+        ``admission`` (see :meth:`analyze`) sizes the TTFT targets (and, for
+        ``"iteration"``, the wait targets) against the refined values; the other targets
+        are solved by the kernel first and cap the search.
 
         >>> import inferplan
         >>> r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48,
@@ -189,20 +214,90 @@ class Replica:
             itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
             wait_percentile=wait_percentile, max_block=max_block, tps=tps,
         )  # fmt: skip
+        admission = _admission.check_admission(admission)
+        refined = _refined_targets(targets, admission)
+        if refined:
+            return self._size_admitted(targets, refined, admission)
         status, rate, binding, iterations, values = self._kernel.size(self._handle, targets)
         return _size_result(status, rate, binding, iterations, values)
 
-    def wait_quantile(self, rate: float, q: float) -> float:
+    def _size_admitted(self, targets, refined, admission) -> SizeResult:
+        """Kernel sizing for the targets the admission rule leaves alone, then a bracketed
+        root search (Illinois) below that rate for the refined ones."""
+        others = list(targets)
+        for i in refined:
+            others[i] = 0.0
+            if i in (3, 5):
+                others[i + 1] = 0.0  # the percentile's ms goes with its quantile
+        status, cap, binding, iterations, values = self._kernel.size(self._handle, tuple(others))
+        if status != 0:
+            return _size_result(status, cap, binding, iterations, values)
+        ttft_q, wait_q = targets[3], targets[5]
+
+        def excess(rate):
+            m = self.analyze(rate, admission=admission)
+            worst, which = -np.inf, None
+            for i in refined:
+                if i == 1:
+                    v = m.ttft_ms / targets[1]
+                elif i == 2:
+                    v = m.wait_ms / targets[2]
+                elif i == 3:
+                    v = self.ttft_quantile(rate, ttft_q, admission=admission) / targets[4]
+                else:
+                    v = self.wait_quantile(rate, wait_q, admission=admission) / targets[6]
+                if v - 1.0 > worst:
+                    worst, which = v - 1.0, i
+            return worst, which, m
+
+        f_hi, which, m_hi = excess(cap)
+        evaluations = 1
+        if f_hi <= 0.0:
+            return SizeResult(cap, Status.OK, BINDING_NAMES[int(binding)],
+                              int(iterations) + evaluations, m_hi)  # fmt: skip
+        f_lo, which_lo, _ = excess(0.0)
+        evaluations += 1
+        if f_lo >= 0.0:
+            return SizeResult(0.0, _INFEASIBLE[which_lo], BINDING_NAMES[_BINDING[which_lo]],
+                              int(iterations) + evaluations, None)  # fmt: skip
+        lo, hi, side = 0.0, cap, 0
+        rate, m = lo, None
+        while hi - lo > 1e-13 * cap and evaluations < 200:
+            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+            if not lo < rate < hi:
+                rate = 0.5 * (lo + hi)
+            f, which_r, m_r = excess(rate)
+            evaluations += 1
+            if f > 0.0:
+                hi, f_hi, which = rate, f, which_r
+                if side == 1:
+                    f_lo *= 0.5
+                side = 1
+            else:
+                lo, f_lo, m = rate, f, m_r
+                if f == 0.0:
+                    break
+                if side == -1:
+                    f_hi *= 0.5
+                side = -1
+        if m is None:
+            m = self.analyze(lo, admission=admission)
+        return SizeResult(lo, Status.OK, BINDING_NAMES[_BINDING[which]],
+                          int(iterations) + evaluations, m)  # fmt: skip
+
+    def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
-        exact for FCFS (a mixture of Erlang laws, see docs/background.md)."""
-        return self._quantiles(rate, q)[0]
+        exact for FCFS (a mixture of Erlang laws, see docs/background.md). With
+        ``admission="iteration"`` it is shifted by the mean admission delay."""
+        return self._quantiles(rate, q, admission)[0]
 
-    def ttft_quantile(self, rate: float, q: float) -> float:
+    def ttft_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
         """The q-quantile of TTFT (ms): the wait quantile plus the prefill time and one
-        ITL at the mean batch (the service part is taken at its mean)."""
-        return self._quantiles(rate, q)[1]
+        ITL at the mean batch (the service part is taken at its mean; with ``admission``,
+        at the refined mean of :meth:`analyze`)."""
+        return self._quantiles(rate, q, admission)[1]
 
-    def _quantiles(self, rate, q) -> tuple[float, float]:
+    def _quantiles(self, rate, q, admission=None) -> tuple[float, float]:
         rate = _rate(rate)
         try:
             qf = float(q)
@@ -213,7 +308,26 @@ class Replica:
         status, wait, ttft = self._kernel.quantiles(self._handle, rate, qf)
         if status != 0:
             self._raise(status, rate)
+        if _admission.check_admission(admission) is not None:
+            chain = self.analyze(rate)
+            adj = self._admitted(chain, admission)
+            wait += adj.wait_ms - chain.wait_ms
+            ttft += adj.ttft_ms - chain.ttft_ms
         return wait, ttft
+
+
+# Target slots (sizing.TARGET_FIELDS) an admission rule changes, and what they map to.
+_INFEASIBLE = {1: Status.INFEASIBLE_TTFT, 2: Status.INFEASIBLE_WAIT,
+               3: Status.INFEASIBLE_TTFT_PERCENTILE, 5: Status.INFEASIBLE_WAIT_PERCENTILE}
+_BINDING = {1: 2, 2: 3, 3: 4, 5: 5}  # index into BINDING_NAMES
+
+
+def _refined_targets(targets, admission) -> list[int]:
+    """The set target slots whose metric the admission rule changes."""
+    if admission is None:
+        return []
+    slots = (1, 3) if admission == "immediate" else (1, 2, 3, 5)
+    return [i for i in slots if targets[i] > 0.0]
 
 
 def _size_result(status, rate, binding, iterations, values) -> SizeResult:
