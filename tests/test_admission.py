@@ -149,8 +149,8 @@ def test_analyze_many_equals_scalar(admission):
         if rows["kind"][i] == 0:
             model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
         else:
-            model = PrefillDecode(*(rows[k][i] for k in (
-                "alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")))  # fmt: skip
+            names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
+            model = PrefillDecode(*(rows[k][i] for k in names))
         replica = Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
         m = replica.analyze(rate[i], admission=admission)
         assert out["ttft_ms"][i] == pytest.approx(m.ttft_ms, rel=1e-14)
@@ -257,6 +257,7 @@ def test_refined_ttft_matches_simulation(model, n, admission, load):
     assert close(s.ttft_ms, refined.ttft_ms), (s.ttft_ms, chain.ttft_ms, refined.ttft_ms)
     assert not close(s.ttft_ms, chain.ttft_ms), "the chain's read-off should miss here"
     if admission == "iteration":
-        assert close(s.wait_ms, refined.wait_ms, rel=0.05) or abs(
-            s.wait_ms.mean - refined.wait_ms
-        ) < 0.02 * s.ttft_ms.mean, (s.wait_ms, refined.wait_ms)
+        assert (
+            close(s.wait_ms, refined.wait_ms, rel=0.05)
+            or abs(s.wait_ms.mean - refined.wait_ms) < 0.02 * s.ttft_ms.mean
+        ), (s.wait_ms, refined.wait_ms)

@@ -549,7 +549,11 @@ def test_cli_admission(capsys):
     assert sim == pytest.approx(ana, rel=0.03)
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["simulated"]["ttft_ms"]["mean"] > 1.2 * ana
+    sim = out["simulated"]["ttft_ms"]["mean"]
+    assert sim > 1.2 * ana
+    # --compare analyses under the simulated admission rule; the chain's read-off beside it
+    assert sim == pytest.approx(out["analytic"]["ttft_ms"], rel=0.03)
+    assert out["analytic_chain"]["ttft_ms"] == pytest.approx(ana, rel=1e-12)
     with pytest.raises(SystemExit):
         main(args + ["--admission", "soon"])
 

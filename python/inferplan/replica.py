@@ -123,8 +123,7 @@ class Replica:
                 max_batch = tau.size
             elif _max_batch(max_batch) != tau.size:
                 raise ValueError(
-                    f"max_batch ({max_batch}) must equal len(tau_ms) ({tau.size}) "
-                    "for ServiceTimes"
+                    f"max_batch ({max_batch}) must equal len(tau_ms) ({tau.size}) for ServiceTimes"
                 )
         elif max_batch is None:
             raise ValueError("max_batch is required for DecodeOnly and PrefillDecode")
@@ -317,8 +316,12 @@ class Replica:
 
 
 # Target slots (sizing.TARGET_FIELDS) an admission rule changes, and what they map to.
-_INFEASIBLE = {1: Status.INFEASIBLE_TTFT, 2: Status.INFEASIBLE_WAIT,
-               3: Status.INFEASIBLE_TTFT_PERCENTILE, 5: Status.INFEASIBLE_WAIT_PERCENTILE}
+_INFEASIBLE = {
+    1: Status.INFEASIBLE_TTFT,
+    2: Status.INFEASIBLE_WAIT,
+    3: Status.INFEASIBLE_TTFT_PERCENTILE,
+    5: Status.INFEASIBLE_WAIT_PERCENTILE,
+}
 _BINDING = {1: 2, 2: 3, 3: 4, 5: 5}  # index into BINDING_NAMES
 
 
