@@ -311,29 +311,14 @@ def size_many(
     max_rate; ``metrics="all"`` for every one). A dict of arrays, or a DataFrame if
     ``data`` is one. Runs in C++ on ``threads`` threads (default all cores), GIL released.
     """
-    targets = dict(
-        itl_ms=itl_ms,
-        ttft_ms=ttft_ms,
-        wait_ms=wait_ms,
-        max_block=max_block,
-        tps=tps,
-        ttft_percentile=ttft_percentile,
-        wait_percentile=wait_percentile,
-    )
+    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
+                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS
     )
     if rows:
-        dispatch.active().size_many(
-            config,
-            tcols,
-            outs,
-            result["rate"],
-            result["status"],
-            result["binding"],
-            result["iterations"],
-            _threads(threads),
-        )
+        dispatch.active().size_many(config, tcols, outs, result["rate"], result["status"],
+                                    result["binding"], result["iterations"], _threads(threads))
     return _wrap(data, result)
 
 
@@ -358,15 +343,8 @@ def optimal_concurrency_many(
     Returns the columns of :func:`size_many` at the chosen batch plus ``max_batch``
     (chosen) and ``peak_throughput``.
     """
-    targets = dict(
-        itl_ms=itl_ms,
-        ttft_ms=ttft_ms,
-        wait_ms=wait_ms,
-        max_block=max_block,
-        tps=tps,
-        ttft_percentile=ttft_percentile,
-        wait_percentile=wait_percentile,
-    )
+    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
+                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS
     )
