@@ -164,6 +164,72 @@ def test_analyze_many_bad_row_stays_nan():
     assert math.isfinite(out["ttft_ms"][0]) and math.isnan(out["ttft_ms"][1])
 
 
+# --- the kernel's form against the NumPy form ------------------------------------------------
+
+PARITY = [
+    (DECODE, 48, 192),
+    (DECODE, 8, 0),
+    (SHORT, 32, 128),
+    (SHORT, 32, math.inf),
+    (LONG, 32, 64),
+    (ServiceTimes(DECODE.service_times(16) * np.linspace(1, 1.3, 16), out_tokens=256), 16, 5),
+]
+
+
+@pytest.mark.parametrize("admission", ["immediate", "iteration"])
+@pytest.mark.parametrize("model, n, q", PARITY, ids=[f"p{i}" for i in range(len(PARITY))])
+def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
+    """Every backend gives the NumPy formulas' values (the C++ one computes them natively)."""
+    replica = Replica(model, max_batch=n, max_queue=q)
+    for load in (0.0, 0.05, 0.4, 0.8, 0.99, 1.3):
+        if math.isinf(q) and load >= 1:
+            continue
+        rate = load * replica.max_rate
+        got = replica.analyze(rate, admission=admission)
+        expect = replica._admitted(replica.analyze(rate), admission)
+        for name in ("ttft_ms", "wait_ms", "response_ms"):
+            assert getattr(got, name) == pytest.approx(getattr(expect, name), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("admission", ["immediate", "iteration"])
+@pytest.mark.parametrize(
+    "targets",
+    [
+        dict(ttft_ms=45.0),
+        dict(ttft_ms=45.0, itl_ms=9.5),
+        dict(ttft_percentile=(0.9, 80.0)),
+        dict(wait_ms=3.0, ttft_ms=60.0),
+        dict(wait_percentile=(0.99, 40.0), max_block=1e-3),
+        dict(ttft_ms=20.0),
+    ],
+)
+def test_kernel_sizing_equals_python_search(backend, targets, admission):
+    from inferplan.replica import _refined_targets
+    from inferplan.sizing import target_tuple
+
+    replica = Replica(SHORT, max_batch=32, max_queue=128)
+    got = replica.size(admission=admission, **targets)
+    t = target_tuple(**targets)
+    refined = _refined_targets(t, admission)
+    expect = replica._size_admitted(t, refined, admission) if refined else replica.size(**targets)
+    assert got.status == expect.status and got.binding == expect.binding
+    assert got.rate == pytest.approx(expect.rate, rel=1e-10)
+    if got.feasible:
+        assert got.metrics.ttft_ms == pytest.approx(expect.metrics.ttft_ms, rel=1e-9)
+
+
+def test_bad_admission_code_from_kernel():
+    from inferplan._kernels import cpp_backend
+
+    replica = Replica(DECODE, max_batch=8)
+    if replica._kernel is not cpp_backend:
+        pytest.skip("the C++ backend is not in use")
+    status, _ = cpp_backend.analyze_admitted(replica._handle, 1.0, 7)
+    assert status == Status.BAD_ADMISSION
+    status, *_ = cpp_backend.size_admitted(replica._handle, (0, 50.0, 0, 0, 0, 0, 0, 0, 0), -1)
+    assert status == Status.BAD_ADMISSION
+
+
 # --- sizing -------------------------------------------------------------------------------
 
 

@@ -206,6 +206,35 @@ def test_handle_matches_replica_bitwise(api, cpp, case):
     assert out[0] == replica.ttft_quantile(rate, 0.9)
 
 
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("rule", ["immediate", "iteration"])
+def test_admission_matches_replica_bitwise(api, cpp, case, rule):
+    _, model, max_batch, max_queue, targets = case
+    ffi, lib = api.ffi, api.lib
+    code = {"immediate": lib.IP_ADMIT_IMMEDIATE, "iteration": lib.IP_ADMIT_ITERATION}[rule]
+    replica = inferplan.Replica(model, max_batch=max_batch, max_queue=max_queue)
+    handle_p = ffi.new("ip_replica**")
+    assert lib.ip_replica_new(ffi.from_buffer("ip_service*", _service(api, model)), max_batch,
+                              max_queue, ffi.NULL, handle_p) == 0  # fmt: skip
+    handle = ffi.gc(handle_p[0], lib.ip_replica_free)
+    expected = replica.size(admission=rule, **targets)
+    res = np.zeros(1, api.size_result_dtype)
+    status = lib.ip_size_admitted(handle, ffi.from_buffer("ip_targets*", _targets(api, targets)),
+                                  code, ffi.from_buffer("ip_size_result*", res))  # fmt: skip
+    assert status == int(expected.status)
+    if expected.feasible:
+        assert res[0]["rate"] == expected.rate
+        assert tuple(res[0]["metrics"].tolist()) == tuple(expected.metrics)
+    rate = 0.5 * replica.max_rate
+    m = ffi.new("ip_metrics*")
+    assert lib.ip_analyze_admitted(handle, rate, code, m) == 0
+    assert tuple(getattr(m, n) for n in METRICS) == tuple(replica.analyze(rate, admission=rule))
+    assert lib.ip_analyze_admitted(handle, rate, lib.IP_ADMIT_CHAIN, m) == 0
+    assert tuple(getattr(m, n) for n in METRICS) == tuple(replica.analyze(rate))
+    assert lib.ip_analyze_admitted(handle, rate, 3, m) == lib.IP_BAD_ADMISSION
+    assert "IP_ADMIT_ITERATION" in _message(api, lib.IP_BAD_ADMISSION)
+
+
 def test_service_times_vector(api, cpp):
     ffi, lib = api.ffi, api.lib
     tau = 1000.0 * np.arange(1, 33) / np.linspace(2.0, 30.0, 32)

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "convert.hpp"
+#include "inferplan/admission.hpp"
 #include "inferplan/batch.hpp"
 #include "inferplan/concurrency.hpp"
 #include "inferplan/quantile.hpp"
@@ -23,6 +24,19 @@ py::tuple size_scalar(const PyReplica& r, const py::sequence& targets) {
   inferplan::SizeResult res;
   inferplan::size_replica(r.impl.view(), targets_from(targets), res);
   return py::make_tuple(res.status, res.rate, res.binding, res.iterations, metrics_of(res));
+}
+
+py::tuple size_admitted_scalar(const PyReplica& r, const py::sequence& targets, int rule) {
+  inferplan::SizeResult res;
+  inferplan::size_admitted(r.impl.view(), targets_from(targets), rule, res);
+  return py::make_tuple(res.status, res.rate, res.binding, res.iterations, metrics_of(res));
+}
+
+// (status, metrics) at rate (req/s) under an admission rule.
+py::tuple analyze_admitted_scalar(const PyReplica& r, double rate, int rule) {
+  std::array<double, kNumMetrics> m{};
+  int s = inferplan::analyze_admitted(r.impl.view(), rate, rule, m.data());
+  return py::make_tuple(s, m);
 }
 
 // (status, wait quantile ms, TTFT quantile ms) at rate (req/s).
@@ -64,6 +78,10 @@ inferplan::SizeColumns size_columns(F64& rate, I32& status, I32& binding, I32& i
 void register_sizing(py::module_& m) {
   m.def("size_replica", &size_scalar, py::arg("replica"), py::arg("targets"));
   m.def("quantiles", &quantiles_scalar, py::arg("replica"), py::arg("rate"), py::arg("q"));
+  m.def("size_admitted", &size_admitted_scalar, py::arg("replica"), py::arg("targets"),
+        py::arg("admission"));
+  m.def("analyze_admitted", &analyze_admitted_scalar, py::arg("replica"), py::arg("rate"),
+        py::arg("admission"));
   m.def("optimal_concurrency", &concurrency_scalar, py::arg("replica"), py::arg("targets"),
         py::arg("tolerance"));
 

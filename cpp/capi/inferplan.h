@@ -82,6 +82,7 @@ enum {
   IP_BAD_SERVICE_TIME = 36,
   IP_BAD_QUANTILE = 37,
   IP_BAD_TARGET_WAIT = 38,
+  IP_BAD_ADMISSION = 39,
   /* Errors of the call itself (C interface only). */
   IP_NULL_SERVICE = 100,
   IP_NULL_REPLICA = 101,
@@ -107,6 +108,13 @@ enum {
   IP_BIND_WAIT_PERCENTILE = 5,
   IP_BIND_BLOCK = 6,
   IP_BIND_TPS = 7
+};
+
+/* How a request joins the batch (ip_analyze_admitted, ip_size_admitted). */
+enum {
+  IP_ADMIT_CHAIN = 0,     /* the chain's read-off at the mean batch (as ip_analyze) */
+  IP_ADMIT_IMMEDIATE = 1, /* a request that finds a free slot starts at once */
+  IP_ADMIT_ITERATION = 2  /* requests join at the next iteration boundary */
 };
 
 enum { IP_NUM_METRICS = 15 };
@@ -204,6 +212,17 @@ INFERPLAN_API int ip_analyze(const ip_replica* replica, double rate, ip_metrics*
  * error, in which case *out is untouched). */
 INFERPLAN_API int ip_size(const ip_replica* replica, const ip_targets* targets,
                           ip_size_result* out);
+
+/* As ip_analyze, with ttft_ms (and, for IP_ADMIT_ITERATION, wait_ms and response_ms) as
+ * seen by an arriving request under an admission rule (docs/accuracy.md). Returns
+ * IP_BAD_ADMISSION for an unknown rule. */
+INFERPLAN_API int ip_analyze_admitted(const ip_replica* replica, double rate, int32_t admission,
+                                      ip_metrics* out);
+
+/* As ip_size, with the TTFT targets (and, for IP_ADMIT_ITERATION, the wait targets) taken
+ * under an admission rule. */
+INFERPLAN_API int ip_size_admitted(const ip_replica* replica, const ip_targets* targets,
+                                   int32_t admission, ip_size_result* out);
 
 /* q-quantile (0 < q < 1) of the wait of an accepted request at rate (req/s), in ms: exact
  * for FCFS. *out_ms is written only on IP_OK. */

@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "inferplan/admission.hpp"
 #include "inferplan/batch.hpp"
 #include "inferplan/metrics.hpp"
 #include "inferplan/quantile.hpp"
@@ -50,8 +51,12 @@ static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &
                   +IP_BAD_WAIT_PERCENTILE == +ip::kBadWaitPercentile &&
                   +IP_BAD_MAX_BLOCK == +ip::kBadMaxBlock && +IP_BAD_TPS == +ip::kBadTps &&
                   +IP_BAD_SERVICE_TIME == +ip::kBadServiceTime &&
-                  +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait,
+                  +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait &&
+                  +IP_BAD_ADMISSION == +ip::kBadAdmission,
               "error codes");
+static_assert(+IP_ADMIT_CHAIN == +ip::kAdmitChain && +IP_ADMIT_IMMEDIATE == +ip::kAdmitImmediate &&
+                  +IP_ADMIT_ITERATION == +ip::kAdmitIteration,
+              "admission rules");
 static_assert(+IP_BIND_NONE == +ip::kBindNone && +IP_BIND_ITL == +ip::kBindItl &&
                   +IP_BIND_TTFT == +ip::kBindTtft && +IP_BIND_WAIT == +ip::kBindWait &&
                   +IP_BIND_TTFT_PERCENTILE == +ip::kBindTtftPercentile &&
@@ -268,6 +273,8 @@ const char* ip_status_message(int status) {
     case IP_BAD_SERVICE_TIME: return "tau_ms: every service time must be finite and > 0";
     case IP_BAD_QUANTILE: return "q must be in (0, 1)";
     case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0: not set)";
+    case IP_BAD_ADMISSION:
+      return "admission must be IP_ADMIT_CHAIN, IP_ADMIT_IMMEDIATE or IP_ADMIT_ITERATION";
     case IP_NULL_SERVICE: return "service (or services) is NULL";
     case IP_NULL_REPLICA: return "replica is NULL";
     case IP_NULL_TARGETS: return "targets is NULL";
@@ -338,6 +345,31 @@ int ip_size(const ip_replica* replica, const ip_targets* targets, ip_size_result
   return guarded([&]() -> int {
     ip::SizeResult r;
     ip::size_replica(replica->impl.view(), targets_of(*targets), r);
+    write_size(r, out);
+    return r.status;
+  });
+}
+
+int ip_analyze_admitted(const ip_replica* replica, double rate, std::int32_t admission,
+                        ip_metrics* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    double m[ip::kNumMetrics];
+    int s = ip::analyze_admitted(replica->impl.view(), rate, admission, m);
+    if (s == ip::kOk) write_metrics(m, out);
+    return s;
+  });
+}
+
+int ip_size_admitted(const ip_replica* replica, const ip_targets* targets,
+                     std::int32_t admission, ip_size_result* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    ip::SizeResult r;
+    ip::size_admitted(replica->impl.view(), targets_of(*targets), admission, r);
     write_size(r, out);
     return r.status;
   });

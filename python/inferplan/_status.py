@@ -36,6 +36,7 @@ class Status(IntEnum):
     BAD_SERVICE_TIME = 36
     BAD_QUANTILE = 37
     BAD_TARGET_WAIT = 38
+    BAD_ADMISSION = 39
 
     @property
     def is_error(self) -> bool:
@@ -74,6 +75,8 @@ _MESSAGES = {
     Status.BAD_SERVICE_TIME: "service times must be finite and > 0",
     Status.BAD_QUANTILE: "quantile must be in (0, 1)",
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
+    Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "
+    "2 (iteration)",
 }
 
 

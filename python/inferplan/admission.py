@@ -30,6 +30,8 @@ import numpy as np
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 
 ADMISSIONS = ("immediate", "iteration")
+CODES = {None: 0, "immediate": 1, "iteration": 2}
+"""The kernel's code for each rule (admission.hpp)."""
 
 
 def check_admission(admission) -> str | None:

@@ -162,13 +162,21 @@ class Replica:
         chain's own assumption); ``"iteration"`` it joins at the next iteration boundary,
         as in a continuous-batching server. See :mod:`inferplan.admission`.
         """
+        admission = _admission.check_admission(admission)
+        native = getattr(self._kernel, "analyze_admitted", None)
+        if admission is not None and native is not None:
+            status, values = native(self._handle, _rate(rate), _admission.CODES[admission])
+            if status != 0:
+                self._raise(status, rate)
+            return Metrics._make(values)
         status, values = self._kernel.analyze(self._handle, _rate(rate))
         if status != 0:
             self._raise(status, rate)
         return self._admitted(Metrics._make(values), admission)
 
     def _admitted(self, m: Metrics, admission) -> Metrics:
-        if _admission.check_admission(admission) is None:
+        """The NumPy form of the admission rule (backends without a native one)."""
+        if admission is None:
             return m
         p = self.model.params()
         tau = self.model.tau_ms if p[0] == KIND_VECTOR else None
@@ -215,6 +223,12 @@ class Replica:
         )  # fmt: skip
         admission = _admission.check_admission(admission)
         refined = _refined_targets(targets, admission)
+        native = getattr(self._kernel, "size_admitted", None)
+        if refined and native is not None:
+            status, rate, binding, iterations, values = native(
+                self._handle, targets, _admission.CODES[admission]
+            )
+            return _size_result(status, rate, binding, iterations, values)
         if refined:
             return self._size_admitted(targets, refined, admission)
         status, rate, binding, iterations, values = self._kernel.size(self._handle, targets)
@@ -222,7 +236,8 @@ class Replica:
 
     def _size_admitted(self, targets, refined, admission) -> SizeResult:
         """Kernel sizing for the targets the admission rule leaves alone, then a bracketed
-        root search (Illinois) below that rate for the refined ones."""
+        root search (Illinois) below that rate for the refined ones: the Python form of
+        admission.hpp's size_admitted, for backends without it."""
         others = list(targets)
         for i in refined:
             others[i] = 0.0
@@ -309,7 +324,7 @@ class Replica:
             self._raise(status, rate)
         if _admission.check_admission(admission) is not None:
             chain = self.analyze(rate)
-            adj = self._admitted(chain, admission)
+            adj = self.analyze(rate, admission=admission)
             wait += adj.wait_ms - chain.wait_ms
             ttft += adj.ttft_ms - chain.ttft_ms
         return wait, ttft

@@ -40,6 +40,7 @@ enum Status : std::int32_t {
   kBadServiceTime = 36,
   kBadQuantile = 37,
   kBadTargetWait = 38,
+  kBadAdmission = 39,
 };
 
 inline bool is_error(std::int32_t s) { return s >= 20; }

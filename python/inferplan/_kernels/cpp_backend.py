@@ -39,3 +39,11 @@ def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, bin
                              max_batch, peak, threads):
     _core.optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding,
                                    iterations, max_batch, peak, threads)
+
+
+def analyze_admitted(handle, rate, admission):
+    return _core.analyze_admitted(handle, rate, admission)
+
+
+def size_admitted(handle, targets, admission):
+    return _core.size_admitted(handle, targets, admission)
