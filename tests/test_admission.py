@@ -12,6 +12,7 @@ import pytest
 from inferplan import DecodeOnly, PrefillDecode, Replica, ServiceTimes, Status, simulate
 from inferplan.admission import _chunks_at, _mean_queue_given_full, prob_full
 from inferplan.batch import analyze_many
+from inferplan.sizing import BINDING_NAMES as BINDING_NAMES_OF
 
 DECODE = DecodeOnly(alpha=19, beta=1, out_tokens=256)
 SHORT = PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200)
@@ -327,3 +328,46 @@ def test_refined_ttft_matches_simulation(model, n, admission, load):
             close(s.wait_ms, refined.wait_ms, rel=0.05)
             or abs(s.wait_ms.mean - refined.wait_ms) < 0.02 * s.ttft_ms.mean
         ), (s.wait_ms, refined.wait_ms)
+
+
+@pytest.mark.parametrize("admission", ["immediate", "iteration"])
+def test_size_many_equals_scalar(backend, admission):
+    from inferplan.batch import size_many
+
+    rows = dict(
+        kind=[0, 1, 1, 0, 1, 1],
+        alpha=[19, 8, 5, 19, 8, -1],
+        beta=[1, 0.02, 0.05, 1, 0.02, 0.02],
+        gamma=[0, 5e-5, 1e-4, 0, 5e-5, 0],
+        in_tokens=[0, 500, 6000, 0, 500, 500],
+        out_tokens=[256, 200, 200, 256, 200, 200],
+        max_num_tokens=[8192, 8192, 4096, 8192, 8192, 8192],
+        max_batch=[48, 32, 32, 8, 32, 32],
+        max_queue=[192, 128, np.inf, 0, 0, 10],
+    )
+    ttft = np.array([40.0, 45.0, 700.0, 19.0, 45.0, 45.0])
+    out = size_many(ttft_ms=ttft, itl_ms=60.0, admission=admission, metrics="all", **rows)
+    assert out["status"][5] == Status.BAD_ALPHA and math.isnan(out["rate"][5])
+    assert out["status"][3] == Status.INFEASIBLE_TTFT
+    for i in range(5):
+        if rows["kind"][i] == 0:
+            model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
+        else:
+            names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
+            model = PrefillDecode(*(rows[k][i] for k in names))
+        replica = Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
+        res = replica.size(ttft_ms=ttft[i], itl_ms=60.0, admission=admission)
+        assert out["status"][i] == int(res.status)
+        if res.feasible:
+            assert out["rate"][i] == pytest.approx(res.rate, rel=1e-12)
+            assert out["ttft_ms"][i] == pytest.approx(res.metrics.ttft_ms, rel=1e-12)
+            assert BINDING_NAMES_OF[out["binding"][i]] == res.binding
+
+
+def test_analyze_many_native_selection():
+    """Selecting a few metrics under a rule gives the same numbers as all of them."""
+    kw = dict(kind=1, alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200,
+              max_batch=np.arange(1, 65), max_queue=64, rate=np.linspace(0.1, 12, 64))  # fmt: skip
+    part = analyze_many(admission="iteration", metrics=["ttft_ms"], **kw)
+    full = analyze_many(admission="iteration", **kw)
+    np.testing.assert_array_equal(part["ttft_ms"], full["ttft_ms"])

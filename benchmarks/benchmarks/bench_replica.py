@@ -59,6 +59,31 @@ class Size:
     track_size_calls_per_second.unit = "calls/s"
 
 
+class Admission:
+    """``Replica.analyze`` and ``Replica.size`` under ``admission="iteration"`` (TTFT as an
+    arriving request sees it), per backend; the chain's read-off is ``Analyze``/``Size``."""
+
+    params = (common.BACKENDS, list(common.STATES))
+    param_names = ["backend", "states"]
+
+    def setup(self, backend, states):
+        common.use_backend(backend)
+        self.replica = common.example_replica(states)
+        self.rates = common.rate_grid(self.replica)
+        self.ttft = 1.2 * self.replica.analyze(0.0, admission="iteration").ttft_ms
+        self.replica.size(ttft_ms=self.ttft, admission="iteration")
+
+    def teardown(self, backend, states):
+        common.reset_backend()
+
+    def time_analyze_iteration(self, backend, states):
+        for rate in self.rates:
+            self.replica.analyze(rate, admission="iteration")
+
+    def time_size_ttft_iteration(self, backend, states):
+        self.replica.size(ttft_ms=self.ttft, admission="iteration")
+
+
 class KernelSpeedup:
     """How many times faster the C++ kernel is than each fallback, same inputs, same
     process (``Replica.analyze`` over 16 rates; ``Replica.size``)."""

@@ -55,15 +55,15 @@ void register_chain(py::module_& m) {
   m.def(
       "analyze_many",
       [](py::tuple cfg_cols, py::array_t<double, 0> rate, py::sequence outs,
-         py::array_t<std::int32_t, py::array::c_style> status, int threads) {
+         py::array_t<std::int32_t, py::array::c_style> status, int threads, int admission) {
         const std::int64_t rows = status.shape(0);
         auto cfg = config_columns(cfg_cols, rows);
         auto rate_col = column(rate, rows);
         auto out = metric_columns(outs, rows);
         std::int32_t* st = status.mutable_data();
         py::gil_scoped_release release;
-        inferplan::analyze_many(cfg, rate_col, rows, out, st, threads);
+        inferplan::analyze_many(cfg, rate_col, rows, out, st, threads, admission);
       },
       py::arg("config"), py::arg("rate"), py::arg("out"), py::arg("status"),
-      py::arg("threads") = 0);
+      py::arg("threads") = 0, py::arg("admission") = 0);
 }

@@ -88,17 +88,18 @@ void register_sizing(py::module_& m) {
   m.def(
       "size_many",
       [](py::tuple cfg_cols, py::tuple target_cols, py::sequence outs, F64 rate, I32 status,
-         I32 binding, I32 iterations, int threads) {
+         I32 binding, I32 iterations, int threads, int admission) {
         const std::int64_t rows = status.shape(0);
         auto cfg = config_columns(cfg_cols, rows);
         auto tc = target_columns(target_cols, rows);
         auto out = metric_columns(outs, rows);
         auto sc = size_columns(rate, status, binding, iterations, rows);
         py::gil_scoped_release release;
-        inferplan::size_many(cfg, tc, rows, sc, out, threads);
+        inferplan::size_many(cfg, tc, rows, sc, out, threads, admission);
       },
       py::arg("config"), py::arg("targets"), py::arg("out"), py::arg("rate"), py::arg("status"),
-      py::arg("binding"), py::arg("iterations"), py::arg("threads") = 0);
+      py::arg("binding"), py::arg("iterations"), py::arg("threads") = 0,
+      py::arg("admission") = 0);
 
   m.def(
       "optimal_concurrency_many",

@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "admission.hpp"
 #include "concurrency.hpp"
 #include "parallel.hpp"
 #include "replica.hpp"
@@ -102,11 +103,13 @@ void for_each_row(const ConfigColumns& cfg, std::int64_t rows, int threads, Fn&&
   });
 }
 
+// admission: an Admission rule (admission.hpp); kAdmitChain is analyze itself.
 inline void analyze_many(const ConfigColumns& cfg, Column<double> rate, std::int64_t rows,
-                         const MetricColumns& out, std::int32_t* status, int threads) {
+                         const MetricColumns& out, std::int32_t* status, int threads,
+                         std::int32_t admission = kAdmitChain) {
   for_each_row(cfg, rows, threads, [&](Status s, const ReplicaView& view, std::int64_t i) {
     double m[kNumMetrics];
-    if (s == kOk) s = analyze(view, rate[i], m);
+    if (s == kOk) s = analyze_admitted(view, rate[i], admission, m);
     status[i] = s;
     if (s == kOk) {
       out.write(i, m);
@@ -177,10 +180,11 @@ inline void write_size(const SizeColumns& sc, const MetricColumns& out, std::int
 }
 
 inline void size_many(const ConfigColumns& cfg, const TargetColumns& tc, std::int64_t rows,
-                      const SizeColumns& sc, const MetricColumns& out, int threads) {
+                      const SizeColumns& sc, const MetricColumns& out, int threads,
+                      std::int32_t admission = kAdmitChain) {
   for_each_config(cfg, rows, threads, sc, out, [&](const ReplicaView& view, std::int64_t i) {
     SizeResult r;
-    size_replica(view, tc.row(i), r);
+    size_admitted(view, tc.row(i), admission, r);
     write_size(sc, out, i, r);
   });
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .. import _core
 
 NAME = "cpp"
+NATIVE_ADMISSION = True
+"""The kernel applies the admission rules itself (admission.hpp)."""
 
 
 def replica(params, max_batch, max_queue, tau=None):
@@ -15,8 +17,8 @@ def analyze(handle, rate):
     return handle.analyze(rate)
 
 
-def analyze_many(config, rate, outs, status, threads):
-    _core.analyze_many(config, rate, outs, status, threads)
+def analyze_many(config, rate, outs, status, threads, admission=0):
+    _core.analyze_many(config, rate, outs, status, threads, admission)
 
 
 def size(handle, targets):
@@ -31,8 +33,8 @@ def optimal_concurrency(handle, targets, tolerance):
     return _core.optimal_concurrency(handle, targets, tolerance)
 
 
-def size_many(config, targets, outs, rate, status, binding, iterations, threads):
-    _core.size_many(config, targets, outs, rate, status, binding, iterations, threads)
+def size_many(config, targets, outs, rate, status, binding, iterations, threads, admission=0):
+    _core.size_many(config, targets, outs, rate, status, binding, iterations, threads, admission)
 
 
 def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
