@@ -361,6 +361,8 @@ def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
         if not _refined_targets(t, admission):
             continue
         kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
+        if admission == "immediate" and int(kind) != KIND_PREFILL_DECODE:
+            continue  # without prefills, immediate admission is the chain's read-off
         model = (
             DecodeOnly(alpha, beta, out_tok)
             if int(kind) == 0

@@ -222,6 +222,8 @@ class Replica:
             wait_percentile=wait_percentile, max_block=max_block, tps=tps,
         )  # fmt: skip
         admission = _admission.check_admission(admission)
+        if admission == "immediate" and not isinstance(self.model, PrefillDecode):
+            admission = None  # without prefills, immediate admission is the chain's read-off
         refined = _refined_targets(targets, admission)
         native = getattr(self._kernel, "size_admitted", None)
         if refined and native is not None:

@@ -126,6 +126,8 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
   if (!valid_admission(rule)) return set_status(out, kBadAdmission);
   Status s = validate_targets(t);
   if (s != kOk) return set_status(out, s);
+  // Without prefills, immediate admission is the chain's read-off itself.
+  if (rule == kAdmitImmediate && r.service.kind != kPrefillDecode) rule = kAdmitChain;
   using detail::is_set;
   const bool it = rule == kAdmitIteration;
   const bool ttft = rule != kAdmitChain && is_set(t.ttft_ms);
