@@ -272,6 +272,46 @@ def test_size_and_optimal_concurrency_equal_direct_calls(tmp_path, operation):
     assert len(best) == 8 and (best["status"] == 0).all()
 
 
+def test_size_sweep_with_admission_equals_direct_calls(tmp_path):
+    s = dict(SIZE_SPEC, admission="iteration")
+    inferplan.sweep(s, tmp_path, progress=False)
+    frame = inferplan.read_sweep(tmp_path)
+    g = _size_grid()
+    direct = inferplan.size_many(
+        {"ttft_pq": g["ttft_pq"], "ttft_p_ms": g["ttft_p_ms"]},
+        kind=0, alpha=19, beta=1, out_tokens=1024, max_queue=152, max_batch=g["max_batch"],
+        itl_ms=g["itl_ms"], tps=g["tps"], admission="iteration",
+    )  # fmt: skip
+    for name in ("rate", "status", "ttft_ms", "wait_ms"):
+        np.testing.assert_array_equal(frame[name], direct[name], err_msg=name)
+    # the rule changes the answer where the TTFT percentile binds
+    chain = inferplan.size_many(
+        {"ttft_pq": g["ttft_pq"], "ttft_p_ms": g["ttft_p_ms"]},
+        kind=0, alpha=19, beta=1, out_tokens=1024, max_queue=152, max_batch=g["max_batch"],
+        itl_ms=g["itl_ms"], tps=g["tps"],
+    )  # fmt: skip
+    assert (direct["ttft_ms"] != chain["ttft_ms"]).any()
+
+
+def test_analyze_sweep_with_admission(tmp_path):
+    s = {**spec(), "admission": "immediate"}
+    inferplan.sweep(s, tmp_path, progress=False)
+    frame = inferplan.read_sweep(tmp_path)
+    cols = expected()
+    assert len(frame) == len(cols["row"])
+    direct = inferplan.analyze_many(
+        kind=1, gamma=1e-4, in_tokens=512, out_tokens=128, alpha=cols["alpha"],
+        beta=np.where(cols["alpha"] == 6.0, 0.02, 0.09), max_queue=cols["max_queue"],
+        max_batch=cols["max_batch"], rate=cols["rate"], admission="immediate",
+    )  # fmt: skip
+    np.testing.assert_array_equal(frame["ttft_ms"], direct["ttft_ms"])
+    assert (frame["ttft_ms"] != cols["ttft_ms"]).any()
+    with pytest.raises(SpecError, match="admission"):
+        load_spec({**spec(), "admission": "eventually"})
+    with pytest.raises(SpecError, match="admission"):
+        load_spec({**SIZE_SPEC, "operation": "optimal_concurrency", "admission": "iteration"})
+
+
 def test_size_spec_validation():
     s = load_spec(SIZE_SPEC)
     assert "rate" in s.columns and "binding" in s.columns and "target_itl_ms" in s.columns

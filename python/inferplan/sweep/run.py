@@ -101,6 +101,8 @@ def _compute(spec: SweepSpec, params: dict, threads) -> dict:
     args = {n: _kernel_value(spec, n, params[n]) for n in _MODEL_COLUMNS if n in params}
     wanted = _needed_outputs(spec)
     metrics = [m for m in wanted if m in METRIC_INDEX and m != "rate"]
+    if spec.admission is not None:
+        args["admission"] = spec.admission
     if spec.operation == "analyze":
         return fn(rate=params["rate"], metrics=metrics, threads=threads, **args)
     # Percentile targets travel as (quantile, ms) column pairs in ``data``.

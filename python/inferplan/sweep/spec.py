@@ -17,6 +17,8 @@ A spec is a mapping (read from YAML or JSON, or given as a Python dict)::
       - [model, alpha, beta]
     columns: [model, max_batch, rate, throughput, itl_ms, status]   # optional
     chunk_rows: 2000000           # optional
+    admission: iteration          # optional: immediate | iteration (analyze and size;
+                                  # TTFT as an arriving request sees it, docs/accuracy.md)
 
 The grid is never built. Row ``i`` is decoded from its index in mixed radix (the last
 factor is the fastest digit), so any chunk ``[start, stop)`` costs O(stop - start) memory
@@ -40,7 +42,8 @@ from .._metrics import METRIC_NAMES
 FORMAT = "inferplan-sweep/1"
 DEFAULT_CHUNK_ROWS = 2_000_000
 OPERATIONS = ("analyze", "size", "optimal_concurrency")
-TOP_KEYS = ("operation", "axes", "zip", "fixed", "columns", "labels", "chunk_rows")
+TOP_KEYS = ("operation", "axes", "zip", "fixed", "columns", "labels", "chunk_rows", "admission")
+ADMISSIONS = ("immediate", "iteration")
 
 _KINDS = {
     "decode_only": 0,
@@ -168,6 +171,7 @@ class SweepSpec:
     labels: tuple[str, ...]
     source: dict = field(repr=False)
     param_types: dict[str, str] = field(repr=False, default_factory=dict)
+    admission: str | None = None
 
     @property
     def total_rows(self) -> int:
@@ -295,6 +299,15 @@ def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
     if operation not in OPERATIONS:
         raise SpecError(f"operation: must be one of {', '.join(OPERATIONS)}, got {operation!r}")
 
+    admission = source.get("admission")
+    if admission is not None and admission not in ADMISSIONS:
+        raise SpecError(
+            f"admission: must be one of {', '.join(ADMISSIONS)} (or absent: the chain's "
+            f"read-off), got {admission!r}"
+        )
+    if admission is not None and operation == "optimal_concurrency":
+        raise SpecError("admission: applies to the analyze and size operations only")
+
     labels = source.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise SpecError(f"labels: must be a list of column names, got {labels!r}")
@@ -373,6 +386,7 @@ def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
         labels=tuple(n for n, t in types.items() if t == "label"),
         source=source,
         param_types=types,
+        admission=admission,
     )
     spec_obj.columns = _columns(source.get("columns"), spec_obj)
     return spec_obj
