@@ -290,3 +290,34 @@ def test_synthetic_system_is_seeded_and_tight():
     assert second or sol.unallocated
     used = sol.usage()
     assert all(used.get(t, 0) <= cap for t, cap in one.capacity.items())
+
+
+def test_admission_sizes_ttft_as_an_arrival_sees_it(inferno_dir):
+    """With an admission rule the per-replica capacity drops where a wait or TTFT target
+    binds and never rises; replicas follow; the reported TTFT is the rule's."""
+    from inferplan.fleet import build_candidates
+
+    system = load_system(inferno_dir / "g1" / "small")
+    chain = build_candidates(system)
+    it = build_candidates(system, admission="iteration")
+
+    def by_pair(c):
+        pairs = zip(c.server, c.accelerator, strict=True)
+        return {(int(s), int(a)): i for i, (s, a) in enumerate(pairs)}
+
+    pa, pb = by_pair(chain), by_pair(it)
+    assert pa.keys() == pb.keys()
+    lower = 0
+    for key, i in pa.items():
+        j = pb[key]
+        ca, cb = chain.capacity_per_replica[i], it.capacity_per_replica[j]
+        if not (np.isfinite(ca) and np.isfinite(cb)):
+            continue
+        assert cb <= ca * (1 + 1e-9), key  # the solvers agree to ~1e-10
+        assert it.replicas[j] >= chain.replicas[i], key
+        lower += cb < ca * (1 - 1e-6)
+    assert lower > 0
+    sol = fleet.optimize(system, admission="iteration")
+    assert sol.total_cost >= fleet.optimize(system).total_cost - 1e-9
+    with pytest.raises(ValueError, match="admission"):
+        build_candidates(system, admission="later")

@@ -83,3 +83,14 @@ def test_packaged_example(tmp_path):
     p = run(str(inferplan.fleet.example_path()), "--format", "json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["allocations"]
+
+
+def test_admission_flag(inferno_dir):
+    system = str(inferno_dir / "g1" / "small")
+    chain = run(system, "--format", "json")
+    it = run(system, "--format", "json", "--admission", "iteration")
+    assert chain.returncode == 0 and it.returncode == 0, it.stderr
+    a, b = json.loads(chain.stdout), json.loads(it.stdout)
+    assert a != b  # the rule changes the sizing of this system
+    bad = run(system, "--admission", "soon")
+    assert bad.returncode == 2 and "--admission" in bad.stderr

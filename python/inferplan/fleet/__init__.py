@@ -41,13 +41,15 @@ def optimize(
     objective: str = "cost",
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
+    admission: str | None = None,
     **options,
 ) -> Solution:
     """Size every candidate and allocate.
 
     ``system`` is a :class:`System` or a path to a directory of ``*-data.json`` files or a
     ``system-data.json`` file. ``objective`` is ``"cost"`` (default), ``"power"`` or
-    ``"cost+energy"`` (see :func:`build_candidates`).
+    ``"cost+energy"``, and ``admission`` sizes the TTFT and wait targets as an arriving
+    request sees them (see :func:`build_candidates`).
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
@@ -59,7 +61,8 @@ def optimize(
         s = system.settings
         solver = "unlimited" if s.unlimited else "milp" if s.milp else "greedy"
     cands = build_candidates(system, g1_wait=g1_wait, objective=objective,
-                             energy_weight=energy_weight, price_per_kwh=price_per_kwh)
+                             energy_weight=energy_weight, price_per_kwh=price_per_kwh,
+                             admission=admission)
     return solve(cands, solver, **options)
 
 

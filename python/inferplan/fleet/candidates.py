@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._kernels import dispatch
-from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, NUM_METRICS
+from .._metrics import (
+    KIND_DECODE_ONLY,
+    KIND_PREFILL_DECODE,
+    METRIC_INDEX,
+    METRIC_NAMES,
+    NUM_METRICS,
+)
 from .._status import Status, status_message
 from ..batch import size_many
 from .data import System
@@ -29,9 +35,21 @@ def _size_many(**columns):
     return size_many(**columns)
 
 
-def _analyze_many(kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate):
+def _analyze_many(
+    kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate, admission=None
+):
     """Metrics of each row at an offered rate (req/s), in one batch call."""
     rows = rate.shape[0]
+    if admission is not None:
+        from ..batch import analyze_many
+
+        res = analyze_many(  # the public call: it applies the admission rule
+            kind=np.asarray(kind, dtype=np.int32), alpha=alpha, beta=beta, gamma=gamma,
+            in_tokens=in_tokens, out_tokens=out_tokens, max_batch=max_batch,
+            max_queue=max_queue, rate=rate, admission=admission,
+        )  # fmt: skip
+        out = np.array([res[name] for name in METRIC_NAMES]).reshape(NUM_METRICS, rows)
+        return res["status"], out
     cfg = (
         np.ascontiguousarray(kind, dtype=np.int32),
         *(
@@ -150,6 +168,7 @@ def build_candidates(
     objective: str = "cost",
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
+    admission: str | None = None,
 ) -> Candidates:
     """Size every (server, accelerator) pair and turn the result into candidates.
 
@@ -161,7 +180,14 @@ def build_candidates(
     at their utilization, MODEL.md 5), or ``"cost+energy"`` (cost value plus
     ``energy_weight`` x power, the power first turned into $/h with ``price_per_kwh`` when
     given; see :func:`inferplan.hardware.energy_value`).
+
+    ``admission`` (None, ``"immediate"`` or ``"iteration"``): TTFT and wait targets are
+    met as an arriving request sees them (see :meth:`inferplan.Replica.analyze`) rather than
+    at the chain's mean batch; None keeps the reference's sizing.
     """
+    from ..admission import check_admission
+
+    admission = check_admission(admission)
     if g1_wait not in ("exponential", "percentile"):
         raise ValueError(f"g1_wait must be 'exponential' or 'percentile', got {g1_wait!r}")
     if objective not in OBJECTIVES:
@@ -293,6 +319,7 @@ def build_candidates(
             # Percentile mode: the 95th percentile of the wait (u[11] in percent) <= ttw.
             wait_percentile=(u[11] / 100.0, u[10]) if g1_wait == "percentile" else None,
             tps=u[12],
+            admission=admission,
         )
         if uniq.shape[0]
         else None
@@ -325,6 +352,7 @@ def build_candidates(
         nb,
         nq,
         np.where(ok, load, 0.0),
+        admission,
     )
     itl = np.where(ok, m[METRIC_INDEX["itl_ms"]], np.nan)
     ttft = np.where(ok, m[METRIC_INDEX["ttft_ms"]], np.nan)

@@ -66,6 +66,14 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--price-per-kwh", type=float, default=None, help="electricity price, $/kWh")
     p.add_argument(
+        "--admission",
+        choices=("chain", "immediate", "iteration"),
+        default="chain",
+        help="TTFT/wait targets: at the chain's mean batch (default, as the reference), or "
+        "as an arriving request sees them when it joins at once or at the next iteration "
+        "(see docs/accuracy.md)",
+    )
+    p.add_argument(
         "--rules",
         choices=("g3", "g1"),
         default=None,
@@ -154,7 +162,8 @@ def run_optimize(args: argparse.Namespace) -> int:
     try:
         cands = build_candidates(system, objective=args.objective,
                                  energy_weight=args.energy_weight,
-                                 price_per_kwh=args.price_per_kwh)
+                                 price_per_kwh=args.price_per_kwh,
+                                 admission=None if args.admission == "chain" else args.admission)
     except ValueError as err:
         print(f"inferplan optimize: {err}", file=sys.stderr)
         return 2
