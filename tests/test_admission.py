@@ -130,6 +130,16 @@ def test_bad_admission_names_value():
                      admission="now")  # fmt: skip
 
 
+def _row_replica(rows, i):
+    """Row i of a dict of configuration columns as a Replica."""
+    if rows["kind"][i] == 0:
+        model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
+    else:
+        names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
+        model = PrefillDecode(*(rows[k][i] for k in names))
+    return Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
+
+
 @pytest.mark.parametrize("admission", ["immediate", "iteration"])
 def test_analyze_many_equals_scalar(admission):
     rows = dict(
@@ -147,12 +157,7 @@ def test_analyze_many_equals_scalar(admission):
     out = analyze_many(rate=rate, admission=admission, metrics=["ttft_ms", "wait_ms"], **rows)
     assert set(out) == {"ttft_ms", "wait_ms", "status"}
     for i in range(rate.size):
-        if rows["kind"][i] == 0:
-            model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
-        else:
-            names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
-            model = PrefillDecode(*(rows[k][i] for k in names))
-        replica = Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
+        replica = _row_replica(rows, i)
         m = replica.analyze(rate[i], admission=admission)
         assert out["ttft_ms"][i] == pytest.approx(m.ttft_ms, rel=1e-14)
         assert out["wait_ms"][i] == pytest.approx(m.wait_ms, rel=1e-14, abs=1e-300)
@@ -350,12 +355,7 @@ def test_size_many_equals_scalar(backend, admission):
     assert out["status"][5] == Status.BAD_ALPHA and math.isnan(out["rate"][5])
     assert out["status"][3] == Status.INFEASIBLE_TTFT
     for i in range(5):
-        if rows["kind"][i] == 0:
-            model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
-        else:
-            names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
-            model = PrefillDecode(*(rows[k][i] for k in names))
-        replica = Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
+        replica = _row_replica(rows, i)
         res = replica.size(ttft_ms=ttft[i], itl_ms=60.0, admission=admission)
         assert out["status"][i] == int(res.status)
         if res.feasible:
