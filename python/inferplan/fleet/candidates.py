@@ -11,14 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._kernels import dispatch
-from .._metrics import (
-    KIND_DECODE_ONLY,
-    KIND_PREFILL_DECODE,
-    METRIC_INDEX,
-    METRIC_NAMES,
-    NUM_METRICS,
-)
+from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 from .._status import Status, status_message
 from ..batch import size_many
 from .data import System
@@ -38,35 +31,16 @@ def _size_many(**columns):
 def _analyze_many(
     kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate, admission=None
 ):
-    """Metrics of each row at an offered rate (req/s), in one batch call."""
-    rows = rate.shape[0]
-    if admission is not None:
-        from ..batch import analyze_many
+    """ITL, TTFT, wait and utilization of each row at an offered rate (req/s), in one batch
+    call (under ``admission``, see :meth:`inferplan.Replica.analyze`)."""
+    from ..batch import analyze_many
 
-        res = analyze_many(  # the public call: it applies the admission rule
-            kind=np.asarray(kind, dtype=np.int32), alpha=alpha, beta=beta, gamma=gamma,
-            in_tokens=in_tokens, out_tokens=out_tokens, max_batch=max_batch,
-            max_queue=max_queue, rate=rate, admission=admission,
-        )  # fmt: skip
-        out = np.array([res[name] for name in METRIC_NAMES]).reshape(NUM_METRICS, rows)
-        return res["status"], out
-    cfg = (
-        np.ascontiguousarray(kind, dtype=np.int32),
-        *(
-            np.ascontiguousarray(c, dtype=float)
-            for c in (alpha, beta, gamma, in_tokens, out_tokens)
-        ),
-        np.full(rows, 8192.0),
-        np.ascontiguousarray(max_batch, dtype=np.int64),
-        np.ascontiguousarray(max_queue, dtype=float),
-    )
-    out = np.full((NUM_METRICS, rows), np.nan)
-    status = np.zeros(rows, dtype=np.int32)
-    if rows:
-        dispatch.active().analyze_many(
-            cfg, np.ascontiguousarray(rate, dtype=float), list(out), status, 0
-        )
-    return status, out
+    return analyze_many(
+        kind=np.asarray(kind, dtype=np.int32), alpha=alpha, beta=beta, gamma=gamma,
+        in_tokens=in_tokens, out_tokens=out_tokens, max_batch=max_batch, max_queue=max_queue,
+        rate=rate, metrics=["itl_ms", "ttft_ms", "wait_ms", "utilization"], threads=None,
+        admission=admission,
+    )  # fmt: skip
 
 
 def _status_text(code: int) -> str:
@@ -342,7 +316,7 @@ def build_candidates(
     reps = np.maximum(np.ceil(ratio * (1 - _CEIL_SLACK)).astype(np.int64), min_reps)
     reps = np.maximum(reps, 1)
     load = np.where(ok, total / np.maximum(reps, 1), 0.0)
-    st, m = _analyze_many(
+    m = _analyze_many(
         kind,
         alpha,
         beta,
@@ -354,10 +328,10 @@ def build_candidates(
         np.where(ok, load, 0.0),
         admission,
     )
-    itl = np.where(ok, m[METRIC_INDEX["itl_ms"]], np.nan)
-    ttft = np.where(ok, m[METRIC_INDEX["ttft_ms"]], np.nan)
-    wait = np.where(ok, m[METRIC_INDEX["wait_ms"]], np.nan)
-    util = np.where(ok, m[METRIC_INDEX["utilization"]], np.nan)
+    itl = np.where(ok, m["itl_ms"], np.nan)
+    ttft = np.where(ok, m["ttft_ms"], np.nan)
+    wait = np.where(ok, m["wait_ms"], np.nan)
+    util = np.where(ok, m["utilization"], np.nan)
 
     # Assemble every candidate (sized, fixed, empty), then sort per server.
     cols: dict[str, list] = {
