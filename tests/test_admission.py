@@ -12,6 +12,7 @@ import pytest
 from inferplan import DecodeOnly, PrefillDecode, Replica, ServiceTimes, Status, simulate
 from inferplan.admission import _chunks_at, _mean_queue_given_full, prob_full
 from inferplan.batch import analyze_many
+from inferplan.models import from_params
 from inferplan.sizing import BINDING_NAMES as BINDING_NAMES_OF
 
 DECODE = DecodeOnly(alpha=19, beta=1, out_tokens=256)
@@ -132,11 +133,8 @@ def test_bad_admission_names_value():
 
 def _row_replica(rows, i):
     """Row i of a dict of configuration columns as a Replica."""
-    if rows["kind"][i] == 0:
-        model = DecodeOnly(rows["alpha"][i], rows["beta"][i], rows["out_tokens"][i])
-    else:
-        names = ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
-        model = PrefillDecode(*(rows[k][i] for k in names))
+    names = ("kind", "alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")
+    model = from_params(*(rows[k][i] for k in names))
     return Replica(model, max_batch=rows["max_batch"][i], max_queue=rows["max_queue"][i])
 
 
@@ -389,3 +387,12 @@ def test_analyze_many_native_selection():
     part = analyze_many(admission="iteration", metrics=["ttft_ms"], **kw)
     full = analyze_many(admission="iteration", **kw)
     np.testing.assert_array_equal(part["ttft_ms"], full["ttft_ms"])
+
+
+def test_from_params_inverts_params():
+    for model in (DECODE, SHORT, LONG):
+        assert from_params(*model.params()) == model
+    with pytest.raises(ValueError, match="kind"):
+        from_params(2, 1, 1, 0, 0, 1, 8192)
+    with pytest.raises(ValueError, match="alpha"):
+        from_params(0, -1, 1, 0, 0, 1)

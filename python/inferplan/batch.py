@@ -348,7 +348,7 @@ def size_many(
 def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
     """The admission rule row by row through :meth:`Replica.size` (backends without the
     kernel's own): rows whose configuration the kernel refused keep their status."""
-    from .models import DecodeOnly, PrefillDecode
+    from .models import from_params
     from .replica import Replica, _refined_targets
 
     rows = result["status"].size
@@ -363,11 +363,7 @@ def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
         kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
         if admission == "immediate" and int(kind) != KIND_PREFILL_DECODE:
             continue  # without prefills, immediate admission is the chain's read-off
-        model = (
-            DecodeOnly(alpha, beta, out_tok)
-            if int(kind) == 0
-            else PrefillDecode(alpha, beta, gamma, in_tok, out_tok, mnt)
-        )
+        model = from_params(kind, alpha, beta, gamma, in_tok, out_tok, mnt)
         replica = Replica(model, max_batch=int(n), max_queue=q)
         res = replica._size_admitted(t, _refined_targets(t, admission), admission)
         result["status"][i] = int(res.status)

@@ -150,5 +150,15 @@ class ServiceTimes:
         return self.tau_ms
 
 
+def from_params(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens=8192.0):
+    """The DecodeOnly (kind 0) or PrefillDecode (kind 1) model of a kernel parameter row:
+    the inverse of ``model.params()``. Bad values raise ValueError naming the field."""
+    if int(kind) == KIND_DECODE_ONLY:
+        return DecodeOnly(alpha, beta, out_tokens)
+    if int(kind) == KIND_PREFILL_DECODE:
+        return PrefillDecode(alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens)
+    raise ValueError(f"kind must be 0 (DecodeOnly) or 1 (PrefillDecode), got {kind!r}")
+
+
 ServiceModel = Union[DecodeOnly, PrefillDecode, ServiceTimes]  # noqa: UP007 (a runtime alias)
 """Any of the service models accepted by :class:`inferplan.Replica`."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._metrics import METRIC_INDEX
+from ..batch import CONFIG_COLUMNS
 from . import io
 from .spec import (
     FORMAT,
@@ -32,17 +33,7 @@ from .spec import (
     param_of_column,
 )
 
-_MODEL_COLUMNS = (
-    "kind",
-    "alpha",
-    "beta",
-    "gamma",
-    "in_tokens",
-    "out_tokens",
-    "max_num_tokens",
-    "max_batch",
-    "max_queue",
-)
+_MODEL_COLUMNS = CONFIG_COLUMNS  # the batch calls' configuration columns
 _MEAN_TARGETS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
 
 
