@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -492,89 +496,47 @@ def test_bad_model():
 # --- command line -----------------------------------------------------------------------
 
 
-def test_cli_json(capsys):
-    from inferplan.cli import main
+SIMULATE = ("simulate", "--alpha", "19", "--beta", "1", "--out-tokens", "128")
 
-    rc = main(
-        [
-            "simulate",
-            "--alpha",
-            "19",
-            "--beta",
-            "1",
-            "--out-tokens",
-            "128",
-            "--max-batch",
-            "16",
-            "--load",
-            "0.5",
-            "--num-requests",
-            "3000",
-            "--replications",
-            "2",
-            "--json",
-            "--compare",
-        ]
-    )
-    assert rc == 0
-    out = json.loads(capsys.readouterr().out)
+
+def run_cli(*args):
+    """``inferplan simulate`` with the arguments above and ``args``, in a real subprocess
+    (importing the same inferplan as this process, installed or in-tree)."""
+    package_root = str(Path(inferplan.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "inferplan", *SIMULATE, *args],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+
+
+def test_cli_json():
+    p = run_cli("--max-batch", "16", "--load", "0.5", "--num-requests", "3000",
+                "--replications", "2", "--json", "--compare")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
     assert out["simulated"]["itl_ms"]["mean"] == pytest.approx(out["analytic"]["itl_ms"], rel=0.05)
 
 
-def test_cli_admission(capsys):
-    from inferplan.cli import main
-
-    args = [
-        "simulate",
-        "--alpha",
-        "19",
-        "--beta",
-        "1",
-        "--out-tokens",
-        "128",
-        "--max-batch",
-        "64",
-        "--load",
-        "0.3",
-        "--num-requests",
-        "20000",
-        "--replications",
-        "4",
-        "--json",
-        "--compare",
-    ]
-    assert main(args + ["--admission", "immediate"]) == 0
-    out = json.loads(capsys.readouterr().out)
+def test_cli_admission():
+    args = ("--max-batch", "64", "--load", "0.3", "--num-requests", "20000",
+            "--replications", "4", "--json", "--compare")  # fmt: skip
+    p = run_cli(*args, "--admission", "immediate")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
     sim, ana = out["simulated"]["ttft_ms"]["mean"], out["analytic"]["ttft_ms"]
     assert sim == pytest.approx(ana, rel=0.03)
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
+    p = run_cli(*args)
+    out = json.loads(p.stdout)
     sim = out["simulated"]["ttft_ms"]["mean"]
     assert sim > 1.2 * ana
     # --compare analyses under the simulated admission rule; the chain's read-off beside it
     assert sim == pytest.approx(out["analytic"]["ttft_ms"], rel=0.03)
     assert out["analytic_chain"]["ttft_ms"] == pytest.approx(ana, rel=1e-12)
-    with pytest.raises(SystemExit):
-        main(args + ["--admission", "soon"])
+    bad = run_cli(*args, "--admission", "soon")
+    assert bad.returncode == 2 and "--admission" in bad.stderr
 
 
-def test_cli_bad_input(capsys):
-    from inferplan.cli import main
-
-    rc = main(
-        [
-            "simulate",
-            "--alpha",
-            "19",
-            "--beta",
-            "1",
-            "--out-tokens",
-            "128",
-            "--max-batch",
-            "16",
-            "--rate",
-            "-1",
-        ]
-    )
-    assert rc == 2
-    assert "rate" in capsys.readouterr().err
+def test_cli_bad_input():
+    p = run_cli("--max-batch", "16", "--rate", "-1")
+    assert p.returncode == 2
+    assert "rate" in p.stderr
