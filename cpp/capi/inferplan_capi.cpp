@@ -327,27 +327,13 @@ int ip_replica_new(const ip_service* service, std::int64_t max_batch, double max
 
 void ip_replica_free(ip_replica* replica) { delete replica; }
 
+// The chain's read-off is the admission rule IP_ADMIT_CHAIN (same bits).
 int ip_analyze(const ip_replica* replica, double rate, ip_metrics* out) {
-  if (!replica) return IP_NULL_REPLICA;
-  if (!out) return IP_NULL_OUT;
-  return guarded([&]() -> int {
-    double m[ip::kNumMetrics];
-    int s = ip::analyze(replica->impl.view(), rate, m);
-    if (s == ip::kOk) write_metrics(m, out);
-    return s;
-  });
+  return ip_analyze_admitted(replica, rate, IP_ADMIT_CHAIN, out);
 }
 
 int ip_size(const ip_replica* replica, const ip_targets* targets, ip_size_result* out) {
-  if (!replica) return IP_NULL_REPLICA;
-  if (!targets) return IP_NULL_TARGETS;
-  if (!out) return IP_NULL_OUT;
-  return guarded([&]() -> int {
-    ip::SizeResult r;
-    ip::size_replica(replica->impl.view(), targets_of(*targets), r);
-    write_size(r, out);
-    return r.status;
-  });
+  return ip_size_admitted(replica, targets, IP_ADMIT_CHAIN, out);
 }
 
 int ip_analyze_admitted(const ip_replica* replica, double rate, std::int32_t admission,
