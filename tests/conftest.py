@@ -1,4 +1,4 @@
-"""Shared fixtures: the backend list and the reference data beside the checkout."""
+"""Shared fixtures: the backend list and the vendored reference data (tests/data/)."""
 
 from __future__ import annotations
 
@@ -25,26 +25,15 @@ def backend(request):
     dispatch.use(None)
 
 
-def _find_reference() -> Path | None:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "reference"
-        if candidate.is_dir():
-            return candidate
-    return None
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """../shared/reference (public reference outputs); skipped where it is absent."""
-    ref = _find_reference()
-    if ref is None:
-        pytest.skip("shared/reference is not beside this checkout (a fresh user clone)")
-    return ref
+    """tests/data/reference: the public reference outputs vendored with the tests."""
+    return DATA_DIR / "reference"
 
 
 @pytest.fixture(scope="session")
 def inferno_dir(reference_dir: Path) -> Path:
-    path = reference_dir / "inferno"
-    if not path.is_dir():
-        pytest.skip(f"reference data not found: {path} is missing")
-    return path
+    return reference_dir / "inferno"
