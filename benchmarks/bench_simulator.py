@@ -15,7 +15,7 @@ import time
 
 import inferplan
 
-# The seed's worked example (MODEL.md 2.1) at 90% of saturation: the heavy case.
+# The seed's worked example (docs/model.md 2.1) at 90% of saturation: the heavy case.
 MODEL = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
 MAX_BATCH, MAX_QUEUE = 48, 152
 RATE = 0.9 * inferplan.Replica(MODEL, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate

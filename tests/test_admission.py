@@ -1,5 +1,5 @@
 """TTFT and wait under an admission rule (inferplan.admission): its parts against a dense
-solve of the chain and MODEL.md's chunk rule, the batch and sizing entry points against the
+solve of the chain and docs/model.md's chunk rule, the batch and sizing entry points against the
 scalar analysis, and the whole against the simulator."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fleet allocation against the reference optimizer's outputs (MODEL.md section 4)."""
+"""Fleet allocation against the reference optimizer's outputs (docs/model.md section 4)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def expected(inferno_dir, name):
 
 
 def without_reference_defect(c):
-    """The reference rejects every replica with max batch 1 and no queue (a defect MODEL.md
+    """The reference rejects every replica with max batch 1 and no queue (a defect docs/model.md
     says not to copy); drop those candidates to compare with its outputs."""
     return c.select(~((c.max_batch == 1) & (c.max_queue == 0)))
 

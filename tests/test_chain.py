@@ -71,7 +71,7 @@ def test_unbounded_queue_against_long_truncation(backend):
 
 
 def test_seed_worked_example(backend):
-    """MODEL.md 2.1: DecodeOnly(19, 1, 1024), N 48, K = 200, at 35.2003 req/min."""
+    """docs/model.md 2.1: DecodeOnly(19, 1, 1024), N 48, K = 200, at 35.2003 req/min."""
     r = ip.Replica(ip.DecodeOnly(alpha=19, beta=1, out_tokens=1024), max_batch=48, max_queue=152)
     m = r.analyze(35.2003 / 60)
     assert f"{m.p0:.4e}" == "1.0542e-08"
@@ -88,7 +88,7 @@ def test_seed_worked_example(backend):
     assert m.p_block == pytest.approx(1.4442e-14, rel=2e-4)
 
 
-# Reference artefacts (shared/reference/README.md) that inferplan must not reproduce.
+# Reference artefacts (tests/data/README.md) that inferplan must not reproduce.
 FLOAT32_OVERLOAD_CASES = {"overload_1e6rps"}
 
 

@@ -69,7 +69,7 @@ def test_size_matches_slow_bisection_reference(backend):
 
 
 def test_seed_itl_target():
-    """MODEL.md 2.1: DecodeOnly(19, 1, 1024), N 48, Q 152, ITL 50 ms -> 35.2003 req/min, and
+    """docs/model.md 2.1: DecodeOnly(19, 1, 1024), N 48, Q 152, ITL 50 ms -> 35.2003 req/min, and
     the seed's p_block at that rate."""
     r = ip.Replica(ip.DecodeOnly(alpha=19, beta=1, out_tokens=1024), max_batch=48, max_queue=152)
     res = r.size(itl_ms=50)

@@ -1,5 +1,5 @@
 """One replica: ``Replica.analyze`` (16 offered rates per call) and ``Replica.size``, per
-backend, on the MODEL.md example chain (201 states) and a 1000-state chain; plus the
+backend, on the docs/model.md example chain (201 states) and a 1000-state chain; plus the
 speed-ups of the C++ kernel over the NumPy reference and the Numba mirror, measured in the
 same process."""
 

@@ -30,7 +30,7 @@ def skip_heavy(heavy: bool) -> None:
         raise NotImplementedError("heavy case, skipped in smoke runs (INFERPLAN_ASV_SMOKE=1)")
 
 
-# The worked example of MODEL.md 2.1: 48 in the batch, 152 waiting, so 201 states.
+# The worked example of docs/model.md 2.1: 48 in the batch, 152 waiting, so 201 states.
 EXAMPLE_MODEL = inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024)
 # Chain sizes (number of states, max_batch + max_queue + 1) used by the single-replica
 # benchmarks; 1000 states is the size at which the reference analyzer's speed is quoted.

@@ -1,6 +1,6 @@
 """TTFT and wait as seen by an arriving request, for a stated admission rule.
 
-The chain's read-off (MODEL.md 2.1-2.2, the default everywhere) takes TTFT at the mean batch:
+The chain's read-off (docs/model.md 2.1-2.2, the default everywhere) takes TTFT at the mean batch:
 ``wait + prefill + ITL``. Two effects it leaves out are measured in docs/accuracy.md and
 corrected here, from the chain's own metrics:
 
@@ -71,7 +71,7 @@ def prob_full(rate, max_rate, in_queue, p_block, max_queue):
 
 
 def _chunks_at(B, N, in_tokens, out_tokens, max_num_tokens):
-    """c(b) of MODEL.md 2.2 at b = round(B) clamped to 1..N: the smallest j with
+    """c(b) of docs/model.md 2.2 at b = round(B) clamped to 1..N: the smallest j with
     (j + m)(M - L/j) >= b (L + m), from the quadratic M j^2 + (mM - L - b(L+m)) j - mL."""
     b = np.clip(np.round(B), 1.0, N)
     L, m, M = in_tokens, out_tokens, max_num_tokens

@@ -1,6 +1,6 @@
 """Service models: how long one request is in service when the batch holds b requests.
 
-All times are in milliseconds. See docs/background.md (MODEL.md section 2) for the
+All times are in milliseconds. See docs/background.md (docs/model.md section 2) for the
 derivations.
 """
 
@@ -65,7 +65,7 @@ class DecodeOnly:
 
 @dataclass(frozen=True)
 class PrefillDecode:
-    """Chunked prefill plus decode (MODEL.md 2.2).
+    """Chunked prefill plus decode (docs/model.md 2.2).
 
     ``alpha`` ms per iteration, ``beta`` ms per computed token, ``gamma`` ms per token of KV
     cache read; requests of ``in_tokens`` prompt and ``out_tokens`` output tokens; at most

@@ -158,7 +158,7 @@ class Replica:
 
         ``admission`` refines TTFT (and, for ``"iteration"``, the wait and response time)
         for how requests join the batch: None (default) is the chain's read-off of
-        MODEL.md 2; ``"immediate"`` a request that finds a free slot starts at once (the
+        docs/model.md 2; ``"immediate"`` a request that finds a free slot starts at once (the
         chain's own assumption); ``"iteration"`` it joins at the next iteration boundary,
         as in a continuous-batching server. See :mod:`inferplan.admission`.
         """

@@ -1,7 +1,7 @@
 // Admission rules: TTFT (and, for iteration-level admission, the wait and the
 // response time) as seen by an arriving request, from the chain's metrics.
 //
-// The chain's read-off (MODEL.md 2) takes TTFT at the mean batch. Two effects
+// The chain's read-off (docs/model.md 2) takes TTFT at the mean batch. Two effects
 // it leaves out are added here:
 // - iteration-level admission: an arrival that finds the replica busy with a
 //   free slot waits for the iteration in progress, whose residual at a random
@@ -25,7 +25,7 @@
 namespace inferplan {
 
 enum Admission : std::int32_t {
-  kAdmitChain = 0,      // the chain's read-off (MODEL.md 2)
+  kAdmitChain = 0,      // the chain's read-off (docs/model.md 2)
   kAdmitImmediate = 1,  // a request that finds a free slot starts at once
   kAdmitIteration = 2,  // requests join at the next iteration boundary
 };

@@ -1,4 +1,4 @@
-// Steady state of the birth-death chain of one replica (MODEL.md section 1).
+// Steady state of the birth-death chain of one replica (docs/model.md section 1).
 //
 // State n = requests in the replica, 0 <= n <= K = N + Q. Arrivals at rate
 // lam, completions at rate mu(min(n, N)). Weights w(n) = prod lam/mu(i) are

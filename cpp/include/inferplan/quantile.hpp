@@ -1,4 +1,4 @@
-// Waiting-time distribution under FCFS (MODEL.md section 3).
+// Waiting-time distribution under FCFS (docs/model.md section 3).
 //
 // An accepted arrival that finds n = N + j requests (0 <= j < Q) waits for j + 1
 // departures at rate mu(N): an Erlang(j + 1, mu(N)) time. By PASTA it finds

@@ -52,7 +52,7 @@ inline Status validate(const ServiceParams& p) {
   return kOk;
 }
 
-// PrefillDecode helpers (MODEL.md 2.2).
+// PrefillDecode helpers (docs/model.md 2.2).
 struct PrefillDecodeWork {
   double alpha, beta, gamma, L, m, M;
   double w_dec;

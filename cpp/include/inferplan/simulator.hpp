@@ -1,5 +1,5 @@
 // Discrete-event simulation of one replica with iteration-level continuous
-// batching (docs/accuracy.md describes the model; MODEL.md 2.1-2.2 the
+// batching (docs/accuracy.md describes the model; docs/model.md 2.1-2.2 the
 // service models it mirrors).
 //
 // The replica runs iterations back to back while it holds work. Requests join
@@ -19,13 +19,13 @@
 // takes one token. The iteration costs alpha + beta*(tokens computed) +
 // gamma*(KV tokens read), where a chunk ending at prompt position p reads p
 // cached tokens and decode token t reads L + t, exactly the per-token costs
-// behind w_pre and w_dec in MODEL.md 2.2. As in the analytic model, the
+// behind w_pre and w_dec in docs/model.md 2.2. As in the analytic model, the
 // first output token comes from the first decode iteration after the prompt.
 //
 // Admission. kAdmitIteration (the default, the behaviour above): a request
 // joins only at an iteration boundary, so one that finds a free slot still
 // waits for the iteration in progress to end. kAdmitImmediate is the
-// birth-death chain's own assumption (MODEL.md 1): a request enters service
+// birth-death chain's own assumption (docs/model.md 1): a request enters service
 // the moment a slot is free. To keep that exact, the iteration clock becomes
 // per request: every request in service runs its own iterations back to back,
 // starting the first the instant it is admitted, and all of them advance at

@@ -1,5 +1,5 @@
 // Sizing: the largest offered rate at which one replica meets its SLOs
-// (MODEL.md section 3).
+// (docs/model.md section 3).
 //
 // Every target's metric grows with the rate, so all targets are folded into
 // one excess function e(lam) = max_k (f_k(lam) / T_k - 1), evaluated from one

@@ -61,7 +61,7 @@ def validate_queue(max_batch, max_queue) -> Status:
 
 
 def prefill_decode_parts(alpha, beta, gamma, L, m, M):
-    """The PrefillDecode work terms (MODEL.md 2.2) as functions of the chunk count c."""
+    """The PrefillDecode work terms (docs/model.md 2.2) as functions of the chunk count c."""
     w_dec = beta * m + gamma * m * (L + (m + 1) / 2)
 
     def w_pre(c):
@@ -357,7 +357,7 @@ def _violations(params, max_batch, max_queue, tau, t, rate):
 
 def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
     """(status, rate, binding, iterations, metrics): bisection to rel_tol on the same
-    definitions as the fast kernels (MODEL.md section 3)."""
+    definitions as the fast kernels (docs/model.md section 3)."""
     status = validate_targets(targets)
     if status != Status.OK:
         return status, 0.0, 0, 0, np.full(NUM_METRICS, math.nan)

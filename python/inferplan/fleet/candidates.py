@@ -1,7 +1,7 @@
 """Candidate allocations: for every (server, accelerator), how many replicas meet the SLOs.
 
 All rows of a system are sized in ONE batch call (``_size_many``); identical rows (same model,
-accelerator, load and targets) are sized once. MODEL.md section 4 gives the rules.
+accelerator, load and targets) are sized once. docs/model.md section 4 gives the rules.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def build_candidates(
 
     ``objective`` sets each candidate's value, which every solver minimises: ``"cost"`` (the
     reference's dollar cost plus transition penalty), ``"power"`` (the replicas' power in W
-    at their utilization, MODEL.md 5), or ``"cost+energy"`` (cost value plus
+    at their utilization, docs/model.md 5), or ``"cost+energy"`` (cost value plus
     ``energy_weight`` x power, the power first turned into $/h with ``price_per_kwh`` when
     given; see :func:`inferplan.hardware.energy_value`).
 

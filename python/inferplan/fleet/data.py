@@ -1,6 +1,6 @@
 """Fleet data: accelerators, capacity, model profiles, service classes, servers.
 
-Two JSON layouts are read (MODEL.md section 4): the current one ("g3": ``perfParms`` with
+Two JSON layouts are read (docs/model.md section 4): the current one ("g3": ``perfParms`` with
 alpha/beta/gamma, ``slo-ttft``, ``avgInTokens``/``avgOutTokens``) and the seed's ("g1":
 top-level alpha/beta, ``slo-ttw``, ``avgLength``). Either as a directory of ``*-data.json``
 files or as one ``system-data.json`` holding them all. Keys are matched case-insensitively.
@@ -63,7 +63,7 @@ class ModelProfile:
     """Performance of one model on one accelerator (by accelerator name).
 
     ``acc_count`` accelerator units per replica; ``max_batch_size`` measured at ``at_tokens``
-    output tokens. alpha/beta/gamma in ms (MODEL.md 2.1 for g1, 2.2 for g3).
+    output tokens. alpha/beta/gamma in ms (docs/model.md 2.1 for g1, 2.2 for g3).
     """
 
     model: str
@@ -338,7 +338,7 @@ def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
             or not isinstance(prio, (int, float))
             or not (float(prio).is_integer() and 1 <= prio <= 100)
         ):
-            prio = DEFAULT_PRIORITY  # MODEL.md: missing or out of [1, 100] -> 100
+            prio = DEFAULT_PRIORITY  # docs/model.md: missing or out of [1, 100] -> 100
         targets: dict[str, Target] = {}
         for j, rt in enumerate(_list(d, "modelTargets", file, ctx.entry)):
             tctx = _Ctx(file, f"serviceClasses[{i}] ({name!r}).modelTargets[{j}]")

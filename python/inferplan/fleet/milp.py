@@ -12,7 +12,7 @@ much that costs depends on ``priorities``:
 * ``"weighted"``: one solve, an unserved server costs a weight larger than any value, scaled
   by how many priority levels lie below its own.
 
-The objective is the transition value (MODEL.md 4) unless ``objective="cost"``.
+The objective is the transition value (docs/model.md 4) unless ``objective="cost"``.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
 
 def power_watts(sol: Solution) -> float:
     """Fleet power: per replica, accCount x the accelerator's power curve at its utilization
-    (MODEL.md 5); a saturated (best-effort) replica runs at utilization 1."""
+    (docs/model.md 5); a saturated (best-effort) replica runs at utilization 1."""
     c = sol.candidates
     system = c.system
     profiles = {(p.model, p.accelerator): p for p in system.profiles}

@@ -1,4 +1,4 @@
-"""Allocation solvers over a candidate table: unlimited and greedy (MODEL.md section 4).
+"""Allocation solvers over a candidate table: unlimited and greedy (docs/model.md section 4).
 
 The greedy solver follows the reference optimizer's procedure step by step (priority groups,
 regret order, re-queue on a capacity miss, saturation policies, delayed best effort) so that

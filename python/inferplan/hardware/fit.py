@@ -4,7 +4,7 @@ DecodeOnly: an iteration with ``b`` requests takes ``alpha + beta*b`` ms, so the
 iteration time (or per-token latency, the same thing in pure decode) is linear in
 ``(1, b)``.
 
-PrefillDecode (MODEL.md 2.2): the mean iteration time at batch ``b`` for requests of ``L``
+PrefillDecode (docs/model.md 2.2): the mean iteration time at batch ``b`` for requests of ``L``
 input and ``m`` output tokens, with ``c = c(b)`` prefill chunks, is
 ``alpha + b*delta(c)`` where ``delta(c)`` is linear in ``beta`` and ``gamma``:
 

@@ -1,6 +1,6 @@
 """Power as a function of utilisation, energy per token, and what a fleet's power costs.
 
-The power curve is the one of MODEL.md section 5 (and of the inferno accelerator data):
+The power curve is the one of docs/model.md section 5 (and of the inferno accelerator data):
 linear from ``idle_w`` at utilisation 0 to ``mid_w`` at ``mid_util``, then linear to
 ``full_w`` at utilisation 1. Utilisation is the queue model's mean batch occupancy over the
 max batch (:attr:`inferplan.Metrics.utilization`).
