@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _validate
 from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 from .._status import Status, status_message
 from ..batch import size_many
@@ -21,6 +22,7 @@ EXPONENTIAL_P95 = -math.log(0.05)
 ACCELERATOR_PENALTY = 0.1
 G1_QUEUE_PER_BATCH = 9  # K = 10 N states in all
 _CEIL_SLACK = 1e-9
+MAX_REPLICAS = _validate.MAX_COUNT  # replicas of one candidate, as a data file's counts
 
 
 def _size_many(**columns):
@@ -172,6 +174,13 @@ def build_candidates(
         raise ValueError(f"price_per_kwh must be finite and >= 0, got {price_per_kwh!r}")
     g1 = system.rules == "g1"
     accs = system.accelerators
+    if objective != "cost":
+        for i, acc in enumerate(accs):
+            if not acc.power.full > 0:
+                raise ValueError(
+                    f"{system.source}: accelerators[{i}] ({acc.name!r}): the {objective} "
+                    "objective needs its power curve (field 'power' with 'full' > 0)"
+                )
     acc_index = {a.name: i for i, a in enumerate(accs)}
     profiles = {(p.model, p.accelerator): p for p in system.profiles}
     classes = {c.name: c for c in system.classes}
@@ -190,6 +199,11 @@ def build_candidates(
         if target is None:
             reasons[s] = [f"class {cls.name!r} has no target for model {srv.model!r}"]
             continue
+        if 0 < srv.load.out_tokens < 1 or not math.isfinite(srv.load.out_tokens):
+            raise ValueError(
+                f"servers[{s}] ({srv.name!r}): load.out_tokens must be 0 (no load) or a "
+                f"finite mean >= 1, got {srv.load.out_tokens!r}"
+            )
         zero = srv.load.arrival_rate == 0 or srv.load.out_tokens == 0
         if zero and srv.min_replicas == 0:
             empty.append(s)
@@ -312,7 +326,19 @@ def build_candidates(
             f"{accs[acc_of[i]].name}: {_status_text(int(status[i]))}"
         )
     min_reps = np.array([x.min_replicas for x in srvs], dtype=np.int64)
-    ratio = np.where(ok, total / np.where(ok, per_replica, 1.0), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        need = total / np.where(ok, per_replica, 1.0)
+    # A load no sane number of replicas carries (e.g. 1e100 req/min): unservable, with the
+    # reason, rather than an integer overflow. ``not <=`` also catches inf and NaN.
+    too_many = ok & ~(need * (1 - _CEIL_SLACK) <= MAX_REPLICAS)
+    for i in np.flatnonzero(too_many):
+        reasons.setdefault(int(srv_of[i]), []).append(
+            f"{accs[acc_of[i]].name}: saturated: the load of {total[i] * 60:.6g} req/min needs "
+            f"{need[i]:.3g} replicas of {per_replica[i] * 60:.6g} req/min each (more than "
+            f"{MAX_REPLICAS})"
+        )
+    ok &= ~too_many
+    ratio = np.where(ok, need, 0.0)
     reps = np.maximum(np.ceil(ratio * (1 - _CEIL_SLACK)).astype(np.int64), min_reps)
     reps = np.maximum(reps, 1)
     load = np.where(ok, total / np.maximum(reps, 1), 0.0)
@@ -423,8 +449,9 @@ def build_candidates(
         else:
             from ..hardware.power import energy_value
 
-            value = value + energy_value(power, energy_weight=energy_weight,
-                                         price_per_kwh=price_per_kwh)
+            value = value + energy_value(
+                power, energy_weight=energy_weight, price_per_kwh=price_per_kwh
+            )
     order = np.lexsort((accelerator, cost, value, server))
     nserv = len(system.servers)
     server_sorted = server[order]

@@ -12,6 +12,7 @@ import math
 import sys
 from typing import Any
 
+from .._validate import option, output_file
 from .data import DataError, load_system
 
 
@@ -51,7 +52,7 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="milp: allow one server's replicas on several accelerator types",
     )
-    p.add_argument("--time-limit", type=float, default=60.0, help="milp time limit (s)")
+    p.add_argument("--time-limit", type=option(above=0), default=60.0, help="milp time limit (s)")
     p.add_argument(
         "--objective",
         choices=("cost", "power", "cost+energy"),
@@ -60,11 +61,16 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--energy-weight",
-        type=float,
+        type=option(minimum=0),
         default=1.0,
         help="cost+energy: weight of the power term (per W, or per $/h with --price-per-kwh)",
     )
-    p.add_argument("--price-per-kwh", type=float, default=None, help="electricity price, $/kWh")
+    p.add_argument(
+        "--price-per-kwh",
+        type=option(minimum=0),
+        default=None,
+        help="electricity price, $/kWh (default: the power term in W)",
+    )
     p.add_argument(
         "--admission",
         choices=("chain", "immediate", "iteration"),
@@ -142,10 +148,12 @@ def _table(result: dict[str, Any], out) -> None:
 def run_optimize(args: argparse.Namespace) -> int:
     from . import build_candidates, solve, summary
 
+    if args.out:
+        output_file(args.out)  # before the work: a typo must not cost a long solve
     try:
         system = load_system(args.path, rules=args.rules)
     except DataError as err:
-        print(f"inferplan optimize: {err}", file=sys.stderr)
+        print(f"inferplan optimize: error: {err}", file=sys.stderr)
         return 2
     solver = args.solver
     if solver is None:
@@ -160,18 +168,24 @@ def run_optimize(args: argparse.Namespace) -> int:
     elif solver == "milp":
         options = {"heterogeneous": args.heterogeneous, "time_limit": args.time_limit}
     try:
-        cands = build_candidates(system, objective=args.objective,
-                                 energy_weight=args.energy_weight,
-                                 price_per_kwh=args.price_per_kwh,
-                                 admission=None if args.admission == "chain" else args.admission)
+        cands = build_candidates(
+            system,
+            objective=args.objective,
+            energy_weight=args.energy_weight,
+            price_per_kwh=args.price_per_kwh,
+            admission=None if args.admission == "chain" else args.admission,
+        )
     except ValueError as err:
-        print(f"inferplan optimize: {err}", file=sys.stderr)
+        print(f"inferplan optimize: error: {err}", file=sys.stderr)
         return 2
     sol = solve(cands, solver, **options)
     result = _clean(summary(sol))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        try:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=2)
+        except OSError as err:
+            raise ValueError(f"--out {args.out!r}: cannot write: {err.strerror}") from None
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "table":
         _table(result, sys.stdout)
@@ -182,11 +196,10 @@ def run_optimize(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="inferplan")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_optimize_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``python -m inferplan.fleet.cli optimize ...``: the same as ``inferplan optimize``."""
+    from ..cli import main as inferplan_main
+
+    return inferplan_main(sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from .. import _validate
 
 Rules = Literal["g3", "g1"]
 SATURATION_POLICIES = ("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin")
@@ -23,6 +26,12 @@ DEFAULT_PRIORITY = 100
 
 class DataError(ValueError):
     """Invalid fleet data; the message names the file, the entry, the field and the value."""
+
+
+class DataWarning(UserWarning):
+    """Fleet data that is valid but probably not what was meant: a value the reference's
+    semantics read as "not set" (docs/model.md 4). The message names the file, the entry,
+    the field and what the value is taken as."""
 
 
 @dataclass(frozen=True)
@@ -185,9 +194,12 @@ def _num(
     *,
     default: Any = ...,
     minimum: float | None = 0.0,
+    maximum: float | None = None,
     positive: bool = False,
     integer: bool = False,
 ) -> Any:
+    """A number field, checked by :func:`inferplan._validate.number` (integers are bounded
+    by ``MAX_COUNT`` unless ``maximum`` says otherwise)."""
     if key.lower() not in d or d[key.lower()] is None:
         if default is ...:
             raise ctx.fail(key, "is required")
@@ -195,18 +207,25 @@ def _num(
     v = d[key.lower()]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ctx.fail(key, "must be a number", v)
-    x = float(v)
-    if not math.isfinite(x):
-        raise ctx.fail(key, "must be finite", v)
-    if positive and x <= 0:
-        raise ctx.fail(key, "must be > 0", v)
-    if minimum is not None and x < minimum:
-        raise ctx.fail(key, f"must be >= {minimum:g}", v)
-    if integer:
-        if not x.is_integer():
-            raise ctx.fail(key, "must be an integer", v)
-        return int(x)
-    return x
+    if integer and maximum is None:
+        maximum = _validate.MAX_COUNT
+    return _validate.number(
+        v,
+        f"field {key!r}",
+        where=f"{ctx.file}: {ctx.entry}",
+        minimum=None if positive else minimum,
+        above=0.0 if positive else None,
+        maximum=maximum,
+        integer=integer,
+        error=DataError,
+    )
+
+
+def _warn(ctx: _Ctx, fieldname: str, message: str, value: Any) -> None:
+    warnings.warn(
+        DataWarning(f"{ctx.file}: {ctx.entry}: field {fieldname!r} is {value!r}: {message}"),
+        stacklevel=3,
+    )
 
 
 def _str(d: dict, key: str, ctx: _Ctx, *, default: Any = ...) -> str:
@@ -255,6 +274,14 @@ def _accelerators(items: list, file: str) -> list[Accelerator]:
     for i, raw in enumerate(items):
         ctx = _Ctx(file, _label("accelerators", i, raw))
         d = _lower(raw, ctx, "entry")
+        if d.get("power") is None:
+            warnings.warn(
+                DataWarning(
+                    f"{ctx.file}: {ctx.entry}: field 'power' is missing: its power is taken "
+                    "as 0 W (the power and cost+energy objectives refuse it)"
+                ),
+                stacklevel=2,
+            )
         p = _lower(d.get("power", {}) or {}, ctx, "power")
         mid_util = _num(p, "midUtil", ctx, default=0.5)
         if not 0 < mid_util < 1:
@@ -263,7 +290,8 @@ def _accelerators(items: list, file: str) -> list[Accelerator]:
             idle=_num(p, "idle", ctx, default=0.0),
             mid_power=_num(p, "midPower", ctx, default=0.0),
             mid_util=mid_util,
-            full=_num(p, "full", ctx, default=0.0),
+            # a curve without its full power would report 0 W: required when power is given
+            full=_num(p, "full", ctx, positive=True) if p else 0.0,
         )
         name = _str(d, "name", ctx)
         out.append(
@@ -314,7 +342,9 @@ def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
                 beta=beta,
                 gamma=gamma,
                 acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
-                max_batch_size=_num(d, "maxBatchSize", ctx, integer=True, minimum=1),
+                max_batch_size=_num(
+                    d, "maxBatchSize", ctx, integer=True, minimum=1, maximum=_validate.MAX_BATCH
+                ),
                 at_tokens=_num(d, "atTokens", ctx, integer=True, minimum=1),
             )
         )
@@ -322,8 +352,10 @@ def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
 
 
 def _opt_target(d: dict, key: str, ctx: _Ctx) -> float | None:
-    v = _num(d, key, ctx, default=0.0)
-    return v if v > 0 else None
+    v = _num(d, key, ctx, default=None)
+    if v == 0:
+        _warn(ctx, key, "0 means not set (docs/model.md 4), so this target is ignored", d[key])
+    return v if v else None
 
 
 def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
@@ -333,12 +365,14 @@ def _classes(items: list, file: str) -> tuple[list[ServiceClass], bool]:
         d = _lower(raw, ctx, "entry")
         name = _str(d, "name", ctx)
         prio = d.get("priority")
-        if (
-            isinstance(prio, bool)
-            or not isinstance(prio, (int, float))
-            or not (float(prio).is_integer() and 1 <= prio <= 100)
-        ):
-            prio = DEFAULT_PRIORITY  # docs/model.md: missing or out of [1, 100] -> 100
+        if prio is None:
+            prio = DEFAULT_PRIORITY  # docs/model.md 4: missing -> 100
+        elif isinstance(prio, bool) or not isinstance(prio, (int, float)):
+            raise ctx.fail("priority", "must be an integer in [1, 100] (1 = highest)", prio)
+        elif not (math.isfinite(prio) and float(prio).is_integer() and 1 <= prio <= 100):
+            _warn(ctx, "priority", f"outside [1, 100]: taken as {DEFAULT_PRIORITY}, the "
+                  "lowest (docs/model.md 4)", prio)  # fmt: skip
+            prio = DEFAULT_PRIORITY
         targets: dict[str, Target] = {}
         for j, rt in enumerate(_list(d, "modelTargets", file, ctx.entry)):
             tctx = _Ctx(file, f"serviceClasses[{i}] ({name!r}).modelTargets[{j}]")
@@ -366,14 +400,22 @@ def _servers(items: list, file: str) -> tuple[list[Server], bool]:
         cur = _lower(d.get("currentalloc", {}) or {}, ctx, "currentAlloc")
         ld = _lower(cur.get("load", {}) or {}, ctx, "currentAlloc.load")
         lctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc.load")
-        if "avglength" in ld:
+        tokens = dict(default=0.0, maximum=_validate.MAX_EXACT)
+        out_key = "avgLength" if "avglength" in ld else "avgOutTokens"
+        if out_key == "avgLength":
             g1 = True
-            in_tok, out_tok = 0.0, _num(ld, "avgLength", lctx, default=0.0)
+            in_tok = 0.0
         else:
-            in_tok = _num(ld, "avgInTokens", lctx, default=0.0)
-            out_tok = _num(ld, "avgOutTokens", lctx, default=0.0)
+            in_tok = _num(ld, "avgInTokens", lctx, **tokens)
+        out_tok = _num(ld, out_key, lctx, **tokens)
+        if 0 < out_tok < 1:  # every request emits at least one token
+            raise lctx.fail(out_key, "must be 0 (no load) or >= 1 (mean output tokens)", out_tok)
+        rate = _num(ld, "arrivalRate", lctx, default=0.0)
+        if out_tok == 0 and rate > 0:
+            _warn(lctx, out_key, f"with arrivalRate {rate:g} > 0 this is taken as zero load: "
+                  "minNumReplicas replicas and no sizing (docs/model.md 4)", 0)  # fmt: skip
         load = Load(
-            arrival_rate=_num(ld, "arrivalRate", lctx, default=0.0),
+            arrival_rate=rate,
             in_tokens=in_tok,
             out_tokens=out_tok,
             arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
@@ -394,12 +436,20 @@ def _servers(items: list, file: str) -> tuple[list[Server], bool]:
                 load=load,
                 current=current,
                 min_replicas=_num(d, "minNumReplicas", ctx, default=0, integer=True),
-                max_batch_size=_num(d, "maxBatchSize", ctx, default=0, integer=True),
+                max_batch_size=_server_batch(d, ctx),
                 max_queue_size=_num(d, "maxQueueSize", ctx, default=0, integer=True),
                 keep_accelerator=_bool(d, "keepAccelerator", ctx),
             )
         )
     return out, g1
+
+
+def _server_batch(d: dict, ctx: _Ctx) -> int:
+    n = _num(d, "maxBatchSize", ctx, default=0, integer=True, maximum=_validate.MAX_BATCH)
+    if n == 0 and "maxbatchsize" in d:
+        _warn(ctx, "maxBatchSize", "0 means not set (docs/model.md 4), so the batch comes "
+              "from the model profile", 0)  # fmt: skip
+    return n
 
 
 def _settings(raw: Any, file: str) -> OptimizerSettings:
@@ -435,6 +485,10 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid fleet data: JSON nested too deeply") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a UTF-8 text file ({err.reason})") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror}") from None
 
@@ -503,6 +557,7 @@ def system_from_parts(
     servers: list[Server] = []
     settings = OptimizerSettings()
     g1 = False
+    where: list[tuple[str, int, ModelProfile]] = []  # each profile's file and index
     for file, top in parts:
         if "accelerators" in top:
             accs += _accelerators(_list(top, "accelerators", file, "top level"), file)
@@ -512,6 +567,7 @@ def system_from_parts(
         if "models" in top:
             got, flag = _profiles(_list(top, "models", file, "top level"), file)
             profiles += got
+            where += [(file, i, p) for i, p in enumerate(got)]
             g1 |= flag
         if "serviceclasses" in top:
             got_c, flag = _classes(_list(top, "serviceClasses", file, "top level"), file)
@@ -523,6 +579,14 @@ def system_from_parts(
             g1 |= flag
         if "optimizer" in top:
             settings = _settings(top["optimizer"], file)
+    names = {a.name for a in accs}
+    for file, i, prof in where:
+        if prof.accelerator not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise DataError(
+                f"{file}: models[{i}] ({prof.model!r} on {prof.accelerator!r}): field 'acc' "
+                f"names no accelerator (known: {known}), got {prof.accelerator!r}"
+            )
     system = System(
         accelerators=tuple(accs),
         capacity=cap,

@@ -18,6 +18,7 @@ The objective is the transition value (docs/model.md 4) unless ``objective="cost
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -34,6 +35,34 @@ def _highs():
             "the milp solver needs highspy: pip install 'inferplan[fleet]' (or highspy)"
         ) from err
     return highspy
+
+
+def _quiet(make):
+    """``make()`` with the process's stdout (file descriptor 1) silenced: HiGHS prints its
+    banner from C++ when the first ``Highs`` is built, before ``output_flag`` can be set,
+    and that would corrupt ``inferplan optimize --format json`` on stdout."""
+    import ctypes
+    import os
+
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (AttributeError, OSError, ValueError):
+        return make()  # no standard output to protect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        try:
+            return make()
+        finally:
+            try:
+                ctypes.CDLL(None).fflush(None)  # what the C library buffered goes too
+            except (OSError, AttributeError, TypeError):
+                pass
+            os.dup2(saved, 1)
+    finally:
+        os.close(devnull)
+        os.close(saved)
 
 
 def milp(
@@ -96,7 +125,7 @@ def milp(
         col_ub.append(1.0)
         col_cost.append(0.0)
     ncol = len(col_row)
-    h = hs.Highs()
+    h = _quiet(hs.Highs)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     inf = hs.kHighsInf
