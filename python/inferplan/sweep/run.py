@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate
 from .._metrics import METRIC_INDEX
 from ..batch import CONFIG_COLUMNS
 from . import io
@@ -34,6 +35,7 @@ from .spec import (
 )
 
 _MODEL_COLUMNS = CONFIG_COLUMNS  # the batch calls' configuration columns
+COMPRESSIONS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
 _MEAN_TARGETS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
 
 
@@ -421,8 +423,14 @@ def sweep(
     progress
         Progress bar with rate and ETA on stderr; default: when stderr is a terminal.
     """
+    # Everything is checked before anything is written.
     spec = load_spec(spec, chunk_rows=chunk_rows)
-    out = Path(out)
+    if threads is not None:
+        threads = _validate.count(threads, "threads", minimum=1)
+    compression = _validate.choice(str(compression).lower(), "compression", COMPRESSIONS)
+    if client is not None and scheduler is not None:
+        raise ValueError("give a Dask client or a scheduler address, not both")
+    out = _validate.output_dir(out, "out")
     done = _prepare(out, spec, overwrite)
     todo = [i for i in range(spec.num_chunks) if i not in done]
     io.write_manifest(out, _manifest(spec, done))

@@ -37,10 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate
 from .._metrics import METRIC_NAMES
 
 FORMAT = "inferplan-sweep/1"
 DEFAULT_CHUNK_ROWS = 2_000_000
+# Values one range axis may expand to: an axis is held in memory (8 bytes a value); the
+# grid, the product of the axes, is never built and may be as large as wanted.
+MAX_AXIS_VALUES = 10_000_000
+MAX_CHUNK_ROWS = 50_000_000
 OPERATIONS = ("analyze", "size", "optimal_concurrency")
 TOP_KEYS = ("operation", "axes", "zip", "fixed", "columns", "labels", "chunk_rows", "admission")
 ADMISSIONS = ("immediate", "iteration")
@@ -258,10 +263,53 @@ def _jsonable(v):
     return v
 
 
+def _yaml_loader():
+    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps
+    the last one silently), naming the key and both lines."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if first is not None:
+                    raise SpecError(
+                        f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (first "
+                        f"given on line {first}); each key may appear once in a mapping"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _unique_pairs(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise SpecError(f"duplicate key {k!r}; each key may appear once in an object")
+        out[k] = v
+    return out
+
+
 def read_spec_file(path) -> dict:
-    """A spec mapping from a ``.yaml``/``.yml`` or ``.json`` file."""
+    """A spec mapping from a ``.yaml``/``.yml`` or ``.json`` file. A missing or unreadable
+    file, malformed YAML/JSON and duplicate keys raise :class:`SpecError` naming the file
+    (and the line where the parser knows it)."""
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = _validate.input_file(path, "spec").read_text()
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not a UTF-8 text file ({err.reason})") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read: {err.strerror}") from None
+    except ValueError as err:
+        raise SpecError(str(err)) from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -269,9 +317,26 @@ def read_spec_file(path) -> dict:
             raise ImportError(
                 "YAML specs need pyyaml: pip install 'inferplan[sweep]' (or use JSON)"
             ) from None
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader)
+        except SpecError as err:
+            raise SpecError(f"{path}: {err}") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+        except RecursionError:
+            raise SpecError(f"{path}: not valid YAML: nested too deeply") from None
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text, object_pairs_hook=_unique_pairs)
+        except SpecError as err:
+            raise SpecError(f"{path}: {err}") from None
+        except json.JSONDecodeError as err:
+            raise SpecError(f"{path}: not valid JSON: {err}") from None
+        except RecursionError:
+            raise SpecError(f"{path}: not valid JSON: nested too deeply") from None
     if not isinstance(data, Mapping):
         raise SpecError(f"{path}: a spec must be a mapping at the top level")
     return dict(data)
@@ -359,6 +424,14 @@ def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
         if name not in fixed and name not in axes:
             fixed[name] = value
             types[name] = params[name][0]
+    for q, ms in (("ttft_pq", "ttft_p_ms"), ("wait_pq", "wait_p_ms")):
+        for a, b in ((q, ms), (ms, q)):
+            given = a in axes or (a in fixed and fixed[a] != 0)
+            if given and b not in fixed and b not in axes:
+                raise SpecError(
+                    f"{a}: a percentile target needs both {q} (the quantile, e.g. 0.9) and "
+                    f"{ms} (its bound in ms); {b} is missing"
+                )
     power = [n for n in POWER_PARAMS if n in fixed or n in axes]
     if power and len(power) != len(POWER_PARAMS):
         absent = [n for n in POWER_PARAMS if n not in power]
@@ -376,6 +449,11 @@ def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
         raise SpecError(f"chunk_rows: must be a positive integer, got {chunk_rows!r}")
     if chunk_rows < 1:
         raise SpecError(f"chunk_rows: must be a positive integer, got {chunk_rows!r}")
+    if chunk_rows > MAX_CHUNK_ROWS:
+        raise SpecError(
+            f"chunk_rows: at most {MAX_CHUNK_ROWS:,} (two chunks are held in memory), "
+            f"got {chunk_rows!r}"
+        )
 
     spec_obj = SweepSpec(
         operation=operation,
@@ -437,6 +515,15 @@ def _number(key: str, x, what: str) -> float:
     return float(x)
 
 
+def _axis_size(key: str, n) -> None:
+    if n > MAX_AXIS_VALUES:
+        raise SpecError(
+            f"{key}: the range has {n:.4g} values, more than the {MAX_AXIS_VALUES:,} an axis "
+            "may hold (each axis is kept in memory; split it into several axes, whose "
+            "product is never built, or use a coarser step)"
+        )
+
+
 def _expand_axis(key: str, definition, kind: str) -> list:
     """Values of one axis: an explicit list, or a linear/log/step range."""
     if isinstance(definition, np.ndarray) and definition.ndim == 1:
@@ -446,6 +533,7 @@ def _expand_axis(key: str, definition, kind: str) -> list:
     if isinstance(definition, list):
         if not definition:
             raise SpecError(f"{key}: empty list of values")
+        _axis_size(key, len(definition))
         return definition
     if not isinstance(definition, Mapping):
         raise SpecError(
@@ -476,7 +564,9 @@ def _expand_axis(key: str, definition, kind: str) -> list:
             raise SpecError(f"{key}.step: must be finite and > 0, got {step!r}")
         if stop < start:
             raise SpecError(f"{key}: empty range (stop {stop:g} < start {start:g})")
-        n = int(math.floor((stop - start) / step * (1 + 1e-12) + 1e-9)) + 1
+        count = math.floor((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
+        _axis_size(key, count)
+        n = int(count)
         values = start + step * np.arange(n, dtype=float)
     else:
         num = definition["num"]
@@ -484,6 +574,7 @@ def _expand_axis(key: str, definition, kind: str) -> list:
             raise SpecError(f"{key}.num: must be an integer, got {num!r}")
         if num < 1:
             raise SpecError(f"{key}.num: empty range (num = {num})")
+        _axis_size(key, num)
         scale = definition.get("scale", "linear")
         if scale == "linear":
             values = np.linspace(start, stop, int(num))
