@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .._validate import option, output_dir
 from .policy import METHODS, POLICIES, PolicyConfig
 from .provision import OBJECTIVES, SOLVERS
 
@@ -16,12 +17,27 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--policy", choices=(*POLICIES, "all"), default="all")
     p.add_argument("--out", default="runtime-report", help="report directory")
-    p.add_argument("--window", type=float, default=300.0, help="decision window (s)")
-    p.add_argument("--threshold", type=float, default=500, help="small/large tokens")
-    p.add_argument("--ttft-ms", type=float, default=20_000.0, help="P99 TTFT SLO")
-    p.add_argument("--itl-ms", type=float, default=200.0, help="P99 ITL SLO")
-    p.add_argument("--headroom", type=float, default=PolicyConfig.headroom)
-    p.add_argument("--z", type=float, default=PolicyConfig.z, help="proactive error margin")
+    p.add_argument("--window", type=option(above=0), default=300.0, help="decision window (s)")
+    p.add_argument(
+        "--threshold",
+        type=option(above=0),
+        default=500.0,
+        help="tokens that split small from large prompts and outputs (the four classes)",
+    )
+    p.add_argument("--ttft-ms", type=option(above=0), default=20_000.0, help="P99 TTFT SLO")
+    p.add_argument("--itl-ms", type=option(above=0), default=200.0, help="P99 ITL SLO")
+    p.add_argument(
+        "--headroom",
+        type=option(minimum=0),
+        default=PolicyConfig.headroom,
+        help="adaptive policies provision for (1 + headroom) x the estimated rate",
+    )
+    p.add_argument(
+        "--z",
+        type=option(minimum=0),
+        default=PolicyConfig.z,
+        help="proactive: forecast + z x the RMS of past forecast errors",
+    )
     p.add_argument("--forecaster", choices=("holt", "statsmodels"), default="holt")
     p.add_argument(
         "--method",
@@ -41,11 +57,23 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         default=PolicyConfig.objective,
         help="cost+energy carries the transition penalty; power does not",
     )
-    p.add_argument("--price-per-kwh", type=float, default=0.12)
-    p.add_argument("--grid-kg-per-kwh", type=float, default=0.391)
-    p.add_argument("--seed", type=int, default=None, help="seed of a synthetic trace")
+    p.add_argument(
+        "--price-per-kwh", type=option(minimum=0), default=0.12, help="electricity, $/kWh"
+    )
+    p.add_argument(
+        "--grid-kg-per-kwh",
+        type=option(minimum=0),
+        default=0.391,
+        help="carbon intensity of the grid, kg CO2/kWh",
+    )
+    p.add_argument(
+        "--seed",
+        type=option(integer=True, minimum=0),
+        default=None,
+        help="seed of a synthetic trace (default: the preset's)",
+    )
     p.add_argument("--lenient", action="store_true", help="skip malformed rows (reported)")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="write the report without plots")
 
 
 def run_runtime(args: argparse.Namespace) -> int:
@@ -53,8 +81,9 @@ def run_runtime(args: argparse.Namespace) -> int:
     from .classes import ClassSLO, oasis_classes
     from .evaluate import evaluate
     from .report import print_table, write_report
-    from .traces import load_trace
+    from .traces import TraceError, load_trace
 
+    output_dir(args.out, "--out")  # before the work
     slo = ClassSLO(
         ttft_ms=args.ttft_ms,
         itl_ms=args.itl_ms,
@@ -62,7 +91,10 @@ def run_runtime(args: argparse.Namespace) -> int:
         mean_itl_ms=min(ClassSLO.mean_itl_ms, args.itl_ms),
     )
     rules = oasis_classes(args.threshold, {n: slo for n in ("SISO", "SILO", "LISO", "LILO")})
-    trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed)
+    try:
+        trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed)
+    except TraceError as err:  # name the flag of this interface, not the Python argument
+        raise err.with_hint("add --lenient to skip them (they are reported)") from None
     if trace.load_report is not None and trace.load_report.rejected:
         r = trace.load_report
         lines = ", ".join(str(n) for n, _ in r.rejected_lines[:10])

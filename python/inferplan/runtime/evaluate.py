@@ -17,6 +17,8 @@ from .policy import POLICIES, Plan, PolicyConfig, make_plan, observed_rates
 from .replay import Replay, replay
 from .traces import Trace, load_trace
 
+MAX_WINDOWS = 1_000_000  # decision windows in one evaluation
+
 
 @dataclass(frozen=True)
 class PolicyResult:
@@ -187,8 +189,9 @@ def evaluate(
     t0 = time.perf_counter()
     trace = load_trace(trace, seed=seed)
     timings["load_s"] = time.perf_counter() - t0
+    source = trace.load_report.source if trace.load_report is not None else trace.name
     if len(trace) == 0:
-        raise ValueError("the trace holds no requests")
+        raise ValueError(f"{source}: the trace holds no requests")
     rules = tuple(oasis_classes(threshold) if rules is None else rules)
     hardware = campus_hardware() if hardware is None else hardware
     if not (math.isfinite(window_s) and window_s > 0):
@@ -221,7 +224,14 @@ def evaluate(
     options = build_options(hardware, rules, class_tokens)
     timings["options_s"] = time.perf_counter() - t0
 
-    windows = max(int(math.ceil(trace.duration_s / window_s)), 1)
+    span = trace.duration_s / window_s
+    if not span <= MAX_WINDOWS:
+        raise ValueError(
+            f"{source}: the trace spans {trace.duration_s:.6g} s, {span:.3g} decision "
+            f"windows of {window_s:g} s, more than {MAX_WINDOWS:,}: use a longer window "
+            "(window_s; --window on the command line) or a shorter trace"
+        )
+    windows = max(int(math.ceil(span)), 1)
     win = np.minimum((trace.time_s // window_s).astype(np.int64), windows - 1)
     observed = observed_rates(win, class_index.astype(np.int64), windows, c_count, window_s)
     results = {}

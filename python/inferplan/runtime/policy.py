@@ -34,6 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import _validate
 from ..hardware.mig import pack
 from .catalog import Options
 from .forecast import holt_forecasts
@@ -58,6 +59,17 @@ class PolicyConfig:
     objective: str = "cost+energy"  # or "power" (no transition penalty)
     instance_cost_w: float = 50.0  # the optimizer's cost of one instance, in W-equivalent
     capacity: tuple[tuple[str, int], ...] | None = None  # cards per card type (Options.card)
+
+    def __post_init__(self) -> None:
+        where = "PolicyConfig"
+        _validate.number(self.headroom, "headroom", where=where, minimum=0)
+        _validate.number(self.z, "z", where=where, minimum=0)
+        _validate.count(self.min_instances, "min_instances", where=where)
+        _validate.number(self.switch_tolerance, "switch_tolerance", where=where, minimum=0)
+        _validate.number(self.holt_alpha, "holt_alpha", where=where, above=0, maximum=1)
+        _validate.number(self.holt_beta, "holt_beta", where=where, minimum=0, maximum=1)
+        _validate.number(self.instance_cost_w, "instance_cost_w", where=where, minimum=0)
+        _validate.choice(self.method, "method", METHODS, where=where)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate
+
 BURSTGPT_COLUMNS = (
     "Timestamp",
     "Model",
@@ -39,18 +41,28 @@ SHOWN_BAD_LINES = 5
 
 
 class TraceError(ValueError):
-    """A trace file with malformed rows; ``bad_lines`` lists ``(line, reason)``."""
+    """A trace file with malformed rows; ``bad_lines`` lists ``(line, reason)``.
 
-    def __init__(self, path, bad_lines, total_bad):
+    The message ends with how to skip the rows instead: ``strict=False`` in Python;
+    :meth:`with_hint` gives the same error for another interface (the command line's
+    ``--lenient``)."""
+
+    API_HINT = "pass strict=False to skip them and get a report"
+
+    def __init__(self, path, bad_lines, total_bad, hint: str = API_HINT):
+        self.path = path
         self.bad_lines = list(bad_lines)
         self.total_bad = int(total_bad)
+        self.hint = hint
         shown = "; ".join(f"line {n}: {why}" for n, why in self.bad_lines[:SHOWN_BAD_LINES])
         more = self.total_bad - min(len(self.bad_lines), SHOWN_BAD_LINES)
         tail = f" (and {more} more)" if more > 0 else ""
-        super().__init__(
-            f"{path}: {self.total_bad} malformed row(s): {shown}{tail}; "
-            "pass strict=False to skip them and get a report"
-        )
+        text = f"{path}: {self.total_bad} malformed row(s): {shown}{tail}"
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+    def with_hint(self, hint: str) -> TraceError:
+        """The same error, its last words telling how to skip the rows in another way."""
+        return TraceError(self.path, self.bad_lines, self.total_bad, hint)
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,10 @@ def _numeric(col, what):
     reasons = np.where(bad, f"{what} is not a finite number", "").astype(object)
     neg = ~bad & (x < 0)
     reasons = np.where(neg, f"{what} is negative", reasons)
+    # beyond 2**53 a float no longer holds every integer (and a token count no longer fits
+    # the int64 the trace keeps): e.g. 1e300 tokens, or a timestamp of 1e300 s
+    huge = ~bad & ~neg & (np.abs(x) > _validate.MAX_EXACT)
+    reasons = np.where(huge, f"{what} is too large (more than 2**53)", reasons)
     frac = ~bad & ~neg & (what != "Timestamp") & (what != "timestamp") & (x != np.floor(x))
     reasons = np.where(frac, f"{what} is not an integer", reasons)
     return x, reasons
@@ -191,6 +207,10 @@ def _read_csv_strings(path, expected):
             engine="c",
         )
         return df, []
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file (no header line and no rows)") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a UTF-8 text file ({err.reason})") from None
     except pd.errors.ParserError:
         pass
     # Slow path, only for files with ragged rows: the csv module knows line numbers.
@@ -470,47 +490,86 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _coerce(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
+# What ``synthetic:NAME:key=value,...`` may set, and how each value is checked.
+MAX_TRACE_S = 366 * 86400.0  # a synthetic trace spans at most a year
+MAX_REQUESTS = 1_000_000_000
+_SYNTHETIC_OPTIONS = {
+    "duration_s": dict(above=0, maximum=MAX_TRACE_S),
+    "mean_rate": dict(above=0, maximum=1e7),
+    "num_requests": dict(integer=True, minimum=1, maximum=MAX_REQUESTS),
+    "arrival_cv": dict(above=0, maximum=100),
+    "start_hour": dict(minimum=0, below=24),
+    "amplitude": dict(minimum=0, maximum=1e3),
+    "peak_hour": dict(minimum=0, below=24),
+    "night_floor": dict(minimum=0, maximum=1e3),
+    "bursts_per_hour": dict(minimum=0, maximum=1e4),
+    "burst_factor": dict(above=0, maximum=1e3),
+    "burst_minutes": dict(above=0, maximum=1e4),
+    "failed_fraction": dict(minimum=0, maximum=1),
+    "seed": dict(integer=True, minimum=0),
+}
+
+
+def _synthetic(spec: str, seed) -> Trace:
+    parts = spec.split(":", 2)
+    name = parts[1]
+    if name not in PRESETS:
+        raise ValueError(f"{spec}: unknown synthetic trace {name!r}; presets: {sorted(PRESETS)}")
+    options = dict(PRESETS[name])
+    given: dict = {}
+    if len(parts) == 3 and parts[2]:
+        for item in parts[2].split(","):
+            key, eq, value = (x.strip() for x in item.partition("="))
+            if not eq or not key:
+                raise ValueError(f"{spec}: bad option {item!r}; use key=value")
+            if key not in _SYNTHETIC_OPTIONS:
+                raise ValueError(
+                    f"{spec}: unknown option {key!r}; options: {', '.join(_SYNTHETIC_OPTIONS)}"
+                )
+            given[key] = _validate.number(value, key, where=spec, **_SYNTHETIC_OPTIONS[key])
+    if "mean_rate" in given and "num_requests" in given:
+        raise ValueError(f"{spec}: give mean_rate or num_requests, not both")
+    if "mean_rate" in given:
+        options.pop("num_requests", None)
+    if "num_requests" in given:
+        options.pop("mean_rate", None)
+    options.update(given)
+    if "mean_rate" in options:
+        expected = options["mean_rate"] * options["duration_s"]
+        if expected > MAX_REQUESTS:
+            raise ValueError(
+                f"{spec}: mean_rate x duration_s is {expected:.3g} requests, more than "
+                f"{MAX_REQUESTS:,}"
+            )
+    if seed is not None:
+        options["seed"] = _validate.count(seed, "seed", minimum=0, maximum=2**63 - 1)
+    return synthetic_trace(name=f"synthetic:{name}", **options)
 
 
 def load_trace(spec, *, strict: bool = True, seed=None) -> Trace:
     """A trace from a path (BurstGPT CSV if it has BurstGPT's header, else a generic CSV or
     Parquet) or from ``synthetic:NAME[:key=value,...]`` with NAME in :data:`PRESETS`
-    (e.g. ``synthetic:campus:seed=3,duration_s=7200``)."""
+    (e.g. ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
+    :func:`synthetic_trace` that take a number, each checked)."""
     if isinstance(spec, Trace):
         return spec
     spec = str(spec)
     if spec.startswith("synthetic:"):
-        parts = spec.split(":", 2)
-        name = parts[1]
-        if name not in PRESETS:
-            raise ValueError(f"unknown synthetic trace {name!r}; presets: {sorted(PRESETS)}")
-        options = dict(PRESETS[name])
-        if len(parts) == 3 and parts[2]:
-            for item in parts[2].split(","):
-                key, _, value = item.partition("=")
-                if not _ or not key:
-                    raise ValueError(f"bad option {item!r} in {spec!r}; use key=value")
-                options[key.strip()] = _coerce(value.strip())
-        if "mean_rate" in options and "num_requests" in options:
-            given = parts[2] if len(parts) == 3 else ""
-            options.pop("num_requests" if "mean_rate=" in given else "mean_rate")
-        if seed is not None:
-            options["seed"] = seed
-        return synthetic_trace(name=f"synthetic:{name}", **options)
+        return _synthetic(spec, seed)
     path = Path(spec)
     if not path.exists():
         raise ValueError(f"trace file not found: {spec}")
+    if path.is_dir():
+        raise ValueError(f"{spec} is a directory; give a trace file (CSV or Parquet)")
     if path.suffix.lower() in (".parquet", ".pq"):
         return load_table(path, strict=strict)
-    with open(path, newline="") as fh:
-        header = next(csv.reader(fh), [])
+    try:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{spec}: not a UTF-8 text file ({err.reason})") from None
+    if not header:
+        raise ValueError(f"{spec}: empty file (no header line and no rows)")
     if all(c in header for c in BURSTGPT_COLUMNS):
         return load_burstgpt(path, strict=strict)
     return load_table(path, strict=strict)
