@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _validate
 from ._metrics import KIND_DECODE_ONLY
 from ._status import status_message
 from .models import DecodeOnly, PrefillDecode
@@ -31,6 +32,9 @@ _TOKEN_KINDS = {
 _ARRIVAL_POISSON, _ARRIVAL_GAMMA, _ARRIVAL_TRACE = 0, 1, 2
 #: Admission policies (see :func:`simulate`), as the kernel numbers them.
 ADMISSIONS = {"iteration": 0, "immediate": 1}
+
+# Most request-iterations (requests x (prefill chunks + output tokens)) one call simulates.
+MAX_SIMULATED_STEPS = 1e11
 
 _SCALARS = (
     "arrivals",
@@ -51,33 +55,26 @@ _SCALARS = (
 )
 
 
-def _number(name: str, value, *, positive: bool = False, allow_zero: bool = True) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and x <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if not allow_zero and x == 0:
-        raise ValueError(f"{name} must be nonzero, got {value!r}")
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return x
+def _number(name: str, value, *, positive: bool = False) -> float:
+    return _validate.number(value, name, above=0.0 if positive else None,
+                            minimum=None if positive else 0.0)  # fmt: skip
 
 
-def _integer(name: str, value, *, minimum: int) -> int:
-    try:
-        n = operator.index(value)
-    except TypeError:
-        if isinstance(value, float) and value.is_integer():
-            n = int(value)
-        else:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return n
+def check_work(model, *, in_mean: float, out_mean: float, num_requests: int, replications: int):
+    """Refuse a simulation the simulator cannot finish: it steps every iteration, so a
+    prompt of 1e20 tokens (1e16 prefill chunks per request) would run for ever. The work is
+    requests x (prefill chunks + output tokens), at most :data:`MAX_SIMULATED_STEPS`."""
+    chunks = 0.0
+    if model.kind != KIND_DECODE_ONLY:
+        chunks = in_mean / max(math.floor(model.max_num_tokens), 1)
+    steps = (chunks + out_mean) * num_requests * replications
+    if not steps <= MAX_SIMULATED_STEPS:
+        raise ValueError(
+            f"this simulation needs about {steps:.3g} request-iterations ({replications} x "
+            f"{num_requests} requests of {chunks:.3g} prefill chunks and {out_mean:.3g} "
+            f"output tokens on average), more than the limit {MAX_SIMULATED_STEPS:.0e}: lower "
+            "in_tokens, out_tokens, num_requests or replications (or raise max_num_tokens)"
+        )
 
 
 @dataclass(frozen=True)
@@ -379,7 +376,7 @@ def simulate(
             f"model must be DecodeOnly or PrefillDecode (an iteration-level model), "
             f"got {type(model).__name__}"
         )
-    max_batch = _integer("max_batch", max_batch, minimum=1)
+    max_batch = _validate.count(max_batch, "max_batch", minimum=1, maximum=_validate.MAX_BATCH)
     if max_queue is None:
         queue = math.inf
     else:
@@ -414,16 +411,16 @@ def simulate(
             raise ValueError("rate (req/s) is required unless arrival_times_ms is given")
         rate_value = _number("rate", rate, positive=True)
         arrival_kind = _ARRIVAL_POISSON if cv == 1.0 else _ARRIVAL_GAMMA
-        num_requests = _integer("num_requests", num_requests, minimum=2)
+        num_requests = _validate.count(num_requests, "num_requests", minimum=2)
     if warmup is None:
         warmup = num_requests // 10
-    warmup = _integer("warmup", warmup, minimum=0)
+    warmup = _validate.count(warmup, "warmup", minimum=0)
     if warmup > num_requests - 2:
         raise ValueError(
             f"warmup must leave at least 2 measured requests (num_requests {num_requests}), "
             f"got {warmup!r}"
         )
-    replications = _integer("replications", replications, minimum=1)
+    replications = _validate.count(replications, "replications", minimum=1)
     seed_value = _seed(seed)
     try:
         pct = np.array(percentiles, dtype=float).reshape(-1)
@@ -434,7 +431,7 @@ def simulate(
     confidence = _number("confidence", confidence, positive=True)
     if not confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    n_threads = 0 if threads is None else _integer("threads", threads, minimum=1)
+    n_threads = 0 if threads is None else _validate.count(threads, "threads", minimum=1)
     if not isinstance(admission, str) or admission not in ADMISSIONS:
         raise ValueError(
             f"admission must be one of {', '.join(map(repr, ADMISSIONS))}, got {admission!r}"
@@ -446,6 +443,13 @@ def simulate(
     kind, alpha, beta, gamma, _, _, max_num_tokens = model.params()
     if not is_decode and math.floor(max_num_tokens) < 1:
         raise ValueError(f"max_num_tokens must be >= 1, got {max_num_tokens!r}")
+    check_work(
+        model,
+        in_mean=in_spec.mean,
+        out_mean=out_spec.mean,
+        num_requests=num_requests,
+        replications=replications,
+    )
 
     try:
         from . import _core
