@@ -1,51 +1,392 @@
-"""Command-line interface: ``inferplan <subcommand> ...`` (also ``python -m inferplan``).
+"""Command-line interface: inferplan <command> ... (also python -m inferplan).
 
-Each subcommand is a pair of functions, one adding its arguments to a parser and one
-running it, registered in ``SUBCOMMANDS``; a new subcommand adds one entry.
+Each command is a pair of functions, one adding its arguments to a parser and one running
+it, registered in ``SUBCOMMANDS``; a new command adds one entry. Heavy modules are imported
+inside the commands, so that ``inferplan --help`` and argument errors stay quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
-from .models import DecodeOnly, PrefillDecode
-from .simulate import Tokens, simulate
+from . import _validate
+from ._validate import option
+
+DESCRIPTION = (
+    "Capacity planning for LLM inference: analyze and size one replica, simulate it, "
+    "allocate a fleet of model servers to accelerators, sweep grids of configurations and "
+    "evaluate provisioning policies over request traces. Also runs as: python -m inferplan."
+)
+EPILOG = "Run 'inferplan COMMAND --help' for the options of a command (docs/reference.md)."
+
+_DISTS = ("constant", "exponential", "geometric", "lognormal")
+ADMISSION_CHOICES = ("chain", "immediate", "iteration")
+
+
+# ------------------------------------------------------------------ one replica: arguments
+
+
+def _queue(text: str) -> float | None:
+    """--max-queue: an integer >= 0, or inf/none/unbounded."""
+    if text.strip().lower() in ("inf", "none", "unbounded"):
+        return None
+    try:
+        return _validate.number(text, "", minimum=0, integer=True)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{str(err).strip()} (an integer >= 0, or inf for an unbounded queue)"
+        ) from None
+
+
+_queue.__name__ = "queue"
+
+
+def add_replica_arguments(p: argparse.ArgumentParser) -> None:
+    """The service model and the replica's limits, shared by analyze, size and simulate:
+    every value is checked here (docs/model.md 2) before any work starts."""
+    g = p.add_argument_group("replica (docs/model.md 2)")
+    g.add_argument(
+        "--model",
+        choices=("decode", "prefill-decode"),
+        default="decode",
+        help="decode: DecodeOnly (alpha, beta, out-tokens); prefill-decode: PrefillDecode "
+        "(also gamma, in-tokens, max-num-tokens)",
+    )
+    g.add_argument("--alpha", type=option(minimum=0), required=True, help="ms per iteration")
+    g.add_argument(
+        "--beta", type=option(minimum=0), required=True, help="ms per token in the batch"
+    )
+    g.add_argument(
+        "--gamma", type=option(minimum=0), default=0.0, help="prefill-decode: ms per KV token read"
+    )
+    g.add_argument(
+        "--in-tokens",
+        type=option(minimum=0, maximum=_validate.MAX_EXACT),
+        default=0.0,
+        help="prefill-decode: mean prompt tokens",
+    )
+    g.add_argument(
+        "--out-tokens",
+        type=option(above=0, maximum=_validate.MAX_EXACT),
+        required=True,
+        help="mean output tokens",
+    )
+    g.add_argument(
+        "--max-num-tokens",
+        type=option(above=0),
+        default=8192.0,
+        help="prefill-decode: token budget per iteration (chunked prefill)",
+    )
+    g.add_argument(
+        "--max-batch",
+        type=option(integer=True, minimum=1, maximum=_validate.MAX_BATCH),
+        required=True,
+        help=f"requests served at once (1 to {_validate.MAX_BATCH})",
+    )
+    g.add_argument(
+        "--max-queue",
+        type=_queue,
+        default=None,
+        help="requests waiting beyond the batch (an integer, or inf; default: unbounded)",
+    )
+
+
+def service_model(args: argparse.Namespace):
+    """The DecodeOnly or PrefillDecode the replica arguments describe."""
+    from .models import DecodeOnly, PrefillDecode
+
+    if args.model == "decode":
+        extra = [
+            f"--{n.replace('_', '-')}"
+            for n, default in (("gamma", 0.0), ("in_tokens", 0.0), ("max_num_tokens", 8192.0))
+            if getattr(args, n) != default
+        ]
+        if extra:
+            raise ValueError(
+                f"{', '.join(extra)} only apply to --model prefill-decode (the decode model "
+                "has no prefill)"
+            )
+        return DecodeOnly(alpha=args.alpha, beta=args.beta, out_tokens=args.out_tokens)
+    return PrefillDecode(
+        alpha=args.alpha,
+        beta=args.beta,
+        gamma=args.gamma,
+        in_tokens=args.in_tokens,
+        out_tokens=args.out_tokens,
+        max_num_tokens=args.max_num_tokens,
+    )
+
+
+def _replica_json(replica, admission) -> dict:
+    q = replica.max_queue
+    return {
+        "model": type(replica.model).__name__,
+        **{k: v for k, v in vars(replica.model).items()},
+        "max_batch": replica.max_batch,
+        "max_queue": None if math.isinf(q) else int(q),
+        "admission": admission or "chain",
+        "max_rate": replica.max_rate,
+    }
+
+
+def _admission(args) -> str | None:
+    return None if args.admission == "chain" else args.admission
+
+
+def _add_admission(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--admission",
+        choices=ADMISSION_CHOICES,
+        default="chain",
+        help=f"{what}: chain = the chain's read-off at the mean batch; immediate / iteration "
+        "= as an arriving request sees it when it joins at once / at the next iteration "
+        "boundary (docs/accuracy.md)",
+    )
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output on stdout")
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+_UNITS = {
+    "rate": "req/s",
+    "p0": "",
+    "p_block": "",
+    "throughput": "req/s",
+    "in_system": "requests",
+    "in_service": "requests",
+    "in_queue": "requests",
+    "response_ms": "ms",
+    "service_ms": "ms",
+    "wait_ms": "ms",
+    "itl_ms": "ms",
+    "ttft_ms": "ms",
+    "prefill_ms": "ms",
+    "utilization": "",
+    "max_rate": "req/s",
+}
+
+
+# ----------------------------------------------------------------------------- analyze
+
+
+def _add_analyze(p: argparse.ArgumentParser) -> None:
+    add_replica_arguments(p)
+    rate = p.add_mutually_exclusive_group(required=True)
+    rate.add_argument(
+        "--rate",
+        type=_validate.number_list(minimum=0),
+        help="offered rate(s) in req/s, comma-separated (e.g. 0.5,1,2)",
+    )
+    rate.add_argument(
+        "--load",
+        type=_validate.number_list(minimum=0),
+        help="offered rate(s) as fractions of the saturation rate max_rate",
+    )
+    p.add_argument(
+        "--quantile",
+        type=option(above=0, below=1),
+        action="append",
+        metavar="Q",
+        help="also the Q-quantiles of the wait and of TTFT (repeatable, e.g. --quantile 0.9)",
+    )
+    _add_admission(p, "TTFT and wait")
+    _add_format(p)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .replica import Replica
+
+    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
+    admission = _admission(args)
+    rates = args.rate if args.rate is not None else [x * replica.max_rate for x in args.load]
+    quantiles = args.quantile or []
+    results, failed = [], 0
+    for r in rates:
+        try:
+            m = replica.analyze(r, admission=admission)._asdict()
+            for q in quantiles:
+                m[f"wait_p{100 * q:g}_ms"] = replica.wait_quantile(r, q, admission=admission)
+                m[f"ttft_p{100 * q:g}_ms"] = replica.ttft_quantile(r, q, admission=admission)
+            results.append(m)
+        except ValueError as err:  # no steady state at this rate: say so, keep the others
+            results.append({"rate": r, "error": str(err)})
+            failed += 1
+    if args.format == "json":
+        out = {"replica": _replica_json(replica, admission), "results": results}
+        print(json.dumps(_finite(out), indent=2, allow_nan=False))
+    else:
+        print(_describe(replica, admission))
+        names = next((list(x) for x in results if "error" not in x), ["rate"])
+        names = [n for n in names if n != "rate"]
+        rows = [["metric", "unit", *(f"rate {_fmt(x['rate'])}" for x in results)]]
+        for name in names:
+            unit = _UNITS.get(name, "ms" if name.endswith("_ms") else "")
+            rows.append([name, unit, *(_fmt(x.get(name)) for x in results)])
+        _print_rows(rows)
+        for x in results:
+            if "error" in x:
+                print(f"rate {_fmt(x['rate'])}: {x['error']}")
+    return 1 if failed else 0
+
+
+def _finite(x):
+    """JSON has no NaN or infinity: null instead (e.g. max_queue unbounded)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _describe(replica, admission) -> str:
+    q = "unbounded" if math.isinf(replica.max_queue) else int(replica.max_queue)
+    return (
+        f"{replica.model!r}, max_batch {replica.max_batch}, max_queue {q}, "
+        f"admission {admission or 'chain'}; max_rate {replica.max_rate:.6g} req/s"
+    )
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+
+
+# -------------------------------------------------------------------------------- size
+
+
+def _add_size(p: argparse.ArgumentParser) -> None:
+    add_replica_arguments(p)
+    t = p.add_argument_group("targets (any combination; none: the saturation cap)")
+    t.add_argument("--itl-ms", type=option(above=0), help="mean inter-token latency at most")
+    t.add_argument("--ttft-ms", type=option(above=0), help="mean time to first token at most")
+    t.add_argument("--wait-ms", type=option(above=0), help="mean wait in the queue at most")
+    t.add_argument(
+        "--ttft-percentile",
+        type=_validate.percentile_option,
+        metavar="Q:MS",
+        help="the Q-quantile of TTFT at most MS ms (e.g. 0.9:2000)",
+    )
+    t.add_argument(
+        "--wait-percentile",
+        type=_validate.percentile_option,
+        metavar="Q:MS",
+        help="the Q-quantile of the wait at most MS ms (e.g. 0.99:500)",
+    )
+    t.add_argument(
+        "--max-block",
+        type=option(above=0, below=1),
+        help="blocking probability (bounded queue) at most",
+    )
+    t.add_argument(
+        "--tps",
+        type=option(above=0),
+        help="tokens/s the fleet must deliver: the replica runs at most at 0.9 of its cap",
+    )
+    _add_admission(p, "TTFT and wait targets")
+    _add_format(p)
+
+
+def _run_size(args: argparse.Namespace) -> int:
+    from .replica import Replica
+
+    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
+    admission = _admission(args)
+    res = replica.size(
+        itl_ms=args.itl_ms,
+        ttft_ms=args.ttft_ms,
+        wait_ms=args.wait_ms,
+        ttft_percentile=args.ttft_percentile,
+        wait_percentile=args.wait_percentile,
+        max_block=args.max_block,
+        tps=args.tps,
+        admission=admission,
+    )
+    metrics = res.metrics._asdict() if res.metrics is not None else None
+    out = {
+        "rate": res.rate,
+        "rate_per_min": res.rate * 60.0,
+        "status": res.status.name,
+        "feasible": res.feasible,
+        "binding": res.binding if res.feasible else None,
+        "reason": res.reason,
+        "iterations": res.iterations,
+        "metrics": metrics,
+    }
+    if args.format == "json":
+        out["replica"] = _replica_json(replica, admission)
+        print(json.dumps(_finite(out), indent=2, allow_nan=False))
+    else:
+        print(_describe(replica, admission))
+        rows = [["result", "unit", "value"]]
+        rows.append(["status", "", res.status.name])
+        if res.feasible:
+            rows.append(["rate", "req/s", _fmt(res.rate)])
+            rows.append(["rate", "req/min", _fmt(res.rate * 60.0)])
+            rows.append(["binding", "", res.binding or "saturation"])
+            rows.append(["iterations", "", str(res.iterations)])
+            for name, v in metrics.items():
+                if name != "rate":
+                    rows.append([name, _UNITS.get(name, ""), _fmt(v)])
+        _print_rows(rows)
+        if not res.feasible:
+            print(f"infeasible: {res.reason}")
+    return 0 if res.feasible else 1
+
+
+# ---------------------------------------------------------------------------- simulate
 
 
 def _add_simulate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=("decode", "prefill-decode"), default="decode")
-    p.add_argument("--alpha", type=float, required=True, help="ms per iteration")
-    p.add_argument("--beta", type=float, required=True, help="ms per token in the batch")
-    p.add_argument("--gamma", type=float, default=0.0, help="ms per KV token read")
-    p.add_argument("--in-tokens", type=float, default=0.0, help="mean prompt tokens")
-    p.add_argument("--out-tokens", type=float, required=True, help="mean output tokens")
-    p.add_argument("--max-num-tokens", type=float, default=8192, help="token budget")
-    p.add_argument("--max-batch", type=int, required=True)
-    p.add_argument("--max-queue", type=int, default=None, help="default: unbounded")
+    add_replica_arguments(p)
     rate = p.add_mutually_exclusive_group(required=True)
-    rate.add_argument("--rate", type=float, help="arrival rate, req/s")
-    rate.add_argument("--load", type=float, help="arrival rate as a fraction of max_rate")
-    p.add_argument("--arrival-cv", type=float, default=1.0, help="1: Poisson; >1: bursty")
+    rate.add_argument("--rate", type=option(above=0), help="arrival rate, req/s")
+    rate.add_argument("--load", type=option(above=0), help="arrival rate as a fraction of max_rate")
+    p.add_argument("--arrival-cv", type=option(above=0), default=1.0, help="1: Poisson; >1: bursty")
+    p.add_argument("--out-dist", default="geometric", choices=_DISTS)
+    p.add_argument("--in-dist", default="constant", choices=_DISTS)
+    p.add_argument("--cv", type=option(above=0), default=1.0, help="cv of lognormal token counts")
     p.add_argument(
-        "--out-dist",
-        default="geometric",
-        choices=("constant", "exponential", "geometric", "lognormal"),
+        "--num-requests",
+        type=option(integer=True, minimum=2),
+        default=100_000,
+        help="per replication",
     )
     p.add_argument(
-        "--in-dist",
-        default="constant",
-        choices=("constant", "exponential", "geometric", "lognormal"),
+        "--warmup",
+        type=option(integer=True, minimum=0),
+        default=None,
+        help="requests left out at the start (default: a tenth)",
     )
-    p.add_argument("--cv", type=float, default=1.0, help="cv of lognormal token counts")
-    p.add_argument("--num-requests", type=int, default=100_000, help="per replication")
-    p.add_argument("--warmup", type=int, default=None, help="default: a tenth")
-    p.add_argument("--replications", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--replications", type=option(integer=True, minimum=1), default=10)
+    p.add_argument("--seed", type=option(integer=True, minimum=0, below=2**64), default=0)
+    p.add_argument(
+        "--threads",
+        type=option(integer=True, minimum=1),
+        default=None,
+        help="default: all cores",
+    )
     p.add_argument(
         "--admission",
         default="iteration",
@@ -62,7 +403,9 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _dist(name: str, mean: float, cv: float) -> Tokens:
+def _dist(name: str, mean: float, cv: float):
+    from .simulate import Tokens
+
     if name == "lognormal":
         return Tokens.lognormal(mean, cv)
     return getattr(Tokens, name)(mean)
@@ -70,18 +413,17 @@ def _dist(name: str, mean: float, cv: float) -> Tokens:
 
 def _run_simulate(args: argparse.Namespace) -> int:
     from .replica import Replica
+    from .simulate import check_work, simulate
 
-    if args.model == "decode":
-        model = DecodeOnly(alpha=args.alpha, beta=args.beta, out_tokens=args.out_tokens)
-    else:
-        model = PrefillDecode(
-            alpha=args.alpha,
-            beta=args.beta,
-            gamma=args.gamma,
-            in_tokens=args.in_tokens,
-            out_tokens=args.out_tokens,
-            max_num_tokens=args.max_num_tokens,
-        )
+    model = service_model(args)
+    # Refuse work the simulator cannot finish before anything else runs.
+    check_work(
+        model,
+        in_mean=args.in_tokens,
+        out_mean=args.out_tokens,
+        num_requests=args.num_requests,
+        replications=args.replications,
+    )
     replica = Replica(model, max_batch=args.max_batch, max_queue=args.max_queue)
     rate = args.rate if args.rate is not None else args.load * replica.max_rate
     in_tokens = None
@@ -165,11 +507,23 @@ def _run_runtime(args: argparse.Namespace) -> int:
 
 
 def _add_sweep(p: argparse.ArgumentParser) -> None:
+    from .sweep.run import COMPRESSIONS
+
     p.add_argument("spec", help="sweep spec, YAML or JSON (see docs/sweeps.md)")
     p.add_argument("--out", required=True, help="output directory (Parquet parts + manifest)")
     p.add_argument("--overwrite", action="store_true", help="replace a different sweep in --out")
-    p.add_argument("--chunk-rows", type=int, default=None, help="rows per chunk and part file")
-    p.add_argument("--threads", type=int, default=None, help="kernel threads per chunk")
+    p.add_argument(
+        "--chunk-rows",
+        type=option(integer=True, minimum=1),
+        default=None,
+        help="rows per chunk and part file (default: the spec's chunk_rows, else 2000000)",
+    )
+    p.add_argument(
+        "--threads",
+        type=option(integer=True, minimum=1),
+        default=None,
+        help="kernel threads per chunk (default: all cores)",
+    )
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -185,7 +539,12 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="Dask workers send tables back and this process writes them",
     )
-    p.add_argument("--compression", default="snappy", help="Parquet codec (default snappy)")
+    p.add_argument(
+        "--compression",
+        default="snappy",
+        choices=COMPRESSIONS,
+        help="Parquet codec",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -227,7 +586,7 @@ def _add_sweep_summary(p: argparse.ArgumentParser) -> None:
     best.add_argument("--min", dest="minimize", action="store_true", default=None)
     best.add_argument("--max", dest="minimize", action="store_false")
     p.add_argument("--by", default=None, help="group column (default: model when present)")
-    p.add_argument("--top", type=int, default=1, help="rows per group")
+    p.add_argument("--top", type=option(integer=True, minimum=1), default=1, help="rows per group")
     p.add_argument("--columns", default=None, help="comma-separated columns to print")
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
@@ -254,6 +613,16 @@ def _run_sweep_summary(args: argparse.Namespace) -> int:
 SUBCOMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
+    "analyze": (
+        "steady-state metrics of one replica at given rates (latency, queue, throughput)",
+        _add_analyze,
+        _run_analyze,
+    ),
+    "size": (
+        "the largest rate one replica carries within latency targets (exit 1: infeasible)",
+        _add_size,
+        _run_size,
+    ),
     "simulate": (
         "simulate one replica with continuous batching (discrete-event)",
         _add_simulate,
@@ -285,29 +654,98 @@ def _package_subcommands():
     return [(add_optimize_parser, run_optimize), (add_profile_parser, run_profile)]
 
 
+class _Version(argparse.Action):
+    """--version: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"inferplan {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    """The version of the installed ``inferplan`` distribution (package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("inferplan")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return f"{__version__} (not installed: running from a source tree)"
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append "(default: X)" to the help of every option of ``parser`` and its commands
+    that has a default worth showing (not None, not a flag's False) and does not already
+    say it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                _show_defaults(sub)
+            continue
+        d = action.default
+        if (
+            not action.option_strings
+            or action.help == argparse.SUPPRESS
+            or d is None
+            or d is argparse.SUPPRESS
+            or isinstance(d, bool)
+            or "default" in (action.help or "").lower()
+        ):
+            continue
+        shown = f"{d:g}" if isinstance(d, float) else str(d)
+        text = f"(default: {shown})".replace("%", "%%")
+        action.help = f"{action.help} {text}" if action.help else text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inferplan", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="inferplan", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add, run) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add(p)
         p.set_defaults(run=run)
     for add_parser, run in _package_subcommands():
         add_parser(sub).set_defaults(run=run)
+    _show_defaults(parser)
     return parser
+
+
+def _one_line_warnings(command: str) -> None:
+    """Warnings (e.g. fleet data read as "not set") as one line each on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"inferplan {command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _one_line_warnings(args.command)
     try:
         return args.run(args)
-    except ValueError as exc:
-        print(f"inferplan {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as exc:
+        if isinstance(exc, BrokenPipeError):  # the reader went away (`... | head`): fine
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename is not None:
+            message = f"{exc.filename}: {exc.strerror or message}"
+        print(f"inferplan {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # the reader went away (`inferplan ... | head`): not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except MemoryError:
+        print(f"inferplan {args.command}: error: out of memory", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"inferplan {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
