@@ -37,3 +37,53 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def inferno_dir(reference_dir: Path) -> Path:
     return reference_dir / "inferno"
+
+
+def _run_inferplan(*args, cwd=None, timeout=120, env=None, input=None):
+    """The real ``inferplan`` command (``python -m inferplan``) in a subprocess, importing
+    the same inferplan as this process (installed or in-tree)."""
+    import subprocess
+    import sys
+
+    import inferplan
+
+    package_root = str(Path(inferplan.__file__).resolve().parents[1])
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [package_root, full_env.get("PYTHONPATH")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "inferplan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+        input=input,
+    )
+
+
+@pytest.fixture(scope="session")
+def inferplan_cli():
+    """``inferplan_cli(*args, cwd=None, timeout=120)``: run the real command line, return
+    the ``subprocess.CompletedProcess`` (text stdout/stderr)."""
+    return _run_inferplan
+
+
+def _one_line_error(proc, *needles: str) -> str:
+    """Asserts ``proc`` failed with exit status 2 and a one-line error (no traceback) on
+    stderr that contains every needle; returns that line."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "error" in line, proc.stderr
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
+@pytest.fixture(scope="session")
+def one_line_error():
+    """``one_line_error(proc, *needles)``: assert a CLI failure is exit status 2 with one
+    error line (no traceback) holding every needle; returns the line."""
+    return _one_line_error

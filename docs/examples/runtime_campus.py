@@ -10,7 +10,7 @@ towards the afternoon, Gamma arrivals with CV 2, random bursts at twice the rate
 compares the three policies of ``inferplan.runtime`` on the illustrative hardware of
 ``campus_hardware()`` (an A100-80GB whole or as 3g/2g/1g slices, at 855-1410 MHz).
 
-    PYTHONPATH=python python docs/examples/runtime_campus.py [--out docs/img]
+    python docs/examples/runtime_campus.py [--out docs/img]
 """
 
 from __future__ import annotations

@@ -551,6 +551,7 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
 def _run_sweep(args: argparse.Namespace) -> int:
     from .sweep import sweep
 
+    _validate.output_dir(args.out, "--out")  # named as typed here (the API says "out")
     res = sweep(
         args.spec,
         args.out,
