@@ -107,3 +107,20 @@ def test_options_are_checked_before_anything_is_written(inferplan_cli, one_line_
     assert p.returncode == 0, p.stderr
     frame = inferplan.read_sweep(out)
     assert len(frame) == 3 and (frame["status"] == 0).all()
+
+
+def test_token_counts_beyond_2_53_and_partial_summary_hint(tmp_path):
+    with pytest.raises(SpecError, match=r"fixed.in_tokens: in_tokens must be at most 2\*\*53"):
+        load_spec({"operation": "analyze", "axes": {"rate": [1.0]},
+                   "fixed": {"kind": 1, "alpha": 1, "beta": 1, "in_tokens": 1e20,
+                             "out_tokens": 8, "max_batch": 4}})  # fmt: skip
+    out = tmp_path / "o"
+    inferplan.sweep(spec(tmp_path, GOOD), out, chunk_rows=1, progress=False)
+    next(out.glob("part-*.parquet")).unlink()
+    from inferplan.sweep import summarize
+
+    with pytest.raises(ValueError, match="incomplete") as err:
+        summarize(out)
+    assert "allow_partial" not in str(err.value)  # summarize has no such argument
+    with pytest.raises(ValueError, match="allow_partial=True"):
+        inferplan.read_sweep(out)

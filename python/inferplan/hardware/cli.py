@@ -93,7 +93,7 @@ def run_profile(args) -> int:
             frequencies_mhz=sorted(args.frequencies),
         )
     except ValueError as err:
-        print(f"inferplan profile: {err}", file=sys.stderr)
+        print(f"inferplan profile: error: {err}", file=sys.stderr)
         return 2
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -115,11 +115,12 @@ def run_profile(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry point (``python -m inferplan.hardware.cli profile ...``)."""
-    parser = argparse.ArgumentParser(prog="inferplan")
-    add_profile_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``python -m inferplan.hardware.cli profile ...``: the same as ``inferplan profile``."""
+    import sys
+
+    from ..cli import main as inferplan_main
+
+    return inferplan_main(sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":

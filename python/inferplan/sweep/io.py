@@ -111,7 +111,7 @@ def read_manifest(out) -> dict | None:
         raise SweepDirectoryError(f"{path}: unreadable manifest ({exc})") from None
 
 
-def _open(out, allow_partial: bool):
+def _open(out, allow_partial: bool, partial_hint: str = ", or pass allow_partial=True"):
     out = Path(out)
     manifest = read_manifest(out)
     if manifest is None:
@@ -121,7 +121,7 @@ def _open(out, allow_partial: bool):
     if len(parts) < manifest["num_chunks"] and not allow_partial:
         raise ValueError(
             f"the sweep in {out} is incomplete ({len(parts)} of {manifest['num_chunks']} "
-            "chunks): run it again to finish it, or pass allow_partial=True"
+            f"chunks): run it again to finish it{partial_hint}"
         )
     return manifest, [parts[i] for i in sorted(parts)]
 
@@ -197,7 +197,7 @@ def summarize(
     import pandas as pd
     import pyarrow.dataset as ds
 
-    manifest, paths = _open(out, allow_partial=False)
+    manifest, paths = _open(out, allow_partial=False, partial_hint="")  # no such option here
     dataset = ds.dataset([str(p) for p in paths], format="parquet")
     names = dataset.schema.names
     if objective is None:

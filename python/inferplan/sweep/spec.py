@@ -93,6 +93,7 @@ _ECONOMICS = {
     "full_w": ("float", ">=0"),
 }
 BUILTIN_LABELS = ("model", "accelerator", "query_class")
+_TOKEN_COUNTS = ("in_tokens", "out_tokens")  # at most 2**53, as everywhere else
 POWER_PARAMS = ("idle_w", "mid_w", "mid_util", "full_w")
 
 PARAMS = {
@@ -633,6 +634,8 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
             raise SpecError(f"{where}: {name} must be finite, got {v!r}")
         if kind == "int" and x != math.floor(x):
             raise SpecError(f"{where}: {name} must be an integer, got {v!r}")
+        if name in _TOKEN_COUNTS and x > _validate.MAX_EXACT:
+            raise SpecError(f"{where}: {name} must be at most 2**53 tokens, got {v!r}")
         if rule == ">=1" and x < 1:
             raise SpecError(f"{where}: {name} must be >= 1, got {v!r}")
         if rule in (">=0", "target") and x < 0:
