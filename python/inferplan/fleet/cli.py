@@ -44,13 +44,22 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
         "--saturation-policy",
         default=None,
         choices=("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin"),
+        help="greedy: what servers that do not fit get (default: the data's "
+        "saturationPolicy, else None; docs/model.md 4)",
     )
-    p.add_argument("--delayed-best-effort", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--delayed-best-effort",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="greedy: best effort once after all priority groups instead of after each "
+        "(default: the data's delayedBestEffort)",
+    )
     p.add_argument(
         "--heterogeneous",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="milp: allow one server's replicas on several accelerator types",
+        help="milp: allow one server's replicas on several accelerator types (default: the "
+        "data's heterogeneous)",
     )
     p.add_argument("--time-limit", type=option(above=0), default=60.0, help="milp time limit (s)")
     p.add_argument(
