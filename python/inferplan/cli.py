@@ -584,8 +584,16 @@ def _add_sweep_summary(p: argparse.ArgumentParser) -> None:
         "else the largest rate/throughput)",
     )
     best = p.add_mutually_exclusive_group()
-    best.add_argument("--min", dest="minimize", action="store_true", default=None)
-    best.add_argument("--max", dest="minimize", action="store_false")
+    best.add_argument(
+        "--min",
+        dest="minimize",
+        action="store_true",
+        default=None,
+        help="rank by the lowest --objective (default: lowest cost or energy, highest rate)",
+    )
+    best.add_argument(
+        "--max", dest="minimize", action="store_false", help="rank by the highest --objective"
+    )
     p.add_argument("--by", default=None, help="group column (default: model when present)")
     p.add_argument("--top", type=option(integer=True, minimum=1), default=1, help="rows per group")
     p.add_argument("--columns", default=None, help="comma-separated columns to print")
