@@ -183,3 +183,14 @@ def test_loader_raises_and_warns_in_python(tmp_path):
     with pytest.raises(fleet.DataError, match=r"'avgOutTokens' must be 0 \(no load\) or >= 1"):
         fleet.load_system(bad)
     shutil.rmtree(bad)
+
+
+def test_a_system_built_in_code_is_checked_too():
+    from dataclasses import replace
+
+    system = fleet.load_system(fleet.example_path())
+    s0 = system.servers[0]
+    bad = replace(system, servers=(replace(s0, load=replace(s0.load, out_tokens=0.5)),
+                                   *system.servers[1:]))  # fmt: skip
+    with pytest.raises(ValueError, match=r"servers\[0\] \('chat-8b'\): load.out_tokens"):
+        fleet.optimize(bad)
