@@ -107,7 +107,6 @@ class Calibration:
     def prefill_decode(self, in_tokens: float, out_tokens: float, max_num_tokens=8192):
         """The :class:`inferplan.PrefillDecode` closest to the engine for one shape
         (robust regression of its step time over the batch sizes, fit.py)."""
-        from ..hardware.fit import fit_prefill_decode
         from ..models import PrefillDecode
 
         a, b, g = self.perf_parms(shapes=[(in_tokens, out_tokens)], max_num_tokens=max_num_tokens)
@@ -299,7 +298,7 @@ def calibrate(
         raise ValueError(f"ttft must be 'mean' or 'median', got {ttft!r}")
     t_start = time.perf_counter()
     df, rate, L, m, dur, window, even, mt, mi = _fit_arrays(points, _TTFT_COLUMN[ttft])
-    shapes = {(round(a, -1), round(b, -1)) for a, b in zip(L, m, strict=True)}
+    shapes = count_shapes(L, m)
     if len(df) < len(PARAMS) + 1:
         raise ValueError(
             f"calibrate needs at least {len(PARAMS) + 1} points with TTFT and ITL from "
@@ -362,6 +361,14 @@ def calibrate(
 
 
 # ------------------------------------------------------------------------ summaries
+
+
+def count_shapes(in_tokens, out_tokens) -> set:
+    """Distinct request shapes: token counts within about 20 % of each other are one."""
+    return {
+        (round(2 * math.log2(a + 1)), round(2 * math.log2(b + 1)))
+        for a, b in zip(in_tokens, out_tokens, strict=True)
+    }
 
 
 def shape_label(in_tokens, out_tokens) -> str:

@@ -399,8 +399,10 @@ def _guidellm_csv_current(rows: list[list[str]], source: str, sink: _Sink) -> No
             if len(values) == expected_h:
                 layout = groups
             else:
-                sink.skip(source, k, f"{len(values)} statistics blocks where the header and "
-                                     f"the request counts give {expected} (or {expected_h})")  # fmt: skip
+                sink.skip(
+                    source, k, f"{len(values)} statistics blocks where the header and the "
+                    f"request counts give {expected} (or {expected_h})",
+                )  # fmt: skip
                 continue
         stats: dict[tuple[str, str], tuple] = {}
         j = 0
@@ -414,7 +416,7 @@ def _guidellm_csv_current(rows: list[list[str]], source: str, sink: _Sink) -> No
             duration = _num(data[fields[("Timings", "Duration")]]) if (
                 "Timings", "Duration") in fields else math.nan  # fmt: skip
 
-            def s(group, units):
+            def s(group, units, stats=stats):
                 return _num(stats[(group, units)][0])
 
             ttft = stats[("Time to First Token", "ms")]
