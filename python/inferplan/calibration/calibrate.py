@@ -105,22 +105,27 @@ class Calibration:
         return predict(self.engine, points, ttft=self.ttft)
 
     def prefill_decode(self, in_tokens: float, out_tokens: float, max_num_tokens=8192):
-        """The :class:`inferplan.PrefillDecode` closest to the engine for one shape
-        (robust regression of its step time over the batch sizes, fit.py)."""
+        """The :class:`inferplan.PrefillDecode` closest to the engine around one shape
+        (robust regression of its service time over batch sizes and the shapes with half
+        and twice the prompt and output, fit.py)."""
         from ..models import PrefillDecode
 
-        a, b, g = self.perf_parms(shapes=[(in_tokens, out_tokens)], max_num_tokens=max_num_tokens)
+        shapes = [(in_tokens * f, out_tokens * g) for f in (0.5, 1, 2) for g in (0.5, 1, 2)]
+        a, b, g = self.perf_parms(shapes, max_num_tokens=max_num_tokens)
         return PrefillDecode(a, b, g, in_tokens, out_tokens, max_num_tokens)
 
     def perf_parms(self, shapes=None, *, max_num_tokens=8192) -> tuple[float, float, float]:
         """(alpha, beta, gamma) of the linear PrefillDecode profile (docs/model.md 2.2) that
-        best matches the engine's step time over ``shapes`` (default: the fitted ones) and
-        batches up to their caps: the profile the fleet data (``perfParms``),
+        best matches the engine's service time over ``shapes`` (default: the fitted ones)
+        and batches up to half their caps: the profile the fleet data (``perfParms``),
         ``cost_table`` and the runtime take."""
         from ..hardware.fit import fit_prefill_decode
 
         if shapes is None:
-            shapes = sorted({(round(a), round(b)) for a, b in self._shapes()}) or [(512, 256)]
+            shapes = sorted({(round(a), round(b)) for a, b in self._shapes()})
+        if len(shapes) < 2:
+            L, m = shapes[0] if shapes else (512, 256)
+            shapes = [(L * f, m * g) for f in (0.5, 1, 2) for g in (0.5, 1, 2)]
         rows = {"batch_size": [], "in_tokens": [], "out_tokens": [], "request_ms": []}
         for L, m in shapes:
             n = self.engine.max_batch(L, m)
@@ -130,16 +135,6 @@ class Calibration:
             rows["in_tokens"] += [float(L)] * b.size
             rows["out_tokens"] += [float(m)] * b.size
             rows["request_ms"] += list(tau)
-        if len(shapes) < 2:  # one shape cannot separate beta from gamma: add a neighbour
-            L, m = shapes[0]
-            for L2 in (L * 2 + 64,):
-                n = self.engine.max_batch(L2, m)
-                b = np.unique(np.linspace(1, max(n // 2, 2), 24).round())
-                tau = self.engine.service_times(L2, m).tau_ms[b.astype(int) - 1]
-                rows["batch_size"] += list(b)
-                rows["in_tokens"] += [float(L2)] * b.size
-                rows["out_tokens"] += [float(m)] * b.size
-                rows["request_ms"] += list(tau)
         fit = fit_prefill_decode(rows, max_num_tokens=max_num_tokens, loss="soft_l1")
         p = fit.as_dict()
         return max(p["alpha"], 1e-9), max(p["beta"], 0.0), max(p["gamma"], 0.0)

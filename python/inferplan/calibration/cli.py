@@ -22,7 +22,10 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", default=None, help="write the fitted profile (JSON) here")
     p.add_argument("--plot", default=None, help="write predicted vs measured per shape (PNG)")
     p.add_argument(
-        "--loss", default="cauchy", choices=("cauchy", "soft_l1", "huber", "arctan", "linear")
+        "--loss",
+        default="cauchy",
+        choices=("cauchy", "soft_l1", "huber", "arctan", "linear"),
+        help="robust loss of the fit (scipy least_squares)",
     )
     p.add_argument("--f-scale", type=float, default=0.03, help="loss scale (relative error)")
     p.add_argument("--ttft", default="mean", choices=("mean", "median"), help="TTFT to fit")

@@ -383,27 +383,17 @@ def _guidellm_csv_current(rows: list[list[str]], source: str, sink: _Sink) -> No
         except (KeyError, IndexError, ValueError) as exc:
             sink.skip(source, k, f"no readable 'Request Counts' columns ({exc})")
             continue
-        # block layout of this row: header statuses, plus any status the row has requests in
-        layout = []
-        for group, units, statuses in groups:
-            st = [s for s in _STATUSES if s in statuses or counts.get(s, 0) > 0]
-            layout.append((group, units, st))
         values = _row_blocks(data, first_block_col)
         if values is None:
             sink.skip(source, k, "a statistics block is malformed (no percentile list)")
             continue
-        expected = sum(len(st) for _, _, st in layout)
-        if len(values) != expected:
-            # the header's own layout, when the row has no extra blocks after all
-            expected_h = sum(len(st) for _, _, st in groups)
-            if len(values) == expected_h:
-                layout = groups
-            else:
-                sink.skip(
-                    source, k, f"{len(values)} statistics blocks where the header and the "
-                    f"request counts give {expected} (or {expected_h})",
-                )  # fmt: skip
-                continue
+        layout = _align(groups, counts, len(values))
+        if layout is None:
+            sink.skip(
+                source, k, f"cannot align its {len(values)} statistics blocks with the header "
+                "(written from the first benchmark) and this row's request counts",
+            )  # fmt: skip
+            continue
         stats: dict[tuple[str, str], tuple] = {}
         j = 0
         for group, units, st in layout:
@@ -457,6 +447,32 @@ def _guidellm_csv_current(rows: list[list[str]], source: str, sink: _Sink) -> No
         _validate(rec, source, k, sink)
 
 
+# Timing metrics that need a first token: an errored (or incomplete) request without one has
+# no data there, so the writer leaves its block out.
+_TOKEN_TIMING = ("Time to First Token", "Time per Output Token", "Inter Token Latency",
+                 "Streaming Iterations")  # fmt: skip
+
+
+def _align(groups, counts, n_blocks):
+    """The (group, units, statuses) layout of a data row with ``n_blocks`` blocks: the
+    header's, or every status the row has requests in, possibly without the incomplete or
+    errored blocks of the token-timing metrics. None if no candidate fits."""
+    present = [s for s in _STATUSES if counts.get(s, 0) > 0]
+    candidates = [groups]
+    for drop in ((), ("Errored",), ("Incomplete",), ("Errored", "Incomplete")):
+        lay = []
+        for group, units, statuses in groups:
+            st = [s for s in _STATUSES if s in statuses or s in present]
+            if group in _TOKEN_TIMING:
+                st = [s for s in st if s not in drop or s == statuses[0]]
+            lay.append((group, units, st))
+        candidates.append(lay)
+    for lay in candidates:
+        if sum(len(st) for _, _, st in lay) == n_blocks:
+            return lay
+    return None
+
+
 def _row_blocks(data: list[str], start: int):
     """The row's stat blocks from column ``start``: (mean, median, std, percentiles) each,
     found by their percentile list; scalar cells between blocks end the run."""
@@ -481,12 +497,12 @@ def _csv_strategy(data, fields) -> tuple[str, float]:
     if ("Run Info", "Profile") in fields:
         try:
             prof = json.loads(data[fields[("Run Info", "Profile")]])
-            rates = prof.get("rate") or prof.get("measured_rates")
+            rates = prof.get("rate")
             idx = _num(data[fields[("Run Info", "Run Index")]]) if ("Run Info", "Run Index") in \
                 fields else math.nan  # fmt: skip
             if isinstance(rates, list) and not math.isnan(idx) and int(idx) < len(rates):
                 offered = _num(rates[int(idx)])
-            elif isinstance(rates, (int, float)):
+            elif isinstance(rates, (int, float)) and rates > 0:
                 offered = float(rates)
         except (json.JSONDecodeError, ValueError, AttributeError, TypeError):
             pass

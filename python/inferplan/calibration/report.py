@@ -49,9 +49,12 @@ def plot_points(pred, path=None, *, title=None, ttft_column="ttft_ms"):
         ax.tick_params(labelsize=7)
         ax2.tick_params(labelsize=7)
     h1, l1 = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h1 + [plt.Line2D([], [], marker="s", ls="", color="C3"),
-                     plt.Line2D([], [], ls="--", color="C3")],
-               l1 + ["ITL measured", "ITL model"], loc="lower center", ncol=6, fontsize=8)  # fmt: skip
+    extra = [
+        plt.Line2D([], [], marker="s", ls="", color="C3"),
+        plt.Line2D([], [], ls="--", color="C3"),
+    ]
+    labels = l1 + ["ITL measured", "ITL model"]
+    fig.legend(h1 + extra, labels, loc="lower center", ncol=6, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97 if title else 1))

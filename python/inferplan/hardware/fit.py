@@ -105,8 +105,14 @@ class FitResult:
 
 
 def _columns(data) -> dict[str, np.ndarray]:
-    if hasattr(data, "columns"):  # pandas DataFrame
-        return {str(c): np.asarray(data[c], dtype=float) for c in data.columns}
+    if hasattr(data, "columns"):  # pandas DataFrame: its numeric columns
+        out = {}
+        for c in data.columns:
+            try:
+                out[str(c)] = np.asarray(data[c], dtype=float)
+            except (TypeError, ValueError):
+                continue
+        return out
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         import pandas as pd
 
