@@ -189,7 +189,70 @@ def kv_capacity_tokens(
 # --------------------------------------------------------------- vectorised chain
 
 
+def _chain_loop(x, lam, L, m, nmax, out):
+    """The chain of :func:`chain` point by point in log space (compiled by Numba when it is
+    installed): the same numbers as the vectorised form, without its (points x N) arrays."""
+    a, bd, bp, g, gp, z = x[0], x[1], x[2], x[3], x[4], x[5]
+    for i in range(lam.size):
+        li = lam[i]
+        if li <= 0.0:
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = 1.0, 1.0, 0.0, 0.0
+            continue
+        c = bd + g * (L[i] + m[i] / 2.0) + (bp * L[i] + gp * L[i] * L[i]) / m[i]
+        n_cap = int(nmax[i])
+        # one pass of products p(n)/p(0), rescaled before they overflow
+        mu_env = 0.0
+        w = 1.0
+        z0 = 1.0
+        zs = 1.0
+        sb = 0.0
+        for n in range(1, n_cap + 1):
+            mu = n / (m[i] * (a + c * n + z * n * n))
+            if mu > mu_env:
+                mu_env = mu
+            w *= li / mu_env
+            if w > 1e250:
+                w *= 1e-250
+                z0 *= 1e-250
+                zs *= 1e-250
+                sb *= 1e-250
+            zs += w
+            sb += w * n
+        pn = w
+        r = li / mu_env
+        if r >= 1.0:
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = 0.0, 0.0, math.nan, math.nan
+            continue
+        tail = pn * r / (1.0 - r)
+        tail_n = pn * (n_cap * r / (1.0 - r) + r / (1.0 - r) ** 2)
+        zs += tail
+        out[i, 0] = 1.0
+        out[i, 1] = z0 / zs
+        out[i, 2] = (sb + n_cap * tail) / zs
+        out[i, 3] = (sb + tail_n) / zs
+
+
+try:  # compiled when Numba is there (the project's fallback backend brings it)
+    import numba as _numba
+
+    _chain_loop = _numba.njit(cache=True)(_chain_loop)
+    _HAVE_NUMBA = True
+except Exception:  # pragma: no cover - NumPy fallback below
+    _HAVE_NUMBA = False
+
+
 def chain(x, rate_per_s, L, m, nmax):
+    """See :func:`chain_numpy`; compiled loops when Numba is installed."""
+    if not _HAVE_NUMBA:
+        return chain_numpy(x, rate_per_s, L, m, nmax)
+    lam = np.ascontiguousarray(np.asarray(rate_per_s, float) / 1000.0)
+    out = np.empty((lam.size, 4))
+    _chain_loop(np.ascontiguousarray(x, dtype=float), lam, np.ascontiguousarray(L, float),
+                np.ascontiguousarray(m, float), np.ascontiguousarray(nmax, float), out)  # fmt: skip
+    return out[:, 0] > 0.5, out[:, 1], out[:, 2], out[:, 3]
+
+
+def chain_numpy(x, rate_per_s, L, m, nmax):
     """The birth-death chain of docs/model.md 1 (unbounded queue) for many points at once.
 
     ``x``: parameter vector (PARAMS order); ``rate_per_s``, ``L``, ``m``: arrays (one per
