@@ -232,22 +232,28 @@ def _chain_loop(x, lam, L, m, nmax, out):
         out[i, 3] = (sb + tail_n) / zs
 
 
-try:  # compiled when Numba is there (the project's fallback backend brings it)
-    import numba as _numba
+_COMPILED = []  # the Numba-compiled _chain_loop, or None without Numba (made on first use)
 
-    _chain_loop = _numba.njit(cache=True)(_chain_loop)
-    _HAVE_NUMBA = True
-except Exception:  # pragma: no cover - NumPy fallback below
-    _HAVE_NUMBA = False
+
+def _compiled():
+    if not _COMPILED:
+        try:
+            import numba
+
+            _COMPILED.append(numba.njit(cache=True)(_chain_loop))
+        except Exception:  # pragma: no cover - no Numba: the NumPy form
+            _COMPILED.append(None)
+    return _COMPILED[0]
 
 
 def chain(x, rate_per_s, L, m, nmax):
     """See :func:`chain_numpy`; compiled loops when Numba is installed."""
-    if not _HAVE_NUMBA:
+    loop = _compiled()
+    if loop is None:
         return chain_numpy(x, rate_per_s, L, m, nmax)
     lam = np.ascontiguousarray(np.asarray(rate_per_s, float) / 1000.0)
     out = np.empty((lam.size, 4))
-    _chain_loop(np.ascontiguousarray(x, dtype=float), lam, np.ascontiguousarray(L, float),
+    loop(np.ascontiguousarray(x, dtype=float), lam, np.ascontiguousarray(L, float),
                 np.ascontiguousarray(m, float), np.ascontiguousarray(nmax, float), out)  # fmt: skip
     return out[:, 0] > 0.5, out[:, 1], out[:, 2], out[:, 3]
 
