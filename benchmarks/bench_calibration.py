@@ -82,7 +82,8 @@ def main():
     t_pois, _ = timed(lambda: inferplan.calibrate(poisson), 1)  # includes the Numba compile
     t_base, ok = timed(lambda: baseline(df), args.repeat)
     print(
-        f"points fitted: {cal.n_points} ({cal.shapes} request shapes), backend {inferplan.backend()}"
+        f"points fitted: {cal.n_points} ({cal.shapes} request shapes), "
+        f"kernel backend {inferplan.backend()}"
     )
     print(f"calibrate, first call in a process: {t_cold:7.2f} s  (imports SciPy)")
     print(f"calibrate, constant-rate read-off : {t_const:7.2f} s  (best of {args.repeat})")
