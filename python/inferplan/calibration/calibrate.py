@@ -269,6 +269,7 @@ def calibrate(
     kv_capacity_tokens: float = math.inf,
     ttft_weight: float = 1.0,
     ttft: str = "mean",
+    fixed: dict | None = None,
     x0=None,
 ) -> Calibration:
     """Fit one engine profile to benchmark points of any number of request shapes.
@@ -294,9 +295,20 @@ def calibrate(
     t_start = time.perf_counter()
     df, rate, L, m, dur, window, even, mt, mi = _fit_arrays(points, _TTFT_COLUMN[ttft])
     shapes = count_shapes(L, m)
-    if len(df) < len(PARAMS) + 1:
+    fixed = dict(fixed or {})
+    if len(shapes) == 1:
+        for name in ("beta_prefill", "gamma", "gamma_prefill", "ttft_per_out_ms"):
+            fixed.setdefault(name, 0.0)
+    unknown = set(fixed) - set(PARAMS)
+    if unknown:
+        raise ValueError(f"fixed: unknown parameter(s) {sorted(unknown)}; known: {PARAMS}")
+    for k, v in fixed.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"fixed[{k!r}] must be a finite number >= 0, got {v!r}")
+    free = np.array([n not in fixed for n in PARAMS])
+    if len(df) < int(free.sum()) + 1:
         raise ValueError(
-            f"calibrate needs at least {len(PARAMS) + 1} points with TTFT and ITL from "
+            f"calibrate needs at least {int(free.sum()) + 1} points with TTFT and ITL from "
             f"constant-rate, Poisson or synchronous runs; got {len(df)}"
         )
     limits = dict(max_num_seqs=max_num_seqs, kv_capacity_tokens=kv_capacity_tokens)
@@ -306,8 +318,17 @@ def calibrate(
     )
     wt = math.sqrt(float(ttft_weight))
 
-    def residuals(z):
-        x = z * _SCALE
+    z_all = (np.asarray(x0, float) if x0 is not None else _X0.copy()) / _SCALE
+    for k, v in fixed.items():
+        z_all[PARAMS.index(k)] = v / _SCALE[PARAMS.index(k)]
+
+    def full(zf):
+        z = z_all.copy()
+        z[free] = zf
+        return z
+
+    def residuals(zf):
+        x = full(zf) * _SCALE
         itl, ttft, stable, *_ = predict_arrays(
             x, rate, L, m, nmax, duration_s=dur, window=window, even=even
         )
@@ -317,27 +338,27 @@ def calibrate(
         r = np.concatenate([ri, rt])
         return np.where(np.isfinite(r), r, _UNSTABLE)
 
-    z0 = (np.asarray(x0, float) if x0 is not None else _X0) / _SCALE
     res = optimize.least_squares(
-        residuals, z0, bounds=(0.0, np.inf), loss=loss, f_scale=f_scale, x_scale="jac",
-        method="trf",
+        residuals, z_all[free], bounds=(0.0, np.inf), loss=loss, f_scale=f_scale,
+        x_scale="jac", method="trf",
     )  # fmt: skip
-    z = res.x
+    z = full(res.x)
     if z[0] <= 0:
         z[0] = 1e-6
     x = z * _SCALE
     engine = EngineModel.from_vector(x, **limits)
     # uncertainty: Gauss-Newton covariance of the robust fit at the optimum
-    J = res.jac * (1.0 / _SCALE)[None, :]
+    J = res.jac * (1.0 / _SCALE[free])[None, :]
     r = res.fun
     n, p = J.shape
     dof = max(n - p, 1)
     s2 = float(r @ r) / dof
+    se = np.zeros(len(PARAMS))  # a fixed parameter has no uncertainty
     try:
         cov = s2 * np.linalg.pinv(J.T @ J)
-        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        se[free] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     except np.linalg.LinAlgError:
-        se = np.full(p, np.nan)
+        se[free] = np.nan
     tq = float(stats.t.ppf(0.5 + float(confidence) / 2.0, dof))
     fitted = predict(engine, df, ttft=ttft)
     return Calibration(
@@ -358,12 +379,16 @@ def calibrate(
 # ------------------------------------------------------------------------ summaries
 
 
-def count_shapes(in_tokens, out_tokens) -> set:
-    """Distinct request shapes: token counts within about 20 % of each other are one."""
-    return {
-        (round(2 * math.log2(a + 1)), round(2 * math.log2(b + 1)))
-        for a, b in zip(in_tokens, out_tokens, strict=True)
-    }
+def count_shapes(in_tokens, out_tokens, ratio: float = 1.35) -> list:
+    """Distinct request shapes: a point within ``ratio`` of a shape's first point in both
+    prompt and output tokens belongs to it (greedy, in order of the points)."""
+    reps: list[tuple[float, float]] = []
+    for a, b in zip(in_tokens, out_tokens, strict=True):
+        a1, b1 = float(a) + 1.0, float(b) + 1.0
+        if not any(max(a1 / x, x / a1) <= ratio and max(b1 / y, y / b1) <= ratio
+                   for x, y in reps):  # fmt: skip
+            reps.append((a1, b1))
+    return reps
 
 
 def shape_label(in_tokens, out_tokens) -> str:
