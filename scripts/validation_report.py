@@ -17,7 +17,6 @@ import pandas as pd
 
 import inferplan
 from inferplan.calibration import error_summary, error_table, read_benchmarks
-from inferplan.calibration.calibrate import FIT_ARRIVALS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
