@@ -37,11 +37,11 @@ def shape_of(df):
 
 
 def folds(df):
-    I, O = shape_of(df)
+    ins_, outs_ = shape_of(df)
     for f in range(4):
         held = np.zeros(len(df), bool)
         for k in range(4):
-            held |= (I == SIZES[k]) & (O == SIZES[(k + f) % 4])
+            held |= (ins_ == SIZES[k]) & (outs_ == SIZES[(k + f) % 4])
         yield f, held
 
 
@@ -121,10 +121,10 @@ def anchor_comparison(df, residual):
     constant rates), scored against the median TTFT as the anchor does."""
     anchor = pd.read_csv(DATA / "anchor" / "model_trainer_exp1_per_shape.csv")
     rows, mine_t, mine_i, anc_t, anc_i = [], [], [], [], []
-    I, O = shape_of(df)
+    ins_, outs_ = shape_of(df)
     for i in SIZES:
         for o in SIZES:
-            sel = (I == i) & (O == o)
+            sel = (ins_ == i) & (outs_ == o)
             s = df[sel]
             pts = pd.concat([
                 s[s.arrival == "synchronous"],
@@ -188,7 +188,8 @@ def engine_logs():
                 tag = "same file" if score_name == fit_name else "held out"
                 lines.append(
                     f"| {fit_name} | {score_name} ({tag}) | {loss} | {f['alpha']:.3f} | "
-                    f"{f['beta']:.4f} | {100 * np.median(e):.1f} | {100 * np.percentile(e, 90):.1f} |"
+                    f"{f['beta']:.4f} | {100 * np.median(e):.1f} | "
+                    f"{100 * np.percentile(e, 90):.1f} |"
                 )
     n = sum(int(d.iteration_ms.notna().sum()) for d in dfs.values())
     return "\n".join(lines), n
@@ -279,7 +280,8 @@ Per held-out shape:
 {summary_row("constant-rate points", error_summary(ins_c))}
 {summary_row("constant-rate and synchronous points", error_summary(ins))}
 
-Fitted in {cal.seconds:.2f} s ({cal.n_points} points). Parameters with {100 * cal.confidence:.0f} % intervals:
+Fitted in {cal.seconds:.2f} s ({cal.n_points} points). Parameters with
+{100 * cal.confidence:.0f} % intervals:
 
 | parameter | value | interval |
 |---|---|---|
