@@ -168,6 +168,35 @@ def anchor_comparison(df, residual):
                                              np.median(anc_t), np.median(anc_i))  # fmt: skip
 
 
+ABLATIONS = [
+    ("the model as fitted (defaults)", {}, None),
+    ("constant-rate points read off the Poisson chain", {}, "poisson"),
+    ("no benchmark-window correction", {}, "nowindow"),
+    ("no convexity in the batch (zeta = 0)", {"fixed": {"zeta": 0.0}}, None),
+    ("no prompt attention (gamma_prefill = 0)", {"fixed": {"gamma_prefill": 0.0}}, None),
+    ("no TTFT per requested token (ttft_per_out_ms = 0)",
+     {"fixed": {"ttft_per_out_ms": 0.0}}, None),
+    ("soft-L1 loss, scale 2 %", {"loss": "soft_l1", "f_scale": 0.02}, None),
+    ("Huber loss, scale 3 %", {"loss": "huber", "f_scale": 0.03}, None),
+    ("ordinary least squares", {"loss": "linear"}, None),
+]  # fmt: skip
+
+
+def ablations(df):
+    """Held-out errors with one extension of the model taken away at a time."""
+    lines = [SUMMARY_HEAD.replace("| |", "| variant |", 1)]
+    for label, kw, data in ABLATIONS:
+        d = df
+        if data == "poisson":
+            d = df.assign(arrival=np.where(df.arrival == "constant", "poisson", df.arrival))
+        elif data == "nowindow":
+            d = df.assign(duration_s=np.nan)
+        parts = [inferplan.calibrate(d[~h], **kw).predict(d[h]) for _, h in folds(d)]
+        p = pd.concat(parts)
+        lines.append(summary_row(label, error_summary(p[p.arrival.isin(("constant", "poisson"))])))
+    return "\n".join(lines)
+
+
 def engine_logs():
     """Robust per-iteration regression on the real vLLM engine statistics."""
     files = sorted((DATA / "vllm-logs").glob("*.csv"))
@@ -227,6 +256,7 @@ def main():
     s_base = error_summary(base[base.arrival == "constant"])
     anchor_md, anchor_fig = anchor_comparison(df, cal.engine.ttft_residual)
     logs_md, n_logs = engine_logs()
+    ablation_md = ablations(df)
     ok = (s_held["ttft_median"] <= 0.08 and s_held["ttft_p90"] <= 0.20
           and s_held["itl_median"] <= 0.03 and s_held["itl_p90"] <= 0.08
           and s_held["no_steady_state"] == 0)  # fmt: skip
@@ -273,6 +303,11 @@ Per held-out shape:
 {shape_table(held)}
 
 ![held out](img/validation_heldout.png)
+
+What each part of the model buys, on the same folds (each row takes one away; see
+[calibration.md](calibration.md) for the evidence behind each term):
+
+{ablation_md}
 
 ### In sample: one profile for all 16 shapes
 
