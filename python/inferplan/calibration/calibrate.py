@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import PARAMS, UNITS, EngineModel, predict_arrays
+from .engine import PARAMS, UNITS, EngineModel, capacity, predict_arrays
 
 #: Arrival patterns whose points are fitted and scored (the others, e.g. GuideLLM's
 #: "throughput" runs that send everything at once, are closed-loop saturation tests).
@@ -30,6 +30,7 @@ PROFILE_FORMAT = "inferplan-engine-profile"
 _X0 = np.array([6.0, 0.02, 0.02, 5e-5, 1e-6, 1e-5, 5.0, 0.5, 1e-3])
 _SCALE = np.array([1.0, 1e-2, 1e-2, 1e-4, 1e-6, 1e-5, 1.0, 1.0, 1e-3])
 _UNSTABLE = math.log(10.0)  # residual of a point the model has no steady state for
+_START_FACTORS = (1.0, 0.5, 2.0, 0.25, 4.0)  # starting points: the default vector scaled
 
 
 def _points(points):
@@ -89,6 +90,7 @@ class Calibration:
     n_points: int = 0
     ttft: str = "mean"
     shapes: int = 0
+    cost: float = math.nan
 
     # ---------------------------------------------------------------- use the model
     def service_times(self, in_tokens: float, out_tokens: float):
@@ -248,6 +250,22 @@ def predict(engine: EngineModel, points, *, ttft: str = "mean"):
 
 
 _TTFT_COLUMN = {"mean": "ttft_ms", "median": "ttft_median_ms"}
+_SAT_WEIGHT = 3.0  # a 1 % shortfall of saturation throughput weighs as a 3 % latency error
+
+
+def _saturation_runs(points):
+    """(rate, in, out) of the closed-loop saturation runs among the points."""
+    import pandas as pd
+
+    df = points if isinstance(points, pd.DataFrame) else pd.DataFrame(points)
+    if "arrival" not in df.columns or not len(df):
+        return np.empty(0), np.empty(0), np.empty(0)
+    sel = df["arrival"].astype(str).to_numpy() == "throughput"
+    r = df["request_rate"].to_numpy(float)[sel]
+    L = df["in_tokens"].to_numpy(float)[sel]
+    m = df["out_tokens"].to_numpy(float)[sel]
+    ok = np.isfinite(r) & (r > 0) & np.isfinite(L) & (L >= 0) & np.isfinite(m) & (m >= 1)
+    return r[ok], L[ok], m[ok]
 
 
 def _fit_arrays(df, ttft_column="ttft_ms"):
@@ -270,6 +288,7 @@ def calibrate(
     ttft_weight: float = 1.0,
     ttft: str = "mean",
     fixed: dict | None = None,
+    starts: int = 3,
     x0=None,
 ) -> Calibration:
     """Fit one engine profile to benchmark points of any number of request shapes.
@@ -294,6 +313,9 @@ def calibrate(
         raise ValueError(f"ttft must be 'mean' or 'median', got {ttft!r}")
     t_start = time.perf_counter()
     df, rate, L, m, dur, window, even, mt, mi = _fit_arrays(points, _TTFT_COLUMN[ttft])
+    # closed-loop saturation runs (GuideLLM "throughput"): the engine served this rate, so
+    # the model's saturation throughput must be at least as high (a one-sided residual)
+    sat_r, sat_L, sat_m = _saturation_runs(points)
     shapes = count_shapes(L, m)
     fixed = dict(fixed or {})
     if len(shapes) == 1:
@@ -317,6 +339,13 @@ def calibrate(
         dtype=float,
     )
     wt = math.sqrt(float(ttft_weight))
+    sat_nmax = np.array(
+        [
+            EngineModel(1.0, 0, 0, **limits).max_batch(a, b)
+            for a, b in zip(sat_L, sat_m, strict=True)
+        ],
+        dtype=float,
+    )
 
     z_all = (np.asarray(x0, float) if x0 is not None else _X0.copy()) / _SCALE
     for k, v in fixed.items():
@@ -335,13 +364,28 @@ def calibrate(
         with np.errstate(invalid="ignore", divide="ignore"):
             ri = np.log(itl / mi)
             rt = np.log(ttft / mt) * wt
-        r = np.concatenate([ri, rt])
-        return np.where(np.isfinite(r), r, _UNSTABLE)
+            # a point without a steady state: a miss that grows with the overload, so the
+            # optimiser sees which way restores the steady state
+            over = _UNSTABLE + 10.0 * np.maximum(np.log(rate / capacity(x, L, m, nmax)), 0.0)
+        ri = np.where(np.isfinite(ri), ri, over)
+        rt = np.where(np.isfinite(rt), rt, over * wt)
+        if sat_r.size:
+            cap = capacity(x, sat_L, sat_m, sat_nmax)
+            rs = _SAT_WEIGHT * np.maximum(np.log(sat_r / cap), 0.0)
+            return np.concatenate([ri, rt, rs])
+        return np.concatenate([ri, rt])
 
-    res = optimize.least_squares(
-        residuals, z_all[free], bounds=(0.0, np.inf), loss=loss, f_scale=f_scale,
-        x_scale="jac", method="trf",
-    )  # fmt: skip
+    res = None
+    for k in range(max(int(starts), 1)):  # a few starts; the lowest robust cost wins
+        z_start = z_all[free] * _START_FACTORS[k % len(_START_FACTORS)]
+        if x0 is not None and k == 0:
+            z_start = z_all[free]
+        r_k = optimize.least_squares(
+            residuals, z_start, bounds=(0.0, np.inf), loss=loss, f_scale=f_scale,
+            x_scale="jac", method="trf",
+        )  # fmt: skip
+        if res is None or r_k.cost < res.cost:
+            res = r_k
     z = full(res.x)
     if z[0] <= 0:
         z[0] = 1e-6
@@ -373,6 +417,7 @@ def calibrate(
         n_points=len(df),
         ttft=ttft,
         shapes=len(shapes),
+        cost=float(res.cost),
     )
 
 

@@ -305,6 +305,21 @@ def chain_numpy(x, rate_per_s, L, m, nmax):
     return stable, p0, B, Ls
 
 
+def capacity(x, L, m, nmax):
+    """Saturation throughput (req/s) per shape: the peak of ``b / tau(b)`` over
+    ``b <= nmax`` (the chain's ``mu(N)`` after the envelope, and the fluid's limit)."""
+    a, z = x[0], x[5]
+    c = x[1] + x[3] * (L + m / 2.0) + (x[2] * L + x[4] * L * L) / m
+    bpeak = np.sqrt(a / z) if z > 0 else np.inf
+    bcap = np.minimum(np.floor(bpeak) if np.isfinite(bpeak) else np.inf, nmax)
+    bcap = np.maximum(bcap, 1.0)
+    mu = bcap / (m * (a + c * bcap + z * bcap * bcap))
+    if np.isfinite(bpeak):  # the integer batch on either side of the peak
+        b2 = np.minimum(bcap + 1.0, nmax)
+        mu = np.maximum(mu, b2 / (m * (a + c * b2 + z * b2 * b2)))
+    return 1000.0 * mu
+
+
 def fluid(x, rate_per_s, L, m, nmax):
     """Mean batch under evenly spaced arrivals (a constant-rate benchmark): the fixed point
     ``B = lam * tau(B)`` of the step-time curve, with no queue below saturation. Returns
