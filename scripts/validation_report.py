@@ -172,6 +172,7 @@ ABLATIONS = [
     ("the model as fitted (defaults)", {}, None),
     ("constant-rate points read off the Poisson chain", {}, "poisson"),
     ("no benchmark-window correction", {}, "nowindow"),
+    ("no lower bound from the saturation runs", {}, "nosat"),
     ("no convexity in the batch (zeta = 0)", {"fixed": {"zeta": 0.0}}, None),
     ("no prompt attention (gamma_prefill = 0)", {"fixed": {"gamma_prefill": 0.0}}, None),
     ("no TTFT per requested token (ttft_per_out_ms = 0)",
@@ -191,6 +192,8 @@ def ablations(df):
             d = df.assign(arrival=np.where(df.arrival == "constant", "poisson", df.arrival))
         elif data == "nowindow":
             d = df.assign(duration_s=np.nan)
+        elif data == "nosat":
+            d = df[df.arrival != "throughput"].reset_index(drop=True)
         parts = [inferplan.calibrate(d[~h], **kw).predict(d[h]) for _, h in folds(d)]
         p = pd.concat(parts)
         lines.append(summary_row(label, error_summary(p[p.arrival.isin(("constant", "poisson"))])))

@@ -365,6 +365,9 @@ def test_calibration_is_a_profile_everywhere(guidellm, tmp_path):
     np.testing.assert_allclose(
         back.predict(guidellm).pred_itl_ms, cal.predict(guidellm).pred_itl_ms
     )
+    # engine statistics read alongside are samples, not points: calibrate leaves them out
+    mixed = pd.concat([guidellm, _quiet_read(LOGS / "vllm_log_scale100_prompt500.csv")])
+    assert inferplan.calibrate(mixed).engine == cal.engine
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something"}')
     with pytest.raises(ValueError, match="not an inferplan engine profile"):

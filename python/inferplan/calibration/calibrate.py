@@ -39,6 +39,8 @@ def _points(points):
     import pandas as pd
 
     df = points if isinstance(points, pd.DataFrame) else pd.DataFrame(points)
+    if "arrival" in df.columns:  # engine statistics are samples, not benchmark points
+        df = df[df["arrival"].astype(str) != "engine"]
     need = ("request_rate", "in_tokens", "out_tokens")
     missing = [c for c in need if c not in df.columns]
     if missing:
