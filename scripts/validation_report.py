@@ -138,8 +138,9 @@ def anchor_comparison(df, residual):
             fixed = {}
             if len(pts) < 7:  # too few points for 5 parameters: no convexity term
                 fixed["zeta"] = 0.0
-            if len(pts) < 6:  # and the residual-step fraction of the all-shape fit
-                fixed["ttft_residual"] = residual
+            if len(pts) < 6:  # and the residual-step fraction of the all-shape fit, and no
+                fixed["ttft_residual"] = residual  # prompt term of its own
+                fixed["beta_prefill"] = 0.0
             cal = inferplan.calibrate(pts, ttft="median", fixed=fixed)
             p = cal.predict(pts)
             et = np.abs(p.pred_ttft_ms / p.ttft_median_ms - 1)
@@ -338,9 +339,10 @@ and the six lowest constant rates of each shape, with TTFT taken as the **median
 Here inferplan fits one engine profile per shape to the same points (`calibrate(points,
 ttft="median")`) and both are scored on them. Points the reader rejects (a negative mean
 TTFT) are left out of both columns. With one shape, inferplan's fit keeps `alpha`,
-`beta_decode`, `zeta`, `ttft_overhead_ms` and `ttft_residual` (the prompt terms fold into
-them); where a shape has fewer than seven usable points `zeta` is held at 0, and below six
-`ttft_residual` is held at its all-shape value.
+`beta_decode`, `beta_prefill`, `zeta`, `ttft_overhead_ms` and `ttft_residual` (the context
+and output terms fold into them); where a shape has fewer than seven usable points `zeta` is
+held at 0, and below six `ttft_residual` is held at its all-shape value and `beta_prefill`
+at 0.
 
 {anchor_md}
 

@@ -377,7 +377,7 @@ def test_calibration_is_a_profile_everywhere(guidellm, tmp_path):
 def test_calibrate_rejects_bad_input(guidellm):
     with pytest.raises(ValueError, match="request_rate"):
         inferplan.calibrate(pd.DataFrame({"in_tokens": [1.0]}))
-    with pytest.raises(ValueError, match="at least 6 points"):  # one shape: 5 parameters
+    with pytest.raises(ValueError, match="at least 7 points"):  # one shape: 6 parameters
         inferplan.calibrate(guidellm.head(5))
     with pytest.raises(ValueError, match="loss"):
         inferplan.calibrate(guidellm, loss="l2")

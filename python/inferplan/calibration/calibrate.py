@@ -297,11 +297,25 @@ def calibrate(
 
     ``points``: a DataFrame from :func:`inferplan.read_benchmarks` (or with its columns:
     request_rate, in_tokens, out_tokens, ttft_ms, itl_ms, and optionally arrival and
-    duration_s). Points of constant-rate, Poisson and synchronous runs are fitted; GuideLLM's
-    closed-loop "throughput" runs are left out. ``loss``: ``least_squares`` loss
-    ("soft_l1", "huber", "cauchy", "arctan" or "linear"), ``f_scale`` its scale in log
-    units (0.02 = 2 %). ``max_num_seqs`` and ``kv_capacity_tokens``: the engine's limits
-    (not fitted). Returns a :class:`Calibration`.
+    duration_s). Points of constant-rate, Poisson and synchronous runs are fitted; closed-loop
+    saturation runs (GuideLLM "throughput") bound the model's saturation throughput from
+    below; engine-statistics rows are left out.
+
+    ``loss``: the ``least_squares`` loss ("cauchy", "soft_l1", "huber", "arctan" or
+    "linear") of the residuals ``log(predicted / measured)``, ``f_scale`` its scale (0.03 =
+    3 %); the default Cauchy loss lets the few points at the edge of saturation, where a 1 %
+    error in capacity is a 20 % error in latency, pull least (docs/calibration.md).
+    ``confidence``: of the parameter intervals. ``max_num_seqs`` and ``kv_capacity_tokens``:
+    the engine's limits (not fitted). ``ttft_weight``: weight of the TTFT residuals against
+    the ITL ones. ``ttft``: fit the ``"mean"`` (column ttft_ms) or the ``"median"`` TTFT
+    (ttft_median_ms). ``fixed``: parameters held at given values, e.g. ``{"zeta": 0}``; with
+    a single request shape the context and output terms cannot be told from the others, so
+    ``gamma``, ``gamma_prefill`` and ``ttft_per_out_ms`` are then held at 0 unless given.
+    ``starts``: local fits from that many starting points (the default vector scaled by 1,
+    0.5, 2, ...; ``x0`` replaces the first); the lowest robust cost is kept.
+
+    Returns a :class:`Calibration`. Raises ValueError naming the point and field of bad
+    input, or when there are fewer points than free parameters plus one.
     """
     from scipy import optimize, stats
 
@@ -321,7 +335,7 @@ def calibrate(
     shapes = count_shapes(L, m)
     fixed = dict(fixed or {})
     if len(shapes) == 1:
-        for name in ("beta_prefill", "gamma", "gamma_prefill", "ttft_per_out_ms"):
+        for name in ("gamma", "gamma_prefill", "ttft_per_out_ms"):
             fixed.setdefault(name, 0.0)
     unknown = set(fixed) - set(PARAMS)
     if unknown:
