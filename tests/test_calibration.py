@@ -183,6 +183,9 @@ def test_engine_statistics_csv_log_and_prometheus_agree():
     assert detect_format(FORMATS / "vllm_log_scale100_prompt500.log") == "vllm-engine-log"
     np.testing.assert_array_equal(log.num_running, csv_df.num_running[: len(log)])
     np.testing.assert_allclose(log.generation_tps, csv_df.generation_tps[: len(log)], atol=0.05)
+    # KV-cache usage as a fraction everywhere (the CSV and the log print percent)
+    np.testing.assert_allclose(log.kv_cache_usage, csv_df.kv_cache_usage[: len(log)], atol=5e-4)
+    assert 0.1 < csv_df.kv_cache_usage.max() < 0.5
     prom = _quiet_read(FORMATS / "vllm_log_scale100_prompt500.prom")
     assert detect_format(FORMATS / "vllm_log_scale100_prompt500.prom") == "vllm-prometheus"
     # counters differenced between scrapes give the interval throughputs back
@@ -190,6 +193,22 @@ def test_engine_statistics_csv_log_and_prometheus_agree():
     np.testing.assert_allclose(
         prom.generation_tps, csv_df.generation_tps[1 : len(prom) + 1], rtol=5e-3
     )  # the scrape timestamps are whole milliseconds
+
+
+def test_engine_log_v1_wording(tmp_path):
+    """vLLM V1 prints 'Engine 000: ... Waiting: n reqs ... Prefix cache hit rate'."""
+    line = (FORMATS / "vllm_log_scale100_prompt500.log").read_text().splitlines()[7]
+    v1 = re.sub(r"Swapped: \d+ reqs, Pending", "Waiting", line)
+    v1 = v1.replace("] Avg", "] Engine 000: Avg").replace(
+        ", CPU KV cache usage: 0.0%.", ", Prefix cache hit rate: 0.0%"
+    )
+    p = tmp_path / "v1.log"
+    p.write_text(v1 + "\n")
+    df = _quiet_read(p)
+    ref = _quiet_read(FORMATS / "vllm_log_scale100_prompt500.log").iloc[7]
+    assert len(df) == 1 and df.format.iloc[0] == "vllm-engine-log"
+    for col in ("num_running", "num_waiting", "generation_tps", "prompt_tps", "kv_cache_usage"):
+        assert df[col].iloc[0] == ref[col]
 
 
 def test_engine_log_bad_line_is_named(tmp_path):

@@ -60,7 +60,7 @@ ENGINE_COLUMNS = (
     "num_waiting",
     "prompt_tps",  # prompt tokens per second over the sampling interval
     "generation_tps",  # generated tokens per second over the sampling interval
-    "kv_cache_usage",  # fraction 0..1
+    "kv_cache_usage",  # fraction 0..1 (percentages are converted)
     "batch_size",  # = num_running
     "iteration_ms",  # 1000 * num_running / generation_tps on pure-decode samples, else NaN
 )
@@ -625,7 +625,16 @@ def _engine_row(sample: dict, source: str, row: int, fmt: str, sink: _Sink) -> N
 
 def _engine_csv(rows: list[dict], source: str, sink: _Sink) -> None:
     """CSV of engine statistics: timestamp, prompt_throughput, generation_throughput,
-    num_running, num_pending (or num_waiting), gpu_kvcache_usage, ..."""
+    num_running, num_pending (or num_waiting), gpu_kvcache_usage, ... The KV-cache usage is
+    a percentage when any value of the file exceeds 1 (as vLLM prints it), else a
+    fraction; it is stored as a fraction."""
+    kv_scale = 1.0
+    try:
+        kv = [_num(r.get("gpu_kvcache_usage", r.get("kv_cache_usage"))) for r in rows]
+        if any(v > 1.0 for v in kv if not math.isnan(v)):
+            kv_scale = 0.01
+    except (ValueError, TypeError):
+        pass  # reported per row below
     for k, r in enumerate(rows, start=1):
         try:
             sample = {
@@ -634,7 +643,8 @@ def _engine_csv(rows: list[dict], source: str, sink: _Sink) -> None:
                 "generation_tps": _num(r["generation_throughput"]),
                 "num_running": _num(r["num_running"]),
                 "num_waiting": _num(r.get("num_pending", r.get("num_waiting"))),
-                "kv_cache_usage": _num(r.get("gpu_kvcache_usage", r.get("kv_cache_usage"))),
+                "kv_cache_usage": kv_scale
+                * _num(r.get("gpu_kvcache_usage", r.get("kv_cache_usage"))),
             }
         except KeyError as exc:
             sink.skip(source, k, f"missing column {exc.args[0]!r}")
