@@ -240,6 +240,16 @@ def test_bad_files_are_named(tmp_path, content, message):
     assert str(p) in str(err.value)
 
 
+def test_stray_file_in_a_directory_is_listed_not_fatal(tmp_path):
+    (tmp_path / "a.json").write_text((GUIDELLM / "sweep-i64-o64.json").read_text())
+    (tmp_path / "notes.txt").write_text("not a benchmark")
+    with pytest.warns(BenchmarkWarning, match=r"notes\.txt row 0: not read"):
+        df = read_benchmarks(tmp_path)
+    assert len(df) == 10
+    with pytest.raises(BenchmarkFormatError, match="notes.txt"):
+        read_benchmarks([tmp_path / "a.json", tmp_path / "notes.txt"])
+
+
 def test_missing_file_and_missing_field(tmp_path):
     with pytest.raises(BenchmarkFormatError, match="no such file"):
         read_benchmarks(tmp_path / "nope.json")

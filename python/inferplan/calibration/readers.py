@@ -877,18 +877,19 @@ def _read_one(path, sink: _Sink) -> str:
     return fmt
 
 
-def _paths(path_or_paths) -> list[Path]:
+def _paths(path_or_paths) -> list[tuple[Path, bool]]:
+    """(file, given explicitly) pairs; a directory gives its files (not explicitly)."""
     if isinstance(path_or_paths, (str, os.PathLike)):
         items: Iterable = [path_or_paths]
     else:
         items = path_or_paths
-    out: list[Path] = []
+    out: list[tuple[Path, bool]] = []
     for p in items:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.is_file()))
+            out.extend((q, False) for q in sorted(p.iterdir()) if q.is_file())
         else:
-            out.append(p)
+            out.append((p, True))
     if not out:
         raise BenchmarkFormatError("no benchmark files given")
     return out
@@ -901,15 +902,21 @@ def read_benchmarks(path_or_paths, *, warn: bool = True):
     file is detected (:func:`detect_format`). Returns a DataFrame with the columns of
     :data:`COLUMNS` (and :data:`ENGINE_COLUMNS` when engine statistics were read), one row
     per benchmark point; ``df.attrs["skipped"]`` lists the rows left out as
-    ``(file, row, reason)`` and ``df.attrs["formats"]`` maps each file to its format. A
-    file in no supported format raises :class:`BenchmarkFormatError` naming it.
+    ``(file, row, reason)`` and ``df.attrs["formats"]`` maps each file to its format. A file
+    named explicitly in no supported format raises :class:`BenchmarkFormatError` naming it;
+    such a file found in a directory is listed as skipped (row 0) instead.
     """
     import pandas as pd
 
     sink = _Sink()
     formats = {}
-    for p in _paths(path_or_paths):
-        formats[str(p)] = _read_one(p, sink)
+    for p, explicit in _paths(path_or_paths):
+        try:
+            formats[str(p)] = _read_one(p, sink)
+        except BenchmarkFormatError as exc:
+            if explicit:
+                raise
+            sink.skip(str(p), 0, f"not read: {exc}")  # a stray file in a directory
     cols = list(COLUMNS)
     if any("num_running" in r for r in sink.rows):
         cols += list(ENGINE_COLUMNS)
