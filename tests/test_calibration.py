@@ -389,6 +389,19 @@ def test_calibration_is_a_profile_everywhere(guidellm, tmp_path):
     cal.save(path, model="llama-8b", accelerator="h100")
     d = json.loads(path.read_text())
     assert d["perfParms"]["alpha"] > 0 and d["name"] == "llama-8b"
+    # the profile file is a model entry of the fleet data: append it to a real system
+    import shutil
+
+    system = tmp_path / "system"
+    shutil.copytree(DATA / "reference" / "inferno" / "g3" / "small", system)
+    (system / "system-data.json").unlink()
+    md = json.loads((system / "model-data.json").read_text())
+    d["acc"] = md["models"][0]["acc"]
+    md["models"].append(d)
+    (system / "model-data.json").write_text(json.dumps(md))
+    loaded = inferplan.fleet.load_system(system)
+    mine = [p for p in loaded.profiles if p.alpha == d["perfParms"]["alpha"]]
+    assert len(mine) == 1 and mine[0].gamma == d["perfParms"]["gamma"]
     back = load_profile(path)
     assert back.engine == cal.engine
     np.testing.assert_allclose(

@@ -143,6 +143,30 @@ class Calibration:
         p = fit.as_dict()
         return max(p["alpha"], 1e-9), max(p["beta"], 0.0), max(p["gamma"], 0.0)
 
+    def model_data(
+        self,
+        model: str = "model",
+        accelerator: str = "gpu",
+        *,
+        acc_count: int = 1,
+        max_batch_size: int | None = None,
+        at_tokens: float | None = None,
+    ) -> dict:
+        """The fleet data's model-profile entry (``model-data.json``'s ``models`` list,
+        docs/model.md 4): name, acc, accCount, maxBatchSize at atTokens, perfParms.
+        ``at_tokens`` defaults to the median output length of the fitted points and
+        ``max_batch_size`` to the engine's batch cap for the median shape."""
+        L, m = 512.0, 256.0
+        if self.points is not None and len(self.points):
+            L = float(np.median(self.points["in_tokens"]))
+            m = float(np.median(self.points["out_tokens"]))
+        at = float(at_tokens) if at_tokens is not None else round(m)
+        n = int(max_batch_size) if max_batch_size is not None else self.engine.max_batch(L, at)
+        a, b, g = self.perf_parms()
+        return {"name": model, "acc": accelerator, "accCount": int(acc_count),
+                "maxBatchSize": n, "atTokens": at,
+                "perfParms": {"alpha": a, "beta": b, "gamma": g}}  # fmt: skip
+
     def profile(self, model: str = "model", accelerator: str = "gpu"):
         """A :class:`inferplan.hardware.Profile` (PrefillDecode) for ``cost_table``."""
         from ..hardware.cost_table import Profile
@@ -175,12 +199,11 @@ class Calibration:
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self, *, model="model", accelerator="gpu") -> dict:
-        a, b, g = self.perf_parms()
+        entry = self.model_data(model, accelerator)
         return {
             "format": PROFILE_FORMAT,
             "version": 1,
-            "name": model,
-            "acc": accelerator,
+            **entry,
             "engine": self.engine.as_dict(),
             "units": dict(UNITS),
             "stderr": self.stderr,
@@ -189,7 +212,6 @@ class Calibration:
             "confidence": self.confidence,
             "loss": self.loss,
             "ttft": self.ttft,
-            "perfParms": {"alpha": a, "beta": b, "gamma": g},
             "fit": {
                 "points": self.n_points,
                 "seconds": round(self.seconds, 3),
