@@ -8,6 +8,7 @@ which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
 # Subpackages built on the names above.
 from . import fleet, hardware  # noqa: E402,I001
 from ._status import Status, status_message
+from .calibration import calibrate, read_benchmarks
 from .batch import analyze_many, optimal_concurrency_many, size_many
 from .capi import c_include_dir, c_library_path
 from .hardware import cost_table, energy_value  # noqa: E402
@@ -49,6 +50,7 @@ __all__ = [
     "Tokens",
     "analyze_many",
     "backend",
+    "calibrate",
     "c_include_dir",
     "c_library_path",
     "cost_table",
@@ -58,6 +60,7 @@ __all__ = [
     "optimal_concurrency",
     "optimal_concurrency_many",
     "runtime",
+    "read_benchmarks",
     "read_sweep",
     "simulate",
     "size_many",

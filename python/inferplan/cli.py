@@ -657,10 +657,15 @@ SUBCOMMANDS: dict[
 
 def _package_subcommands():
     """Subcommands that live beside their subpackage: (add_parser(subparsers), run)."""
+    from .calibration.cli import add_calibrate_parser, run_calibrate
     from .fleet.cli import add_optimize_parser, run_optimize
     from .hardware.cli import add_profile_parser, run_profile
 
-    return [(add_optimize_parser, run_optimize), (add_profile_parser, run_profile)]
+    return [
+        (add_optimize_parser, run_optimize),
+        (add_profile_parser, run_profile),
+        (add_calibrate_parser, run_calibrate),
+    ]
 
 
 class _Version(argparse.Action):

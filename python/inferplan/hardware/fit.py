@@ -13,7 +13,11 @@ input and ``m`` output tokens, with ``c = c(b)`` prefill chunks, is
 so the iteration time is linear in ``(1, x_beta, x_gamma)``. A per-request service time
 (``request_ms``) is divided by ``c + m`` iterations first.
 
-Confidence intervals are Student-t intervals from the ordinary least-squares covariance.
+Confidence intervals are Student-t intervals from the least-squares covariance. With
+``loss="huber"`` (or ``"soft_l1"``, ``"cauchy"``, ``"arctan"``) the fit is robust: SciPy's
+``least_squares`` with that loss, so the upper-tail outliers of real engine logs (stalls,
+preemptions) pull little; the covariance is then the Gauss-Newton one at the optimum.
+Batch sizes may be fractional (a mean concurrency, which is what benchmark tools report).
 """
 
 from __future__ import annotations
@@ -101,8 +105,14 @@ class FitResult:
 
 
 def _columns(data) -> dict[str, np.ndarray]:
-    if hasattr(data, "columns"):  # pandas DataFrame
-        return {str(c): np.asarray(data[c], dtype=float) for c in data.columns}
+    if hasattr(data, "columns"):  # pandas DataFrame: its numeric columns
+        out = {}
+        for c in data.columns:
+            try:
+                out[str(c)] = np.asarray(data[c], dtype=float)
+            except (TypeError, ValueError):
+                continue
+        return out
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         import pandas as pd
 
@@ -131,7 +141,19 @@ def _latency(cols, allowed):
     raise ValueError(f"measurements need one latency column of {allowed}; got {sorted(cols)}")
 
 
-def _solve(kind, names, design, y, batch, confidence) -> FitResult:
+_LOSSES = ("linear", "huber", "soft_l1", "cauchy", "arctan")
+
+
+def _check_loss(loss, f_scale):
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
+    f = float(f_scale) if f_scale is not None else None
+    if f is not None and not (f > 0 and np.isfinite(f)):
+        raise ValueError(f"f_scale must be > 0, got {f_scale!r}")
+    return loss, f
+
+
+def _solve(kind, names, design, y, batch, confidence, loss="linear", f_scale=None) -> FitResult:
     from scipy import stats
 
     n, p = design.shape
@@ -146,6 +168,15 @@ def _solve(kind, names, design, y, batch, confidence) -> FitResult:
             "out_tokens need at least two distinct request shapes)"
         )
     params, *_ = np.linalg.lstsq(design, y, rcond=None)
+    if loss != "linear":
+        from scipy.optimize import least_squares
+
+        # the scale of a "typical" residual: the median absolute OLS residual (or given)
+        r0 = y - design @ params
+        scale = f_scale if f_scale is not None else max(float(np.median(np.abs(r0))), 1e-9)
+        params = least_squares(
+            lambda p: design @ p - y, params, loss=loss, f_scale=scale, method="trf"
+        ).x
     fitted = design @ params
     resid = y - fitted
     dof = n - p
@@ -188,18 +219,24 @@ def _batches(cols) -> np.ndarray:
     return b
 
 
-def fit_decode_only(data, *, confidence: float = 0.95) -> FitResult:
+def fit_decode_only(
+    data, *, confidence: float = 0.95, loss: str = "linear", f_scale: float | None = None
+) -> FitResult:
     """Fit ``alpha`` and ``beta`` (ms) of :class:`inferplan.DecodeOnly`.
 
-    ``data``: a DataFrame, a mapping of columns, or a CSV path with ``batch_size`` and one of
-    ``iteration_ms`` / ``itl_ms`` (per-token latency).
+    ``data``: a DataFrame, a mapping of columns, or a CSV path with ``batch_size`` (may be
+    fractional: a mean concurrency) and one of ``iteration_ms`` / ``itl_ms`` (per-token
+    latency). ``loss``: "linear" (ordinary least squares) or a robust loss of SciPy's
+    ``least_squares`` ("huber", "soft_l1", "cauchy", "arctan") with scale ``f_scale`` ms
+    (default: the median absolute residual of the ordinary fit).
     """
     confidence = _check_confidence(confidence)
+    loss, f_scale = _check_loss(loss, f_scale)
     cols = _columns(data)
     b = _batches(cols)
     _, y = _latency(cols, DECODE_LATENCY_COLUMNS)
     design = np.column_stack([np.ones_like(b), b])
-    return _solve("DecodeOnly", ("alpha", "beta"), design, y, b, confidence)
+    return _solve("DecodeOnly", ("alpha", "beta"), design, y, b, confidence, loss, f_scale)
 
 
 def prefill_decode_design(batch_size, in_tokens, out_tokens, max_num_tokens=8192):
@@ -211,38 +248,46 @@ def prefill_decode_design(batch_size, in_tokens, out_tokens, max_num_tokens=8192
     m = np.broadcast_to(np.asarray(out_tokens, dtype=float), b.shape)
     M = np.broadcast_to(np.asarray(max_num_tokens, dtype=float), b.shape)
     c = np.empty_like(b)
+    bi = np.maximum(np.ceil(b - 1e-9), 1).astype(int)  # a fractional batch: the next one up
     for key in {(li, mi, Mi) for li, mi, Mi in zip(L, m, M, strict=False)}:
         sel = (L == key[0]) & (m == key[1]) & (M == key[2])
-        counts = chunk_counts(key[0], key[1], key[2], int(b[sel].max()))
-        c[sel] = np.asarray(counts, dtype=float)[b[sel].astype(int) - 1]
+        counts = chunk_counts(key[0], key[1], key[2], int(bi[sel].max()))
+        c[sel] = np.asarray(counts, dtype=float)[bi[sel] - 1]
     iters = c + m
     x_beta = b * (L + m) / iters
     x_gamma = b * ((c + 1.0) / 2.0 * L + m * (L + (m + 1.0) / 2.0)) / iters
     return np.column_stack([np.ones_like(b), x_beta, x_gamma]), iters
 
 
-def fit_prefill_decode(data, *, max_num_tokens=8192, confidence: float = 0.95) -> FitResult:
+def fit_prefill_decode(
+    data,
+    *,
+    max_num_tokens=8192,
+    confidence: float = 0.95,
+    loss: str = "linear",
+    f_scale: float | None = None,
+) -> FitResult:
     """Fit ``alpha``, ``beta`` and ``gamma`` (ms) of :class:`inferplan.PrefillDecode`.
 
-    ``data`` needs ``batch_size``, ``in_tokens``, ``out_tokens`` and one of ``iteration_ms``
-    (mean iteration time) or ``request_ms`` (time in service of one request); at least two
-    distinct request shapes are needed to tell ``beta`` from ``gamma``.
+    ``data`` needs ``batch_size`` (may be fractional: a mean concurrency; the chunk count
+    is that of the next whole batch), ``in_tokens``, ``out_tokens`` and one of
+    ``iteration_ms`` (mean iteration time) or ``request_ms`` (time in service of one
+    request); at least two distinct request shapes are needed to tell ``beta`` from
+    ``gamma``. ``loss``/``f_scale`` as in :func:`fit_decode_only`.
     """
     confidence = _check_confidence(confidence)
+    loss, f_scale = _check_loss(loss, f_scale)
     cols = _columns(data)
     b = _batches(cols)
-    bad = np.flatnonzero(b != np.round(b))
-    if bad.size:
-        raise ValueError(
-            f"column 'batch_size' must hold integers; row {int(bad[0])} has {b[bad[0]]}"
-        )
     L = _column(cols, "in_tokens")
     m = _column(cols, "out_tokens", positive=True)
     name, y = _latency(cols, PREFILL_LATENCY_COLUMNS)
     design, iters = prefill_decode_design(b, L, m, max_num_tokens)
     if name == "request_ms":
         y = y / iters
-    return _solve("PrefillDecode", ("alpha", "beta", "gamma"), design, y, b, confidence)
+    return _solve(
+        "PrefillDecode", ("alpha", "beta", "gamma"), design, y, b, confidence, loss, f_scale
+    )
 
 
 def fit_by_frequency(data, fit=fit_decode_only, **kwargs) -> dict[float, FitResult]:
