@@ -245,12 +245,16 @@ def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSol
     # d = v G / (1 - sigma) (from v (mu (1 - sigma) I - S) = alpha).
     G = -S - np.outer(t, alpha)
     V = np.empty((top, m))  # V[n] = v(n): pi(n+1) = (pi(n) t) v(n)
+    # d(n) 1 = 0 exactly (G 1 = 0, so d(n-1) 1 = (v t) d(n) 1): rounding in that direction
+    # would grow by v(n) t (about lam / mu(n), large at the low levels), so it is removed.
     d = v_top @ G / (1.0 - sigma) if infinite else np.zeros(m)
     for n in range(top, 0, -1):
+        d = d - d.mean()
         H = G + np.outer(t, d)
         v = np.linalg.solve((rate[n] * eye + H).T, alpha)
         V[n - 1] = v
         d = v @ H
+    d = d - d.mean()
     # level 0: pi0 (S + mu(1) t v(0)) = -pi0 (G + t d(0)) = 0, pi0 1 = 1
     A = (G + np.outer(t, d)).T.copy()
     A[-1, :] = 1.0
