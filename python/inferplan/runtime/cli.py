@@ -41,6 +41,32 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         default=PolicyConfig.objective,
         help="cost+energy carries the transition penalty; power does not",
     )
+    p.add_argument(
+        "--columns",
+        default=None,
+        metavar="arrival=COL,in=COL,out=COL",
+        help="column names of a CSV/Parquet trace (any subset; default: detected, e.g. "
+        "arrived_at,num_prefill_tokens,num_decode_tokens or TIMESTAMP,ContextTokens,"
+        "GeneratedTokens)",
+    )
+    p.add_argument(
+        "--admission",
+        choices=("iteration", "immediate"),
+        default=None,
+        help="servers' admission rule, replayed and used in sizing (default: replay "
+        "iteration-level admission, size with the chain's read-off)",
+    )
+    p.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="adaptive policies: no closed-loop correction from replayed latency",
+    )
+    p.add_argument(
+        "--no-burstiness",
+        action="store_true",
+        help="adaptive policies: size for Poisson arrivals at mean lengths (no measured "
+        "arrival CV, length laws or count noise)",
+    )
     p.add_argument("--price-per-kwh", type=float, default=0.12)
     p.add_argument("--grid-kg-per-kwh", type=float, default=0.391)
     p.add_argument("--seed", type=int, default=None, help="seed of a synthetic trace")
@@ -62,7 +88,7 @@ def run_runtime(args: argparse.Namespace) -> int:
         mean_itl_ms=min(ClassSLO.mean_itl_ms, args.itl_ms),
     )
     rules = oasis_classes(args.threshold, {n: slo for n in ("SISO", "SILO", "LISO", "LILO")})
-    trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed)
+    trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed, columns=args.columns)
     if trace.load_report is not None and trace.load_report.rejected:
         r = trace.load_report
         lines = ", ".join(str(n) for n, _ in r.rejected_lines[:10])
@@ -83,6 +109,10 @@ def run_runtime(args: argparse.Namespace) -> int:
             method=args.method,
             solver=args.solver,
             objective=args.objective,
+            admission=args.admission,
+            feedback=not args.no_feedback,
+            burstiness=not args.no_burstiness,
+            rate_margin=not args.no_burstiness,
         ),
     )
     print_table(report)
