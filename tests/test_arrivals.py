@@ -303,3 +303,21 @@ def test_measure_cv():
     )
     assert arrivals.measure_cv(np.arange(100.0)) == 0.0
     assert math.isnan(arrivals.measure_cv([0.0, 1.0, 2.0]))
+
+
+@pytest.mark.parametrize("cv", [1.2, 2.0])
+def test_many_slots_with_slow_low_levels_against_dense_generator(cv):
+    """N = 64 with a long prefill: mu(1) is tiny next to the arrival rate, where the
+    backward recursion must not let rounding grow (the level solve's d 1 = 0 invariant)."""
+    model = inferplan.PrefillDecode(15.0, 0.02, 2.25e-4, 1155, 211)
+    replica = inferplan.Replica(model, max_batch=64, max_queue=12)
+    rate = 0.87 * replica.max_rate
+    want = _dense(replica, rate, cv)
+    got = arrivals.analyze(replica, rate, arrival_cv=cv)
+    for name in ("p0", "p_block", "in_system", "in_service", "wait_ms"):
+        _close(getattr(got, name), want[name], 1e-8)
+    unbounded = inferplan.Replica(model, max_batch=64)
+    long = inferplan.Replica(model, max_batch=64, max_queue=4000)
+    a = arrivals.analyze(unbounded, rate, arrival_cv=cv)
+    b = arrivals.analyze(long, rate, arrival_cv=cv)
+    _close(a.in_system, b.in_system, 1e-9)

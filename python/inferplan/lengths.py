@@ -33,21 +33,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
 import numpy as np
 
 from ._kernels import reference as _ref
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
+from .admission import _chunks_at
 
 POINTS = 48
-"""Quadrature points per length law (quantile midpoints, mean restored exactly)."""
+"""Quadrature points per length law (Gauss-Hermite on the log scale for a lognormal,
+equal-probability bins of samples; the mean is restored exactly)."""
 
 
 def _points(mean: float, cv: float, values, points: int):
-    """(values, weights) of a length law with the given mean: one point for CV 0, the
-    quantile midpoints of a lognormal otherwise (rescaled to the exact mean), or the
-    means of equal-probability bins of measured ``values`` (rescaled likewise)."""
+    """(values, weights) of a length law with the given mean: one point for CV 0,
+    Gauss-Hermite points of a lognormal otherwise, or the means of equal-probability bins
+    of measured ``values`` (both rescaled to the exact mean)."""
     if values is not None:
         v = np.sort(np.asarray(values, dtype=float))
         bins = np.array_split(v, min(points, v.size))
@@ -56,11 +57,13 @@ def _points(mean: float, cv: float, values, points: int):
     elif cv == 0.0 or mean == 0.0:
         return np.array([mean]), np.array([1.0])
     else:
+        # Gauss-Hermite nodes of the normal law on the log scale: moments E[X^k] =
+        # exp(k mu + k^2 s2 / 2) come out to a relative error far below 1e-6 for k <= 2
+        # (a quantile grid would cut the upper tail and lose up to 10% of E[X^2]).
         s2 = math.log1p(cv * cv)
-        nd = NormalDist()
-        z = np.array([nd.inv_cdf((i + 0.5) / points) for i in range(points)])
+        z, w = np.polynomial.hermite_e.hermegauss(points)
+        w = w / w.sum()
         x = np.exp(math.log(mean) - s2 / 2 + math.sqrt(s2) * z)
-        w = np.full(points, 1.0 / points)
     m = float(x @ w)
     if m > 0:
         x = x * (mean / m)
@@ -155,12 +158,12 @@ class Lengths:
             return Service(tau, lambda B, service: (0.0, service / m1), params, scv)
         L1 = float(Lx @ Lw)
         # chunk counts c(b; L) of every prompt point, at the mean output length
-        C = np.array([_ref.chunk_counts(x, m1, M, N) for x in Lx])  # (points, N)
+        b = np.arange(1, N + 1, dtype=float)
+        C = _chunks_at(b[None, :], N, Lx[:, None], m1, M)  # (points, N), closed form
         Ec = Lw @ C  # E[c](b)
         Ewpre = Lw @ ((beta + gamma * (C + 1.0) / 2.0) * Lx[:, None])  # E[w_pre](b)
         w_dec = beta * m1 + gamma * (m1 * L1 + (m2 + m1) / 2.0)
         work = Ewpre + w_dec
-        b = np.arange(1, N + 1, dtype=float)
         tau = (Ec + m1) * alpha + b * work
         delta = work / (Ec + m1)
         # steps c + m: Var = Var(c) + Var(m) (independent), at the busiest batch N
