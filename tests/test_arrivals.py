@@ -321,3 +321,26 @@ def test_many_slots_with_slow_low_levels_against_dense_generator(cv):
     a = arrivals.analyze(unbounded, rate, arrival_cv=cv)
     b = arrivals.analyze(long, rate, arrival_cv=cv)
     _close(a.in_system, b.in_system, 1e-9)
+
+
+def test_ttft_percentile_by_batch_against_the_simulator():
+    """At moderate load the wait is nil for most arrivals and P99 TTFT is the first
+    iteration in a fuller batch: the mixture over the batch an arrival joins gets it, the
+    mean-batch read-off does not."""
+    model = inferplan.DecodeOnly(19, 1, 64)
+    replica = inferplan.Replica(model, max_batch=16)
+    rate = 0.5 * replica.max_rate
+    sim = inferplan.simulate(model, max_batch=16, rate=rate, arrival_cv=2.0,
+                             num_requests=40_000, replications=4, seed=2,
+                             admission="immediate", percentiles=(99.0,))  # fmt: skip
+    est = sim.ttft_percentiles[99.0]
+    kw = dict(arrival_cv=2.0, admission="immediate")
+    by_batch = arrivals.ttft_quantile(replica, rate, 0.99, by_batch=True, **kw)
+    mean_batch = arrivals.ttft_quantile(replica, rate, 0.99, **kw)
+    assert est.contains(by_batch) or abs(by_batch / est.mean - 1) <= 0.05, (by_batch, est)
+    assert mean_batch < 0.9 * est.mean
+    # with one arrival phase and a queue, the mixture's tail is the wait's
+    hi = 0.97 * replica.max_rate
+    t = arrivals.ttft_quantile(replica, hi, 0.999, by_batch=True, arrival_cv=2.0)
+    w = arrivals.wait_quantile(replica, hi, 0.999, arrival_cv=2.0)
+    assert t == pytest.approx(w + model.alpha + model.beta * 16, rel=0.02)

@@ -171,6 +171,46 @@ class _Solved:
         m = self.admitted(admission)
         return wait + (m.wait_ms - self.metrics.wait_ms), wait + (m.ttft_ms - m.wait_ms)
 
+    def ttft_by_batch(self, q: float, admission) -> float:
+        """The q-quantile of TTFT with the service part taken at the batch the arrival
+        joins: an arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
+        waits starts at batch ``N``; its first token comes after its prefill and one
+        iteration there (the read-off at that batch, ``service_ms = tau(b)``)."""
+        m = self.admitted(admission)
+        shift = m.ttft_ms - self.metrics.ttft_ms  # the admission rule's mean change
+        tau = self.service.tau_ms
+        N = self.replica.max_batch
+
+        def part(b):
+            prefill, itl = self.service.read_off(float(b), float(tau[b - 1]))
+            return prefill + itl
+
+        if self.sol is None:
+            return part(1) + shift
+        pa = self.sol.pa
+        accepted = 1.0 - self.sol.p_block
+        s = np.array([part(n + 1) for n in range(N)])  # joins at batch n + 1
+        w = pa[:N] / accepted
+        s_full = part(N)
+        p_wait = phasetype.wait_ccdf(self.sol, self.mu_N, 0.0)
+        scale = self.wait_scale
+
+        def cdf(x):
+            y = x - s_full
+            queued = 0.0 if y < 0 else p_wait - phasetype.wait_ccdf(self.sol, self.mu_N, y / scale)
+            return float(w[s <= x].sum()) + queued
+
+        lo, hi = 0.0, max(s.max(), s_full) + 1.0
+        while cdf(hi) < q:
+            lo, hi = hi, 2.0 * hi
+        while hi - lo > 1e-10 * hi:
+            mid = 0.5 * (lo + hi)
+            if cdf(mid) < q:
+                lo = mid
+            else:
+                hi = mid
+        return hi + shift
+
 
 def _solved(replica, rate, arrival_cv, lengths, fit) -> _Solved:
     if not isinstance(replica, Replica):
@@ -214,10 +254,25 @@ def wait_quantile(
 
 def ttft_quantile(
     replica: Replica, rate: float, q: float, *, arrival_cv: float = 1.0,
-    admission: str | None = None, lengths=None, fit: str = "gamma",
+    admission: str | None = None, lengths=None, fit: str = "gamma", by_batch: bool = False,
 ) -> float:  # fmt: skip
     """The q-quantile of TTFT (ms): the wait quantile plus the prefill and one ITL at the
-    mean batch, as :meth:`inferplan.Replica.ttft_quantile`."""
+    mean batch, as :meth:`inferplan.Replica.ttft_quantile` (and, at ``arrival_cv`` 1
+    without lengths, equal to it).
+
+    ``by_batch=True`` takes the service part at the batch each arrival joins instead (from
+    the arrival-stationary law: ``n + 1`` for an arrival that finds ``n < N``, ``N`` after a
+    wait), a mixture whose upper quantiles at moderate load are set by how long the first
+    iterations are in a fuller batch, which the mean leaves out (docs/traffic.md)."""
+    if by_batch:
+        try:
+            qf = float(q)
+        except (TypeError, ValueError):
+            raise ValueError(f"q must be a number in (0, 1), got {q!r}") from None
+        if not 0 < qf < 1:
+            raise ValueError(f"q must be in (0, 1), got {q!r}")
+        admission = _admission.check_admission(admission)
+        return _solved(replica, rate, arrival_cv, lengths, fit).ttft_by_batch(qf, admission)
     return _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit)[1]
 
 
