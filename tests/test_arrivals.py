@@ -314,8 +314,11 @@ def test_many_slots_with_slow_low_levels_against_dense_generator(cv):
     rate = 0.87 * replica.max_rate
     want = _dense(replica, rate, cv)
     got = arrivals.analyze(replica, rate, arrival_cv=cv)
-    for name in ("p0", "p_block", "in_system", "in_service", "wait_ms"):
+    for name in ("in_system", "in_service", "wait_ms"):
         _close(getattr(got, name), want[name], 1e-8)
+    # p0 is about 3e-12 here: a dense double-precision solve only has it to ~1e-16 absolute
+    for name in ("p0", "p_block"):
+        assert abs(getattr(got, name) - want[name]) <= 1e-14
     unbounded = inferplan.Replica(model, max_batch=64)
     long = inferplan.Replica(model, max_batch=64, max_queue=4000)
     a = arrivals.analyze(unbounded, rate, arrival_cv=cv)

@@ -122,6 +122,7 @@ class _Solved:
             self.wait_scale = 1.0
             return
         ph = phasetype.renewal(cv, third=fit)
+        self.ph = ph
         sol = phasetype.solve(self.mu, replica.max_queue, lam, ph)
         if sol is None:
             raise ValueError(
@@ -157,8 +158,17 @@ class _Solved:
             return m
         p = self.service.params
         tau = self.service.tau_ms if p[0] == KIND_VECTOR else None
+        seen = m
+        if p[0] == KIND_PREFILL_DECODE and self.sol is not None and self.ph.phases > 1:
+            # The prefills an arrival meets (admission.py) are those of the requests that
+            # arrived within its own first c + 1 steps around it: Little's X d for Poisson,
+            # the renewal function m(d) seen from an arrival for other gaps (clusters).
+            d = m.prefill_ms + m.itl_ms
+            lam = self.rate / 1000.0
+            cluster = phasetype.renewal_count(self.ph, lam, d) / (lam * d) if d > 0 else 1.0
+            seen = m._replace(throughput=m.throughput * cluster)
         ttft, wait, resp = _admission.adjust(
-            admission, *p, self.replica.max_batch, self.replica.max_queue, m, tau=tau,
+            admission, *p, self.replica.max_batch, self.replica.max_queue, seen, tau=tau,
             arrival_idle=self.arrival_idle, arrival_full=self.arrival_full,
         )  # fmt: skip
         return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))

@@ -141,6 +141,42 @@ def renewal(arrival_cv: float, *, third: str = "gamma") -> PhaseType:
     return hyperexponential(c2, third=third)
 
 
+def _expm(A: np.ndarray) -> np.ndarray:
+    """exp(A) by scaling and squaring of a Taylor series (small matrices)."""
+    norm = float(np.abs(A).sum(axis=1).max())
+    k = max(0, int(math.ceil(math.log2(norm))) + 1) if norm > 0.5 else 0
+    X = A / (2.0**k)
+    term = np.eye(A.shape[0])
+    out = term.copy()
+    for j in range(1, 30):
+        term = term @ X / j
+        out = out + term
+        if np.abs(term).max() <= 1e-17 * np.abs(out).max():
+            break
+    for _ in range(k):
+        out = out @ out
+    return out
+
+
+def renewal_count(ph: PhaseType, lam: float, d: float) -> float:
+    """Expected arrivals in a window of length ``d`` that starts (or ends) at an arrival:
+    the renewal function m(d) = int_0^d alpha exp((S + t alpha) u) t du of gaps of rate
+    ``lam``; ``lam * d`` for Poisson, more for bursty gaps (arrivals come in clusters)."""
+    if d <= 0.0:
+        return 0.0
+    m = ph.phases
+    if m == 1:
+        return lam * d
+    S = lam * ph.S
+    t = -S.sum(axis=1)
+    Q = S + np.outer(t, ph.alpha)
+    big = np.zeros((m + 1, m + 1))
+    big[:m, :m] = Q * d
+    big[:m, m] = t * d
+    E = _expm(big)
+    return float(ph.alpha @ E[:m, m])
+
+
 def _sigma(ph: PhaseType, lam: float, mu: float) -> float:
     """The root in (0, 1) of sigma = A*(mu (1 - sigma)) for gaps of rate lam (rho < 1).
 
@@ -337,6 +373,7 @@ __all__ = [
     "exponential",
     "hyperexponential",
     "renewal",
+    "renewal_count",
     "solve",
     "wait_ccdf",
     "wait_quantile",
