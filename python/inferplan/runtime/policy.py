@@ -6,6 +6,12 @@
 - ``proactive``: each window is provisioned for a Holt forecast plus ``z`` times the RMS of
   past forecast errors.
 
+No look-ahead: an adaptive policy decides window ``t`` from windows ``< t`` only, and window
+0 (no data) gets the static option with ``max(min_instances, 1)`` instances per class. Given
+the trace (a :class:`~inferplan.runtime.traffic.History`), it also sizes from the token laws,
+arrival CV and count noise seen so far, and given a replayer it closes the loop on replayed
+latency (:mod:`inferplan.runtime.traffic`).
+
 Adaptive policies choose, for every window, through the fleet allocation optimizer
 (``method="optimizer"``, the default; see :mod:`inferplan.runtime.provision`): the window
 becomes a fleet ``System`` whose servers are the classes at the target rate
