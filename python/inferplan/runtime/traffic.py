@@ -9,7 +9,8 @@ Everything here reads windows ``< t`` only when window ``t`` is decided (no look
 - :func:`burst_factor`: how much more capacity the class needs than the Poisson,
   mean-length sizing of the fleet optimizer says: the ratio of the rates one instance
   serves within the class's mean targets under Poisson arrivals at mean lengths and under
-  the measured arrival CV and length laws (:func:`inferplan.arrivals.size`), at least 1.
+  the measured arrival CV and length CVs (:func:`inferplan.arrivals.size` with lognormal
+  :class:`inferplan.lengths.Lengths` of the measured CVs), at least 1.
 - :class:`Safeguard`: a closed loop per class. After each window is replayed, a class whose
   observed latency exceeded its targets (P99 TTFT or ITL above the SLO, or the mean TTFT or
   ITL above the sizing targets) gets its capacity multiplied by the overshoot (at least
@@ -81,37 +82,50 @@ class History:
         return float(np.mean(cvs)) if cvs else math.nan
 
 
+def _sig2(x: float) -> float:
+    """x rounded to two significant digits (the cache grid of :func:`burst_factor`)."""
+    if not (math.isfinite(x) and x > 0):
+        return 1.0
+    e = math.floor(math.log10(x)) - 1
+    return round(x / 10.0**e) * 10.0**e
+
+
 def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float, law,
                  itl_ms: float, ttft_ms: float, admission=None, cache=None) -> float:  # fmt: skip
     """Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival
     CV ``cv`` and the measured length law ``law`` (``(in_tokens, out_tokens)`` samples or
-    None), both sized for the mean ITL and TTFT targets; at least 1, at most 8."""
+    None), both sized for the mean ITL and TTFT targets; at least 1, at most 8.
+
+    To keep a day of windows cheap the inputs are put on a grid first (and the result
+    cached on it): tokens to two significant digits, the arrival CV and the prompt and
+    output CVs to 0.1, the length laws as lognormal laws of those CVs."""
     cv = 1.0 if not math.isfinite(cv) else float(np.clip(cv, 0.0, 20.0))
-    key = None
-    if cache is not None:
-        key = (o, round(in_tokens, -1), round(out_tokens, 0), round(cv, 2),
-               None if law is None else (round(float(np.std(law[0]) / max(np.mean(law[0]), 1)), 2),
-                                         round(float(np.std(law[1]) / max(np.mean(law[1]), 1)), 2)),
-               itl_ms, ttft_ms, admission)  # fmt: skip
-        if key in cache:
-            return cache[key]
+    cv = round(cv, 1)
+    L, m = _sig2(max(float(in_tokens), 1.0)), _sig2(max(float(out_tokens), 1.0))
+    in_cv = out_cv = None
+    if law is not None:
+        ins, outs = np.asarray(law[0], float), np.maximum(np.asarray(law[1], float), 1.0)
+        in_cv = round(float(ins.std() / ins.mean()), 1) if ins.mean() > 0 else 0.0
+        out_cv = round(float(outs.std() / outs.mean()), 1)
+    key = (o, L, m, cv, in_cv, out_cv, itl_ms, ttft_ms, admission)
+    if cache is not None and key in cache:
+        return cache[key]
     model = PrefillDecode(
-        float(options.alpha[o]), float(options.beta[o]), float(options.gamma[o]),
-        max(float(in_tokens), 1.0), max(float(out_tokens), 1.0),
+        float(options.alpha[o]), float(options.beta[o]), float(options.gamma[o]), L, m,
         float(options.max_num_tokens[o]),
     )  # fmt: skip
     replica = Replica(model, max_batch=int(options.max_batch[o]))
     targets = {"itl_ms": itl_ms or None, "ttft_ms": ttft_ms or None}
     base = replica.size(**targets, admission=admission)
-    lengths = None if law is None else Lengths.empirical(law[0], np.maximum(law[1], 1.0))
-    if base.feasible and cv <= 1.0 and lengths is None:
+    lengths = None if law is None else Lengths(in_cv=min(in_cv, 20.0), out_cv=min(out_cv, 20.0))
+    if not base.feasible:
+        factor = 1.0
+    elif cv <= 1.0 and lengths is None:
         factor = 1.0  # never below the Poisson sizing
     else:
         got = arrivals.size(replica, arrival_cv=cv, lengths=lengths, admission=admission,
                             **targets)  # fmt: skip
-        if not base.feasible:
-            factor = 1.0
-        elif not got.feasible or got.rate <= 0:
+        if not got.feasible or got.rate <= 0:
             factor = 8.0
         else:
             factor = float(np.clip(base.rate / got.rate, 1.0, 8.0))
