@@ -68,6 +68,8 @@ def parse_columns(text: str) -> dict[str, str]:
     if not out:
         raise ValueError("--columns: empty mapping; use e.g. arrival=time,in=prompt,out=output")
     return out
+
+
 SHOWN_BAD_LINES = 5
 
 
