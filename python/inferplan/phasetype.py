@@ -186,13 +186,33 @@ def _sigma(ph: PhaseType, lam: float, mu: float) -> float:
     S = lam * ph.S
     t = -S.sum(axis=1)
     eye = np.eye(m)
+    if m == 2:  # the 2 x 2 resolvent by Cramer's rule, in scalars
+        s00, s01, s10, s11 = (float(v) for v in S.ravel())
+        t0, t1 = float(t[0]), float(t[1])
+        a0, a1 = float(ph.alpha[0]), float(ph.alpha[1])
+
+        def resolvent(x, b0, b1):
+            m00, m01, m10, m11 = x - s00, -s01, -s10, x - s11
+            det = m00 * m11 - m01 * m10
+            return (m11 * b0 - m01 * b1) / det, (m00 * b1 - m10 * b0) / det
+
+        def lst_and_slope(x):
+            y0, y1 = resolvent(x, t0, t1)
+            z0, z1 = resolvent(x, y0, y1)
+            return a0 * y0 + a1 * y1, a0 * z0 + a1 * z1
+    else:
+
+        def lst_and_slope(x):
+            y = np.linalg.solve(x * eye - S, t)  # (xI - S)^-1 t
+            return float(ph.alpha @ y), float(ph.alpha @ np.linalg.solve(x * eye - S, y))
+
     sigma = 0.0
     for _ in range(200):
         x = mu * (1.0 - sigma)
-        y = np.linalg.solve(x * eye - S, t)  # (xI - S)^-1 t
-        f = float(ph.alpha @ y) - sigma
+        a_star, a_slope = lst_and_slope(x)
+        f = a_star - sigma
         # d/dsigma A*(mu(1-sigma)) = mu alpha (xI - S)^-2 t
-        df = mu * float(ph.alpha @ np.linalg.solve(x * eye - S, y)) - 1.0
+        df = mu * a_slope - 1.0
         if df >= 0.0:  # at or past the minimum of f: only when rho >= 1 (no root below 1)
             return 1.0
         step = f / df
@@ -242,6 +262,31 @@ class QBDSolution:
         return self.pa[N:-1] / (1.0 - self.p_block)
 
 
+def _levels_2(G, t, alpha, d, rate, top):
+    """The level recursion of :func:`solve` for two phases (an H2 or an Erlang-2 mixture,
+    the common case) in scalar arithmetic: the same operations as the general loop, with
+    the 2 x 2 solve written out (Cramer's rule), to avoid NumPy's per-call overhead."""
+    g00, g01, g10, g11 = (float(x) for x in G.ravel())
+    t0, t1 = float(t[0]), float(t[1])
+    a0, a1 = float(alpha[0]), float(alpha[1])
+    d0, d1 = float(d[0]), float(d[1])
+    r = rate.tolist()
+    out = [None] * top
+    for n in range(top, 0, -1):
+        c = 0.5 * (d0 - d1)
+        d0, d1 = c, -c
+        h00, h01 = g00 + t0 * d0, g01 + t0 * d1
+        h10, h11 = g10 + t1 * d0, g11 + t1 * d1
+        m00, m11 = r[n] + h00, r[n] + h11
+        det = m00 * m11 - h01 * h10
+        v0 = (a0 * m11 - a1 * h10) / det
+        v1 = (a1 * m00 - a0 * h01) / det
+        out[n - 1] = (v0, v1)
+        d0 = v0 * h00 + v1 * h10
+        d1 = v0 * h01 + v1 * h11
+    return np.array(out, dtype=float).reshape(top, 2), np.array([d0, d1])
+
+
 def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSolution | None:
     """The stationary law of a replica with completion rates ``mu[b-1]`` (per ms) at
     ``b = 1..N`` in service, a queue of ``max_queue`` (inf allowed), fed by a renewal
@@ -280,16 +325,19 @@ def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSol
     # d(n-1) = v(n-1) (G + t d(n)). At the top: d(K) = 0 (finite queue) or, above N,
     # d = v G / (1 - sigma) (from v (mu (1 - sigma) I - S) = alpha).
     G = -S - np.outer(t, alpha)
-    V = np.empty((top, m))  # V[n] = v(n): pi(n+1) = (pi(n) t) v(n)
     # d(n) 1 = 0 exactly (G 1 = 0, so d(n-1) 1 = (v t) d(n) 1): rounding in that direction
     # would grow by v(n) t (about lam / mu(n), large at the low levels), so it is removed.
     d = v_top @ G / (1.0 - sigma) if infinite else np.zeros(m)
-    for n in range(top, 0, -1):
-        d = d - d.mean()
-        H = G + np.outer(t, d)
-        v = np.linalg.solve((rate[n] * eye + H).T, alpha)
-        V[n - 1] = v
-        d = v @ H
+    if m == 2:
+        V, d = _levels_2(G, t, alpha, d, rate, top)
+    else:
+        V = np.empty((top, m))  # V[n] = v(n): pi(n+1) = (pi(n) t) v(n)
+        for n in range(top, 0, -1):
+            d = d - d.mean()
+            H = G + np.outer(t, d)
+            v = np.linalg.solve((rate[n] * eye + H).T, alpha)
+            V[n - 1] = v
+            d = v @ H
     d = d - d.mean()
     # level 0: pi0 (S + mu(1) t v(0)) = -pi0 (G + t d(0)) = 0, pi0 1 = 1
     A = (G + np.outer(t, d)).T.copy()
