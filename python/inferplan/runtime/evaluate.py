@@ -273,7 +273,9 @@ def evaluate(
             rep = None
         summary = _summarize(plan, rep, class_index, rules, options, hardware, trace.duration_s)
         results[policy] = PolicyResult(plan, rep, summary)
-        timings[f"{policy}_s"] = plan.decide_s + (rep.simulate_s if rep else 0.0)
+        # a closed-loop plan replays inside its decisions: its decide_s includes the replay
+        replayed = rep.simulate_s if (rep is not None and replayer is None) else 0.0
+        timings[f"{policy}_s"] = plan.decide_s + replayed
     if "static" in results and results["static"].replay is not None:
         base = results["static"].summary["mean_power_w"]
         for res in results.values():

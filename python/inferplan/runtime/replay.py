@@ -101,7 +101,7 @@ class Replayer:
 
     def __init__(self, trace: Trace, class_index, windows: int, classes: int, window_s: float,
                  options, hardware: Hardware, admission: str = "iteration"):  # fmt: skip
-        self.t0 = time.perf_counter()
+        self.simulate_s = 0.0
         self.trace, self.options, self.hardware = trace, options, hardware
         self.admission = admission
         self.w_count, self.c_count = int(windows), int(classes)
@@ -130,6 +130,13 @@ class Replayer:
 
     def window(self, w, option, count, kept, prev_option=None, prev_count=None) -> None:
         """Simulate window ``w`` under its decision (per-class rows) and the previous one."""
+        t0 = time.perf_counter()
+        try:
+            self._window(w, option, count, kept, prev_option, prev_count)
+        finally:
+            self.simulate_s += time.perf_counter() - t0
+
+    def _window(self, w, option, count, kept, prev_option, prev_count) -> None:
         trace, options, hardware = self.trace, self.options, self.hardware
         window_s = self.window_s
         span_ms = self.span_ms
@@ -222,7 +229,7 @@ class Replayer:
             itl[failed] = np.nan
             latency[failed] = np.nan
         return Replay(ttft, itl, latency, self.power.copy(), self.utilization.copy(), self.sims,
-                      time.perf_counter() - self.t0)  # fmt: skip
+                      self.simulate_s)  # fmt: skip
 
 
 def replay(

@@ -31,6 +31,11 @@ from ..models import PrefillDecode
 from ..replica import Replica
 
 
+def _cv(mean: float, mean_sq: float) -> float:
+    """Coefficient of variation from the mean and the mean square."""
+    return math.sqrt(max(mean_sq - mean * mean, 0.0)) / mean if mean > 0 else 0.0
+
+
 class History:
     """Per (window, class) request indices of a trace, for policies that learn from it."""
 
@@ -43,31 +48,33 @@ class History:
         self.bounds = np.searchsorted(key[self.order], np.arange(self.windows * self.classes + 1))
         self.out_tokens = np.maximum(trace.out_tokens, 1).astype(float)
         self.in_tokens = np.asarray(trace.in_tokens, dtype=float)
+        # running sums per class over windows < t (row t): count, sum and sum of squares of
+        # prompt and output tokens, so that a window's token statistics cost O(1)
+        cells = self.windows * self.classes
+        cols = [np.ones_like(self.in_tokens), self.in_tokens, self.in_tokens**2,
+                self.out_tokens, self.out_tokens**2]  # fmt: skip
+        per = np.stack([np.bincount(key, c, minlength=cells) for c in cols], axis=-1)
+        per = per.reshape(self.windows, self.classes, len(cols))
+        self.before = np.concatenate([np.zeros((1,) + per.shape[1:]), np.cumsum(per, axis=0)])
 
     def requests(self, w: int, k: int) -> np.ndarray:
         i = w * self.classes + k
         return self.order[self.bounds[i] : self.bounds[i + 1]]
 
-    def seen(self, t: int, k: int) -> np.ndarray:
-        """Requests of class ``k`` in windows before ``t``."""
-        if t <= 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate([self.requests(w, k) for w in range(t)])
-
     def tokens_before(self, t: int, prior) -> tuple[np.ndarray, np.ndarray, list]:
         """Mean prompt and output tokens per class over windows ``< t`` (``prior[k]`` for a
-        class not seen yet) and the measured length laws (None where not seen)."""
+        class not seen yet) and the CVs of the two laws (None where not seen)."""
         c = self.classes
         ins, outs, laws = np.empty(c), np.empty(c), []
         for k in range(c):
-            idx = self.seen(t, k)
-            if idx.size == 0:
+            n, s_in, q_in, s_out, q_out = self.before[max(t, 0), k]
+            if n == 0:
                 ins[k], outs[k] = prior[k]
                 laws.append(None)
                 continue
-            ins[k] = self.in_tokens[idx].mean()
-            outs[k] = self.out_tokens[idx].mean()
-            laws.append((self.in_tokens[idx], self.out_tokens[idx]))
+            ins[k], outs[k] = s_in / n, s_out / n
+
+            laws.append((_cv(ins[k], q_in / n), _cv(outs[k], q_out / n)))
         return ins, outs, laws
 
     def arrival_cv(self, w: int, k: int, instances: int = 1) -> float:
@@ -93,8 +100,9 @@ def _sig2(x: float) -> float:
 def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float, law,
                  itl_ms: float, ttft_ms: float, admission=None, cache=None) -> float:  # fmt: skip
     """Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival
-    CV ``cv`` and the measured length law ``law`` (``(in_tokens, out_tokens)`` samples or
-    None), both sized for the mean ITL and TTFT targets; at least 1, at most 8.
+    CV ``cv`` and the measured length laws ``law`` (the ``(prompt CV, output CV)`` of
+    :meth:`History.tokens_before`, or None), both sized for the mean ITL and TTFT targets;
+    at least 1, at most 8.
 
     To keep a day of windows cheap the inputs are put on a grid first (and the result
     cached on it): tokens to two significant digits, the arrival CV and the prompt and
@@ -104,9 +112,7 @@ def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float
     L, m = _sig2(max(float(in_tokens), 1.0)), _sig2(max(float(out_tokens), 1.0))
     in_cv = out_cv = None
     if law is not None:
-        ins, outs = np.asarray(law[0], float), np.maximum(np.asarray(law[1], float), 1.0)
-        in_cv = round(float(ins.std() / ins.mean()), 1) if ins.mean() > 0 else 0.0
-        out_cv = round(float(outs.std() / outs.mean()), 1)
+        in_cv, out_cv = round(float(law[0]), 1), round(float(law[1]), 1)
     key = (o, L, m, cv, in_cv, out_cv, itl_ms, ttft_ms, admission)
     if cache is not None and key in cache:
         return cache[key]
