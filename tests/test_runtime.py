@@ -38,7 +38,7 @@ def test_campus_adaptive_mig_saves_power_within_slo(campus):
             rule = next(r for r in campus.rules if r.name == cls)
             assert lat["ttft_ms"]["p99"] <= rule.slo.ttft_ms, (name, cls)
             assert lat["itl_ms"]["p99"] <= rule.slo.itl_ms, (name, cls)
-            assert lat["slo_met"]
+            assert lat["slo_met"] and lat["attainment"] >= 0.995, (name, cls)
         # They do adapt: MIG slices at some point, and instances change over time.
         plan = campus.results[name].plan
         assert np.any(campus.options.mig_profile[plan.option] != "")

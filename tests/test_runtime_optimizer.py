@@ -39,17 +39,21 @@ def _plan(policy, observed, options, **config):
     )
 
 
-def test_first_window_is_what_fleet_optimize_chooses(four):
+def test_window_is_what_fleet_optimize_chooses(four):
     observed = np.array([[1.0, 0.4, 0.7, 0.2], [1.3, 0.5, 0.6, 0.3]])
     plan = _plan("reactive", observed, four)
+    # Window 0 has no data: one instance of the static option (full card, reference clock)
+    assert np.all(four.is_static[plan.option[0]]) and plan.count[0].tolist() == [1] * 4
     catalog = provision.fleet_catalog(four)
     target = observed[0] * (1 + PolicyConfig().headroom)
-    system = provision.window_system(catalog, four, target, np.ones(4, int))
+    system = provision.window_system(
+        catalog, four, target, np.ones(4, int), plan.option[0], plan.count[0]
+    )
     sol = fleet.optimize(
         system, "greedy", objective="cost+energy", saturation_policy="PriorityExhaustive"
     )
     got = _chosen(system, sol, four, catalog)
-    assert [got[k] for k in range(4)] == list(zip(plan.option[0], plan.count[0], strict=True))
+    assert [got[k] for k in range(4)] == list(zip(plan.option[1], plan.count[1], strict=True))
     # The optimizer's power curves are the runtime's: instance power at its utilisation.
     for k, (o, n) in got.items():
         row = sol.assignments[k].parts[0][0]
@@ -70,14 +74,15 @@ def _mig_cards(options, option_row, count_row):
 def test_capacity_forces_a_second_choice_and_layouts_fit(four):
     observed = np.full((3, 4), 0.5)
     free = _plan("reactive", observed, four)
-    assert _mig_cards(four, free.option[0], free.count[0]) == 2  # 1g + 3g + 1g + 3g
+    assert _mig_cards(four, free.option[1], free.count[1]) == 2  # 1g + 3g + 1g + 3g
     plan = _plan("reactive", observed, four, capacity=(("A100-80GB", 1),))
     # One A100-80GB: at most seven compute slices, in one valid layout; the classes that
-    # do not fit fall back to their next candidate (here a full A100).
+    # do not fit fall back to their next candidate (here a full A100). (Window 0, before
+    # any data, is the static prior: full cards.)
     for t in range(3):
         assert _mig_cards(four, plan.option[t], plan.count[t]) <= 1
-    moved = plan.option[0] != free.option[0]
-    assert moved.any() and np.all(four.mig_profile[plan.option[0][moved]] == "")
+    moved = plan.option[1] != free.option[1]
+    assert moved.any() and np.all(four.mig_profile[plan.option[1][moved]] == "")
     assert np.all(plan.count >= 1)
     # The window's decision is the optimizer's on the system it was last solved with.
     # Seven compute slices would admit 3g + 3g + 1g, which no A100 layout holds (memory
@@ -88,20 +93,28 @@ def test_capacity_forces_a_second_choice_and_layouts_fit(four):
         four,
         observed[0] * 1.5,
         np.ones(4, int),
+        plan.option[0],
+        plan.count[0],
         capacity={"A100-80GB": 1},
         fallback=np.zeros(4, int),
     )
-    assert o.tolist() == plan.option[0].tolist() and n.tolist() == plan.count[0].tolist()
+    assert o.tolist() == plan.option[1].tolist() and n.tolist() == plan.count[1].tolist()
     system = sol.candidates.system
     assert system.capacity["A100-80GB"] == 6
     again = fleet.optimize(
         system, "greedy", objective="cost+energy", saturation_policy="PriorityExhaustive"
     )
     got = _chosen(system, again, four, catalog)
-    assert [got[k] for k in range(4)] == list(zip(plan.option[0], plan.count[0], strict=True))
+    assert [got[k] for k in range(4)] == list(zip(plan.option[1], plan.count[1], strict=True))
     # Without the packing check the optimizer alone would take the 3g + 3g + 1g.
     system7 = provision.window_system(
-        catalog, four, observed[0] * 1.5, np.ones(4, int), capacity_slices={"A100-80GB": 7}
+        catalog,
+        four,
+        observed[0] * 1.5,
+        np.ones(4, int),
+        plan.option[0],
+        plan.count[0],
+        capacity_slices={"A100-80GB": 7},
     )
     alone = _chosen(
         system7,
@@ -118,14 +131,14 @@ def test_transition_penalty_keeps_the_configuration(one):
     """The load drops a little (2.6 -> 2.55 req/s): on power alone a 2g.20gb slice becomes
     the best, but the transition penalty (current allocation = previous window) keeps the
     3g.40gb slice; the direct search and the power objective switch."""
-    observed = [[2.6], [2.55], [2.55]]  # reactive: estimates 2.6, 2.6, 2.55
+    observed = [[2.6], [2.6], [2.55], [2.55]]  # reactive: window 0 the prior, 2.6, 2.6, 2.55
     kw = dict(headroom=0.0)
     power = _plan("reactive", observed, one, objective="power", **kw)
-    assert power.option[1, 0] != power.option[2, 0], "precondition: power alone switches"
+    assert power.option[2, 0] != power.option[3, 0], "precondition: power alone switches"
     plan = _plan("reactive", observed, one, **kw)
-    assert plan.option[1, 0] == plan.option[2, 0] == power.option[1, 0]
-    assert plan.count[:, 0].tolist() == [1, 1, 1]
-    assert plan.new_instances[1:].sum() == 0
+    assert plan.option[2, 0] == plan.option[3, 0] == power.option[2, 0]
+    assert plan.count[:, 0].tolist() == [1, 1, 1, 1]
+    assert plan.new_instances[2:].sum() == 0
 
 
 def test_milp_and_direct_methods(four):

@@ -23,8 +23,9 @@ from .sweep import read_sweep, sweep  # noqa: E402,I001
 
 __version__ = "0.1.0"
 
-# Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels.
-_LAZY = {"runtime"}
+# Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels;
+# arrivals (renewal arrivals, docs/model.md 6), lengths and phasetype are plain NumPy.
+_LAZY = {"runtime", "arrivals", "lengths", "phasetype"}
 
 
 def __getattr__(name: str):
@@ -49,6 +50,7 @@ __all__ = [
     "Status",
     "Tokens",
     "analyze_many",
+    "arrivals",
     "backend",
     "calibrate",
     "c_include_dir",
@@ -57,6 +59,7 @@ __all__ = [
     "energy_value",
     "fleet",
     "hardware",
+    "lengths",
     "optimal_concurrency",
     "optimal_concurrency_many",
     "runtime",

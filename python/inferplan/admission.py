@@ -88,12 +88,17 @@ def _chunks_at(B, N, in_tokens, out_tokens, max_num_tokens):
 
 def adjust(
     admission, kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens,
-    max_batch, max_queue, m, tau=None,
+    max_batch, max_queue, m, tau=None, arrival_idle=None, arrival_full=None,
 ):  # fmt: skip
     """``(ttft_ms, wait_ms, response_ms)`` under ``admission`` from the chain's metrics ``m``
     (a mapping or object with the :class:`~inferplan.Metrics` fields; scalars or arrays
     broadcasting with the parameters). ``tau`` is the service-time vector of a
-    ServiceTimes model (kind 2). ``admission=None`` returns the chain's own values."""
+    ServiceTimes model (kind 2). ``admission=None`` returns the chain's own values.
+
+    ``arrival_idle`` and ``arrival_full`` are the probabilities that an arrival finds the
+    replica empty and every slot taken. By default they are the time averages (Poisson
+    arrivals see time averages); :mod:`inferplan.arrivals` passes the arrival-stationary
+    ones of a non-Poisson arrival process."""
     get = m.__getitem__ if isinstance(m, dict) else lambda k: getattr(m, k)
     ttft, wait, resp = (np.asarray(get(k), dtype=float) for k in
                         ("ttft_ms", "wait_ms", "response_ms"))  # fmt: skip
@@ -128,8 +133,12 @@ def adjust(
             return new_ttft, wait, resp
         # iteration-level admission: the residual of the iteration in progress
         accepted = np.where(p_block < 1.0, 1.0 - p_block, 1.0)
-        full = prob_full(get("rate"), get("max_rate"), get("in_queue"), p_block, max_queue)
-        p_free_busy = np.clip((1.0 - p0 - full) / accepted, 0.0, 1.0)
+        if arrival_full is None:
+            full = prob_full(get("rate"), get("max_rate"), get("in_queue"), p_block, max_queue)
+        else:
+            full = np.asarray(arrival_full, dtype=float)
+        idle = p0 if arrival_idle is None else np.asarray(arrival_idle, dtype=float)
+        p_free_busy = np.clip((1.0 - idle - full) / accepted, 0.0, 1.0)
         if tau is not None:
             grid = np.arange(1, tau.size + 1, dtype=float)
             step = np.interp(b_busy, grid, tau) / out_tokens

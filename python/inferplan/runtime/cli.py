@@ -58,6 +58,32 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         help="cost+energy carries the transition penalty; power does not",
     )
     p.add_argument(
+        "--columns",
+        default=None,
+        metavar="arrival=COL,in=COL,out=COL",
+        help="column names of a CSV/Parquet trace (any subset; default: detected, e.g. "
+        "arrived_at,num_prefill_tokens,num_decode_tokens or TIMESTAMP,ContextTokens,"
+        "GeneratedTokens)",
+    )
+    p.add_argument(
+        "--admission",
+        choices=("iteration", "immediate"),
+        default=None,
+        help="servers' admission rule, replayed and used in sizing (default: replay "
+        "iteration-level admission, size with the chain's read-off)",
+    )
+    p.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="adaptive policies: no closed-loop correction from replayed latency",
+    )
+    p.add_argument(
+        "--no-burstiness",
+        action="store_true",
+        help="adaptive policies: size for Poisson arrivals at mean lengths (no measured "
+        "arrival CV, length laws or count noise)",
+    )
+    p.add_argument(
         "--price-per-kwh", type=option(minimum=0), default=0.12, help="electricity, $/kWh"
     )
     p.add_argument(
@@ -92,7 +118,9 @@ def run_runtime(args: argparse.Namespace) -> int:
     )
     rules = oasis_classes(args.threshold, {n: slo for n in ("SISO", "SILO", "LISO", "LILO")})
     try:
-        trace = load_trace(args.trace, strict=not args.lenient, seed=args.seed)
+        trace = load_trace(
+            args.trace, strict=not args.lenient, seed=args.seed, columns=args.columns
+        )
     except TraceError as err:  # name the flag of this interface, not the Python argument
         raise err.with_hint("add --lenient to skip them (they are reported)") from None
     if trace.load_report is not None and trace.load_report.rejected:
@@ -115,6 +143,10 @@ def run_runtime(args: argparse.Namespace) -> int:
             method=args.method,
             solver=args.solver,
             objective=args.objective,
+            admission=args.admission,
+            feedback=not args.no_feedback,
+            burstiness=not args.no_burstiness,
+            rate_margin=not args.no_burstiness,
         ),
     )
     print_table(report)

@@ -14,8 +14,14 @@ from ..hardware.power import cost_per_day as _cost_per_day
 from .catalog import Hardware, Options, build_options, campus_hardware
 from .classes import classify, oasis_classes
 from .policy import POLICIES, Plan, PolicyConfig, make_plan, observed_rates
-from .replay import Replay, replay
+from .replay import Replay, Replayer, replay
 from .traces import Trace, load_trace
+from .traffic import History
+
+
+def _server_admission(config: PolicyConfig) -> str:
+    """The servers' admission rule in the replay: the config's, else iteration-level."""
+    return config.admission or "iteration"
 
 MAX_WINDOWS = 1_000_000  # decision windows in one evaluation
 
@@ -143,6 +149,21 @@ def _summarize(plan: Plan, rep: Replay | None, class_index, rules, options, hard
             "mean_instances": float(plan.count[:, k].mean()),
             "distinct_options": int(opts.size),
         }
+    if plan.burst_factor is not None:
+        traffic = {}
+        for k, rule in enumerate(rules):
+            cv = plan.arrival_cv[1:, k] if plan.arrival_cv is not None else np.array([])
+            cv = cv[np.isfinite(cv)]
+            f = plan.burst_factor[1:, k]
+            traffic[rule.name] = {
+                "mean_arrival_cv": float(cv.mean()) if cv.size else None,
+                "max_arrival_cv": float(cv.max()) if cv.size else None,
+                "mean_burst_factor": float(f.mean()) if f.size else 1.0,
+                "max_burst_factor": float(f.max()) if f.size else 1.0,
+            }
+        s["traffic"] = traffic
+    if plan.safeguard is not None:
+        s["safeguard"] = plan.safeguard.summary([r.name for r in rules])
     if rep is None:
         return s
     # Energy over the windows actually covered by the trace (the last one may be partial).
@@ -175,6 +196,7 @@ def evaluate(
     config: PolicyConfig | None = None,
     simulate: bool = True,
     seed=None,
+    prior_tokens=None,
 ) -> RuntimeReport:
     """Classify the requests of ``trace`` (a :class:`Trace`, a path or ``synthetic:NAME``),
     size the instance options of each class from the cost table, let each policy decide
@@ -183,6 +205,11 @@ def evaluate(
     ``rules`` default to OASIS's four classes at ``threshold`` tokens; ``hardware`` to
     :func:`campus_hardware`. Requests that match no rule raise an error (add a catch-all
     rule to keep them). ``simulate=False`` stops after the decisions.
+
+    No look-ahead: an adaptive policy decides each window from the windows before it (rates,
+    arrival CV, token laws and, in closed loop, the replayed latencies); the options are
+    sized at ``prior_tokens`` (default 256/1024 tokens per small/large side of each OASIS
+    class), not at the trace's. Only the static baseline sees the whole trace (its peak).
     """
     config = PolicyConfig() if config is None else config
     timings: dict[str, float] = {}
@@ -210,18 +237,18 @@ def evaluate(
     if unmatched:
         raise ValueError(f"{unmatched} request(s) match no class rule; add a catch-all rule")
     c_count = len(rules)
-    sizes = np.bincount(class_index, minlength=c_count)
-    in_mean = np.bincount(class_index, trace.in_tokens, minlength=c_count) / np.maximum(sizes, 1)
-    out_mean = np.bincount(
-        class_index, np.maximum(trace.out_tokens, 1), minlength=c_count
-    ) / np.maximum(sizes, 1)
     fallback = [(256.0, 256.0), (256.0, 1024.0), (1024.0, 256.0), (1024.0, 1024.0)]
-    class_tokens = [
-        (in_mean[k], out_mean[k]) if sizes[k] else fallback[k % 4] for k in range(c_count)
-    ]
+    # The instance options and their nominal rates are sized at prior token sizes, not at
+    # the trace's (no look-ahead): the adaptive policies re-size every window from what
+    # earlier windows showed. prior_tokens (one (in, out) per rule) overrides the default
+    # of 256/1024 tokens for small/large input and output.
+    prior = [fallback[k % 4] for k in range(c_count)] if prior_tokens is None else prior_tokens
+    prior = [(float(i), float(o)) for i, o in prior]
+    if len(prior) != c_count:
+        raise ValueError(f"prior_tokens needs one (in, out) pair per rule ({c_count})")
     timings["classify_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    options = build_options(hardware, rules, class_tokens)
+    options = build_options(hardware, rules, prior)
     timings["options_s"] = time.perf_counter() - t0
 
     span = trace.duration_s / window_s
@@ -235,12 +262,30 @@ def evaluate(
     win = np.minimum((trace.time_s // window_s).astype(np.int64), windows - 1)
     observed = observed_rates(win, class_index.astype(np.int64), windows, c_count, window_s)
     results = {}
+    history = History(trace, class_index, windows, c_count, window_s)
     for policy in policies:
-        plan = make_plan(policy, observed, options, window_s, config)
-        rep = replay(trace, class_index, plan, options, hardware) if simulate else None
+        closed = simulate and policy != "static" and config.method == "optimizer"
+        replayer = None
+        if closed and config.feedback:
+            replayer = Replayer(trace, class_index, windows, c_count, window_s, options,
+                                hardware, _server_admission(config))  # fmt: skip
+        plan = make_plan(
+            policy, observed, options, window_s, config,
+            history=history if policy != "static" else None, replayer=replayer,
+            rules=rules, prior_tokens=prior,
+        )  # fmt: skip
+        if replayer is not None:
+            rep = replayer.result()
+        elif simulate:
+            rep = replay(trace, class_index, plan, options, hardware,
+                         admission=_server_admission(config))  # fmt: skip
+        else:
+            rep = None
         summary = _summarize(plan, rep, class_index, rules, options, hardware, trace.duration_s)
         results[policy] = PolicyResult(plan, rep, summary)
-        timings[f"{policy}_s"] = plan.decide_s + (rep.simulate_s if rep else 0.0)
+        # a closed-loop plan replays inside its decisions: its decide_s includes the replay
+        replayed = rep.simulate_s if (rep is not None and replayer is None) else 0.0
+        timings[f"{policy}_s"] = plan.decide_s + replayed
     if "static" in results and results["static"].replay is not None:
         base = results["static"].summary["mean_power_w"]
         for res in results.values():

@@ -6,6 +6,12 @@
 - ``proactive``: each window is provisioned for a Holt forecast plus ``z`` times the RMS of
   past forecast errors.
 
+No look-ahead: an adaptive policy decides window ``t`` from windows ``< t`` only, and window
+0 (no data) gets the static option with ``max(min_instances, 1)`` instances per class. Given
+the trace (a :class:`~inferplan.runtime.traffic.History`), it also sizes from the token laws,
+arrival CV and count noise seen so far, and given a replayer it closes the loop on replayed
+latency (:mod:`inferplan.runtime.traffic`).
+
 Adaptive policies choose, for every window, through the fleet allocation optimizer
 (``method="optimizer"``, the default; see :mod:`inferplan.runtime.provision`): the window
 becomes a fleet ``System`` whose servers are the classes at the target rate
@@ -59,6 +65,13 @@ class PolicyConfig:
     objective: str = "cost+energy"  # or "power" (no transition penalty)
     instance_cost_w: float = 50.0  # the optimizer's cost of one instance, in W-equivalent
     capacity: tuple[tuple[str, int], ...] | None = None  # cards per card type (Options.card)
+    # What the adaptive policies learn from the traffic they have served (used when
+    # make_plan gets a History; see inferplan.runtime.traffic):
+    burstiness: bool = True  # size for the measured arrival CV and length laws
+    rate_margin: bool = True  # add z x the count noise (dispersion CV^2) of the last rate
+    feedback: bool = True  # closed loop: raise a class's capacity after a latency miss
+    admission: str | None = None  # servers' admission rule, also used in sizing; None:
+    # sized by the chain's read-off, replayed with iteration-level admission
 
     def __post_init__(self) -> None:
         where = "PolicyConfig"
@@ -87,6 +100,10 @@ class Plan:
     new_instances: np.ndarray  # (windows,) instances started in the window
     repartitions: np.ndarray  # (windows,) MIG cards whose layout changed
     decide_s: float  # wall time of the decisions
+    target: np.ndarray | None = None  # req/s the window was provisioned for (adaptive)
+    burst_factor: np.ndarray | None = None  # capacity factor from arrival CV and lengths
+    arrival_cv: np.ndarray | None = None  # measured per instance in the previous window
+    safeguard: object = None  # traffic.Safeguard of a closed-loop plan
 
 
 def observed_rates(
@@ -115,39 +132,106 @@ def _mig_cards(options: Options, option_row: np.ndarray, count_row: np.ndarray):
     return {card: _cards_for(card, tuple(sorted(d.items()))) for card, d in per_card.items()}
 
 
-def _optimizer_decisions(observed, target, options, config, static_of, option, count) -> None:
-    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
-    window's current allocation is the previous window's decision."""
-    from .provision import decide_window, fleet_catalog
+def _kept_row(options: Options, option, count, t):
+    """Instances of window ``t`` carried over from ``t - 1`` (ready at once)."""
+    if t == 0:
+        return count[0].copy()
+    same = (options.accelerator[option[t]] == options.accelerator[option[t - 1]]) & (
+        options.max_batch[option[t]] == options.max_batch[option[t - 1]]
+    )
+    return np.where(same, np.minimum(count[t], count[t - 1]), 0)
 
-    catalog = fleet_catalog(options, config.instance_cost_w)
+
+def _optimizer_decisions(
+    observed, estimate, options, config, static_of, option, count, *, history=None,
+    replayer=None, rules=None, prior_tokens=None,
+):  # fmt: skip
+    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
+    window's current allocation is the previous window's decision. Window 0 has no data:
+    each class gets ``max(min_instances, 1)`` static-option instances (full cards at the
+    reference clock). With a ``history`` (the trace), window ``t`` is also sized from what
+    windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
+    ``replayer`` each window is replayed before the next is decided (closed loop)."""
+    from .provision import decide_window, fleet_catalog
+    from .traffic import Safeguard, burst_factor, latency_ratios
+
+    w, c = observed.shape
     capacity = dict(config.capacity) if config.capacity else None
     # A request for a class with no instance starts one on demand (a cold start).
     floor = np.maximum(config.min_instances, (observed > 0).astype(np.int64))
+    target = np.zeros((w, c))
+    factor = np.ones((w, c))
+    cvs = np.full((w, c), np.nan)
+    guard = Safeguard(c) if (replayer is not None and config.feedback) else None
     cache: dict = {}
-    for t in range(observed.shape[0]):
-        prev_o = option[t - 1] if t else None
-        prev_n = count[t - 1] if t else None
-        key = (
-            target[t].tobytes(),
-            floor[t].tobytes(),
-            None if t == 0 else (prev_o.tobytes(), prev_n.tobytes()),
-        )
-        if key not in cache:  # identical windows (e.g. idle nights) are solved once
-            o, n, _ = decide_window(
-                catalog,
-                options,
-                target[t],
-                floor[t],
-                prev_o,
-                prev_n,
-                capacity=capacity,
-                solver=config.solver,
-                objective=config.objective,
-                fallback=static_of,
+    catalogs: dict = {}
+    kappa_cache: dict = {}
+    for t in range(w):
+        if t == 0:
+            option[0] = static_of
+            count[0] = np.maximum(config.min_instances, 1)
+        else:
+            base = estimate[t].copy()
+            tokens = None
+            if history is not None:
+                ins, outs, laws = history.tokens_before(t, prior_tokens)
+                tokens = (ins, outs)
+                for k in range(c):
+                    cv_cls = history.arrival_cv(t - 1, k)
+                    cv_cls = 1.0 if not np.isfinite(cv_cls) else cv_cls
+                    if config.rate_margin:
+                        base[k] += (
+                            config.z * cv_cls * np.sqrt(observed[t - 1, k] / history.window_s)
+                        )
+                    if config.burstiness:
+                        cvs[t, k] = history.arrival_cv(t - 1, k, count[t - 1, k])
+                        factor[t, k] = burst_factor(
+                            options, int(option[t - 1, k]), ins[k], outs[k], cvs[t, k], laws[k],
+                            float(options.class_itl_ms[k]), float(options.class_ttft_ms[k]),
+                            config.admission, kappa_cache,
+                        )  # fmt: skip
+            target[t] = base * (1.0 + config.headroom) * factor[t]
+            if guard is not None:
+                target[t] *= guard.factor
+            key_tokens = None if tokens is None else (tokens[0].tobytes(), tokens[1].tobytes())
+            if key_tokens not in catalogs:
+                catalogs[key_tokens] = fleet_catalog(
+                    options, config.instance_cost_w, None if tokens is None else tokens[1]
+                )
+            key = (
+                target[t].tobytes(),
+                floor[t].tobytes(),
+                option[t - 1].tobytes(),
+                count[t - 1].tobytes(),
+                key_tokens,
             )
-            cache[key] = (o, n)
-        option[t], count[t] = cache[key]
+            if key not in cache:  # identical windows (e.g. idle nights) are solved once
+                o, n, _ = decide_window(
+                    catalogs[key_tokens],
+                    options,
+                    target[t],
+                    floor[t],
+                    option[t - 1],
+                    count[t - 1],
+                    capacity=capacity,
+                    solver=config.solver,
+                    objective=config.objective,
+                    fallback=static_of,
+                    tokens=tokens,
+                    admission=config.admission,
+                )
+                cache[key] = (o, n)
+            option[t], count[t] = cache[key]
+        if replayer is not None:
+            prev = (option[t - 1], count[t - 1]) if t else (None, None)
+            replayer.window(t, option[t], count[t], _kept_row(options, option, count, t), *prev)
+            if guard is not None:
+                guard.update(
+                    latency_ratios(
+                        replayer.ttft, replayer.itl, lambda k, t=t: replayer.requests(t, k), rules
+                    )
+                )
+    return target, factor, cvs, guard
 
 
 def make_plan(
@@ -156,9 +240,19 @@ def make_plan(
     options: Options,
     window_s: float,
     config: PolicyConfig | None = None,
+    *,
+    history=None,
+    replayer=None,
+    rules=None,
+    prior_tokens=None,
 ) -> Plan:
     """The decisions of ``policy`` over the windows of ``observed`` (req/s per window and
-    class)."""
+    class). An adaptive policy decides window ``t`` from windows ``< t`` only; window 0,
+    before any data, gets the static option with ``max(min_instances, 1)`` instances per
+    class. ``history`` (:class:`~inferplan.runtime.traffic.History`) lets it size from
+    the traffic seen (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for
+    a class not seen yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with
+    ``rules``) replays each window before the next is decided, for the closed loop."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     config = PolicyConfig() if config is None else config
@@ -169,23 +263,34 @@ def make_plan(
     if policy == "static":
         estimate = np.broadcast_to(observed.max(axis=0), (w, c)).copy()
     elif policy == "reactive":
-        estimate = np.vstack([observed[:1], observed[:-1]]) if w else observed.copy()
+        # window t is provisioned for window t - 1; window 0 has no data (NaN: the prior)
+        estimate = np.vstack([np.full((min(w, 1), c), np.nan), observed[:-1]])
     else:
         fc, spread = holt_forecasts(
             observed, alpha=config.holt_alpha, beta=config.holt_beta, method=config.forecaster
         )
         estimate = np.maximum(fc + config.z * spread, 0.0)
+        estimate[:1] = np.nan  # holt's window 0 is its own value: not known beforehand
     target = estimate * (1.0 + config.headroom)
+    extra: dict = {}
 
     option = np.full((w, c), -1, dtype=np.int64)
     count = np.zeros((w, c), dtype=np.int64)
     per_class = [np.flatnonzero(options.class_index == k) for k in range(c)]
     static_of = [idx[options.is_static[idx]][0] for idx in per_class]
     if policy != "static" and config.method == "optimizer":
-        _optimizer_decisions(observed, target, options, config, np.array(static_of), option, count)
+        target, factor, cvs, guard = _optimizer_decisions(
+            observed, estimate, options, config, np.array(static_of), option, count,
+            history=history, replayer=replayer, rules=rules, prior_tokens=prior_tokens,
+        )  # fmt: skip
+        extra = dict(target=target, burst_factor=factor, arrival_cv=cvs, safeguard=guard)
     for t in range(w if policy == "static" or config.method == "direct" else 0):
         for k in range(c):
             lam = target[t, k]
+            if policy != "static" and t == 0:  # no data yet: the prior
+                option[0, k] = static_of[k]
+                count[0, k] = max(config.min_instances, 1)
+                continue
             if policy == "static":
                 o = static_of[k]
                 option[t, k] = o
@@ -210,11 +315,8 @@ def make_plan(
             count[t, k] = int(n[best])
 
     kept = np.zeros_like(count)
-    kept[0] = count[0]
-    same = (options.accelerator[option[1:]] == options.accelerator[option[:-1]]) & (
-        options.max_batch[option[1:]] == options.max_batch[option[:-1]]
-    )
-    kept[1:] = np.where(same, np.minimum(count[1:], count[:-1]), 0)
+    for t in range(w):
+        kept[t] = _kept_row(options, option, count, t)
     new = (count - kept).sum(axis=1)
 
     cards = np.zeros(w, dtype=np.int64)
@@ -243,4 +345,5 @@ def make_plan(
         new,
         repartitions,
         time.perf_counter() - t0,
+        **extra,
     )

@@ -68,8 +68,10 @@ def fleet_name(options: Options, o: int) -> str:
     return f"{options.accelerator[o]}@{options.frequency_mhz[o]:g}MHz/b{options.max_batch[o]}"
 
 
-def fleet_catalog(options: Options, instance_cost_w: float = 50.0) -> FleetCatalog:
-    """Fleet accelerators, profiles and service classes for the options of every class."""
+def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=None) -> FleetCatalog:
+    """Fleet accelerators, profiles and service classes for the options of every class.
+    ``out_tokens`` (one per class) overrides the options' class output sizes (a policy
+    sizing a window from what earlier windows saw)."""
     if options.class_out_tokens is None:
         raise ValueError("options lack their classes' token sizes; build them with build_options")
     accs: dict[str, fleet.Accelerator] = {}
@@ -99,7 +101,8 @@ def fleet_catalog(options: Options, instance_cost_w: float = 50.0) -> FleetCatal
                 multiplicity=int(options.slices[o]),
                 power=curve,
             )
-        out_tokens = max(float(options.class_out_tokens[k]), 1.0)
+        cls_out = options.class_out_tokens if out_tokens is None else out_tokens
+        at_tokens = max(float(cls_out[k]), 1.0)
         profiles.append(
             fleet.ModelProfile(
                 model=options.class_names[k],
@@ -108,7 +111,7 @@ def fleet_catalog(options: Options, instance_cost_w: float = 50.0) -> FleetCatal
                 beta=float(options.beta[o]),
                 gamma=float(options.gamma[o]),
                 max_batch_size=int(options.max_batch[o]),
-                at_tokens=int(out_tokens),  # batch * at_tokens // out_tokens == batch
+                at_tokens=int(at_tokens),  # batch * at_tokens // out_tokens == batch
             )
         )
     classes = tuple(
@@ -136,10 +139,16 @@ def window_system(
     prev_option: np.ndarray | None = None,
     prev_count: np.ndarray | None = None,
     capacity_slices: dict[str, int] | None = None,
+    tokens=None,
 ) -> fleet.System:
     """The fleet system of one window: ``target`` req/s and ``floor`` instances per class;
     the previous window's ``prev_option``/``prev_count`` are the current allocation;
-    ``capacity_slices`` in compute slices per card type (None: unlimited)."""
+    ``capacity_slices`` in compute slices per card type (None: unlimited); ``tokens`` an
+    optional ``(in_tokens, out_tokens)`` pair of per-class arrays replacing the options'
+    class sizes (the catalog must then be built with the same ``out_tokens``)."""
+    in_tok, out_tok = (
+        (options.class_in_tokens, options.class_out_tokens) if tokens is None else tokens
+    )
     servers = []
     for k, name in enumerate(options.class_names):
         current = fleet.CurrentAllocation()
@@ -159,8 +168,8 @@ def window_system(
                 model=name,
                 load=fleet.Load(
                     arrival_rate=float(target[k]) * 60.0,
-                    in_tokens=float(options.class_in_tokens[k]),
-                    out_tokens=max(float(options.class_out_tokens[k]), 1.0),
+                    in_tokens=float(in_tok[k]),
+                    out_tokens=max(float(out_tok[k]), 1.0),
                 ),
                 current=current,
                 min_replicas=int(floor[k]),
@@ -179,13 +188,19 @@ def window_system(
     )
 
 
-def solve_window(system: fleet.System, solver: str = "greedy", objective: str = "cost+energy"):
-    """Size the window's candidates and allocate (one place, so tests can compare)."""
+def solve_window(
+    system: fleet.System,
+    solver: str = "greedy",
+    objective: str = "cost+energy",
+    admission: str | None = None,
+):
+    """Size the window's candidates and allocate (one place, so tests can compare);
+    ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`)."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    cands = fleet.build_candidates(system, objective=objective)
+    cands = fleet.build_candidates(system, objective=objective, admission=admission)
     options = {"saturation_policy": "PriorityExhaustive"} if solver == "greedy" else {}
     return fleet.solve(cands, solver, **options)
 
@@ -202,8 +217,11 @@ def decide_window(
     solver: str = "greedy",
     objective: str = "cost+energy",
     fallback: np.ndarray | None = None,
+    tokens=None,
+    admission: str | None = None,
 ):
     """One window's decision: (option per class, count per class, fleet solution).
+    ``tokens`` and ``admission`` as in :func:`window_system` and :func:`solve_window`.
 
     ``capacity`` is in cards per card type (``Options.card``). A class the optimizer leaves
     without instances keeps its previous option (or ``fallback``) with count 0.
@@ -211,8 +229,10 @@ def decide_window(
     slices = {t: int(n) * COMPUTE_SLICES for t, n in (capacity or {}).items()}
     c = len(options.class_names)
     while True:
-        system = window_system(catalog, options, target, floor, prev_option, prev_count, slices)
-        sol = solve_window(system, solver, objective)
+        system = window_system(
+            catalog, options, target, floor, prev_option, prev_count, slices, tokens
+        )
+        sol = solve_window(system, solver, objective, admission)
         option = np.full(c, -1, dtype=np.int64)
         count = np.zeros(c, dtype=np.int64)
         cands = sol.candidates

@@ -95,58 +95,75 @@ def _instances_power(options: Options, opts: np.ndarray, u: np.ndarray) -> float
     return float(np.sum(np.where(mig, options.dynamic_w(opts, u), options.power_w(opts, u))))
 
 
-def replay(
-    trace: Trace,
-    class_index: np.ndarray,
-    plan: Plan,
-    options: Options,
-    hardware: Hardware,
-) -> Replay:
-    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs)."""
-    t0 = time.perf_counter()
-    w_count, c_count = plan.count.shape
-    window_s = plan.window_s
-    window_ms = window_s * 1000.0
-    n_req = len(trace)
-    win = np.minimum((trace.time_s // window_s).astype(np.int64), w_count - 1)
-    key = win * c_count + class_index.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[order], np.arange(w_count * c_count + 1))
-    outs_all = np.maximum(trace.out_tokens, 1)
+class Replayer:
+    """Replays a trace window by window (so that a closed-loop policy can see a window's
+    latencies before it decides the next); :func:`replay` runs it over a whole plan."""
 
-    # The last window ends with the trace: utilisation is over the time it covers.
-    span_ms = np.full(w_count, window_ms)
-    span_ms[-1] = max(trace.duration_s * 1000.0 - (w_count - 1) * window_ms, 1.0)
-    ttft = np.full(n_req, np.nan)
-    itl = np.full(n_req, np.nan)
-    latency = np.full(n_req, np.nan)
-    power = np.zeros(w_count)
-    utilization = np.zeros((w_count, c_count))
-    sims = 0
-    for w in range(w_count):
+    def __init__(self, trace: Trace, class_index, windows: int, classes: int, window_s: float,
+                 options, hardware: Hardware, admission: str = "iteration"):  # fmt: skip
+        self.simulate_s = 0.0
+        self.trace, self.options, self.hardware = trace, options, hardware
+        self.admission = admission
+        self.w_count, self.c_count = int(windows), int(classes)
+        self.window_s = float(window_s)
+        n_req = len(trace)
+        win = np.minimum((trace.time_s // window_s).astype(np.int64), self.w_count - 1)
+        self.class_index = np.asarray(class_index, dtype=np.int64)
+        key = win * self.c_count + self.class_index
+        self.order = np.argsort(key, kind="stable")
+        self.bounds = np.searchsorted(key[self.order], np.arange(self.w_count * self.c_count + 1))
+        self.outs_all = np.maximum(trace.out_tokens, 1)
+        window_ms = self.window_s * 1000.0
+        # The last window ends with the trace: utilisation is over the time it covers.
+        self.span_ms = np.full(self.w_count, window_ms)
+        self.span_ms[-1] = max(trace.duration_s * 1000.0 - (self.w_count - 1) * window_ms, 1.0)
+        self.ttft = np.full(n_req, np.nan)
+        self.itl = np.full(n_req, np.nan)
+        self.latency = np.full(n_req, np.nan)
+        self.power = np.zeros(self.w_count)
+        self.utilization = np.zeros((self.w_count, self.c_count))
+        self.sims = 0
+
+    def requests(self, w: int, c: int) -> np.ndarray:
+        """Indices of the requests of class ``c`` in window ``w`` (in arrival order)."""
+        return self.order[self.bounds[w * self.c_count + c] : self.bounds[w * self.c_count + c + 1]]
+
+    def window(self, w, option, count, kept, prev_option=None, prev_count=None) -> None:
+        """Simulate window ``w`` under its decision (per-class rows) and the previous one."""
+        t0 = time.perf_counter()
+        try:
+            self._window(w, option, count, kept, prev_option, prev_count)
+        finally:
+            self.simulate_s += time.perf_counter() - t0
+
+    def _window(self, w, option, count, kept, prev_option, prev_count) -> None:
+        trace, options, hardware = self.trace, self.options, self.hardware
+        window_s = self.window_s
+        span_ms = self.span_ms
+        ttft, itl, latency, outs_all = self.ttft, self.itl, self.latency, self.outs_all
         idle_mig = 0.0
-        for card, placed in _mig_cards(options, plan.option[w], plan.count[w]).items():
+        for card, placed in _mig_cards(options, option, count).items():
             mig_opts = np.flatnonzero(options.card == card)
             idle_mig += len(placed) * float(options.idle_w[mig_opts[0]])
-        power[w] += idle_mig
-        for c in range(c_count):
-            o, n, kept = int(plan.option[w, c]), int(plan.count[w, c]), int(plan.kept[w, c])
+        self.power[w] += idle_mig
+        for c in range(self.c_count):
+            o, n, kept_c = int(option[c]), int(count[c]), int(kept[c])
             if n == 0:
                 continue
             is_mig = bool(options.mig_profile[o])
-            idx = order[bounds[w * c_count + c] : bounds[w * c_count + c + 1]]
+            idx = self.requests(w, c)
             # Who serves before the new instances are ready: carried-over ones, or else
             # the previous window's instances of the class, kept on until then.
-            new_instances = n - kept
+            new_instances = n - kept_c
             delay_s = 0.0
             if new_instances > 0 and w > 0:
                 delay_s = hardware.provision_delay_s + (
                     hardware.repartition_delay_s if is_mig else 0.0
                 )
             prev_o, extra = o, 0
-            if delay_s > 0 and kept == 0 and plan.count[w - 1, c] > 0:
-                prev_o, extra = int(plan.option[w - 1, c]), int(plan.count[w - 1, c])
-            bridge = kept if kept > 0 else extra
+            if delay_s > 0 and kept_c == 0 and prev_count[c] > 0:
+                prev_o, extra = int(prev_option[c]), int(prev_count[c])
+            bridge = kept_c if kept_c > 0 else extra
             inst_option = np.concatenate([np.full(n, o), np.full(extra, prev_o)])
             busy = np.zeros(n + extra)
             if idx.size:
@@ -181,8 +198,9 @@ def replay(
                         records=True,
                         threads=1,
                         percentiles=(),
+                        admission=self.admission,
                     )
-                    sims += 1
+                    self.sims += 1
                     rec = res.records
                     k = sel.size
                     first = rec.first_token_ms[0, :k]
@@ -194,17 +212,40 @@ def replay(
                         itl[req] = np.where(gaps > 0, (finish - first) / gaps, np.nan)
                     busy[j] = float(np.sum(finish - rec.start_ms[0, :k]))
             u = np.minimum(busy[:n] / (options.max_batch[o] * span_ms[w]), 1.0)
-            utilization[w, c] = float(u.mean())
-            power[w] += _instances_power(options, np.full(n, o), u)
+            self.utilization[w, c] = float(u.mean())
+            self.power[w] += _instances_power(options, np.full(n, o), u)
             if extra:  # the old instances ran for delay_s of this window
                 delay_ms = delay_s * 1000.0
                 u_old = np.minimum(busy[n:] / (options.max_batch[prev_o] * delay_ms), 1.0)
-                power[w] += _instances_power(options, np.full(extra, prev_o), u_old) * min(
+                self.power[w] += _instances_power(options, np.full(extra, prev_o), u_old) * min(
                     delay_ms / span_ms[w], 1.0
                 )
-    failed = trace.failed
-    if failed.any():
-        ttft[failed] = np.nan
-        itl[failed] = np.nan
-        latency[failed] = np.nan
-    return Replay(ttft, itl, latency, power, utilization, sims, time.perf_counter() - t0)
+
+    def result(self) -> Replay:
+        failed = self.trace.failed
+        ttft, itl, latency = self.ttft.copy(), self.itl.copy(), self.latency.copy()
+        if failed.any():
+            ttft[failed] = np.nan
+            itl[failed] = np.nan
+            latency[failed] = np.nan
+        return Replay(ttft, itl, latency, self.power.copy(), self.utilization.copy(), self.sims,
+                      self.simulate_s)  # fmt: skip
+
+
+def replay(
+    trace: Trace,
+    class_index: np.ndarray,
+    plan: Plan,
+    options: Options,
+    hardware: Hardware,
+    *,
+    admission: str = "iteration",
+) -> Replay:
+    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs);
+    ``admission`` is the servers' admission rule (:func:`inferplan.simulate`)."""
+    w_count, c_count = plan.count.shape
+    r = Replayer(trace, class_index, w_count, c_count, plan.window_s, options, hardware, admission)
+    for w in range(w_count):
+        prev = (plan.option[w - 1], plan.count[w - 1]) if w else (None, None)
+        r.window(w, plan.option[w], plan.count[w], plan.kept[w], *prev)
+    return r.result()

@@ -33,10 +33,45 @@ BURSTGPT_COLUMNS = (
     "Log Type",
 )
 _GENERIC_ALIASES = {
-    "timestamp": ("timestamp", "time", "time_s", "arrival_time", "arrival_s"),
-    "in_tokens": ("in_tokens", "input_tokens", "prompt_tokens", "request_tokens"),
-    "out_tokens": ("out_tokens", "output_tokens", "completion_tokens", "response_tokens"),
-}
+    # Azure/Splitwise (vidur): arrived_at, num_prefill_tokens, num_decode_tokens; Azure LLM
+    # inference trace 2023: TIMESTAMP (date-time), ContextTokens, GeneratedTokens; BurstGPT
+    # names for a file without BurstGPT's full header.
+    "timestamp": ("timestamp", "time", "time_s", "arrival_time", "arrival_s", "arrived_at"),
+    "in_tokens": ("in_tokens", "input_tokens", "prompt_tokens", "request_tokens",
+                  "num_prefill_tokens", "contexttokens", "context_tokens", "request tokens"),
+    "out_tokens": ("out_tokens", "output_tokens", "completion_tokens", "response_tokens",
+                   "num_decode_tokens", "generatedtokens", "generated_tokens",
+                   "response tokens"),
+}  # fmt: skip
+COLUMN_KEYS = {"arrival": "timestamp", "in": "in_tokens", "out": "out_tokens"}
+"""Keys of a ``--columns`` mapping and the field each names."""
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` ->
+    ``{"timestamp": "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of
+    the keys ``arrival``, ``in``, ``out`` (the others are auto-detected)."""
+    out: dict[str, str] = {}
+    for item in str(text).split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not value:
+            raise ValueError(f"--columns: bad item {item!r}; use key=column, e.g. in=prompt_len")
+        if key not in COLUMN_KEYS:
+            raise ValueError(
+                f"--columns: unknown key {key!r}; use {', '.join(COLUMN_KEYS)} "
+                "(e.g. arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens)"
+            )
+        if COLUMN_KEYS[key] in out:
+            raise ValueError(f"--columns: key {key!r} given twice")
+        out[COLUMN_KEYS[key]] = value
+    if not out:
+        raise ValueError("--columns: empty mapping; use e.g. arrival=time,in=prompt,out=output")
+    return out
+
+
 SHOWN_BAD_LINES = 5
 
 
@@ -546,13 +581,19 @@ def _synthetic(spec: str, seed) -> Trace:
     return synthetic_trace(name=f"synthetic:{name}", **options)
 
 
-def load_trace(spec, *, strict: bool = True, seed=None) -> Trace:
+def load_trace(spec, *, strict: bool = True, seed=None, columns=None) -> Trace:
     """A trace from a path (BurstGPT CSV if it has BurstGPT's header, else a generic CSV or
     Parquet) or from ``synthetic:NAME[:key=value,...]`` with NAME in :data:`PRESETS`
     (e.g. ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
-    :func:`synthetic_trace` that take a number, each checked)."""
+    :func:`synthetic_trace` that take a number, each checked).
+
+    ``columns`` maps ``timestamp``/``in_tokens``/``out_tokens`` (or a ``--columns`` string
+    ``arrival=...,in=...,out=...``, see :func:`parse_columns`) to a file's column names; it
+    makes any CSV or Parquet a generic table."""
     if isinstance(spec, Trace):
         return spec
+    if isinstance(columns, str):
+        columns = parse_columns(columns)
     spec = str(spec)
     if spec.startswith("synthetic:"):
         return _synthetic(spec, seed)
@@ -561,6 +602,8 @@ def load_trace(spec, *, strict: bool = True, seed=None) -> Trace:
         raise ValueError(f"trace file not found: {spec}")
     if path.is_dir():
         raise ValueError(f"{spec} is a directory; give a trace file (CSV or Parquet)")
+    if columns:
+        return load_table(path, strict=strict, **columns)
     if path.suffix.lower() in (".parquet", ".pq"):
         return load_table(path, strict=strict)
     try:

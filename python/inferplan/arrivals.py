@@ -1,0 +1,450 @@
+"""Replica analysis and sizing under arrivals that are not Poisson (docs/model.md 6).
+
+``arrival_cv`` is the coefficient of variation of the gaps between arrivals (the CV, not
+its square), with the same meaning as in :func:`inferplan.simulate`: 1 is Poisson, below 1
+more regular (0: constant rate, as a GuideLLM sweep sends), above 1 bursty. The gaps are
+represented by a phase-type renewal process (an Erlang mixture below 1, a two-phase
+hyperexponential matching the Gamma law's third moment above), and the replica is solved
+exactly as a level-dependent quasi-birth-death chain (:mod:`inferplan.phasetype`): the
+same metrics as :meth:`inferplan.Replica.analyze`, read off in the same way, but with
+blocking, the wait law and the admission rule taken from what an ARRIVAL sees, which is
+not the time average when arrivals are not Poisson.
+
+With ``arrival_cv == 1`` (and no ``lengths``) every call returns exactly what the
+:class:`~inferplan.Replica` method of the same name returns, bit for bit.
+
+>>> import inferplan
+>>> from inferplan import arrivals
+>>> r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 256), max_batch=48)
+>>> poisson = arrivals.analyze(r, 2.0)
+>>> poisson == r.analyze(2.0)
+True
+>>> bursty = arrivals.analyze(r, 2.0, arrival_cv=2.0)
+>>> bursty.wait_ms > poisson.wait_ms and bursty.itl_ms > poisson.itl_ms
+True
+>>> arrivals.size(r, itl_ms=40, arrival_cv=2.0).rate < r.size(itl_ms=40).rate
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import admission as _admission
+from . import phasetype
+from ._kernels import reference as _ref
+from ._metrics import KIND_PREFILL_DECODE, KIND_VECTOR
+from ._status import Status
+from .replica import Metrics, Replica, _rate
+from .sizing import BINDING_NAMES, SATURATION_CAP, TPS_CAP, SizeResult, target_tuple
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the chain needs from a service model: ``tau_ms[b-1]`` (time in service at batch
+    ``b``), the read-off ``read_off(B, service_ms) -> (prefill_ms, itl_ms)`` at the mean
+    batch, and the kernel parameter row the admission rule uses."""
+
+    tau_ms: np.ndarray
+    read_off: Callable[[float, float], tuple[float, float]]
+    params: tuple
+    service_scv: float = 1.0
+    """Squared CV of a request's time in service that the wait correction uses (1: the
+    chain's memoryless service, no correction); see :mod:`inferplan.lengths`."""
+
+
+def model_service(model, max_batch: int) -> Service:
+    """The :class:`Service` of a DecodeOnly, PrefillDecode or ServiceTimes model, with the
+    read-off of docs/model.md 2 (the reference kernel's parts, not a copy of them)."""
+    params = model.params()
+    kind, alpha, beta, gamma, L, m, M = params
+    if kind == KIND_VECTOR:
+        tau = np.asarray(model.tau_ms, dtype=float)
+        return Service(tau, lambda B, service: (0.0, service / m), params)
+    tau, chunks = _ref.service_times(kind, alpha, beta, gamma, L, m, M, max_batch)
+    if kind != KIND_PREFILL_DECODE:
+        return Service(tau, lambda B, service: (0.0, service / m), params)
+    w_pre, delta = _ref.prefill_decode_parts(alpha, beta, gamma, L, m, M)
+
+    def read_off(B, service):
+        b = min(max(_ref.round_half_away(B), 1), max_batch)
+        c = chunks[b - 1]
+        prefill = c * max(0.0, alpha + (B - 1.0) * delta(c)) + w_pre(c)
+        return prefill, (service - prefill) / m
+
+    return Service(tau, read_off, params)
+
+
+def _cv(arrival_cv) -> float:
+    try:
+        cv = float(arrival_cv)
+    except (TypeError, ValueError):
+        raise ValueError(f"arrival_cv must be a number >= 0, got {arrival_cv!r}") from None
+    if not (math.isfinite(cv) and 0.0 <= cv <= 100.0):
+        raise ValueError(f"arrival_cv must be finite and in [0, 100], got {arrival_cv!r}")
+    return cv
+
+
+def _poisson_path(arrival_cv, lengths) -> bool:
+    return arrival_cv == 1.0 and lengths is None
+
+
+def _service(replica: Replica, lengths) -> Service:
+    if lengths is None:
+        return model_service(replica.model, replica.max_batch)
+    return lengths.service(replica.model, replica.max_batch)
+
+
+class _Solved:
+    """One QBD solve at one rate, with the metrics and what the quantiles need."""
+
+    def __init__(self, replica: Replica, rate: float, cv: float, service: Service, fit: str):
+        self.replica = replica
+        self.rate = rate
+        self.service = service
+        N = replica.max_batch
+        tau = service.tau_ms
+        self.mu = np.arange(1, N + 1) / tau  # per ms
+        self.mu_N = float(self.mu[-1])
+        lam = rate / 1000.0
+        if lam == 0.0:
+            self.sol = None
+            prefill, itl = service.read_off(0.0, float(tau[0]))
+            self.metrics = Metrics._make(map(float, (
+                rate, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, tau[0], tau[0], 0.0,
+                itl, prefill + itl, prefill, 0.0, self.mu_N * 1000.0,
+            )))  # fmt: skip
+            self.arrival_idle, self.arrival_full = 1.0, 0.0
+            self.wait_scale = 1.0
+            return
+        ph = phasetype.renewal(cv, third=fit)
+        self.ph = ph
+        sol = phasetype.solve(self.mu, replica.max_queue, lam, ph)
+        if sol is None:
+            raise ValueError(
+                f"rate {rate!r} req/s is at or above the saturation rate "
+                f"{self.mu_N * 1000:.6g} req/s of a replica with an unbounded queue: "
+                "no steady state (lower the rate or set max_queue)"
+            )
+        self.sol = sol
+        L, B, Lq = sol.moments()
+        # The wait correction for service-time variability (inferplan.lengths): the queue
+        # part scales by (ca2 + cs2) / (ca2 + 1), 1 for the chain's memoryless service.
+        ca2 = ph.scv
+        self.wait_scale = (ca2 + service.service_scv) / (ca2 + 1.0)
+        Lq *= self.wait_scale
+        L = B + Lq
+        p_block = sol.p_block
+        X = lam * (1.0 - p_block)
+        service_ms, wait = B / X, Lq / X
+        prefill, itl = service.read_off(B, service_ms)
+        self.metrics = Metrics._make(map(float, (
+            rate, sol.p[0], p_block, X * 1000.0, L, B, Lq, L / X, service_ms, wait,
+            itl, wait + prefill + itl, prefill, B / N, self.mu_N * 1000.0,
+        )))  # fmt: skip
+        self.arrival_idle = float(sol.pa[0])
+        if math.isinf(replica.max_queue):
+            self.arrival_full = float(sol.pa[N] / (1.0 - sol.sigma))
+        else:
+            self.arrival_full = float(sol.pa[N:].sum())
+
+    def admitted(self, admission) -> Metrics:
+        m = self.metrics
+        if admission is None:
+            return m
+        p = self.service.params
+        tau = self.service.tau_ms if p[0] == KIND_VECTOR else None
+        seen = m
+        if p[0] == KIND_PREFILL_DECODE and self.sol is not None and self.ph.phases > 1:
+            # The prefills an arrival meets (admission.py) are those of the requests that
+            # arrived within its own first c + 1 steps around it: Little's X d for Poisson,
+            # the renewal function m(d) seen from an arrival for other gaps (clusters).
+            d = m.prefill_ms + m.itl_ms
+            lam = self.rate / 1000.0
+            cluster = phasetype.renewal_count(self.ph, lam, d) / (lam * d) if d > 0 else 1.0
+            seen = m._replace(throughput=m.throughput * cluster)
+        ttft, wait, resp = _admission.adjust(
+            admission, *p, self.replica.max_batch, self.replica.max_queue, seen, tau=tau,
+            arrival_idle=self.arrival_idle, arrival_full=self.arrival_full,
+        )  # fmt: skip
+        return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))
+
+    def quantiles(self, q: float, admission) -> tuple[float, float]:
+        if self.sol is None:
+            wait = 0.0
+        else:
+            wait = self.wait_scale * phasetype.wait_quantile(self.sol, self.mu_N, q)
+        m = self.admitted(admission)
+        return wait + (m.wait_ms - self.metrics.wait_ms), wait + (m.ttft_ms - m.wait_ms)
+
+    def ttft_by_batch(self, q: float, admission) -> float:
+        """The q-quantile of TTFT with the service part taken at the batch the arrival
+        joins: an arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
+        waits starts at batch ``N``; its first token comes after its prefill and one
+        iteration there (the read-off at that batch, ``service_ms = tau(b)``)."""
+        m = self.admitted(admission)
+        shift = m.ttft_ms - self.metrics.ttft_ms  # the admission rule's mean change
+        tau = self.service.tau_ms
+        N = self.replica.max_batch
+
+        def part(b):
+            prefill, itl = self.service.read_off(float(b), float(tau[b - 1]))
+            return prefill + itl
+
+        if self.sol is None:
+            return part(1) + shift
+        pa = self.sol.pa
+        accepted = 1.0 - self.sol.p_block
+        s = np.array([part(n + 1) for n in range(N)])  # joins at batch n + 1
+        w = pa[:N] / accepted
+        s_full = part(N)
+        p_wait = phasetype.wait_ccdf(self.sol, self.mu_N, 0.0)
+        scale = self.wait_scale
+
+        def cdf(x):
+            y = x - s_full
+            queued = 0.0 if y < 0 else p_wait - phasetype.wait_ccdf(self.sol, self.mu_N, y / scale)
+            return float(w[s <= x].sum()) + queued
+
+        lo, hi = 0.0, max(s.max(), s_full) + 1.0
+        while cdf(hi) < q:
+            lo, hi = hi, 2.0 * hi
+        while hi - lo > 1e-10 * hi:
+            mid = 0.5 * (lo + hi)
+            if cdf(mid) < q:
+                lo = mid
+            else:
+                hi = mid
+        return hi + shift
+
+
+def _solved(replica, rate, arrival_cv, lengths, fit) -> _Solved:
+    if not isinstance(replica, Replica):
+        raise TypeError(f"replica must be an inferplan.Replica, got {type(replica).__name__}")
+    return _Solved(replica, _rate(rate), _cv(arrival_cv), _service(replica, lengths), fit)
+
+
+def analyze(
+    replica: Replica,
+    rate: float,
+    *,
+    arrival_cv: float = 1.0,
+    admission: str | None = None,
+    lengths=None,
+    fit: str = "gamma",
+) -> Metrics:
+    """Steady-state metrics of ``replica`` at an offered ``rate`` (req/s) of a renewal
+    arrival process whose gaps have coefficient of variation ``arrival_cv``.
+
+    ``admission`` as in :meth:`inferplan.Replica.analyze` (with the arrival's view of an
+    idle or full replica). ``lengths`` (:class:`inferplan.lengths.Lengths`) gives prompt
+    and output length distributions instead of the model's mean lengths. ``fit`` chooses
+    the hyperexponential for ``arrival_cv > 1``: ``"gamma"`` (three moments of the Gamma
+    renewal process of :func:`inferplan.simulate`) or ``"balanced"`` (balanced means).
+    ``arrival_cv == 1`` without ``lengths`` is :meth:`Replica.analyze` itself."""
+    admission = _admission.check_admission(admission)
+    if _poisson_path(_cv(arrival_cv), lengths):
+        return replica.analyze(rate, admission=admission)
+    return _solved(replica, rate, arrival_cv, lengths, fit).admitted(admission)
+
+
+def wait_quantile(
+    replica: Replica, rate: float, q: float, *, arrival_cv: float = 1.0,
+    admission: str | None = None, lengths=None, fit: str = "gamma",
+) -> float:  # fmt: skip
+    """The q-quantile of the wait (ms) of an accepted request, exact for FCFS under the
+    renewal process: an arrival that finds ``N + j`` requests (probability from the
+    arrival-stationary law) waits for ``j + 1`` departures at rate ``mu(N)``."""
+    return _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit)[0]
+
+
+def ttft_quantile(
+    replica: Replica, rate: float, q: float, *, arrival_cv: float = 1.0,
+    admission: str | None = None, lengths=None, fit: str = "gamma", by_batch: bool = False,
+) -> float:  # fmt: skip
+    """The q-quantile of TTFT (ms): the wait quantile plus the prefill and one ITL at the
+    mean batch, as :meth:`inferplan.Replica.ttft_quantile` (and, at ``arrival_cv`` 1
+    without lengths, equal to it).
+
+    ``by_batch=True`` takes the service part at the batch each arrival joins instead (from
+    the arrival-stationary law: ``n + 1`` for an arrival that finds ``n < N``, ``N`` after a
+    wait), a mixture whose upper quantiles at moderate load are set by how long the first
+    iterations are in a fuller batch, which the mean leaves out (docs/traffic.md)."""
+    if by_batch:
+        try:
+            qf = float(q)
+        except (TypeError, ValueError):
+            raise ValueError(f"q must be a number in (0, 1), got {q!r}") from None
+        if not 0 < qf < 1:
+            raise ValueError(f"q must be in (0, 1), got {q!r}")
+        admission = _admission.check_admission(admission)
+        return _solved(replica, rate, arrival_cv, lengths, fit).ttft_by_batch(qf, admission)
+    return _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit)[1]
+
+
+def _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit):
+    try:
+        qf = float(q)
+    except (TypeError, ValueError):
+        raise ValueError(f"q must be a number in (0, 1), got {q!r}") from None
+    if not 0 < qf < 1:
+        raise ValueError(f"q must be in (0, 1), got {q!r}")
+    admission = _admission.check_admission(admission)
+    if _poisson_path(_cv(arrival_cv), lengths):
+        return replica._quantiles(rate, qf, admission)
+    return _solved(replica, rate, arrival_cv, lengths, fit).quantiles(qf, admission)
+
+
+# target slot (sizing.TARGET_FIELDS) -> (status when infeasible, index into BINDING_NAMES)
+_SLOTS = {
+    0: (Status.INFEASIBLE_ITL, 1),
+    1: (Status.INFEASIBLE_TTFT, 2),
+    2: (Status.INFEASIBLE_WAIT, 3),
+    3: (Status.INFEASIBLE_TTFT_PERCENTILE, 4),
+    5: (Status.INFEASIBLE_WAIT_PERCENTILE, 5),
+    7: (Status.INFEASIBLE_BLOCK, 6),
+}
+GRID = 24
+"""Rates scanned (evenly up to the cap) for the first crossing before the root search."""
+
+
+def size(
+    replica: Replica,
+    *,
+    arrival_cv: float = 1.0,
+    itl_ms: float | None = None,
+    ttft_ms: float | None = None,
+    wait_ms: float | None = None,
+    ttft_percentile: tuple[float, float] | None = None,
+    wait_percentile: tuple[float, float] | None = None,
+    max_block: float | None = None,
+    tps: float | None = None,
+    admission: str | None = None,
+    lengths=None,
+    fit: str = "gamma",
+) -> SizeResult:
+    """The largest offered rate (req/s) at which every target holds under arrivals of
+    coefficient of variation ``arrival_cv``: the targets, caps and statuses of
+    :meth:`inferplan.Replica.size` (docs/model.md 3). With ``arrival_cv == 1`` and no
+    ``lengths`` it is :meth:`Replica.size` itself.
+
+    Otherwise the excess ``max_k f_k(rate)/T_k - 1`` is scanned on a grid of
+    :data:`GRID` rates up to the cap for its first sign change (PrefillDecode's read-off
+    is not monotone), and that bracket is closed to 1e-10 relative by false position
+    (Illinois); the answer is on the feasible side."""
+    targets = target_tuple(
+        itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
+        wait_percentile=wait_percentile, max_block=max_block, tps=tps,
+    )  # fmt: skip
+    admission = _admission.check_admission(admission)
+    cv = _cv(arrival_cv)
+    if _poisson_path(cv, lengths):
+        return replica.size(
+            itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
+            wait_percentile=wait_percentile, max_block=max_block, tps=tps, admission=admission,
+        )  # fmt: skip
+    service = _service(replica, lengths)
+    mu_N = replica.max_batch / float(service.tau_ms[-1]) * 1000.0
+    cap = SATURATION_CAP * mu_N * (TPS_CAP if targets[8] > 0 else 1.0)
+    cap_binding = 7 if targets[8] > 0 else 0
+    slots = [i for i in _SLOTS if targets[i] > 0]
+    evaluations = 0
+
+    def excess(rate):
+        nonlocal evaluations
+        evaluations += 1
+        s = _Solved(replica, rate, cv, service, fit)
+        m = s.admitted(admission)
+        worst, which = -math.inf, None
+        quant = {}
+        for i in slots:
+            if i == 0:
+                v = m.itl_ms / targets[0]
+            elif i == 1:
+                v = m.ttft_ms / targets[1]
+            elif i == 2:
+                v = m.wait_ms / targets[2]
+            elif i == 3:
+                if targets[3] not in quant:
+                    quant[targets[3]] = s.quantiles(targets[3], admission)
+                v = quant[targets[3]][1] / targets[4]
+            elif i == 5:
+                if targets[5] not in quant:
+                    quant[targets[5]] = s.quantiles(targets[5], admission)
+                v = quant[targets[5]][0] / targets[6]
+            else:
+                v = m.p_block / targets[7]
+            # a metric within 1e-12 of its target meets it (docs/background.md, sizing)
+            e = v - 1.0 if abs(v - 1.0) > 1e-12 else 0.0
+            if e > worst:
+                worst, which = e, i
+        return worst, which, m
+
+    if not slots:
+        m = _Solved(replica, cap, cv, service, fit).admitted(admission)
+        return SizeResult(cap, Status.OK, BINDING_NAMES[cap_binding], 1, m)
+    f0, which0, _ = excess(0.0)
+    if f0 >= 0.0:
+        status, _ = _SLOTS[which0]
+        return SizeResult(0.0, status, BINDING_NAMES[_SLOTS[which0][1]], evaluations, None)
+    lo, f_lo, m_lo = 0.0, f0, None
+    hi = None
+    for k in range(1, GRID + 1):
+        r = cap * k / GRID
+        f, which, m = excess(r)
+        if f > 0.0:
+            hi, f_hi, which_hi = r, f, which
+            break
+        lo, f_lo, m_lo = r, f, m
+    if hi is None:
+        return SizeResult(cap, Status.OK, BINDING_NAMES[cap_binding], evaluations, m_lo)
+    side = 0
+    while hi - lo > 1e-10 * hi and evaluations < 200:
+        r = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        if not lo < r < hi:
+            r = 0.5 * (lo + hi)
+        f, which, m = excess(r)
+        if f > 0.0:
+            hi, f_hi, which_hi = r, f, which
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        else:
+            lo, f_lo, m_lo = r, f, m
+            if f == 0.0:
+                break
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+    if m_lo is None:  # the root lies below the first grid point
+        m_lo = _Solved(replica, lo, cv, service, fit).admitted(admission)
+    return SizeResult(lo, Status.OK, BINDING_NAMES[_SLOTS[which_hi][1]], evaluations, m_lo)
+
+
+def measure_cv(arrival_times, *, min_gaps: int = 20) -> float:
+    """Coefficient of variation of the gaps between sorted ``arrival_times`` (any unit);
+    NaN with fewer than ``min_gaps`` gaps. Ties (equal timestamps) count as zero gaps."""
+    t = np.asarray(arrival_times, dtype=float).reshape(-1)
+    if t.size < min_gaps + 1:
+        return math.nan
+    gaps = np.diff(np.sort(t))
+    mean = gaps.mean()
+    if not mean > 0:
+        return math.nan
+    return float(gaps.std() / mean)
+
+
+__all__ = [
+    "GRID",
+    "Service",
+    "analyze",
+    "measure_cv",
+    "model_service",
+    "size",
+    "ttft_quantile",
+    "wait_quantile",
+]
