@@ -323,10 +323,23 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
         ("/optimizer/optimizeOne", {"sys": {}}, "system"),
         ("/v1/size", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 0}, "max_batch"),
         ("/v1/size", {"alpha": "x", "beta": 1, "out_tokens": 10, "max_batch": 4}, "alpha"),
-        ("/v1/size", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4,
-                      "ttft_percentile": [2, 100]}, "ttft_percentile"),  # fmt: skip
-        ("/v1/analyze", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4,
-                         "rate": 1, "admission": "later"}, "admission"),  # fmt: skip
+        (
+            "/v1/size",
+            {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "ttft_percentile": [2, 100]},
+            "ttft_percentile",
+        ),  # fmt: skip
+        (
+            "/v1/analyze",
+            {
+                "alpha": 1,
+                "beta": 1,
+                "out_tokens": 10,
+                "max_batch": 4,
+                "rate": 1,
+                "admission": "later",
+            },
+            "admission",
+        ),  # fmt: skip
         ("/v1/size-many", {"rows": {"alpha": [1, 2], "beta": [1, 2, 3]}}, "beta"),
         ("/v1/fleet/optimize", {"system": {}, "solver": "magic"}, "solver"),
         ("/tune", {"tuner": "t-bad", "reset": {"kind": "decode_only", "alpha": -1}}, "reset"),

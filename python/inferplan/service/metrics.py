@@ -131,17 +131,19 @@ def parse_exposition(
         families = list(text_string_to_metric_families(text))
     except Exception as err:  # the parser raises ValueError, or worse on garbage
         raise ValueError(f"not Prometheus text exposition format: {err}") from None
-    by_name = {f.name: f for f in families}
+    by_name: dict[str, list] = {}
+    for f in families:  # a name may come back as several families (e.g. untyped lines)
+        by_name.setdefault(f.name, []).extend(f.samples)
     values: dict = {}
     for key, names, kind in _FAMILIES:
-        fam = next((by_name[n] for n in names if n in by_name), None)
-        if fam is None:
+        name = next((n for n in names if n in by_name), None)
+        if name is None:
             continue
         sums: dict[str, float] = {}
-        for s in fam.samples:
+        for s in by_name[name]:
             if not _matches(s.labels, labels):
                 continue
-            suffix = s.name[len(fam.name) :]
+            suffix = s.name[len(name) :]
             if kind == "histogram" and suffix not in ("_sum", "_count"):
                 continue
             if kind == "counter" and suffix not in ("_total", ""):

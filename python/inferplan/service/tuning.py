@@ -6,10 +6,11 @@ DecodeOnly profile (docs/model.md 2.1) or ``alpha, beta, gamma`` of a PrefillDec
 (:class:`inferplan.service.metrics.Window`): every (batch, ITL) point of the window is a
 measurement of the model's ITL at that batch. See docs/tuning.md.
 
-The filter works on the logarithms of the parameters (they stay positive, and a prior "off
-by a factor" is a symmetric uncertainty), so the measurement function is nonlinear and the
-filter is an *extended* Kalman filter, with the Jacobian taken by central differences (so any
-read-off of the model can be a measurement). Robustness:
+The measurement function (the model's ITL at the window's batch) is linear in the
+parameters except where the read-off clamps at zero, so the filter is an *extended* Kalman
+filter with the Jacobian taken by central differences at the current estimate (any read-off
+of the model can be a measurement). The starting uncertainty is relative (``prior_sd`` times
+each starting value), and the parameters are kept >= 0 after each update. Robustness:
 
 * **idle windows** (no points) are skipped: nothing is learned, the uncertainty is kept;
 * **outliers**: a point whose normalised innovation exceeds ``gate`` standard deviations is
@@ -34,7 +35,7 @@ import numpy as np
 from ..models import DecodeOnly, PrefillDecode
 
 KINDS = {"decode_only": ("alpha", "beta"), "prefill_decode": ("alpha", "beta", "gamma")}
-_FLOOR = 1e-6  # smallest parameter value (ms): the logarithm needs it
+_FLOOR = 1e-6  # ms: the scale of a parameter that starts at 0 (for its prior and drift)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ class Tuner:
     ``profile``: a :class:`~inferplan.DecodeOnly` or :class:`~inferplan.PrefillDecode`, or a
     mapping with ``kind`` ("decode_only" / "prefill_decode") and the parameters; its values
     are the starting estimate. ``prior_sd``: the starting uncertainty of each parameter, as a
-    standard deviation of its logarithm (1.0: "right within a factor of e"). ``noise``:
+    standard deviation relative to its starting value (1.0: "off by up to its own size",
+    which covers a start 2x too high or too low). ``noise``:
     relative standard deviation of one ITL measurement, plus ``noise_ms`` absolute.
     ``huber`` and ``gate`` are in standard deviations of the innovation.
 
@@ -155,8 +157,8 @@ class Tuner:
         self.gate = _positive("gate", gate)
         if self.gate < self.huber:
             raise ValueError(f"gate ({gate}) must be >= huber ({huber})")
-        self.x = np.log(np.maximum([params[n] for n in self.names], _FLOOR))
-        self.P = np.eye(len(self.names)) * self.prior_sd**2
+        self.x = np.maximum(np.array([params[n] for n in self.names], dtype=float), 0.0)
+        self.P = np.diag((self.prior_sd * np.maximum(self.x, _FLOOR)) ** 2)
         self.windows = 0
         self.updates = 0
         self.history: list[TuneStep] = []
@@ -166,22 +168,21 @@ class Tuner:
     @property
     def params(self) -> dict[str, float]:
         """The current estimate (ms)."""
-        return dict(zip(self.names, np.exp(self.x).tolist(), strict=True))
+        return dict(zip(self.names, self.x.tolist(), strict=True))
 
     @property
     def sd(self) -> dict[str, float]:
-        """Standard deviation of each parameter (ms; delta method from the log-space
-        covariance)."""
-        sd = np.exp(self.x) * np.sqrt(np.diag(self.P))
+        """Standard deviation of each parameter (ms)."""
+        sd = np.sqrt(np.diag(self.P))
         return dict(zip(self.names, sd.tolist(), strict=True))
 
     @property
     def covariance(self) -> np.ndarray:
-        """Covariance of the logarithms of the parameters."""
+        """Covariance of the parameters (ms^2)."""
         return self.P.copy()
 
     def _itl(self, x: np.ndarray, batch: float, in_tokens: float, out_tokens: float) -> float:
-        p = np.exp(x)
+        p = x
         if self.kind == "decode_only":
             return float(p[0] + p[1] * batch)
         from .._kernels.reference import chunk_counts, prefill_decode_parts
@@ -222,8 +223,10 @@ class Tuner:
         H = np.empty(self.x.size)
         for j in range(self.x.size):
             e = np.zeros_like(self.x)
-            e[j] = 1e-6
-            H[j] = (self._itl(self.x + e, batch, L, m) - self._itl(self.x - e, batch, L, m)) / 2e-6
+            e[j] = 1e-6 * max(abs(self.x[j]), 1e-3)
+            H[j] = (self._itl(self.x + e, batch, L, m) - self._itl(self.x - e, batch, L, m)) / (
+                2 * e[j]
+            )
         return h0, H
 
     def update(self, window) -> TuneStep:
@@ -240,7 +243,7 @@ class Tuner:
             mid = float(np.median(bs))
             predicted = self._itl(self.x, mid, L, m)
             measured = float(np.median([p[1] for p in points]))
-            self.P = self.P + np.eye(self.x.size) * self.drift**2
+            self.P = self.P + np.diag((self.drift * np.maximum(self.x, _FLOOR)) ** 2)
             used = down = rejected = 0
             n = self.x.size
             for batch, y in points:
@@ -259,7 +262,7 @@ class Tuner:
                     down += 1
                 K = PH / S
                 self.x = self.x + K * nu
-                self.x = np.maximum(self.x, math.log(_FLOOR))
+                self.x = np.maximum(self.x, 0.0)
                 A = np.eye(n) - np.outer(K, H)
                 self.P = A @ self.P @ A.T + np.outer(K, K) * R
                 self.P = 0.5 * (self.P + self.P.T)
@@ -311,14 +314,14 @@ class Tuner:
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """A JSON-able summary: kind, parameters, standard deviations, log-space covariance,
+        """A JSON-able summary: kind, parameters, standard deviations, covariance,
         windows seen and updates made."""
         with self._lock:
             return {
                 "kind": self.kind,
                 "params": self.params,
                 "sd": self.sd,
-                "logCovariance": self.P.tolist(),
+                "covariance": self.P.tolist(),
                 "shape": dict(self.shape),
                 "windows": self.windows,
                 "updates": self.updates,
