@@ -13,7 +13,6 @@ import csv
 import importlib.util
 import json
 import math
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
