@@ -520,3 +520,32 @@ def test_no_nan_in_answers(server):
                                               "max_batch": 8, "rate": 0})  # fmt: skip
     assert status == 200
     assert all(v is None or math.isfinite(v) for v in got["metrics"].values())
+
+
+def test_tune_over_http_matches_the_library(server):
+    """POST /tune with the windows of a real engine log: the same estimate as the Python
+    Tuner fed the same windows; the state readable afterwards and exported in /metrics."""
+    import inferplan as ip
+    from inferplan.service.metrics import engine_log_windows
+    from inferplan.service.tuning import Tuner
+
+    log = ROOT / "tests" / "data" / "vllm-logs" / "vllm_log_scale200_prompt500.csv"
+    windows = engine_log_windows(log, window_s=10.0)
+    profile = {"kind": "decode_only", "alpha": 10.0, "beta": 0.6, "out_tokens": 200}
+    status, got = server.post("/tune", {"tuner": "t1", "reset": profile,
+                                        "windows": [w.as_dict() for w in windows],
+                                        "targets": {"max_batch": 256, "itl_ms": 40,
+                                                    "arrival_rate": 20}})  # fmt: skip
+    assert status == 200, got
+    local = Tuner(ip.DecodeOnly(10.0, 0.6, 200))
+    local.update_many(windows)
+    for k, v in local.params.items():
+        assert got["state"]["params"][k] == pytest.approx(v, rel=1e-12)
+    assert [s["status"] for s in got["steps"]] == [s.status for s in local.history]
+    size = ip.Replica(local.model(), max_batch=256).size(itl_ms=40)
+    assert got["sizing"]["replicas"] == math.ceil(20 / size.throughput)
+    status, state = server.get("/v1/tune/t1")
+    assert status == 200 and state["state"]["windows"] == len(windows)
+    _, text = server.get("/metrics")
+    assert 'inferplan_tuner_parameter{parameter="beta",tuner="t1"}' in text.decode()
+    assert server.post("/tune", {"tuner": "nobody", "windows": []})[0] == 404

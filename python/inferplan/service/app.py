@@ -135,6 +135,57 @@ def _error(err: ApiError, empty_404: bool) -> Response:
     return JSONResponse(err.body(), status_code=err.status)
 
 
+class FastPath:
+    """Pure ASGI middleware answering the reference analyzer's POST routes directly.
+
+    Those routes are what a control loop calls every cycle; their computation takes tens of
+    microseconds, less than FastAPI's routing and dependency machinery around it, so they are
+    answered here, before the framework, with the same parsing, answers, errors and telemetry
+    as the FastAPI routes (which stay, and document them in the OpenAPI schema)."""
+
+    def __init__(self, app, routes: dict[str, Callable[[Any], Any]], heavy, telemetry):
+        self.app = app
+        self.routes = routes
+        self.heavy = heavy
+        self.telemetry = telemetry
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        compute = self.routes.get(scope["path"])
+        if compute is None:
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            doc = parse_json(body)
+            if self.heavy(scope["path"], doc):
+                result = await run_in_threadpool(compute, doc)
+            else:
+                result = compute(doc)
+            status, payload = 200, _dumps(result)
+        except ApiError as err:
+            status, payload = err.status, _dumps(err.body())
+        except Exception:  # a defect, never bad input
+            log.exception("internal error on %s", scope["path"])
+            status, payload = 500, _dumps({"message": f"internal error on {scope['path']}"})
+        await send({
+            "type": "http.response.start", "status": status,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode())],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": payload})
+        self.telemetry.observe(scope["path"], status, time.perf_counter() - t0)
+
+
 def _add_analyzer(app: FastAPI, ep: _Endpoints, prefix: str) -> None:
     docs = {
         "solve": ("Analyse one replica at RPS", schemas.AnalysisData),
@@ -175,7 +226,18 @@ def create_app(api: str = "both", *, optimizer_state=None, tuners=None) -> FastA
     ep = _Endpoints(telemetry)
 
     if api in ("both", "analyzer"):
-        _add_analyzer(app, ep, "/analyzer" if api == "both" else "")
+        prefix = "/analyzer" if api == "both" else ""
+        _add_analyzer(app, ep, prefix)
+        routes = {
+            f"{prefix}/{route}": (lambda doc, route=route: analyzer.handle(route, doc))
+            for route in analyzer.ROUTES
+        }
+        optimize_path = f"{prefix}/optimize"
+
+        def heavy(path: str, doc: Any) -> bool:
+            return path == optimize_path or analyzer.is_heavy(doc)
+
+        app.add_middleware(FastPath, routes=routes, heavy=heavy, telemetry=telemetry)
     if api in ("both", "optimizer"):
         from .optimizer import OptimizerState, add_optimizer_routes
 
@@ -215,4 +277,12 @@ def create_app(api: str = "both", *, optimizer_state=None, tuners=None) -> FastA
 def app_from_env() -> FastAPI:
     """For ``uvicorn inferplan.service.app:app_from_env --factory``: the layout from
     ``INFERPLAN_API`` (default ``both``)."""
-    return create_app(os.environ.get("INFERPLAN_API", "both"))
+    import gc
+
+    app = create_app(os.environ.get("INFERPLAN_API", "both"))
+    # Everything built so far lives as long as the process: keep it out of the cyclic
+    # collector's full passes, which would otherwise scan it every so often (a few ms each,
+    # straight into the tail latency).
+    gc.collect()
+    gc.freeze()
+    return app

@@ -365,6 +365,7 @@ class Tuners:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.by_name: dict[str, Any] = {}
+        self.telemetry = None  # the service's metrics, set when the routes are added
 
     def tune(self, doc: Any) -> dict[str, Any]:
         from .tuning import Tuner
@@ -403,6 +404,9 @@ class Tuners:
                 raise ApiError(400, f"field 'windows[{i}]': {err}", field=f"windows[{i}]") \
                     from None  # fmt: skip
         out = {"tuner": name, "steps": steps, "state": tuner.state()}
+        if self.telemetry is not None:
+            for param, value in out["state"]["params"].items():
+                self.telemetry.tuned.labels(name, param).set(value)
         if boolean(d, "size", default=False) or d.get("targets") is not None:
             out["sizing"] = _tuned_size(tuner, d)
         return out
@@ -435,6 +439,7 @@ def _tuned_size(tuner, d: dict) -> dict[str, Any]:
 
 def add_native_routes(app, ep, tuners: Tuners | None = None) -> None:
     tuners = tuners if tuners is not None else Tuners()
+    tuners.telemetry = ep.telemetry
     app.state.tuners = tuners
     tag = ["inferplan"]
     errors = {400: {"model": schemas.Message, "description": "bad request: the field is named"}}
