@@ -180,6 +180,25 @@ async def drive(port, seconds, connections, method, path, bodies):
     return lat, failures, elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its waited-for children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(proc, coro):
+    """Run a load phase; add the CPU time the server and this client spent per request."""
+    s0, c0 = cpu_seconds(proc.pid), time.process_time()
+    out = summary(*asyncio.run(coro))
+    n = max(out["requests"], 1)
+    out["server_cpu_us_per_request"] = (cpu_seconds(proc.pid) - s0) / n * 1e6
+    out["client_cpu_us_per_request"] = (time.process_time() - c0) / n * 1e6
+    return out
+
+
 def summary(lat, failures, elapsed):
     import numpy as np
 
@@ -241,17 +260,25 @@ def main(argv=None) -> int:
     gc.freeze()  # the client's own garbage collection is not the service's latency
     try:
         asyncio.run(drive(port, 1.0, args.connections, "POST", "/target", bodies))  # warm-up
-        base = summary(*asyncio.run(drive(port, args.baseline_seconds, args.connections, "GET",
-                                          "/healthz", [b""])))  # fmt: skip
-        target = summary(*asyncio.run(drive(port, args.seconds, args.connections, "POST",
-                                            "/target", bodies)))  # fmt: skip
+        base = measured(
+            proc, drive(port, args.baseline_seconds, args.connections, "GET", "/healthz", [b""])
+        )
+        target = measured(
+            proc, drive(port, args.seconds, args.connections, "POST", "/target", bodies)
+        )
         bad, health = asyncio.run(malformed(port, args.malformed))
     finally:
         proc.terminate()
         proc.wait(10)
-    result = {"connections": args.connections, "workers": args.workers, "target": target, "baseline_healthz": base,
-              "malformed": {"sent": args.malformed, "not_refused_properly": len(bad),
-                            "examples": bad[:5]}, "healthz_after": health}  # fmt: skip
+    result = {
+        "connections": args.connections,
+        "workers": args.workers,
+        "target": target,
+        "baseline_healthz": base,
+        "malformed": {"sent": args.malformed, "not_refused_properly": len(bad),
+                      "examples": bad[:5]},
+        "healthz_after": health,
+    }  # fmt: skip
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -342,6 +342,43 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
         ("/v1/size-many", {"rows": {"alpha": [1, 2], "beta": [1, 2, 3]}}, "beta"),
         ("/v1/fleet/optimize", {"system": {}, "solver": "magic"}, "solver"),
         ("/tune", {"tuner": "t-bad", "reset": {"kind": "decode_only", "alpha": -1}}, "reset"),
+        # sizes beyond any real model, which would keep the kernel counting prefill chunks
+        ("/analyzer/target", dict(EXAMPLE, avgInputTokens=1e30), "avgInputTokens"),
+        (
+            "/v1/size",
+            {"alpha": 1, "beta": 1, "in_tokens": 1e30, "out_tokens": 10, "max_batch": 4},
+            "in_tokens",
+        ),  # fmt: skip
+        (
+            "/v1/size",
+            {
+                "alpha": 1,
+                "beta": 1,
+                "in_tokens": 1e6,
+                "out_tokens": 10,
+                "max_num_tokens": 1e-3,
+                "max_batch": 4,
+            },
+            "max_num_tokens",
+        ),  # fmt: skip
+        (
+            "/v1/size-many",
+            {
+                "rows": {
+                    "alpha": 1,
+                    "beta": 1,
+                    "in_tokens": [1, 1e30],
+                    "out_tokens": 10,
+                    "max_batch": 4,
+                }
+            },
+            "in_tokens",
+        ),  # fmt: skip
+        (
+            "/tune",
+            {"tuner": "t-big", "reset": {"kind": "decode_only", "alpha": 1e308, "beta": 1}},
+            "alpha",
+        ),  # fmt: skip
     ],
 )
 def test_bad_requests_name_the_field(server, route, body, field):
@@ -549,3 +586,46 @@ def test_tune_over_http_matches_the_library(server):
     _, text = server.get("/metrics")
     assert 'inferplan_tuner_parameter{parameter="beta",tuner="t1"}' in text.decode()
     assert server.post("/tune", {"tuner": "nobody", "windows": []})[0] == 404
+
+
+def test_mutated_bodies_never_get_a_5xx(server, inferno_dir):
+    """Valid bodies with fields replaced by wrong types, extremes and nesting: always a 2xx or
+    a 4xx with a message, never a 5xx or a hang, and the service stays up."""
+    import random
+
+    rng = random.Random(19)
+    values = [None, -1, 0, 1, 1.5, 1e308, -1e308, "x", "", True, [], {}, [1, 2], 10**30]
+    bases = {
+        "/v1/size": {"alpha": 12, "beta": 0.05, "gamma": 5e-4, "in_tokens": 128,
+                     "out_tokens": 512, "max_batch": 48, "max_queue": 128, "itl_ms": 20,
+                     "ttft_percentile": [0.9, 200], "admission": "iteration"},
+        "/v1/analyze": {"alpha": 12, "beta": 0.05, "out_tokens": 512, "max_batch": 48,
+                        "rate": 1, "quantiles": [0.5], "kind": "decode_only"},
+        "/v1/size-many": {"rows": {"alpha": [12, 8], "beta": 0.05, "out_tokens": 100,
+                                   "max_batch": [8, 16], "itl_ms": 30}},
+        "/tune": {"tuner": "f", "reset": {"kind": "decode_only", "alpha": 5, "beta": 0.3},
+                  "windows": [{"points": [[4, 6]]}],
+                  "targets": {"max_batch": 8, "itl_ms": 30, "arrival_rate": 1}},
+        "/analyzer/optimize": EXAMPLE,
+        "/optimizer/optimizeOne": json.loads(
+            (inferno_dir / "g3" / "small" / "system-data.json").read_text()),
+    }  # fmt: skip
+
+    def mutate(doc, depth=0):
+        if isinstance(doc, (dict, list)) and doc and depth < 5:
+            out = dict(doc) if isinstance(doc, dict) else list(doc)
+            key = rng.choice(list(out)) if isinstance(out, dict) else rng.randrange(len(out))
+            if isinstance(out[key], (dict, list)) and rng.random() < 0.7:
+                out[key] = mutate(out[key], depth + 1)
+            else:
+                out[key] = rng.choice(values)
+            return out
+        return rng.choice(values)
+
+    for route, base in bases.items():
+        for _ in range(25):
+            status, got = server.post(route, mutate(mutate(base)), timeout=30)
+            assert status < 500, (route, got)
+            if status >= 400:
+                assert isinstance(got, dict) and got["message"], (route, got)
+    assert server.get("/healthz")[0] == 200

@@ -53,6 +53,10 @@ class Problem:
 
 
 MAX_BATCH_LIMIT = 1 << 20
+# Request sizes beyond any real model: the chunked-prefill count grows with the prompt, and a
+# prompt of 1e30 tokens would keep the kernel counting chunks for ever.
+MAX_IN_TOKENS = 1e7
+MAX_OUT_TOKENS = 1e9
 
 
 def parse_problem(doc: Any) -> Problem:
@@ -61,8 +65,8 @@ def parse_problem(doc: Any) -> Problem:
     p = Problem(
         rps=number(d, "RPS"),
         max_batch=number(d, "maxBatchSize", integer=True, positive=True, maximum=MAX_BATCH_LIMIT),
-        in_tokens=number(d, "avgInputTokens"),
-        out_tokens=number(d, "avgOutputTokens"),
+        in_tokens=number(d, "avgInputTokens", maximum=MAX_IN_TOKENS),
+        out_tokens=number(d, "avgOutputTokens", maximum=MAX_OUT_TOKENS),
         alpha=number(d, "alpha"),
         beta=number(d, "beta"),
         gamma=number(d, "gamma"),

@@ -23,6 +23,9 @@ from . import schemas
 from ._fields import ApiError, boolean, finite, lower_keys, number, string
 
 _ADMISSION = ("chain", "immediate", "iteration")
+MAX_IN_TOKENS = 1e7  # beyond any real model (the chunk count grows with the prompt)
+MAX_OUT_TOKENS = 1e9
+MAX_CHUNKS = 1e5  # prompt / token budget: more chunks than any real server makes
 _EXPLAIN = {
     None: "no target binds: the rate is capped at 0.999 x the saturation throughput",
     "itl_ms": "the mean ITL target binds", "ttft_ms": "the mean TTFT target binds",
@@ -36,13 +39,20 @@ def _model(d: dict):
     kind = string(d, "kind", default="prefill_decode").lower()
     if kind in ("decode_only", "decodeonly", "0"):
         return DecodeOnly(number(d, "alpha", default=None), number(d, "beta", default=None),
-                          number(d, "out_tokens", default=None, positive=True))  # fmt: skip
+                          number(d, "out_tokens", default=None, positive=True,
+                                 maximum=MAX_OUT_TOKENS))  # fmt: skip
     if kind in ("prefill_decode", "prefilldecode", "1"):
+        in_tokens = number(d, "in_tokens", maximum=MAX_IN_TOKENS)
+        budget = number(d, "max_num_tokens", default=8192.0, minimum=1.0)
+        if in_tokens / budget > MAX_CHUNKS:
+            raise ApiError(400, f"field 'max_num_tokens' ({budget!r}) splits a prompt of "
+                           f"{in_tokens!r} tokens into more than {MAX_CHUNKS:g} chunks",
+                           field="max_num_tokens")  # fmt: skip
         return PrefillDecode(
             number(d, "alpha", default=None), number(d, "beta", default=None),
-            number(d, "gamma"), number(d, "in_tokens"),
-            number(d, "out_tokens", default=None, positive=True),
-            number(d, "max_num_tokens", default=8192.0, positive=True),
+            number(d, "gamma"), in_tokens,
+            number(d, "out_tokens", default=None, positive=True, maximum=MAX_OUT_TOKENS),
+            budget,
         )  # fmt: skip
     raise ApiError(400, f"field 'kind' must be 'prefill_decode' or 'decode_only', got {kind!r}",
                    field="kind")  # fmt: skip
@@ -137,8 +147,14 @@ def analyze(doc: Any) -> dict[str, Any]:
             if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
                 raise ApiError(400, f"field 'quantiles[{i}]' must be in (0, 1), got {q!r}",
                                field="quantiles")  # fmt: skip
-            qs[str(q)] = {"wait_ms": r.wait_quantile(rate, q, admission=_admission(d)),
-                          "ttft_ms": r.ttft_quantile(rate, q, admission=_admission(d))}  # fmt: skip
+            if rate == 0:  # nothing arrives, nothing waits: the idle replica's TTFT
+                qs[str(q)] = {"wait_ms": 0.0, "ttft_ms": m.ttft_ms}
+                continue
+            adm = _admission(d)
+            qs[str(q)] = {
+                "wait_ms": finite(r.wait_quantile(rate, q, admission=adm)),
+                "ttft_ms": finite(r.ttft_quantile(rate, q, admission=adm)),
+            }
         out["quantiles"] = qs
     return out
 
@@ -220,6 +236,14 @@ def _columns(d: dict) -> tuple[dict[str, Any], int]:
                            field=str(key))  # fmt: skip
     if n > MAX_ROWS:
         raise ApiError(413, f"at most {MAX_ROWS} rows per request, got {n}", field="rows")
+    in_tok = np.asarray(cols.get("in_tokens", 0.0), dtype=float)
+    budget = np.asarray(cols.get("max_num_tokens", 8192.0), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        too_big = (in_tok > MAX_IN_TOKENS) | (in_tok / budget > MAX_CHUNKS)
+    if np.any(too_big):
+        i = int(np.flatnonzero(np.broadcast_to(too_big, (n,)))[0])
+        raise ApiError(400, f"row {i}: column 'in_tokens' must be at most {MAX_IN_TOKENS:g} and "
+                       f"at most {MAX_CHUNKS:g} x max_num_tokens", field="in_tokens")  # fmt: skip
     return cols, n
 
 
@@ -297,6 +321,7 @@ def fleet_optimize(doc: Any) -> dict[str, Any]:
                        f"{', '.join(sorted(allowed))})", field="options")  # fmt: skip
     try:
         system = fleet.system_from_dict({"system": d["system"]}, source="system")
+        check_fleet_sizes(system)
         sol = fleet.optimize(system, solver, **options)
     except fleet.DataError as err:
         raise ApiError(400, f"data error: {err}") from None
@@ -308,6 +333,34 @@ def fleet_optimize(doc: Any) -> dict[str, Any]:
         f"{len(sol.unallocated)} server(s) left out: see 'unallocated' for the reason of each"
     )  # fmt: skip
     return out
+
+
+def check_fleet_sizes(system) -> None:
+    """Refuse request sizes beyond any real model (they would keep the kernel counting
+    prefill chunks for ever)."""
+
+    def check(where: str, name: str, v: float, top: float) -> None:
+        if v > top:
+            raise ApiError(400, f"data error: {where}: field {name!r} must be at most {top:g}, "
+                           f"got {v!r}", field=name)  # fmt: skip
+
+    for i, srv in enumerate(system.servers):
+        where = f"servers[{i}] ({srv.name!r})"
+        check(where + ".currentAlloc.load", "avgInTokens", srv.load.in_tokens, MAX_IN_TOKENS)
+        check(where + ".currentAlloc.load", "avgOutTokens", srv.load.out_tokens, MAX_OUT_TOKENS)
+        check(where, "maxBatchSize", srv.max_batch_size, 1 << 24)
+        check(where, "maxQueueSize", srv.max_queue_size, float(1 << 50))
+        check(where, "minNumReplicas", srv.min_replicas, 1e9)
+        check(where + ".currentAlloc", "numReplicas", srv.current.num_replicas, 1e9)
+    for i, p in enumerate(system.profiles):
+        where = f"models[{i}] ({p.model!r} on {p.accelerator!r})"
+        check(where, "accCount", p.acc_count, 1e6)
+        check(where, "maxBatchSize", p.max_batch_size, 1 << 24)
+        check(where, "atTokens", p.at_tokens, 1e9)
+    for i, a in enumerate(system.accelerators):
+        check(f"accelerators[{i}] ({a.name!r})", "multiplicity", a.multiplicity, 1e6)
+    for t, c in system.capacity.items():
+        check(f"count ({t!r})", "count", c, 1e12)
 
 
 def cost_table(doc: Any) -> dict[str, Any]:
@@ -341,6 +394,14 @@ def cost_table(doc: Any) -> dict[str, Any]:
     accs = records("accelerators", acc)
     profiles = records("profiles", lambda raw: Profile(**raw))
     classes = records("query_classes", lambda raw: QueryClass(**raw))
+    for i, q in enumerate(classes):
+        budget = min((float(p.max_num_tokens) for p in profiles), default=8192.0)
+        L = float(q.in_tokens)
+        if not (math.isfinite(L) and L <= MAX_IN_TOKENS and L / max(budget, 1e-300) <= MAX_CHUNKS):
+            raise ApiError(400, f"field 'query_classes[{i}]': in_tokens must be at most "
+                           f"{MAX_IN_TOKENS:g} and {MAX_CHUNKS:g} x the profiles' "
+                           f"max_num_tokens, got {q.in_tokens!r}",
+                           field=f"query_classes[{i}]")  # fmt: skip
     batches = d.get("batch_sizes")
     if not isinstance(batches, list) or not batches:
         raise ApiError(400, "field 'batch_sizes' must be a non-empty list of integers",

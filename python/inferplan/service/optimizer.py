@@ -132,6 +132,9 @@ def _solution_json(sol, system) -> dict[str, dict]:
 
 
 def _optimize(system) -> dict[str, Any]:
+    from .native import check_fleet_sizes
+
+    check_fleet_sizes(system)
     try:
         sol = fleet.optimize(system)
     except (DataError, ValueError) as err:

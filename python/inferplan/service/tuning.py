@@ -35,6 +35,9 @@ import numpy as np
 from ..models import DecodeOnly, PrefillDecode
 
 KINDS = {"decode_only": ("alpha", "beta"), "prefill_decode": ("alpha", "beta", "gamma")}
+MAX_MS = 1e9  # no iteration parameter or measured ITL is anywhere near 11 days
+MAX_IN_TOKENS = 1e7  # prompts beyond any real model (the chunk count grows with them)
+MAX_CHUNKS = 1e5
 _FLOOR = 1e-6  # ms: the scale of a parameter that starts at 0 (for its prior and drift)
 
 
@@ -84,8 +87,8 @@ def _kind_of(profile) -> tuple[str, dict[str, float], dict[str, float]]:
                 x = float(v)
             except (TypeError, ValueError):
                 raise ValueError(f"{name} must be a number, got {v!r}") from None
-            if not (math.isfinite(x) and x >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+            if not (math.isfinite(x) and 0 <= x <= MAX_MS):
+                raise ValueError(f"{name} must be in [0, {MAX_MS:g}] ms, got {v!r}")
             params[name] = x
         shape = {}
         for name, default in (("in_tokens", 0.0), ("out_tokens", 1.0), ("max_num_tokens", 8192.0)):
@@ -94,11 +97,17 @@ def _kind_of(profile) -> tuple[str, dict[str, float], dict[str, float]]:
                 x = float(v)
             except (TypeError, ValueError):
                 raise ValueError(f"{name} must be a number, got {v!r}") from None
-            if not (math.isfinite(x) and x >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+            if not (math.isfinite(x) and 0 <= x <= MAX_MS):
+                raise ValueError(f"{name} must be in [0, {MAX_MS:g}], got {v!r}")
             shape[name] = x
         return kind, params, shape
     raise TypeError(f"profile must be DecodeOnly, PrefillDecode or a mapping, got {profile!r}")
+
+
+def _check_sizes(in_tokens: float, budget: float) -> None:
+    if in_tokens > MAX_IN_TOKENS or in_tokens / max(budget, 1e-300) > MAX_CHUNKS:
+        raise ValueError(f"in_tokens must be at most {MAX_IN_TOKENS:g} and at most "
+                         f"{MAX_CHUNKS:g} x max_num_tokens, got {in_tokens!r}")  # fmt: skip
 
 
 def _positive(name: str, value, *, allow_zero: bool = False) -> float:
@@ -106,8 +115,8 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero) or x > MAX_MS:
+        raise ValueError(f"{name} must be finite, > 0 and <= {MAX_MS:g}, got {value!r}")
     return x
 
 
@@ -144,6 +153,7 @@ class Tuner:
         gate: float = 10.0,
     ):
         kind, params, shape = _kind_of(profile)
+        _check_sizes(shape.get("in_tokens", 0.0), shape.get("max_num_tokens", 8192.0))
         self.kind = kind
         self.names = KINDS[kind]
         self.shape = shape
@@ -300,8 +310,10 @@ class Tuner:
             except (TypeError, ValueError):
                 raise ValueError(f"points[{i}] must be a pair [batch, itl_ms], got {pt!r}") \
                     from None  # fmt: skip
-            if not (math.isfinite(b) and math.isfinite(y) and b >= 0 and y >= 0):
-                raise ValueError(f"points[{i}] must be finite and >= 0, got {pt!r}")
+            if not (
+                math.isfinite(b) and math.isfinite(y) and 0 <= b <= MAX_MS and 0 <= y <= MAX_MS
+            ):
+                raise ValueError(f"points[{i}] must be finite, >= 0 and <= {MAX_MS:g}, got {pt!r}")
             if b > 0 and y > 0:  # an idle point (nothing running) carries no information
                 points.append((b, y))
         for name, v in (("in_tokens", in_tok), ("out_tokens", out_tok)):
@@ -310,6 +322,8 @@ class Tuner:
             if v is not None and math.isfinite(v) and v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
         L, m = self._tokens(in_tok, out_tok)
+        if self.kind == "prefill_decode":
+            _check_sizes(L, self.shape["max_num_tokens"])
         return points, L, m
 
     # -- state -------------------------------------------------------------------------------
