@@ -59,8 +59,60 @@ MAX_IN_TOKENS = 1e7
 MAX_OUT_TOKENS = 1e9
 
 
+# lower-cased key -> (Problem field, maximum, integer, must be > 0)
+_FIELDS = {
+    "rps": ("rps", math.inf, False, False),
+    "maxbatchsize": ("max_batch", MAX_BATCH_LIMIT, True, True),
+    "avginputtokens": ("in_tokens", MAX_IN_TOKENS, False, False),
+    "avgoutputtokens": ("out_tokens", MAX_OUT_TOKENS, False, False),
+    "alpha": ("alpha", math.inf, False, False),
+    "beta": ("beta", math.inf, False, False),
+    "gamma": ("gamma", math.inf, False, False),
+    "maxqueuesize": ("max_queue", float(1 << 40), True, False),
+    "targetttft": ("target_ttft", math.inf, False, False),
+    "targetitl": ("target_itl", math.inf, False, False),
+}
+_DEFAULTS = {f[0]: 0.0 for f in _FIELDS.values()}
+
+
+def _parse_fast(doc: Any) -> Problem | None:
+    """The common case -- an object of plain, valid numbers -- in one pass; None when
+    anything is unusual (the careful parser then says what)."""
+    if type(doc) is not dict:
+        return None
+    values = dict(_DEFAULTS)
+    fields = _FIELDS
+    for key, v in doc.items():
+        spec = fields.get(key.lower()) if type(key) is str else None
+        if spec is None:
+            continue
+        name, top, integer, positive = spec
+        t = type(v)
+        if t is int:
+            pass
+        elif t is float:
+            if integer and not v.is_integer():
+                return None
+        else:
+            return None
+        if not 0 <= v <= top or (positive and v == 0):  # NaN fails here too
+            return None
+        values[name] = v
+    if values["max_batch"] < 1 or values["out_tokens"] <= 0:
+        return None
+    if values["alpha"] + values["beta"] + values["gamma"] <= 0:
+        return None
+    values["max_batch"] = int(values["max_batch"])
+    values["max_queue"] = int(values["max_queue"])
+    return Problem(**{k: v if k in ("max_batch", "max_queue") else float(v)
+                      for k, v in values.items()})  # fmt: skip
+
+
 def parse_problem(doc: Any) -> Problem:
     """``ProblemData`` -> Problem; a bad field raises ApiError(400) naming it."""
+    p = _parse_fast(doc)
+    if p is not None:
+        return p
     d = lower_keys(doc, "the body")
     p = Problem(
         rps=number(d, "RPS"),
@@ -256,12 +308,11 @@ def handle(route: str, doc: Any) -> dict[str, Any]:
 
 
 def is_heavy(doc: Any) -> bool:
-    """Whether a request is worth a worker thread (a large batch, or the /optimize search):
-    small ones take microseconds and are answered on the event loop."""
-    try:
-        n = doc.get("maxBatchSize") if isinstance(doc, dict) else None
-        if n is None:
-            n = next((v for k, v in doc.items() if k.lower() == "maxbatchsize"), 0)
-        return not isinstance(n, (int, float)) or not math.isfinite(n) or n > 2048
-    except Exception:  # noqa: BLE001 -- a malformed body is parsed (and refused) inline
+    """Whether a request is worth a worker thread (a large batch): small ones take
+    microseconds and are answered on the event loop, and so are malformed ones (refused)."""
+    if type(doc) is not dict:
         return False
+    n = doc.get("maxBatchSize")
+    if n is None:
+        n = next((v for k, v in doc.items() if str(k).lower() == "maxbatchsize"), 0)
+    return type(n) in (int, float) and n > 2048

@@ -38,6 +38,7 @@ from .telemetry import Telemetry
 log = logging.getLogger("inferplan.service")
 
 APIS = ("both", "analyzer", "optimizer")
+_NO_OTEL = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def _dumps(obj: Any) -> bytes:
@@ -220,6 +221,9 @@ def create_app(api: str = "both", *, optimizer_state=None, tuners=None) -> FastA
         version=__version__,
         description="Capacity planning for LLM inference fleets: the reference analyzer's "
         "and optimizer's REST interfaces, and inferplan's own (docs/service.md).",
+        # FastAPI's own OpenTelemetry hooks look the providers up on every request; the
+        # service reports through its Prometheus /metrics instead (INFERPLAN_OTEL=1 keeps them)
+        **({} if os.environ.get("INFERPLAN_OTEL") == "1" else {"telemetry": _NO_OTEL}),
     )
     telemetry = Telemetry()
     app.state.telemetry = telemetry
