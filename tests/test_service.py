@@ -536,7 +536,7 @@ def test_root_layouts_and_inferno_environment():
         s.stop()
 
 
-def test_serve_cli_errors_are_one_line():
+def test_serve_cli_errors_are_one_line(server):
     import subprocess
     import sys
 
@@ -549,6 +549,10 @@ def test_serve_cli_errors_are_one_line():
                          env=dict(env, INFERNO_PORT="1"), capture_output=True, text=True,
                          timeout=60)  # fmt: skip
     assert res.returncode == 0 and "--api" in res.stdout and "INFERNO_HOST" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "inferplan", "serve", "--port", str(server.port)],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 2 and "cannot listen" in res.stderr
+    assert res.stderr.strip().count("\n") == 0
 
 
 def test_no_nan_in_answers(server):

@@ -24,6 +24,23 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Say it in one line, before starting, when the address cannot be listened on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise ValueError(f"cannot resolve host {host!r}: {err.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as err:
+            raise ValueError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+
+
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--api",
@@ -69,6 +86,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"port must be in 0..65535, got {port}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    _check_can_listen(host, port)
     os.environ["INFERPLAN_API"] = args.api
     uvicorn.run(
         "inferplan.service.app:app_from_env",
