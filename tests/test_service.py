@@ -633,3 +633,14 @@ def test_mutated_bodies_never_get_a_5xx(server, inferno_dir):
             if status >= 400:
                 assert isinstance(got, dict) and got["message"], (route, got)
     assert server.get("/healthz")[0] == 200
+
+
+def test_oversized_body_is_refused_without_reading_it(server):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(b"POST /v1/size HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000000\r\n\r\n{")  # fmt: skip
+        answer = s.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413") and "MiB" in answer
+    assert server.get("/healthz")[0] == 200

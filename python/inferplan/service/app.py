@@ -81,7 +81,7 @@ class _Endpoints:
         async def endpoint(request: Request) -> Response:
             t0 = time.perf_counter()
             try:
-                doc = parse_json(await request.body())
+                doc = parse_json(await _read_body(request))
                 if heavy is not None and not heavy(doc):
                     result = compute(doc)
                 else:
@@ -122,6 +122,27 @@ class _Endpoints:
         return endpoint
 
 
+MAX_BODY = 64 << 20  # bytes: a fleet or a batch of a million rows fits
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, f"the request body is larger than {MAX_BODY >> 20} MiB")
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (413) beyond MAX_BODY bytes without reading the rest."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _answer(result: Any) -> Response:
     if isinstance(result, Response):
         return result
@@ -158,15 +179,22 @@ class FastPath:
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         chunks = []
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
             more = message.get("more_body", False)
+            if size > MAX_BODY:
+                break
         body = b"".join(chunks)
         try:
+            if size > MAX_BODY:
+                raise _too_large()
             doc = parse_json(body)
             if self.heavy(scope["path"], doc):
                 result = await run_in_threadpool(compute, doc)

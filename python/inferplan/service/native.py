@@ -420,6 +420,9 @@ def cost_table(doc: Any) -> dict[str, Any]:
 # -- tuning -----------------------------------------------------------------------------------
 
 
+MAX_TUNERS = 10_000
+
+
 class Tuners:
     """Named tuners (one per model server), shared by the service's requests."""
 
@@ -437,6 +440,9 @@ class Tuners:
         with self.lock:
             tuner = self.by_name.get(name)
             if reset is not None:
+                if name not in self.by_name and len(self.by_name) >= MAX_TUNERS:
+                    raise ApiError(400, f"at most {MAX_TUNERS} tuners: reuse a name",
+                                   field="tuner")  # fmt: skip
                 if not isinstance(reset, dict):
                     raise ApiError(400, "field 'reset' must be an object (a profile)",
                                    field="reset")  # fmt: skip
@@ -526,7 +532,7 @@ def add_native_routes(app, ep, tuners: Tuners | None = None) -> None:
     post("/v1/fleet/optimize", fleet_optimize,
          "Allocate a fleet with any solver; servers left out are explained",
          schemas.FleetRequest)  # fmt: skip
-    post("/v1/cost-table", cost_table, "The hardware cost table", schemas.ManyRequest)
+    post("/v1/cost-table", cost_table, "The hardware cost table", schemas.CostTableRequest)
     for path in ("/tune", "/v1/tune"):
         post(path, tuners.tune, "Update a tuner from windows of observations (and size)",
              schemas.TuneRequest)  # fmt: skip

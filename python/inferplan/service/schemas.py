@@ -126,6 +126,21 @@ class ManyRequest(_Doc):
     threads: int | None = None
 
 
+class CostTableRequest(_Doc):
+    """The arguments of ``inferplan.cost_table`` (docs/energy.md): accelerators as
+    ``{name, power: {idle_w, mid_w, mid_util, full_w}, cost_per_hour}``, profiles as
+    ``{model, accelerator, alpha, beta, gamma, kind}``, query classes as
+    ``{name, in_tokens, out_tokens, itl_ms, ttft_ms}``."""
+
+    accelerators: list[dict[str, Any]]
+    profiles: list[dict[str, Any]]
+    query_classes: list[dict[str, Any]]
+    batch_sizes: list[int]
+    max_queue: int | None = None
+    price_per_kwh: float = 0.0
+    grid_kg_per_kwh: float = 0.0
+
+
 class FleetRequest(SystemData):
     solver: Literal["greedy", "unlimited", "milp"] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
