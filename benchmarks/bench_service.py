@@ -2,9 +2,12 @@
 
 Starts the service in a subprocess (``inferplan serve --api analyzer`` on a free port), then
 drives ``POST /target`` from ``--connections`` keep-alive connections for ``--seconds``
-seconds with a raw asyncio HTTP/1.1 client (one request in flight per connection), and
-reports throughput and latency percentiles; then sends ``--malformed`` malformed bodies (each
-must get a 4xx whose message names the field at fault) and checks the service is still up.
+seconds with a raw asyncio HTTP/1.1 client (one request in flight per connection): first as
+fast as it answers (closed loop: the throughput), then paced at ``--rate`` requests per second
+in all (the latency at that throughput, counted from each request's scheduled time); it
+reports throughput, latency percentiles and the CPU time the server and the client spent per
+request; then sends ``--malformed`` malformed bodies (each must get a 4xx whose message names
+the field at fault) and checks the service is still up.
 As a baseline in the same run, ``GET /healthz`` (no computation) is driven the same way
 for ``--baseline-seconds``: the difference is what sizing costs per request.
 
@@ -149,19 +152,32 @@ class Conn:
         self.w.close()
 
 
-async def drive(port, seconds, connections, method, path, bodies):
+async def drive(port, seconds, connections, method, path, bodies, rate=None):
+    """Closed loop (``rate`` None: each connection sends its next request when the answer
+    arrives) or paced (``rate`` req/s in all, each connection on a fixed schedule; latency is
+    counted from the scheduled time, so a late start counts against the service)."""
     lat: list[float] = []
     failures: list[str] = []
-    stop = time.perf_counter() + seconds
+    start = time.perf_counter()
+    stop = start + seconds
+    gap = connections / rate if rate else 0.0
 
     async def worker(k):
         conn = await Conn.open(port)
         i = k
+        due = start + gap * k / connections
         try:
             while time.perf_counter() < stop:
                 body = bodies[i % len(bodies)]
                 i += connections
-                t0 = time.perf_counter()
+                if rate:
+                    due += gap
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    t0 = due
+                else:
+                    t0 = time.perf_counter()
                 try:
                     status, data = await conn.request(method, path, body)
                 except (ConnectionError, asyncio.IncompleteReadError) as err:
@@ -238,6 +254,9 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--malformed", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    ap.add_argument(
+        "--rate", type=float, default=2000.0, help="paced phase: requests/s in all (default 2000)"
+    )
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     try:
@@ -266,6 +285,10 @@ def main(argv=None) -> int:
         target = measured(
             proc, drive(port, args.seconds, args.connections, "POST", "/target", bodies)
         )
+        paced = measured(
+            proc,
+            drive(port, args.seconds, args.connections, "POST", "/target", bodies, args.rate),
+        )
         bad, health = asyncio.run(malformed(port, args.malformed))
     finally:
         proc.terminate()
@@ -274,6 +297,7 @@ def main(argv=None) -> int:
         "connections": args.connections,
         "workers": args.workers,
         "target": target,
+        "target_paced": dict(paced, offered_per_s=args.rate),
         "baseline_healthz": base,
         "malformed": {"sent": args.malformed, "not_refused_properly": len(bad),
                       "examples": bad[:5]},
@@ -282,7 +306,7 @@ def main(argv=None) -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
-    ok = target["failures"] == 0 and not bad and health == 200
+    ok = target["failures"] == 0 and paced["failures"] == 0 and not bad and health == 200
     return 0 if ok else 1
 
 
