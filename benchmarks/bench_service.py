@@ -96,8 +96,14 @@ def free_port() -> int:
 
 
 def start_server(port: int, api: str = "analyzer", workers: int = 1) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))  # fmt: skip
+    try:  # the server imports the inferplan this script would (installed or in-tree)
+        import inferplan
+
+        root = str(Path(inferplan.__file__).resolve().parents[1])
+    except ImportError:
+        root = str(ROOT / "python")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "inferplan", "serve", "--api", api, "--port", str(port),
          "--workers", str(workers)],

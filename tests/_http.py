@@ -11,7 +11,19 @@ import sys
 import time
 from pathlib import Path
 
+import inferplan
+
 ROOT = Path(__file__).resolve().parents[1]
+# The subprocess imports the same inferplan as the tests (installed or in-tree).
+PACKAGE_ROOT = str(Path(inferplan.__file__).resolve().parents[1])
+
+
+def package_env(**extra: str) -> dict[str, str]:
+    """This environment, with the tests' inferplan first on the path, plus ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
 
 
 def free_port() -> int:
@@ -25,9 +37,7 @@ class Server:
 
     def __init__(self, *args: str, env: dict | None = None, port: int | None = None):
         self.port = port if port is not None else free_port()
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + full_env.get("PYTHONPATH", "")
-        full_env.update(env or {})
+        full_env = package_env(**(env or {}))
         cmd = [sys.executable, "-m", "inferplan", "serve", *args]
         if "--port" not in args and not (env and "INFERNO_PORT" in env):
             cmd += ["--port", str(self.port)]

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from _http import ROOT, Server, free_port
+from _http import ROOT, Server, free_port, package_env
 
 pytest.importorskip("fastapi", reason="the service needs the optional extra 'service'")
 pytest.importorskip("uvicorn", reason="the service needs the optional extra 'service'")
@@ -540,7 +540,8 @@ def test_serve_cli_errors_are_one_line(server):
     import subprocess
     import sys
 
-    env = {"PYTHONPATH": str(ROOT / "python"), "INFERNO_PORT": "eighty", "PATH": "/usr/bin"}
+    env = package_env(INFERNO_PORT="eighty")
+    env.pop("INFERNO_HOST", None)
     res = subprocess.run([sys.executable, "-m", "inferplan", "serve"], env=env,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode == 2

@@ -317,7 +317,9 @@ def _control_loop(*args):
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root / "python"))
+    package_root = str(Path(ip.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     res = subprocess.run([sys.executable, str(root / "examples" / "control_loop.py"), *args],
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     return res
