@@ -618,6 +618,18 @@ def _run_sweep_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    from .service.cli import add_serve_arguments
+
+    add_serve_arguments(p)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .service.cli import run_serve
+
+    return run_serve(args)
+
+
 # name -> (help, add arguments, run)
 SUBCOMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -646,6 +658,12 @@ SUBCOMMANDS: dict[
         "evaluate a declarative grid into Parquet parts (resumable; Dask with --scheduler)",
         _add_sweep,
         _run_sweep,
+    ),
+    "serve": (
+        "HTTP service: the reference analyzer's and optimizer's REST routes, inferplan's own, "
+        "online tuning (docs/service.md)",
+        _add_serve,
+        _run_serve,
     ),
     "sweep-summary": (
         "best configurations of a finished sweep per model (cost, energy or rate)",
