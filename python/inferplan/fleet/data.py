@@ -548,8 +548,15 @@ def system_from_dict(
 
 
 def system_from_parts(
-    parts: Iterable[tuple[str, dict]], *, rules: Rules | None = None, source: str = "<parts>"
+    parts: Iterable[tuple[str, dict]],
+    *,
+    rules: Rules | None = None,
+    source: str = "<parts>",
+    check_references: bool = True,
 ) -> System:
+    """A system from ``(file, section)`` pairs. ``check_references=False`` validates each entry
+    but not the names one section gives another (a profile's accelerator), for checking one
+    section on its own before the others are known."""
     accs: list[Accelerator] = []
     cap: dict[str, int] = {}
     profiles: list[ModelProfile] = []
@@ -580,7 +587,7 @@ def system_from_parts(
         if "optimizer" in top:
             settings = _settings(top["optimizer"], file)
     names = {a.name for a in accs}
-    for file, i, prof in where:
+    for file, i, prof in where if check_references else ():
         if prof.accelerator not in names:
             known = ", ".join(sorted(names)) or "none"
             raise DataError(

@@ -47,7 +47,7 @@ def _check_section(list_key: str, items: Any, where: str) -> list[dict]:
     if not isinstance(items, list):
         raise ApiError(400, f"binding error: field {list_key!r} must be a list", field=list_key)
     try:
-        system_from_parts([(where, {list_key.lower(): items})])
+        system_from_parts([(where, {list_key.lower(): items})], check_references=False)
     except DataError as err:
         raise ApiError(400, f"data error: {err}", field=list_key) from None
     return [dict(x) for x in items]
