@@ -61,9 +61,14 @@ def optimize(
     if solver is None:
         s = system.settings
         solver = "unlimited" if s.unlimited else "milp" if s.milp else "greedy"
-    cands = build_candidates(system, g1_wait=g1_wait, objective=objective,
-                             energy_weight=energy_weight, price_per_kwh=price_per_kwh,
-                             admission=admission)
+    cands = build_candidates(
+        system,
+        g1_wait=g1_wait,
+        objective=objective,
+        energy_weight=energy_weight,
+        price_per_kwh=price_per_kwh,
+        admission=admission,
+    )
     return solve(cands, solver, **options)
 
 
