@@ -172,7 +172,7 @@ def _check_options(g1_wait, objective, energy_weight, price_per_kwh) -> None:
 # Step 1: the catalogue (accelerators and profiles) as columns
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # internal: __init__ only (cheaper to define)
 class _Catalogue:
     """Per accelerator (catalogue position) and per profile columns, and the lookups."""
 
@@ -237,7 +237,7 @@ def _catalogue(system: System) -> _Catalogue:
 _NONE, _SIZED, _FIXED, _EMPTY = 0, 1, 2, 3
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # internal: __init__ only (cheaper to define)
 class _Servers:
     """One entry per server."""
 
@@ -371,7 +371,7 @@ def _expand(system: System, cat: _Catalogue, sv: _Servers):
 # Steps 4-6: sizing, replica counts, metrics at the per-replica load
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # internal: __init__ only (cheaper to define)
 class _Rows:
     """The rows to size: the kernel's configuration and target columns."""
 
