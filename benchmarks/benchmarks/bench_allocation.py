@@ -1,7 +1,10 @@
 """Fleet allocation: candidate building (one batch sizing call), and the greedy, unlimited
 and MILP solvers, on the package's example data (small, reference-like), a 300-server
 synthetic system and a 3000-server x 20-accelerator one. The systems and their candidates
-are built once (``setup_cache``) and shared by every benchmark of the class."""
+are built once (``setup_cache``) and shared by every benchmark of the class.
+
+``ReferenceGreedy`` is the greedy path end to end on the public reference optimizer's own
+g3 systems, as its figures are quoted (docs/performance.md, "Fleet allocation")."""
 
 from __future__ import annotations
 
@@ -92,3 +95,32 @@ class AllocationMILP:
         return greedy(self.candidates).total_cost / self._milp().total_cost
 
     track_greedy_cost_over_milp.unit = "ratio"
+
+
+class ReferenceGreedy:
+    """``greedy(build_candidates(system))`` on the reference's g3 small (15 servers) and large
+    (27 servers, 495 candidates) systems: with the system loaded, and from the data files."""
+
+    params = ["small", "large"]
+    param_names = ["system"]
+
+    def setup(self, name):
+        from inferplan.fleet import load_system
+
+        self.path = common.reference_system_path(name)
+        self.system = load_system(self.path)
+
+    def time_greedy_loaded(self, name):
+        from inferplan.fleet import build_candidates, greedy
+
+        greedy(build_candidates(self.system))
+
+    def time_greedy_from_files(self, name):
+        from inferplan.fleet import build_candidates, greedy, load_system
+
+        greedy(build_candidates(load_system(self.path)))
+
+    def time_load_system(self, name):
+        from inferplan.fleet import load_system
+
+        load_system(self.path)

@@ -145,6 +145,14 @@ FLEETS = {
 }
 
 
+def reference_system_path(name: str):
+    """The public reference optimizer's g3 ``name`` ("small" or "large") data directory."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return root / "tests" / "data" / "reference" / "inferno" / "g3" / name
+
+
 def fleet_system(name: str):
     from inferplan import fleet
 

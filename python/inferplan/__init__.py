@@ -3,38 +3,57 @@
 The hot path is a C++ kernel (``inferplan._core``); when it is unavailable a Numba
 mirror, then the NumPy reference, give the same numbers. ``inferplan.backend()`` says
 which one is active; ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one.
+
+Every public name is imported on first use (``import inferplan`` loads nothing heavy), so
+that a command or a service that needs one part does not pay for the others.
 """
 
-# Subpackages built on the names above.
-from . import fleet, hardware  # noqa: E402,I001
-from ._status import Status, status_message
-from .calibration import calibrate, read_benchmarks
-from .batch import analyze_many, optimal_concurrency_many, size_many
-from .capi import c_include_dir, c_library_path
-from .hardware import cost_table, energy_value  # noqa: E402
-from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
-from .replica import Metrics, Replica, backend, optimal_concurrency
-from .simulate import Estimate, SimulationResult, Tokens, simulate
-from .sizing import ConcurrencyResult, SizeResult
-
-# The function shadows the subpackage's name on purpose: ``inferplan.sweep(spec, out)``.
-# Its modules stay importable as ``from inferplan.sweep import load_spec``.
-from .sweep import read_sweep, sweep  # noqa: E402,I001
+from . import _lazy
 
 __version__ = "0.1.0"
 
-# Loaded on first use: the runtime pulls in pandas, matplotlib and (optionally) statsmodels;
-# arrivals (renewal arrivals, docs/model.md 6), lengths and phasetype are plain NumPy.
-_LAZY = {"runtime", "arrivals", "lengths", "phasetype"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# Subpackages: ``runtime`` and ``calibration`` pull in pandas, SciPy and matplotlib, ``fleet``
+# NumPy and the kernel.
+__getattr__, __dir__ = _lazy.attach(
+    __name__,
+    {
+        "Status": "._status",
+        "status_message": "._status",
+        "analyze_many": ".batch",
+        "optimal_concurrency_many": ".batch",
+        "size_many": ".batch",
+        "c_include_dir": ".capi",
+        "c_library_path": ".capi",
+        "cost_table": ".hardware",
+        "energy_value": ".hardware",
+        "DecodeOnly": ".models",
+        "PrefillDecode": ".models",
+        "ServiceModel": ".models",
+        "ServiceTimes": ".models",
+        "Metrics": ".replica",
+        "Replica": ".replica",
+        "backend": ".replica",
+        "optimal_concurrency": ".replica",
+        "Estimate": ".simulate",
+        "SimulationResult": ".simulate",
+        "Tokens": ".simulate",
+        "ConcurrencyResult": ".sizing",
+        "SizeResult": ".sizing",
+        "read_sweep": ".sweep",
+        "fleet": ".fleet",
+        "hardware": ".hardware",
+        "runtime": ".runtime",
+        # docs/model.md 6-7: renewal arrivals, length laws and their phase-type solver
+        "arrivals": ".arrivals",
+        "lengths": ".lengths",
+        "phasetype": ".phasetype",
+        "calibrate": ".calibration",
+        "read_benchmarks": ".calibration",
+    },
+    # The functions shadow their subpackage/module on purpose: ``inferplan.sweep(spec, out)``;
+    # the modules stay importable as ``from inferplan.sweep import load_spec``.
+    shadowed={"sweep": ".sweep.run", "simulate": ".simulate"},
+)
 
 __all__ = [
     "ConcurrencyResult",
@@ -62,9 +81,9 @@ __all__ = [
     "lengths",
     "optimal_concurrency",
     "optimal_concurrency_many",
-    "runtime",
     "read_benchmarks",
     "read_sweep",
+    "runtime",
     "simulate",
     "size_many",
     "status_message",

@@ -674,7 +674,10 @@ SUBCOMMANDS: dict[
 
 
 def _package_subcommands():
-    """Subcommands that live beside their subpackage: (add_parser(subparsers), run)."""
+    """Subcommands that live beside their subpackage: (add_parser(subparsers), run).
+
+    Their modules import only what building the parser needs (the subpackages load the
+    rest on first use)."""
     from .calibration.cli import add_calibrate_parser, run_calibrate
     from .fleet.cli import add_optimize_parser, run_optimize
     from .hardware.cli import add_profile_parser, run_profile
@@ -734,13 +737,17 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} {text}" if action.help else text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``command``, the options of that command only
+    (the others are listed, by name and help): what :func:`main` builds, so that one command
+    does not import what the others' options need (e.g. the runtime's or the sweeps')."""
     parser = argparse.ArgumentParser(prog="inferplan", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add, run) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add(p)
+        if command is None or command == name:
+            add(p)
         p.set_defaults(run=run)
     for add_parser, run in _package_subcommands():
         add_parser(sub).set_defaults(run=run)
@@ -757,8 +764,17 @@ def _one_line_warnings(command: str) -> None:
     warnings.showwarning = show
 
 
+def _command(argv: Sequence[str]) -> str:
+    """The command of ``SUBCOMMANDS`` named on the command line (the first word that is not
+    an option), else "" (``--help``, ``--version``, a misspelt command, or a command of
+    ``_package_subcommands``, whose parsers are always built: they are cheap)."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    return word if word in SUBCOMMANDS else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
     _one_line_warnings(args.command)
     try:
         return args.run(args)

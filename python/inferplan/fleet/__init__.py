@@ -9,29 +9,45 @@ True
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .candidates import Candidates, build_candidates
-from .data import (
-    Accelerator,
-    CurrentAllocation,
-    DataError,
-    DataWarning,
-    Load,
-    ModelProfile,
-    OptimizerSettings,
-    PowerCurve,
-    Server,
-    ServiceClass,
-    System,
-    Target,
-    load_system,
-    system_from_dict,
+from .. import _lazy
+
+if TYPE_CHECKING:
+    from .data import System
+    from .solution import Solution
+
+# Imported on first use: ``inferplan optimize`` builds its parser from .cli and .data alone.
+__getattr__, __dir__ = _lazy.attach(
+    __name__,
+    {
+        "Candidates": ".candidates",
+        "build_candidates": ".candidates",
+        "Accelerator": ".data",
+        "CurrentAllocation": ".data",
+        "DataError": ".data",
+        "DataWarning": ".data",
+        "Load": ".data",
+        "ModelProfile": ".data",
+        "OptimizerSettings": ".data",
+        "PowerCurve": ".data",
+        "Server": ".data",
+        "ServiceClass": ".data",
+        "System": ".data",
+        "Target": ".data",
+        "load_system": ".data",
+        "system_from_dict": ".data",
+        "allocations": ".report",
+        "summary": ".report",
+        "Assignment": ".solution",
+        "Solution": ".solution",
+        "greedy": ".solvers",
+        "solve": ".solvers",
+        "unlimited": ".solvers",
+        "synthetic_system": ".synthetic",
+    },
 )
-from .report import allocations, summary
-from .solvers import Assignment, Solution, greedy, solve, unlimited
-from .synthetic import synthetic_system
 
 
 def optimize(
@@ -56,20 +72,29 @@ def optimize(
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
     to the solver (e.g. ``saturation_policy``, ``time_limit``, ``heterogeneous``).
     """
+    from .candidates import build_candidates
+    from .data import System, load_system
+    from .solvers import solve
+
     if not isinstance(system, System):
         system = load_system(system)
     if solver is None:
         s = system.settings
         solver = "unlimited" if s.unlimited else "milp" if s.milp else "greedy"
-    cands = build_candidates(system, g1_wait=g1_wait, objective=objective,
-                             energy_weight=energy_weight, price_per_kwh=price_per_kwh,
-                             admission=admission)
+    cands = build_candidates(
+        system,
+        g1_wait=g1_wait,
+        objective=objective,
+        energy_weight=energy_weight,
+        price_per_kwh=price_per_kwh,
+        admission=admission,
+    )
     return solve(cands, solver, **options)
 
 
 def example_path() -> Path:
     """The package's own example system (a directory of ``*-data.json`` files)."""
-    return Path(str(resources.files("inferplan") / "data" / "example"))
+    return Path(__file__).parent.parent / "data" / "example"
 
 
 __all__ = [

@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 from .._validate import option, output_file
-from .data import DataError, load_system
 
 
 def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
@@ -155,7 +154,10 @@ def _table(result: dict[str, Any], out) -> None:
 
 
 def run_optimize(args: argparse.Namespace) -> int:
-    from . import build_candidates, solve, summary
+    from .candidates import build_candidates
+    from .data import DataError, load_system
+    from .report import summary
+    from .solvers import solve
 
     if args.out:
         output_file(args.out)  # before the work: a typo must not cost a long solve

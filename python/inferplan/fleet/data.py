@@ -24,6 +24,9 @@ SATURATION_POLICIES = ("None", "PriorityExhaustive", "RoundRobin", "PriorityRoun
 DEFAULT_PRIORITY = 100
 
 
+_EXACT = 2**53  # integers a float holds exactly: the fast path of _num takes these
+
+
 class DataError(ValueError):
     """Invalid fleet data; the message names the file, the entry, the field and the value."""
 
@@ -180,7 +183,12 @@ class _Ctx:
 
 
 def _lower(d: Any, ctx: _Ctx, what: str) -> dict[str, Any]:
-    if not isinstance(d, Mapping):
+    if type(d) is dict:  # what json gives: str keys
+        try:
+            return dict(zip(map(str.lower, d), d.values(), strict=True))
+        except TypeError:  # a key that is not a str (a dict built in code)
+            pass
+    elif not isinstance(d, Mapping):
         raise DataError(
             f"{ctx.file}: {ctx.entry}: {what} must be an object, got {type(d).__name__}"
         )
@@ -199,16 +207,32 @@ def _num(
     integer: bool = False,
 ) -> Any:
     """A number field, checked by :func:`inferplan._validate.number` (integers are bounded
-    by ``MAX_COUNT`` unless ``maximum`` says otherwise)."""
-    if key.lower() not in d or d[key.lower()] is None:
+    by ``MAX_COUNT`` unless ``maximum`` says otherwise).
+
+    The common case (a plain float or int within the bounds) is answered here without the
+    general check; anything else goes through it, so the errors are the same."""
+    v = d.get(key.lower())
+    if v is None:
         if default is ...:
             raise ctx.fail(key, "is required")
         return default
-    v = d[key.lower()]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ctx.fail(key, "must be a number", v)
     if integer and maximum is None:
         maximum = _validate.MAX_COUNT
+    t = type(v)
+    if t is int and -_EXACT < v < _EXACT:
+        x = v if integer else float(v)
+    elif t is float and not integer and -math.inf < v < math.inf:
+        x = v
+    else:
+        x = None
+    if x is not None and (
+        (minimum is None or positive or x >= minimum)
+        and (not positive or x > 0.0)
+        and (maximum is None or x <= maximum)
+    ):
+        return x
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ctx.fail(key, "must be a number", v)
     return _validate.number(
         v,
         f"field {key!r}",
@@ -229,11 +253,11 @@ def _warn(ctx: _Ctx, fieldname: str, message: str, value: Any) -> None:
 
 
 def _str(d: dict, key: str, ctx: _Ctx, *, default: Any = ...) -> str:
-    if key.lower() not in d or d[key.lower()] is None:
+    v = d.get(key.lower())
+    if v is None:
         if default is ...:
             raise ctx.fail(key, "is required")
         return default
-    v = d[key.lower()]
     if not isinstance(v, str):
         raise ctx.fail(key, "must be a string", v)
     return v

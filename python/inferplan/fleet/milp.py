@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from .candidates import ACCELERATOR_PENALTY, Candidates
-from .solvers import Assignment, Solution, _priority, _unplaced
+from .solution import Assignment, Solution, unplaced
+from .solution import priorities as server_priorities
 
 
 def _highs():
@@ -85,7 +86,8 @@ def milp(
     hetero = c.system.settings.heterogeneous if heterogeneous is None else heterogeneous
     cap = dict(c.system.capacity if capacity is None else capacity)
     servers = [s for s in range(c.num_servers) if c.of(s)]
-    prio = {s: _priority(c, s) for s in servers}
+    rank = server_priorities(c)
+    prio = {s: rank[s] for s in servers}
     weight = c.value if objective == "value" else c.cost
 
     # Columns: per candidate row, either a binary "take this candidate" (single assignment)
@@ -131,7 +133,7 @@ def milp(
     inf = hs.kHighsInf
     if ncol == 0:
         sol = Solution(c, "milp")
-        _unplaced(c, sol)
+        unplaced(c, sol)
         return sol
     h.addCols(
         ncol,
@@ -274,6 +276,6 @@ def milp(
             if not parts:  # the empty candidate of an idle server
                 parts = [(c.of(s)[0], 0)]
             sol.assignments[s] = Assignment(s, tuple(parts))
-    _unplaced(c, sol)
+    unplaced(c, sol)
     sol.seconds = time.perf_counter() - t0
     return sol

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .solvers import Solution
+from .solution import Solution
 
 
 def _num(x: float) -> float | None:

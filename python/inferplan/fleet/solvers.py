@@ -10,74 +10,20 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from .candidates import Candidates
 from .data import SATURATION_POLICIES
+from .milp import milp
+from .solution import (
+    Assignment,
+    Solution,
+    _priority,  # noqa: F401 (kept importable from here)
+    priorities,
+    unplaced,
+)
 
-
-@dataclass(frozen=True)
-class Assignment:
-    """What one server gets: ``parts`` = ((candidate row, replicas granted), ...).
-
-    A greedy or single-assignment solution has one part; a heterogeneous MILP solution may
-    split a server over several accelerators. ``saturated`` means fewer replicas than the
-    load needs (a best-effort grant).
-    """
-
-    server: int
-    parts: tuple[tuple[int, int], ...]
-    saturated: bool = False
-
-
-@dataclass
-class Solution:
-    candidates: Candidates
-    solver: str
-    assignments: dict[int, Assignment] = field(default_factory=dict)
-    unallocated: dict[int, str] = field(default_factory=dict)
-    status: str = "ok"
-    gap: float = 0.0
-    seconds: float = 0.0
-
-    def part_cost(self, row: int, replicas: int) -> float:
-        c = self.candidates
-        req = int(c.replicas[row])
-        return float(c.cost[row]) if req == 0 else float(c.cost[row]) * replicas / req
-
-    def part_value(self, row: int, replicas: int) -> float:
-        c = self.candidates
-        req = int(c.replicas[row])
-        return float(c.value[row]) if req == 0 else float(c.value[row]) * replicas / req
-
-    @property
-    def total_cost(self) -> float:
-        return sum(self.part_cost(r, k) for a in self.assignments.values() for r, k in a.parts)
-
-    @property
-    def total_value(self) -> float:
-        return sum(self.part_value(r, k) for a in self.assignments.values() for r, k in a.parts)
-
-    def usage(self) -> dict[str, int]:
-        """Cards used per accelerator type."""
-        c = self.candidates
-        used: dict[str, int] = {}
-        for a in self.assignments.values():
-            for r, k in a.parts:
-                t = c.acc_type[r]
-                if t:
-                    used[t] = used.get(t, 0) + int(c.units[r]) * k
-        return used
-
-
-def _priority(c: Candidates, s: int) -> int:
-    classes = {x.name: x.priority for x in c.system.classes}
-    return classes.get(c.system.servers[s].service_class, 100)
-
-
-def _unplaced(c: Candidates, sol: Solution) -> None:
-    for s, why in c.reasons.items():
-        sol.unallocated[s] = "; ".join(why)
+_unplaced = unplaced  # the former private name
+__all__ = ["Assignment", "Solution", "greedy", "solve", "unlimited"]
 
 
 def unlimited(c: Candidates) -> Solution:
@@ -87,7 +33,7 @@ def unlimited(c: Candidates) -> Solution:
         rows = c.of(s)
         if rows:
             sol.assignments[s] = Assignment(s, ((rows[0], int(c.replicas[rows[0]])),))
-    _unplaced(c, sol)
+    unplaced(c, sol)
     return sol
 
 
@@ -126,7 +72,12 @@ def greedy(
     available = dict(c.system.capacity if capacity is None else capacity)
     sol = Solution(c, "greedy")
     value = c.value
-    entries = [_Entry(s, c.of(s), _priority(c, s)) for s in range(c.num_servers) if c.of(s)]
+    prio = priorities(c)
+    entries = [
+        _Entry(s, range(b, e), prio[s])
+        for s, (b, e) in enumerate(zip(c.start.tolist(), c.stop.tolist(), strict=True))
+        if e > b
+    ]
     entries.sort(key=lambda e: e.key(value))  # stable: input order breaks ties
     groups: list[list[_Entry]] = []
     for e in entries:
@@ -245,7 +196,7 @@ def greedy(
     for e in entries:
         if e.server not in sol.assignments:
             sol.unallocated[e.server] = "not enough capacity on any candidate accelerator"
-    _unplaced(c, sol)
+    unplaced(c, sol)
     return sol
 
 
@@ -256,7 +207,5 @@ def solve(c: Candidates, solver: str = "greedy", **options) -> Solution:
     if solver == "unlimited":
         return unlimited(c)
     if solver == "milp":
-        from .milp import milp
-
         return milp(c, **options)
     raise ValueError(f"solver must be 'greedy', 'unlimited' or 'milp', got {solver!r}")

@@ -1,20 +1,39 @@
 """Hardware profiles and energy: fitting, GPU clocks, MIG partitions, power, cost, CO2."""
 
-from .cost_table import Accelerator, Profile, QueryClass, cost_table
-from .fit import FitResult, fit_by_frequency, fit_decode_only, fit_prefill_decode
-from .frequency import FrequencyModel, fit_power_frequency
-from .mig import CATALOGUE as MIG_CATALOGUE
-from .mig import MigProfile, Packing, is_valid_layout, pack, valid_layouts
-from .power import (
-    PowerCurve,
-    Savings,
-    co2_kg_per_day,
-    cost_per_day,
-    energy_per_token_mj,
-    energy_value,
-    fleet_power_w,
-    power_at,
-    savings,
+from .. import _lazy
+
+# Imported on first use (the fits need SciPy); ``inferplan profile`` builds its parser from
+# .cli alone.
+__getattr__, __dir__ = _lazy.attach(
+    __name__,
+    {
+        "Accelerator": ".cost_table",
+        "Profile": ".cost_table",
+        "QueryClass": ".cost_table",
+        "FitResult": ".fit",
+        "fit_by_frequency": ".fit",
+        "fit_decode_only": ".fit",
+        "fit_prefill_decode": ".fit",
+        "FrequencyModel": ".frequency",
+        "fit_power_frequency": ".frequency",
+        "MIG_CATALOGUE": ".mig:CATALOGUE",
+        "MigProfile": ".mig",
+        "Packing": ".mig",
+        "is_valid_layout": ".mig",
+        "pack": ".mig",
+        "valid_layouts": ".mig",
+        "PowerCurve": ".power",
+        "Savings": ".power",
+        "co2_kg_per_day": ".power",
+        "cost_per_day": ".power",
+        "energy_per_token_mj": ".power",
+        "energy_value": ".power",
+        "fleet_power_w": ".power",
+        "power_at": ".power",
+        "savings": ".power",
+    },
+    # the function shadows its module: ``inferplan.hardware.cost_table(...)``
+    shadowed={"cost_table": ".cost_table"},
 )
 
 __all__ = [
