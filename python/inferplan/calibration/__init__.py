@@ -4,15 +4,31 @@
 one table; ``calibrate`` fits an :class:`EngineModel` to it (docs/calibration.md).
 """
 
-from .calibrate import Calibration, calibrate, error_summary, error_table, load_profile, predict
-from .engine import EngineModel, kv_capacity_tokens
-from .readers import (
-    COLUMNS,
-    ENGINE_COLUMNS,
-    BenchmarkFormatError,
-    BenchmarkWarning,
-    detect_format,
-    read_benchmarks,
+from .. import _lazy
+
+# Loaded on first use, so that building the CLI's parser (calibration.cli) imports nothing heavy.
+__getattr__, __dir__ = _lazy.attach(
+    __name__,
+    {
+        **dict.fromkeys(
+            ("Calibration", "error_summary", "error_table", "load_profile", "predict"),
+            ".calibrate",
+        ),
+        **dict.fromkeys(("EngineModel", "kv_capacity_tokens"), ".engine"),
+        **dict.fromkeys(
+            (
+                "COLUMNS",
+                "ENGINE_COLUMNS",
+                "BenchmarkFormatError",
+                "BenchmarkWarning",
+                "detect_format",
+                "read_benchmarks",
+            ),
+            ".readers",
+        ),
+    },
+    # the function, not its module of the same name
+    shadowed={"calibrate": ".calibrate"},
 )
 
 __all__ = [
