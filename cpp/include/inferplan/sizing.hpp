@@ -116,6 +116,22 @@ inline ReadOff read_off_chunks(const ReplicaView& r, double B, double service_ms
   return o;
 }
 
+// A target below the smallest normal double (ms, or a probability) cannot be
+// told apart from 0 to the relative precision the search compares at: it is
+// reported infeasible (the binding code of the first such target), never met
+// by a rate lost in subnormal arithmetic. kBindNone if there is none.
+inline std::int32_t subnormal_target(const Targets& t) {
+  using detail::is_set;
+  constexpr double kMin = std::numeric_limits<double>::min();
+  if (is_set(t.ttft_ms) && t.ttft_ms < kMin) return kBindTtft;
+  if (is_set(t.itl_ms) && t.itl_ms < kMin) return kBindItl;
+  if (is_set(t.wait_ms) && t.wait_ms < kMin) return kBindWait;
+  if (is_set(t.ttft_pq) && t.ttft_p_ms < kMin) return kBindTtftPercentile;
+  if (is_set(t.wait_pq) && t.wait_p_ms < kMin) return kBindWaitPercentile;
+  if (is_set(t.max_block) && t.max_block < kMin) return kBindBlock;
+  return kBindNone;
+}
+
 // Evaluates every set target at one rate, and counts the work spent (chain
 // states visited) against kMaxWork.
 class TargetExcess {
@@ -394,9 +410,9 @@ int brent_root(F&& f, double a, double fa, double b, double fb, double rel_tol) 
 // sign changes once).
 template <class Ev>
 int close_bracket(Ev&& ev, double& a, double& fa, double& b, double& fb, std::int32_t& b_which,
-                  Status* status, bool* closed) {
+                  Status* status, bool* closed, double rel_tol = kRateRelTol) {
   int evaluations = 0;
-  for (int round = 0; round < 8 && b - a > kRateRelTol * b; ++round) {
+  for (int round = 0; round < 8 && b - a > rel_tol * b; ++round) {
     double na = a, nfa = fa, nb = b, nfb = fb;
     std::int32_t nw = b_which;
     auto f = [&](double x) {
@@ -416,7 +432,7 @@ int close_bracket(Ev&& ev, double& a, double& fa, double& b, double& fb, std::in
       // A target met exactly is met: Brent must not stop there as at a root.
       return v == 0.0 ? -std::numeric_limits<double>::denorm_min() : v;
     };
-    evaluations += brent_root(f, a, fa, b, fb, kRateRelTol);
+    evaluations += brent_root(f, a, fa, b, fb, rel_tol);
     if (*status != kOk) break;
     a = na;
     fa = nfa;
@@ -424,7 +440,7 @@ int close_bracket(Ev&& ev, double& a, double& fa, double& b, double& fb, std::in
     fb = nfb;
     b_which = nw;
   }
-  *closed = *status == kOk && b - a <= 2.0 * kRateRelTol * b;
+  *closed = *status == kOk && b - a <= 2.0 * rel_tol * b;
   return evaluations;
 }
 
@@ -785,6 +801,10 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
   out = SizeResult{};
   Status s = validate_targets(t);
   if (s != kOk) return set_status(out, s);
+  if (const std::int32_t tiny = subnormal_target(t)) {
+    out.binding = tiny;
+    return set_status(out, infeasible_status(tiny));
+  }
   const double mu_N = r.chain.max_rate() * 1000.0;  // req/s
   // A service time so small that mu(N) overflows has no saturation rate.
   if (!(std::isfinite(mu_N) && mu_N > 0.0)) return set_status(out, kBadServiceTime);

@@ -810,6 +810,26 @@ def validate_targets(t):
 
 
 @nb.njit(**_JIT)
+def subnormal_target(t):
+    """Mirrors subnormal_target in sizing.hpp: a target below the smallest normal double is
+    infeasible (its binding code; BIND_NONE if none)."""
+    tiny = 2.2250738585072014e-308
+    if _is_set(t[1]) and t[1] < tiny:
+        return BIND_TTFT
+    if _is_set(t[0]) and t[0] < tiny:
+        return BIND_ITL
+    if _is_set(t[2]) and t[2] < tiny:
+        return BIND_WAIT
+    if _is_set(t[3]) and t[4] < tiny:
+        return BIND_TTFT_PCT
+    if _is_set(t[5]) and t[6] < tiny:
+        return BIND_WAIT_PCT
+    if _is_set(t[7]) and t[7] < tiny:
+        return BIND_BLOCK
+    return BIND_NONE
+
+
+@nb.njit(**_JIT)
 def _tail(N, Q, inv_mu, lam, mo, t, st):
     """(P(W > t), status): 0 at an idle replica and where mu(N) t overflows; the Erlang
     window's terms count against the work bound (mirrors TargetExcess::tail)."""
@@ -1279,6 +1299,9 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     s = validate_targets(t)
     if s != OK:
         return s, 0.0, BIND_NONE, 0
+    tiny = subnormal_target(t)
+    if tiny != BIND_NONE:
+        return _infeasible(tiny), 0.0, tiny, 0
     mu_N = (1.0 / inv_mu[N - 1]) * 1000.0
     if not (math.isfinite(mu_N) and mu_N > 0.0):
         return BAD_SERVICE_TIME, 0.0, BIND_NONE, 0
