@@ -21,6 +21,8 @@ HOLD_SLACK = 1e-9
 # Just above the answer: the search closes its bracket to 1e-10, so the true root lies
 # below the first of these.
 ABOVE = (1e-9, 1e-8, 1e-7)
+# How close to its target a flat binding metric must sit (relative).
+FLAT = 1e-11
 
 
 def excesses(replica: ip.Replica, rate: float, targets: dict, admission=None,
@@ -81,6 +83,23 @@ def check_sized(replica: ip.Replica, res, targets: dict, admission=None, grid: i
         failing |= {k for k, v in e.items() if v > 1e-12}
         if failing:
             break
-    assert failing, f"no target fails just above the sized rate {rate!r}: {res}"
-    assert res.binding in failing, f"binding {res.binding} but {failing} fail just above"
     assert res.binding in BINDING_NAMES
+    if not failing:
+        # A metric so flat in the rate that 1e-7 above it moves by less than its rounding:
+        # the rate is tight when that metric sits at its target.
+        at = excesses(replica, rate, targets, admission)
+        assert at.get(res.binding, -1) >= -FLAT, (
+            f"no target fails just above the sized rate {rate!r}: {res}")
+        return
+    assert res.binding in failing, f"binding {res.binding} but {failing} fail just above"
+
+
+def same_answer(replica, a, b, targets: dict, admission=None) -> bool:
+    """Two OK results agree: the same rate to 1e-9, or (where the binding metric is so flat
+    that rounding moves its root further) both rates put it at its target to FLAT. Under an
+    admission rule the refined metrics of a near-idle replica come from 1 - p0, which keeps
+    only about 8 digits when p0 is close to 1: there the rates agree to 1e-7."""
+    if math.isclose(a.rate, b.rate, rel_tol=1e-9 if admission is None else 1e-7):
+        return True
+    return all(excesses(replica, r.rate, targets, admission).get(r.binding, -1) >= -FLAT
+               for r in (a, b))  # fmt: skip

@@ -263,9 +263,9 @@ class Replica:
                 elif i == 2:
                     v = m.wait_ms / targets[2]
                 elif i == 3:
-                    v = self.ttft_quantile(rate, ttft_q, admission=admission) / targets[4]
+                    v = self._quantile_at(rate, ttft_q, admission, m, 1) / targets[4]
                 else:
-                    v = self.wait_quantile(rate, wait_q, admission=admission) / targets[6]
+                    v = self._quantile_at(rate, wait_q, admission, m, 0) / targets[6]
                 if v - 1.0 > worst:
                     worst, which = v - 1.0, i
             return worst, which, m
@@ -290,8 +290,11 @@ class Replica:
                               int(iterations) + evaluations, None)  # fmt: skip
         lo, hi, side = 0.0, cap, 0
         rate, m = lo, None
-        while hi - lo > 1e-13 * cap and evaluations < 200:
-            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        steps = 0
+        while hi - lo > 1e-13 * hi:
+            # Illinois while it converges; bisection after 100 steps, which always closes.
+            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo) if steps < 100 else 0.5 * (lo + hi)
+            steps += 1
             if not lo < rate < hi:
                 rate = 0.5 * (lo + hi)
             f, which_r, m_r = excess(rate)
@@ -356,6 +359,15 @@ class Replica:
                 return a, which, m_a, evaluations
             safe = lo
         return root, which, m_root, evaluations
+
+    def _quantile_at(self, rate, q, admission, m, which) -> float:
+        """The admitted wait (which=0) or TTFT (1) quantile at rate, m = the admitted
+        metrics there; at rate 0 nobody waits, so the wait's quantile is 0 there."""
+        if rate > 0.0:
+            return self._quantiles(rate, q, admission)[which]
+        chain = self.analyze(0.0)
+        return (m.wait_ms - chain.wait_ms) if which == 0 else (
+            chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms)
 
     def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:

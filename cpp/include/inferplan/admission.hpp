@@ -161,7 +161,8 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
   // mo there (which: its binding code), with the read-off at c chunks if c > 0;
   // m holds the admitted metrics there.
   // A quantile bisects the wait's tail: about 64 of its Erlang windows.
-  auto quantile = [&](const Moments& mm, double q, double scale_ms, Status* st) {
+  auto quantile = [&](double rate, const Moments& mm, double q, double scale_ms, Status* st) {
+    if (rate == 0.0) return 0.0;  // nobody waits at an idle replica
     const double x = r.chain.max_rate() * scale_ms;
     if (!std::isinf(r.chain.Q) && r.chain.Q > 0.0) {
       work += 64.0 * kWindowTermCost * std::min(r.chain.Q, 30.0 * std::sqrt(x) + 31.0);
@@ -197,11 +198,11 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
     if (ttft) consider(m[kTtftMs] / t.ttft_ms, kBindTtft);
     if (wait) consider(m[kWaitMs] / t.wait_ms, kBindWait);
     if (ttft_p) {
-      const double q = quantile(mm, t.ttft_pq, t.ttft_p_ms, st) + chain_ttft - chain_wait;
+      const double q = quantile(rate, mm, t.ttft_pq, t.ttft_p_ms, st) + chain_ttft - chain_wait;
       consider((q + (m[kTtftMs] - chain_ttft)) / t.ttft_p_ms, kBindTtftPercentile);
     }
     if (wait_p) {
-      const double q = quantile(mm, t.wait_pq, t.wait_p_ms, st);
+      const double q = quantile(rate, mm, t.wait_pq, t.wait_p_ms, st);
       consider((q + (m[kWaitMs] - chain_wait)) / t.wait_p_ms, kBindWaitPercentile);
     }
     return *st == kOk ? worst : std::numeric_limits<double>::quiet_NaN();

@@ -60,7 +60,7 @@ constexpr int kMaxIterations = 200;
 // chain costs N, a term of a percentile's Erlang window kWindowTermCost): about
 // a second of one core. A search that would exceed it stops with kNotCertified.
 constexpr double kMaxWork = 4e8;
-constexpr double kWindowTermCost = 8.0;
+constexpr double kWindowTermCost = 100.0;
 constexpr double kEvaluationCost = 64.0;  // the fixed part of one evaluation
 // A Newton (Halley) step below this, in log rate, lands within ~1e-10 (3e-11)
 // of the root.
