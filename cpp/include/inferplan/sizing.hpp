@@ -670,86 +670,66 @@ constexpr double kCertifyGap = 5e-10;
 
 // Certifies e <= 0 on [0, answer] where a target's metric may fall as the rate
 // rises (PrefillDecode's ITL, docs/model.md 3.1), with the interval bound of
-// TargetExcess::bound: from the answer down to 0, each interval [x1, x2] is
-// certified when the bound over it is <= 0, its width chosen from the margin
-// at x2 and the bound's gap per unit of rate on the last interval (so a few
-// intervals cover [0, answer] where the metric rises steeply, more where it is
-// nearly flat). A rate found to fail moves the answer down to the first
-// crossing below it (a bracket closed by Brent) and the certification starts
-// again from there. chain(x, mo) evaluates the chain with slopes; actual(x,
+// TargetExcess::bound, from 0 upwards: an interval [x1, x2] (x1 certified) is
+// certified when the bound over it is <= 0; its width comes from the margin at
+// x1 and the bound's growth over the last interval tried (so a few intervals
+// cover [0, answer] where the metric rises steeply, more where it rises and
+// falls). A rate x2 found to fail holds the first crossing in (x1, x2]: a
+// bracket closed by Brent there becomes the answer, and the certification
+// goes on up to it. chain(x, mo) evaluates the chain with slopes; actual(x,
 // &status, &which) is the excess at x. Returns kOk (answer, above and binding
-// updated) or why not (kNotCertified when the rounds or the work run out).
+// updated) or why not (kNotCertified when the work runs out).
 template <class Chain, class Actual>
 Status certify_bound(const TargetExcess& ex, double e_idle, const Moments& idle_mo,
                      double& answer, double& above, std::int32_t& binding, int& evaluations,
                      Chain&& chain, Actual&& actual) {
-  Moments m1, m2;
-  for (int round = 0; round < 16; ++round) {
-    if (!(answer > 0.0)) return kOk;
-    double x2 = answer * (1.0 - kCertifyGap);
+  Moments m1 = idle_mo, m2;
+  double x1 = 0.0, e1 = e_idle;
+  double end = answer * (1.0 - kCertifyGap);
+  double w = end;  // first try all of [0, end] at once
+  while (x1 < end) {
+    const double x2 = std::min(x1 + w, end);
     Status st = chain(x2, m2);
     ++evaluations;
     if (st != kOk) return st;
     std::int32_t w2 = kBindNone;
-    double e2 = ex.at(x2, m2, &w2, &st);
+    const double e2 = ex.at(x2, m2, &w2, &st);
     if (st != kOk) return st;
-    double fail_at = e2 > 0.0 ? x2 : 0.0, fail_e = e2;
-    std::int32_t fail_which = w2;
-    double w = x2;  // first try all of [0, x2] at once
-    bool lowered = false;
-    while (fail_at == 0.0) {
-      double x1 = x2 - w, e1 = e_idle;
-      std::int32_t w1 = kBindNone;
-      if (x1 > 0.0) {
-        st = chain(x1, m1);
-        ++evaluations;
-        if (st != kOk) return st;
-        e1 = ex.at(x1, m1, &w1, &st);
-        if (st != kOk) return st;
-        if (e1 > 0.0) {
-          fail_at = x1;
-          fail_e = e1;
-          fail_which = w1;
-          break;
-        }
-      } else {
-        x1 = 0.0;
-        m1 = idle_mo;
-      }
-      std::int32_t wb = kBindNone;
-      const double u = ex.bound(x1, m1, x2, m2, &wb, &st);
+    if (e2 > 0.0) {
+      // The first crossing lies in (x1, x2]: the answer moves down to it.
+      double a = x1, fa = e1, b = x2, fb = e2;
+      bool closed;
+      evaluations += close_bracket(actual, a, fa, b, fb, w2, &st, &closed);
       if (st != kOk) return st;
-      if (u <= 0.0) {
-        if (x1 == 0.0) return kOk;  // all of [0, answer (1 - gap)] holds
-        const double gap_rate = (u - e2) / (x2 - x1);  // the bound's slack per req/s
-        x2 = x1;
-        m2 = m1;
-        e2 = e1;
-        w = gap_rate > 0.0 ? std::min(x2, 0.5 * -e2 / gap_rate) : x2;
-      } else if (w > kRateRelTol * x2) {
-        w = std::min(0.5 * w, 0.5 * w * -e2 / (u - e2));
-      } else {
-        // Both ends hold but the bound cannot rule out a failure between them:
-        // the answer moves down to x1, which holds.
-        answer = x1;
-        above = x2;
-        binding = wb;
-        lowered = true;
-        break;
-      }
+      if (!closed) return kNotCertified;
+      answer = a;
+      above = b;
+      binding = w2;
+      end = answer * (1.0 - kCertifyGap);
+      w = end - x1;
+      continue;
     }
-    if (lowered) continue;
-    // A rate fails below the answer: the first crossing lies in [0, fail_at].
-    double a = 0.0, fa = e_idle;
-    bool closed;
-    evaluations += close_bracket(actual, a, fa, fail_at, fail_e, fail_which, &st, &closed);
+    std::int32_t wb = kBindNone;
+    const double u = ex.bound(x1, m1, x2, m2, &wb, &st);
     if (st != kOk) return st;
-    if (!closed) return kNotCertified;
-    answer = a;
-    above = fail_at;
-    binding = fail_which;
+    const double growth = (u - e1) / (x2 - x1);  // the bound's rise per req/s from x1
+    if (u <= 0.0) {
+      x1 = x2;
+      m1 = m2;
+      e1 = e2;
+      w = growth > 0.0 ? std::min(4.0 * w, 0.5 * -e1 / growth) : 4.0 * w;
+    } else if (x2 - x1 > kRateRelTol * x2) {
+      w = std::min(0.5 * w, 0.5 * -e1 / growth);
+    } else {
+      // Both ends hold but the bound cannot rule out a failure between them:
+      // the answer moves down to x1, which is certified.
+      answer = x1;
+      above = x2;
+      binding = wb;
+      return kOk;
+    }
   }
-  return kNotCertified;
+  return kOk;
 }
 
 // A first guess for the sized rate that ignores queueing: with no wait the mean

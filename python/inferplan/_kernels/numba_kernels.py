@@ -1183,11 +1183,14 @@ def certify_bound(args, t, e_idle, answer, above, binding, ws):
     idle_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
     m1 = ws[WS_M1:WS_M1 + NUM_MOMENTS]
     m2 = ws[WS_M2:WS_M2 + NUM_MOMENTS]
+    m1[:] = idle_mo
     evaluations = 0
-    for _ in range(16):
-        if not answer > 0.0:
-            return OK, answer, above, binding, evaluations
-        x2 = answer * (1.0 - CERTIFY_GAP)
+    x1 = 0.0
+    e1 = e_idle
+    end = answer * (1.0 - CERTIFY_GAP)
+    w = end
+    while x1 < end:
+        x2 = min(x1 + w, end)
         s = _chain(args, x2, m2, st)
         evaluations += 1
         if s != OK:
@@ -1195,63 +1198,33 @@ def certify_bound(args, t, e_idle, answer, above, binding, ws):
         e2, w2, s = _excess_at(args, t, x2, m2, st)
         if s != OK:
             return s, answer, above, binding, evaluations
-        fail_at = x2 if e2 > 0.0 else 0.0
-        fail_e = e2
-        fail_which = w2
-        w = x2
-        lowered = False
-        while fail_at == 0.0:
-            x1 = x2 - w
-            e1 = e_idle
-            w1 = BIND_NONE
-            if x1 > 0.0:
-                s = _chain(args, x1, m1, st)
-                evaluations += 1
-                if s != OK:
-                    return s, answer, above, binding, evaluations
-                e1, w1, s = _excess_at(args, t, x1, m1, st)
-                if s != OK:
-                    return s, answer, above, binding, evaluations
-                if e1 > 0.0:
-                    fail_at = x1
-                    fail_e = e1
-                    fail_which = w1
-                    break
-            else:
-                x1 = 0.0
-                m1[:] = idle_mo
-            u, wb, s = _bound(args, t, x1, m1, x2, m2, st)
+        if e2 > 0.0:
+            ev, a, fa, b, fb, bw, s, closed = close_bracket(args, t, x1, e1, x2, e2, w2, ws)
+            evaluations += ev
             if s != OK:
                 return s, answer, above, binding, evaluations
-            if u <= 0.0:
-                if x1 == 0.0:
-                    return OK, answer, above, binding, evaluations
-                gap_rate = (u - e2) / (x2 - x1)
-                x2 = x1
-                m2[:] = m1
-                e2 = e1
-                w = min(x2, 0.5 * -e2 / gap_rate) if gap_rate > 0.0 else x2
-            elif w > RATE_REL_TOL * x2:
-                w = min(0.5 * w, 0.5 * w * -e2 / (u - e2))
-            else:
-                answer = x1
-                above = x2
-                binding = wb
-                lowered = True
-                break
-        if lowered:
+            if not closed:
+                return NOT_CERTIFIED, answer, above, binding, evaluations
+            answer = a
+            above = b
+            binding = bw
+            end = answer * (1.0 - CERTIFY_GAP)
+            w = end - x1
             continue
-        ev, a, fa, b, fb, bw, s, closed = close_bracket(args, t, 0.0, e_idle, fail_at, fail_e,
-                                                        fail_which, ws)
-        evaluations += ev
+        u, wb, s = _bound(args, t, x1, m1, x2, m2, st)
         if s != OK:
             return s, answer, above, binding, evaluations
-        if not closed:
-            return NOT_CERTIFIED, answer, above, binding, evaluations
-        answer = a
-        above = b
-        binding = bw
-    return NOT_CERTIFIED, answer, above, binding, evaluations
+        growth = (u - e1) / (x2 - x1)
+        if u <= 0.0:
+            x1 = x2
+            m1[:] = m2
+            e1 = e2
+            w = min(4.0 * w, 0.5 * -e1 / growth) if growth > 0.0 else 4.0 * w
+        elif x2 - x1 > RATE_REL_TOL * x2:
+            w = min(0.5 * w, 0.5 * -e1 / growth)
+        else:
+            return OK, x1, x2, wb, evaluations
+    return OK, answer, above, binding, evaluations
 
 
 @nb.njit(**_JIT)

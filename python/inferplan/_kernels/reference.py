@@ -490,35 +490,22 @@ def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, ex
 
 def _certify(params, max_batch, max_queue, tau, t, root, m_root, binding, excess, bisect, m_idle):
     """Checks e <= 0 on [0, root (1 - 5e-10)] with the interval bound of :func:`_bound`,
-    from the root down, halving an interval whose bound is positive; a rate that fails
-    moves the answer to a crossing below it and the check starts again."""
-    for _ in range(16):
-        if not root > 0:
-            return root, m_root, binding
-        x2 = root * (1 - 5e-10)
+    from 0 upwards, halving an interval whose bound is positive and doubling the next one
+    after a success; a rate that fails holds the first crossing above the last certified
+    rate, which becomes the answer (bisected), and the check goes on up to it."""
+    x1, m1, end, w = 0.0, m_idle, root * (1 - 5e-10), root
+    while x1 < end:
+        x2 = min(x1 + w, end)
         e2, w2, m2 = excess(x2)
-        failed = x2 if e2 > 0 else None
-        w = x2
-        while failed is None:
-            x1 = max(x2 - w, 0.0)
-            if x1 > 0:
-                e1, w1, m1 = excess(x1)
-                if e1 > 0:
-                    failed = x1
-                    break
-            else:
-                m1 = m_idle
-            bound = _bound(params, max_batch, max_queue, tau, t, m1, x2, m2)
-            u = max(bound.values())
-            if u <= 0:
-                if x1 == 0:
-                    return root, m_root, binding
-                x2, m2, e2, w = x1, m1, e1, 4 * w
-            elif w > 1e-10 * x2:
-                w = 0.25 * w
-            else:  # both ends hold; the bound cannot rule out a failure between them
-                root, m_root, binding = x1, m1, max(bound, key=bound.get)
-                break
-        if failed is not None:
-            root, m_root, binding = bisect(0.0, failed, m_idle, excess(failed)[1])
-    raise RuntimeError("the reference sizing could not certify its answer")
+        if e2 > 0:
+            root, m_root, binding = bisect(x1, x2, m1, w2)
+            end, w = root * (1 - 5e-10), root - x1
+            continue
+        bound = _bound(params, max_batch, max_queue, tau, t, m1, x2, m2)
+        if max(bound.values()) <= 0:
+            x1, m1, w = x2, m2, 2 * w
+        elif x2 - x1 > 1e-10 * x2:
+            w = 0.5 * w
+        else:  # both ends hold; the bound cannot rule out a failure between them
+            return x1, m1, max(bound, key=bound.get)
+    return root, m_root, binding
