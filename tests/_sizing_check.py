@@ -25,8 +25,9 @@ ABOVE = (1e-9, 1e-8, 1e-7)
 FLAT = 1e-11
 
 
-def excesses(replica: ip.Replica, rate: float, targets: dict, admission=None,
-             hold: bool = False) -> dict:
+def excesses(
+    replica: ip.Replica, rate: float, targets: dict, admission=None, hold: bool = False
+) -> dict:
     """{binding name: metric / target - 1} for the set targets at ``rate``. With ``hold``,
     a percentile is compared on the scale of its target plus one service interval of the
     full batch, 1 / max_rate: where the waiting time's density is tiny, its tail (what the
@@ -72,7 +73,8 @@ def check_sized(replica: ip.Replica, res, targets: dict, admission=None, grid: i
         worst = max(e, key=e.get)
         assert e[worst] <= HOLD_SLACK, (
             f"{worst} misses its target below the sized rate: at {x!r} (rate {rate!r}) "
-            f"excess {e[worst]:.3g}")
+            f"excess {e[worst]:.3g}"
+        )
     cap = SATURATION_CAP * replica.max_rate * (TPS_CAP if targets.get("tps") else 1.0)
     if rate >= cap * (1 - 1e-12):
         assert res.binding in (None, "tps"), res
@@ -89,7 +91,8 @@ def check_sized(replica: ip.Replica, res, targets: dict, admission=None, grid: i
         # the rate is tight when that metric sits at its target.
         at = excesses(replica, rate, targets, admission)
         assert at.get(res.binding, -1) >= -FLAT, (
-            f"no target fails just above the sized rate {rate!r}: {res}")
+            f"no target fails just above the sized rate {rate!r}: {res}"
+        )
         return
     assert res.binding in failing, f"binding {res.binding} but {failing} fail just above"
 

@@ -219,8 +219,9 @@ def test_rate_zero_is_never_ok(backend):
     n = 200
     cfg = dict(kind=rng.integers(0, 2, n), alpha=rng.uniform(1, 40, n),
                beta=rng.uniform(0.001, 0.1, n), gamma=rng.uniform(0, 1e-3, n),
-               in_tokens=rng.choice([60.0, 2000.0, 3000.0], n), out_tokens=rng.choice([4.0, 479.0], n),
-               max_batch=rng.integers(1, 64, n), max_queue=rng.choice([0.0, 74.0, np.inf], n))  # fmt: skip
+               in_tokens=rng.choice([60.0, 2000.0, 3000.0], n),
+               out_tokens=rng.choice([4.0, 479.0], n), max_batch=rng.integers(1, 64, n),
+               max_queue=rng.choice([0.0, 74.0, np.inf], n))  # fmt: skip
     idle = ip.analyze_many(rate=0.0, metrics=["itl_ms", "ttft_ms", "max_rate"], **cfg)
     busy = ip.analyze_many(rate=0.95 * idle["max_rate"], metrics=["itl_ms", "ttft_ms"], **cfg)
     u = rng.uniform(0, 1, (2, n))

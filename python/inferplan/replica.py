@@ -366,8 +366,9 @@ class Replica:
         if rate > 0.0:
             return self._quantiles(rate, q, admission)[which]
         chain = self.analyze(0.0)
-        return (m.wait_ms - chain.wait_ms) if which == 0 else (
-            chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms)
+        if which == 0:
+            return m.wait_ms - chain.wait_ms
+        return chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms
 
     def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:

@@ -333,9 +333,10 @@ def subnormal_target(t) -> int:
     """The binding code of the first set target below the smallest normal double (0 if
     none): such a target is infeasible, never met by a rate lost in subnormal arithmetic."""
     itl, ttft, wait, tq, tms, wq, wms, block, _ = t
-    for code, on, value in ((2, _set(ttft), ttft), (1, _set(itl), itl), (3, _set(wait), wait),
-                            (4, _set(tq), tms), (5, _set(wq), wms), (6, _set(block), block)):
-        if on and value < 2.2250738585072014e-308:
+    pairs = ((2, ttft, ttft), (1, itl, itl), (3, wait, wait), (4, tq, tms), (5, wq, wms),
+             (6, block, block))  # fmt: skip
+    for code, on, value in pairs:
+        if _set(on) and value < 2.2250738585072014e-308:
             return code
     return 0
 
@@ -451,12 +452,14 @@ def _size(params, max_batch, max_queue, targets, tau, rel_tol):
     else:
         lo, m_lo, binding = bisect(0.0, cap, m, max(at_cap, key=at_cap.get))
     if params[0] == KIND_PREFILL_DECODE:
-        lo, m_lo, binding = _first_crossing(params, max_batch, max_queue, tau, lo, m_lo, binding,
-                                            excess, bisect)
+        lo, m_lo, binding = _first_crossing(
+            params, max_batch, max_queue, tau, lo, m_lo, binding, excess, bisect
+        )
         itl, ttft, tq = targets[0], targets[1], targets[3]
         if _set(itl) or ((_set(ttft) or _set(tq)) and params[5] < 1):
-            lo, m_lo, binding = _certify(params, max_batch, max_queue, tau, targets, lo, m_lo,
-                                         binding, excess, bisect, m)
+            lo, m_lo, binding = _certify(
+                params, max_batch, max_queue, tau, targets, lo, m_lo, binding, excess, bisect, m
+            )
     if not lo > 0:
         return _INFEASIBLE[binding], 0.0, binding, 0, np.full(NUM_METRICS, math.nan)
     return Status.OK, lo, binding, 0, m_lo
