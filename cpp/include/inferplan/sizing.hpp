@@ -450,8 +450,8 @@ int close_bracket(Ev&& ev, double& a, double& fa, double& b, double& fb, std::in
 // convergence: from the queue-free guess, usually two steps reach 1e-10);
 // without G'' it is Newton's. A step that leaves the bracket, a target
 // without a slope, a slope carried over from another target, or two steps that
-// did not halve the bracket fall back to false position on G between the
-// bracket ends (bisection while a is 0 or after a stall). Converged when the
+// neither halved the bracket nor converged fall back to false position on G
+// between the bracket ends (bisection while a is 0 or after such a stall). Converged when the
 // bracket or the step is below the tolerance (*converged says which happened:
 // the search may also run out of steps); an infeasible last point then tries
 // one step to just below the root.
@@ -495,6 +495,8 @@ template <class Excess>
 int newton_root(const Excess& excess, Bracket& br, double x, double gx, double slope, double curv,
                 std::int32_t slope_which, Moments& mo, Status& s, bool* converged) {
   int evaluations = 0, stalled = 0;
+  bool halved = true;
+  double prev_step = std::numeric_limits<double>::infinity();
   std::int32_t which = kBindNone;
   *converged = false;
   while (evaluations < kMaxIterations) {
@@ -505,6 +507,9 @@ int newton_root(const Excess& excess, Bracket& br, double x, double gx, double s
     }
     bool cubic;
     const double step = halley_step(gx, slope, curv, &cubic);  // in log(rate)
+    // A stall: the bracket did not halve and Newton's step did not shrink tenfold.
+    stalled = !halved && !(std::fabs(step) < 0.1 * std::fabs(prev_step)) ? stalled + 1 : 0;
+    prev_step = step;
     const double shrink =
         std::fabs(step) < 1e-3 ? 1.0 - step * (1.0 - step * (0.5 - step / 6.0)) : std::exp(-step);
     double cand = x * shrink;
@@ -558,7 +563,7 @@ int newton_root(const Excess& excess, Bracket& br, double x, double gx, double s
       br.gb = g;
       br.binding = which;
     }
-    stalled = br.b - br.a > 0.5 * width ? stalled + 1 : 0;
+    halved = !(br.b - br.a > 0.5 * width);
     x = cand;
     gx = g;
     slope = new_slope;
@@ -667,6 +672,9 @@ Status certify_pieces(const ReplicaView& r, double& answer, const Moments& answe
 // so the answer lies within 1e-9 of the largest rate below which every target
 // holds (it is feasible itself, and a rate within the tolerance above fails).
 constexpr double kCertifyGap = 5e-10;
+// The share of the width at which the bound, extrapolated linearly from the
+// last interval, would reach 0 that the next interval takes.
+constexpr double kCertifyStep = 0.97;
 
 // Certifies e <= 0 on [0, answer] where a target's metric may fall as the rate
 // rises (PrefillDecode's ITL, docs/model.md 3.1), with the interval bound of
@@ -717,9 +725,9 @@ Status certify_bound(const TargetExcess& ex, double e_idle, const Moments& idle_
       x1 = x2;
       m1 = m2;
       e1 = e2;
-      w = growth > 0.0 ? std::min(4.0 * w, 0.5 * -e1 / growth) : 4.0 * w;
+      w = growth > 0.0 ? std::min(8.0 * w, kCertifyStep * -e1 / growth) : 8.0 * w;
     } else if (x2 - x1 > kRateRelTol * x2) {
-      w = std::min(0.5 * w, 0.5 * -e1 / growth);
+      w = std::min(0.9 * w, kCertifyStep * -e1 / growth);
     } else {
       // Both ends hold but the bound cannot rule out a failure between them:
       // the answer moves down to x1, which is certified.

@@ -1114,12 +1114,16 @@ def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
     log1p_slack = math.log1p(TARGET_SLACK)
     evaluations = 0
     stalled = 0
+    halved = True
+    prev_step = math.inf
     while evaluations < MAX_ITERATIONS:
         a = br[BR_A]
         b = br[BR_B]
         if b - a <= RATE_REL_TOL * b:
             return evaluations, OK, True
         step, cubic = halley_step(gx, slope, curv)
+        stalled = stalled + 1 if not halved and not abs(step) < 0.1 * abs(prev_step) else 0
+        prev_step = step
         if abs(step) < 1e-3:
             shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
         else:
@@ -1165,7 +1169,7 @@ def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
             br[BR_B] = cand
             br[BR_GB] = g
             br[BR_BW] = which
-        stalled = stalled + 1 if br[BR_B] - br[BR_A] > 0.5 * width else 0
+        halved = not br[BR_B] - br[BR_A] > 0.5 * width
         x = cand
         gx = g
         slope = new_slope
@@ -1174,6 +1178,7 @@ def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
 
 
 CERTIFY_GAP = 5e-10
+CERTIFY_STEP = 0.97
 
 
 @nb.njit(**_JIT)
@@ -1219,9 +1224,9 @@ def certify_bound(args, t, e_idle, answer, above, binding, ws):
             x1 = x2
             m1[:] = m2
             e1 = e2
-            w = min(4.0 * w, 0.5 * -e1 / growth) if growth > 0.0 else 4.0 * w
+            w = min(8.0 * w, CERTIFY_STEP * -e1 / growth) if growth > 0.0 else 8.0 * w
         elif x2 - x1 > RATE_REL_TOL * x2:
-            w = min(0.5 * w, 0.5 * -e1 / growth)
+            w = min(0.9 * w, CERTIFY_STEP * -e1 / growth)
         else:
             return OK, x1, x2, wb, evaluations
     return OK, answer, above, binding, evaluations
