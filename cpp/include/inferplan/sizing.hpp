@@ -575,11 +575,14 @@ int newton_root(const Excess& excess, Bracket& br, double x, double gx, double s
 // PrefillDecode reads ITL and TTFT off at c(round(B)) chunks: where the mean
 // batch B reaches b + 1/2 and c(b + 1) > c(b), the prefill share jumps up and
 // the ITL drops, so the excess may cross zero more than once (docs/model.md
-// 3.1). Within a piece of constant chunk count the excess is continuous and
-// nondecreasing in the rate, so e <= 0 on [0, answer] iff at the end of every
-// piece below the answer its left limit is <= 0; and since the excess of the
-// piece of c chunks, continued past the piece's end, keeps rising, any rate at
-// or above the end bounds that limit. certify_pieces walks the pieces' ends
+// 3.1). Used for the admitted TTFT of size_admitted, whose refinement has no
+// interval bound: there the excess is taken to be continuous and nondecreasing
+// within a piece of constant chunk count (the property tests check it), so
+// e <= 0 on [0, answer] iff at the end of every piece below the answer its left
+// limit is <= 0; and since the excess of the piece of c chunks, continued past
+// the piece's end, keeps rising, any rate at or above the end bounds that
+// limit. (The chain's ITL is not monotone within a piece in general:
+// size_replica certifies it with certify_bound.) certify_pieces walks the pieces' ends
 // upwards: it bounds each end by the forced excess (forced(x, mo, c, &which))
 // at points where B has passed it, moving towards the end (Newton's method on
 // log B against log rate, safeguarded by bisection) only while the bound is
