@@ -450,7 +450,7 @@ int close_bracket(Ev&& ev, double& a, double& fa, double& b, double& fb, std::in
 // convergence: from the queue-free guess, usually two steps reach 1e-10);
 // without G'' it is Newton's. A step that leaves the bracket, a target
 // without a slope, a slope carried over from another target, or two steps that
-// neither halved the bracket nor converged fall back to false position on G
+// halved neither the bracket nor the step fall back to false position on G
 // between the bracket ends (bisection while a is 0 or after such a stall). Converged when the
 // bracket or the step is below the tolerance (*converged says which happened:
 // the search may also run out of steps); an infeasible last point then tries
@@ -507,8 +507,11 @@ int newton_root(const Excess& excess, Bracket& br, double x, double gx, double s
     }
     bool cubic;
     const double step = halley_step(gx, slope, curv, &cubic);  // in log(rate)
-    // A stall: the bracket did not halve and Newton's step did not shrink tenfold.
-    stalled = !halved && !(std::fabs(step) < 0.1 * std::fabs(prev_step)) ? stalled + 1 : 0;
+    // A stall: a bracket with a feasible end (while a is 0 it cannot halve
+    // before the root is near) did not halve, and Newton's step did not either.
+    stalled = a > 0.0 && !halved && !(std::fabs(step) < 0.5 * std::fabs(prev_step))
+                  ? stalled + 1
+                  : 0;
     prev_step = step;
     const double shrink =
         std::fabs(step) < 1e-3 ? 1.0 - step * (1.0 - step * (0.5 - step / 6.0)) : std::exp(-step);

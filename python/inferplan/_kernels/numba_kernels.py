@@ -1122,7 +1122,8 @@ def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
         if b - a <= RATE_REL_TOL * b:
             return evaluations, OK, True
         step, cubic = halley_step(gx, slope, curv)
-        stalled = stalled + 1 if not halved and not abs(step) < 0.1 * abs(prev_step) else 0
+        stall = a > 0.0 and not halved and not abs(step) < 0.5 * abs(prev_step)
+        stalled = stalled + 1 if stall else 0
         prev_step = step
         if abs(step) < 1e-3:
             shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
