@@ -251,11 +251,24 @@ class TargetExcess {
   // - prefill) / m is at most (service(x2) - prefill(x1)) / m, TTFT = wait +
   // service / m + prefill (1 - 1/m) at most its value with the prefill at the
   // end that maximises it, and the other metrics their values at x2.
+  // The read-off's prefill share may be capped to leave a lone request's
+  // decode part D = m alpha + w_dec of the service time (min(prefill, service -
+  // D)); both arguments rise with the rate, so the share is at least its
+  // value with the prefill at x1 and the service time at x1, and at most its
+  // read-off at x2. Without the cap the lower value only loosens the bound.
   double bound(double x1, const Moments& m1, double x2, const Moments& m2, std::int32_t* which,
                Status* status) const {
     const double lam2 = x2 / 1000.0;
     const Latency l2 = latency(r_, lam2, m2);
-    const double p_lo = prefill_at(r_, m1.in_service), p_hi = l2.ro.prefill;
+    double p_lo = 0.0;
+    if (r_.service.kind == kPrefillDecode) {
+      const PrefillDecodeWork w(r_.service);
+      const double B1 = m1.in_service, c1 = chunks_at(r_, B1);
+      const double raw = c1 * std::max(0.0, w.alpha + (B1 - 1.0) * w.delta(c1)) + w.w_pre(c1);
+      const double room = latency(r_, x1 / 1000.0, m1).service - (w.m * w.alpha + w.w_dec);
+      p_lo = std::min(raw, std::max(room, 0.0));
+    }
+    const double p_hi = l2.ro.prefill;
     const double inv_m = 1.0 / r_.service.out_tokens;
     const double p_ttft = inv_m <= 1.0 ? p_hi : p_lo;  // the prefill's weight 1 - 1/m
     const double part = l2.service * inv_m + p_ttft * (1.0 - inv_m);
@@ -263,7 +276,6 @@ class TargetExcess {
     double value = 0.0;
     const double e = combine_values(lam2, m2, l2.wait + part, (l2.service - p_lo) * inv_m,
                                     l2.wait, part, m2.p_block, which, &metric, &value, status);
-    (void)x1;
     return *status == kOk ? e : std::numeric_limits<double>::quiet_NaN();
   }
 

@@ -954,7 +954,15 @@ def _bound(args, t, x1, m1, x2, m2, st):
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     lam2 = x2 / 1000.0
     X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam2, m2)
-    p_lo = _prefill_at(p, N, chunks, m1[4])
+    p_lo = 0.0
+    if p[0] == 1.0:
+        B1 = m1[4]
+        c1 = _chunks_at(N, chunks, B1)
+        raw = c1 * max(0.0, p[1] + (B1 - 1.0) * _delta(p, c1)) + _w_pre(p, c1)
+        m, L = p[5], p[4]
+        w_dec = p[2] * m + p[3] * m * (L + (m + 1.0) / 2.0)
+        service1 = latency(p, N, tau, chunks, x1 / 1000.0, m1)[2]
+        p_lo = min(raw, max(service1 - (m * p[1] + w_dec), 0.0))
     p_hi = prefill
     inv_m = 1.0 / p[5]
     p_ttft = p_hi if inv_m <= 1.0 else p_lo
