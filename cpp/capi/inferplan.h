@@ -63,6 +63,7 @@ enum {
   IP_INFEASIBLE_BLOCK = 6,
   IP_INFEASIBLE_TPS = 7,
   IP_INFEASIBLE_WAIT = 8,
+  IP_NOT_CERTIFIED = 9, /* sizing could not certify the targets on [0, rate] within its work bound */
   IP_BAD_KIND = 20,
   IP_BAD_ALPHA = 21,
   IP_BAD_BETA = 22,

@@ -38,7 +38,8 @@ static_assert(+IP_OK == +ip::kOk && +IP_UNSTABLE == +ip::kUnstable &&
                   +IP_INFEASIBLE_WAIT_PERCENTILE == +ip::kInfeasibleWaitPercentile &&
                   +IP_INFEASIBLE_BLOCK == +ip::kInfeasibleBlock &&
                   +IP_INFEASIBLE_TPS == +ip::kInfeasibleTps &&
-                  +IP_INFEASIBLE_WAIT == +ip::kInfeasibleWait,
+                  +IP_INFEASIBLE_WAIT == +ip::kInfeasibleWait &&
+                  +IP_NOT_CERTIFIED == +ip::kNotCertified,
               "outcome codes");
 static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &&
                   +IP_BAD_BETA == +ip::kBadBeta && +IP_BAD_GAMMA == +ip::kBadGamma &&
@@ -247,6 +248,9 @@ const char* ip_status_message(int status) {
     case IP_INFEASIBLE_TPS: return "targets.tps needs more than the replica can deliver";
     case IP_INFEASIBLE_WAIT:
       return "targets.wait_ms is below the mean wait of a near-idle replica";
+    case IP_NOT_CERTIFIED:
+      return "sizing could not certify that every target holds below a rate within its work "
+             "bound (see docs/model.md 3.1); no rate is reported";
     case IP_BAD_KIND:
       return "service.kind must be IP_DECODE_ONLY (0) or IP_PREFILL_DECODE (1), or "
              "IP_VECTOR (2) with tau_ms in ip_replica_new";
@@ -270,7 +274,9 @@ const char* ip_status_message(int status) {
              "(or both 0: not set)";
     case IP_BAD_MAX_BLOCK: return "targets.max_block must be in (0, 1) (or 0: not set)";
     case IP_BAD_TPS: return "targets.tps must be finite and > 0 (or 0: not set)";
-    case IP_BAD_SERVICE_TIME: return "tau_ms: every service time must be finite and > 0";
+    case IP_BAD_SERVICE_TIME:
+      return "tau_ms: every service time must be finite and > 0, with a finite saturation rate "
+             "max_batch / tau(max_batch)";
     case IP_BAD_QUANTILE: return "q must be in (0, 1)";
     case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0: not set)";
     case IP_BAD_ADMISSION:

@@ -17,6 +17,7 @@ class Status(IntEnum):
     INFEASIBLE_BLOCK = 6
     INFEASIBLE_TPS = 7
     INFEASIBLE_WAIT = 8
+    NOT_CERTIFIED = 9
     BAD_KIND = 20
     BAD_ALPHA = 21
     BAD_BETA = 22
@@ -56,6 +57,8 @@ _MESSAGES = {
     Status.INFEASIBLE_BLOCK: "max_block target is below the blocking of a near-idle replica",
     Status.INFEASIBLE_TPS: "tps target needs more than the replica can deliver",
     Status.INFEASIBLE_WAIT: "wait_ms target is below the mean wait of a near-idle replica",
+    Status.NOT_CERTIFIED: "sizing could not certify that every target holds below a rate "
+    "within its work bound (docs/model.md 3.1); no rate is reported",
     Status.BAD_KIND: "model kind must be 0 (DecodeOnly) or 1 (PrefillDecode)",
     Status.BAD_ALPHA: "alpha must be finite and >= 0, and the service time must be positive",
     Status.BAD_BETA: "beta must be finite and >= 0",
@@ -72,7 +75,8 @@ _MESSAGES = {
     Status.BAD_WAIT_PERCENTILE: "wait_percentile must be (q, ms) with 0 < q < 1 and ms > 0",
     Status.BAD_MAX_BLOCK: "max_block must be in (0, 1)",
     Status.BAD_TPS: "tps target must be finite and > 0",
-    Status.BAD_SERVICE_TIME: "service times must be finite and > 0",
+    Status.BAD_SERVICE_TIME: "service times must be finite and > 0, and the saturation rate "
+    "max_batch / tau(max_batch) finite (a service time too small to represent)",
     Status.BAD_QUANTILE: "quantile must be in (0, 1)",
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
     Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "

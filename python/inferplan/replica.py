@@ -240,6 +240,10 @@ class Replica:
         """Kernel sizing for the targets the admission rule leaves alone, then a bracketed
         root search (Illinois) below that rate for the refined ones: the Python form of
         admission.hpp's size_admitted, for backends without it."""
+        tiny = [i for i in refined if targets[i + (1 if i in (3, 5) else 0)] < _MIN_NORMAL]
+        if tiny:  # below the smallest normal double: infeasible (see sizing.hpp)
+            return SizeResult(0.0, _INFEASIBLE[tiny[0]], BINDING_NAMES[_BINDING[tiny[0]]], 0,
+                              None)  # fmt: skip
         others = list(targets)
         for i in refined:
             others[i] = 0.0
@@ -259,9 +263,9 @@ class Replica:
                 elif i == 2:
                     v = m.wait_ms / targets[2]
                 elif i == 3:
-                    v = self.ttft_quantile(rate, ttft_q, admission=admission) / targets[4]
+                    v = self._quantile_at(rate, ttft_q, admission, m, 1) / targets[4]
                 else:
-                    v = self.wait_quantile(rate, wait_q, admission=admission) / targets[6]
+                    v = self._quantile_at(rate, wait_q, admission, m, 0) / targets[6]
                 if v - 1.0 > worst:
                     worst, which = v - 1.0, i
             return worst, which, m
@@ -269,6 +273,14 @@ class Replica:
         f_hi, which, m_hi = excess(cap)
         evaluations = 1
         if f_hi <= 0.0:
+            if isinstance(self.model, PrefillDecode):
+                rate, which, m, extra = self._first_crossing(cap, None, m_hi, excess)
+                evaluations += extra
+                if rate != cap:
+                    ok = rate > 0.0
+                    return SizeResult(rate, Status.OK if ok else _INFEASIBLE[which],
+                                      BINDING_NAMES[_BINDING[which]],
+                                      int(iterations) + evaluations, m if ok else None)  # fmt: skip
             return SizeResult(cap, Status.OK, BINDING_NAMES[int(binding)],
                               int(iterations) + evaluations, m_hi)  # fmt: skip
         f_lo, which_lo, _ = excess(0.0)
@@ -278,8 +290,11 @@ class Replica:
                               int(iterations) + evaluations, None)  # fmt: skip
         lo, hi, side = 0.0, cap, 0
         rate, m = lo, None
-        while hi - lo > 1e-13 * cap and evaluations < 200:
-            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        steps = 0
+        while hi - lo > 1e-13 * hi:
+            # Illinois while it converges; bisection after 100 steps, which always closes.
+            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo) if steps < 100 else 0.5 * (lo + hi)
+            steps += 1
             if not lo < rate < hi:
                 rate = 0.5 * (lo + hi)
             f, which_r, m_r = excess(rate)
@@ -296,10 +311,64 @@ class Replica:
                 if side == -1:
                     f_hi *= 0.5
                 side = -1
+        if isinstance(self.model, PrefillDecode) and lo > 0.0:
+            lo, which, m, extra = self._first_crossing(lo, which, m, excess)
+            evaluations += extra
+        if not lo > 0.0:  # no positive rate meets the refined target
+            return SizeResult(0.0, _INFEASIBLE[which], BINDING_NAMES[_BINDING[which]],
+                              int(iterations) + evaluations, None)  # fmt: skip
         if m is None:
             m = self.analyze(lo, admission=admission)
         return SizeResult(lo, Status.OK, BINDING_NAMES[_BINDING[which]],
                           int(iterations) + evaluations, m)  # fmt: skip
+
+    def _first_crossing(self, root, which, m_root, excess):
+        """PrefillDecode's read-off jumps where round(B) reaches a batch split into more
+        prefill chunks, and an admitted TTFT may drop there: the answer is the first
+        crossing below ``root``. Checks each piece of constant chunk count just left of
+        its end (B = b + 1/2, bisected to 1e-12) and, where a target fails there, bisects
+        between the previous piece's end and that point (docs/model.md 3.1). Returns
+        (rate, binding slot, metrics, evaluations)."""
+        from ._kernels.reference import round_half_away, service_times
+
+        chunks = service_times(*self.model.params(), self.max_batch)[1]
+        B_root = self.analyze(root).in_service
+        top = min(max(round_half_away(B_root), 1), self.max_batch)
+        safe, evaluations = 0.0, 0
+        for b in range(1, top):
+            if chunks[b] == chunks[b - 1]:
+                continue
+            level = b + 0.5
+            lo, hi = safe, root  # B(lo) < level <= B(hi)
+            while hi - lo > 1e-12 * hi:
+                mid = 0.5 * (lo + hi)
+                evaluations += 1
+                lo, hi = (mid, hi) if self.analyze(mid).in_service < level else (lo, mid)
+            e_left, which_left, m_left = excess(lo)
+            evaluations += 1
+            if e_left > 0.0:  # the first crossing lies in (safe, lo]
+                a, b_hi, m_a, which = safe, lo, None, which_left
+                while b_hi - a > 1e-13 * b_hi:
+                    mid = 0.5 * (a + b_hi)
+                    e, which_mid, m_mid = excess(mid)
+                    evaluations += 1
+                    if e > 0.0:
+                        b_hi, which = mid, which_mid
+                    else:
+                        a, m_a = mid, m_mid
+                return a, which, m_a, evaluations
+            safe = lo
+        return root, which, m_root, evaluations
+
+    def _quantile_at(self, rate, q, admission, m, which) -> float:
+        """The admitted wait (which=0) or TTFT (1) quantile at rate, m = the admitted
+        metrics there; at rate 0 nobody waits, so the wait's quantile is 0 there."""
+        if rate > 0.0:
+            return self._quantiles(rate, q, admission)[which]
+        chain = self.analyze(0.0)
+        if which == 0:
+            return m.wait_ms - chain.wait_ms
+        return chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms
 
     def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
@@ -340,6 +409,7 @@ _INFEASIBLE = {
     5: Status.INFEASIBLE_WAIT_PERCENTILE,
 }
 _BINDING = {1: 2, 2: 3, 3: 4, 5: 5}  # index into BINDING_NAMES
+_MIN_NORMAL = 2.2250738585072014e-308
 
 
 def _refined_targets(targets, admission) -> list[int]:

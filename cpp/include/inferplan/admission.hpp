@@ -55,8 +55,10 @@ inline double prob_full(double rate, double max_rate, double in_queue, double p_
 }
 
 // Applies an admission rule to the metrics m (kNumMetrics, from analyze) in
-// place: ttft_ms, and for kAdmitIteration wait_ms and response_ms.
-inline void admit(const ReplicaView& r, std::int32_t rule, double* m) {
+// place: ttft_ms, and for kAdmitIteration wait_ms and response_ms. c_forced > 0
+// takes PrefillDecode's chunk count as given instead of c(round(B)) (sizing's
+// piece bounds, docs/model.md 3.1; m's read-off must use the same count).
+inline void admit(const ReplicaView& r, std::int32_t rule, double* m, double c_forced = 0.0) {
   if (rule != kAdmitImmediate && rule != kAdmitIteration) return;
   const ServiceParams& p = r.service;
   const bool pd = p.kind == kPrefillDecode;
@@ -66,7 +68,7 @@ inline void admit(const ReplicaView& r, std::int32_t rule, double* m) {
   const double busy = p0 < 1.0 ? 1.0 / (1.0 - p0) : 0.0;
   const double b_busy = std::min(std::max(B * busy, 1.0), N);
   const double L = pd ? p.in_tokens : 0.0, mo = p.out_tokens;
-  const double c = pd ? chunks_at(r, B) : 1.0;
+  const double c = pd ? (c_forced > 0.0 ? c_forced : chunks_at(r, B)) : 1.0;
   const double w_pre = (p.beta + p.gamma * (c + 1.0) / 2.0) * L;
   const double w_dec = p.beta * mo + p.gamma * mo * (L + (mo + 1.0) / 2.0);
   const double delta = (w_pre + w_dec) / (c + mo);
@@ -118,14 +120,20 @@ inline Status analyze_admitted(const ReplicaView& r, double rate_per_s, std::int
 
 // Sizes a replica with the TTFT targets (and, for kAdmitIteration, the wait
 // targets) taken under the admission rule. The other targets are solved by
-// size_replica first; their rate caps a Brent search below it for the rest.
-// Percentile targets shift the chain's quantile by the change of the mean.
+// size_replica first; their rate caps a bracketed search below it for the
+// rest, certified over PrefillDecode's pieces of constant chunk count like
+// size_replica's (docs/model.md 3.1). Percentile targets shift the chain's
+// quantile by the change of the mean.
 inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t rule,
                             SizeResult& out) {
   out = SizeResult{};
   if (!valid_admission(rule)) return set_status(out, kBadAdmission);
   Status s = validate_targets(t);
   if (s != kOk) return set_status(out, s);
+  if (const std::int32_t tiny = subnormal_target(t)) {
+    out.binding = tiny;
+    return set_status(out, infeasible_status(tiny));
+  }
   // Without prefills, immediate admission is the chain's read-off itself.
   if (rule == kAdmitImmediate && r.service.kind != kPrefillDecode) rule = kAdmitChain;
   using detail::is_set;
@@ -148,13 +156,38 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
 
   double m[kNumMetrics];
   Moments mo;
-  // The largest excess of the refined targets at rate (which: its binding
-  // code); m holds the admitted metrics there.
-  auto excess = [&](double rate, std::int32_t* which) {
-    Status st = analyze(r, rate, m, &mo);
-    if (st != kOk) return std::numeric_limits<double>::quiet_NaN();
+  double work = 0.0;
+  // The largest excess of the refined targets at rate from the chain's moments
+  // mo there (which: its binding code), with the read-off at c chunks if c > 0;
+  // m holds the admitted metrics there.
+  // A quantile bisects the wait's tail: about 64 of its Erlang windows.
+  auto quantile = [&](double rate, const Moments& mm, double q, double scale_ms, Status* st) {
+    if (rate == 0.0) return 0.0;  // nobody waits at an idle replica
+    const double x = r.chain.max_rate() * scale_ms;
+    if (!std::isinf(r.chain.Q) && r.chain.Q > 0.0) {
+      work += 64.0 * kWindowTermCost * std::min(r.chain.Q, 30.0 * std::sqrt(x) + 31.0);
+    }
+    if (work > kMaxWork) {
+      *st = kNotCertified;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    return wait_quantile(r.chain, mm, q);
+  };
+  // The largest excess of the refined targets at rate from the chain's moments
+  // mm there (which: its binding code), with the read-off at c chunks if c > 0;
+  // m holds the admitted metrics there.
+  auto refined = [&](double rate, const Moments& mm, double c, std::int32_t* which,
+                     Status* st) {
+    fill_metrics(r, rate, mm, m);
+    if (c > 0.0) {
+      const Latency l = latency(r, rate / 1000.0, mm);
+      const ReadOff o = read_off_chunks(r, mm.in_service, l.service, l.wait, c);
+      m[kPrefillMs] = o.prefill;
+      m[kItlMs] = o.itl;
+      m[kTtftMs] = o.ttft;
+    }
     const double chain_ttft = m[kTtftMs], chain_wait = m[kWaitMs];
-    admit(r, rule, m);
+    admit(r, rule, m, c);
     double worst = -std::numeric_limits<double>::infinity();
     auto consider = [&](double v, std::int32_t code) {
       if (v - 1.0 > worst) {
@@ -165,53 +198,78 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
     if (ttft) consider(m[kTtftMs] / t.ttft_ms, kBindTtft);
     if (wait) consider(m[kWaitMs] / t.wait_ms, kBindWait);
     if (ttft_p) {
-      const double q = wait_quantile(r.chain, mo, t.ttft_pq) + chain_ttft - chain_wait;
+      const double q = quantile(rate, mm, t.ttft_pq, t.ttft_p_ms, st) + chain_ttft - chain_wait;
       consider((q + (m[kTtftMs] - chain_ttft)) / t.ttft_p_ms, kBindTtftPercentile);
     }
     if (wait_p) {
-      const double q = wait_quantile(r.chain, mo, t.wait_pq);
+      const double q = quantile(rate, mm, t.wait_pq, t.wait_p_ms, st);
       consider((q + (m[kWaitMs] - chain_wait)) / t.wait_p_ms, kBindWaitPercentile);
     }
-    return worst;
+    return *st == kOk ? worst : std::numeric_limits<double>::quiet_NaN();
+  };
+  auto chain = [&](double rate, Moments& mm) {
+    work += static_cast<double>(r.chain.N) + kEvaluationCost;
+    if (work > kMaxWork) return kNotCertified;
+    if (!(std::isfinite(rate) && rate >= 0.0)) return kBadRate;
+    return evaluate_chain<true>(r.chain, rate / 1000.0, mm);
+  };
+  auto actual = [&](double rate, Status* st, std::int32_t* which) {
+    *st = chain(rate, mo);
+    if (*st != kOk) return std::numeric_limits<double>::quiet_NaN();
+    return refined(rate, mo, 0.0, which, st);
+  };
+  auto forced = [&](double rate, const Moments& mm, double c, std::int32_t* which, Status* st) {
+    return refined(rate, mm, c, which, st);
   };
   std::int32_t which = kBindNone;
-  const double f_hi = excess(cap, &which);
+  double f_hi = actual(cap, &s, &which);
   ++iterations;
-  if (std::isnan(f_hi)) return set_status(out, kBadRate);
-  if (f_hi <= 0.0) {
-    std::copy(m, m + kNumMetrics, out.metrics);
-    out.rate = cap;
-    out.binding = cap_binding;
-    out.iterations = iterations;
-    return set_status(out, kOk);
-  }
-  std::int32_t binding = which;
-  const double f_lo = excess(0.0, &which);
-  ++iterations;
-  if (f_lo >= 0.0) {
-    std::copy(m, m + kNumMetrics, out.metrics);
-    out.rate = 0.0;
-    out.binding = which;
-    out.iterations = iterations;
-    return set_status(out, infeasible_status(which));
-  }
-  double best = 0.0;
-  auto f = [&](double x) {
-    std::int32_t w = kBindNone;
-    const double v = excess(x, &w);
-    if (v <= 0.0) {
-      if (x > best) best = x;
-    } else {
-      binding = w;
+  if (s != kOk) return set_status(out, s);
+  double answer = cap, above = std::numeric_limits<double>::infinity();
+  std::int32_t binding = cap_binding;
+  Moments answer_mo = mo;
+  if (f_hi > 0.0) {
+    binding = which;
+    const double f_lo = actual(0.0, &s, &which);
+    ++iterations;
+    if (s != kOk) return set_status(out, s);
+    if (f_lo >= 0.0) {
+      std::copy(m, m + kNumMetrics, out.metrics);
+      out.rate = 0.0;
+      out.binding = which;
+      out.iterations = iterations;
+      return set_status(out, infeasible_status(which));
     }
-    return v;
-  };
-  iterations += brent_root(f, 0.0, f_lo, cap, f_hi, 1e-13);
-  // The metrics at the answer (the last point evaluated may be above it).
-  excess(best, &which);
+    double a = 0.0, fa = f_lo, b = cap;
+    bool closed;
+    // The refined percentiles are steep in the rate: a tighter bracket than
+    // size_replica's keeps them within 1e-9 of their targets.
+    iterations += close_bracket(actual, a, fa, b, f_hi, binding, &s, &closed, 1e-13);
+    if (s != kOk) return set_status(out, s);
+    if (!closed) return set_status(out, kNotCertified);
+    answer = a;
+    above = b;
+    if (answer > 0.0) {
+      s = chain(answer, answer_mo);
+      ++iterations;
+      if (s != kOk) return set_status(out, s);
+    }
+  }
+  if (r.service.kind == kPrefillDecode && answer > 0.0) {
+    s = certify_pieces(r, answer, answer_mo, above, binding, iterations, chain, forced, actual);
+    if (s != kOk) return set_status(out, s);
+  }
+  if (!(answer > 0.0)) {
+    out.binding = binding;
+    out.iterations = iterations;
+    return set_status(out, infeasible_status(binding));
+  }
+  // The metrics at the answer.
+  actual(answer, &s, &which);
   ++iterations;
+  if (s != kOk) return set_status(out, s);
   std::copy(m, m + kNumMetrics, out.metrics);
-  out.rate = best;
+  out.rate = answer;
   out.binding = binding;
   out.iterations = iterations;
   return set_status(out, kOk);

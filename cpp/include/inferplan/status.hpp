@@ -20,6 +20,9 @@ enum Status : std::int32_t {
   kInfeasibleBlock = 6,
   kInfeasibleTps = 7,
   kInfeasibleWait = 8,
+  // Sizing could not certify that every target holds on [0, rate] within its
+  // work bound (docs/model.md 3.1): no rate is reported.
+  kNotCertified = 9,
   // Invalid input, one code per field.
   kBadKind = 20,
   kBadAlpha = 21,

@@ -23,11 +23,6 @@ BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 NUM_METRICS = 15
 NUM_MOMENTS = 16
-# The moments buffer also carries the sizing search's scratch, so that a batch call allocates
-# once per chunk of rows, never per row: [moments | best feasible moments | state].
-WS_BEST = NUM_MOMENTS
-WS_ST = WS_BEST + NUM_MOMENTS
-MO_SIZE = WS_ST + 5
 
 
 @nb.njit(**_JIT)
@@ -767,6 +762,11 @@ TPS_CAP = 0.9
 RATE_REL_TOL = 1e-10
 TARGET_SLACK = 1e-12
 MAX_ITERATIONS = 200
+MAX_WORK = 4e8
+WINDOW_TERM_COST = 100.0
+EVALUATION_COST = 64.0
+MIN_DENORMAL = 5e-324
+NOT_CERTIFIED, BAD_SERVICE_TIME = 9, 36
 BAD_TARGET_ITL, BAD_TARGET_TTFT, BAD_TTFT_PCT, BAD_WAIT_PCT = 30, 31, 32, 33
 BAD_MAX_BLOCK, BAD_TPS, BAD_TARGET_WAIT = 34, 35, 38
 INF_ITL, INF_TTFT, INF_TTFT_PCT, INF_WAIT_PCT, INF_BLOCK, INF_WAIT = 2, 3, 4, 5, 6, 8
@@ -810,22 +810,50 @@ def validate_targets(t):
 
 
 @nb.njit(**_JIT)
-def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rate, mo,
-            slopes=False):
-    """(largest relative excess over the set targets, its binding code, status, and with
-    slopes the binding target's G' and G'' for G = log(metric) in log(rate), NaN for a
-    percentile); mo receives the chain's moments. Mirrors TargetExcess."""
-    if not (math.isfinite(rate) and rate >= 0.0):
-        return math.inf, BIND_NONE, BAD_RATE, np.nan, np.nan
-    lam = rate / 1000.0
-    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes)
-    if s != OK:
-        return math.inf, BIND_NONE, s, np.nan, np.nan
-    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+def subnormal_target(t):
+    """Mirrors subnormal_target in sizing.hpp: a target below the smallest normal double is
+    infeasible (its binding code; BIND_NONE if none)."""
+    tiny = 2.2250738585072014e-308
+    if _is_set(t[1]) and t[1] < tiny:
+        return BIND_TTFT
+    if _is_set(t[0]) and t[0] < tiny:
+        return BIND_ITL
+    if _is_set(t[2]) and t[2] < tiny:
+        return BIND_WAIT
+    if _is_set(t[3]) and t[4] < tiny:
+        return BIND_TTFT_PCT
+    if _is_set(t[5]) and t[6] < tiny:
+        return BIND_WAIT_PCT
+    if _is_set(t[7]) and t[7] < tiny:
+        return BIND_BLOCK
+    return BIND_NONE
+
+
+@nb.njit(**_JIT)
+def _tail(N, Q, inv_mu, lam, mo, t, st):
+    """(P(W > t), status): 0 at an idle replica and where mu(N) t overflows; the Erlang
+    window's terms count against the work bound (mirrors TargetExcess::tail)."""
+    if lam == 0.0 or Q == 0.0:
+        return 0.0, OK
+    x = (1.0 / inv_mu[N - 1]) * t
+    if not x < math.inf:
+        return 0.0, OK
+    if not math.isinf(Q) and t > 0.0:
+        st[ST_WORK] += WINDOW_TERM_COST * min(Q, 30.0 * math.sqrt(x) + 31.0)
+        if st[ST_WORK] > MAX_WORK:
+            return np.nan, NOT_CERTIFIED
+    return wait_ccdf(N, Q, inv_mu, mo, t), OK
+
+
+@nb.njit(**_JIT)
+def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
+    """(largest excess, binding code, metric, value, status) of the set targets from the
+    given metrics: mirrors TargetExcess::combine_values."""
     best = -math.inf
     arg = BIND_NONE
     metric = -1
     value = 0.0
+    s = OK
     if _is_set(t[1]):
         e = ttft * (1.0 / t[1]) - 1.0 - TARGET_SLACK
         if e > best:
@@ -839,20 +867,49 @@ def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
         if e > best:
             best, arg, metric, value = e, BIND_WAIT, 9, wait
     if _is_set(t[3]):
-        tt = t[4] - prefill - itl
-        tail = 1.0 if tt < 0.0 else wait_ccdf(N, Q, inv_mu, mo, tt)
+        tt = t[4] - part
+        tail = 1.0
+        if not tt < 0.0:
+            tail, s1 = _tail(N, Q, inv_mu, lam, mo, tt, st)
+            if s1 != OK:
+                s = s1
         e = tail * (1.0 / (1.0 - t[3])) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_TTFT_PCT, -1, tail
     if _is_set(t[5]):
-        tail = wait_ccdf(N, Q, inv_mu, mo, t[6])
+        tail, s1 = _tail(N, Q, inv_mu, lam, mo, t[6], st)
+        if s1 != OK:
+            s = s1
         e = tail * (1.0 / (1.0 - t[5])) - 1.0 - TARGET_SLACK
         if e > best:
             best, arg, metric, value = e, BIND_WAIT_PCT, -1, tail
     if _is_set(t[7]):
-        e = mo[1] * (1.0 / t[7]) - 1.0 - TARGET_SLACK
+        e = p_block * (1.0 / t[7]) - 1.0 - TARGET_SLACK
         if e > best:
-            best, arg, metric, value = e, BIND_BLOCK, 2, mo[1]
+            best, arg, metric, value = e, BIND_BLOCK, 2, p_block
+    return best, arg, metric, value, s
+
+
+@nb.njit(**_JIT)
+def _excess(args, t, rate, mo, st, slopes=False):
+    """(largest relative excess over the set targets, its binding code, status, and with
+    slopes the binding target's G' and G'' for G = log(metric) in log(rate), NaN for a
+    percentile); mo receives the chain's moments. Mirrors TargetExcess::operator()."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    if not (math.isfinite(rate) and rate >= 0.0):
+        return math.inf, BIND_NONE, BAD_RATE, np.nan, np.nan
+    st[ST_WORK] += N + EVALUATION_COST
+    if st[ST_WORK] > MAX_WORK:
+        return math.inf, BIND_NONE, NOT_CERTIFIED, np.nan, np.nan
+    lam = rate / 1000.0
+    s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes)
+    if s != OK:
+        return math.inf, BIND_NONE, s, np.nan, np.nan
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    best, arg, metric, value, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait,
+                                           prefill + itl, mo[1], st)
+    if s != OK:
+        return math.inf, BIND_NONE, s, np.nan, np.nan
     g1 = np.nan
     g2 = np.nan
     if slopes:
@@ -871,6 +928,51 @@ def _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_in
 
 
 @nb.njit(**_JIT)
+def _chain(args, rate, mo, st):
+    """The chain at rate with slopes, counted against the work bound (TargetExcess::chain)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    st[ST_WORK] += N + EVALUATION_COST
+    if st[ST_WORK] > MAX_WORK:
+        return NOT_CERTIFIED
+    return evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, rate / 1000.0, mo, True)
+
+
+@nb.njit(**_JIT)
+def _excess_at(args, t, rate, mo, st):
+    """(excess, which, status) at rate from the moments mo there (TargetExcess::at)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    lam = rate / 1000.0
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    e, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
+                                 mo[1], st)
+    return (e if s == OK else np.nan), which, s
+
+
+@nb.njit(**_JIT)
+def _bound(args, t, x1, m1, x2, m2, st):
+    """(upper bound on the excess over [x1, x2], which, status): TargetExcess::bound."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    lam2 = x2 / 1000.0
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam2, m2)
+    p_lo = 0.0
+    if p[0] == 1.0:
+        B1 = m1[4]
+        c1 = _chunks_at(N, chunks, B1)
+        raw = c1 * max(0.0, p[1] + (B1 - 1.0) * _delta(p, c1)) + _w_pre(p, c1)
+        m, L = p[5], p[4]
+        w_dec = p[2] * m + p[3] * m * (L + (m + 1.0) / 2.0)
+        service1 = latency(p, N, tau, chunks, x1 / 1000.0, m1)[2]
+        p_lo = min(raw, max(service1 - (m * p[1] + w_dec), 0.0))
+    p_hi = prefill
+    inv_m = 1.0 / p[5]
+    p_ttft = p_hi if inv_m <= 1.0 else p_lo
+    part = service * inv_m + p_ttft * (1.0 - inv_m)
+    e, which, _, _, s = _combine(N, Q, inv_mu, t, lam2, m2, wait + part,
+                                 (service - p_lo) * inv_m, wait, part, m2[1], st)
+    return (e if s == OK else np.nan), which, s
+
+
+@nb.njit(**_JIT)
 def _infeasible(binding):
     if binding == BIND_ITL:
         return INF_ITL
@@ -885,46 +987,25 @@ def _infeasible(binding):
     return INF_BLOCK
 
 
-# State shared by the root finder's evaluations: best feasible rate, binding code, status,
-# and for the batch-level search the level sought and the smallest rate above it.
-ST_BEST, ST_BINDING, ST_STATUS, ST_LEVEL, ST_LAM_B = 0, 1, 2, 3, 4
+# The sizing workspace (one float array, so that a batch call allocates once per chunk of
+# rows): [moments | moments at the bracket's feasible end | idle moments | two more | state].
+WS_BEST = NUM_MOMENTS
+WS_IDLE = WS_BEST + NUM_MOMENTS
+WS_M1 = WS_IDLE + NUM_MOMENTS
+WS_M2 = WS_M1 + NUM_MOMENTS
+WS_ST = WS_M2 + NUM_MOMENTS
+MO_SIZE = WS_ST + 4
+ST_WORK = 0
+# The bracket of a search (sizing.hpp Bracket): a, G(a), b, G(b), which at a, which at b.
+BR_A, BR_GA, BR_B, BR_GB, BR_AW, BR_BW = 0, 1, 2, 3, 4, 5
 
 
 @nb.njit(**_JIT)
-def _keep_feasible(x, ws, st):
-    """Records x as the best feasible rate and its moments (ws[:16]) if it is larger."""
-    if x > st[ST_BEST]:
-        st[ST_BEST] = x
-        ws[WS_BEST:WS_BEST + NUM_MOMENTS] = ws[:NUM_MOMENTS]
-
-
-@nb.njit(**_JIT)
-def _f(mode, args, t, x, ws, st):
-    """One evaluation for the root finder: mode 0 = the targets' excess (recording the best
-    feasible rate and its moments, the binding target), mode 1 = B(x) - level."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb):
+    """Mirrors brent_root in sizing.hpp with close_bracket's evaluation: cb = [na, nfa, nb,
+    nfb, nw, status]; returns the number of evaluations."""
     mo = ws[:NUM_MOMENTS]
-    if mode == 1:
-        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, x / 1000.0, mo)
-        v = mo[4] - st[ST_LEVEL]
-        if v > 0.0 and x < st[ST_LAM_B]:
-            st[ST_LAM_B] = x
-        return v
-    v, which, s, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
-                                max_inv, t, x, mo)
-    if s != OK:
-        st[ST_STATUS] = s
-        return np.nan
-    if v <= 0.0:
-        _keep_feasible(x, ws, st)
-    else:
-        st[ST_BINDING] = which
-    return v
-
-
-@nb.njit(**_JIT)
-def brent_root(mode, args, t, a, fa, b, fb, rel_tol, ws, st):
-    """Mirrors brent_root in sizing.hpp; returns the number of evaluations."""
+    st = ws[WS_ST:]
     c, fc = a, fa
     d = b - a
     e = d
@@ -971,52 +1052,42 @@ def brent_root(mode, args, t, a, fa, b, fb, rel_tol, ws, st):
             b += d
         else:
             b += tol if xm > 0.0 else -tol
-        fb = _f(mode, args, t, b, ws, st)
-        if math.isnan(fb):
+        # close_bracket's f
+        v, w, s, _, _ = _excess(args, t, b, mo, st)
+        if s != OK:
+            cb[5] = s
             return evaluations + 1
+        if b > cb[0] and b < cb[2]:
+            if v <= 0.0:
+                cb[0] = b
+                cb[1] = v
+            else:
+                cb[2] = b
+                cb[3] = v
+                cb[4] = w
+        fb = -MIN_DENORMAL if v == 0.0 else v
         evaluations += 1
     return evaluations
 
 
 @nb.njit(**_JIT)
-def first_crossing(args, t, e_lo, B_root, ws, st):
-    """Mirrors first_crossing in sizing.hpp."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
-    if p[0] != 1.0 or st[ST_BEST] <= 0.0:
-        return 0
-    mo = ws[:NUM_MOMENTS]
-    b_hi = min(max(math.floor(B_root + 0.5), 1.0), float(N))
+def close_bracket(args, t, a, fa, b, fb, b_which, ws):
+    """Mirrors close_bracket in sizing.hpp: (evaluations, a, fa, b, fb, b_which, status,
+    closed)."""
     evaluations = 0
-    piece_start = 0.0
-    e_start = e_lo
-    root = st[ST_BEST]
-    for b in range(1, int(b_hi)):
-        if chunks[b] == chunks[b - 1]:
-            continue
-        level = b + 0.5
-        st[ST_LEVEL] = level
-        st[ST_LAM_B] = root
-        evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, root / 1000.0, mo)
-        evaluations += 1 + brent_root(1, args, t, piece_start, -level, root, mo[4] - level,
-                                      RATE_REL_TOL, ws, st)
-        lam_b = st[ST_LAM_B]
-        left = lam_b * (1.0 - 1e-9)
-        e_left = _f(0, args, t, left, ws, st)
-        evaluations += 1
-        if math.isnan(e_left):
-            return evaluations
-        if e_left > 0.0:
-            st[ST_BEST] = piece_start
-            evaluations += brent_root(0, args, t, piece_start, e_start, left, e_left,
-                                      RATE_REL_TOL, ws, st)
-            return evaluations
-        piece_start = lam_b
-        e_start = _f(0, args, t, piece_start, ws, st)
-        evaluations += 1
-        if math.isnan(e_start) or e_start > 0.0:
-            st[ST_BEST] = left
-            return evaluations
-    return evaluations
+    cb = np.empty(6)
+    s = OK
+    rnd = 0
+    while rnd < 8 and b - a > RATE_REL_TOL * b:
+        cb[0], cb[1], cb[2], cb[3], cb[4], cb[5] = a, fa, b, fb, b_which, OK
+        evaluations += brent_root(args, t, a, fa, b, fb, RATE_REL_TOL, ws, cb)
+        if cb[5] != OK:
+            s = int(cb[5])
+            break
+        a, fa, b, fb, b_which = cb[0], cb[1], cb[2], cb[3], int(cb[4])
+        rnd += 1
+    closed = s == OK and b - a <= 2.0 * RATE_REL_TOL * b
+    return evaluations, a, fa, b, fb, b_which, s, closed
 
 
 NEWTON_CLOSE = 1e-5
@@ -1043,64 +1114,131 @@ def halley_step(g, slope, curv):
 
 
 @nb.njit(**_JIT)
-def newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st):
-    """Mirrors newton_root in sizing.hpp; returns the number of evaluations."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
+    """Mirrors newton_root in sizing.hpp: (evaluations, status, converged); br is the
+    bracket, ws[WS_BEST:] the moments at its feasible end."""
     mo = ws[:NUM_MOMENTS]
+    st = ws[WS_ST:]
     log1p_slack = math.log1p(TARGET_SLACK)
     evaluations = 0
+    stalled = 0
+    halved = True
+    prev_step = math.inf
     while evaluations < MAX_ITERATIONS:
+        a = br[BR_A]
+        b = br[BR_B]
         if b - a <= RATE_REL_TOL * b:
-            break
+            return evaluations, OK, True
         step, cubic = halley_step(gx, slope, curv)
+        stall = a > 0.0 and not halved and not abs(step) < 0.5 * abs(prev_step)
+        stalled = stalled + 1 if stall else 0
+        prev_step = step
         if abs(step) < 1e-3:
             shrink = 1.0 - step * (1.0 - step * (0.5 - step / 6.0))
         else:
             shrink = math.exp(-step)
         cand = x * shrink
-        newton_ok = slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
+        newton_ok = stalled < 2 and slope > 0.0 and math.isfinite(cand) and cand > a and cand < b
         if newton_ok and abs(step) <= RATE_REL_TOL and gx <= 0.0:
-            break
+            return evaluations, OK, True
         close = newton_ok and abs(step) < (HALLEY_CLOSE if cubic else NEWTON_CLOSE)
         if close:
             cand *= 1.0 - 0.5 * RATE_REL_TOL
             if not cand > a:
-                break
+                return evaluations, OK, True
         elif not newton_ok:
             if a == 0.0:
                 cand = 0.5 * b
             else:
                 la = math.log(a)
                 lb = math.log(b)
-                lc = la - ga * (lb - la) / (gb - ga)
+                lc = la - br[BR_GA] * (lb - la) / (br[BR_GB] - br[BR_GA])
                 guard = 1e-3 * (lb - la)
-                if not (lc > la + guard and lc < lb - guard):
+                if stalled >= 2 or not (lc > la + guard and lc < lb - guard):
                     lc = 0.5 * (la + lb)
                 cand = math.exp(lc)
-        e, which, s, new_slope, new_curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S,
-                                                   filled, monotone, max_inv, t, cand, mo,
-                                                   not close)
+        e, which, s, new_slope, new_curv = _excess(args, t, cand, mo, st, not close)
+        evaluations += 1
+        if s != OK:
+            return evaluations, s, False
         if close:
             new_slope = slope
             new_curv = curv
-        evaluations += 1
-        if s != OK:
-            st[ST_STATUS] = s
-            return evaluations
+            if which != slope_which:
+                new_slope = np.nan
+        slope_which = which
         g = _to_g(e, log1p_slack)
+        width = b - a
         if e <= 0.0:
-            a = cand
-            ga = g
-            _keep_feasible(cand, ws, st)
+            br[BR_A] = cand
+            br[BR_GA] = g
+            br[BR_AW] = which
+            ws[WS_BEST:WS_BEST + NUM_MOMENTS] = mo
         else:
-            b = cand
-            gb = g
-            st[ST_BINDING] = which
+            br[BR_B] = cand
+            br[BR_GB] = g
+            br[BR_BW] = which
+        halved = not br[BR_B] - br[BR_A] > 0.5 * width
         x = cand
         gx = g
         slope = new_slope
         curv = new_curv
-    return evaluations
+    return evaluations, OK, False
+
+
+CERTIFY_GAP = 5e-10
+CERTIFY_STEP = 0.97
+
+
+@nb.njit(**_JIT)
+def certify_bound(args, t, e_idle, answer, above, binding, ws):
+    """Mirrors certify_bound in sizing.hpp: (status, answer, above, binding, evaluations)."""
+    st = ws[WS_ST:]
+    idle_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
+    m1 = ws[WS_M1:WS_M1 + NUM_MOMENTS]
+    m2 = ws[WS_M2:WS_M2 + NUM_MOMENTS]
+    m1[:] = idle_mo
+    evaluations = 0
+    x1 = 0.0
+    e1 = e_idle
+    end = answer * (1.0 - CERTIFY_GAP)
+    w = end
+    while x1 < end:
+        x2 = min(x1 + w, end)
+        s = _chain(args, x2, m2, st)
+        evaluations += 1
+        if s != OK:
+            return s, answer, above, binding, evaluations
+        e2, w2, s = _excess_at(args, t, x2, m2, st)
+        if s != OK:
+            return s, answer, above, binding, evaluations
+        if e2 > 0.0:
+            ev, a, fa, b, fb, bw, s, closed = close_bracket(args, t, x1, e1, x2, e2, w2, ws)
+            evaluations += ev
+            if s != OK:
+                return s, answer, above, binding, evaluations
+            if not closed:
+                return NOT_CERTIFIED, answer, above, binding, evaluations
+            answer = a
+            above = b
+            binding = bw
+            end = answer * (1.0 - CERTIFY_GAP)
+            w = end - x1
+            continue
+        u, wb, s = _bound(args, t, x1, m1, x2, m2, st)
+        if s != OK:
+            return s, answer, above, binding, evaluations
+        growth = (u - e1) / (x2 - x1)
+        if u <= 0.0:
+            x1 = x2
+            m1[:] = m2
+            e1 = e2
+            w = min(8.0 * w, CERTIFY_STEP * -e1 / growth) if growth > 0.0 else 8.0 * w
+        elif x2 - x1 > RATE_REL_TOL * x2:
+            w = min(0.9 * w, CERTIFY_STEP * -e1 / growth)
+        else:
+            return OK, x1, x2, wb, evaluations
+    return OK, answer, above, binding, evaluations
 
 
 @nb.njit(**_JIT)
@@ -1144,91 +1282,152 @@ def guess_rate(p, N, tau, chunks, t, cap):
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                  out_m, ws):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
-    metrics at the rate. ws is the workspace (MO_SIZE): moments, best moments, state."""
+    metrics at the rate. ws is the workspace (MO_SIZE)."""
     s = validate_targets(t)
     if s != OK:
         return s, 0.0, BIND_NONE, 0
-    cap = SATURATION_CAP * ((1.0 / inv_mu[N - 1]) * 1000.0)
+    tiny = subnormal_target(t)
+    if tiny != BIND_NONE:
+        return _infeasible(tiny), 0.0, tiny, 0
+    mu_N = (1.0 / inv_mu[N - 1]) * 1000.0
+    if not (math.isfinite(mu_N) and mu_N > 0.0):
+        return BAD_SERVICE_TIME, 0.0, BIND_NONE, 0
+    cap = SATURATION_CAP * mu_N
     cap_binding = BIND_NONE
     if _is_set(t[8]):
         cap *= TPS_CAP
         cap_binding = BIND_TPS
     args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
     mo = ws[:NUM_MOMENTS]
-    best = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
-    any_target = False
+    a_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
+    idle_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
+    st = ws[WS_ST:]
+    st[:] = 0.0
+    n_targets = 0
     for k in range(8):
         if _is_set(t[k]) and k != 4 and k != 6:
-            any_target = True
-    if not any_target:
+            n_targets += 1
+    if n_targets == 0:
         s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap,
                     out_m, mo)
         return s, cap, cap_binding, 1
-    st = ws[WS_ST:WS_ST + 5]
-    st[:] = 0.0
-    st[ST_STATUS] = OK
-    e_lo, which, s, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone,
-                                   max_inv, t, 0.0, best)
+    e_lo, which, s, _, _ = _excess(args, t, 0.0, idle_mo, st)
     if s != OK:
         return s, 0.0, BIND_NONE, 1
+    a_mo[:] = idle_mo
     iterations = 1
     if e_lo > 0.0:
-        fill_metrics(p, N, tau, chunks, inv_mu, 0.0, best, out_m)
+        fill_metrics(p, N, tau, chunks, inv_mu, 0.0, idle_mo, out_m)
         return _infeasible(which), 0.0, which, iterations
     log1p_slack = math.log1p(TARGET_SLACK)
-    a = 0.0
-    ga = -math.inf
+    br = np.empty(6)
+    br[BR_A], br[BR_GA], br[BR_B], br[BR_GB] = 0.0, -math.inf, math.inf, 0.0
+    br[BR_AW], br[BR_BW] = BIND_NONE, BIND_NONE
     x = guess_rate(p, N, tau, chunks, t, cap)
     gx = 0.0
     slope = 0.0
     curv = 0.0
     if x > 0.0:
-        e0, which, s, slope, curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                            monotone, max_inv, t, x, mo, True)
+        e0, which, s, slope, curv = _excess(args, t, x, mo, st, True)
         iterations += 1
         if s != OK:
             return s, 0.0, BIND_NONE, iterations
         gx = _to_g(e0, log1p_slack)
         if e0 <= 0.0:
-            _keep_feasible(x, ws, st)
-            a = x
-            ga = gx
+            br[BR_A] = x
+            br[BR_GA] = gx
+            br[BR_AW] = which
+            a_mo[:] = mo
             x = 0.0
         else:
-            st[ST_BINDING] = which
-    b = x
-    gb = gx
+            br[BR_B] = x
+            br[BR_GB] = gx
+            br[BR_BW] = which
+    at_cap = False
     if x == 0.0:
-        e_hi, which, s, slope, curv = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S,
-                                              filled, monotone, max_inv, t, cap, mo, True)
+        e_hi, which, s, slope, curv = _excess(args, t, cap, mo, st, True)
         iterations += 1
         if s != OK:
             return s, 0.0, BIND_NONE, iterations
         if e_hi <= 0.0:
-            fill_metrics(p, N, tau, chunks, inv_mu, cap, mo, out_m)
-            return OK, cap, cap_binding, iterations
-        st[ST_BINDING] = which
-        b = cap
-        x = cap
-        gb = _to_g(e_hi, log1p_slack)
-        gx = gb
-    iterations += newton_root(args, t, a, ga, b, gb, x, gx, slope, curv, ws, st)
-    if st[ST_STATUS] != OK:
-        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
-    root = st[ST_BEST]
-    iterations += first_crossing(args, t, e_lo, best[4], ws, st)
-    if st[ST_STATUS] != OK:
-        return int(st[ST_STATUS]), 0.0, BIND_NONE, iterations
-    if st[ST_BEST] != root:
-        _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                st[ST_BEST], best)
+            at_cap = True
+            br[BR_A] = cap
+            a_mo[:] = mo
+            br[BR_BW] = cap_binding
+        else:
+            x = cap
+            br[BR_B] = cap
+            gx = _to_g(e_hi, log1p_slack)
+            br[BR_GB] = gx
+            br[BR_BW] = which
+    if not at_cap:
+        ev, s, converged = newton_root(args, t, br, x, gx, slope, curv, which, ws)
+        iterations += ev
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
+        if not converged:
+            ev, a, ga, b, gb, bw, s, converged = close_bracket(
+                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws)
+            br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
+            iterations += ev
+            if s != OK:
+                return s, 0.0, BIND_NONE, iterations
+            if not converged:
+                return NOT_CERTIFIED, 0.0, BIND_NONE, iterations
+            if br[BR_A] > 0.0:
+                _, which, s, _, _ = _excess(args, t, br[BR_A], a_mo, st)
+                iterations += 1
+                if s != OK:
+                    return s, 0.0, BIND_NONE, iterations
+    if not at_cap and n_targets > 1 and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B]):
+        up = br[BR_A] * (1.0 + 2.0 * RATE_REL_TOL)
+        e_up, which, s, _, _ = _excess(args, t, up, mo, st)
         iterations += 1
-    binding = int(st[ST_BINDING])
-    if binding == BIND_NONE:
-        _, binding, _, _, _ = _excess(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                      monotone, max_inv, t, cap, mo)
-    fill_metrics(p, N, tau, chunks, inv_mu, st[ST_BEST], best, out_m)
-    return OK, st[ST_BEST], binding, iterations
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
+        if e_up > 0.0:
+            br[BR_B] = up
+            br[BR_BW] = which
+        else:
+            br[BR_A] = up
+            br[BR_GA] = _to_g(e_up, log1p_slack)
+            br[BR_AW] = which
+            ev, a, ga, b, gb, bw, s, closed = close_bracket(
+                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws)
+            br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
+            iterations += ev
+            if s != OK:
+                return s, 0.0, BIND_NONE, iterations
+            if not closed:
+                return NOT_CERTIFIED, 0.0, BIND_NONE, iterations
+            _, which, s, _, _ = _excess(args, t, br[BR_A], a_mo, st)
+            iterations += 1
+            if s != OK:
+                return s, 0.0, BIND_NONE, iterations
+    answer = br[BR_A]
+    above = br[BR_B]
+    if at_cap:
+        binding = cap_binding
+    elif br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B]:
+        binding = int(br[BR_BW])
+    else:
+        binding = int(br[BR_AW])
+    drops = p[0] == 1.0 and (_is_set(t[0]) or ((_is_set(t[1]) or _is_set(t[3])) and p[5] < 1.0))
+    if drops and answer > 0.0:
+        s, answer, above, binding, ev = certify_bound(args, t, e_lo, answer, above, binding, ws)
+        iterations += ev
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
+        if answer != br[BR_A] and answer > 0.0:
+            _, which, s, _, _ = _excess(args, t, answer, a_mo, st)
+            iterations += 1
+            if s != OK:
+                return s, 0.0, BIND_NONE, iterations
+    if not answer > 0.0:
+        fill_metrics(p, N, tau, chunks, inv_mu, 0.0, a_mo, out_m)
+        return _infeasible(binding), 0.0, binding, iterations
+    fill_metrics(p, N, tau, chunks, inv_mu, answer, a_mo, out_m)
+    return OK, answer, binding, iterations
 
 
 @nb.njit(**_JIT)

@@ -329,42 +329,97 @@ _INFEASIBLE = {1: Status.INFEASIBLE_ITL, 2: Status.INFEASIBLE_TTFT, 3: Status.IN
                6: Status.INFEASIBLE_BLOCK}  # fmt: skip
 
 
+def subnormal_target(t) -> int:
+    """The binding code of the first set target below the smallest normal double (0 if
+    none): such a target is infeasible, never met by a rate lost in subnormal arithmetic."""
+    itl, ttft, wait, tq, tms, wq, wms, block, _ = t
+    pairs = ((2, ttft, ttft), (1, itl, itl), (3, wait, wait), (4, tq, tms), (5, wq, wms),
+             (6, block, block))  # fmt: skip
+    for code, on, value in pairs:
+        if _set(on) and value < 2.2250738585072014e-308:
+            return code
+    return 0
+
+
+def _tail(tau, max_queue, lam, t):
+    """P(W > t): 0 where mu(N) t overflows (every queued request has left by then)."""
+    if not math.isfinite(len(tau) / float(tau[-1]) * t):
+        return 0.0
+    return wait_ccdf(tau, max_queue, lam, t)
+
+
+def _excess_values(t, lam, tau, max_queue, ttft, itl, wait, part, p_block):
+    """{binding code: metric / target - 1 - slack} for the set targets from the metrics;
+    ``part`` = prefill + ITL, what a TTFT percentile adds to the wait."""
+    itl_t, ttft_t, wait_t, tq, tms, wq, wms, block, _ = t
+    out = {}
+    if _set(ttft_t):
+        out[2] = ttft / ttft_t - 1 - TARGET_SLACK
+    if _set(itl_t):
+        out[1] = itl / itl_t - 1 - TARGET_SLACK
+    if _set(wait_t):
+        out[3] = wait / wait_t - 1 - TARGET_SLACK
+    if _set(tq):
+        shift = tms - part
+        tail = 1.0 if shift < 0 else _tail(tau, max_queue, lam, shift)
+        out[4] = tail / (1 - tq) - 1 - TARGET_SLACK
+    if _set(wq):
+        out[5] = _tail(tau, max_queue, lam, wms) / (1 - wq) - 1 - TARGET_SLACK
+    if _set(block):
+        out[6] = p_block / block - 1 - TARGET_SLACK
+    return out
+
+
+def _named(m):
+    return dict(zip(METRIC_INDEX, m, strict=True))
+
+
 def _violations(params, max_batch, max_queue, tau, t, rate):
     """{binding code: metric / target - 1} for the set targets at rate."""
     _, m = analyze(params, max_batch, max_queue, rate, tau)
-    g = dict(zip(("rate", "p0", "p_block", "throughput", "in_system", "in_service", "in_queue",
-                  "response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms",
-                  "utilization", "max_rate"), m, strict=True))  # fmt: skip
-    itl, ttft, wait, tq, tms, wq, wms, block, _ = t
-    lam = rate / 1000
-    out = {}
-    if _set(ttft):
-        out[2] = g["ttft_ms"] / ttft - 1 - TARGET_SLACK
-    if _set(itl):
-        out[1] = g["itl_ms"] / itl - 1 - TARGET_SLACK
-    if _set(wait):
-        out[3] = g["wait_ms"] / wait - 1 - TARGET_SLACK
-    if _set(tq):
-        shift = tms - g["prefill_ms"] - g["itl_ms"]
-        tail = 1.0 if shift < 0 else wait_ccdf(tau, max_queue, lam, shift)
-        out[4] = tail / (1 - tq) - 1 - TARGET_SLACK
-    if _set(wq):
-        out[5] = wait_ccdf(tau, max_queue, lam, wms) / (1 - wq) - 1 - TARGET_SLACK
-    if _set(block):
-        out[6] = g["p_block"] / block - 1 - TARGET_SLACK
+    g = _named(m)
+    out = _excess_values(t, rate / 1000, tau, max_queue, g["ttft_ms"], g["itl_ms"],
+                         g["wait_ms"], g["prefill_ms"] + g["itl_ms"], g["p_block"])  # fmt: skip
     return out, m
+
+
+def _bound(params, max_batch, max_queue, tau, t, m1, x2, m2):
+    """An upper bound on the excess over [x1, x2] from the metrics at both ends
+    (docs/model.md 3.1): service, wait, B, p_block and the wait's tails rise with the rate,
+    the read-off's prefill with B and the chunk count, so ITL = (service - prefill) / m is
+    at most (service(x2) - prefill(x1)) / m and TTFT = wait + service / m + prefill (1 -
+    1/m) at most its value with the prefill at the end that maximises it."""
+    g1, g2 = _named(m1), _named(m2)
+    inv_m = 1 / params[5]
+    p_lo, p_hi = g1["prefill_ms"], g2["prefill_ms"]
+    part = g2["service_ms"] * inv_m + (p_hi if inv_m <= 1 else p_lo) * (1 - inv_m)
+    return _excess_values(t, x2 / 1000, tau, max_queue, g2["wait_ms"] + part,
+                          (g2["service_ms"] - p_lo) * inv_m, g2["wait_ms"], part,
+                          g2["p_block"])  # fmt: skip
 
 
 def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
     """(status, rate, binding, iterations, metrics): bisection to rel_tol on the same
-    definitions as the fast kernels (docs/model.md section 3)."""
+    definitions as the fast kernels (docs/model.md section 3), certified on [0, rate] where
+    a metric may fall as the rate rises (section 3.1)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _size(params, max_batch, max_queue, targets, tau, rel_tol)
+
+
+def _size(params, max_batch, max_queue, targets, tau, rel_tol):
     status = validate_targets(targets)
     if status != Status.OK:
         return status, 0.0, 0, 0, np.full(NUM_METRICS, math.nan)
+    tiny = subnormal_target(targets)
+    if tiny:
+        return _INFEASIBLE[tiny], 0.0, tiny, 0, np.full(NUM_METRICS, math.nan)
     if tau is None:
         tau = service_times(*params, max_batch)[0]
     tau = np.asarray(tau, dtype=float)
-    cap = (1 - 1e-3) * max_batch / tau[-1] * 1000
+    mu_N = max_batch / tau[-1] * 1000
+    if not (math.isfinite(mu_N) and mu_N > 0):
+        return Status.BAD_SERVICE_TIME, 0.0, 0, 0, np.full(NUM_METRICS, math.nan)
+    cap = (1 - 1e-3) * mu_N
     cap_binding = 0
     if _set(targets[8]):
         cap *= 0.9
@@ -376,9 +431,7 @@ def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
     for code in _CHECK_ORDER:
         if idle.get(code, -1) > 0:
             return _INFEASIBLE[code], 0.0, code, 1, np.full(NUM_METRICS, math.nan)
-    at_cap, m_cap = _violations(params, max_batch, max_queue, tau, targets, cap)
-    if max(at_cap.values()) <= 0:
-        return Status.OK, cap, cap_binding, 2, m_cap
+
     def excess(x):
         v, m_x = _violations(params, max_batch, max_queue, tau, targets, x)
         return max(v.values()), max(v, key=v.get), m_x
@@ -393,10 +446,22 @@ def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
                 hi, binding = mid, which
         return lo, m_lo, binding
 
-    lo, m_lo, binding = bisect(0.0, cap, m, max(at_cap, key=at_cap.get))
+    at_cap, m_cap = _violations(params, max_batch, max_queue, tau, targets, cap)
+    if max(at_cap.values()) <= 0:
+        lo, m_lo, binding = cap, m_cap, cap_binding
+    else:
+        lo, m_lo, binding = bisect(0.0, cap, m, max(at_cap, key=at_cap.get))
     if params[0] == KIND_PREFILL_DECODE:
-        lo, m_lo, binding = _first_crossing(params, max_batch, max_queue, tau, lo, m_lo, binding,
-                                            excess, bisect)
+        lo, m_lo, binding = _first_crossing(
+            params, max_batch, max_queue, tau, lo, m_lo, binding, excess, bisect
+        )
+        itl, ttft, tq = targets[0], targets[1], targets[3]
+        if _set(itl) or ((_set(ttft) or _set(tq)) and params[5] < 1):
+            lo, m_lo, binding = _certify(
+                params, max_batch, max_queue, tau, targets, lo, m_lo, binding, excess, bisect, m
+            )
+    if not lo > 0:
+        return _INFEASIBLE[binding], 0.0, binding, 0, np.full(NUM_METRICS, math.nan)
     return Status.OK, lo, binding, 0, m_lo
 
 
@@ -414,8 +479,8 @@ def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, ex
         while hi - lo > 1e-13 * hi:
             mid = 0.5 * (lo + hi)
             B = chain_moments(tau, max_queue, mid / 1000)[5]
-            lo, hi = (mid, hi) if B <= level else (lo, mid)
-        left = hi * (1 - 1e-9)
+            lo, hi = (mid, hi) if B < level else (lo, mid)
+        left = lo
         e_left, which, _ = excess(left)
         if e_left > 0:
             return bisect(piece_start, left, excess(piece_start)[2], which)
@@ -423,4 +488,27 @@ def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, ex
         if e_start > 0:
             return left, excess(left)[2], which
         piece_start = hi
+    return root, m_root, binding
+
+
+def _certify(params, max_batch, max_queue, tau, t, root, m_root, binding, excess, bisect, m_idle):
+    """Checks e <= 0 on [0, root (1 - 5e-10)] with the interval bound of :func:`_bound`,
+    from 0 upwards, halving an interval whose bound is positive and doubling the next one
+    after a success; a rate that fails holds the first crossing above the last certified
+    rate, which becomes the answer (bisected), and the check goes on up to it."""
+    x1, m1, end, w = 0.0, m_idle, root * (1 - 5e-10), root
+    while x1 < end:
+        x2 = min(x1 + w, end)
+        e2, w2, m2 = excess(x2)
+        if e2 > 0:
+            root, m_root, binding = bisect(x1, x2, m1, w2)
+            end, w = root * (1 - 5e-10), root - x1
+            continue
+        bound = _bound(params, max_batch, max_queue, tau, t, m1, x2, m2)
+        if max(bound.values()) <= 0:
+            x1, m1, w = x2, m2, 2 * w
+        elif x2 - x1 > 1e-10 * x2:
+            w = 0.5 * w
+        else:  # both ends hold; the bound cannot rule out a failure between them
+            return x1, m1, max(bound, key=bound.get)
     return root, m_root, binding
