@@ -68,6 +68,20 @@ def test_every_help_shows_the_defaults(inferplan_cli):
     assert "(default: 0.5)" in " ".join(p.stdout.split())  # --headroom
 
 
+def test_no_help_shows_its_default_twice():
+    """A command whose parser adds "(default: X)" itself must not get a second one from the
+    main parser (``inferplan calibrate --help`` once read "(default: cauchy) (default:
+    cauchy)")."""
+    import re
+
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        text = " ".join(sub.format_help().split())
+        assert not re.search(r"\(default: [^)]*\) \(default:", text), name
+        assert "(default: None)" not in text, name
+
+
 def test_building_the_parser_imports_nothing_heavy():
     code = (
         "import sys, inferplan.cli as c; c.build_parser(); "

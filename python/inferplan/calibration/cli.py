@@ -16,7 +16,6 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
         description="Read benchmark reports (GuideLLM JSON or CSV, vLLM benchmark_serving "
         "JSON; format detected), fit one engine profile to every request shape at once, print "
         "predicted vs measured TTFT and ITL per shape, and write the profile (JSON) and a plot.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("files", nargs="+", help="benchmark files or directories of them")
     p.add_argument("--out", "-o", default=None, help="write the fitted profile (JSON) here")
