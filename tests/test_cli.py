@@ -21,6 +21,12 @@ PREFILL = (
     "--in-tokens", 128, "--out-tokens", 512, "--max-batch", 48, "--max-queue", 128,
 )  # fmt: skip
 
+# ``inferplan profile`` with a valid grid (bad values are appended: argparse keeps the last)
+PROFILE = (
+    "--alpha", 19, "--beta", 1, "--out-tokens", 1024, "--ref-mhz", 1980, "--idle-w", 100,
+    "--mid-w", 400, "--full-w", 700, "--frequencies", "1000,1500", "--batch-sizes", "8,16",
+)  # fmt: skip
+
 
 def _prefill_replica():
     model = inferplan.PrefillDecode(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128,
@@ -202,6 +208,10 @@ BAD_OPTIONS = [
     (("analyze", *DECODE, "--rate", "x"), ("--rate", "number")),
     (("simulate", *DECODE, "--rate", 1, "--replications", 0), ("--replications",)),
     (("simulate", *DECODE, "--rate", 1, "--threads", 0), ("--threads",)),
+    (("profile", *PROFILE, "--itl-ms", -1), ("--itl-ms", "> 0")),
+    (("profile", *PROFILE, "--frequencies=-900,1500"), ("--frequencies", "> 0")),
+    (("profile", *PROFILE, "--batch-sizes", "8,0"), ("--batch-sizes", ">= 1")),
+    (("profile", *PROFILE, "--alpha", "nan"), ("--alpha", "NaN")),
 ]
 
 

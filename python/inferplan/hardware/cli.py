@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
+from .._validate import MAX_BATCH, MAX_EXACT, number_list, option
 
 
 def add_profile_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,32 +24,66 @@ def add_profile_parser(subparsers) -> argparse.ArgumentParser:
         "vectorised call) and write a PNG of max serviceable rate and energy per token.",
     )
     g = p.add_argument_group("service model (ms, at --ref-mhz)")
-    g.add_argument("--alpha", type=float, required=True, help="ms per iteration")
-    g.add_argument("--beta", type=float, required=True, help="ms per token in the batch")
+    g.add_argument("--alpha", type=option(minimum=0), required=True, help="ms per iteration")
     g.add_argument(
-        "--gamma", type=float, default=None, help="set for PrefillDecode; leave out for DecodeOnly"
+        "--beta", type=option(minimum=0), required=True, help="ms per token in the batch"
     )
-    g.add_argument("--in-tokens", type=float, default=0.0, help="mean prompt tokens")
-    g.add_argument("--out-tokens", type=float, required=True, help="mean output tokens")
+    g.add_argument(
+        "--gamma",
+        type=option(minimum=0),
+        default=None,
+        help="set for PrefillDecode; leave out for DecodeOnly",
+    )
+    g.add_argument(
+        "--in-tokens",
+        type=option(minimum=0, maximum=MAX_EXACT),
+        default=0.0,
+        help="mean prompt tokens",
+    )
+    g.add_argument(
+        "--out-tokens",
+        type=option(above=0, maximum=MAX_EXACT),
+        required=True,
+        help="mean output tokens",
+    )
     f = p.add_argument_group("clock and power")
-    f.add_argument("--ref-mhz", type=float, required=True, help="clock of the measured profile")
+    f.add_argument(
+        "--ref-mhz", type=option(above=0), required=True, help="clock of the measured profile"
+    )
     f.add_argument(
         "--compute-fraction",
-        type=float,
+        type=option(minimum=0, maximum=1),
         default=0.5,
         help="share of the times that scales with the clock (docs/energy.md)",
     )
-    f.add_argument("--static-w", type=float, default=0.0, help="power that does not scale, W")
-    f.add_argument("--exponent", type=float, default=2.0, help="full power ~ clock^exponent")
-    f.add_argument("--idle-w", type=float, required=True, help="power when idle, W")
-    f.add_argument("--mid-w", type=float, required=True, help="power at --mid-util, W")
-    f.add_argument("--mid-util", type=float, default=0.5, help="utilization of --mid-w")
-    f.add_argument("--full-w", type=float, required=True, help="power at full load, W")
+    f.add_argument(
+        "--static-w", type=option(minimum=0), default=0.0, help="power that does not scale, W"
+    )
+    f.add_argument(
+        "--exponent", type=option(above=0), default=2.0, help="full power ~ clock^exponent"
+    )
+    f.add_argument("--idle-w", type=option(minimum=0), required=True, help="power when idle, W")
+    f.add_argument("--mid-w", type=option(minimum=0), required=True, help="power at --mid-util, W")
+    f.add_argument(
+        "--mid-util", type=option(above=0, below=1), default=0.5, help="utilization of --mid-w"
+    )
+    f.add_argument("--full-w", type=option(above=0), required=True, help="power at full load, W")
     s = p.add_argument_group("SLOs and grid")
-    s.add_argument("--itl-ms", type=float, default=None, help="mean ITL target (default: none)")
-    s.add_argument("--ttft-ms", type=float, default=None, help="mean TTFT target (default: none)")
-    s.add_argument("--frequencies", type=_floats, required=True, help="MHz, comma-separated")
-    s.add_argument("--batch-sizes", type=_floats, required=True, help="comma-separated")
+    s.add_argument(
+        "--itl-ms", type=option(above=0), default=None, help="mean ITL target (default: none)"
+    )
+    s.add_argument(
+        "--ttft-ms", type=option(above=0), default=None, help="mean TTFT target (default: none)"
+    )
+    s.add_argument(
+        "--frequencies", type=number_list(above=0), required=True, help="MHz, comma-separated"
+    )
+    s.add_argument(
+        "--batch-sizes",
+        type=number_list(integer=True, minimum=1, maximum=MAX_BATCH),
+        required=True,
+        help="comma-separated",
+    )
     p.add_argument("-o", "--output", default="profile.png", help="PNG to write")
     p.add_argument("--csv", default=None, help="also write the table as CSV")
     p.set_defaults(func=run_profile)
