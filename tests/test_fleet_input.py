@@ -194,3 +194,24 @@ def test_a_system_built_in_code_is_checked_too():
                                    *system.servers[1:]))  # fmt: skip
     with pytest.raises(ValueError, match=r"servers\[0\] \('chat-8b'\): load.out_tokens"):
         fleet.optimize(bad)
+
+
+@pytest.mark.parametrize(
+    "doc, needles",
+    [
+        ({}, ("no fleet data", "got keys []")),
+        ({"serverData": {"servers": []}}, ("no fleet data", "serverData")),  # no "system"
+        ({"system": {"servers": []}}, ("system: no fleet data", "serverData")),
+        ({"benchmarks": []}, ("no fleet data", "benchmarks")),  # a GuideLLM report, say
+    ],
+)
+def test_a_file_without_fleet_data_is_an_error(
+    inferplan_cli, one_line_error, tmp_path, doc, needles
+):
+    """JSON that holds none of the sections once gave an empty allocation with status "ok"
+    and exit 0: a wrong file must not look like an empty fleet."""
+    f = tmp_path / "system-data.json"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(fleet.DataError, match="no fleet data"):
+        fleet.load_system(f)
+    one_line_error(optimize(inferplan_cli, f), str(f), *needles)

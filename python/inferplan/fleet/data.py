@@ -528,7 +528,18 @@ def _parts_from_file(path: Path) -> list[tuple[str, dict]]:
         for key, value in sys_d.items():
             if key in _SECTIONS:
                 parts.append((f"{path}: system.{key}", _lower(value, ctx, key)))
+        if not parts:
+            raise DataError(
+                f"{path}: system: no fleet data (expected one of acceleratorData, "
+                f"capacityData, modelData, serviceClassData, serverData, optimizerData), "
+                f"got keys {sorted(top['system'])}"
+            )
         return parts
+    if not any(key.lower() in top for key in _SECTIONS.values()):
+        raise DataError(
+            f"{path}: no fleet data (expected 'system' or one of "
+            f"{', '.join(_SECTIONS.values())}), got keys {sorted(doc)}"
+        )
     return [(str(path), top)]
 
 
