@@ -277,3 +277,19 @@ def test_simulate_through_the_shared_options(inferplan_cli):
     r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48)
     assert out["rate"] == pytest.approx(0.5 * r.max_rate, rel=1e-15)
     assert math.isfinite(out["simulated"]["itl_ms"]["mean"])
+
+
+def test_simulate_warns_when_an_unbounded_queue_has_no_steady_state(inferplan_cli):
+    """At or above max_rate with an unbounded queue the simulated waits only measure how long
+    the run was: the command still simulates (exit 0) but says so on stderr; with a bounded
+    queue, or below max_rate, it does not."""
+    common = ("--num-requests", 500, "--replications", 2, "--json")
+    p = inferplan_cli("simulate", *DECODE, "--load", 1.2, *common)
+    assert p.returncode == 0, p.stderr
+    warning = p.stderr.strip()
+    assert len(warning.splitlines()) == 1 and "no steady state" in warning
+    assert "0.699627" in warning  # max_rate of the replica, as Replica.max_rate gives it
+    json.loads(p.stdout)  # stdout stays clean JSON
+    for extra in (("--load", 1.2, "--max-queue", 8), ("--load", 0.5)):
+        p = inferplan_cli("simulate", *DECODE, *extra, *common)
+        assert p.returncode == 0 and p.stderr == "", p.stderr

@@ -426,6 +426,14 @@ def _run_simulate(args: argparse.Namespace) -> int:
     )
     replica = Replica(model, max_batch=args.max_batch, max_queue=args.max_queue)
     rate = args.rate if args.rate is not None else args.load * replica.max_rate
+    if args.max_queue is None and rate >= replica.max_rate:
+        print(
+            f"inferplan simulate: warning: rate {rate:.6g} req/s is at or above the saturation "
+            f"rate {replica.max_rate:.6g} req/s with an unbounded queue: no steady state, the "
+            "queue grows through the run and the waits depend on --num-requests (lower the "
+            "rate or set --max-queue)",
+            file=sys.stderr,
+        )
     in_tokens = None
     if args.model != "decode" and args.in_tokens > 0:
         in_tokens = _dist(args.in_dist, args.in_tokens, args.cv)
