@@ -340,6 +340,18 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
             "admission",
         ),  # fmt: skip
         ("/v1/size-many", {"rows": {"alpha": [1, 2], "beta": [1, 2, 3]}}, "beta"),
+        # a misspelt target must not be sized as if it were absent ("no target binds")
+        ("/v1/size", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "itl": 5}, "itl"),
+        (
+            "/v1/analyze",
+            {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "rate": 1, "qantiles": []},
+            "qantiles",
+        ),  # fmt: skip
+        (
+            "/v1/optimal-concurrency",
+            {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "admission": "iteration"},
+            "admission",
+        ),  # fmt: skip
         ("/v1/fleet/optimize", {"system": {}, "solver": "magic"}, "solver"),
         ("/tune", {"tuner": "t-bad", "reset": {"kind": "decode_only", "alpha": -1}}, "reset"),
         # sizes beyond any real model, which would keep the kernel counting prefill chunks

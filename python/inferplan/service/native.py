@@ -70,6 +70,22 @@ def _replica(d: dict) -> Replica:
     return Replica(model, max_batch=n, max_queue=q)
 
 
+_REPLICA_KEYS = ("kind", "alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens",
+                 "max_batch", "max_queue")  # fmt: skip
+_TARGET_KEYS = ("itl_ms", "ttft_ms", "wait_ms", "tps", "max_block", "ttft_percentile",
+                "wait_percentile")  # fmt: skip
+
+
+def _known(d: dict, *groups: tuple[str, ...]) -> None:
+    """Refuse a key the route does not read: a misspelt target ("itl" for "itl_ms") would
+    otherwise be sized without it and answered as if it were met (the batch routes refuse
+    unknown columns the same way)."""
+    known = [k for g in groups for k in g]
+    for key in d:
+        if key not in known:
+            raise ApiError(400, f"unknown field {key!r} (known: {', '.join(known)})", field=key)
+
+
 def _field_in(message: str) -> str | None:
     for name in ("alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens"):
         if name in message:
@@ -129,7 +145,7 @@ def _metrics(m) -> dict[str, Any] | None:
 
 def analyze(doc: Any) -> dict[str, Any]:
     d = lower_keys(doc, "the body")
-    d = {k: v for k, v in d.items()}
+    _known(d, _REPLICA_KEYS, ("rate", "admission", "quantiles"))
     r = _replica(d)
     rate = number(d, "rate", default=None)
     try:
@@ -161,6 +177,7 @@ def analyze(doc: Any) -> dict[str, Any]:
 
 def size(doc: Any) -> dict[str, Any]:
     d = lower_keys(doc, "the body")
+    _known(d, _REPLICA_KEYS, _TARGET_KEYS, ("admission",))
     r = _replica(d)
     res = r.size(**_targets(d), admission=_admission(d))
     return {
@@ -178,6 +195,7 @@ def size(doc: Any) -> dict[str, Any]:
 
 def concurrency(doc: Any) -> dict[str, Any]:
     d = lower_keys(doc, "the body")
+    _known(d, _REPLICA_KEYS, _TARGET_KEYS, ("tolerance",))
     try:
         model = _model(d)
     except ValueError as err:
