@@ -449,7 +449,7 @@ to {ttft_burst:.0f}% at 50-80% load. ITL suffers too (analytic error up to {itl_
 tokens are produced during bursts, when the batch is full and iterations are long, so the
 token-weighted ITL sees a larger batch than the time-average the chain gives. Throughput stays
 within {x_burst:.1f}% until blocking sets in. Sizing for bursty traffic from the analytic model
-needs the arrival process: `inferplan.arrivals` (`arrival_cv`, docs/model.md 6) solves it
+needs the arrival process: `inferplan.arrivals` (`arrival_cv`, [model.md](model.md) 6) solves it
 exactly as a quasi-birth-death chain; [traffic.md](traffic.md) compares it with these simulations.
 
 {tab_burst}
