@@ -250,6 +250,24 @@ def test_stray_file_in_a_directory_is_listed_not_fatal(tmp_path):
         read_benchmarks([tmp_path / "a.json", tmp_path / "notes.txt"])
 
 
+def test_a_directory_with_nothing_readable_is_an_error(tmp_path, inferplan_cli):
+    """A directory of no benchmark file once gave an empty DataFrame (and calibrate a
+    misleading "needs at least 10 points"); an empty directory said "no benchmark files
+    given" without naming it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BenchmarkFormatError, match=re.escape(f"{empty}: no files")):
+        read_benchmarks(empty)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("# not a benchmark\n")
+    with pytest.raises(BenchmarkFormatError, match=r"no benchmark file could be read: .*README"):
+        read_benchmarks(notes)
+    p = inferplan_cli("calibrate", notes)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "README.md: unknown format" in p.stderr and "Traceback" not in p.stderr
+
+
 def test_missing_file_and_missing_field(tmp_path):
     with pytest.raises(BenchmarkFormatError, match="no such file"):
         read_benchmarks(tmp_path / "nope.json")

@@ -887,7 +887,10 @@ def _paths(path_or_paths) -> list[tuple[Path, bool]]:
     for p in items:
         p = Path(p)
         if p.is_dir():
-            out.extend((q, False) for q in sorted(p.iterdir()) if q.is_file())
+            files = [(q, False) for q in sorted(p.iterdir()) if q.is_file()]
+            if not files:
+                raise BenchmarkFormatError(f"{p}: no files in this directory")
+            out.extend(files)
         else:
             out.append((p, True))
     if not out:
@@ -917,6 +920,10 @@ def read_benchmarks(path_or_paths, *, warn: bool = True):
             if explicit:
                 raise
             sink.skip(str(p), 0, f"not read: {exc}")  # a stray file in a directory
+    if not formats:  # only directories, and not one file in them could be read
+        shown = "; ".join(why.removeprefix("not read: ") for _, _, why in sink.skipped[:3])
+        more = f" (and {len(sink.skipped) - 3} more)" if len(sink.skipped) > 3 else ""
+        raise BenchmarkFormatError(f"no benchmark file could be read: {shown}{more}")
     cols = list(COLUMNS)
     if any("num_running" in r for r in sink.rows):
         cols += list(ENGINE_COLUMNS)
