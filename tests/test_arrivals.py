@@ -274,7 +274,7 @@ def test_size_statuses():
     assert res.binding == "tps" and res.rate == pytest.approx(0.9 * 0.999 * replica.max_rate)
 
 
-@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, "x", 1000.0])
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, "x", 1000.0, True, "2", None])
 def test_bad_arrival_cv(bad):
     with pytest.raises(ValueError, match="arrival_cv"):
         arrivals.analyze(REPLICAS[0], 1.0, arrival_cv=bad)

@@ -65,7 +65,7 @@ def test_empirical_lengths_use_the_samples():
     "kwargs, match",
     [(dict(in_cv=-1), "in_cv"), (dict(out_cv=math.nan), "out_cv"),
      (dict(out_values=[1, -2]), r"out_values\[1\]"), (dict(in_values=[]), "at least one"),
-     (dict(points=0), "points")],
+     (dict(points=0), "points"), (dict(out_cv=True), "out_cv"), (dict(in_cv="1"), "in_cv")],
 )  # fmt: skip
 def test_bad_lengths(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -81,6 +81,8 @@ def model_service(model, max_batch: int) -> Service:
 
 def _cv(arrival_cv) -> float:
     try:
+        if isinstance(arrival_cv, (bool, str, bytes)):  # True is not a CV of 1, nor "2" of 2
+            raise TypeError
         cv = float(arrival_cv)
     except (TypeError, ValueError):
         raise ValueError(f"arrival_cv must be a number >= 0, got {arrival_cv!r}") from None

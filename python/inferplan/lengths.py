@@ -72,6 +72,8 @@ def _points(mean: float, cv: float, values, points: int):
 
 def _check_cv(name, value) -> float:
     try:
+        if isinstance(value, (bool, str, bytes)):  # True is not a CV of 1, nor "2" of 2
+            raise TypeError
         x = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"Lengths.{name} must be a number >= 0, got {value!r}") from None
