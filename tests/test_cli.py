@@ -206,6 +206,8 @@ BAD_OPTIONS = [
     (("size", *DECODE, "--gamma", 1), ("--gamma", "prefill-decode")),
     (("analyze", *DECODE, "--rate", "1,-1"), ("--rate", ">= 0")),
     (("analyze", *DECODE, "--rate", "x"), ("--rate", "number")),
+    (("analyze", *DECODE, "--rate", "0.1,,0.2"), ("--rate", "none empty")),
+    (("analyze", *DECODE, "--load", "0.5,"), ("--load", "none empty")),
     (("simulate", *DECODE, "--rate", 1, "--replications", 0), ("--replications",)),
     (("simulate", *DECODE, "--rate", 1, "--threads", 0), ("--threads",)),
     (("profile", *PROFILE, "--itl-ms", -1), ("--itl-ms", "> 0")),

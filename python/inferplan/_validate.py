@@ -174,9 +174,11 @@ def number_list(**rules: Any):
     """An ``argparse`` type for comma-separated numbers, each checked with ``rules``."""
 
     def parse(text: str) -> list:
-        items = [x for x in text.split(",") if x.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        items = text.split(",")
+        if not text.strip() or any(not x.strip() for x in items):  # "1,,2": a value lost
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers (none empty), got {text!r}"
+            )
         out = []
         for x in items:
             try:
