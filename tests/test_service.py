@@ -353,6 +353,7 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
             "admission",
         ),  # fmt: skip
         ("/v1/fleet/optimize", {"system": {}, "solver": "magic"}, "solver"),
+        ("/v1/fleet/optimize", {"system": {"serverdata": {"srvers": []}}}, "system"),
         ("/tune", {"tuner": "t-bad", "reset": {"kind": "decode_only", "alpha": -1}}, "reset"),
         # sizes beyond any real model, which would keep the kernel counting prefill chunks
         ("/analyzer/target", dict(EXAMPLE, avgInputTokens=1e30), "avgInputTokens"),

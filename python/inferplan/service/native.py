@@ -339,6 +339,9 @@ def fleet_optimize(doc: Any) -> dict[str, Any]:
                        f"{', '.join(sorted(allowed))})", field="options")  # fmt: skip
     try:
         system = fleet.system_from_dict({"system": d["system"]}, source="system")
+        if not system.servers:  # a misnamed section must not answer "every server is allocated"
+            raise ApiError(400, "data error: field 'system' holds no servers (serverData."
+                           "servers) to allocate", field="system")  # fmt: skip
         check_fleet_sizes(system)
         sol = fleet.optimize(system, solver, **options)
     except fleet.DataError as err:
