@@ -441,8 +441,24 @@ def test_calibrate_rejects_bad_input(guidellm):
         inferplan.calibrate(guidellm.head(5))
     with pytest.raises(ValueError, match="loss"):
         inferplan.calibrate(guidellm, loss="l2")
-    with pytest.raises(ValueError, match="point 3: out_tokens"):
+    # the point is named by its file and row too, and the value is a plain number
+    src, row = guidellm["source"].iloc[3], guidellm["row"].iloc[3]
+    with pytest.raises(
+        ValueError, match=re.escape(f"point 3 ({src} row {row}): out_tokens = -1.0 must be")
+    ):
         inferplan.calibrate(guidellm.assign(out_tokens=[1.0] * 3 + [-1.0] + [1.0] * 149))
+    with pytest.raises(ValueError, match="DataFrame of benchmark points or benchmark paths"):
+        inferplan.calibrate(None)
+
+
+def test_calibrate_takes_the_benchmark_paths(guidellm):
+    """calibrate(path) reads the files as read_benchmarks does (once it failed inside pandas:
+    "DataFrame constructor not properly called!") and fits the same profile."""
+    with pytest.warns(BenchmarkWarning, match="skipped 7 row"):
+        from_path = inferplan.calibrate(GUIDELLM)
+    assert from_path.engine == inferplan.calibrate(guidellm).engine
+    with pytest.warns(BenchmarkWarning):
+        assert from_path.n_points == inferplan.calibrate([str(GUIDELLM)]).n_points
     with pytest.raises(ValueError, match="kv_capacity|no memory"):
         inferplan.calibration.kv_capacity_tokens(16, 15, layers=32, kv_heads=8, head_dim=128)
 

@@ -36,8 +36,20 @@ _START_FACTORS = (1.0, 0.5, 2.0, 0.25, 4.0)  # starting points: the default vect
 def _points(points):
     """Validated arrays of the points to fit or predict (a DataFrame from read_benchmarks
     or anything with its columns)."""
+    import os
+
     import pandas as pd
 
+    if isinstance(points, (str, os.PathLike)) or (
+        isinstance(points, (list, tuple))
+        and points
+        and all(isinstance(p, (str, os.PathLike)) for p in points)
+    ):  # benchmark files or directories: read them as read_benchmarks does (it warns)
+        from .readers import read_benchmarks
+
+        points = read_benchmarks(points)
+    if points is None:
+        raise ValueError("points must be a DataFrame of benchmark points or benchmark paths")
     df = points if isinstance(points, pd.DataFrame) else pd.DataFrame(points)
     if "arrival" in df.columns:  # engine statistics are samples, not benchmark points
         df = df[df["arrival"].astype(str) != "engine"]
@@ -58,7 +70,10 @@ def _points(points):
         bad = np.flatnonzero(~(np.isfinite(v) & (v >= lo)))
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"point {i}: {name} = {v[i]!r} must be finite and >= {lo:g}")
+            where = f"point {i}"
+            if "source" in df.columns and "row" in df.columns:
+                where += f" ({df['source'].iloc[i]} row {df['row'].iloc[i]})"
+            raise ValueError(f"{where}: {name} = {float(v[i])!r} must be finite and >= {lo:g}")
     dur = (
         df["duration_s"].to_numpy(float) if "duration_s" in df.columns else np.full(len(df), np.nan)
     )
@@ -279,8 +294,20 @@ _SAT_WEIGHT = 3.0  # a 1 % shortfall of saturation throughput weighs as a 3 % la
 
 def _saturation_runs(points):
     """(rate, in, out) of the closed-loop saturation runs among the points."""
+    import os
+
     import pandas as pd
 
+    if isinstance(points, (str, os.PathLike)) or (
+        isinstance(points, (list, tuple))
+        and points
+        and all(isinstance(p, (str, os.PathLike)) for p in points)
+    ):  # benchmark files or directories: read them as read_benchmarks does (it warns)
+        from .readers import read_benchmarks
+
+        points = read_benchmarks(points)
+    if points is None:
+        raise ValueError("points must be a DataFrame of benchmark points or benchmark paths")
     df = points if isinstance(points, pd.DataFrame) else pd.DataFrame(points)
     if "arrival" not in df.columns or not len(df):
         return np.empty(0), np.empty(0), np.empty(0)
@@ -319,9 +346,10 @@ def calibrate(
 
     ``points``: a DataFrame from :func:`inferplan.read_benchmarks` (or with its columns:
     request_rate, in_tokens, out_tokens, ttft_ms, itl_ms, and optionally arrival and
-    duration_s). Points of constant-rate, Poisson and synchronous runs are fitted; closed-loop
-    saturation runs (GuideLLM "throughput") bound the model's saturation throughput from
-    below; engine-statistics rows are left out.
+    duration_s), or the benchmark files and directories themselves (read with
+    :func:`inferplan.read_benchmarks`). Points of constant-rate, Poisson and synchronous
+    runs are fitted; closed-loop saturation runs (GuideLLM "throughput") bound the model's
+    saturation throughput from below; engine-statistics rows are left out.
 
     ``loss``: the ``least_squares`` loss ("cauchy", "soft_l1", "huber", "arctan" or
     "linear") of the residuals ``log(predicted / measured)``, ``f_scale`` its scale (0.03 =
