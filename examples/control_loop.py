@@ -132,13 +132,29 @@ def main(argv=None) -> int:
     ap.add_argument("--server", default="default", help="label in the external metric")
     ap.add_argument("--format", choices=("json", "external"), default="json")
     args = ap.parse_args(argv)
-    if args.kind == "decode_only":
-        profile = DecodeOnly(args.alpha, args.beta, args.out_tokens)
-    else:
-        profile = PrefillDecode(args.alpha, args.beta, args.gamma, args.in_tokens,
-                                args.out_tokens)  # fmt: skip
-    tuner = Tuner(profile)
+    for name, ok, rule in (  # NaN fails every comparison, so it is refused too
+        ("--interval", args.interval > 0 and math.isfinite(args.interval), "finite and > 0"),
+        ("--cycles", args.cycles >= 0, ">= 0"),
+        ("--max-batch", args.max_batch >= 1, ">= 1"),
+        ("--max-queue", args.max_queue is None or args.max_queue >= 0, ">= 0"),
+        ("--itl-ms", args.itl_ms is None or args.itl_ms > 0, "> 0"),
+        ("--ttft-ms", args.ttft_ms is None or args.ttft_ms > 0, "> 0"),
+        (
+            "--min-replicas",
+            0 <= args.min_replicas <= args.max_replicas,
+            ">= 0 and <= --max-replicas",
+        ),
+    ):
+        if not ok:
+            value = getattr(args, name[2:].replace("-", "_"))
+            ap.error(f"argument {name}: must be {rule}, got {value!r}")
     try:
+        if args.kind == "decode_only":
+            profile = DecodeOnly(args.alpha, args.beta, args.out_tokens)
+        else:
+            profile = PrefillDecode(args.alpha, args.beta, args.gamma, args.in_tokens,
+                                    args.out_tokens)  # fmt: skip
+        tuner = Tuner(profile)
         for w in windows(args):
             step = tuner.update(w)
             decision = decide(tuner, w, args)

@@ -367,3 +367,22 @@ def test_control_loop_on_an_engine_log_and_its_errors(tmp_path):
                         "--max-batch", "8")  # fmt: skip
     assert res.returncode == 2 and "missing column" in res.stderr
     assert res.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (("--alpha", "-5"), "alpha must be >= 0"),  # once a traceback
+        (("--interval", "nan"), "--interval: must be finite and > 0"),
+        (("--max-batch", "0"), "--max-batch: must be >= 1"),
+        (("--itl-ms", "-1"), "--itl-ms: must be > 0"),
+        (("--min-replicas", "5", "--max-replicas", "2"), "--min-replicas"),
+    ],
+)
+def test_control_loop_bad_options_are_one_line_errors(extra, needle):
+    log = str(LOGS / "vllm_log_scale100_prompt500.csv")
+    res = _control_loop("--engine-log", log, "--cycles", "1", "--alpha", "5", "--beta", "0.3",
+                        "--max-batch", "128", *extra)  # fmt: skip
+    assert res.returncode == 2 and res.stdout == "", res.stdout
+    assert "Traceback" not in res.stderr
+    assert needle in res.stderr.strip().splitlines()[-1], res.stderr
