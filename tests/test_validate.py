@@ -93,3 +93,14 @@ def test_paths(tmp_path):
         v.output_dir(f)
     with pytest.raises(ValueError, match="has a file"):
         v.output_dir(f / "sub")
+
+
+def test_an_unknown_kind_in_a_batch_call_is_named_plainly():
+    """NumPy text cells were shown as np.str_('bogus') in the message."""
+    import numpy as np
+
+    import inferplan
+
+    with pytest.raises(ValueError, match=re.escape("kind[1] must be") + ".*got 'bogus'$"):
+        inferplan.size_many(kind=np.array(["decode_only", "bogus"]), alpha=19, beta=1,
+                            out_tokens=1024, max_batch=48, itl_ms=50)  # fmt: skip

@@ -48,7 +48,8 @@ def _kind_column(value) -> np.ndarray:
             key = str(v).strip().lower()
             if key not in _KIND_NAMES:
                 raise ValueError(
-                    f"kind[{i}] must be 'decode_only' or 'prefill_decode' (or 0/1), got {v!r}"
+                    f"kind[{i}] must be 'decode_only' or 'prefill_decode' (or 0/1), got "
+                    f"{v.item() if isinstance(v, np.generic) else v!r}"
                 )
             codes[i] = _KIND_NAMES[key]
         return codes
