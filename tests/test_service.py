@@ -342,6 +342,16 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
         ("/v1/size-many", {"rows": {"alpha": [1, 2], "beta": [1, 2, 3]}}, "beta"),
         # a misspelt target must not be sized as if it were absent ("no target binds")
         ("/v1/size", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "itl": 5}, "itl"),
+        ("/tune", {"tuner": "t-typo", "window": []}, "window"),
+        (
+            "/tune",
+            {
+                "tuner": "t-typo2",
+                "reset": {"kind": "decode_only", "alpha": 10, "beta": 0.6, "out_tokens": 200},
+                "targets": {"max_batch": 64, "itl": 20},
+            },
+            "itl",
+        ),  # fmt: skip
         (
             "/v1/analyze",
             {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "rate": 1, "qantiles": []},

@@ -456,6 +456,9 @@ class Tuners:
         from .tuning import Tuner
 
         d = lower_keys(doc, "the body")
+        _known(d, ("tuner", "reset", "windows", "size", "targets"))
+        if isinstance(d.get("targets"), dict):  # before any window changes the tuner
+            _known(lower_keys(d["targets"], "targets"), _TUNE_TARGET_KEYS, _TARGET_KEYS)
         name = string(d, "tuner", default="default")
         reset = d.get("reset")
         with self.lock:
@@ -507,11 +510,15 @@ class Tuners:
         return {"tuner": name, "state": tuner.state()}
 
 
+_TUNE_TARGET_KEYS = ("in_tokens", "out_tokens", "max_batch", "max_queue", "arrival_rate")
+
+
 def _tuned_size(tuner, d: dict) -> dict[str, Any]:
     t = d.get("targets") or {}
     if not isinstance(t, dict):
         raise ApiError(400, "field 'targets' must be an object", field="targets")
     t = lower_keys(t, "targets")
+    _known(t, _TUNE_TARGET_KEYS, _TARGET_KEYS)
     model = tuner.model(in_tokens=number(t, "in_tokens", default=None) if "in_tokens" in t
                         else None, out_tokens=number(t, "out_tokens", default=None)
                         if "out_tokens" in t else None)  # fmt: skip
