@@ -214,6 +214,8 @@ BAD_OPTIONS = [
     (("profile", *PROFILE, "--frequencies=-900,1500"), ("--frequencies", "> 0")),
     (("profile", *PROFILE, "--batch-sizes", "8,0"), ("--batch-sizes", ">= 1")),
     (("profile", *PROFILE, "--alpha", "nan"), ("--alpha", "NaN")),
+    (("profile", *PROFILE, "-o", "/nonexistent/p.png"), ("--output", "does not exist")),
+    (("calibrate", "/nonexistent.json", "--out", "/nonexistent/p.json"), ("--out", "not exist")),
 ]
 
 

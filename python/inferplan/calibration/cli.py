@@ -40,10 +40,15 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_calibrate(args) -> int:
+    from .._validate import output_file
     from .calibrate import calibrate
     from .readers import BenchmarkWarning, read_benchmarks
     from .report import format_table
 
+    if args.out:  # before reading and fitting, so that a typo does not waste the fit
+        output_file(args.out, "--out")
+    if args.plot:
+        output_file(args.plot, "--plot")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BenchmarkWarning)
         df = read_benchmarks(args.files)

@@ -99,11 +99,15 @@ def run_profile(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .._validate import output_file
     from .cost_table import Accelerator, Profile, QueryClass, cost_table
     from .frequency import FrequencyModel
     from .power import PowerCurve
 
     try:
+        output_file(args.output, "--output")
+        if args.csv:
+            output_file(args.csv, "--csv")
         acc = Accelerator(
             "gpu",
             PowerCurve(args.idle_w, args.mid_w, args.mid_util, args.full_w),
