@@ -15,8 +15,21 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from . import _validate
+from . import _lazy, _validate
 from ._validate import option
+
+__all__ = [
+    "add_replica_arguments",
+    "ADMISSION_CHOICES",
+    "build_parser",
+    "DESCRIPTION",
+    "EPILOG",
+    "main",
+    "service_model",
+    "SUBCOMMANDS",
+    "version",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 DESCRIPTION = (
     "Capacity planning for LLM inference: analyze and size one replica, simulate it, "

@@ -12,6 +12,15 @@ from __future__ import annotations
 
 import argparse
 
+from .. import _lazy
+
+__all__ = [
+    "add_profile_parser",
+    "main",
+    "run_profile",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 def _floats(text: str) -> list[float]:
     try:
