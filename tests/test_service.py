@@ -293,7 +293,7 @@ def test_stateful_optimizer_is_thread_safe(server, inferno_dir):
 
 def _bench():
     spec = importlib.util.spec_from_file_location(
-        "bench_service", ROOT / "benchmarks" / "bench_service.py"
+        "bench_service", ROOT / "scripts" / "bench_service.py"
     )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

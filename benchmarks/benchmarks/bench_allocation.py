@@ -62,7 +62,7 @@ class Allocation:
 
 class AllocationMILP:
     """The MILP (HiGHS) and the greedy allocation's cost relative to it. The large system
-    is left out: its MILP needs minutes (``python benchmarks/bench_allocation.py``)."""
+    is left out: its MILP needs minutes (``python scripts/bench_allocation.py``)."""
 
     params = MILP_SYSTEMS
     param_names = ["system"]

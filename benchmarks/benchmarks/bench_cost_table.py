@@ -1,6 +1,6 @@
 """Hardware cost table (``inferplan.cost_table``): every (model, accelerator or MIG slice,
 clock, max batch, query class) row sized in one batch call. Grids of 384, 6144 and 73,728
-rows; the 1.5 M-row grid of issue figures is ``python benchmarks/bench_cost_table.py
+rows; the 1.5 M-row grid of issue figures is ``python scripts/bench_cost_table.py
 --full``. The speed-up is per row against a Python loop of scalar bisections on
 ``Replica.analyze`` over a sample of the same rows, timed in the same process."""
 

@@ -1,7 +1,7 @@
 """Discrete-event simulator (``inferplan.simulate``) on one thread at 90% of saturation:
-DecodeOnly with geometric and constant output lengths, PrefillDecode iteration by
-iteration; and the speed-up over a plain Python event loop of the same DecodeOnly replica,
-per simulated request, timed in the same process."""
+DecodeOnly with geometric and constant output lengths, PrefillDecode, under iteration (and,
+with geometric lengths, immediate) admission; and the speed-up over a plain Python event
+loop of the same DecodeOnly replica, per simulated request, timed in the same process."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from . import common
 MAX_BATCH, MAX_QUEUE = common.STATES[201]
 PREFILL = inferplan.PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200)
 CASES = {
-    # name: (model, requests, output lengths)
-    "decode_only": (common.EXAMPLE_MODEL, 200_000, None),
-    "decode_only_constant": (common.EXAMPLE_MODEL, 200_000, "constant"),
-    "prefill_decode": (PREFILL, 20_000, None),
+    # name: (model, requests, output lengths, admission)
+    "decode_only": (common.EXAMPLE_MODEL, 200_000, None, "iteration"),
+    "decode_only_constant": (common.EXAMPLE_MODEL, 200_000, "constant", "iteration"),
+    "decode_only_immediate": (common.EXAMPLE_MODEL, 200_000, None, "immediate"),
+    "prefill_decode": (PREFILL, 20_000, None, "iteration"),
+    "prefill_decode_immediate": (PREFILL, 20_000, None, "immediate"),
 }
 
 
@@ -27,7 +29,7 @@ def _rate(model):
     return 0.9 * inferplan.Replica(model, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
 
 
-def _simulate(model, requests, out_tokens=None):
+def _simulate(model, requests, out_tokens=None, admission="iteration"):
     return inferplan.simulate(
         model,
         max_batch=MAX_BATCH,
@@ -38,6 +40,7 @@ def _simulate(model, requests, out_tokens=None):
         replications=1,
         seed=1,
         threads=1,
+        admission=admission,
     )
 
 
@@ -46,13 +49,13 @@ class Simulate:
     param_names = ["case"]
 
     def setup(self, case):
-        self.model, self.requests, self.out_tokens = CASES[case]
+        self.model, self.requests, self.out_tokens, self.admission = CASES[case]
 
     def time_simulate(self, case):
-        _simulate(self.model, self.requests, self.out_tokens)
+        _simulate(self.model, self.requests, self.out_tokens, self.admission)
 
     def peakmem_simulate(self, case):
-        _simulate(self.model, self.requests, self.out_tokens)
+        _simulate(self.model, self.requests, self.out_tokens, self.admission)
 
 
 def python_event_loop(requests: int, seed: int = 1) -> float:

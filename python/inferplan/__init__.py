@@ -10,13 +10,13 @@ that a command or a service that needs one part does not pay for the others.
 
 from . import _lazy
 
-__version__ = "0.1.0"
-
 # Subpackages: ``runtime`` and ``calibration`` pull in pandas, SciPy and matplotlib, ``fleet``
 # NumPy and the kernel.
 __getattr__, __dir__ = _lazy.attach(
     __name__,
     {
+        # from the package metadata, or a source tree's pyproject.toml (see _version.py)
+        "__version__": "._version",
         "Status": "._status",
         "status_message": "._status",
         "analyze_many": ".batch",

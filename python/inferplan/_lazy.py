@@ -12,6 +12,9 @@ is the subpackage ``x`` itself; otherwise it is the attribute of that name in th
 package's attribute to the submodule, so these names are properties of the package's
 module type that always give the function (an explicit assignment, e.g. a test's
 monkeypatch, still replaces it).
+
+``public_dir(__name__)`` is the ``__dir__`` of a plain module: its ``__all__`` and its
+dunder attributes, without its imports and private helpers (what completion should offer).
 """
 
 from __future__ import annotations
@@ -73,3 +76,14 @@ def attach(
         return sorted(set(module.__dict__) | set(getattr(module, "__all__", ())))
 
     return __getattr__, __dir__
+
+
+def public_dir(name: str) -> Callable[[], list[str]]:
+    """``__dir__`` for the plain module ``name`` (see the module's docstring)."""
+
+    def __dir__() -> list[str]:
+        names = sys.modules[name].__dict__
+        dunders = (n for n in names if n.startswith("__") and n.endswith("__"))
+        return sorted({*names.get("__all__", ()), *dunders})
+
+    return __dir__

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _lazy
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 
 ADMISSIONS = ("immediate", "iteration")
@@ -155,3 +156,5 @@ def adjust(
 
 
 __all__ = ["ADMISSIONS", "adjust", "check_admission", "prob_full"]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _lazy, phasetype
 from . import admission as _admission
-from . import phasetype
 from ._kernels import reference as _ref
 from ._metrics import KIND_PREFILL_DECODE, KIND_VECTOR
 from ._status import Status
@@ -450,3 +450,5 @@ __all__ = [
     "ttft_quantile",
     "wait_quantile",
 ]
+
+__dir__ = _lazy.public_dir(__name__)

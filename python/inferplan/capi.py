@@ -47,6 +47,10 @@ __all__ = [
     "replica_address",
 ]
 
+from . import _lazy
+
+__dir__ = _lazy.public_dir(__name__)
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _HEADER = "inferplan.h"
 

@@ -15,8 +15,21 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from . import _validate
+from . import _lazy, _validate
 from ._validate import option
+
+__all__ = [
+    "add_replica_arguments",
+    "ADMISSION_CHOICES",
+    "build_parser",
+    "DESCRIPTION",
+    "EPILOG",
+    "main",
+    "service_model",
+    "SUBCOMMANDS",
+    "version",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 DESCRIPTION = (
     "Capacity planning for LLM inference: analyze and size one replica, simulate it, "
@@ -698,7 +711,7 @@ def _package_subcommands():
 
 
 class _Version(argparse.Action):
-    """--version: the installed distribution's version, looked up only when asked."""
+    """--version: ``inferplan.__version__``, looked up only when asked."""
 
     def __init__(self, option_strings, dest=argparse.SUPPRESS, **kw):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
@@ -709,16 +722,11 @@ class _Version(argparse.Action):
 
 
 def version() -> str:
-    """The version of the installed ``inferplan`` distribution (package metadata)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    """``inferplan.__version__``: the installed distribution's version (package metadata),
+    or a source tree's pyproject.toml version when run from one."""
+    from . import __version__
 
-    try:
-        return dist_version("inferplan")
-    except PackageNotFoundError:
-        from . import __version__
-
-        return f"{__version__} (not installed: running from a source tree)"
+    return __version__
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:

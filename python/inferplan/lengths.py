@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _lazy
 from ._kernels import reference as _ref
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 from .admission import _chunks_at
@@ -185,3 +186,5 @@ class Lengths:
 
 
 __all__ = ["POINTS", "Lengths"]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -12,7 +12,17 @@ from typing import Union
 
 import numpy as np
 
+from . import _lazy
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR
+
+__all__ = [
+    "DecodeOnly",
+    "from_params",
+    "PrefillDecode",
+    "ServiceModel",
+    "ServiceTimes",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def _check(owner: str, name: str, value, *, positive: bool = False) -> float:

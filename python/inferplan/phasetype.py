@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _lazy
+
 MAX_PHASES = 64
 """Phases of the Erlang law that stands for (near-)deterministic gaps: ``arrival_cv`` below
 ``1/sqrt(MAX_PHASES)`` (= 0.125) is represented by an Erlang-64 renewal process (CV 0.125)."""
@@ -426,3 +428,5 @@ __all__ = [
     "wait_ccdf",
     "wait_quantile",
 ]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -16,10 +16,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _validate
+from . import _lazy, _validate
 from ._metrics import KIND_DECODE_ONLY
 from ._status import status_message
 from .models import DecodeOnly, PrefillDecode
+
+__all__ = [
+    "ADMISSIONS",
+    "check_work",
+    "Estimate",
+    "MAX_SIMULATED_STEPS",
+    "Records",
+    "simulate",
+    "SimulationResult",
+    "t_quantile",
+    "Tokens",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 _TOKEN_KINDS = {
     "constant": 0,

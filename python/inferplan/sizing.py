@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import _lazy
 from ._status import Status, status_message
+
+__all__ = [
+    "BINDING_NAMES",
+    "ConcurrencyResult",
+    "SATURATION_CAP",
+    "SizeResult",
+    "TARGET_FIELDS",
+    "target_tuple",
+    "TPS_CAP",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 # Order of the target values every kernel takes (mirrors sizing.hpp Targets).
 TARGET_FIELDS = (

@@ -17,7 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _lazy
 from .engine import PARAMS, UNITS, EngineModel, capacity, predict_arrays
+
+__all__ = [
+    "calibrate",
+    "Calibration",
+    "count_shapes",
+    "error_summary",
+    "error_table",
+    "EVEN_ARRIVALS",
+    "FIT_ARRIVALS",
+    "load_profile",
+    "predict",
+    "PROFILE_FORMAT",
+    "shape_label",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 #: Arrival patterns whose points are fitted and scored (the others, e.g. GuideLLM's
 #: "throughput" runs that send everything at once, are closed-loop saturation tests).

@@ -8,6 +8,14 @@ import math
 import sys
 import warnings
 
+from .. import _lazy
+
+__all__ = [
+    "add_calibrate_parser",
+    "run_calibrate",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(

@@ -29,6 +29,21 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "capacity",
+    "chain",
+    "chain_numpy",
+    "EngineModel",
+    "fluid",
+    "kv_capacity_tokens",
+    "PARAMS",
+    "predict_arrays",
+    "UNITS",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 #: Fitted parameters, in the order of the optimiser's vector.
 PARAMS = (
     "alpha",

@@ -25,6 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "BenchmarkFormatError",
+    "BenchmarkWarning",
+    "COLUMNS",
+    "detect_format",
+    "ENGINE_COLUMNS",
+    "PROMETHEUS_COUNTERS",
+    "PROMETHEUS_GAUGES",
+    "read_benchmarks",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 #: Columns of a benchmark point (times in ms, rates in req/s, tokens per request).
 COLUMNS = (
     "source",  # file the row came from

@@ -6,6 +6,14 @@ import math
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "format_table",
+    "plot_points",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 def plot_points(pred, path=None, *, title=None, ttft_column="ttft_ms"):
     """One panel per request shape: measured (markers) and predicted (lines) TTFT and ITL

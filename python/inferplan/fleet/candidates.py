@@ -24,9 +24,20 @@ from functools import cache
 
 import numpy as np
 
-from .. import _validate
+from .. import _lazy, _validate
 from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 from .data import System
+
+__all__ = [
+    "ACCELERATOR_PENALTY",
+    "build_candidates",
+    "Candidates",
+    "EXPONENTIAL_P95",
+    "G1_QUEUE_PER_BATCH",
+    "MAX_REPLICAS",
+    "OBJECTIVES",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 # The reference divides a wait target by -ln(0.05): the 95th percentile of an exponential law.
 EXPONENTIAL_P95 = -math.log(0.05)

@@ -12,7 +12,15 @@ import math
 import sys
 from typing import Any
 
+from .. import _lazy
 from .._validate import option, output_file
+
+__all__ = [
+    "add_optimize_parser",
+    "main",
+    "run_optimize",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def add_optimize_parser(subparsers) -> argparse.ArgumentParser:

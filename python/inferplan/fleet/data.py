@@ -17,7 +17,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _validate
+from .. import _lazy, _validate
+
+__all__ = [
+    "Accelerator",
+    "CurrentAllocation",
+    "DataError",
+    "DataWarning",
+    "DEFAULT_PRIORITY",
+    "Load",
+    "load_system",
+    "ModelProfile",
+    "OptimizerSettings",
+    "PowerCurve",
+    "Rules",
+    "SATURATION_POLICIES",
+    "Server",
+    "ServiceClass",
+    "System",
+    "system_from_dict",
+    "system_from_parts",
+    "Target",
+    "validate",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 Rules = Literal["g3", "g1"]
 SATURATION_POLICIES = ("None", "PriorityExhaustive", "RoundRobin", "PriorityRoundRobin")

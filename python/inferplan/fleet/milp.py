@@ -23,9 +23,15 @@ import time
 
 import numpy as np
 
+from .. import _lazy
 from .candidates import ACCELERATOR_PENALTY, Candidates
 from .solution import Assignment, Solution, unplaced
 from .solution import priorities as server_priorities
+
+__all__ = [
+    "milp",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def _highs():

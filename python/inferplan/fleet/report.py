@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import _lazy
 from .solution import Solution
+
+__all__ = [
+    "allocations",
+    "diff",
+    "power_watts",
+    "summary",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def _num(x: float) -> float | None:

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import _lazy
 from .candidates import Candidates
 from .data import DEFAULT_PRIORITY
+
+__all__ = [
+    "Assignment",
+    "priorities",
+    "Solution",
+    "unplaced",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Mapping
 
+from .. import _lazy
 from .candidates import Candidates
 from .data import SATURATION_POLICIES
 from .milp import milp
@@ -24,6 +25,8 @@ from .solution import (
 
 _unplaced = unplaced  # the former private name
 __all__ = ["Assignment", "Solution", "greedy", "solve", "unlimited"]
+
+__dir__ = _lazy.public_dir(__name__)
 
 
 def unlimited(c: Candidates) -> Solution:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _lazy
 from .candidates import build_candidates
 from .data import (
     Accelerator,
@@ -17,6 +18,11 @@ from .data import (
     System,
     Target,
 )
+
+__all__ = [
+    "synthetic_system",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def synthetic_system(

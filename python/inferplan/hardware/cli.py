@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import argparse
 
+from .. import _lazy
 from .._validate import MAX_BATCH, MAX_EXACT, number_list, option
+
+__all__ = [
+    "add_profile_parser",
+    "main",
+    "run_profile",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def add_profile_parser(subparsers) -> argparse.ArgumentParser:

@@ -12,9 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _lazy
 from .frequency import FrequencyModel
 from .mig import profile as mig_profile
 from .power import PowerCurve, energy_per_token_mj, power_at
+
+__all__ = [
+    "Accelerator",
+    "cost_table",
+    "KIND_CODES",
+    "oasis_query_classes",
+    "Profile",
+    "QueryClass",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 KIND_CODES = {"DecodeOnly": 0, "PrefillDecode": 1}
 

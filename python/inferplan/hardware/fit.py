@@ -26,6 +26,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "DECODE_LATENCY_COLUMNS",
+    "fit_by_frequency",
+    "fit_decode_only",
+    "fit_prefill_decode",
+    "FitResult",
+    "prefill_decode_design",
+    "PREFILL_LATENCY_COLUMNS",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 DECODE_LATENCY_COLUMNS = ("iteration_ms", "itl_ms")
 PREFILL_LATENCY_COLUMNS = ("iteration_ms", "request_ms")
 

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _lazy
 from .power import PowerCurve
+
+__all__ = [
+    "fit_power_frequency",
+    "FrequencyModel",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def _finite(owner: str, name: str, value, lo=None, hi=None, *, open_lo=False) -> float:

@@ -22,6 +22,23 @@ from functools import cache
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "CATALOGUE",
+    "COMPUTE_SLICES",
+    "is_valid_layout",
+    "MEMORY_SLICES",
+    "mig_card_power_w",
+    "MigProfile",
+    "pack",
+    "Packing",
+    "place",
+    "profile",
+    "valid_layouts",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 COMPUTE_SLICES = 7
 MEMORY_SLICES = 8
 

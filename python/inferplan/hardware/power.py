@@ -13,6 +13,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "co2_kg_per_day",
+    "cost_per_day",
+    "energy_kwh_per_day",
+    "energy_per_token_mj",
+    "energy_value",
+    "fleet_power_w",
+    "HOURS_PER_DAY",
+    "power_at",
+    "PowerCurve",
+    "Savings",
+    "savings",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 HOURS_PER_DAY = 24.0
 
 

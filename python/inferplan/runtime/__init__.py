@@ -10,6 +10,7 @@ what users would get and what the fleet would draw.
 True
 """
 
+from .. import _lazy
 from .catalog import Hardware, Options, build_options, campus_hardware
 from .classes import ClassRule, ClassSLO, classify, oasis_classes
 from .evaluate import PolicyResult, RuntimeReport, evaluate
@@ -66,3 +67,5 @@ __all__ = [
     "window_system",
     "write_report",
 ]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _lazy
 from ..hardware.cost_table import Accelerator, Profile, QueryClass
 from ..hardware.frequency import FrequencyModel
 from ..hardware.mig import COMPUTE_SLICES
 from ..hardware.mig import profile as mig_profile
 from ..hardware.power import PowerCurve
+
+__all__ = [
+    "build_options",
+    "campus_hardware",
+    "Hardware",
+    "Options",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 @dataclass(frozen=True)

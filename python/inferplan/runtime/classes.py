@@ -14,6 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "classify",
+    "ClassRule",
+    "ClassSLO",
+    "oasis_classes",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 @dataclass(frozen=True)
 class ClassSLO:

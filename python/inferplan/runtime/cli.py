@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from .. import _lazy
 from .._validate import option, output_dir
 from .policy import METHODS, POLICIES, PolicyConfig
 from .provision import OBJECTIVES, SOLVERS
+
+__all__ = [
+    "add_runtime_arguments",
+    "run_runtime",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:

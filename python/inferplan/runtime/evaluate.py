@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _lazy
 from ..hardware.power import co2_kg_per_day as _co2_per_day
 from ..hardware.power import cost_per_day as _cost_per_day
 from .catalog import Hardware, Options, build_options, campus_hardware
@@ -17,6 +18,14 @@ from .policy import POLICIES, Plan, PolicyConfig, make_plan, observed_rates
 from .replay import Replay, Replayer, replay
 from .traces import Trace, load_trace
 from .traffic import History
+
+__all__ = [
+    "evaluate",
+    "MAX_WINDOWS",
+    "PolicyResult",
+    "RuntimeReport",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 
 def _server_admission(config: PolicyConfig) -> str:

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "holt_forecasts",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 def holt_forecasts(
     observed: np.ndarray,

@@ -40,10 +40,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import _validate
+from .. import _lazy, _validate
 from ..hardware.mig import pack
 from .catalog import Options
 from .forecast import holt_forecasts
+
+__all__ = [
+    "make_plan",
+    "METHODS",
+    "observed_rates",
+    "Plan",
+    "POLICIES",
+    "PolicyConfig",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 POLICIES = ("static", "reactive", "proactive")
 METHODS = ("optimizer", "direct")

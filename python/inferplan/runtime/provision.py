@@ -42,9 +42,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import fleet
+from .. import _lazy, fleet
 from ..hardware.mig import COMPUTE_SLICES, pack
 from .catalog import Options
+
+__all__ = [
+    "decide_window",
+    "fleet_catalog",
+    "fleet_name",
+    "FleetCatalog",
+    "OBJECTIVES",
+    "solve_window",
+    "SOLVERS",
+    "UNLIMITED_CARDS",
+    "window_system",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 UNLIMITED_CARDS = 1_000_000
 SOLVERS = ("greedy", "milp", "unlimited")

@@ -30,11 +30,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _lazy
 from ..models import DecodeOnly, PrefillDecode
 from ..simulate import Tokens, simulate
 from .catalog import Hardware, Options
 from .policy import Plan, _mig_cards
 from .traces import Trace
+
+__all__ = [
+    "Replay",
+    "replay",
+    "Replayer",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 _FAR_MS = 1e12
 

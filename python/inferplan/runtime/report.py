@@ -9,7 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _lazy
 from .evaluate import RuntimeReport
+
+__all__ = [
+    "plain_table",
+    "plot",
+    "print_table",
+    "table_rows",
+    "write_json",
+    "write_report",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 _COLUMNS = (
     ("policy", "{}"),

@@ -22,7 +22,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _validate
+from .. import _lazy, _validate
+
+__all__ = [
+    "BURSTGPT_COLUMNS",
+    "COLUMN_KEYS",
+    "diurnal_profile",
+    "load_burstgpt",
+    "load_table",
+    "load_trace",
+    "LoadReport",
+    "MAX_REQUESTS",
+    "MAX_TRACE_S",
+    "parse_columns",
+    "PRESETS",
+    "SHOWN_BAD_LINES",
+    "synthetic_trace",
+    "TokenLaw",
+    "Trace",
+    "TraceError",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 BURSTGPT_COLUMNS = (
     "Timestamp",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import arrivals
+from .. import _lazy, arrivals
 from ..lengths import Lengths
 from ..models import PrefillDecode
 from ..replica import Replica
@@ -211,3 +211,5 @@ def latency_ratios(ttft_ms, itl_ms, requests_of, rules) -> np.ndarray:
 
 
 __all__ = ["History", "Safeguard", "burst_factor", "latency_ratios"]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -14,4 +14,11 @@ exposition); the HTTP service needs the ``service`` extra (FastAPI, uvicorn).
 
 from __future__ import annotations
 
+from .. import _lazy
+
+# the submodules load on first use (``app`` needs the service extra)
+__getattr__, __dir__ = _lazy.attach(
+    __name__, {"app": ".app", "metrics": ".metrics", "tuning": ".tuning"}
+)
+
 __all__ = ["app", "metrics", "tuning"]

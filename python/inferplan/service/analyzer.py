@@ -15,9 +15,29 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _lazy
 from ..models import PrefillDecode
 from ..replica import Replica
 from ._fields import ApiError, lower_keys, number
+
+__all__ = [
+    "brackets",
+    "handle",
+    "is_heavy",
+    "MAX_BATCH_LIMIT",
+    "MAX_IN_TOKENS",
+    "MAX_OUT_TOKENS",
+    "ONSET_EPSILON",
+    "ONSET_MAX_ITERS",
+    "optimize",
+    "parse_problem",
+    "Problem",
+    "ROUTES",
+    "solve",
+    "target",
+    "TOKEN_BUDGET",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 TOKEN_BUDGET = 8192  # the reference fixes the token budget per iteration
 ONSET_EPSILON = 0.02  # /optimize: "near-peak" is within epsilon/2 of the anchor

@@ -29,11 +29,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__
+from .. import __version__, _lazy
 from ..replica import backend
 from . import analyzer, schemas
 from ._fields import ApiError, parse_json
 from .telemetry import Telemetry
+
+__all__ = [
+    "APIS",
+    "app_from_env",
+    "create_app",
+    "FastPath",
+    "log",
+    "MAX_BODY",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 log = logging.getLogger("inferplan.service")
 

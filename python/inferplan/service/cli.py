@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
+from .. import _lazy
+
+__all__ = [
+    "add_serve_arguments",
+    "APIS",
+    "run_serve",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 APIS = ("both", "analyzer", "optimizer")  # as inferplan.service.app.APIS (not imported here:
 # building the CLI parser must not need FastAPI)
 

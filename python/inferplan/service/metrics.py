@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _lazy
+
 # (field, candidate metric family names, kind); the first name present wins.
 _FAMILIES = (
     ("running", ("vllm:num_requests_running",), "gauge"),
@@ -372,3 +374,5 @@ __all__: Sequence[str] = [
     "EngineLog", "MetricsWindows", "Scrape", "Window", "engine_log_windows", "parse_exposition",
     "read_engine_log", "scrape", "window_between", "windows_from_scrapes",
 ]  # fmt: skip
+
+__dir__ = _lazy.public_dir(__name__)

@@ -14,13 +14,32 @@ from typing import Any
 
 import numpy as np
 
-from .. import fleet
+from .. import _lazy, fleet
 from .._status import status_message
 from ..models import DecodeOnly, PrefillDecode
 from ..replica import Replica, optimal_concurrency
 from ..sizing import BINDING_NAMES
 from . import schemas
 from ._fields import ApiError, boolean, finite, lower_keys, number, string
+
+__all__ = [
+    "add_native_routes",
+    "analyze",
+    "analyze_many",
+    "check_fleet_sizes",
+    "concurrency",
+    "cost_table",
+    "fleet_optimize",
+    "MAX_CHUNKS",
+    "MAX_IN_TOKENS",
+    "MAX_OUT_TOKENS",
+    "MAX_ROWS",
+    "MAX_TUNERS",
+    "size",
+    "size_many",
+    "Tuners",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 _ADMISSION = ("chain", "immediate", "iteration")
 MAX_IN_TOKENS = 1e7  # beyond any real model (the chunk count grows with the prompt)

@@ -20,7 +20,7 @@ import copy
 import threading
 from typing import Any
 
-from .. import fleet
+from .. import _lazy, fleet
 from ..fleet.data import DataError, system_from_parts
 from ..fleet.report import allocations
 from . import schemas
@@ -400,3 +400,5 @@ def add_optimizer_routes(app, ep, prefix: str, state: OptimizerState) -> None:
 
 __all__ = ["OptimizerState", "add_optimizer_routes", "optimize_one", "optimize_state",
            "parse_json"]  # fmt: skip
+
+__dir__ = _lazy.public_dir(__name__)

@@ -11,6 +11,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import _lazy
+
+__all__ = [
+    "AllocationSolution",
+    "AnalysisData",
+    "AnalyzeRequest",
+    "CostTableRequest",
+    "FleetRequest",
+    "ManyRequest",
+    "Message",
+    "ModelSpec",
+    "OptimizeData",
+    "OptimizerSpec",
+    "ProblemData",
+    "ReplicaSpec",
+    "SizeRequest",
+    "SystemData",
+    "Targets",
+    "TuneRequest",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from .. import _lazy
+
+__all__ = [
+    "Telemetry",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
             2.5, 10.0)  # fmt: skip
 

@@ -32,7 +32,19 @@ from typing import Any
 
 import numpy as np
 
+from .. import _lazy
 from ..models import DecodeOnly, PrefillDecode
+
+__all__ = [
+    "fit_iteration_times",
+    "KINDS",
+    "MAX_CHUNKS",
+    "MAX_IN_TOKENS",
+    "MAX_MS",
+    "Tuner",
+    "TuneStep",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 KINDS = {"decode_only": ("alpha", "beta"), "prefill_decode": ("alpha", "beta", "gamma")}
 MAX_MS = 1e9  # no iteration parameter or measured ITL is anywhere near 11 days

@@ -14,6 +14,7 @@ and Dask for clusters. See ``docs/sweeps.md``.
 (6, 4)
 """
 
+from .. import _lazy
 from .io import read_sweep, summarize
 from .run import SweepResult, evaluate_chunk, sweep
 from .spec import SpecError, SweepSpec, load_spec
@@ -28,3 +29,5 @@ __all__ = [
     "summarize",
     "sweep",
 ]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -20,6 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _lazy
+
+__all__ = [
+    "default_objective",
+    "MANIFEST",
+    "part_files",
+    "part_name",
+    "read_manifest",
+    "read_sweep",
+    "remove_temporaries",
+    "summarize",
+    "SweepDirectoryError",
+    "write_manifest",
+    "write_part",
+]
+__dir__ = _lazy.public_dir(__name__)
+
 MANIFEST = "manifest.json"
 _PART = re.compile(r"^part-(\d{6,})\.parquet$")
 _TEMP = re.compile(r"^\.(part-\d{6,}\.parquet|manifest\.json)\.tmp-")

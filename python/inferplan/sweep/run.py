@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _validate
+from .. import _lazy, _validate
 from .._metrics import METRIC_INDEX
 from ..batch import CONFIG_COLUMNS
 from . import io
@@ -482,3 +482,5 @@ def sweep(
 
 
 __all__ = ["SweepResult", "evaluate_chunk", "sweep", "workers_share"]
+
+__dir__ = _lazy.public_dir(__name__)

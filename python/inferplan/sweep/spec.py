@@ -37,8 +37,36 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _validate
+from .. import _lazy, _validate
 from .._metrics import METRIC_NAMES
+
+__all__ = [
+    "ADMISSIONS",
+    "available_columns",
+    "BUILTIN_LABELS",
+    "column_name",
+    "DEFAULT_CHUNK_ROWS",
+    "DEFAULT_OUTPUTS",
+    "DEFAULTS",
+    "DERIVED",
+    "Factor",
+    "FORMAT",
+    "KIND_NAMES",
+    "load_spec",
+    "MAX_AXIS_VALUES",
+    "MAX_CHUNK_ROWS",
+    "OPERATIONS",
+    "OUTPUTS",
+    "param_of_column",
+    "PARAMS",
+    "POWER_PARAMS",
+    "read_spec_file",
+    "REQUIRED",
+    "SpecError",
+    "SweepSpec",
+    "TOP_KEYS",
+]
+__dir__ = _lazy.public_dir(__name__)
 
 FORMAT = "inferplan-sweep/1"
 DEFAULT_CHUNK_ROWS = 2_000_000

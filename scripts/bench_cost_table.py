@@ -5,10 +5,10 @@ Compared in the same process against a baseline: the same rows sized one at a ti
 Python loop of scalar bisections on ``Replica.analyze`` (timed on a small subsample and
 reported per row, since running it on 1.5 M rows would take hours).
 
-    PYTHONPATH=python python benchmarks/bench_cost_table.py            # sample grid
-    PYTHONPATH=python python benchmarks/bench_cost_table.py --full     # 1.5 M rows
+    PYTHONPATH=python python scripts/bench_cost_table.py            # sample grid
+    PYTHONPATH=python python scripts/bench_cost_table.py --full     # 1.5 M rows
 
-asv picks up the ``time_`` / ``peakmem_`` functions (sampled grid).
+The asv suite's counterpart is benchmarks/benchmarks/bench_cost_table.py.
 """
 
 from __future__ import annotations
@@ -115,18 +115,6 @@ def scalar_baseline(table, rows):
                 lo = mid
             else:
                 hi = mid
-
-
-def _sample_inputs():
-    return build(**SAMPLE)
-
-
-def time_cost_table_sample():
-    run_table(_sample_inputs())
-
-
-def peakmem_cost_table_sample():
-    run_table(_sample_inputs())
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ same process:
 - the baseline: today's procedure, ``fit_prefill_decode`` (ordinary least squares of the
   per-request time on the mean concurrency) plus one ``Replica.analyze`` per point.
 
-    PYTHONPATH=python python benchmarks/bench_calibration.py [--repeat 3]
+    PYTHONPATH=python python scripts/bench_calibration.py [--repeat 3]
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ rates (log-spaced) = 100 M rows, PrefillDecode, seven output columns. Reported:
   the same ratio is also given in CPU time (all threads of this process), which does not;
 * peak resident memory (``ru_maxrss``), which should depend on the chunk size only.
 
-    PYTHONPATH=python python benchmarks/bench_sweep.py                 # 100 M rows
-    PYTHONPATH=python python benchmarks/bench_sweep.py --rows 20e6     # fewer rows
+    PYTHONPATH=python python scripts/bench_sweep.py                 # 100 M rows
+    PYTHONPATH=python python scripts/bench_sweep.py --rows 20e6     # fewer rows
 
-asv picks up the ``time_`` / ``peakmem_`` functions (a 2 M row sweep).
+The asv suite's counterpart (200,000 rows) is benchmarks/benchmarks/bench_sweep.py.
 """
 
 from __future__ import annotations
@@ -135,24 +135,6 @@ def run(rows: float, chunk_rows: int, threads, out: Path | None, samples: int, q
     )
     print(f"peak RSS during sweep   {sweep_rss:.2f} GiB  (target < 1.5 GiB)")
     return sweep_rate, kernel_wall, sweep_rss
-
-
-# asv: a 2 M row sweep into a temporary directory.
-def setup():
-    global _ASV_DIR
-    _ASV_DIR = Path(tempfile.mkdtemp(prefix="asv-sweep-"))
-
-
-def teardown():
-    shutil.rmtree(_ASV_DIR, ignore_errors=True)
-
-
-def time_sweep_2m():
-    inferplan.sweep(make_spec(2e6, 500_000), _ASV_DIR / "t", overwrite=True, progress=False)
-
-
-def peakmem_sweep_2m():
-    inferplan.sweep(make_spec(2e6, 500_000), _ASV_DIR / "m", overwrite=True, progress=False)
 
 
 def main(argv=None) -> int:

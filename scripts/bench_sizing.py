@@ -1,7 +1,7 @@
 """Max-rate solves per second (SLO sizing) and their memory, against baselines measured in
 the same process.
 
-    python benchmarks/bench_sizing.py [--rows 1000000] [--memory-rows 10000000]
+    python scripts/bench_sizing.py [--rows 1000000] [--memory-rows 10000000]
 
 Workload (issue #3): DecodeOnly, N uniform in 1..256, Q = 1000, ITL targets drawn between a
 near-idle and a saturated replica's ITL (so that most bind); the same for PrefillDecode with
@@ -23,7 +23,7 @@ import numpy as np
 import inferplan as ip
 from inferplan._kernels import dispatch
 
-from common import binding_itl_targets, random_configs
+from _bench_common import binding_itl_targets, random_configs
 
 
 def solves_per_second(fn, rows: int, repeat: int = 5) -> float:
@@ -39,7 +39,7 @@ MEMORY_CHILD = """
 import resource, sys, numpy as np
 sys.path.insert(0, {bench!r})
 import inferplan as ip
-from common import random_configs
+from _bench_common import random_configs
 n = {rows}
 full = random_configs(n, kind=0, max_queue=1000)
 # The columns a DecodeOnly sweep varies; the rest are scalars (broadcast, no memory).
@@ -68,19 +68,23 @@ def main() -> None:
     idle = ip.analyze_many(rate=0.0, metrics=["ttft_ms", "max_rate"], **pd_cfg)
     busy = ip.analyze_many(rate=0.9 * idle["max_rate"], metrics=["ttft_ms"], **pd_cfg)
     pd_ttft = idle["ttft_ms"] + np.random.default_rng(5).uniform(0.05, 1, n) * (
-        busy["ttft_ms"] - idle["ttft_ms"])
+        busy["ttft_ms"] - idle["ttft_ms"]
+    )
 
     for name in dispatch.available():
         if name == "numpy":
             continue
         dispatch.use(name)
         for threads in (1, 2):
-            ip.size_many(itl_ms=do_itl[:1000], threads=threads,
-                         **{k: v[:1000] for k, v in do.items()})  # warm-up (JIT)
+            ip.size_many(
+                itl_ms=do_itl[:1000], threads=threads, **{k: v[:1000] for k, v in do.items()}
+            )  # warm-up (JIT)
             figures[f"decode_only/{name}/{threads}"] = solves_per_second(
-                lambda threads=threads: ip.size_many(itl_ms=do_itl, threads=threads, **do), n)
+                lambda threads=threads: ip.size_many(itl_ms=do_itl, threads=threads, **do), n
+            )
         figures[f"prefill_decode/{name}/2"] = solves_per_second(
-            lambda: ip.size_many(itl_ms=pd_itl, ttft_ms=pd_ttft, threads=2, **pd_cfg), n)
+            lambda: ip.size_many(itl_ms=pd_itl, ttft_ms=pd_ttft, threads=2, **pd_cfg), n
+        )
     res = ip.size_many(itl_ms=do_itl, **do)
     figures["decode_only/evaluations_per_solve"] = float(res["iterations"].mean())
     figures["decode_only/binding_fraction"] = float((res["binding"] == 1).mean())
@@ -89,7 +93,9 @@ def main() -> None:
     sample = 300
     figures["decode_only/numpy/1"] = solves_per_second(
         lambda: ip.size_many(itl_ms=do_itl[:sample], **{k: v[:sample] for k, v in do.items()}),
-        sample, repeat=1)
+        sample,
+        repeat=1,
+    )
     dispatch.use(None)
 
     replica = ip.Replica(ip.DecodeOnly(19, 1, 1024), max_batch=48, max_queue=152)
@@ -99,9 +105,12 @@ def main() -> None:
         replica.size(itl_ms=50)
     figures["replica_size_us"] = (time.perf_counter() - t0) / calls * 1e6
     loop_n = 20_000
-    models = [ip.DecodeOnly(a, b, k) for a, b, k in
-              zip(do["alpha"][:loop_n], do["beta"][:loop_n], do["out_tokens"][:loop_n],
-                  strict=True)]
+    models = [
+        ip.DecodeOnly(a, b, k)
+        for a, b, k in zip(
+            do["alpha"][:loop_n], do["beta"][:loop_n], do["out_tokens"][:loop_n], strict=True
+        )
+    ]
     t0 = time.perf_counter()
     for i, m in enumerate(models):
         ip.Replica(m, int(do["max_batch"][i]), 1000).size(itl_ms=do_itl[i])
@@ -109,9 +118,12 @@ def main() -> None:
 
     if args.memory_rows:
         bench = str(__import__("pathlib").Path(__file__).resolve().parent)
-        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD.format(bench=bench,
-                                                                       rows=args.memory_rows)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD.format(bench=bench, rows=args.memory_rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures["memory_rows"] = args.memory_rows
         figures["memory_peak_gib"] = int(out.stdout.split()[-1]) / 2**20
 
@@ -125,14 +137,20 @@ def main() -> None:
     if cpp2 and nb2:
         print(f"numba / cpp (2 threads): {nb2 / cpp2:.2f}")
     print(f"per-item Python loop of Replica.size: {figures['decode_only/python_loop']:,.0f} /s")
-    print(f"evaluations per solve: {figures['decode_only/evaluations_per_solve']:.2f}, "
-          f"binding: {figures['decode_only/binding_fraction']:.0%}")
+    print(
+        f"evaluations per solve: {figures['decode_only/evaluations_per_solve']:.2f}, "
+        f"binding: {figures['decode_only/binding_fraction']:.0%}"
+    )
     print(f"Replica.size from Python: {figures['replica_size_us']:.2f} us per call")
     if "memory_peak_gib" in figures:
-        print(f"size_many on {figures['memory_rows']:,} rows: peak RSS "
-              f"{figures['memory_peak_gib']:.2f} GiB")
-    print(f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f}"
-          " GiB)")
+        print(
+            f"size_many on {figures['memory_rows']:,} rows: peak RSS "
+            f"{figures['memory_peak_gib']:.2f} GiB"
+        )
+    print(
+        f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f}"
+        " GiB)"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)

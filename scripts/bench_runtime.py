@@ -5,10 +5,10 @@ Baselines measured in the same process: the time to generate the trace, and the 
 policy's evaluation (one configuration, never changed) against which the adaptive ones
 are compared. The target is the whole evaluation in under 5 minutes.
 
-    PYTHONPATH=python python benchmarks/bench_runtime.py                  # 10 M requests
-    PYTHONPATH=python python benchmarks/bench_runtime.py --requests 1e6   # quicker
+    PYTHONPATH=python python scripts/bench_runtime.py                  # 10 M requests
+    PYTHONPATH=python python scripts/bench_runtime.py --requests 1e6   # quicker
 
-asv picks up the ``time_`` / ``peakmem_`` functions (one million requests).
+The asv suite's counterpart (one million requests) is benchmarks/benchmarks/bench_runtime.py.
 """
 
 from __future__ import annotations
@@ -64,28 +64,6 @@ def main() -> None:
         f"total evaluation {r['evaluate_s']:.1f} s for three policies ({verdict} the 5-minute "
         f"target), {r['evaluate_s'] / r['generate_s']:.1f} x the generation time"
     )
-
-
-# --- asv ---------------------------------------------------------------------------------
-
-
-class TimeRuntime:
-    params = [("static", "reactive", "proactive")]
-    param_names = ["policy"]
-    timeout = 600
-
-    def setup(self, policy):
-        self.trace = make_trace(1_000_000)
-
-    def time_evaluate(self, policy):
-        runtime.evaluate(self.trace, policies=(policy,))
-
-    def peakmem_evaluate(self, policy):
-        runtime.evaluate(self.trace, policies=(policy,))
-
-
-def time_generate_1m():
-    make_trace(1_000_000)
 
 
 if __name__ == "__main__":

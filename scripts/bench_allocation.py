@@ -1,6 +1,6 @@
 """Fleet allocation: the reference's systems end to end, and a synthetic fleet at scale.
 
-``python benchmarks/bench_allocation.py --reference`` times the greedy path on the public
+``python scripts/bench_allocation.py --reference`` times the greedy path on the public
 reference optimizer's own data (``tests/data/reference/inferno/g3/{small,large}``), as the
 reference's figures are quoted (docs/performance.md, "Fleet allocation"):
 
@@ -17,7 +17,8 @@ a noisy machine affects them alike; the targets are printed beside them.
 
 Without ``--reference``: 3,000 servers x 20 accelerators, greedy against the MILP (sizing,
 greedy and MILP times, and the greedy/MILP cost ratio, measured in the same process so the
-ratio survives a noisy machine). asv runs the ``time_*``/``peakmem_*`` methods.
+ratio survives a noisy machine). The asv suite's counterparts are in
+benchmarks/benchmarks/bench_allocation.py (``Allocation``, ``ReferenceGreedy``).
 """
 
 from __future__ import annotations
@@ -36,29 +37,6 @@ from pathlib import Path
 from inferplan.fleet import synthetic_system
 from inferplan.fleet.candidates import build_candidates
 from inferplan.fleet.solvers import greedy
-
-
-class TimeAllocation:
-    timeout = 300.0
-
-    def setup(self):
-        self.system = synthetic_system()
-        self.candidates = build_candidates(self.system)
-
-    def time_candidates(self):
-        build_candidates(self.system)
-
-    def time_greedy(self):
-        greedy(self.candidates)
-
-    def peakmem_greedy(self):
-        greedy(self.candidates)
-
-    def time_milp(self):
-        from inferplan.fleet.milp import milp
-
-        milp(self.candidates, time_limit=120)
-
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference" / "inferno"
 # targets (ms) of the reference systems: in process with the system loaded, from files, and

@@ -2,9 +2,9 @@
 """Turns one asv result file into Markdown tables (one per benchmark class), for
 docs/performance.md.
 
-    cd benchmarks && asv run --python=same            # writes .asv/results/<machine>/...
-    python report.py                                  # newest result file of this machine
-    python report.py .asv/results/vm/0fd75003-existing-....json
+    cd benchmarks && asv run --python=same   # writes benchmarks/.asv/results/<machine>/...
+    python scripts/asv_report.py             # newest result file of this machine
+    python scripts/asv_report.py benchmarks/.asv/results/vm/0fd75003-existing-....json
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 from asv.results import Results
 from asv.util import human_value
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / ".asv" / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / ".asv" / "results"  # asv.conf.json's results_dir
 
 
 def newest_result() -> Path:

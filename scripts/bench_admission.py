@@ -1,7 +1,7 @@
 """Cost of the admission rules (Replica.analyze/size with ``admission=``, analyze_many and
 size_many) against the chain's read-off, measured in the same process on the same inputs.
 
-    python benchmarks/bench_admission.py [--rows 200000]
+    python scripts/bench_admission.py [--rows 200000]
 
 The baseline is the same call without ``admission``. The last column times the Python
 forms (what the Numba and NumPy backends use): the NumPy formulas for ``analyze``, the
@@ -18,7 +18,7 @@ import numpy as np
 
 import inferplan as ip
 
-from common import random_configs
+from _bench_common import random_configs
 
 
 def per_call_us(fn, number: int) -> float:

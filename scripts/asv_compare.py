@@ -2,7 +2,7 @@
 """Compares the benchmark suite between two commits: exit 1 on a regression, 2 when there
 is nothing to compare (the suite did not run).
 
-    benchmarks/compare.sh BASE HEAD [--factor 1.5] [-b REGEX ...] [--quick]
+    scripts/asv_compare.sh BASE HEAD [--factor 1.5] [-b REGEX ...] [--quick]
 
 Why not ``asv continuous``: it builds every commit in a fresh virtualenv, which needs PyPI
 and several minutes per commit here. Instead each commit is exported (``git archive``) to
@@ -35,8 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "benchmarks"  # the asv suite: asv.conf.json and benchmarks/
 # A results directory of its own, emptied at each comparison, so that a comparison neither
 # mixes with nor deletes the results of ordinary `asv run`s in .asv/results.
 RESULTS = HERE / ".asv" / "compare" / "results"

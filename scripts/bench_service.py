@@ -11,8 +11,8 @@ the field at fault) and checks the service is still up.
 As a baseline in the same run, ``GET /healthz`` (no computation) is driven the same way
 for ``--baseline-seconds``: the difference is what sizing costs per request.
 
-    python benchmarks/bench_service.py                      # 20 s, 8 connections
-    python benchmarks/bench_service.py --seconds 5 --json out.json
+    python scripts/bench_service.py                      # 20 s, 8 connections
+    python scripts/bench_service.py --seconds 5 --json out.json
 
 Exit status 1 when a request failed or a malformed body was not refused as it should be.
 """

@@ -1,9 +1,9 @@
 """Simulator throughput: simulated requests per second of wall time on one core.
 
-asv collects the ``time_`` / ``peakmem_`` pairs; ``python benchmarks/bench_simulator.py``
-prints the rates and compares them with a baseline run in the same process: a plain Python
-event loop of the same DecodeOnly replica (iteration by iteration) on a small run. Ratios
-survive a noisy machine better than absolute figures.
+``python scripts/bench_simulator.py`` prints the rates and compares them with a baseline
+run in the same process: a plain Python event loop of the same DecodeOnly replica
+(iteration by iteration) on a small run. Ratios survive a noisy machine better than
+absolute figures. The asv suite's counterpart is benchmarks/benchmarks/bench_simulator.py.
 """
 
 from __future__ import annotations
@@ -76,41 +76,6 @@ def run_python(num_requests: int, seed: int = 1) -> float:
         batch = [(k - 1, a) for k, a in batch if k > 1]
         heapq.heapify(batch)
     return ttft_sum / served
-
-
-class TimeSimulator:
-    params = [
-        "decode_only",
-        "decode_only_constant",
-        "decode_only_immediate",
-        "prefill_decode",
-        "prefill_decode_immediate",
-    ]
-    param_names = ["case"]
-
-    def setup(self, case):
-        self.n = 200_000 if case.startswith("decode") else 5_000
-
-    def _run(self, case):
-        if case == "decode_only":
-            run_cpp(self.n)
-        elif case == "decode_only_constant":
-            run_cpp(self.n, out_tokens=inferplan.Tokens.constant(1024))
-        elif case == "decode_only_immediate":
-            run_cpp(self.n, admission="immediate")
-        else:
-            pd = inferplan.PrefillDecode(
-                alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200
-            )
-            rate = 0.9 * inferplan.Replica(pd, max_batch=MAX_BATCH, max_queue=MAX_QUEUE).max_rate
-            adm = "immediate" if case.endswith("immediate") else "iteration"
-            run_cpp(self.n, model=pd, rate=rate, admission=adm)
-
-    def time_simulate(self, case):
-        self._run(case)
-
-    def peakmem_simulate(self, case):
-        self._run(case)
 
 
 def _rate(fn, n: int, repeat: int = 3) -> float:

@@ -1,7 +1,7 @@
 """Analyses per second of the chain kernel on every backend, on the same random
 configurations, and the per-call overhead of Replica.analyze from Python.
 
-    python benchmarks/bench_kernel.py [--rows 100000]
+    python scripts/bench_kernel.py [--rows 100000]
 
 Each figure is compared with the NumPy reference measured in this process.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import inferplan as ip
 from inferplan._kernels import dispatch
 
-from common import random_configs
+from _bench_common import random_configs
 
 
 def rate_of(fn, rows: int, repeat: int = 3) -> float:
@@ -31,8 +31,12 @@ def rate_of(fn, rows: int, repeat: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--numpy-rows", type=int, default=5_000,
-                        help="rows for the slow NumPy reference (same configurations)")
+    parser.add_argument(
+        "--numpy-rows",
+        type=int,
+        default=5_000,
+        help="rows for the slow NumPy reference (same configurations)",
+    )
     args = parser.parse_args()
     cfg = random_configs(args.rows)
     idle = ip.analyze_many(rate=0.0, metrics=["max_rate"], **cfg)
@@ -43,11 +47,14 @@ def main() -> None:
         dispatch.use(name)
         n = args.rows if name != "numpy" else args.numpy_rows
         sub = {k: v[:n] for k, v in cfg.items()}
-        for threads in ((1, 2) if name != "numpy" else (1,)):
+        for threads in (1, 2) if name != "numpy" else (1,):
             ip.analyze_many(rate=rate[:n], threads=threads, **sub)  # warm-up (JIT)
             results[(name, threads)] = rate_of(
                 lambda n=n, threads=threads, sub=sub: ip.analyze_many(
-                    rate=rate[:n], threads=threads, **sub), n)
+                    rate=rate[:n], threads=threads, **sub
+                ),
+                n,
+            )
     dispatch.use(None)
     base = results[("numpy", 1)]
     print(f"{'backend':8s} {'threads':>7s} {'analyses/s':>14s} {'vs numpy':>10s}")
@@ -61,14 +68,24 @@ def main() -> None:
         replica.analyze(0.5)
     per_call = (time.perf_counter() - t0) / calls
     one = {k: np.array([v]) for k, v in random_configs(1).items()}
-    one.update(kind=np.array([0], np.int32), alpha=np.array([19.0]), beta=np.array([1.0]),
-               out_tokens=np.array([1024.0]), max_batch=np.array([48]),
-               max_queue=np.array([152.0]))
-    kernel = 1 / rate_of(lambda: ip.analyze_many(rate=np.full(20000, 0.5),
-                                                 **{k: np.repeat(v, 20000) for k, v in one.items()},
-                                                 threads=1), 20000)
-    print(f"\nReplica.analyze from Python: {per_call * 1e6:.2f} us per call "
-          f"(kernel alone {kernel * 1e6:.2f} us, overhead {(per_call - kernel) * 1e6:.2f} us)")
+    one.update(
+        kind=np.array([0], np.int32),
+        alpha=np.array([19.0]),
+        beta=np.array([1.0]),
+        out_tokens=np.array([1024.0]),
+        max_batch=np.array([48]),
+        max_queue=np.array([152.0]),
+    )
+    kernel = 1 / rate_of(
+        lambda: ip.analyze_many(
+            rate=np.full(20000, 0.5), **{k: np.repeat(v, 20000) for k, v in one.items()}, threads=1
+        ),
+        20000,
+    )
+    print(
+        f"\nReplica.analyze from Python: {per_call * 1e6:.2f} us per call "
+        f"(kernel alone {kernel * 1e6:.2f} us, overhead {(per_call - kernel) * 1e6:.2f} us)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Cost of inferplan.arrivals against the birth-death kernel, in the same process.
 
-    PYTHONPATH=python python benchmarks/bench_arrivals.py
+    PYTHONPATH=python python scripts/bench_arrivals.py
 
 Baseline: ``Replica.analyze`` / ``Replica.size`` (the C++ kernel when built). Measured:
 ``arrivals.analyze`` / ``arrivals.size`` at ``arrival_cv`` 1 (the same call: the Poisson
