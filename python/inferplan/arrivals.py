@@ -40,7 +40,14 @@ from ._kernels import reference as _ref
 from ._metrics import KIND_PREFILL_DECODE, KIND_VECTOR
 from ._status import Status
 from .replica import Metrics, Replica, _rate
-from .sizing import BINDING_NAMES, SATURATION_CAP, TPS_CAP, SizeResult, target_tuple
+from .sizing import (
+    BINDING_NAMES,
+    SATURATION_CAP,
+    TPS_CAP,
+    SizeResult,
+    close_bracket,
+    target_tuple,
+)
 
 
 @dataclass(frozen=True)
@@ -404,24 +411,10 @@ def size(
         lo, f_lo, m_lo = r, f, m
     if hi is None:
         return SizeResult(cap, Status.OK, BINDING_NAMES[cap_binding], evaluations, m_lo)
-    side = 0
-    while hi - lo > 1e-10 * hi and evaluations < 200:
-        r = hi - f_hi * (hi - lo) / (f_hi - f_lo)
-        if not lo < r < hi:
-            r = 0.5 * (lo + hi)
-        f, which, m = excess(r)
-        if f > 0.0:
-            hi, f_hi, which_hi = r, f, which
-            if side == 1:
-                f_lo *= 0.5
-            side = 1
-        else:
-            lo, f_lo, m_lo = r, f, m
-            if f == 0.0:
-                break
-            if side == -1:
-                f_hi *= 0.5
-            side = -1
+    # excess() counts its own evaluations: 200 in all
+    lo, m_lo, which_hi, _ = close_bracket(
+        excess, lo, f_lo, m_lo, hi, f_hi, which_hi, rel_tol=1e-10, max_evaluations=200 - evaluations
+    )
     if m_lo is None:  # the root lies below the first grid point
         m_lo = _Solved(replica, lo, cv, service, fit).admitted(admission)
     return SizeResult(lo, Status.OK, BINDING_NAMES[_SLOTS[which_hi][1]], evaluations, m_lo)

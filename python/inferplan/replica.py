@@ -13,7 +13,7 @@ from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
 from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
-from .sizing import BINDING_NAMES, ConcurrencyResult, SizeResult, target_tuple
+from .sizing import BINDING_NAMES, ConcurrencyResult, SizeResult, close_bracket, target_tuple
 
 
 class Metrics(NamedTuple):
@@ -288,29 +288,12 @@ class Replica:
         if f_lo >= 0.0:
             return SizeResult(0.0, _INFEASIBLE[which_lo], BINDING_NAMES[_BINDING[which_lo]],
                               int(iterations) + evaluations, None)  # fmt: skip
-        lo, hi, side = 0.0, cap, 0
-        rate, m = lo, None
-        steps = 0
-        while hi - lo > 1e-13 * hi:
-            # Illinois while it converges; bisection after 100 steps, which always closes.
-            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo) if steps < 100 else 0.5 * (lo + hi)
-            steps += 1
-            if not lo < rate < hi:
-                rate = 0.5 * (lo + hi)
-            f, which_r, m_r = excess(rate)
-            evaluations += 1
-            if f > 0.0:
-                hi, f_hi, which = rate, f, which_r
-                if side == 1:
-                    f_lo *= 0.5
-                side = 1
-            else:
-                lo, f_lo, m = rate, f, m_r
-                if f == 0.0:
-                    break
-                if side == -1:
-                    f_hi *= 0.5
-                side = -1
+        # Illinois while it converges; bisection after 100 steps, which always closes.
+        lo, m, which, steps = close_bracket(
+            excess, 0.0, f_lo, None, cap, f_hi, which,
+            rel_tol=1e-13, max_evaluations=10**6, bisect_after=100,
+        )  # fmt: skip
+        evaluations += steps
         if isinstance(self.model, PrefillDecode) and lo > 0.0:
             lo, which, m, extra = self._first_crossing(lo, which, m, excess)
             evaluations += extra

@@ -14,6 +14,7 @@ __all__ = [
     "SATURATION_CAP",
     "SizeResult",
     "TARGET_FIELDS",
+    "close_bracket",
     "target_tuple",
     "TPS_CAP",
 ]
@@ -136,3 +137,41 @@ class ConcurrencyResult:
     max_batch: int
     peak_throughput: float
     size: SizeResult
+
+
+def close_bracket(excess, lo, f_lo, m_lo, hi, f_hi, which_hi, *, rel_tol, max_evaluations,
+                  bisect_after=None):  # fmt: skip
+    """Closes a bracket ``[lo, hi]`` of a sizing root with the Illinois method.
+
+    ``excess(rate)`` returns ``(e, which, metrics)``: the worst target's excess (> 0 fails)
+    and which target that is; ``f_lo <= 0 < f_hi``. Steps are false-position steps whose
+    stale end is halved (Illinois), bisection where a step leaves the bracket, and only
+    bisection after ``bisect_after`` steps (which always closes). Stops when the bracket is
+    below ``rel_tol`` of ``hi``, at an exact root, or after ``max_evaluations``.
+    Returns ``(lo, m_lo, which_hi, evaluations)``: the last feasible rate and its metrics
+    (``m_lo`` as given if ``lo`` never moved) and the target failing at the last
+    infeasible rate.
+    """
+    side = evaluations = 0
+    while hi - lo > rel_tol * hi and evaluations < max_evaluations:
+        if bisect_after is not None and evaluations >= bisect_after:
+            rate = 0.5 * (lo + hi)
+        else:
+            rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+            if not lo < rate < hi:
+                rate = 0.5 * (lo + hi)
+        f, which, m = excess(rate)
+        evaluations += 1
+        if f > 0.0:
+            hi, f_hi, which_hi = rate, f, which
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        else:
+            lo, f_lo, m_lo = rate, f, m
+            if f == 0.0:
+                break
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+    return lo, m_lo, which_hi, evaluations
