@@ -55,6 +55,9 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
       inv_mu[b] = t * inv_index[b];
     }
     max_inv_mu = inv_mu[0];
+    // 1/mu is nonincreasing here: its ends bound it.
+    if (!(valid_service_per_request(inv_mu[0]) && valid_service_per_request(inv_mu[N - 1])))
+      return kBadServiceTime;
   } else {
     if (p.kind == kVector) {
       s = validate(p);
@@ -68,6 +71,8 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
       if (s != kOk) return s;
     }
     monotone = prepare_chain(N, tau, buf.inv_index, buf.inv_mu, &max_inv_mu);
+    for (std::int64_t b = 0; b < N; ++b)
+      if (!valid_service_per_request(buf.inv_mu[b])) return kBadServiceTime;
   }
   view.service = p;
   view.tau = tau;
