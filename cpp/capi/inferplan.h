@@ -129,7 +129,7 @@ typedef struct ip_service {
   double beta;           /* ms per token in the batch (decode only) or per computed token */
   double gamma;          /* ms per token of KV cache read (prefill-decode) */
   double in_tokens;      /* mean prompt length (prefill-decode) */
-  double out_tokens;     /* mean output length, > 0 */
+  double out_tokens;     /* mean output length, >= 1e-9 */
   double max_num_tokens; /* token budget per iteration (prefill-decode), > 0 */
 } ip_service;
 

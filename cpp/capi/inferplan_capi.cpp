@@ -255,12 +255,14 @@ const char* ip_status_message(int status) {
     case IP_BAD_BETA: return "service.beta must be finite and >= 0";
     case IP_BAD_GAMMA: return "service.gamma must be finite and >= 0";
     case IP_BAD_IN_TOKENS: return "service.in_tokens must be finite and >= 0";
-    case IP_BAD_OUT_TOKENS: return "service.out_tokens must be finite and > 0";
+    case IP_BAD_OUT_TOKENS: return "service.out_tokens must be finite and at least 1e-9";
     case IP_BAD_MAX_NUM_TOKENS:
       return "service.max_num_tokens must be finite and > 0, and large enough that a prompt of "
              "service.in_tokens needs at most 2^53 prefill chunks at max_batch";
     case IP_BAD_MAX_BATCH: return "max_batch must be an integer in [1, 16777216]";
-    case IP_BAD_MAX_QUEUE: return "max_queue must be a non-negative integer or INFINITY";
+    case IP_BAD_MAX_QUEUE:
+      return "max_queue must be a non-negative integer or INFINITY, and a finite queue at most "
+             "1e300 ms of full-batch services long (max_queue * tau(N) / N)";
     case IP_BAD_RATE: return "rate must be finite and >= 0 (req/s)";
     case IP_BAD_TARGET_ITL: return "targets.itl_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_TARGET_TTFT: return "targets.ttft_ms must be finite and > 0 (or 0 or NaN: not set)";

@@ -61,7 +61,7 @@ def _kind_column(value) -> np.ndarray:
         try:
             arr = arr.astype(float)
         except (TypeError, ValueError):
-            raise ValueError(f"kind must be numeric or a kind name, got dtype {arr.dtype}") from None
+            raise ValueError(f"kind must be numeric or a name, got dtype {arr.dtype}") from None
     # Compared before any cast: a code outside int32 would otherwise wrap (2**32 -> 0,
     # DecodeOnly). Anything but 0, 1, 2 becomes -1, which the kernel rejects (BAD_KIND).
     valid = (arr == 0) | (arr == 1) | (arr == 2)

@@ -35,12 +35,15 @@ inline double log_not_blocked(const ChainView& c, const Moments& mo) {
 // P(W > t) for an accepted arrival, t in ms.
 inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
   const double Q = c.Q;
-  if (Q == 0.0) return 0.0;
+  // Nobody waits without a queue, or when no state at or above N has mass (an
+  // idle replica, or p(N) below the smallest double: the tail is smaller still).
+  if (Q == 0.0 || (!(mo.p_full > 0.0) && std::isnan(mo.log_p_full_deep))) return 0.0;
   const double lr = mo.log_r;
   const double log_scale = mo.log_p_full() - log_not_blocked(c, mo);
   if (t <= 0.0) return std::min(1.0, std::exp(log_scale + log_geo_sum(lr, Q)));  // P(W > 0)
   const double x = c.max_rate() * t;
-  const double spread = 15.0 * std::sqrt(x) + 15.0;
+  // Poisson terms beyond 9 standard deviations (and 9) are below 1e-17 of the sum.
+  const double spread = 9.0 * std::sqrt(x) + 9.0;
   if (lr < 0.0 && (std::isinf(Q) || x + spread < Q - 1.0)) {
     // Every Poisson term that matters has k < Q: sum_k Pois(k; x) r^k = e^{-x(1-r)}
     // in closed form, and G(k) = (r^k - r^Q) / (1 - r), so
@@ -80,10 +83,10 @@ inline double wait_quantile(const ChainView& c, const Moments& mo, double q) {
   double lo = 0.0, hi = mean_wait / target * (1.0 + 1e-9);
   if (!(std::isfinite(hi) && hi > 0.0)) hi = 1.0 / mu;
   double f_hi = wait_ccdf(c, mo, hi) - target;
-  while (f_hi > 0.0) {  // only if rounding defeats the bound
+  for (int grow = 0; f_hi > 0.0; ++grow) {  // only if rounding defeats the bound
+    if (grow == 64) return std::numeric_limits<double>::infinity();
     lo = hi;
     hi *= 2.0;
-    if (!std::isfinite(hi)) return std::numeric_limits<double>::infinity();
     f_hi = wait_ccdf(c, mo, hi) - target;
   }
   double f_lo = wait_ccdf(c, mo, lo) - target;  // > 0

@@ -20,6 +20,9 @@ inline Status validate_queue(std::int64_t N, double Q) {
   return kOk;
 }
 
+// The longest mean wait a finite queue may imply (Q times 1/mu(N), ms).
+constexpr double kMaxWaitMs = 1e300;
+
 // Caller-provided buffers for the rate-independent arrays of one replica.
 struct ReplicaBuffers {
   double* tau;                // N
@@ -74,6 +77,8 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
     for (std::int64_t b = 0; b < N; ++b)
       if (!valid_service_per_request(buf.inv_mu[b])) return kBadServiceTime;
   }
+  // Waits are at most Q services of the full batch: beyond 1e300 ms they overflow.
+  if (!std::isinf(Q) && Q * buf.inv_mu[N - 1] > kMaxWaitMs) return kBadMaxQueue;
   view.service = p;
   view.tau = tau;
   view.chunks = chunks;

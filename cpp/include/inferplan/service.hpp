@@ -31,23 +31,27 @@ struct ServiceParams {
 
 inline bool finite_nonneg(double x) { return std::isfinite(x) && x >= 0.0; }
 
+// A mean output length below this makes ITL = decode time / out_tokens overflow.
+constexpr double kMinOutTokens = 1e-9;
+inline bool valid_out_tokens(double m) { return std::isfinite(m) && m >= kMinOutTokens; }
+
 // Validates the scalar parameters of a model (not the vector of kVector).
 inline Status validate(const ServiceParams& p) {
   if (p.kind != kDecodeOnly && p.kind != kPrefillDecode && p.kind != kVector) return kBadKind;
   if (p.kind == kVector) {
-    if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+    if (!valid_out_tokens(p.out_tokens)) return kBadOutTokens;
     return kOk;
   }
   if (!finite_nonneg(p.alpha)) return kBadAlpha;
   if (!finite_nonneg(p.beta)) return kBadBeta;
   if (p.kind == kDecodeOnly) {
     if (!(p.alpha + p.beta > 0.0)) return kBadAlpha;  // service time would be zero
-    if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+    if (!valid_out_tokens(p.out_tokens)) return kBadOutTokens;
     return kOk;
   }
   if (!finite_nonneg(p.gamma)) return kBadGamma;
   if (!finite_nonneg(p.in_tokens)) return kBadInTokens;
-  if (!(std::isfinite(p.out_tokens) && p.out_tokens > 0.0)) return kBadOutTokens;
+  if (!valid_out_tokens(p.out_tokens)) return kBadOutTokens;
   if (!(std::isfinite(p.max_num_tokens) && p.max_num_tokens > 0.0)) return kBadMaxNumTokens;
   if (!(p.alpha + p.beta + p.gamma > 0.0)) return kBadAlpha;
   return kOk;

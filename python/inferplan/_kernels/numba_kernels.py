@@ -23,6 +23,8 @@ BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 MAX_CHUNKS = 9007199254740992.0  # 2^53 (service.hpp kMaxChunks)
 MIN_SERVICE_PER_REQUEST = 1e-290
+MIN_OUT_TOKENS = 1e-9
+MAX_WAIT_MS = 1e300
 MAX_SERVICE_PER_REQUEST = 1e290
 NUM_METRICS = 15
 NUM_MOMENTS = 16
@@ -62,7 +64,7 @@ def validate(p):
     kind = p[0]
     if kind != 0.0 and kind != 1.0 and kind != 2.0:
         return BAD_KIND
-    out_ok = math.isfinite(p[5]) and p[5] > 0.0
+    out_ok = math.isfinite(p[5]) and p[5] >= MIN_OUT_TOKENS
     if kind == 2.0:
         return OK if out_ok else BAD_OUT_TOKENS
     if not _finite_nonneg(p[1]):
@@ -184,6 +186,8 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
             bd += 1.0
         if not (_valid_per_request(inv_mu[0]) and _valid_per_request(inv_mu[N - 1])):
             return BAD_SERVICE_TIME, True, 0.0
+        if not math.isinf(Q) and Q * inv_mu[N - 1] > MAX_WAIT_MS:
+            return BAD_MAX_QUEUE, True, 0.0
         return OK, True, inv_mu[0]
     else:
         c = 1.0
@@ -205,6 +209,8 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
     for b in range(N):
         if not _valid_per_request(inv_mu[b]):
             return BAD_SERVICE_TIME, True, 0.0
+    if not math.isinf(Q) and Q * inv_mu[N - 1] > MAX_WAIT_MS:
+        return BAD_MAX_QUEUE, True, 0.0
     monotone = True
     for b in range(1, N):
         monotone = monotone and not (inv_mu[b] > inv_mu[b - 1])
@@ -769,14 +775,14 @@ def log_not_blocked(Q, mo):
 @nb.njit(**_JIT)
 def wait_ccdf(N, Q, inv_mu, mo, t):
     """P(W > t): mirrors wait_ccdf in quantile.hpp."""
-    if Q == 0.0:
+    if Q == 0.0 or (not (mo[6] > 0.0) and math.isnan(mo[8])):
         return 0.0
     lr = mo[7]
     log_scale = log_p_full(mo) - log_not_blocked(Q, mo)
     if t <= 0.0:
         return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
     x = (1.0 / inv_mu[N - 1]) * t
-    spread = 15.0 * math.sqrt(x) + 15.0
+    spread = 9.0 * math.sqrt(x) + 9.0
     if lr < 0.0 and (math.isinf(Q) or x + spread < Q - 1.0):
         one_minus_r = -math.expm1(lr)
         head = math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r)
@@ -811,11 +817,13 @@ def wait_quantile(N, Q, inv_mu, mo, q):
     if not (math.isfinite(hi) and hi > 0.0):
         hi = 1.0 / mu
     f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
+    grow = 0
     while f_hi > 0.0:
+        if grow == 64:
+            return math.inf
+        grow += 1
         lo = hi
         hi *= 2.0
-        if not math.isfinite(hi):
-            return math.inf
         f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
     f_lo = wait_ccdf(N, Q, inv_mu, mo, lo) - target
     side = 0

@@ -20,6 +20,9 @@ MAX_BATCH_LIMIT = 1 << 24
 # [1e-290, 1e290] ms (Status.BAD_SERVICE_TIME): beyond, the rates overflow.
 MAX_CHUNKS = 2.0**53
 MIN_SERVICE_PER_REQUEST = 1e-290
+# ITL = decode time / out_tokens must not overflow; nor may a wait of Q services of mu(N).
+MIN_OUT_TOKENS = 1e-9
+MAX_WAIT_MS = 1e300
 MAX_SERVICE_PER_REQUEST = 1e290
 # Beyond a tail ratio lam/mu(N) of e^40 a finite chain is in its top states to double
 # precision: the throughput is mu(N) (1 - p_block would underflow at extreme loads).
@@ -30,12 +33,16 @@ def _finite_nonneg(x: float) -> bool:
     return math.isfinite(x) and x >= 0.0
 
 
+def _out_tokens_ok(m) -> bool:
+    return math.isfinite(m) and m >= MIN_OUT_TOKENS
+
+
 def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens) -> Status:
     """Status of a model's scalar parameters (same rules as the C++ ``validate``)."""
     if kind not in (KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR):
         return Status.BAD_KIND
     if kind == KIND_VECTOR:
-        return Status.OK if math.isfinite(out_tokens) and out_tokens > 0 else Status.BAD_OUT_TOKENS
+        return Status.OK if _out_tokens_ok(out_tokens) else Status.BAD_OUT_TOKENS
     if not _finite_nonneg(alpha):
         return Status.BAD_ALPHA
     if not _finite_nonneg(beta):
@@ -43,14 +50,14 @@ def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_to
     if kind == KIND_DECODE_ONLY:
         if not alpha + beta > 0:
             return Status.BAD_ALPHA
-        if not (math.isfinite(out_tokens) and out_tokens > 0):
+        if not _out_tokens_ok(out_tokens):
             return Status.BAD_OUT_TOKENS
         return Status.OK
     if not _finite_nonneg(gamma):
         return Status.BAD_GAMMA
     if not _finite_nonneg(in_tokens):
         return Status.BAD_IN_TOKENS
-    if not (math.isfinite(out_tokens) and out_tokens > 0):
+    if not _out_tokens_ok(out_tokens):
         return Status.BAD_OUT_TOKENS
     if not (math.isfinite(max_num_tokens) and max_num_tokens > 0):
         return Status.BAD_MAX_NUM_TOKENS
@@ -144,7 +151,9 @@ def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
     ll = math.log(lam)
     lr = ll - log_mu[-1]
     Q = max_queue
-    if math.isinf(Q) and lr >= 0:
+    # At saturation to rounding (lam / mu(N) within a few ulps of 1) there is no steady
+    # state either (the kernels use the same margin).
+    if math.isinf(Q) and lr >= -4 * 2.220446049250313e-16:
         return (Status.UNSTABLE,) + (math.nan,) * 6
     n = np.arange(N + 1, dtype=float)
     logw = n * ll - np.concatenate([[0.0], np.cumsum(log_mu)])
@@ -182,6 +191,32 @@ def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
     return Status.OK, w[0] / Z, p_block, not_blocked, B + Lq, B, Lq
 
 
+def prepared_service(params, max_batch, tau=None, max_queue=None):
+    """(status, tau(1..N), c(1..N)) of valid parameters: BAD_MAX_NUM_TOKENS where a prompt
+    needs more than MAX_CHUNKS chunks, BAD_SERVICE_TIME where tau(b)/b leaves
+    [MIN_SERVICE_PER_REQUEST, MAX_SERVICE_PER_REQUEST] (or tau_ms is not finite and > 0),
+    BAD_MAX_QUEUE where a finite queue's longest mean wait, Q tau(N)/N, exceeds MAX_WAIT_MS."""
+    kind = params[0]
+    if kind == KIND_VECTOR:
+        tau = np.asarray(tau, dtype=float)
+        if not (np.all(np.isfinite(tau)) and np.all(tau > 0)):
+            return Status.BAD_SERVICE_TIME, tau, None
+        chunks = np.ones(max_batch)
+    else:
+        tau, chunks = service_times(*params, max_batch)
+        if np.any(chunks > MAX_CHUNKS):
+            return Status.BAD_MAX_NUM_TOKENS, tau, chunks
+    with np.errstate(all="ignore"):
+        per_request = tau / np.arange(1, max_batch + 1)
+    in_range = (per_request >= MIN_SERVICE_PER_REQUEST) & (per_request <= MAX_SERVICE_PER_REQUEST)
+    if not np.all(in_range):
+        return Status.BAD_SERVICE_TIME, tau, chunks
+    finite_queue = max_queue is not None and not math.isinf(max_queue)
+    if finite_queue and float(max_queue) * float(per_request[-1]) > MAX_WAIT_MS:
+        return Status.BAD_MAX_QUEUE, tau, chunks
+    return Status.OK, tau, chunks
+
+
 def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.ndarray]:
     """Metrics at ``rate`` (req/s) of a replica; ``params`` = (kind, alpha, beta, gamma,
     in_tokens, out_tokens, max_num_tokens); ``tau`` given for the vector model."""
@@ -192,18 +227,9 @@ def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.nd
         status = validate_service(kind, alpha, beta, gamma, L, m, M)
     if status != Status.OK:
         return status, out
-    if kind == KIND_VECTOR:
-        tau = np.asarray(tau, dtype=float)
-        if not (np.all(np.isfinite(tau)) and np.all(tau > 0)):
-            return Status.BAD_SERVICE_TIME, out
-        chunks = np.ones(max_batch)
-    else:
-        tau, chunks = service_times(kind, alpha, beta, gamma, L, m, M, max_batch)
-        if np.any(chunks > MAX_CHUNKS):
-            return Status.BAD_MAX_NUM_TOKENS, out
-    per_request = tau / np.arange(1, max_batch + 1)
-    if not np.all((per_request >= MIN_SERVICE_PER_REQUEST) & (per_request <= MAX_SERVICE_PER_REQUEST)):
-        return Status.BAD_SERVICE_TIME, out
+    status, tau, chunks = prepared_service(params, max_batch, tau, max_queue)
+    if status != Status.OK:
+        return status, out
     if not (math.isfinite(rate) and rate >= 0):
         return Status.BAD_RATE, out
     lam = rate / 1000.0
