@@ -602,9 +602,17 @@ def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
                 rep.fail(check, repro, f"cpp vs {name}: {why}")
 
 
+_PROBABILITIES = ("p0", "p_block", "utilization")
+_TIMES = ("response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms")
+
+
 def _differs(a, b, tol) -> str:
+    """Why two backends' rows differ ("" if they agree): bit for bit when tol is 0, else to
+    tol relative, with an absolute floor of 1e-12 for probabilities and of tol times the
+    row's service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0)."""
     if int(a["status"]) != int(b["status"]):
         return f"status {int(a['status'])} vs {int(b['status'])}"
+    scale = abs(float(a["service_ms"])) if "service_ms" in a else 0.0
     for k in a:
         if k in ("status", "iterations"):
             continue
@@ -614,7 +622,9 @@ def _differs(a, b, tol) -> str:
         if tol == 0.0:
             if x != y:
                 return f"{k} {x!r} vs {y!r}"
-        elif not abs(x - y) <= tol * max(abs(x), abs(y)) + 1e-300:
+            continue
+        floor = 1e-12 if k in _PROBABILITIES else tol * scale if k in _TIMES else 1e-300
+        if not abs(x - y) <= tol * max(abs(x), abs(y)) + floor:
             return f"{k} {x!r} vs {y!r}"
     return ""
 

@@ -270,11 +270,36 @@ def test_vanishing_output_lengths_are_rejected(backend, out_tokens):
     assert ip.Replica(ip.DecodeOnly(1, 0.5, 1e-9), max_batch=12).analyze(0.001).itl_ms < 1e12
 
 
+def test_queues_beyond_2_53_are_rejected(backend):
+    """Finite queues are integers up to 2^53 (their tail moments, of order Q^2, overflowed at
+    1e300: in_queue was inf with status OK); an unbounded queue is inf."""
+    cols = dict(
+        kind=1,
+        alpha=0.4967,
+        beta=0.1087,
+        gamma=6.46e-05,
+        in_tokens=3.4,
+        out_tokens=1.05,
+        max_num_tokens=3161.28,
+        max_batch=6,
+    )
+    mr = ip.analyze_many(**cols, max_queue=0.0, rate=0.0)["max_rate"][0]
+    rate = mr * (1 + 1e-12)
+    assert ip.analyze_many(**cols, max_queue=1e300, rate=rate)["status"][0] == Status.BAD_MAX_QUEUE
+    res = ip.analyze_many(**cols, max_queue=2.0**53, rate=rate)
+    assert res["status"][0] == Status.OK
+    # Just above saturation the queue fills to about half (the tail is nearly flat).
+    assert 0.4 * 2.0**53 < res["in_queue"][0] < 2.0**53 and math.isfinite(res["wait_ms"][0])
+
+
 def test_queues_whose_waits_overflow_are_rejected(backend):
+    """Q tau(N)/N above 1e300 ms: the waits of a full queue would overflow."""
+    model = ip.DecodeOnly(1e285, 1, 1024)  # tau(48)/48 = 2.1e286 ms
     with pytest.raises(ValueError, match="max_queue"):
-        ip.Replica(ip.DecodeOnly(1e200, 1, 1024), max_batch=48, max_queue=1e300)
-    r = ip.Replica(ip.DecodeOnly(19, 1, 1024), max_batch=48, max_queue=1e200)
-    assert math.isfinite(r.analyze(1e300).wait_ms)
+        ip.Replica(model, max_batch=48, max_queue=10**14)
+    m = ip.Replica(model, max_batch=48, max_queue=10**12).analyze(1e300)
+    assert m.in_queue == pytest.approx(1e12, rel=1e-12)
+    assert m.wait_ms == pytest.approx(1e12 * 1024 * (1e285 + 48) / 48, rel=1e-12)
 
 
 # ------------------------------------------------------------------ the C interface

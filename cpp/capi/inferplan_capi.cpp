@@ -261,8 +261,8 @@ const char* ip_status_message(int status) {
              "service.in_tokens needs at most 2^53 prefill chunks at max_batch";
     case IP_BAD_MAX_BATCH: return "max_batch must be an integer in [1, 16777216]";
     case IP_BAD_MAX_QUEUE:
-      return "max_queue must be a non-negative integer or INFINITY, and a finite queue at most "
-             "1e300 ms of full-batch services long (max_queue * tau(N) / N)";
+      return "max_queue must be an integer in [0, 2^53] or INFINITY, and a finite queue at "
+             "most 1e300 ms of full-batch services long (max_queue * tau(N) / N)";
     case IP_BAD_RATE: return "rate must be finite and >= 0 (req/s)";
     case IP_BAD_TARGET_ITL: return "targets.itl_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_TARGET_TTFT: return "targets.ttft_ms must be finite and > 0 (or 0 or NaN: not set)";

@@ -65,8 +65,8 @@ _MESSAGES = {
     Status.BAD_MAX_NUM_TOKENS: "max_num_tokens must be finite and > 0, and large enough that "
     "a prompt of in_tokens needs at most 2**53 prefill chunks at the max batch",
     Status.BAD_MAX_BATCH: "max_batch must be an integer in [1, 16777216]",
-    Status.BAD_MAX_QUEUE: "max_queue must be a non-negative integer or infinite, and a finite "
-    "queue at most 1e300 ms of full-batch services long (max_queue * tau(N) / N)",
+    Status.BAD_MAX_QUEUE: "max_queue must be an integer in [0, 2**53] or infinite, and a "
+    "finite queue at most 1e300 ms of full-batch services long (max_queue * tau(N) / N)",
     Status.BAD_RATE: "rate must be finite and >= 0",
     Status.BAD_TARGET_ITL: "itl_ms target must be finite and > 0",
     Status.BAD_TARGET_TTFT: "ttft_ms target must be finite and > 0",

@@ -12,11 +12,14 @@ namespace inferplan {
 
 // Largest max batch accepted: the scratch arrays are O(N) doubles.
 constexpr std::int64_t kMaxBatchLimit = std::int64_t{1} << 24;
+// Largest finite queue: beyond 2^53 consecutive integers are the same double (and the
+// tail's moments, of order Q^2, would overflow); use an unbounded queue instead.
+constexpr double kMaxQueue = 9007199254740992.0;  // 2^53
 
 inline Status validate_queue(std::int64_t N, double Q) {
   if (N < 1 || N > kMaxBatchLimit) return kBadMaxBatch;
   if (std::isnan(Q) || Q < 0.0) return kBadMaxQueue;
-  if (!std::isinf(Q) && std::floor(Q) != Q) return kBadMaxQueue;
+  if (!std::isinf(Q) && (std::floor(Q) != Q || Q > kMaxQueue)) return kBadMaxQueue;
   return kOk;
 }
 

@@ -22,6 +22,7 @@ BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
 MAX_CHUNKS = 9007199254740992.0  # 2^53 (service.hpp kMaxChunks)
+MAX_QUEUE = 9007199254740992.0  # 2^53 (replica.hpp kMaxQueue)
 MIN_SERVICE_PER_REQUEST = 1e-290
 MIN_OUT_TOKENS = 1e-9
 MAX_WAIT_MS = 1e300
@@ -94,7 +95,7 @@ def validate_queue(N, Q):
         return BAD_MAX_BATCH
     if math.isnan(Q) or Q < 0.0:
         return BAD_MAX_QUEUE
-    if not math.isinf(Q) and math.floor(Q) != Q:
+    if not math.isinf(Q) and (math.floor(Q) != Q or Q > MAX_QUEUE):
         return BAD_MAX_QUEUE
     return OK
 

@@ -71,7 +71,7 @@ def validate_queue(max_batch, max_queue) -> Status:
         return Status.BAD_MAX_BATCH
     if math.isnan(max_queue) or max_queue < 0:
         return Status.BAD_MAX_QUEUE
-    if not math.isinf(max_queue) and math.floor(max_queue) != max_queue:
+    if not math.isinf(max_queue) and (math.floor(max_queue) != max_queue or max_queue > 2.0**53):
         return Status.BAD_MAX_QUEUE
     return Status.OK
 
@@ -92,7 +92,8 @@ def prefill_decode_parts(alpha, beta, gamma, L, m, M):
 def batch_limits(j, L, m, M):
     """b_j = floor(max(0, (j+m)(M - L/j)/(L+m))), the largest batch at which a prefill split
     into j chunks fits the budget (docs/model.md 2.2), for an array of chunk counts j."""
-    x = (j + m) * (M - L / j) / (L + m)
+    with np.errstate(over="ignore"):  # an infinite limit fits every batch
+        x = (j + m) * (M - L / j) / (L + m)
     return np.floor(np.maximum(x, 0.0))
 
 
