@@ -595,7 +595,8 @@ def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
             tol = (
                 0.0 if name == "numba" and admission is None else 1e-9 if name == "numba" else 1e-6
             )
-            why = _differs(a, b, tol)
+            load = rate[i] / a["max_rate"] if rate is not None and "max_rate" in a else 0.0
+            why = _differs(a, b, tol, float(load))
             if why:
                 check = "size_backend_mismatch" if kind == "size" else "backend_mismatch"
                 repro = reproducer(entry, c, i, rate, t, admission=admission)
@@ -606,12 +607,16 @@ _PROBABILITIES = ("p0", "p_block", "utilization")
 _TIMES = ("response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms")
 
 
-def _differs(a, b, tol) -> str:
+def _differs(a, b, tol, load=0.0) -> str:
     """Why two backends' rows differ ("" if they agree): bit for bit when tol is 0, else to
     tol relative, with an absolute floor of 1e-12 for probabilities and of tol times the
-    row's service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0)."""
+    row's service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0).
+    Within 1e-9 of saturation (load = rate / max_rate) the queue's moments have condition
+    number 1 / |1 - load| (up to 1e12): tol is at least 1e-15 times that."""
     if int(a["status"]) != int(b["status"]):
         return f"status {int(a['status'])} vs {int(b['status'])}"
+    if tol and abs(1.0 - load) < 1e-9:
+        tol = max(tol, 1e-15 / max(abs(1.0 - load), 1e-300))
     scale = abs(float(a["service_ms"])) if "service_ms" in a else 0.0
     for k in a:
         if k in ("status", "iterations"):

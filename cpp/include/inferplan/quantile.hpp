@@ -22,6 +22,9 @@ inline double log_geo_sum(double lr, double n) {
   return (n - 1.0) * lr + std::log(geo_sums(lr, n).g0);
 }
 
+// Below exp(-745) a double is 0.
+constexpr double kLogNegligible = -745.0;
+
 // log(1 - p_block). Far in saturation (lam / mu(N) > e^40 with a finite
 // queue) 1 - p_block = mu(N) / lam to double precision and may underflow: its
 // logarithm is then -log(r).
@@ -58,6 +61,12 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
   const double k_lo = std::max(0.0, std::floor(x - spread));
   const double k_hi = std::min(Q - 1.0, std::ceil(x + spread));
   if (k_lo > k_hi) return 0.0;  // every queued request has left by t
+  // G(k) is monotone in k and the Poisson terms sum to at most 1, so the sum is at
+  // most scale * max(G(k_lo), G(k_hi)): where that underflows, so does every term (a
+  // wide window far into a short-tailed queue, as sizing meets below saturation).
+  const double log_bound =
+      log_scale + std::max(k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi));
+  if (log_bound < kLogNegligible) return 0.0;
   const double log_x = std::log(x);
   double sum = 0.0;
   for (double k = k_lo; k <= k_hi; k += 1.0) {

@@ -793,6 +793,11 @@ def wait_ccdf(N, Q, inv_mu, mo, t):
     k_hi = min(Q - 1.0, math.ceil(x + spread))
     if k_lo > k_hi:
         return 0.0
+    log_bound = log_scale + max(
+        k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi)
+    )
+    if log_bound < -745.0:  # every term underflows (quantile.hpp)
+        return 0.0
     log_x = math.log(x)
     total = 0.0
     k = k_lo
