@@ -926,9 +926,9 @@ def run_entry(entry, total, seed, chunk_rows, jobs, row_bound_s):
 
     chunks = (total + chunk_rows - 1) // chunk_rows
 
-    # Chunk limit: start-up and compilation, plus the per-row work bound for every row.
+    # Chunk limit: start-up (20 s), plus the per-row work bound for every row.
     def timeout(n):
-        return 60.0 + row_bound_s * n
+        return 20.0 + row_bound_s * n
 
     reports: list[dict] = []
     bar = Progress(total, entry)
@@ -1022,7 +1022,7 @@ def main(argv=None) -> int:
         "--row-bound",
         type=float,
         default=0.02,
-        help="per-row work bound in seconds (a chunk may take 60 s plus this per row)",
+        help="per-row work bound in seconds (a chunk may take 20 s plus this per row)",
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the raw reports here")
     ap.add_argument("--worker", choices=ENTRIES, help=argparse.SUPPRESS)

@@ -224,6 +224,15 @@ def test_wait_quantile_of_an_idle_replica_is_zero(backend):
     assert r.size(ttft_percentile=(0.9, 59.28)).feasible
 
 
+def test_percentile_target_at_the_top_of_the_doubles(backend):
+    """A TTFT percentile target of 1e308 ms: mu(N) t overflows, no queued request is still
+    waiting then (it used to sum a window of the whole queue: 6.5e8 terms per evaluation)."""
+    r = ip.Replica(ip.DecodeOnly(9.9064, 0.0286, 1.6295), max_batch=87, max_queue=653211985)
+    res = r.size(ttft_percentile=(0.5, 1e308))
+    assert res.feasible and res.rate == pytest.approx(0.999 * r.max_rate, rel=1e-12)
+    assert r.size(ttft_percentile=(0.5, 1e300)).rate == res.rate
+
+
 @pytest.mark.parametrize("queue", [10**10, 10**11])
 def test_wait_quantile_with_enormous_queues(backend, queue):
     """Below saturation a 1e10/1e11 queue is the unbounded one (the closed form,

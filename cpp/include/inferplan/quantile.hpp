@@ -45,6 +45,7 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
   const double log_scale = mo.log_p_full() - log_not_blocked(c, mo);
   if (t <= 0.0) return std::min(1.0, std::exp(log_scale + log_geo_sum(lr, Q)));  // P(W > 0)
   const double x = c.max_rate() * t;
+  if (!(x <= detail::kHuge)) return 0.0;  // t beyond every departure: mu(N) t overflows
   // Poisson terms beyond 9 standard deviations (and 9) are below 1e-17 of the sum.
   const double spread = 9.0 * std::sqrt(x) + 9.0;
   if (lr < 0.0 && (std::isinf(Q) || x + spread < Q - 1.0)) {

@@ -783,6 +783,8 @@ def wait_ccdf(N, Q, inv_mu, mo, t):
     if t <= 0.0:
         return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
     x = (1.0 / inv_mu[N - 1]) * t
+    if not x <= HUGE:  # t beyond every departure (quantile.hpp)
+        return 0.0
     spread = 9.0 * math.sqrt(x) + 9.0
     if lr < 0.0 and (math.isinf(Q) or x + spread < Q - 1.0):
         one_minus_r = -math.expm1(lr)

@@ -320,6 +320,8 @@ def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
     log_nb = math.log(not_blocked) if not_blocked > 2.0**-1000 else -log_r
     r = math.exp(log_r) if log_r < 700 else math.inf
     x = mu_N * t
+    if math.isinf(x):  # later than every departure
+        return 0.0
     if math.isinf(Q):
         return min(1.0, math.exp(log_p_full - log_nb) / (1 - r) * math.exp(-x * (1 - r)))
 
