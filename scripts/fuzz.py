@@ -605,12 +605,14 @@ def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
 
 _PROBABILITIES = ("p0", "p_block", "utilization")
 _TIMES = ("response_ms", "service_ms", "wait_ms", "itl_ms", "ttft_ms", "prefill_ms")
+_COUNTS = ("in_system", "in_service", "in_queue")
 
 
 def _differs(a, b, tol, load=0.0) -> str:
     """Why two backends' rows differ ("" if they agree): bit for bit when tol is 0, else to
-    tol relative, with an absolute floor of 1e-12 for probabilities and of tol times the
-    row's service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0).
+    tol relative, with an absolute floor of 1e-12 for probabilities, of tol times the row's
+    service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0) and of 1e-12
+    times the mean number in the replica for counts.
     Within 1e-9 of saturation (load = rate / max_rate) the queue's moments have condition
     number 1 / |1 - load| (up to 1e12): tol is at least 1e-15 times that."""
     if int(a["status"]) != int(b["status"]):
@@ -628,7 +630,15 @@ def _differs(a, b, tol, load=0.0) -> str:
             if x != y:
                 return f"{k} {x!r} vs {y!r}"
             continue
-        floor = 1e-12 if k in _PROBABILITIES else tol * scale if k in _TIMES else 1e-300
+        floor = (
+            1e-12
+            if k in _PROBABILITIES
+            else tol * scale
+            if k in _TIMES
+            else 1e-12 * (1.0 + abs(float(a["in_system"])))
+            if k in _COUNTS and "in_system" in a
+            else 1e-300
+        )
         if not abs(x - y) <= tol * max(abs(x), abs(y)) + floor:
             return f"{k} {x!r} vs {y!r}"
     return ""
