@@ -96,7 +96,8 @@ enum {
   IP_NULL_STATUS = 108,
   IP_BAD_ROWS = 109,
   IP_OUT_OF_MEMORY = 110,
-  IP_INTERNAL_ERROR = 111
+  IP_INTERNAL_ERROR = 111,
+  IP_BAD_RESERVED = 112 /* a reserved field of ip_service is not 0 */
 };
 
 /* Which target limits a sized rate (ip_size_result.binding). */
@@ -124,16 +125,17 @@ enum { IP_NUM_METRICS = 15 };
  * the defaults of the Python API (out_tokens 1, max_num_tokens 8192). 56 bytes. */
 typedef struct ip_service {
   int32_t kind;          /* IP_DECODE_ONLY, IP_PREFILL_DECODE or IP_VECTOR */
-  int32_t reserved;      /* set to 0 */
+  int32_t reserved;      /* must be 0 (IP_BAD_RESERVED otherwise) */
   double alpha;          /* ms per iteration */
   double beta;           /* ms per token in the batch (decode only) or per computed token */
   double gamma;          /* ms per token of KV cache read (prefill-decode) */
   double in_tokens;      /* mean prompt length (prefill-decode) */
-  double out_tokens;     /* mean output length, > 0 */
+  double out_tokens;     /* mean output length, >= 1e-9 */
   double max_num_tokens; /* token budget per iteration (prefill-decode), > 0 */
 } ip_service;
 
-/* Sizing targets; 0 (or NaN) means "not set". 72 bytes. */
+/* Sizing targets; 0 or NaN means "not set" (as in the Python batch API, inferplan.size_many;
+ * infinities and negative values are errors). 72 bytes. */
 typedef struct ip_targets {
   double itl_ms;    /* mean inter-token latency */
   double ttft_ms;   /* mean time to first token */
@@ -245,7 +247,8 @@ INFERPLAN_API int ip_size_params(const ip_service* service, int64_t max_batch, d
  * max_queue[i]) at rate[i]. metrics[i] receives its metrics (all NaN unless status[i] is
  * IP_OK). threads: worker threads, 0 = one per hardware thread (small batches run on the
  * calling thread). Returns IP_OK when the arguments are usable, whatever the rows' status;
- * otherwise a call error and nothing is written. IP_VECTOR rows get IP_BAD_KIND. */
+ * otherwise a call error and nothing is written. IP_VECTOR rows get IP_BAD_KIND,
+ * rows whose service.reserved is not 0 IP_BAD_RESERVED. */
 INFERPLAN_API int ip_analyze_many(int64_t rows, const ip_service* services,
                                   const int64_t* max_batch, const double* max_queue,
                                   const double* rate, ip_metrics* metrics, int32_t* status,

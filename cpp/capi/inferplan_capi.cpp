@@ -259,26 +259,30 @@ const char* ip_status_message(int status) {
     case IP_BAD_BETA: return "service.beta must be finite and >= 0";
     case IP_BAD_GAMMA: return "service.gamma must be finite and >= 0";
     case IP_BAD_IN_TOKENS: return "service.in_tokens must be finite and >= 0";
-    case IP_BAD_OUT_TOKENS: return "service.out_tokens must be finite and > 0";
-    case IP_BAD_MAX_NUM_TOKENS: return "service.max_num_tokens must be finite and > 0";
+    case IP_BAD_OUT_TOKENS: return "service.out_tokens must be finite and at least 1e-9";
+    case IP_BAD_MAX_NUM_TOKENS:
+      return "service.max_num_tokens must be finite and > 0, and large enough that a prompt of "
+             "service.in_tokens needs at most 2^53 prefill chunks at max_batch";
     case IP_BAD_MAX_BATCH: return "max_batch must be an integer in [1, 16777216]";
-    case IP_BAD_MAX_QUEUE: return "max_queue must be a non-negative integer or INFINITY";
+    case IP_BAD_MAX_QUEUE:
+      return "max_queue must be an integer in [0, 2^53] or INFINITY, and a finite queue at "
+             "most 1e300 ms of full-batch services long (max_queue * tau(N) / N)";
     case IP_BAD_RATE: return "rate must be finite and >= 0 (req/s)";
-    case IP_BAD_TARGET_ITL: return "targets.itl_ms must be finite and > 0 (or 0: not set)";
-    case IP_BAD_TARGET_TTFT: return "targets.ttft_ms must be finite and > 0 (or 0: not set)";
+    case IP_BAD_TARGET_ITL: return "targets.itl_ms must be finite and > 0 (or 0 or NaN: not set)";
+    case IP_BAD_TARGET_TTFT: return "targets.ttft_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_TTFT_PERCENTILE:
       return "targets.ttft_pq must be in (0, 1) and targets.ttft_p_ms finite and > 0 "
-             "(or both 0: not set)";
+             "(or both 0 or NaN: not set)";
     case IP_BAD_WAIT_PERCENTILE:
       return "targets.wait_pq must be in (0, 1) and targets.wait_p_ms finite and > 0 "
-             "(or both 0: not set)";
-    case IP_BAD_MAX_BLOCK: return "targets.max_block must be in (0, 1) (or 0: not set)";
-    case IP_BAD_TPS: return "targets.tps must be finite and > 0 (or 0: not set)";
+             "(or both 0 or NaN: not set)";
+    case IP_BAD_MAX_BLOCK: return "targets.max_block must be in (0, 1) (or 0 or NaN: not set)";
+    case IP_BAD_TPS: return "targets.tps must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_SERVICE_TIME:
-      return "tau_ms: every service time must be finite and > 0, with a finite saturation rate "
-             "max_batch / tau(max_batch)";
+      return "service time: every tau(b) (tau_ms, or from the service's alpha, beta, gamma, "
+             "in_tokens, out_tokens) must be finite and > 0, with tau(b)/b in [1e-290, 1e290] ms";
     case IP_BAD_QUANTILE: return "q must be in (0, 1)";
-    case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0: not set)";
+    case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_ADMISSION:
       return "admission must be IP_ADMIT_CHAIN, IP_ADMIT_IMMEDIATE or IP_ADMIT_ITERATION";
     case IP_NULL_SERVICE: return "service (or services) is NULL";
@@ -293,6 +297,7 @@ const char* ip_status_message(int status) {
     case IP_BAD_ROWS: return "rows must be >= 0";
     case IP_OUT_OF_MEMORY: return "out of memory";
     case IP_INTERNAL_ERROR: return "internal error in the inferplan kernel";
+    case IP_BAD_RESERVED: return "service.reserved must be 0";
     default: return "unknown status";
   }
 }
@@ -314,6 +319,7 @@ int ip_replica_new(const ip_service* service, std::int64_t max_batch, double max
   if (out) *out = nullptr;
   if (!out) return IP_NULL_OUT;
   if (!service) return IP_NULL_SERVICE;
+  if (service->reserved != 0) return IP_BAD_RESERVED;
   if (service->kind == IP_VECTOR && !tau_ms) return IP_NULL_TAU;
   return guarded([&]() -> int {
     // Checked before allocating: a huge or negative max_batch must not reach the vectors.
@@ -384,7 +390,9 @@ int ip_size_params(const ip_service* service, std::int64_t max_batch, double max
   if (!out) return IP_NULL_OUT;
   return guarded([&]() -> int {
     const ip::ServiceParams p = params_of(*service);
-    int s = p.kind == ip::kVector ? ip::kBadKind : ip::validate_queue(max_batch, max_queue);
+    int s = service->reserved != 0 ? +IP_BAD_RESERVED
+            : p.kind == ip::kVector ? +ip::kBadKind
+                                    : +ip::validate_queue(max_batch, max_queue);
     if (s != ip::kOk) {
       write_error(s, out);
       return s;
@@ -419,7 +427,7 @@ int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::in
         config_columns(services, max_batch, max_queue), rows, threads,
         [&](const ip::ReplicaView& view, std::int64_t i) {
           double m[ip::kNumMetrics];
-          ip::Status s = ip::analyze(view, rate[i], m);
+          int s = services[i].reserved != 0 ? +IP_BAD_RESERVED : +ip::analyze(view, rate[i], m);
           status[i] = s;
           if (s == ip::kOk) {
             write_metrics(m, &metrics[i]);
@@ -428,7 +436,7 @@ int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::in
           }
         },
         [&](ip::Status s, std::int64_t i) {
-          status[i] = s;
+          status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
           write_nan(&metrics[i]);
         });
     return IP_OK;
@@ -449,11 +457,14 @@ int ip_size_many(std::int64_t rows, const ip_service* services, const std::int64
     for_each_row(
         config_columns(services, max_batch, max_queue), rows, threads,
         [&](const ip::ReplicaView& view, std::int64_t i) {
+          if (services[i].reserved != 0) return write_error(IP_BAD_RESERVED, &out[i]);
           ip::SizeResult r;
           ip::size_replica(view, targets_of(targets[i]), r);
           write_size(r, &out[i]);
         },
-        [&](ip::Status s, std::int64_t i) { write_error(s, &out[i]); });
+        [&](ip::Status s, std::int64_t i) {
+          write_error(services[i].reserved != 0 ? +IP_BAD_RESERVED : +s, &out[i]);
+        });
     return IP_OK;
   });
 }

@@ -64,10 +64,12 @@ _MESSAGES = {
     Status.BAD_BETA: "beta must be finite and >= 0",
     Status.BAD_GAMMA: "gamma must be finite and >= 0",
     Status.BAD_IN_TOKENS: "in_tokens must be finite and >= 0",
-    Status.BAD_OUT_TOKENS: "out_tokens must be finite and > 0",
-    Status.BAD_MAX_NUM_TOKENS: "max_num_tokens must be finite and > 0",
+    Status.BAD_OUT_TOKENS: "out_tokens must be finite and at least 1e-9",
+    Status.BAD_MAX_NUM_TOKENS: "max_num_tokens must be finite and > 0, and large enough that "
+    "a prompt of in_tokens needs at most 2**53 prefill chunks at the max batch",
     Status.BAD_MAX_BATCH: "max_batch must be an integer in [1, 16777216]",
-    Status.BAD_MAX_QUEUE: "max_queue must be a non-negative integer or infinite",
+    Status.BAD_MAX_QUEUE: "max_queue must be an integer in [0, 2**53] or infinite, and a "
+    "finite queue at most 1e300 ms of full-batch services long (max_queue * tau(N) / N)",
     Status.BAD_RATE: "rate must be finite and >= 0",
     Status.BAD_TARGET_ITL: "itl_ms target must be finite and > 0",
     Status.BAD_TARGET_TTFT: "ttft_ms target must be finite and > 0",
@@ -75,8 +77,9 @@ _MESSAGES = {
     Status.BAD_WAIT_PERCENTILE: "wait_percentile must be (q, ms) with 0 < q < 1 and ms > 0",
     Status.BAD_MAX_BLOCK: "max_block must be in (0, 1)",
     Status.BAD_TPS: "tps target must be finite and > 0",
-    Status.BAD_SERVICE_TIME: "service times must be finite and > 0, and the saturation rate "
-    "max_batch / tau(max_batch) finite (a service time too small to represent)",
+    Status.BAD_SERVICE_TIME: "service times must be finite and > 0, with tau(b)/b between "
+    "1e-290 and 1e290 ms (from tau_ms or the model's alpha, beta, gamma, in_tokens, "
+    "out_tokens)",
     Status.BAD_QUANTILE: "quantile must be in (0, 1)",
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
     Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "

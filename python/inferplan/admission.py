@@ -77,7 +77,13 @@ def _chunks_at(B, N, in_tokens, out_tokens, max_num_tokens):
     b = np.clip(np.round(B), 1.0, N)
     L, m, M = in_tokens, out_tokens, max_num_tokens
     q = m * M - L - b * (L + m)
-    j = np.maximum(1.0, np.ceil((-q + np.sqrt(q * q + 4.0 * M * m * L)) / (2.0 * M)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # The positive root without cancellation for either sign of q, and without
+        # squaring q where that would overflow (M or L near the top of the doubles).
+        aq, mml = np.abs(q), 4.0 * M * m * L
+        disc = np.where(aq > 1e150, aq * np.sqrt(1.0 + (mml / aq) / aq), np.sqrt(q * q + mml))
+        root = np.where(q > 0, 2.0 * m * L / (q + disc), (-q + disc) / (2.0 * M))
+    j = np.maximum(1.0, np.ceil(np.nan_to_num(root, nan=1.0, posinf=2.0**53)))
 
     def fits(j):
         return np.floor(np.maximum(0.0, (j + m) * (M - L / j) / (L + m))) >= b

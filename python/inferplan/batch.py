@@ -45,6 +45,9 @@ def _kind_column(value) -> np.ndarray:
         flat = arr.reshape(-1)
         codes = np.empty(flat.size, dtype=np.int32)
         for i, v in enumerate(flat):
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+                codes[i] = int(v) if v in (0, 1, 2) else -1  # -1: BAD_KIND for the row
+                continue
             key = str(v).strip().lower()
             if key not in _KIND_NAMES:
                 raise ValueError(
@@ -53,7 +56,17 @@ def _kind_column(value) -> np.ndarray:
                 )
             codes[i] = _KIND_NAMES[key]
         return codes
-    return _numeric("kind", arr, np.int32)
+    if arr.ndim > 1:
+        raise ValueError(f"kind must be a scalar or a 1-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(f"kind must be numeric or a name, got dtype {arr.dtype}") from None
+    # Compared before any cast: a code outside int32 would otherwise wrap (2**32 -> 0,
+    # DecodeOnly). Anything but 0, 1, 2 becomes -1, which the kernel rejects (BAD_KIND).
+    valid = (arr == 0) | (arr == 1) | (arr == 2)
+    return np.ascontiguousarray(np.where(valid, arr, -1).reshape(-1), dtype=np.int32)
 
 
 def _numeric(name: str, value, dtype) -> np.ndarray:
@@ -69,6 +82,7 @@ def _numeric(name: str, value, dtype) -> np.ndarray:
         # Non-integral or non-finite values become an out-of-range sentinel: the row is
         # rejected by the kernel instead of being silently truncated.
         bad = ~np.isfinite(arr) | (arr != np.floor(np.where(np.isfinite(arr), arr, 0)))
+        bad |= np.abs(np.where(bad, 0, arr)) > 2.0**62  # would not fit the integer type
         arr = np.where(bad, -1, arr)
     return np.ascontiguousarray(arr.reshape(-1), dtype=dtype)
 

@@ -131,6 +131,11 @@ constexpr double kLogRescale = -600.0 * 0.69314718055994530942;
 // Ratios above this could overflow a block of four before the rescale check.
 constexpr double kMaxBlockRatio = 0x1p100;
 constexpr double kSaturationUlps = 4.0 * 2.220446049250313e-16;
+constexpr double kMaxScalarRatio = 0x1p400;
+constexpr double kHuge = std::numeric_limits<double>::max();
+// Beyond a tail ratio of e^40 a finite chain sits in its top states to double
+// precision: p(n < K) ~ 1/r < 5e-18, so the throughput is mu(N) (see latency()).
+constexpr double kDeepSaturationLogR = 40.0;
 
 // Head sums relative to a scale: true value = stored value * exp(log_scale).
 struct Head {
@@ -273,14 +278,18 @@ inline Status evaluate_chain(const ChainView& c, double lam, Moments& out) {
   if (lam == 0.0) return kOk;
   const std::int64_t N = c.N;
   const double r = lam * c.inv_mu[N - 1];  // lam / mu(N), the tail's ratio
-  const double lr = std::log(r);
+  // log(r), also where r itself overflows (a load beyond 1e308 times saturation).
+  const double lr = r < detail::kHuge ? std::log(r) : std::log(lam) + std::log(c.inv_mu[N - 1]);
   const bool unbounded = std::isinf(c.Q);
   // At saturation to rounding (lam / mu(N) within a few ulps of 1) there is no
   // steady state either: the mean queue would exceed 1e15.
   if (unbounded && lr >= -detail::kSaturationUlps) return kUnstable;
   const double Nd = static_cast<double>(N);
-  detail::Head hd =
-      c.monotone ? detail::head_monotone<kSlopes>(c, lam) : detail::head_general(c, lam);
+  // The recurrence of head_monotone takes ratios lam / mu(n) below 2^400 (the
+  // rescaling keeps its weights below 2^600); above that, logarithms.
+  detail::Head hd = c.monotone && lam * c.max_ratio_per_rate < detail::kMaxScalarRatio
+                        ? detail::head_monotone<kSlopes>(c, lam)
+                        : detail::head_general(c, lam);
   double h0 = hd.h0, h1 = hd.h1, h2 = hd.h2, h3 = hd.h3, w0 = hd.w0, wN = hd.wN;
 
   // Tail n = N+1..K: w(N) r^j, j = 1..Q, r = lam / mu(N); t_k = sum j^k w.

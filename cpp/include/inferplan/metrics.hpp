@@ -53,18 +53,30 @@ inline double chunks_at(const ReplicaView& r, double B) {
   return r.chunks[static_cast<std::int64_t>(b) - 1];
 }
 
-// The prefill share of service at mean batch B (0 without chunked prefill).
-inline double prefill_at(const ReplicaView& r, double B) {
+// The prefill share of service at mean batch B (0 without chunked prefill),
+// never more than the mean service time leaves for decoding (docs/model.md
+// 2.2). The read-off takes prefill at c(round(B)) chunks, but the chain's mean
+// service time averages tau over the batches the replica visits; where c(b)
+// jumps inside that range, it can fall below tau at B with c(round(B)) chunks
+// by more than the decode part, and service - prefill would be negative. The
+// decode part is at least a lone request's, m alpha + w_dec (one iteration
+// per token): the prefill is capped to leave it. Where the mean service time
+// is at least tau at the mean batch (c constant over the batches visited: mu
+// is concave, Jensen) the cap never binds.
+inline double prefill_within(const ReplicaView& r, double B, double service_ms) {
   const ServiceParams& p = r.service;
   if (p.kind != kPrefillDecode) return 0.0;
   PrefillDecodeWork w(p);
   const double c = chunks_at(r, B);
-  return c * std::max(0.0, p.alpha + (B - 1.0) * w.delta(c)) + w.w_pre(c);
+  const double prefill = c * std::max(0.0, p.alpha + (B - 1.0) * w.delta(c)) + w.w_pre(c);
+  const double room = service_ms - (w.m * w.alpha + w.w_dec);
+  if (prefill <= room) return prefill;
+  return room > 0.0 ? room : 0.0;
 }
 
 inline ReadOff read_off(const ReplicaView& r, double B, double service_ms, double wait_ms) {
   ReadOff o;
-  o.prefill = prefill_at(r, B);
+  o.prefill = prefill_within(r, B, service_ms);
   o.itl = (service_ms - o.prefill) * (1.0 / r.service.out_tokens);
   o.ttft = wait_ms + o.prefill + o.itl;
   return o;
@@ -82,7 +94,11 @@ struct Latency {
 
 inline Latency latency(const ReplicaView& r, double lam, const Moments& mo) {
   Latency l;
-  l.X = lam * mo.not_blocked;
+  // In deep saturation (a finite queue, lam / mu(N) > e^40) the throughput is
+  // mu(N) to double precision, while lam * (1 - p_block) would take 1 - p_block
+  // below the smallest double at extreme loads.
+  l.X = mo.log_r > detail::kDeepSaturationLogR && !std::isinf(r.chain.Q) ? r.chain.max_rate()
+                                                                         : lam * mo.not_blocked;
   if (lam == 0.0) {  // limit of an idle replica
     l.service = r.tau[0];
     l.wait = 0.0;

@@ -22,23 +22,52 @@ inline double log_geo_sum(double lr, double n) {
   return (n - 1.0) * lr + std::log(geo_sums(lr, n).g0);
 }
 
+// Below exp(-745) a double is 0.
+constexpr double kLogNegligible = -745.0;
+
+// log(1 - p_block). Far in saturation (lam / mu(N) > e^40 with a finite
+// queue) 1 - p_block = mu(N) / lam to double precision and may underflow: its
+// logarithm is then -log(r).
+inline double log_not_blocked(const ChainView& c, const Moments& mo) {
+  if (!(mo.not_blocked > 0x1p-1000) && mo.log_r > detail::kDeepSaturationLogR &&
+      !std::isinf(c.Q))
+    return -mo.log_r;
+  return std::log(mo.not_blocked);
+}
+
 // P(W > t) for an accepted arrival, t in ms.
 inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
   const double Q = c.Q;
-  if (Q == 0.0) return 0.0;
+  // Nobody waits without a queue, or when no state at or above N has mass (an
+  // idle replica, or p(N) below the smallest double: the tail is smaller still).
+  if (Q == 0.0 || (!(mo.p_full > 0.0) && std::isnan(mo.log_p_full_deep))) return 0.0;
   const double lr = mo.log_r;
-  const double log_scale = mo.log_p_full() - std::log(mo.not_blocked);
+  const double log_scale = mo.log_p_full() - log_not_blocked(c, mo);
   if (t <= 0.0) return std::min(1.0, std::exp(log_scale + log_geo_sum(lr, Q)));  // P(W > 0)
   const double x = c.max_rate() * t;
-  if (std::isinf(Q)) {
-    // Geometric mixture of Erlangs: exponential with rate mu(N)(1 - r).
+  if (!(x <= detail::kHuge)) return 0.0;  // t beyond every departure: mu(N) t overflows
+  // Poisson terms beyond 9 standard deviations (and 9) are below 1e-17 of the sum.
+  const double spread = 9.0 * std::sqrt(x) + 9.0;
+  if (lr < 0.0 && (std::isinf(Q) || x + spread < Q - 1.0)) {
+    // Every Poisson term that matters has k < Q: sum_k Pois(k; x) r^k = e^{-x(1-r)}
+    // in closed form, and G(k) = (r^k - r^Q) / (1 - r), so
+    //   P(W > t) = scale (e^{-x(1-r)} - r^Q) / (1 - r),
+    // the difference taken as e^{-x(1-r)} (1 - e^{Q log r + x(1-r)}) without
+    // cancellation (an unbounded queue: exponential of rate mu(N)(1 - r)).
     const double one_minus_r = -std::expm1(lr);
-    return std::min(1.0, std::exp(log_scale - std::log(one_minus_r) - x * one_minus_r));
+    const double head = std::exp(log_scale - std::log(one_minus_r) - x * one_minus_r);
+    const double rest = std::isinf(Q) ? 1.0 : -std::expm1(Q * lr + x * one_minus_r);
+    return std::min(1.0, head * rest);
   }
-  const double spread = 15.0 * std::sqrt(x) + 15.0;
   const double k_lo = std::max(0.0, std::floor(x - spread));
   const double k_hi = std::min(Q - 1.0, std::ceil(x + spread));
   if (k_lo > k_hi) return 0.0;  // every queued request has left by t
+  // G(k) is monotone in k and the Poisson terms sum to at most 1, so the sum is at
+  // most scale * max(G(k_lo), G(k_hi)): where that underflows, so does every term (a
+  // wide window far into a short-tailed queue, as sizing meets below saturation).
+  const double log_bound =
+      log_scale + std::max(k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi));
+  if (log_bound < kLogNegligible) return 0.0;
   const double log_x = std::log(x);
   double sum = 0.0;
   for (double k = k_lo; k <= k_hi; k += 1.0) {
@@ -50,23 +79,42 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
 }
 
 // Smallest t with P(W > t) <= 1 - q (the q-quantile of the wait), in ms.
+// Markov's inequality brackets it, P(W > t) <= E[W] / t, so the search starts
+// from [0, E[W] / (1 - q)] and needs no growing phase whatever the queue; the
+// Illinois method (false position that halves a stale end) then narrows the
+// bracket to 1e-13 relative in a few tens of evaluations.
 inline double wait_quantile(const ChainView& c, const Moments& mo, double q) {
   const double target = 1.0 - q;
   if (wait_ccdf(c, mo, 0.0) <= target) return 0.0;
-  // Bracket: grow from one mean service interval of the full batch.
-  double lo = 0.0, hi = 1.0 / c.max_rate();
-  while (wait_ccdf(c, mo, hi) > target) {
+  const double mu = c.max_rate();
+  // Mean wait of an accepted request, L_q / X (X = lam (1 - p_block)).
+  const double log_x = mo.log_r + std::log(mu) + log_not_blocked(c, mo);
+  const double mean_wait = mo.in_queue * std::exp(-log_x);
+  double lo = 0.0, hi = mean_wait / target * (1.0 + 1e-9);
+  if (!(std::isfinite(hi) && hi > 0.0)) hi = 1.0 / mu;
+  double f_hi = wait_ccdf(c, mo, hi) - target;
+  for (int grow = 0; f_hi > 0.0; ++grow) {  // only if rounding defeats the bound
+    if (grow == 64) return std::numeric_limits<double>::infinity();
     lo = hi;
     hi *= 2.0;
-    if (!std::isfinite(hi)) return std::numeric_limits<double>::infinity();
+    f_hi = wait_ccdf(c, mo, hi) - target;
   }
-  // Bisection on a monotone function: ~60 steps reach double resolution.
+  double f_lo = wait_ccdf(c, mo, lo) - target;  // > 0
+  int side = 0;
   for (int i = 0; i < 200 && hi - lo > 1e-13 * hi; ++i) {
-    double mid = 0.5 * (lo + hi);
-    if (wait_ccdf(c, mo, mid) > target) {
+    double mid = hi - f_hi * (hi - lo) / (f_hi - f_lo);
+    if (!(mid > lo && mid < hi)) mid = 0.5 * (lo + hi);
+    const double f = wait_ccdf(c, mo, mid) - target;
+    if (f > 0.0) {
       lo = mid;
+      f_lo = f;
+      if (side == -1) f_hi *= 0.5;
+      side = -1;
     } else {
       hi = mid;
+      f_hi = f;
+      if (side == 1) f_lo *= 0.5;
+      side = 1;
     }
   }
   return hi;

@@ -12,13 +12,19 @@ namespace inferplan {
 
 // Largest max batch accepted: the scratch arrays are O(N) doubles.
 constexpr std::int64_t kMaxBatchLimit = std::int64_t{1} << 24;
+// Largest finite queue: beyond 2^53 consecutive integers are the same double (and the
+// tail's moments, of order Q^2, would overflow); use an unbounded queue instead.
+constexpr double kMaxQueue = 9007199254740992.0;  // 2^53
 
 inline Status validate_queue(std::int64_t N, double Q) {
   if (N < 1 || N > kMaxBatchLimit) return kBadMaxBatch;
   if (std::isnan(Q) || Q < 0.0) return kBadMaxQueue;
-  if (!std::isinf(Q) && std::floor(Q) != Q) return kBadMaxQueue;
+  if (!std::isinf(Q) && (std::floor(Q) != Q || Q > kMaxQueue)) return kBadMaxQueue;
   return kOk;
 }
+
+// The longest mean wait a finite queue may imply (Q times 1/mu(N), ms).
+constexpr double kMaxWaitMs = 1e300;
 
 // Caller-provided buffers for the rate-independent arrays of one replica.
 struct ReplicaBuffers {
@@ -55,6 +61,9 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
       inv_mu[b] = t * inv_index[b];
     }
     max_inv_mu = inv_mu[0];
+    // 1/mu is nonincreasing here: its ends bound it.
+    if (!(valid_service_per_request(inv_mu[0]) && valid_service_per_request(inv_mu[N - 1])))
+      return kBadServiceTime;
   } else {
     if (p.kind == kVector) {
       s = validate(p);
@@ -68,7 +77,11 @@ inline Status prepare_replica(const ServiceParams& p, std::int64_t N, double Q,
       if (s != kOk) return s;
     }
     monotone = prepare_chain(N, tau, buf.inv_index, buf.inv_mu, &max_inv_mu);
+    for (std::int64_t b = 0; b < N; ++b)
+      if (!valid_service_per_request(buf.inv_mu[b])) return kBadServiceTime;
   }
+  // Waits are at most Q services of the full batch: beyond 1e300 ms they overflow.
+  if (!std::isinf(Q) && Q * buf.inv_mu[N - 1] > kMaxWaitMs) return kBadMaxQueue;
   view.service = p;
   view.tau = tau;
   view.chunks = chunks;

@@ -21,6 +21,12 @@ BAD_KIND, BAD_ALPHA, BAD_BETA, BAD_GAMMA = 20, 21, 22, 23
 BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
 BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
 MAX_BATCH_LIMIT = 1 << 24
+MAX_CHUNKS = 9007199254740992.0  # 2^53 (service.hpp kMaxChunks)
+MAX_QUEUE = 9007199254740992.0  # 2^53 (replica.hpp kMaxQueue)
+MIN_SERVICE_PER_REQUEST = 1e-290
+MIN_OUT_TOKENS = 1e-9
+MAX_WAIT_MS = 1e300
+MAX_SERVICE_PER_REQUEST = 1e290
 NUM_METRICS = 15
 NUM_MOMENTS = 16
 
@@ -54,7 +60,7 @@ def validate(p):
     kind = p[0]
     if kind != 0.0 and kind != 1.0 and kind != 2.0:
         return BAD_KIND
-    out_ok = math.isfinite(p[5]) and p[5] > 0.0
+    out_ok = math.isfinite(p[5]) and p[5] >= MIN_OUT_TOKENS
     if kind == 2.0:
         return OK if out_ok else BAD_OUT_TOKENS
     if not _finite_nonneg(p[1]):
@@ -84,7 +90,7 @@ def validate_queue(N, Q):
         return BAD_MAX_BATCH
     if math.isnan(Q) or Q < 0.0:
         return BAD_MAX_QUEUE
-    if not math.isinf(Q) and math.floor(Q) != Q:
+    if not math.isinf(Q) and (math.floor(Q) != Q or Q > MAX_QUEUE):
         return BAD_MAX_QUEUE
     return OK
 
@@ -97,18 +103,38 @@ def _batch_limit(j, L, m, M):
 
 @nb.njit(**_JIT)
 def _chunks(b, j_min, L, m, M):
-    j = 1.0 if j_min < 1.0 else j_min
-    if _batch_limit(j, L, m, M) >= b:
-        return j
+    """Smallest j >= j_min whose batch limit reaches b, by bounded search (mirrors
+    PrefillDecodeWork::chunks); 2 * MAX_CHUNKS when even MAX_CHUNKS chunks do not fit."""
+    lo = 1.0 if j_min < 1.0 else j_min
+    if _batch_limit(lo, L, m, M) >= b:
+        return lo
     q = m * M - L - b * (L + m)
-    est = math.floor((-q + math.sqrt(q * q + 4.0 * M * m * L)) / (2.0 * M)) - 1.0
-    if est > j:
-        j = est
-    while _batch_limit(j, L, m, M) < b:
-        j += 1.0
-    while j > j_min and j > 1.0 and _batch_limit(j - 1.0, L, m, M) >= b:
-        j -= 1.0
-    return j
+    disc = math.sqrt(q * q + 4.0 * M * m * L)
+    est = 2.0 * m * L / (q + disc) if q > 0.0 else (-q + disc) / (2.0 * M)
+    hi = math.ceil(est) if math.isfinite(est) else math.inf
+    if math.isfinite(hi) and hi > lo and hi <= MAX_CHUNKS:
+        if _batch_limit(hi, L, m, M) >= b:
+            if not _batch_limit(hi - 1.0, L, m, M) >= b:
+                return hi
+        else:
+            lo = hi
+            hi = lo + 1.0
+    else:
+        hi = lo + 1.0
+    step = 1.0
+    while not _batch_limit(hi, L, m, M) >= b:
+        if hi >= MAX_CHUNKS:
+            return 2.0 * MAX_CHUNKS
+        lo = hi
+        hi = min(lo + step, MAX_CHUNKS)
+        step *= 2.0
+    while hi - lo > 1.0:
+        mid = math.floor(0.5 * (lo + hi))
+        if _batch_limit(mid, L, m, M) >= b:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 @nb.njit(**_JIT)
@@ -121,6 +147,11 @@ def _delta(p, c):
     m, L = p[5], p[4]
     w_dec = p[2] * m + p[3] * m * (L + (m + 1.0) / 2.0)
     return (_w_pre(p, c) + w_dec) / (c + m)
+
+
+@nb.njit(**_JIT)
+def _valid_per_request(x):
+    return x >= MIN_SERVICE_PER_REQUEST and x <= MAX_SERVICE_PER_REQUEST
 
 
 @nb.njit(**_JIT)
@@ -149,6 +180,10 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
             chunks[b] = 1.0
             inv_mu[b] = t * inv_index[b]
             bd += 1.0
+        if not (_valid_per_request(inv_mu[0]) and _valid_per_request(inv_mu[N - 1])):
+            return BAD_SERVICE_TIME, True, 0.0
+        if not math.isinf(Q) and Q * inv_mu[N - 1] > MAX_WAIT_MS:
+            return BAD_MAX_QUEUE, True, 0.0
         return OK, True, inv_mu[0]
     else:
         c = 1.0
@@ -157,6 +192,8 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
         for b in range(1, N + 1):
             if not limit >= b:
                 c = _chunks(float(b), c, p[4], p[5], p[6])
+                if not c <= MAX_CHUNKS:
+                    return BAD_MAX_NUM_TOKENS, True, 0.0
                 limit = _batch_limit(c, p[4], p[5], p[6])
                 delta = _delta(p, c)
             chunks[b - 1] = c
@@ -165,6 +202,11 @@ def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
     for b in range(N):
         inv_mu[b] = tau[b] * inv_index[b]
         largest = max(largest, inv_mu[b])
+    for b in range(N):
+        if not _valid_per_request(inv_mu[b]):
+            return BAD_SERVICE_TIME, True, 0.0
+    if not math.isinf(Q) and Q * inv_mu[N - 1] > MAX_WAIT_MS:
+        return BAD_MAX_QUEUE, True, 0.0
     monotone = True
     for b in range(1, N):
         monotone = monotone and not (inv_mu[b] > inv_mu[b - 1])
@@ -268,6 +310,9 @@ RESCALE = 2.0**-600
 LOG_RESCALE = -600.0 * 0.69314718055994530942
 MAX_BLOCK_RATIO = 2.0**100
 SATURATION_ULPS = 4.0 * 2.220446049250313e-16
+MAX_SCALAR_RATIO = 2.0**400
+HUGE = 1.7976931348623157e308
+DEEP_SATURATION_LOG_R = 40.0
 
 
 @nb.njit(**_JIT)
@@ -427,12 +472,12 @@ def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=F
     if lam == 0.0:
         return OK
     r = lam * inv_mu[N - 1]
-    lr = math.log(r)
+    lr = math.log(r) if r < HUGE else math.log(lam) + math.log(inv_mu[N - 1])
     unbounded = math.isinf(Q)
     if unbounded and lr >= -SATURATION_ULPS:
         return UNSTABLE
     Nd = float(N)
-    if monotone:
+    if monotone and lam * max_inv < MAX_SCALAR_RATIO:
         h0, h1, h2, h3, w0, wN, log_wN, _ = head_monotone(N, inv_mu, max_inv, lam, slopes)
     else:
         h0, h1, h2, h3, w0, wN, log_wN, _ = head_general(N, inv_mu, S, filled, lam)
@@ -531,17 +576,25 @@ def _chunks_at(N, chunks, B):
 
 
 @nb.njit(**_JIT)
-def _prefill_at(p, N, chunks, B):
+def _prefill_within(p, N, chunks, B, service):
+    """Mirrors prefill_within in metrics.hpp: the read-off's prefill, capped to leave the
+    decode part of a lone request, m alpha + w_dec."""
     if p[0] != 1.0:
         return 0.0
     c = _chunks_at(N, chunks, B)
-    return c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
+    prefill = c * max(0.0, p[1] + (B - 1.0) * _delta(p, c)) + _w_pre(p, c)
+    m, L = p[5], p[4]
+    w_dec = p[2] * m + p[3] * m * (L + (m + 1.0) / 2.0)
+    room = service - (m * p[1] + w_dec)
+    if prefill <= room:
+        return prefill
+    return room if room > 0.0 else 0.0
 
 
 @nb.njit(**_JIT)
 def read_off(p, N, chunks, B, service, wait):
     """(prefill, itl, ttft) at mean batch B: mirrors read_off in metrics.hpp."""
-    prefill = _prefill_at(p, N, chunks, B)
+    prefill = _prefill_within(p, N, chunks, B, service)
     itl = (service - prefill) * (1.0 / p[5])
     return prefill, itl, wait + prefill + itl
 
@@ -549,7 +602,10 @@ def read_off(p, N, chunks, B, service, wait):
 @nb.njit(**_JIT)
 def latency(p, N, tau, chunks, lam, mo):
     """(X, 1/X, service, wait, prefill, itl, ttft) from the moments: mirrors latency()."""
-    X = lam * mo[2]
+    if mo[7] > DEEP_SATURATION_LOG_R:  # deep saturation (only with a finite queue): mu(N)
+        X = 1.0 / (tau[N - 1] * (1.0 / N))
+    else:
+        X = lam * mo[2]
     inv_X = 0.0
     if lam == 0.0:
         service = tau[0]
@@ -705,21 +761,39 @@ def log_p_full(mo):
 
 
 @nb.njit(**_JIT)
+def log_not_blocked(Q, mo):
+    """Mirrors log_not_blocked in quantile.hpp."""
+    if not (mo[2] > 2.0**-1000) and mo[7] > DEEP_SATURATION_LOG_R and not math.isinf(Q):
+        return -mo[7]
+    return math.log(mo[2])
+
+
+@nb.njit(**_JIT)
 def wait_ccdf(N, Q, inv_mu, mo, t):
-    if Q == 0.0:
+    """P(W > t): mirrors wait_ccdf in quantile.hpp."""
+    if Q == 0.0 or (not (mo[6] > 0.0) and math.isnan(mo[8])):
         return 0.0
     lr = mo[7]
-    log_scale = log_p_full(mo) - math.log(mo[2])
+    log_scale = log_p_full(mo) - log_not_blocked(Q, mo)
     if t <= 0.0:
         return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
     x = (1.0 / inv_mu[N - 1]) * t
-    if math.isinf(Q):
+    if not x <= HUGE:  # t beyond every departure (quantile.hpp)
+        return 0.0
+    spread = 9.0 * math.sqrt(x) + 9.0
+    if lr < 0.0 and (math.isinf(Q) or x + spread < Q - 1.0):
         one_minus_r = -math.expm1(lr)
-        return min(1.0, math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r))
-    spread = 15.0 * math.sqrt(x) + 15.0
+        head = math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r)
+        rest = 1.0 if math.isinf(Q) else -math.expm1(Q * lr + x * one_minus_r)
+        return min(1.0, head * rest)
     k_lo = max(0.0, math.floor(x - spread))
     k_hi = min(Q - 1.0, math.ceil(x + spread))
     if k_lo > k_hi:
+        return 0.0
+    log_bound = log_scale + max(
+        k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi)
+    )
+    if log_bound < -745.0:  # every term underflows (quantile.hpp)
         return 0.0
     log_x = math.log(x)
     total = 0.0
@@ -734,23 +808,46 @@ def wait_ccdf(N, Q, inv_mu, mo, t):
 
 @nb.njit(**_JIT)
 def wait_quantile(N, Q, inv_mu, mo, q):
+    """Mirrors wait_quantile in quantile.hpp: Markov bracket, then Illinois."""
     target = 1.0 - q
     if wait_ccdf(N, Q, inv_mu, mo, 0.0) <= target:
         return 0.0
+    mu = 1.0 / inv_mu[N - 1]
+    log_x = mo[7] + math.log(mu) + log_not_blocked(Q, mo)
+    mean_wait = mo[5] * math.exp(-log_x)
     lo = 0.0
-    hi = 1.0 / (1.0 / inv_mu[N - 1])
-    while wait_ccdf(N, Q, inv_mu, mo, hi) > target:
+    hi = mean_wait / target * (1.0 + 1e-9)
+    if not (math.isfinite(hi) and hi > 0.0):
+        hi = 1.0 / mu
+    f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
+    grow = 0
+    while f_hi > 0.0:
+        if grow == 64:
+            return math.inf
+        grow += 1
         lo = hi
         hi *= 2.0
-        if not math.isfinite(hi):
-            return math.inf
+        f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
+    f_lo = wait_ccdf(N, Q, inv_mu, mo, lo) - target
+    side = 0
     i = 0
     while i < 200 and hi - lo > 1e-13 * hi:
-        mid = 0.5 * (lo + hi)
-        if wait_ccdf(N, Q, inv_mu, mo, mid) > target:
+        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        if not (mid > lo and mid < hi):
+            mid = 0.5 * (lo + hi)
+        f = wait_ccdf(N, Q, inv_mu, mo, mid) - target
+        if f > 0.0:
             lo = mid
+            f_lo = f
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
         else:
             hi = mid
+            f_hi = f
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
         i += 1
     return hi
 

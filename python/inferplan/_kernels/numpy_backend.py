@@ -23,6 +23,8 @@ class _Prepared:
         self.status = int(reference.validate_queue(max_batch, max_queue))
         if self.status == 0:
             self.status = int(reference.validate_service(*params))
+        if self.status == 0:
+            self.status = int(reference.prepared_service(params, max_batch, tau, max_queue)[0])
 
 
 def replica(params, max_batch, max_queue, tau=None):

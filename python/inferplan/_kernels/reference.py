@@ -15,10 +15,26 @@ from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR, METRI
 from .._status import Status
 
 MAX_BATCH_LIMIT = 1 << 24
+# More prefill chunks than 2^53 are not distinct doubles: such a model is rejected
+# (Status.BAD_MAX_NUM_TOKENS). Service times per request in the batch, tau(b)/b, must lie in
+# [1e-290, 1e290] ms (Status.BAD_SERVICE_TIME): beyond, the rates overflow.
+MAX_CHUNKS = 2.0**53
+MIN_SERVICE_PER_REQUEST = 1e-290
+# ITL = decode time / out_tokens must not overflow; nor may a wait of Q services of mu(N).
+MIN_OUT_TOKENS = 1e-9
+MAX_WAIT_MS = 1e300
+MAX_SERVICE_PER_REQUEST = 1e290
+# Beyond a tail ratio lam/mu(N) of e^40 a finite chain is in its top states to double
+# precision: the throughput is mu(N) (1 - p_block would underflow at extreme loads).
+DEEP_SATURATION_LOG_R = 40.0
 
 
 def _finite_nonneg(x: float) -> bool:
     return math.isfinite(x) and x >= 0.0
+
+
+def _out_tokens_ok(m) -> bool:
+    return math.isfinite(m) and m >= MIN_OUT_TOKENS
 
 
 def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens) -> Status:
@@ -26,7 +42,7 @@ def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_to
     if kind not in (KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR):
         return Status.BAD_KIND
     if kind == KIND_VECTOR:
-        return Status.OK if math.isfinite(out_tokens) and out_tokens > 0 else Status.BAD_OUT_TOKENS
+        return Status.OK if _out_tokens_ok(out_tokens) else Status.BAD_OUT_TOKENS
     if not _finite_nonneg(alpha):
         return Status.BAD_ALPHA
     if not _finite_nonneg(beta):
@@ -34,14 +50,14 @@ def validate_service(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_to
     if kind == KIND_DECODE_ONLY:
         if not alpha + beta > 0:
             return Status.BAD_ALPHA
-        if not (math.isfinite(out_tokens) and out_tokens > 0):
+        if not _out_tokens_ok(out_tokens):
             return Status.BAD_OUT_TOKENS
         return Status.OK
     if not _finite_nonneg(gamma):
         return Status.BAD_GAMMA
     if not _finite_nonneg(in_tokens):
         return Status.BAD_IN_TOKENS
-    if not (math.isfinite(out_tokens) and out_tokens > 0):
+    if not _out_tokens_ok(out_tokens):
         return Status.BAD_OUT_TOKENS
     if not (math.isfinite(max_num_tokens) and max_num_tokens > 0):
         return Status.BAD_MAX_NUM_TOKENS
@@ -55,7 +71,7 @@ def validate_queue(max_batch, max_queue) -> Status:
         return Status.BAD_MAX_BATCH
     if math.isnan(max_queue) or max_queue < 0:
         return Status.BAD_MAX_QUEUE
-    if not math.isinf(max_queue) and math.floor(max_queue) != max_queue:
+    if not math.isinf(max_queue) and (math.floor(max_queue) != max_queue or max_queue > 2.0**53):
         return Status.BAD_MAX_QUEUE
     return Status.OK
 
@@ -73,15 +89,31 @@ def prefill_decode_parts(alpha, beta, gamma, L, m, M):
     return w_pre, delta
 
 
+def batch_limits(j, L, m, M):
+    """b_j = floor(max(0, (j+m)(M - L/j)/(L+m))), the largest batch at which a prefill split
+    into j chunks fits the budget (docs/model.md 2.2), for an array of chunk counts j."""
+    with np.errstate(over="ignore"):  # an infinite limit fits every batch
+        x = (j + m) * (M - L / j) / (L + m)
+    return np.floor(np.maximum(x, 0.0))
+
+
 def chunk_counts(L, m, M, max_batch) -> np.ndarray:
-    """c(b) for b = 1..max_batch: the fewest prefill chunks that fit batch b in the budget."""
-    limits = []
-    j = 0
-    while not limits or limits[-1] < max_batch:
-        j += 1
-        limits.append(math.floor(max(0.0, (j + m) * (M - L / j) / (L + m))))
-    b = np.arange(1, max_batch + 1)
-    return np.searchsorted(np.asarray(limits, dtype=float), b, side="left").astype(float) + 1.0
+    """c(b) = min{j >= 1 : b_j >= b} for b = 1..max_batch, by bisection over the integers
+    1..2^53 for all b at once (b_j grows with j); values above MAX_CHUNKS mean that even 2^53
+    chunks do not fit (the model is rejected)."""
+    b = np.arange(1, max_batch + 1, dtype=float)
+    lo = np.zeros(max_batch)  # b_0 counts as below every b
+    hi = np.full(max_batch, MAX_CHUNKS)
+    fits = batch_limits(hi, L, m, M) >= b
+    while True:
+        open_ = fits & (hi - lo > 1)
+        if not open_.any():
+            break
+        mid = np.floor(0.5 * (lo + hi))
+        ok = batch_limits(np.maximum(mid, 1.0), L, m, M) >= b
+        hi = np.where(open_ & ok, mid, hi)
+        lo = np.where(open_ & ~ok, mid, lo)
+    return np.where(fits, hi, 2.0 * MAX_CHUNKS)
 
 
 def service_times(kind, alpha, beta, gamma, L, m, M, max_batch):
@@ -120,7 +152,9 @@ def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
     ll = math.log(lam)
     lr = ll - log_mu[-1]
     Q = max_queue
-    if math.isinf(Q) and lr >= 0:
+    # At saturation to rounding (lam / mu(N) within a few ulps of 1) there is no steady
+    # state either (the kernels use the same margin).
+    if math.isinf(Q) and lr >= -4 * 2.220446049250313e-16:
         return (Status.UNSTABLE,) + (math.nan,) * 6
     n = np.arange(N + 1, dtype=float)
     logw = n * ll - np.concatenate([[0.0], np.cumsum(log_mu)])
@@ -158,6 +192,32 @@ def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
     return Status.OK, w[0] / Z, p_block, not_blocked, B + Lq, B, Lq
 
 
+def prepared_service(params, max_batch, tau=None, max_queue=None):
+    """(status, tau(1..N), c(1..N)) of valid parameters: BAD_MAX_NUM_TOKENS where a prompt
+    needs more than MAX_CHUNKS chunks, BAD_SERVICE_TIME where tau(b)/b leaves
+    [MIN_SERVICE_PER_REQUEST, MAX_SERVICE_PER_REQUEST] (or tau_ms is not finite and > 0),
+    BAD_MAX_QUEUE where a finite queue's longest mean wait, Q tau(N)/N, exceeds MAX_WAIT_MS."""
+    kind = params[0]
+    if kind == KIND_VECTOR:
+        tau = np.asarray(tau, dtype=float)
+        if not (np.all(np.isfinite(tau)) and np.all(tau > 0)):
+            return Status.BAD_SERVICE_TIME, tau, None
+        chunks = np.ones(max_batch)
+    else:
+        tau, chunks = service_times(*params, max_batch)
+        if np.any(chunks > MAX_CHUNKS):
+            return Status.BAD_MAX_NUM_TOKENS, tau, chunks
+    with np.errstate(all="ignore"):
+        per_request = tau / np.arange(1, max_batch + 1)
+    in_range = (per_request >= MIN_SERVICE_PER_REQUEST) & (per_request <= MAX_SERVICE_PER_REQUEST)
+    if not np.all(in_range):
+        return Status.BAD_SERVICE_TIME, tau, chunks
+    finite_queue = max_queue is not None and not math.isinf(max_queue)
+    if finite_queue and float(max_queue) * float(per_request[-1]) > MAX_WAIT_MS:
+        return Status.BAD_MAX_QUEUE, tau, chunks
+    return Status.OK, tau, chunks
+
+
 def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.ndarray]:
     """Metrics at ``rate`` (req/s) of a replica; ``params`` = (kind, alpha, beta, gamma,
     in_tokens, out_tokens, max_num_tokens); ``tau`` given for the vector model."""
@@ -168,20 +228,19 @@ def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.nd
         status = validate_service(kind, alpha, beta, gamma, L, m, M)
     if status != Status.OK:
         return status, out
-    if kind == KIND_VECTOR:
-        tau = np.asarray(tau, dtype=float)
-        if not (np.all(np.isfinite(tau)) and np.all(tau > 0)):
-            return Status.BAD_SERVICE_TIME, out
-        chunks = np.ones(max_batch)
-    else:
-        tau, chunks = service_times(kind, alpha, beta, gamma, L, m, M, max_batch)
+    status, tau, chunks = prepared_service(params, max_batch, tau, max_queue)
+    if status != Status.OK:
+        return status, out
     if not (math.isfinite(rate) and rate >= 0):
         return Status.BAD_RATE, out
     lam = rate / 1000.0
     status, p0, p_block, not_blocked, L_sys, B, Lq = chain_moments(tau, max_queue, lam)
     if status != Status.OK:
         return status, out
+    mu_N = max_batch / tau[-1]
     X = lam * not_blocked
+    if lam > 0 and math.log(lam) - math.log(mu_N) > DEEP_SATURATION_LOG_R:
+        X = mu_N  # finite queue far above saturation (the unbounded one is unstable)
     if lam == 0:
         response = service = tau[0]
         wait = 0.0
@@ -193,8 +252,12 @@ def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.nd
         b = min(max(round_half_away(B), 1), max_batch)
         c = chunks[b - 1]
         prefill = c * max(0.0, alpha + (B - 1) * delta(c)) + w_pre(c)
+        # The decode part of the mean service time is at least a lone request's,
+        # m alpha + w_dec: cap the prefill read off at c(round(B)) to leave it (the cap
+        # binds only where c(b) jumps among the batches the chain visits, docs/model.md 2.2).
+        room = service - (m * alpha + beta * m + gamma * m * (L + (m + 1) / 2))
+        prefill = min(prefill, max(room, 0.0))
     itl = (service - prefill) / m
-    mu_N = max_batch / tau[-1]
     values = {
         "rate": rate,
         "p0": p0,
@@ -225,54 +288,99 @@ def round_half_away(x: float) -> int:
 # ------------------------------------------------------------------ waiting-time law
 
 
+_WINDOW_BLOCK = 1 << 20
+
+
+def _lgamma1p(j: np.ndarray) -> np.ndarray:
+    """log(j!) for an array of integers j >= 0 (Stirling's series from 100, math.lgamma below)."""
+    out = np.empty_like(j)
+    small = j < 100
+    out[small] = [math.lgamma(v + 1.0) for v in j[small]]
+    n = j[~small] + 1.0  # Stirling's series: its next term is below 1e-17 from n = 100
+    out[~small] = (n - 0.5) * np.log(n) - n + 0.5 * math.log(2 * math.pi) + 1 / (12 * n) - 1 / (
+        360 * n**3
+    ) + 1 / (1260 * n**5)
+    return out
+
+
 def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
     """P(W > t) for an accepted arrival, by direct summation of the Erlang mixture:
-    sum_{j<Q} p(N+j) P(Pois(mu(N) t) <= j) / (1 - p_block). Exact for finite queues up to a
-    few hundred thousand slots, closed form for an unbounded queue."""
+    sum_{j<Q} p(N+j) P(Pois(mu(N) t) <= j) / (1 - p_block). Only the window of j within 40
+    standard deviations of mu(N) t is summed term by term (in blocks, so memory stays bounded
+    whatever Q); below it P(Pois <= j) is 0 to double precision, above it 1, and the weights
+    there sum in closed form (a geometric series). Closed form for an unbounded queue."""
     N = len(tau)
     mu_N = N / tau[-1]
     Q = max_queue
     if Q == 0 or lam == 0:
         return 0.0
     status, p0, p_block, not_blocked, _, _, _ = chain_moments(tau, Q, lam)
-    p_full = _state_probability(tau, Q, lam, N)
-    r = lam / mu_N
+    log_r = math.log(lam) - math.log(mu_N)
+    log_p_full = _log_state_probability(tau, Q, lam, N)
+    log_nb = math.log(not_blocked) if not_blocked > 2.0**-1000 else -log_r
+    r = math.exp(log_r) if log_r < 700 else math.inf
     x = mu_N * t
+    if math.isinf(x):  # later than every departure
+        return 0.0
     if math.isinf(Q):
-        return min(1.0, p_full / not_blocked / (1 - r) * math.exp(-x * (1 - r)))
-    j = np.arange(int(Q), dtype=float)
-    weights = p_full * r**j / not_blocked
+        return min(1.0, math.exp(log_p_full - log_nb) / (1 - r) * math.exp(-x * (1 - r)))
+
+    def geometric(j0, j1):  # log sum_{j=j0}^{j1-1} r^j
+        if j1 <= j0:
+            return -math.inf
+        return j0 * log_r + _log_geo(log_r, j1 - j0)
+
     if t <= 0:
-        return min(1.0, float(weights.sum()))
-    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, int(Q), dtype=float)))])
-    cdf = np.cumsum(np.exp(j * math.log(x) - x - log_fact))
-    return min(1.0, float((weights * np.minimum(cdf, 1.0)).sum()))
+        return min(1.0, math.exp(log_p_full - log_nb + geometric(0, int(Q))))
+    spread = 40.0 * math.sqrt(x) + 40.0
+    j_lo = int(max(0.0, math.floor(x - spread)))
+    j_hi = int(min(Q, math.ceil(x + spread)))
+    total = math.exp(log_p_full - log_nb + geometric(j_hi, int(Q))) if j_hi < Q else 0.0
+    below = 0.0  # P(Pois(x) < start): negligible at j_lo, then carried across blocks
+    for start in range(j_lo, j_hi, _WINDOW_BLOCK):
+        j = np.arange(start, min(j_hi, start + _WINDOW_BLOCK), dtype=float)
+        cdf = below + np.cumsum(np.exp(j * math.log(x) - x - _lgamma1p(j)))
+        below = float(cdf[-1])
+        total += float(np.sum(np.exp(log_p_full - log_nb + j * log_r) * np.minimum(cdf, 1.0)))
+    return min(1.0, total)
 
 
-def _state_probability(tau, Q, lam, n):
-    """p(n) for n <= N, from the log weights (independent of the kernels' recurrences)."""
+def _log_geo(log_r: float, n: int) -> float:
+    """log sum_{i<n} exp(i log_r), n >= 1."""
+    if log_r == 0:
+        return math.log(n)
+    if log_r < 0:
+        return math.log(math.expm1(n * log_r) / math.expm1(log_r))
+    return (n - 1) * log_r + math.log(-math.expm1(-n * log_r) / -math.expm1(-log_r))
+
+
+def _log_state_probability(tau, Q, lam, n):
+    """log p(n) for n <= N, from the log weights (independent of the kernels' recurrences)."""
     N = len(tau)
     mu = np.arange(1, N + 1) / tau
     logw = np.concatenate([[0.0], np.cumsum(math.log(lam) - np.log(mu))])
     lr = math.log(lam) - math.log(mu[-1])
-    M = logw.max()
-    head = np.exp(logw - M).sum()
-    tail = 0.0
     if Q > 0:
-        j = np.arange(1, min(Q, 10**6) + 1, dtype=float) if not math.isinf(Q) else None
-        if j is not None and len(j) == Q:
-            tail = float(np.exp(logw[-1] + j * lr - M).sum())
-        else:
-            g0, _ = geo_sums(-lr, Q)
-            tail = math.exp(logw[-1] - M + lr) * g0
-    return math.exp(logw[n] - M) / (head + tail)
+        log_tail = logw[-1] + (lr + _log_geo(lr, Q) if not math.isinf(Q) else lr - math.log(
+            -math.expm1(lr)
+        ))
+    else:
+        log_tail = -math.inf
+    M = max(logw.max(), log_tail)
+    Z = np.exp(logw - M).sum() + math.exp(log_tail - M)
+    return logw[n] - M - math.log(Z)
 
 
 def wait_quantile(tau, max_queue, lam, q) -> float:
     """Smallest t with P(W > t) <= 1 - q, by bisection on the direct sum."""
     if wait_ccdf(tau, max_queue, lam, 0.0) <= 1 - q:
         return 0.0
-    lo, hi = 0.0, tau[-1] / len(tau)
+    # Markov: P(W > t) <= E[W] / t brackets the quantile below E[W] / (1 - q).
+    _, _, _, not_blocked, _, _, Lq = chain_moments(tau, max_queue, lam)
+    N = len(tau)
+    log_X = math.log(lam) + (math.log(not_blocked) if not_blocked > 2.0**-1000 else
+                             math.log(N / tau[-1]) - math.log(lam))  # fmt: skip
+    lo, hi = 0.0, max(Lq * math.exp(-log_X) / (1 - q) * (1 + 1e-9), tau[-1] / N)
     while wait_ccdf(tau, max_queue, lam, hi) > 1 - q:
         lo, hi = hi, 2 * hi
     while hi - lo > 1e-13 * hi:
