@@ -614,11 +614,13 @@ def _differs(a, b, tol, load=0.0) -> str:
     service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0) and of 1e-12
     times the mean number in the replica for counts.
     Within 1e-9 of saturation (load = rate / max_rate) the queue's moments have condition
-    number 1 / |1 - load| (up to 1e12): tol is at least 1e-15 times that."""
+    number 1 / |1 - load| (up to 1e12): tol is at least 1e-14 times that (a few tens of
+    ulps of the ratio lam / mu(N), which PrefillDecode's mu(N) reaches through its sum of
+    work terms)."""
     if int(a["status"]) != int(b["status"]):
         return f"status {int(a['status'])} vs {int(b['status'])}"
     if tol and abs(1.0 - load) < 1e-9:
-        tol = max(tol, 1e-15 / max(abs(1.0 - load), 1e-300))
+        tol = max(tol, 1e-14 / max(abs(1.0 - load), 1e-300))
     scale = abs(float(a["service_ms"])) if "service_ms" in a else 0.0
     for k in a:
         if k in ("status", "iterations"):

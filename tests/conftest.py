@@ -10,7 +10,9 @@ from hypothesis import settings
 
 from inferplan._kernels import dispatch
 
-settings.register_profile("ci", max_examples=60, deadline=None)
+# CI runs a fixed set of examples (derandomized), so a red build is reproducible; the "dev"
+# profile (HYPOTHESIS_PROFILE=dev) and scripts/fuzz.py explore new ones.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

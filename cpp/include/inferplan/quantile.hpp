@@ -36,7 +36,11 @@ inline double log_not_blocked(const ChainView& c, const Moments& mo) {
 }
 
 // P(W > t) for an accepted arrival, t in ms.
-inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
+// With terms, also the number of Poisson terms summed (left as it is where a
+// closed form answers); a window of more than max_terms terms is not summed and
+// gives NaN, so a caller with a work bound pays only for what it can afford.
+inline double wait_ccdf(const ChainView& c, const Moments& mo, double t, double* terms = nullptr,
+                        double max_terms = std::numeric_limits<double>::infinity()) {
   const double Q = c.Q;
   // Nobody waits without a queue, or when no state at or above N has mass (an
   // idle replica, or p(N) below the smallest double: the tail is smaller still).
@@ -68,6 +72,9 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t) {
   const double log_bound =
       log_scale + std::max(k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi));
   if (log_bound < kLogNegligible) return 0.0;
+  const double window = k_hi - k_lo + 1.0;
+  if (terms) *terms = window;
+  if (window > max_terms) return std::numeric_limits<double>::quiet_NaN();
   const double log_x = std::log(x);
   double sum = 0.0;
   for (double k = k_lo; k <= k_hi; k += 1.0) {

@@ -286,14 +286,17 @@ class TargetExcess {
     if (lam == 0.0 || r_.chain.Q == 0.0) return 0.0;
     const double x = r_.chain.max_rate() * t;
     if (!(x < std::numeric_limits<double>::infinity())) return 0.0;
-    if (!std::isinf(r_.chain.Q) && t > 0.0) {  // the Erlang window sums this many terms
-      work_ += kWindowTermCost * std::min(r_.chain.Q, 30.0 * std::sqrt(x) + 31.0);
-      if (work_ > kMaxWork) {
-        *status = kNotCertified;
-        return std::numeric_limits<double>::quiet_NaN();
-      }
+    // Only a window of Erlang terms that no closed form answers costs work: the
+    // terms it would sum count against the bound, before they are summed.
+    double terms = 0.0;
+    const double p =
+        wait_ccdf(r_.chain, mo, t, &terms, std::max(0.0, (kMaxWork - work_) / kWindowTermCost));
+    work_ += kWindowTermCost * terms;
+    if (work_ > kMaxWork) {
+      *status = kNotCertified;
+      return std::numeric_limits<double>::quiet_NaN();
     }
-    return wait_ccdf(r_.chain, mo, t);
+    return p;
   }
 
   double combine(double lam, const Moments& mo, const Latency& l, std::int32_t* which,

@@ -771,30 +771,40 @@ def log_not_blocked(Q, mo):
 @nb.njit(**_JIT)
 def wait_ccdf(N, Q, inv_mu, mo, t):
     """P(W > t): mirrors wait_ccdf in quantile.hpp."""
+    return wait_ccdf_budget(N, Q, inv_mu, mo, t, math.inf)[0]
+
+
+@nb.njit(**_JIT)
+def wait_ccdf_budget(N, Q, inv_mu, mo, t, max_terms):
+    """(P(W > t), Poisson terms summed): NaN without summing where the window has more than
+    ``max_terms`` terms (mirrors wait_ccdf in quantile.hpp with its terms and max_terms)."""
     if Q == 0.0 or (not (mo[6] > 0.0) and math.isnan(mo[8])):
-        return 0.0
+        return 0.0, 0.0
     lr = mo[7]
     log_scale = log_p_full(mo) - log_not_blocked(Q, mo)
     if t <= 0.0:
-        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q)))
+        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q))), 0.0
     x = (1.0 / inv_mu[N - 1]) * t
     if not x <= HUGE:  # t beyond every departure (quantile.hpp)
-        return 0.0
+        return 0.0, 0.0
     spread = 9.0 * math.sqrt(x) + 9.0
     if lr < 0.0 and (math.isinf(Q) or x + spread < Q - 1.0):
         one_minus_r = -math.expm1(lr)
         head = math.exp(log_scale - math.log(one_minus_r) - x * one_minus_r)
         rest = 1.0 if math.isinf(Q) else -math.expm1(Q * lr + x * one_minus_r)
-        return min(1.0, head * rest)
+        return min(1.0, head * rest), 0.0
     k_lo = max(0.0, math.floor(x - spread))
     k_hi = min(Q - 1.0, math.ceil(x + spread))
     if k_lo > k_hi:
-        return 0.0
+        return 0.0, 0.0
     log_bound = log_scale + max(
         k_lo * lr + log_geo_sum(lr, Q - k_lo), k_hi * lr + log_geo_sum(lr, Q - k_hi)
     )
     if log_bound < -745.0:  # every term underflows (quantile.hpp)
-        return 0.0
+        return 0.0, 0.0
+    window = k_hi - k_lo + 1.0
+    if window > max_terms:
+        return np.nan, window
     log_x = math.log(x)
     total = 0.0
     k = k_lo
@@ -803,7 +813,7 @@ def wait_ccdf(N, Q, inv_mu, mo, t):
         log_g = k * lr + log_geo_sum(lr, Q - k)
         total += math.exp(log_scale + log_pmf + log_g)
         k += 1.0
-    return min(1.0, total)
+    return min(1.0, total), window
 
 
 @nb.njit(**_JIT)
@@ -935,11 +945,14 @@ def _tail(N, Q, inv_mu, lam, mo, t, st):
     x = (1.0 / inv_mu[N - 1]) * t
     if not x < math.inf:
         return 0.0, OK
-    if not math.isinf(Q) and t > 0.0:
-        st[ST_WORK] += WINDOW_TERM_COST * min(Q, 30.0 * math.sqrt(x) + 31.0)
-        if st[ST_WORK] > MAX_WORK:
-            return np.nan, NOT_CERTIFIED
-    return wait_ccdf(N, Q, inv_mu, mo, t), OK
+    # only a window of Erlang terms costs work, counted before it is summed
+    p, terms = wait_ccdf_budget(
+        N, Q, inv_mu, mo, t, max(0.0, (MAX_WORK - st[ST_WORK]) / WINDOW_TERM_COST)
+    )
+    st[ST_WORK] += WINDOW_TERM_COST * terms
+    if st[ST_WORK] > MAX_WORK:
+        return np.nan, NOT_CERTIFIED
+    return p, OK
 
 
 @nb.njit(**_JIT)
