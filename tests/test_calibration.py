@@ -7,8 +7,6 @@ import csv
 import json
 import math
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -496,24 +494,16 @@ def test_robust_iteration_regression_on_real_engine_logs():
 # ---------------------------------------------------------------------------- CLI
 
 
-def _cli(*args, cwd):
-    env = {"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "inferplan", "calibrate", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
-    )  # fmt: skip
-
-
-def test_cli_calibrate(tmp_path):
+def test_cli_calibrate(tmp_path, inferplan_cli):
     out, png = tmp_path / "profile.json", tmp_path / "fit.png"
-    res = _cli(GUIDELLM, "--out", out, "--plot", png, cwd=tmp_path)
+    res = inferplan_cli("calibrate", GUIDELLM, "--out", out, "--plot", png, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "p90 |error|" in res.stdout and "in 4130 / out 4059" in res.stdout
     assert "sweep-i256-o256.json row 2" in res.stderr  # the skipped rows are named
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     cal = load_profile(out)
     assert cal.engine.alpha > 0
-    res = _cli(tmp_path / "missing.json", cwd=tmp_path)
+    res = inferplan_cli("calibrate", tmp_path / "missing.json", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().count("\n") == 0 and "no such file" in res.stderr
     from inferplan.cli import build_parser

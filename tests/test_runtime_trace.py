@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,18 +64,16 @@ def test_bad_column_mappings(text, match):
         parse_columns(text)
 
 
-def test_cli_reads_the_trace_with_its_original_header(tmp_path):
+def test_cli_reads_the_trace_with_its_original_header(tmp_path, inferplan_cli):
     out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "inferplan", "runtime", str(AZURE), "--policy", "static",
-           "--admission", "iteration", "--no-plots", "--out", str(out)]  # fmt: skip
-    env = {"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    args = ["runtime", AZURE, "--policy", "static", "--admission", "iteration", "--no-plots",
+            "--out", out]  # fmt: skip
+    res = inferplan_cli(*args, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "19,366 requests" in res.stdout
     data = json.loads((out / "runtime.json").read_text())
     assert data["trace"]["requests"] == 19_366
-    bad = subprocess.run(cmd[:5] + ["--columns", "in=nope"] + cmd[5:], capture_output=True,
-                         text=True, env=env, timeout=300)  # fmt: skip
+    bad = inferplan_cli(*args[:2], "--columns", "in=nope", *args[2:], timeout=300)
     assert bad.returncode != 0 and "no column 'nope'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1  # one line, no traceback
 

@@ -86,10 +86,13 @@ def test_stub_parameters_are_the_modules(core, stub):
 
 
 def test_py_typed_and_stub_ship_in_the_wheel():
-    assert (PACKAGE / "py.typed").is_file()
+    source = ROOT / "python" / "inferplan"
     build = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["scikit-build"]
     shipped = [ROOT / p for p in build["wheel"]["packages"]]
-    for path in (PACKAGE / "py.typed", STUB):
+    for path in (source / "py.typed", source / "_core.pyi"):
+        assert path.is_file(), path
         assert any(path.is_relative_to(p) for p in shipped), path
         for pattern in build.get("wheel", {}).get("exclude", []):
             assert not path.match(pattern), (path, pattern)
+    # and where the package under test is an installed one, they are in it
+    assert (PACKAGE / "py.typed").is_file() and STUB.is_file(), PACKAGE
