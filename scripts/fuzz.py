@@ -42,31 +42,15 @@ from pathlib import Path
 
 import numpy as np
 
+from inferplan.batch import CONFIG_COLUMNS
+from inferplan.sizing import TARGET_FIELDS
+
 ENTRIES = ("analyze", "size", "replica", "capi")
 ORDER = ("analyze", "capi", "size", "replica")  # the slow scalar calls last
 ADMISSIONS = (None, "immediate", "iteration")
-CONFIG = (
-    "kind",
-    "alpha",
-    "beta",
-    "gamma",
-    "in_tokens",
-    "out_tokens",
-    "max_num_tokens",
-    "max_batch",
-    "max_queue",
-)
-TARGETS = (
-    "itl_ms",
-    "ttft_ms",
-    "wait_ms",
-    "ttft_pq",
-    "ttft_p_ms",
-    "wait_pq",
-    "wait_p_ms",
-    "max_block",
-    "tps",
-)
+# The batch API's configuration columns and the kernels' target order (one source each).
+CONFIG = CONFIG_COLUMNS
+TARGETS = TARGET_FIELDS
 # Which failures belong to the sizing search (the rest are the analysis kernels, the
 # validation and the harness's hang/crash checks).
 SIZING_CHECKS = {
