@@ -38,6 +38,9 @@ class Status(IntEnum):
     BAD_QUANTILE = 37
     BAD_TARGET_WAIT = 38
     BAD_ADMISSION = 39
+    BAD_ARRIVAL_CV = 40
+    BAD_ARRIVAL_FIT = 41
+    BAD_ARRIVAL_LEVELS = 42
 
     @property
     def is_error(self) -> bool:
@@ -84,6 +87,12 @@ _MESSAGES = {
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
     Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "
     "2 (iteration)",
+    Status.BAD_ARRIVAL_CV: "arrival_cv must be finite and in [0, 100]",
+    Status.BAD_ARRIVAL_FIT: "fit must be 0 (gamma: three moments of the Gamma law) or "
+    "1 (balanced means)",
+    Status.BAD_ARRIVAL_LEVELS: "the exact solve under non-Poisson arrivals takes at most "
+    "400,000 levels (max_batch + max_queue) and levels x phases^3 within the kernel's work "
+    "bound: use max_queue=None (unbounded), a shorter queue or a larger arrival_cv",
 }
 
 

@@ -38,8 +38,8 @@ from . import _lazy, phasetype
 from . import admission as _admission
 from ._kernels import reference as _ref
 from ._metrics import KIND_PREFILL_DECODE, KIND_VECTOR
-from ._status import Status
-from .replica import Metrics, Replica, _rate
+from ._status import Status, status_message
+from .replica import Metrics, Replica, _rate, _size_result
 from .sizing import (
     BINDING_NAMES,
     SATURATION_CAP,
@@ -132,7 +132,7 @@ class _Solved:
             return
         ph = phasetype.renewal(cv, third=fit)
         self.ph = ph
-        sol = phasetype.solve(self.mu, replica.max_queue, lam, ph)
+        sol = _qbd_solve(replica, self.mu, lam, ph, cv, fit)
         if sol is None:
             raise ValueError(
                 f"rate {rate!r} req/s is at or above the saturation rate "
@@ -231,10 +231,68 @@ class _Solved:
         return hi + shift
 
 
+def _native(replica):
+    """The compiled kernel (inferplan._core) when ``replica`` runs on it, else None: the
+    other backends keep this module's NumPy implementation (the reference)."""
+    kernel = replica._kernel
+    if getattr(kernel, "NAME", None) != "cpp":
+        return None
+    from . import _core
+
+    return _core
+
+
+def _fit(fit) -> str:
+    if fit not in _FITS:
+        raise ValueError(f"fit must be 'gamma' or 'balanced', got {fit!r}")
+    return fit
+
+
+_FITS = {"gamma": 0, "balanced": 1}
+"""The kernel's code for each fit of ``arrival_cv > 1`` (phasetype.hpp's RenewalFit)."""
+
+
+def _qbd_solve(replica, mu, lam, ph, cv, fit):
+    """:func:`phasetype.solve` (None when unstable), in the C++ kernel when the replica
+    runs on it."""
+    core = _native(replica)
+    if core is None:
+        return phasetype.solve(mu, replica.max_queue, lam, ph)
+    status, p, pa, sigma, tail_p = core.qbd_solve(mu, replica.max_queue, lam, cv, _FITS[fit])
+    if status == Status.UNSTABLE:
+        return None
+    if status != 0:
+        _raise(status, replica, lam * 1000.0)
+    return phasetype.QBDSolution(p, pa, sigma, tail_p, replica.max_batch, replica.max_queue)
+
+
+def _raise(status, replica, rate):
+    """The ValueError of a kernel status, worded as the NumPy path words it."""
+    if status == Status.UNSTABLE:
+        raise ValueError(
+            f"rate {rate!r} req/s is at or above the saturation rate "
+            f"{replica.max_rate:.6g} req/s of a replica with an unbounded queue: "
+            "no steady state (lower the rate or set max_queue)"
+        )
+    if status == Status.BAD_ARRIVAL_LEVELS:
+        raise ValueError(
+            f"max_batch + max_queue = {replica.max_batch + replica.max_queue:.0f} is too large "
+            "for the exact solve under non-Poisson arrivals (at most "
+            f"{phasetype.MAX_LEVELS} levels, and levels x phases^3 within the kernel's work "
+            "bound); use max_queue=None (unbounded) or a shorter queue"
+        )
+    raise ValueError(status_message(status))
+
+
 def _solved(replica, rate, arrival_cv, lengths, fit) -> _Solved:
+    replica = _replica(replica)
+    return _Solved(replica, _rate(rate), _cv(arrival_cv), _service(replica, lengths), _fit(fit))
+
+
+def _replica(replica) -> Replica:
     if not isinstance(replica, Replica):
         raise TypeError(f"replica must be an inferplan.Replica, got {type(replica).__name__}")
-    return _Solved(replica, _rate(rate), _cv(arrival_cv), _service(replica, lengths), fit)
+    return replica
 
 
 def analyze(
@@ -256,9 +314,19 @@ def analyze(
     renewal process of :func:`inferplan.simulate`) or ``"balanced"`` (balanced means).
     ``arrival_cv == 1`` without ``lengths`` is :meth:`Replica.analyze` itself."""
     admission = _admission.check_admission(admission)
-    if _poisson_path(_cv(arrival_cv), lengths):
+    cv, fit = _cv(arrival_cv), _fit(fit)
+    if _poisson_path(cv, lengths):
         return replica.analyze(rate, admission=admission)
-    return _solved(replica, rate, arrival_cv, lengths, fit).admitted(admission)
+    core = _native(_replica(replica)) if lengths is None else None
+    if core is not None:
+        rate = _rate(rate)
+        status, values = core.analyze_arrivals(
+            replica._handle, rate, cv, _admission.CODES[admission], _FITS[fit]
+        )
+        if status != 0:
+            _raise(status, replica, rate)
+        return Metrics._make(values)
+    return _solved(replica, rate, cv, lengths, fit).admitted(admission)
 
 
 def wait_quantile(
@@ -303,9 +371,19 @@ def _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit):
     if not 0 < qf < 1:
         raise ValueError(f"q must be in (0, 1), got {q!r}")
     admission = _admission.check_admission(admission)
-    if _poisson_path(_cv(arrival_cv), lengths):
+    cv, fit = _cv(arrival_cv), _fit(fit)
+    if _poisson_path(cv, lengths):
         return replica._quantiles(rate, qf, admission)
-    return _solved(replica, rate, arrival_cv, lengths, fit).quantiles(qf, admission)
+    core = _native(_replica(replica)) if lengths is None else None
+    if core is not None:
+        rate = _rate(rate)
+        status, wait, ttft = core.quantiles_arrivals(
+            replica._handle, rate, qf, cv, _admission.CODES[admission], _FITS[fit]
+        )
+        if status != 0:
+            _raise(status, replica, rate)
+        return wait, ttft
+    return _solved(replica, rate, cv, lengths, fit).quantiles(qf, admission)
 
 
 # target slot (sizing.TARGET_FIELDS) -> (status when infeasible, index into BINDING_NAMES)
@@ -356,6 +434,15 @@ def size(
             itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
             wait_percentile=wait_percentile, max_block=max_block, tps=tps, admission=admission,
         )  # fmt: skip
+    fit = _fit(fit)
+    core = _native(_replica(replica)) if lengths is None else None
+    if core is not None:
+        status, rate, binding, iterations, values = core.size_arrivals(
+            replica._handle, targets, cv, _admission.CODES[admission], _FITS[fit]
+        )
+        if Status(status).is_error:
+            _raise(status, replica, math.nan)
+        return _size_result(status, rate, binding, iterations, values)
     service = _service(replica, lengths)
     mu_N = replica.max_batch / float(service.tau_ms[-1]) * 1000.0
     cap = SATURATION_CAP * mu_N * (TPS_CAP if targets[8] > 0 else 1.0)

@@ -58,7 +58,12 @@ inline double prob_full(double rate, double max_rate, double in_queue, double p_
 // place: ttft_ms, and for kAdmitIteration wait_ms and response_ms. c_forced > 0
 // takes PrefillDecode's chunk count as given instead of c(round(B)) (sizing's
 // piece bounds, docs/model.md 3.1; m's read-off must use the same count).
-inline void admit(const ReplicaView& r, std::int32_t rule, double* m, double c_forced = 0.0) {
+// arrival_idle and arrival_full, when not NaN, are the probabilities that an arrival finds
+// the replica empty and every slot taken (the arrival-stationary law of a non-Poisson
+// arrival process, qbd.hpp); by default the time averages (PASTA).
+inline void admit(const ReplicaView& r, std::int32_t rule, double* m, double c_forced = 0.0,
+                  double arrival_idle = std::numeric_limits<double>::quiet_NaN(),
+                  double arrival_full = std::numeric_limits<double>::quiet_NaN()) {
   if (rule != kAdmitImmediate && rule != kAdmitIteration) return;
   const ServiceParams& p = r.service;
   const bool pd = p.kind == kPrefillDecode;
@@ -84,8 +89,11 @@ inline void admit(const ReplicaView& r, std::int32_t rule, double* m, double c_f
     return;
   }
   const double accepted = p_block < 1.0 ? 1.0 - p_block : 1.0;
-  const double full = prob_full(m[kRate], m[kMaxRate], m[kInQueue], p_block, r.chain.Q);
-  const double p_free_busy = std::min(std::max((1.0 - p0 - full) / accepted, 0.0), 1.0);
+  const double full = std::isnan(arrival_full)
+                          ? prob_full(m[kRate], m[kMaxRate], m[kInQueue], p_block, r.chain.Q)
+                          : arrival_full;
+  const double idle = std::isnan(arrival_idle) ? p0 : arrival_idle;
+  const double p_free_busy = std::min(std::max((1.0 - idle - full) / accepted, 0.0), 1.0);
   double step;
   if (p.kind == kVector) {  // tau(b) / m interpolated at the busy-time batch
     const std::int64_t lo = static_cast<std::int64_t>(b_busy);

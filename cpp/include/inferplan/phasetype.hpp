@@ -1,0 +1,201 @@
+// Phase-type renewal processes for arrivals that are not Poisson (docs/model.md 6).
+//
+// A gap law PH(alpha, S) of mean 1 (scale S by a rate lam for gaps of mean 1/lam):
+// exponential at CV 1, a mixture of Erlang(k-1) and Erlang(k) of common rate below
+// (two moments, fewest phases; an Erlang-64 below CV 1/8), a two-phase
+// hyperexponential above (three moments of the Gamma law of the same CV, or
+// balanced means). python/inferplan/phasetype.py is the NumPy reference of the
+// same fits and of the solve in qbd.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "status.hpp"
+
+namespace inferplan {
+
+constexpr int kMaxPhases = 64;
+constexpr double kMaxArrivalCv = 100.0;
+
+// The third-moment rule of the hyperexponential used above CV 1.
+enum RenewalFit : std::int32_t {
+  kFitGamma = 0,     // the Gamma law's third moment (the simulator's renewal process)
+  kFitBalanced = 1,  // balanced means (two moments)
+};
+
+struct PhaseType {
+  int m = 1;                  // phases
+  std::vector<double> alpha;  // m initial probabilities
+  std::vector<double> S;      // m x m sub-generator, row-major, mean 1
+  double scv = 1.0;           // squared CV of the gap
+};
+
+inline bool valid_arrival_cv(double cv) {
+  return std::isfinite(cv) && cv >= 0.0 && cv <= kMaxArrivalCv;
+}
+
+// The gap law for inter-arrival times of coefficient of variation cv (not its square).
+inline Status fit_renewal(double cv, std::int32_t fit, PhaseType& ph) {
+  if (!valid_arrival_cv(cv)) return kBadArrivalCv;
+  if (fit != kFitGamma && fit != kFitBalanced) return kBadArrivalFit;
+  const double c2 = cv * cv;
+  if (c2 == 1.0) {
+    ph.m = 1;
+    ph.alpha.assign(1, 1.0);
+    ph.S.assign(1, -1.0);
+    ph.scv = 1.0;
+    return kOk;
+  }
+  if (c2 < 1.0) {
+    // Erlang(k-1) with probability p, else Erlang(k), both of rate k - p (Tijms 2003,
+    // sec. 2.3.2): mean 1, squared CV s.
+    const double s = std::max(c2, 1.0 / kMaxPhases);
+    const int k = std::max(2, static_cast<int>(std::ceil(1.0 / s - 1e-9)));
+    const double kd = static_cast<double>(k);
+    double p = (kd * s - std::sqrt(std::max(0.0, kd * (1.0 + s) - kd * kd * s))) / (1.0 + s);
+    p = std::min(std::max(p, 0.0), 1.0);
+    const double nu = kd - p;
+    ph.m = k;
+    ph.alpha.assign(static_cast<std::size_t>(k), 0.0);
+    ph.alpha[0] = 1.0 - p;
+    ph.alpha[1] = p;
+    ph.S.assign(static_cast<std::size_t>(k) * k, 0.0);
+    for (int i = 0; i < k; ++i) {
+      ph.S[static_cast<std::size_t>(i) * k + i] = -nu;
+      if (i + 1 < k) ph.S[static_cast<std::size_t>(i) * k + i + 1] = nu;
+    }
+    ph.scv = s;
+    return kOk;
+  }
+  double p1, r1, r2;
+  if (fit == kFitBalanced) {
+    p1 = 0.5 * (1.0 + std::sqrt((c2 - 1.0) / (c2 + 1.0)));
+    r1 = 2.0 * p1;
+    r2 = 2.0 * (1.0 - p1);
+  } else {
+    // Moments over k!: a1 = 1, a2 = (1 + c2)/2, a3 = (1 + c2)(1 + 2 c2)/6; the branch
+    // means are the roots of x^2 - s x + P with a(k+2) = s a(k+1) - P a(k).
+    const double a1 = 1.0, a2 = (1.0 + c2) / 2.0, a3 = (1.0 + c2) * (1.0 + 2.0 * c2) / 6.0;
+    const double s = (a3 - a1 * a2) / (a2 - a1 * a1);
+    const double P = s * a1 - a2;
+    const double root = std::sqrt(std::max(s * s - 4.0 * P, 0.0));
+    const double x1 = (s + root) / 2.0, x2 = (s - root) / 2.0;
+    p1 = (a1 - x2) / (x1 - x2);
+    r1 = 1.0 / x1;
+    r2 = 1.0 / x2;
+  }
+  ph.m = 2;
+  ph.alpha = {p1, 1.0 - p1};
+  ph.S = {-r1, 0.0, 0.0, -r2};
+  const double m1 = p1 / r1 + (1.0 - p1) / r2;
+  const double m2 = 2.0 * (p1 / (r1 * r1) + (1.0 - p1) / (r2 * r2));
+  ph.scv = m2 / (m1 * m1) - 1.0;
+  return kOk;
+}
+
+namespace detail {
+
+// Solves A x = b in place (A n x n row-major, overwritten by its LU factors) by Gaussian
+// elimination with partial pivoting; b becomes x.
+inline void dense_solve(int n, double* A, double* b) {
+  for (int k = 0; k < n; ++k) {
+    int piv = k;
+    double best = std::fabs(A[k * n + k]);
+    for (int i = k + 1; i < n; ++i) {
+      const double v = std::fabs(A[i * n + k]);
+      if (v > best) {
+        best = v;
+        piv = i;
+      }
+    }
+    if (piv != k) {
+      for (int j = 0; j < n; ++j) std::swap(A[k * n + j], A[piv * n + j]);
+      std::swap(b[k], b[piv]);
+    }
+    const double inv = 1.0 / A[k * n + k];
+    for (int i = k + 1; i < n; ++i) {
+      const double f = A[i * n + k] * inv;
+      if (f == 0.0) continue;
+      double* row = A + i * n;
+      const double* top = A + k * n;
+      for (int j = k + 1; j < n; ++j) row[j] -= f * top[j];
+      b[i] -= f * b[k];
+    }
+  }
+  for (int k = n - 1; k >= 0; --k) {
+    double s = b[k];
+    for (int j = k + 1; j < n; ++j) s -= A[k * n + j] * b[j];
+    b[k] = s / A[k * n + k];
+  }
+}
+
+// C = A B for n x n row-major matrices.
+inline void matmul(int n, const double* A, const double* B, double* C) {
+  std::fill(C, C + n * n, 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < n; ++k) {
+      const double a = A[i * n + k];
+      if (a == 0.0) continue;
+      for (int j = 0; j < n; ++j) C[i * n + j] += a * B[k * n + j];
+    }
+}
+
+// exp(A) by scaling and squaring of a Taylor series (small matrices); A is overwritten.
+inline void expm(int n, std::vector<double>& A, std::vector<double>& out) {
+  double norm = 0.0;
+  for (int i = 0; i < n; ++i) {
+    double s = 0.0;
+    for (int j = 0; j < n; ++j) s += std::fabs(A[i * n + j]);
+    norm = std::max(norm, s);
+  }
+  int k = 0;
+  if (norm > 0.5) k = std::max(0, static_cast<int>(std::ceil(std::log2(norm))) + 1);
+  const double scale = std::ldexp(1.0, -k);
+  for (double& x : A) x *= scale;
+  std::vector<double> term(static_cast<std::size_t>(n) * n, 0.0), next(term.size());
+  for (int i = 0; i < n; ++i) term[i * n + i] = 1.0;
+  out = term;
+  for (int j = 1; j < 30; ++j) {
+    matmul(n, term.data(), A.data(), next.data());
+    double tmax = 0.0, omax = 0.0;
+    for (std::size_t i = 0; i < term.size(); ++i) {
+      term[i] = next[i] / j;
+      out[i] += term[i];
+      tmax = std::max(tmax, std::fabs(term[i]));
+      omax = std::max(omax, std::fabs(out[i]));
+    }
+    if (tmax <= 1e-17 * omax) break;
+  }
+  for (int i = 0; i < k; ++i) {
+    matmul(n, out.data(), out.data(), next.data());
+    out.swap(next);
+  }
+}
+
+}  // namespace detail
+
+// Expected arrivals in a window of length d (ms) that starts at an arrival, for gaps of
+// rate lam (per ms): the renewal function m(d) = int_0^d alpha exp((S + t alpha) u) t du;
+// lam d for Poisson, more for bursty gaps.
+inline double renewal_count(const PhaseType& ph, double lam, double d) {
+  if (d <= 0.0) return 0.0;
+  const int m = ph.m;
+  if (m == 1) return lam * d;
+  const int n = m + 1;
+  std::vector<double> big(static_cast<std::size_t>(n) * n, 0.0), E;
+  for (int i = 0; i < m; ++i) {
+    double t = 0.0;
+    for (int j = 0; j < m; ++j) t -= lam * ph.S[i * m + j];
+    for (int j = 0; j < m; ++j) big[i * n + j] = (lam * ph.S[i * m + j] + t * ph.alpha[j]) * d;
+    big[i * n + m] = t * d;
+  }
+  detail::expm(n, big, E);
+  double s = 0.0;
+  for (int i = 0; i < m; ++i) s += ph.alpha[i] * E[i * n + m];
+  return s;
+}
+
+}  // namespace inferplan

@@ -1,0 +1,781 @@
+// A replica fed by a renewal arrival process (docs/model.md 6): the exact
+// level-dependent quasi-birth-death (QBD) solve, the metrics read off it, the
+// wait and TTFT quantiles, and sizing under arrival_cv.
+//
+// State (n, j): n requests in the replica, j the phase of the gap in progress
+// (phasetype.hpp). The up block t alpha has rank one, so pi(n+1) = s(n) v(n) with
+// the scalar s(n) = pi(n) t; the row vectors v(n) follow from the top down (one
+// m x m solve per level), the levels from the bottom up in logs. With an unbounded
+// queue the levels above N are geometric of ratio sigma, the root in (0, 1) of
+// sigma = A*(mu(N)(1 - sigma)). python/inferplan/phasetype.py and arrivals.py are
+// the NumPy reference of every step here (the same operations, in the same order
+// where it matters); the tests compare the two.
+//
+// arrival_cv == 1 routes to the birth-death chain (analyze_admitted,
+// size_admitted, the Poisson quantiles): the same bits as the Poisson calls.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "admission.hpp"
+#include "batch.hpp"
+#include "phasetype.hpp"
+#include "quantile.hpp"
+#include "sizing.hpp"
+
+namespace inferplan {
+
+// Largest max_batch + max_queue of the finite-queue solve (one solve per level).
+constexpr std::int64_t kMaxQbdLevels = 400000;
+
+// Work of one solve, in the units of kMaxWork: a level costs about m^3 / 3 flops.
+inline double qbd_work(double levels, int m) {
+  const double md = static_cast<double>(m);
+  return levels * (8.0 + md * md * md / 16.0);
+}
+
+// The stationary law: p[n] the time-average probability of n requests, pa[n] the
+// probability that an arrival finds n, n = 0..top. With an unbounded queue the levels
+// N + j (j >= 1) are geometric: p[N+j] = tail_p sigma^(j-1), pa[N+j] = pa[N] sigma^j.
+struct QbdSolution {
+  std::vector<double> p, pa;
+  double sigma = std::numeric_limits<double>::quiet_NaN();
+  double tail_p = 0.0;
+  std::int64_t N = 0;
+  double Q = 0.0;
+
+  std::int64_t top() const { return static_cast<std::int64_t>(p.size()) - 1; }
+  double p_block() const { return std::isinf(Q) ? 0.0 : pa.back(); }
+};
+
+namespace detail {
+
+// The root in (0, 1) of sigma = A*(mu (1 - sigma)) for gaps of rate lam; 1 when there
+// is none below 1. Newton from 0 (f(s) = A*(mu(1-s)) - s is convex, f(0) > 0).
+inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
+  const int m = ph.m;
+  std::vector<double> S(ph.S.size()), t(static_cast<std::size_t>(m), 0.0);
+  for (std::size_t i = 0; i < S.size(); ++i) S[i] = lam * ph.S[i];
+  for (int i = 0; i < m; ++i) {
+    double s = 0.0;
+    for (int j = 0; j < m; ++j) s += S[i * m + j];
+    t[i] = -s;
+  }
+  std::vector<double> A(static_cast<std::size_t>(m) * m), y(static_cast<std::size_t>(m)),
+      z(static_cast<std::size_t>(m));
+  auto lst_and_slope = [&](double x, double* a_star, double* a_slope) {
+    if (m == 2) {  // Cramer's rule, as the reference
+      const double s00 = S[0], s01 = S[1], s10 = S[2], s11 = S[3];
+      auto resolvent = [&](double b0, double b1, double* o0, double* o1) {
+        const double m00 = x - s00, m01 = -s01, m10 = -s10, m11 = x - s11;
+        const double det = m00 * m11 - m01 * m10;
+        *o0 = (m11 * b0 - m01 * b1) / det;
+        *o1 = (m00 * b1 - m10 * b0) / det;
+      };
+      double y0, y1, z0, z1;
+      resolvent(t[0], t[1], &y0, &y1);
+      resolvent(y0, y1, &z0, &z1);
+      *a_star = ph.alpha[0] * y0 + ph.alpha[1] * y1;
+      *a_slope = ph.alpha[0] * z0 + ph.alpha[1] * z1;
+      return;
+    }
+    auto fill = [&]() {
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) A[i * m + j] = (i == j ? x : 0.0) - S[i * m + j];
+    };
+    fill();
+    y = t;
+    dense_solve(m, A.data(), y.data());
+    fill();
+    z = y;
+    dense_solve(m, A.data(), z.data());
+    double a = 0.0, b = 0.0;
+    for (int i = 0; i < m; ++i) {
+      a += ph.alpha[i] * y[i];
+      b += ph.alpha[i] * z[i];
+    }
+    *a_star = a;
+    *a_slope = b;
+  };
+  double sigma = 0.0;
+  for (int it = 0; it < 200; ++it) {
+    const double x = mu * (1.0 - sigma);
+    double a_star, a_slope;
+    lst_and_slope(x, &a_star, &a_slope);
+    const double f = a_star - sigma;
+    const double df = mu * a_slope - 1.0;
+    if (df >= 0.0) return 1.0;
+    const double next = sigma - f / df;
+    if (next >= 1.0) return 1.0;
+    if (std::fabs(next - sigma) <= 1e-15 * std::max(next, 1e-300)) return next;
+    sigma = next;
+  }
+  return sigma;
+}
+
+}  // namespace detail
+
+// The stationary law of a replica with completion rates mu[b-1] (per ms) at b = 1..N in
+// service, a queue of Q (inf allowed), fed by a renewal process of rate lam (per ms, > 0)
+// with gap law ph. kUnstable when the queue is unbounded and lam >= mu(N);
+// kBadArrivalLevels beyond kMaxQbdLevels levels or kMaxWork.
+inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
+                        const PhaseType& ph, QbdSolution& sol) {
+  const int m = ph.m;
+  const std::size_t mm = static_cast<std::size_t>(m) * m;
+  const bool infinite = std::isinf(Q);
+  const double mu_N = mu[N - 1];
+  std::vector<double> S(mm), t(static_cast<std::size_t>(m), 0.0), G(mm), A(mm),
+      v_top(static_cast<std::size_t>(m), 0.0), d(static_cast<std::size_t>(m), 0.0),
+      v(static_cast<std::size_t>(m)), H(mm);
+  for (std::size_t i = 0; i < mm; ++i) S[i] = lam * ph.S[i];
+  for (int i = 0; i < m; ++i) {
+    double s = 0.0;
+    for (int j = 0; j < m; ++j) s += S[i * m + j];
+    t[i] = -s;
+  }
+  const double* alpha = ph.alpha.data();
+  std::int64_t top;
+  double sigma = std::numeric_limits<double>::quiet_NaN();
+  if (infinite) {
+    if (lam >= mu_N) return kUnstable;
+    top = N;
+  } else {
+    if (Q > static_cast<double>(kMaxQbdLevels)) return kBadArrivalLevels;
+    top = N + static_cast<std::int64_t>(Q);
+    if (top > kMaxQbdLevels) return kBadArrivalLevels;
+  }
+  if (qbd_work(static_cast<double>(top + 1), m) > kMaxWork) return kBadArrivalLevels;
+  if (infinite) {
+    sigma = m == 1 ? lam / mu_N : detail::qbd_sigma(ph, lam, mu_N);
+    if (!(sigma < 1.0)) return kUnstable;
+    // v_top (mu_N (1 - sigma) I - S) = alpha
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j)
+        A[i * m + j] = (i == j ? mu_N * (1.0 - sigma) : 0.0) - S[j * m + i];
+    std::copy(alpha, alpha + m, v_top.begin());
+    detail::dense_solve(m, A.data(), v_top.data());
+  }
+  // G = -S - t alpha (zero row sums, 0 for Poisson arrivals).
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) G[i * m + j] = -S[i * m + j] - t[i] * alpha[j];
+  if (infinite) {
+    for (int j = 0; j < m; ++j) {
+      double s = 0.0;
+      for (int i = 0; i < m; ++i) s += v_top[i] * G[i * m + j];
+      d[j] = s / (1.0 - sigma);
+    }
+  }
+  // Per level n = 1..top: log(v(n-1) t) and log(v(n-1) 1).
+  const std::size_t levels = static_cast<std::size_t>(top);
+  std::vector<double> log_vt(levels), log_v1(levels);
+  auto rate_at = [&](std::int64_t n) { return mu[std::min(n, N) - 1]; };
+  if (m == 2) {
+    const double g00 = G[0], g01 = G[1], g10 = G[2], g11 = G[3];
+    const double t0 = t[0], t1 = t[1], a0 = alpha[0], a1 = alpha[1];
+    double d0 = d[0], d1 = d[1];
+    for (std::int64_t n = top; n >= 1; --n) {
+      const double c = 0.5 * (d0 - d1);
+      d0 = c;
+      d1 = -c;
+      const double h00 = g00 + t0 * d0, h01 = g01 + t0 * d1;
+      const double h10 = g10 + t1 * d0, h11 = g11 + t1 * d1;
+      const double r = rate_at(n);
+      const double m00 = r + h00, m11 = r + h11;
+      const double det = m00 * m11 - h01 * h10;
+      const double v0 = (a0 * m11 - a1 * h10) / det;
+      const double v1 = (a1 * m00 - a0 * h01) / det;
+      log_vt[n - 1] = std::log(v0 * t0 + v1 * t1);
+      log_v1[n - 1] = std::log(v0 + v1);
+      d0 = v0 * h00 + v1 * h10;
+      d1 = v0 * h01 + v1 * h11;
+    }
+    d[0] = d0;
+    d[1] = d1;
+  } else {
+    for (std::int64_t n = top; n >= 1; --n) {
+      double mean = 0.0;
+      for (int j = 0; j < m; ++j) mean += d[j];
+      mean /= m;
+      for (int j = 0; j < m; ++j) d[j] -= mean;
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) H[i * m + j] = G[i * m + j] + t[i] * d[j];
+      // v (rate I + H) = alpha: the transposed system.
+      const double r = rate_at(n);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) A[i * m + j] = (i == j ? r : 0.0) + H[j * m + i];
+      std::copy(alpha, alpha + m, v.begin());
+      detail::dense_solve(m, A.data(), v.data());
+      double vt = 0.0, v1 = 0.0;
+      for (int i = 0; i < m; ++i) {
+        vt += v[i] * t[i];
+        v1 += v[i];
+      }
+      log_vt[n - 1] = std::log(vt);
+      log_v1[n - 1] = std::log(v1);
+      for (int j = 0; j < m; ++j) {
+        double s = 0.0;
+        for (int i = 0; i < m; ++i) s += v[i] * H[i * m + j];
+        d[j] = s;
+      }
+    }
+  }
+  {
+    double mean = 0.0;
+    for (int j = 0; j < m; ++j) mean += d[j];
+    mean /= m;
+    for (int j = 0; j < m; ++j) d[j] -= mean;
+  }
+  // Level 0: pi0 (G + t d) = 0, pi0 1 = 1.
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) A[i * m + j] = G[j * m + i] + t[j] * d[i];
+  for (int j = 0; j < m; ++j) A[(m - 1) * m + j] = 1.0;
+  std::vector<double> pi0(static_cast<std::size_t>(m), 0.0);
+  pi0[m - 1] = 1.0;
+  detail::dense_solve(m, A.data(), pi0.data());
+  double pi0_t = 0.0, pi0_1 = 0.0;
+  for (int i = 0; i < m; ++i) {
+    pi0[i] = std::max(pi0[i], 0.0);
+    pi0_t += pi0[i] * t[i];
+    pi0_1 += pi0[i];
+  }
+  // log s(n) = log s(n-1) + log(v(n-1) t); log mass(n) = log s(n-1) + log(v(n-1) 1).
+  sol.p.resize(levels + 1);
+  sol.pa.resize(levels + 1);
+  std::vector<double>& mass = sol.p;    // logs first, then the law
+  std::vector<double>& log_s = sol.pa;  // logs first, then the law
+  log_s[0] = std::log(pi0_t);
+  mass[0] = std::log(pi0_1);
+  double big = mass[0];
+  for (std::size_t n = 1; n <= levels; ++n) {
+    log_s[n] = log_s[n - 1] + log_vt[n - 1];
+    mass[n] = log_s[n - 1] + log_v1[n - 1];
+    big = std::max(big, mass[n]);
+  }
+  double tail_log = -std::numeric_limits<double>::infinity();
+  double v_top_1 = 0.0;
+  if (infinite) {
+    for (int i = 0; i < m; ++i) v_top_1 += v_top[i];
+    tail_log = log_s[levels] + std::log(v_top_1) - std::log1p(-sigma);
+    big = std::max(big, tail_log);
+  }
+  const double log_s_top = log_s[levels];
+  double Z = 0.0;
+  for (std::size_t n = 0; n <= levels; ++n) {
+    mass[n] = std::exp(mass[n] - big);
+    Z += mass[n];
+  }
+  if (infinite) Z += std::exp(tail_log - big);
+  double arrivals = 0.0;
+  for (std::size_t n = 0; n <= levels; ++n) {
+    mass[n] /= Z;
+    log_s[n] = std::exp(log_s[n] - big) / Z;
+    arrivals += log_s[n];
+  }
+  sol.tail_p = 0.0;
+  if (infinite) {
+    sol.tail_p = std::exp(log_s_top + std::log(v_top_1) - big) / Z;
+    arrivals += log_s[levels] * sigma / (1.0 - sigma);
+  }
+  for (std::size_t n = 0; n <= levels; ++n) log_s[n] /= arrivals;
+  sol.sigma = sigma;
+  sol.N = N;
+  sol.Q = Q;
+  return kOk;
+}
+
+// P(W > t) for an accepted arrival (t in ms): it finds N + j requests with probability
+// pa[N+j] / (1 - p_block) and waits for j + 1 departures at rate mu_N (per ms).
+// terms (if given) is increased by the Poisson terms summed.
+inline double qbd_wait_ccdf(const QbdSolution& sol, double mu_N, double t_ms,
+                            double* terms = nullptr) {
+  const std::int64_t N = sol.N;
+  if (std::isinf(sol.Q)) {
+    const double p_wait = sol.pa[N] / (1.0 - sol.sigma);
+    return std::min(1.0, p_wait * std::exp(-mu_N * (1.0 - sol.sigma) * std::max(t_ms, 0.0)));
+  }
+  const std::int64_t Qn = static_cast<std::int64_t>(sol.Q);
+  if (Qn == 0) return 0.0;
+  const double accepted = 1.0 - sol.p_block();
+  // tail(k) = P(j >= k) = sum_{j >= k} pa[N+j] / accepted, j = 0..Q-1
+  double total = 0.0;
+  for (std::int64_t j = 0; j < Qn; ++j) total += sol.pa[N + j];
+  total /= accepted;
+  if (t_ms <= 0.0) return std::min(1.0, total);
+  const double x = mu_N * t_ms;
+  if (!std::isfinite(x)) return 0.0;
+  // Poisson terms more than 40 standard deviations (and 40) from x are below e^-800.
+  const double spread = 40.0 * std::sqrt(x) + 40.0;
+  const double lo_d = std::max(0.0, std::floor(x - spread));
+  const double hi_d = std::min(static_cast<double>(Qn - 1), std::ceil(x + spread));
+  if (lo_d > hi_d) return 0.0;
+  const std::int64_t lo = static_cast<std::int64_t>(lo_d), hi = static_cast<std::int64_t>(hi_d);
+  // tail at lo: the weights from lo on.
+  double tail = 0.0;
+  for (std::int64_t j = lo; j < Qn; ++j) tail += sol.pa[N + j];
+  tail /= accepted;
+  const double lx = std::log(x);
+  double s = 0.0;
+  for (std::int64_t k = lo; k <= hi; ++k) {
+    const double kd = static_cast<double>(k);
+    s += std::exp(kd * lx - x - std::lgamma(kd + 1.0)) * tail;
+    tail -= sol.pa[N + k] / accepted;
+  }
+  if (terms) *terms += static_cast<double>(hi - lo + 1);
+  return std::min(1.0, s);
+}
+
+// Smallest t with P(W > t) <= 1 - q (closed form for an unbounded queue).
+inline double qbd_wait_quantile(const QbdSolution& sol, double mu_N, double q,
+                                double* terms = nullptr) {
+  const std::int64_t N = sol.N;
+  if (std::isinf(sol.Q)) {
+    const double p_wait = sol.pa[N] / (1.0 - sol.sigma);
+    if (p_wait <= 1.0 - q) return 0.0;
+    return std::log(p_wait / (1.0 - q)) / (mu_N * (1.0 - sol.sigma));
+  }
+  if (qbd_wait_ccdf(sol, mu_N, 0.0) <= 1.0 - q) return 0.0;
+  double lo = 0.0, hi = 1.0 / mu_N;
+  while (qbd_wait_ccdf(sol, mu_N, hi, terms) > 1.0 - q) {
+    lo = hi;
+    hi *= 2.0;
+    if (!std::isfinite(hi)) return std::numeric_limits<double>::quiet_NaN();
+  }
+  while (hi - lo > 1e-13 * hi) {
+    const double mid = 0.5 * (lo + hi);
+    if (qbd_wait_ccdf(sol, mu_N, mid, terms) > 1.0 - q) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return hi;
+}
+
+// The read-off of docs/model.md 6 (section 2's at the mean batch B, without section 2.2's
+// cap on the prefill share: the same as the reference, arrivals.model_service).
+inline void arrival_read_off(const ReplicaView& r, double B, double service_ms, double* prefill,
+                             double* itl) {
+  const ServiceParams& p = r.service;
+  if (p.kind != kPrefillDecode) {
+    *prefill = 0.0;
+    *itl = service_ms / p.out_tokens;
+    return;
+  }
+  PrefillDecodeWork w(p);
+  const double c = chunks_at(r, B);
+  *prefill = c * std::max(0.0, p.alpha + (B - 1.0) * w.delta(c)) + w.w_pre(c);
+  *itl = (service_ms - *prefill) / p.out_tokens;
+}
+
+// One solve at one rate: the metrics and what the admission rules and quantiles need.
+struct ArrivalSolve {
+  PhaseType ph;
+  QbdSolution sol;
+  bool idle = true;  // rate 0: no solve
+  double rate = 0.0, lam = 0.0, mu_N = 0.0;
+  double metrics[kNumMetrics] = {};
+  double arrival_idle = 1.0, arrival_full = 0.0;
+};
+
+// Prepares the mu vector of a replica (per ms).
+inline void arrival_mu(const ReplicaView& r, std::vector<double>& mu) {
+  const std::int64_t N = r.chain.N;
+  mu.resize(static_cast<std::size_t>(N));
+  for (std::int64_t b = 0; b < N; ++b) mu[b] = static_cast<double>(b + 1) / r.tau[b];
+}
+
+// Solves at rate (req/s) with the gap law ph; mu from arrival_mu.
+inline Status arrival_solve(const ReplicaView& r, const std::vector<double>& mu, double rate,
+                            const PhaseType& ph, ArrivalSolve& out) {
+  if (!(std::isfinite(rate) && rate >= 0.0)) return kBadRate;
+  const std::int64_t N = r.chain.N;
+  out.ph = ph;
+  out.rate = rate;
+  out.mu_N = mu[N - 1];
+  const double lam = rate / 1000.0;
+  out.lam = lam;
+  double* m = out.metrics;
+  if (lam == 0.0) {
+    out.idle = true;
+    double prefill, itl;
+    const double tau0 = r.tau[0];
+    arrival_read_off(r, 0.0, tau0, &prefill, &itl);
+    const double vals[kNumMetrics] = {rate,  1.0,  0.0, 0.0,          0.0, 0.0, 0.0, tau0,
+                                      tau0, 0.0,  itl, prefill + itl, prefill, 0.0,
+                                      out.mu_N * 1000.0};
+    std::copy(vals, vals + kNumMetrics, m);
+    out.arrival_idle = 1.0;
+    out.arrival_full = 0.0;
+    return kOk;
+  }
+  out.idle = false;
+  const Status s = qbd_solve(mu.data(), N, r.chain.Q, lam, ph, out.sol);
+  if (s != kOk) return s;
+  const QbdSolution& sol = out.sol;
+  const std::int64_t top = sol.top();
+  double B = 0.0, Lq = 0.0;
+  for (std::int64_t n = 0; n <= top; ++n) {
+    const double nd = static_cast<double>(n);
+    B += std::min(nd, static_cast<double>(N)) * sol.p[n];
+    Lq += std::max(nd - static_cast<double>(N), 0.0) * sol.p[n];
+  }
+  const bool infinite = std::isinf(r.chain.Q);
+  if (infinite) {
+    const double one = 1.0 - sol.sigma;
+    B += static_cast<double>(N) * sol.tail_p / one;
+    Lq += sol.tail_p / (one * one);
+  }
+  const double L = B + Lq;
+  const double p_block = sol.p_block();
+  const double X = lam * (1.0 - p_block);
+  const double service_ms = B / X, wait = Lq / X;
+  double prefill, itl;
+  arrival_read_off(r, B, service_ms, &prefill, &itl);
+  const double vals[kNumMetrics] = {rate,
+                                    sol.p[0],
+                                    p_block,
+                                    X * 1000.0,
+                                    L,
+                                    B,
+                                    Lq,
+                                    L / X,
+                                    service_ms,
+                                    wait,
+                                    itl,
+                                    wait + prefill + itl,
+                                    prefill,
+                                    B / static_cast<double>(N),
+                                    out.mu_N * 1000.0};
+  std::copy(vals, vals + kNumMetrics, m);
+  out.arrival_idle = sol.pa[0];
+  if (infinite) {
+    out.arrival_full = sol.pa[N] / (1.0 - sol.sigma);
+  } else {
+    double f = 0.0;
+    for (std::int64_t n = N; n <= top; ++n) f += sol.pa[n];
+    out.arrival_full = f;
+  }
+  return kOk;
+}
+
+// The metrics of a solve under an admission rule (into m): the arrival's view of an
+// idle or full replica, and for PrefillDecode the prefills an arrival meets taken from
+// the renewal function (arrivals cluster when the gaps are bursty).
+inline void arrival_admitted(const ReplicaView& r, const ArrivalSolve& a, std::int32_t rule,
+                             double* m) {
+  std::copy(a.metrics, a.metrics + kNumMetrics, m);
+  if (rule != kAdmitImmediate && rule != kAdmitIteration) return;
+  double seen[kNumMetrics];
+  std::copy(a.metrics, a.metrics + kNumMetrics, seen);
+  if (r.service.kind == kPrefillDecode && !a.idle && a.ph.m > 1) {
+    const double d = a.metrics[kPrefillMs] + a.metrics[kItlMs];
+    const double cluster = d > 0.0 ? renewal_count(a.ph, a.lam, d) / (a.lam * d) : 1.0;
+    seen[kThroughput] = a.metrics[kThroughput] * cluster;
+  }
+  admit(r, rule, seen, 0.0, a.arrival_idle, a.arrival_full);
+  m[kTtftMs] = seen[kTtftMs];
+  m[kWaitMs] = seen[kWaitMs];
+  m[kResponseMs] = seen[kResponseMs];
+}
+
+// (wait, TTFT) q-quantiles of a solve under an admission rule: the wait quantile, shifted
+// by the rule's change of the mean wait; TTFT adds the service part at the mean batch.
+inline void arrival_quantiles(const ReplicaView& r, const ArrivalSolve& a, double q,
+                              std::int32_t rule, double* wait_q, double* ttft_q,
+                              double* terms = nullptr) {
+  const double w = a.idle ? 0.0 : qbd_wait_quantile(a.sol, a.mu_N, q, terms);
+  double m[kNumMetrics];
+  arrival_admitted(r, a, rule, m);
+  *wait_q = w + (m[kWaitMs] - a.metrics[kWaitMs]);
+  *ttft_q = w + (m[kTtftMs] - m[kWaitMs]);
+}
+
+// ---- Entry points: a prepared replica, a rate, arrival_cv and its fit. ----
+
+inline Status check_arrivals(double cv, std::int32_t fit, std::int32_t rule) {
+  if (!valid_arrival_cv(cv)) return kBadArrivalCv;
+  if (fit != kFitGamma && fit != kFitBalanced) return kBadArrivalFit;
+  if (!valid_admission(rule)) return kBadAdmission;
+  return kOk;
+}
+
+// Metrics at rate (req/s) under renewal arrivals of CV cv: analyze_admitted at cv == 1.
+inline Status analyze_arrivals(const ReplicaView& r, double rate, double cv, std::int32_t fit,
+                               std::int32_t rule, double* m) {
+  Status s = check_arrivals(cv, fit, rule);
+  if (s != kOk) return s;
+  if (cv == 1.0) return analyze_admitted(r, rate, rule, m);
+  PhaseType ph;
+  s = fit_renewal(cv, fit, ph);
+  if (s != kOk) return s;
+  std::vector<double> mu;
+  arrival_mu(r, mu);
+  ArrivalSolve a;
+  s = arrival_solve(r, mu, rate, ph, a);
+  if (s != kOk) return s;
+  arrival_admitted(r, a, rule, m);
+  return kOk;
+}
+
+// The Poisson quantiles of the existing calls (Replica.wait_quantile / ttft_quantile):
+// the chain's exact wait quantile, shifted by the admission rule's change of the mean.
+inline Status poisson_quantiles(const ReplicaView& r, double rate, double q, std::int32_t rule,
+                                double* wait_q, double* ttft_q) {
+  double m[kNumMetrics];
+  Status s = analyze(r, rate, m);
+  if (s != kOk) return s;
+  Moments mo;
+  evaluate_chain(r.chain, rate / 1000.0, mo);
+  double w = wait_quantile(r.chain, mo, q);
+  double ttft = w + m[kPrefillMs] + m[kItlMs];
+  if (rule == kAdmitImmediate || rule == kAdmitIteration) {
+    double adj[kNumMetrics];
+    s = analyze_admitted(r, rate, rule, adj);
+    if (s != kOk) return s;
+    w += adj[kWaitMs] - m[kWaitMs];
+    ttft += adj[kTtftMs] - m[kTtftMs];
+  }
+  *wait_q = w;
+  *ttft_q = ttft;
+  return kOk;
+}
+
+// (wait, TTFT) q-quantiles (ms) at rate under renewal arrivals of CV cv.
+inline Status quantiles_arrivals(const ReplicaView& r, double rate, double q, double cv,
+                                 std::int32_t fit, std::int32_t rule, double* wait_q,
+                                 double* ttft_q) {
+  Status s = check_arrivals(cv, fit, rule);
+  if (s != kOk) return s;
+  if (!(q > 0.0 && q < 1.0)) return kBadQuantile;
+  if (cv == 1.0) return poisson_quantiles(r, rate, q, rule, wait_q, ttft_q);
+  PhaseType ph;
+  s = fit_renewal(cv, fit, ph);
+  if (s != kOk) return s;
+  std::vector<double> mu;
+  arrival_mu(r, mu);
+  ArrivalSolve a;
+  s = arrival_solve(r, mu, rate, ph, a);
+  if (s != kOk) return s;
+  arrival_quantiles(r, a, q, rule, wait_q, ttft_q);
+  return kOk;
+}
+
+// Rates scanned (evenly up to the cap) for the first crossing before the root search.
+constexpr int kArrivalGrid = 24;
+
+// Sizing under renewal arrivals of CV cv (size_admitted at cv == 1): the largest rate
+// at which every target holds, with the targets, caps and statuses of size_replica. The
+// excess max_k f_k / T_k - 1 is scanned on kArrivalGrid rates up to the cap for its first
+// sign change (the read-off is not monotone for PrefillDecode), then that bracket is
+// closed to 1e-10 relative by false position (Illinois); the answer is on the feasible
+// side. The solves count against kMaxWork (kNotCertified beyond it).
+inline Status size_arrivals(const ReplicaView& r, const Targets& t, double cv, std::int32_t fit,
+                            std::int32_t rule, SizeResult& out) {
+  out = SizeResult{};
+  Status s = check_arrivals(cv, fit, rule);
+  if (s != kOk) return set_status(out, s);
+  if (cv == 1.0) return size_admitted(r, t, rule, out);
+  s = validate_targets(t);
+  if (s != kOk) return set_status(out, s);
+  PhaseType ph;
+  s = fit_renewal(cv, fit, ph);
+  if (s != kOk) return set_status(out, s);
+  using detail::is_set;
+  std::vector<double> mu;
+  arrival_mu(r, mu);
+  const std::int64_t N = r.chain.N;
+  const double mu_N = static_cast<double>(N) / r.tau[N - 1] * 1000.0;
+  const bool tps = is_set(t.tps);
+  const double cap = kSaturationCap * mu_N * (tps ? kTpsCap : 1.0);
+  const std::int32_t cap_binding = tps ? kBindTps : kBindNone;
+  const bool any = is_set(t.itl_ms) || is_set(t.ttft_ms) || is_set(t.wait_ms) ||
+                   is_set(t.ttft_pq) || is_set(t.wait_pq) || is_set(t.max_block);
+  const double levels =
+      std::isinf(r.chain.Q) ? static_cast<double>(N) + 1.0 : static_cast<double>(N) + r.chain.Q + 1.0;
+  double work = 0.0;
+  int evaluations = 0;
+  ArrivalSolve a;
+  double m[kNumMetrics];
+  // The excess at rate; m gets the admitted metrics there. NaN with *st set on failure.
+  auto excess = [&](double rate, Status* st, std::int32_t* which) {
+    ++evaluations;
+    work += qbd_work(levels, ph.m);
+    if (work > kMaxWork) {
+      *st = kNotCertified;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    *st = arrival_solve(r, mu, rate, ph, a);
+    if (*st != kOk) return std::numeric_limits<double>::quiet_NaN();
+    arrival_admitted(r, a, rule, m);
+    double worst = -std::numeric_limits<double>::infinity();
+    *which = kBindNone;
+    double terms = 0.0;
+    bool have_tq = false, have_wq = false;
+    double tq_w = 0.0, tq_t = 0.0, wq_w = 0.0, wq_t = 0.0;
+    auto consider = [&](double v, std::int32_t code) {
+      const double e = std::fabs(v - 1.0) > kTargetSlack ? v - 1.0 : 0.0;
+      if (e > worst) {
+        worst = e;
+        *which = code;
+      }
+    };
+    // In the reference's order: itl, ttft, wait, ttft percentile, wait percentile, block.
+    if (is_set(t.itl_ms)) consider(m[kItlMs] / t.itl_ms, kBindItl);
+    if (is_set(t.ttft_ms)) consider(m[kTtftMs] / t.ttft_ms, kBindTtft);
+    if (is_set(t.wait_ms)) consider(m[kWaitMs] / t.wait_ms, kBindWait);
+    if (is_set(t.ttft_pq)) {
+      arrival_quantiles(r, a, t.ttft_pq, rule, &tq_w, &tq_t, &terms);
+      have_tq = true;
+      consider(tq_t / t.ttft_p_ms, kBindTtftPercentile);
+    }
+    if (is_set(t.wait_pq)) {
+      if (have_tq && t.wait_pq == t.ttft_pq) {
+        wq_w = tq_w;
+      } else {
+        arrival_quantiles(r, a, t.wait_pq, rule, &wq_w, &wq_t, &terms);
+      }
+      have_wq = true;
+      consider(wq_w / t.wait_p_ms, kBindWaitPercentile);
+    }
+    (void)have_wq;
+    if (is_set(t.max_block)) consider(m[kPBlock] / t.max_block, kBindBlock);
+    work += terms * kWindowTermCost;
+    if (work > kMaxWork) {
+      *st = kNotCertified;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    return worst;
+  };
+  auto finish = [&](double rate, std::int32_t binding, Status st, const double* metrics) {
+    out.rate = rate;
+    out.binding = binding;
+    out.iterations = evaluations;
+    if (metrics) std::copy(metrics, metrics + kNumMetrics, out.metrics);
+    return set_status(out, st);
+  };
+  auto fail = [&](Status st) {
+    out.rate = std::numeric_limits<double>::quiet_NaN();
+    out.iterations = evaluations;
+    std::fill(out.metrics, out.metrics + kNumMetrics, std::numeric_limits<double>::quiet_NaN());
+    return set_status(out, st);
+  };
+  std::int32_t which = kBindNone;
+  if (!any) {
+    ++evaluations;
+    s = arrival_solve(r, mu, cap, ph, a);
+    if (s != kOk) return fail(s);
+    arrival_admitted(r, a, rule, m);
+    return finish(cap, cap_binding, kOk, m);
+  }
+  const double f0 = excess(0.0, &s, &which);
+  if (s != kOk) return fail(s);
+  if (f0 >= 0.0) {
+    out.rate = 0.0;
+    out.binding = which;
+    out.iterations = evaluations;
+    std::fill(out.metrics, out.metrics + kNumMetrics, std::numeric_limits<double>::quiet_NaN());
+    return set_status(out, infeasible_status(which));
+  }
+  double lo = 0.0, f_lo = f0, hi = 0.0, f_hi = 0.0;
+  bool have_m_lo = false, found = false;
+  double m_lo[kNumMetrics];
+  std::int32_t which_hi = kBindNone;
+  for (int k = 1; k <= kArrivalGrid; ++k) {
+    const double rate = cap * k / kArrivalGrid;
+    const double f = excess(rate, &s, &which);
+    if (s != kOk) return fail(s);
+    if (f > 0.0) {
+      hi = rate;
+      f_hi = f;
+      which_hi = which;
+      found = true;
+      break;
+    }
+    lo = rate;
+    f_lo = f;
+    std::copy(m, m + kNumMetrics, m_lo);
+    have_m_lo = true;
+  }
+  if (!found) return finish(cap, cap_binding, kOk, m_lo);
+  // Illinois false position, as sizing.close_bracket in the reference.
+  int side = 0;
+  const int budget = kMaxIterations - evaluations;
+  for (int used = 0; hi - lo > 1e-10 * hi && used < budget; ++used) {
+    double rate = hi - f_hi * (hi - lo) / (f_hi - f_lo);
+    if (!(lo < rate && rate < hi)) rate = 0.5 * (lo + hi);
+    const double f = excess(rate, &s, &which);
+    if (s != kOk) return fail(s);
+    if (f > 0.0) {
+      hi = rate;
+      f_hi = f;
+      which_hi = which;
+      if (side == 1) f_lo *= 0.5;
+      side = 1;
+    } else {
+      lo = rate;
+      f_lo = f;
+      std::copy(m, m + kNumMetrics, m_lo);
+      have_m_lo = true;
+      if (f == 0.0) break;
+      if (side == -1) f_hi *= 0.5;
+      side = -1;
+    }
+  }
+  if (!have_m_lo) {  // the root lies below the first grid point: the metrics at lo (0)
+    s = arrival_solve(r, mu, lo, ph, a);
+    if (s != kOk) return fail(s);
+    arrival_admitted(r, a, rule, m_lo);
+  }
+  return finish(lo, which_hi, kOk, m_lo);
+}
+
+// ---- Batch calls: one arrival_cv per row (a column; stride 0 broadcasts). ----
+
+inline void analyze_arrivals_many(const ConfigColumns& cfg, Column<double> rate,
+                                  Column<double> cv, std::int64_t rows, const MetricColumns& out,
+                                  std::int32_t* status, int threads, std::int32_t admission,
+                                  std::int32_t fit) {
+  for_each_row(cfg, rows, threads, [&](Status s, const ReplicaView& view, std::int64_t i) {
+    double m[kNumMetrics];
+    if (s == kOk) s = analyze_arrivals(view, rate[i], cv[i], fit, admission, m);
+    status[i] = s;
+    if (s == kOk) {
+      out.write(i, m);
+    } else {
+      out.write_nan(i);
+    }
+  });
+}
+
+inline void size_arrivals_many(const ConfigColumns& cfg, const TargetColumns& tc,
+                               Column<double> cv, std::int64_t rows, const SizeColumns& sc,
+                               const MetricColumns& out, int threads, std::int32_t admission,
+                               std::int32_t fit) {
+  for_each_config(cfg, rows, threads, sc, out, [&](const ReplicaView& view, std::int64_t i) {
+    SizeResult r;
+    size_arrivals(view, tc.row(i), cv[i], fit, admission, r);
+    write_size(sc, out, i, r);
+  });
+}
+
+// (wait, TTFT) q-quantiles per row; NaN where status is not kOk.
+inline void quantiles_arrivals_many(const ConfigColumns& cfg, Column<double> rate,
+                                    Column<double> q, Column<double> cv, std::int64_t rows,
+                                    double* wait_q, double* ttft_q, std::int32_t* status,
+                                    int threads, std::int32_t admission, std::int32_t fit) {
+  for_each_row(cfg, rows, threads, [&](Status s, const ReplicaView& view, std::int64_t i) {
+    double w = std::numeric_limits<double>::quiet_NaN(), t = w;
+    if (s == kOk) s = quantiles_arrivals(view, rate[i], q[i], cv[i], fit, admission, &w, &t);
+    status[i] = s;
+    if (s != kOk) w = t = std::numeric_limits<double>::quiet_NaN();
+    wait_q[i] = w;
+    ttft_q[i] = t;
+  });
+}
+
+}  // namespace inferplan
