@@ -25,6 +25,9 @@
 #include <stdint.h>
 
 #define INFERPLAN_ABI_VERSION 1
+/* Additions within ABI version 1 (compare with ip_abi_minor() at run time):
+ * 1: arrivals beyond Poisson (ip_*_arrivals*, IP_BAD_ARRIVAL_*, IP_FIT_*, IP_NULL_ARRIVAL_CV). */
+#define INFERPLAN_ABI_MINOR 1
 
 #if defined(_WIN32) || defined(__CYGWIN__)
 #if defined(INFERPLAN_BUILDING)
@@ -84,6 +87,9 @@ enum {
   IP_BAD_QUANTILE = 37,
   IP_BAD_TARGET_WAIT = 38,
   IP_BAD_ADMISSION = 39,
+  IP_BAD_ARRIVAL_CV = 40,     /* arrival_cv not finite or outside [0, 100] */
+  IP_BAD_ARRIVAL_FIT = 41,    /* fit is not IP_FIT_GAMMA or IP_FIT_BALANCED */
+  IP_BAD_ARRIVAL_LEVELS = 42, /* the exact solve under arrival_cv != 1 is too large */
   /* Errors of the call itself (C interface only). */
   IP_NULL_SERVICE = 100,
   IP_NULL_REPLICA = 101,
@@ -97,7 +103,8 @@ enum {
   IP_BAD_ROWS = 109,
   IP_OUT_OF_MEMORY = 110,
   IP_INTERNAL_ERROR = 111,
-  IP_BAD_RESERVED = 112 /* a reserved field of ip_service is not 0 */
+  IP_BAD_RESERVED = 112, /* a reserved field of ip_service is not 0 */
+  IP_NULL_ARRIVAL_CV = 113
 };
 
 /* Which target limits a sized rate (ip_size_result.binding). */
@@ -117,6 +124,12 @@ enum {
   IP_ADMIT_CHAIN = 0,     /* the chain's read-off at the mean batch (as ip_analyze) */
   IP_ADMIT_IMMEDIATE = 1, /* a request that finds a free slot starts at once */
   IP_ADMIT_ITERATION = 2  /* requests join at the next iteration boundary */
+};
+
+/* The gap law fitted to arrival_cv > 1 (ip_*_arrivals; ignored at or below 1). */
+enum {
+  IP_FIT_GAMMA = 0,   /* two-phase hyperexponential with the Gamma law's first three moments */
+  IP_FIT_BALANCED = 1 /* two-phase hyperexponential with balanced means (two moments) */
 };
 
 enum { IP_NUM_METRICS = 15 };
@@ -185,6 +198,9 @@ typedef struct ip_replica ip_replica;
 
 /* INFERPLAN_ABI_VERSION of the library loaded at run time. */
 INFERPLAN_API int ip_abi_version(void);
+
+/* INFERPLAN_ABI_MINOR of the library loaded at run time (the additions it has). */
+INFERPLAN_API int ip_abi_minor(void);
 
 /* Version of the inferplan package the library was built from, e.g. "0.1.0". */
 INFERPLAN_API const char* ip_version(void);
@@ -259,6 +275,45 @@ INFERPLAN_API int ip_analyze_many(int64_t rows, const ip_service* services,
 INFERPLAN_API int ip_size_many(int64_t rows, const ip_service* services,
                                const int64_t* max_batch, const double* max_queue,
                                const ip_targets* targets, ip_size_result* out, int threads);
+
+/* Arrivals beyond Poisson (ABI minor 1; docs/model.md 6): a renewal arrival process whose
+ * gaps have coefficient of variation arrival_cv (1: Poisson, 0: a constant rate, above 1
+ * bursty), solved exactly as a quasi-birth-death chain. With arrival_cv == 1 each call returns
+ * what its Poisson counterpart returns (ip_analyze_admitted, ip_size_admitted, the quantiles
+ * shifted by the admission rule's change of the mean), bit for bit. fit: IP_FIT_GAMMA or
+ * IP_FIT_BALANCED. Errors: IP_BAD_ARRIVAL_CV, IP_BAD_ARRIVAL_FIT, IP_BAD_ADMISSION,
+ * IP_BAD_ARRIVAL_LEVELS (a finite queue of more than 400,000 levels, or levels x phases^3
+ * beyond the kernel's work bound), and the statuses of the Poisson calls. */
+
+/* Metrics at rate (req/s) as ip_analyze_admitted, under arrival_cv; *out written on IP_OK. */
+INFERPLAN_API int ip_analyze_arrivals(const ip_replica* replica, double rate, double arrival_cv,
+                                      int32_t fit, int32_t admission, ip_metrics* out);
+
+/* The q-quantiles (ms) of the wait and of TTFT at rate under arrival_cv; either output may be
+ * NULL (not both). Written only on IP_OK. */
+INFERPLAN_API int ip_quantiles_arrivals(const ip_replica* replica, double rate, double q,
+                                        double arrival_cv, int32_t fit, int32_t admission,
+                                        double* wait_ms, double* ttft_ms);
+
+/* As ip_size_admitted under arrival_cv. Returns out->status (IP_NOT_CERTIFIED when the solves
+ * exceed the kernel's work bound) or a call error (then *out is untouched). */
+INFERPLAN_API int ip_size_arrivals(const ip_replica* replica, const ip_targets* targets,
+                                   double arrival_cv, int32_t fit, int32_t admission,
+                                   ip_size_result* out);
+
+/* Batch forms: row i is (services[i], max_batch[i], max_queue[i]) with arrival_cv[i]; as
+ * ip_analyze_many and ip_size_many otherwise. */
+INFERPLAN_API int ip_analyze_arrivals_many(int64_t rows, const ip_service* services,
+                                           const int64_t* max_batch, const double* max_queue,
+                                           const double* rate, const double* arrival_cv,
+                                           int32_t fit, int32_t admission, ip_metrics* metrics,
+                                           int32_t* status, int threads);
+
+INFERPLAN_API int ip_size_arrivals_many(int64_t rows, const ip_service* services,
+                                        const int64_t* max_batch, const double* max_queue,
+                                        const ip_targets* targets, const double* arrival_cv,
+                                        int32_t fit, int32_t admission, ip_size_result* out,
+                                        int threads);
 
 /* INFERPLAN_CDEF_END */
 

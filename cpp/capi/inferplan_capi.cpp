@@ -15,6 +15,7 @@
 #include "inferplan/admission.hpp"
 #include "inferplan/batch.hpp"
 #include "inferplan/metrics.hpp"
+#include "inferplan/qbd.hpp"
 #include "inferplan/quantile.hpp"
 #include "inferplan/replica.hpp"
 #include "inferplan/sizing.hpp"
@@ -53,8 +54,13 @@ static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &
                   +IP_BAD_MAX_BLOCK == +ip::kBadMaxBlock && +IP_BAD_TPS == +ip::kBadTps &&
                   +IP_BAD_SERVICE_TIME == +ip::kBadServiceTime &&
                   +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait &&
-                  +IP_BAD_ADMISSION == +ip::kBadAdmission,
+                  +IP_BAD_ADMISSION == +ip::kBadAdmission &&
+                  +IP_BAD_ARRIVAL_CV == +ip::kBadArrivalCv &&
+                  +IP_BAD_ARRIVAL_FIT == +ip::kBadArrivalFit &&
+                  +IP_BAD_ARRIVAL_LEVELS == +ip::kBadArrivalLevels,
               "error codes");
+static_assert(+IP_FIT_GAMMA == +ip::kFitGamma && +IP_FIT_BALANCED == +ip::kFitBalanced,
+              "renewal fits");
 static_assert(+IP_ADMIT_CHAIN == +ip::kAdmitChain && +IP_ADMIT_IMMEDIATE == +ip::kAdmitImmediate &&
                   +IP_ADMIT_ITERATION == +ip::kAdmitIteration,
               "admission rules");
@@ -229,6 +235,8 @@ extern "C" {
 
 int ip_abi_version(void) { return INFERPLAN_ABI_VERSION; }
 
+int ip_abi_minor(void) { return INFERPLAN_ABI_MINOR; }
+
 const char* ip_version(void) { return INFERPLAN_VERSION; }
 
 const char* ip_status_message(int status) {
@@ -285,6 +293,13 @@ const char* ip_status_message(int status) {
     case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_ADMISSION:
       return "admission must be IP_ADMIT_CHAIN, IP_ADMIT_IMMEDIATE or IP_ADMIT_ITERATION";
+    case IP_BAD_ARRIVAL_CV: return "arrival_cv must be finite and in [0, 100]";
+    case IP_BAD_ARRIVAL_FIT: return "fit must be IP_FIT_GAMMA or IP_FIT_BALANCED";
+    case IP_BAD_ARRIVAL_LEVELS:
+      return "arrival_cv != 1: max_batch + max_queue must be at most 400,000 levels and levels "
+             "x phases^3 within the kernel's work bound (use an unbounded queue, a shorter "
+             "queue or a larger arrival_cv)";
+    case IP_NULL_ARRIVAL_CV: return "arrival_cv (the array) is NULL";
     case IP_NULL_SERVICE: return "service (or services) is NULL";
     case IP_NULL_REPLICA: return "replica is NULL";
     case IP_NULL_TARGETS: return "targets is NULL";
@@ -460,6 +475,113 @@ int ip_size_many(std::int64_t rows, const ip_service* services, const std::int64
           if (services[i].reserved != 0) return write_error(IP_BAD_RESERVED, &out[i]);
           ip::SizeResult r;
           ip::size_replica(view, targets_of(targets[i]), r);
+          write_size(r, &out[i]);
+        },
+        [&](ip::Status s, std::int64_t i) {
+          write_error(services[i].reserved != 0 ? +IP_BAD_RESERVED : +s, &out[i]);
+        });
+    return IP_OK;
+  });
+}
+
+int ip_analyze_arrivals(const ip_replica* replica, double rate, double arrival_cv,
+                        std::int32_t fit, std::int32_t admission, ip_metrics* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    double m[ip::kNumMetrics];
+    int s = ip::analyze_arrivals(replica->impl.view(), rate, arrival_cv, fit, admission, m);
+    if (s == ip::kOk) write_metrics(m, out);
+    return s;
+  });
+}
+
+int ip_quantiles_arrivals(const ip_replica* replica, double rate, double q, double arrival_cv,
+                          std::int32_t fit, std::int32_t admission, double* wait_ms,
+                          double* ttft_ms) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!wait_ms && !ttft_ms) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    double w = 0.0, t = 0.0;
+    int s = ip::quantiles_arrivals(replica->impl.view(), rate, q, arrival_cv, fit, admission,
+                                   &w, &t);
+    if (s == ip::kOk) {
+      if (wait_ms) *wait_ms = w;
+      if (ttft_ms) *ttft_ms = t;
+    }
+    return s;
+  });
+}
+
+int ip_size_arrivals(const ip_replica* replica, const ip_targets* targets, double arrival_cv,
+                     std::int32_t fit, std::int32_t admission, ip_size_result* out) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    ip::SizeResult r;
+    ip::size_arrivals(replica->impl.view(), targets_of(*targets), arrival_cv, fit, admission, r);
+    write_size(r, out);
+    return r.status;
+  });
+}
+
+int ip_analyze_arrivals_many(std::int64_t rows, const ip_service* services,
+                             const std::int64_t* max_batch, const double* max_queue,
+                             const double* rate, const double* arrival_cv, std::int32_t fit,
+                             std::int32_t admission, ip_metrics* metrics, std::int32_t* status,
+                             int threads) {
+  if (rows < 0) return IP_BAD_ROWS;
+  if (rows == 0) return IP_OK;
+  if (!services) return IP_NULL_SERVICE;
+  if (!max_batch) return IP_NULL_MAX_BATCH;
+  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (!rate) return IP_NULL_RATE;
+  if (!arrival_cv) return IP_NULL_ARRIVAL_CV;
+  if (!metrics) return IP_NULL_OUT;
+  if (!status) return IP_NULL_STATUS;
+  return guarded([&]() -> int {
+    for_each_row(
+        config_columns(services, max_batch, max_queue), rows, threads,
+        [&](const ip::ReplicaView& view, std::int64_t i) {
+          double m[ip::kNumMetrics];
+          int s = services[i].reserved != 0
+                      ? +IP_BAD_RESERVED
+                      : +ip::analyze_arrivals(view, rate[i], arrival_cv[i], fit, admission, m);
+          status[i] = s;
+          if (s == ip::kOk) {
+            write_metrics(m, &metrics[i]);
+          } else {
+            write_nan(&metrics[i]);
+          }
+        },
+        [&](ip::Status s, std::int64_t i) {
+          status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
+          write_nan(&metrics[i]);
+        });
+    return IP_OK;
+  });
+}
+
+int ip_size_arrivals_many(std::int64_t rows, const ip_service* services,
+                          const std::int64_t* max_batch, const double* max_queue,
+                          const ip_targets* targets, const double* arrival_cv, std::int32_t fit,
+                          std::int32_t admission, ip_size_result* out, int threads) {
+  if (rows < 0) return IP_BAD_ROWS;
+  if (rows == 0) return IP_OK;
+  if (!services) return IP_NULL_SERVICE;
+  if (!max_batch) return IP_NULL_MAX_BATCH;
+  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (!targets) return IP_NULL_TARGETS;
+  if (!arrival_cv) return IP_NULL_ARRIVAL_CV;
+  if (!out) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    for_each_row(
+        config_columns(services, max_batch, max_queue), rows, threads,
+        [&](const ip::ReplicaView& view, std::int64_t i) {
+          if (services[i].reserved != 0) return write_error(IP_BAD_RESERVED, &out[i]);
+          ip::SizeResult r;
+          ip::size_arrivals(view, targets_of(targets[i]), arrival_cv[i], fit, admission, r);
           write_size(r, &out[i]);
         },
         [&](ip::Status s, std::int64_t i) {

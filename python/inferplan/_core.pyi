@@ -9,6 +9,8 @@ import typing
 import numpy
 import numpy.typing
 
+MAX_PHASES: int
+MAX_QBD_LEVELS: int
 NUM_METRICS: int
 SIM_NUM_SCALAR: int
 
@@ -36,6 +38,23 @@ def analyze_admitted(
     rate: typing.SupportsFloat | typing.SupportsIndex,
     admission: typing.SupportsInt | typing.SupportsIndex,
 ) -> tuple: ...
+def analyze_arrivals(
+    replica: Replica,
+    rate: typing.SupportsFloat | typing.SupportsIndex,
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...
+def analyze_arrivals_many(
+    config: tuple,
+    rate: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    arrival_cv: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    out: collections.abc.Sequence,
+    status: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    threads: typing.SupportsInt | typing.SupportsIndex = 0,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> None: ...
 def analyze_many(
     config: tuple,
     rate: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
@@ -62,10 +81,41 @@ def optimal_concurrency_many(
     peak_throughput: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     threads: typing.SupportsInt | typing.SupportsIndex = 0,
 ) -> None: ...
+def qbd_solve(
+    mu: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    max_queue: typing.SupportsFloat | typing.SupportsIndex,
+    lam: typing.SupportsFloat | typing.SupportsIndex,
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...
 def quantiles(
     replica: Replica,
     rate: typing.SupportsFloat | typing.SupportsIndex,
     q: typing.SupportsFloat | typing.SupportsIndex,
+) -> tuple: ...
+def quantiles_arrivals(
+    replica: Replica,
+    rate: typing.SupportsFloat | typing.SupportsIndex,
+    q: typing.SupportsFloat | typing.SupportsIndex,
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...
+def quantiles_arrivals_many(
+    config: tuple,
+    rate: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    arrival_cv: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    wait: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ttft: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    status: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    threads: typing.SupportsInt | typing.SupportsIndex = 0,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> None: ...
+def renewal_fit(
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
 ) -> tuple: ...
 def simulate(
     kind: typing.SupportsInt | typing.SupportsIndex,
@@ -95,6 +145,26 @@ def size_admitted(
     targets: collections.abc.Sequence,
     admission: typing.SupportsInt | typing.SupportsIndex,
 ) -> tuple: ...
+def size_arrivals(
+    replica: Replica,
+    targets: collections.abc.Sequence,
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...
+def size_arrivals_many(
+    config: tuple,
+    targets: tuple,
+    arrival_cv: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    out: collections.abc.Sequence,
+    rate: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    status: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    binding: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    iterations: typing.Annotated[numpy.typing.ArrayLike, numpy.int32],
+    threads: typing.SupportsInt | typing.SupportsIndex = 0,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> None: ...
 def size_many(
     config: tuple,
     targets: tuple,
