@@ -31,6 +31,10 @@ struct PhaseType {
   std::vector<double> alpha;  // m initial probabilities
   std::vector<double> S;      // m x m sub-generator, row-major, mean 1
   double scv = 1.0;           // squared CV of the gap
+  // An Erlang mixture: S = -nu I + nu (superdiagonal), alpha on the first two phases, exit
+  // only from the last (qbd.hpp solves its levels in O(m) instead of O(m^3)).
+  bool erlang = false;
+  double nu = 0.0;
 };
 
 inline bool valid_arrival_cv(double cv) {
@@ -44,6 +48,7 @@ inline Status fit_renewal(double cv, std::int32_t fit, PhaseType& ph) {
   const double c2 = cv * cv;
   if (c2 == 1.0) {
     ph.m = 1;
+    ph.erlang = false;
     ph.alpha.assign(1, 1.0);
     ph.S.assign(1, -1.0);
     ph.scv = 1.0;
@@ -68,6 +73,8 @@ inline Status fit_renewal(double cv, std::int32_t fit, PhaseType& ph) {
       if (i + 1 < k) ph.S[static_cast<std::size_t>(i) * k + i + 1] = nu;
     }
     ph.scv = s;
+    ph.erlang = true;
+    ph.nu = nu;
     return kOk;
   }
   double p1, r1, r2;
@@ -88,6 +95,7 @@ inline Status fit_renewal(double cv, std::int32_t fit, PhaseType& ph) {
     r2 = 1.0 / x2;
   }
   ph.m = 2;
+  ph.erlang = false;
   ph.alpha = {p1, 1.0 - p1};
   ph.S = {-r1, 0.0, 0.0, -r2};
   const double m1 = p1 / r1 + (1.0 - p1) / r2;

@@ -68,6 +68,16 @@ inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
   std::vector<double> A(static_cast<std::size_t>(m) * m), y(static_cast<std::size_t>(m)),
       z(static_cast<std::size_t>(m));
   auto lst_and_slope = [&](double x, double* a_star, double* a_slope) {
+    if (ph.erlang && m > 2) {
+      // alpha_j starts j phases in: A*(x) = sum_j alpha_j z^(m-j), z = theta / (theta + x),
+      // and alpha (xI - S)^-2 t = -dA*/dx = sum_j alpha_j (m-j) z^(m-j) / (theta + x).
+      const double theta = lam * ph.nu;
+      const double z = theta / (theta + x);
+      const double zk1 = std::pow(z, m - 1), zk = zk1 * z;
+      *a_star = ph.alpha[0] * zk + ph.alpha[1] * zk1;
+      *a_slope = (ph.alpha[0] * m * zk + ph.alpha[1] * (m - 1) * zk1) / (theta + x);
+      return;
+    }
     if (m == 2) {  // Cramer's rule, as the reference
       const double s00 = S[0], s01 = S[1], s10 = S[2], s11 = S[3];
       auto resolvent = [&](double b0, double b1, double* o0, double* o1) {
@@ -196,6 +206,39 @@ inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
     }
     d[0] = d0;
     d[1] = d1;
+  } else if (ph.erlang) {
+    // M = r I - S + t u with u = d - alpha: upper bidiagonal plus a rank-one term in the
+    // last row (t = nu e_l). v M = alpha by one forward pass, v_j = a_j + b_j v_l.
+    const int l = m - 1;
+    const double nu = lam * ph.nu;
+    std::vector<double> a(static_cast<std::size_t>(m)), b(static_cast<std::size_t>(m)),
+        u(static_cast<std::size_t>(m));
+    for (std::int64_t n = top; n >= 1; --n) {
+      double mean = 0.0;
+      for (int j = 0; j < m; ++j) mean += d[j];
+      mean /= m;
+      for (int j = 0; j < m; ++j) u[j] = (d[j] - mean) - alpha[j];
+      const double diag = rate_at(n) + nu;
+      a[0] = alpha[0] / diag;
+      b[0] = -nu * u[0] / diag;
+      for (int j = 1; j < l; ++j) {
+        a[j] = (alpha[j] + nu * a[j - 1]) / diag;
+        b[j] = (nu * b[j - 1] - nu * u[j]) / diag;
+      }
+      const double vl = (alpha[l] + nu * a[l - 1]) / (diag + nu * u[l] - nu * b[l - 1]);
+      double v1 = vl;
+      for (int j = 0; j < l; ++j) {
+        v[j] = a[j] + b[j] * vl;
+        v1 += v[j];
+      }
+      v[l] = vl;
+      const double vt = nu * vl;
+      log_vt[n - 1] = std::log(vt);
+      log_v1[n - 1] = std::log(v1);
+      // d = v H = -v S + (v t) u
+      d[0] = nu * v[0] + vt * u[0];
+      for (int j = 1; j < m; ++j) d[j] = nu * (v[j] - v[j - 1]) + vt * u[j];
+    }
   } else {
     for (std::int64_t n = top; n >= 1; --n) {
       double mean = 0.0;
