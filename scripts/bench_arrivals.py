@@ -1,13 +1,16 @@
-"""Cost of inferplan.arrivals against the birth-death kernel, in the same process.
+"""Cost of inferplan.arrivals: the C++ kernel (qbd.hpp) against the NumPy reference and
+against the birth-death kernel, in the same process.
 
     PYTHONPATH=python python scripts/bench_arrivals.py
 
-Baseline: ``Replica.analyze`` / ``Replica.size`` (the C++ kernel when built). Measured:
-``arrivals.analyze`` / ``arrivals.size`` at ``arrival_cv`` 1 (the same call: the Poisson
-path), 0.5 (a 4-phase Erlang mixture), 2 (an H2) and 0 (Erlang-64), on the DecodeOnly
-replica of docs/accuracy.md (max_batch 48, unbounded queue) at 70% load, and the runtime's
-PrefillDecode instance (max_batch 64). Prints microseconds per call and the ratio to the
-baseline.
+Baseline: ``Replica.analyze`` / ``Replica.size`` on the C++ backend. Measured:
+``arrivals.analyze`` / ``arrivals.size`` at ``arrival_cv`` 1 (the Poisson path: the same
+call), 0.5 (a 4-phase Erlang mixture), 2 (an H2) and 0 (Erlang-64), on a replica of the C++
+backend (the kernel's solve) and on the same replica of the numpy backend (the NumPy
+reference, :mod:`inferplan.phasetype`), for the DecodeOnly replica of docs/accuracy.md
+(max_batch 48, unbounded queue) and the runtime's PrefillDecode instance (max_batch 64,
+unbounded and with a queue of 64) at 70% load. Prints microseconds per call, the ratio of
+the reference to the kernel, and the ratio of the kernel to the Poisson kernel call.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 
 import inferplan
 from inferplan import arrivals
+from inferplan._kernels import dispatch
 from inferplan.lengths import Lengths
 
 LENGTHS = Lengths(in_cv=1.0, out_cv=1.0)
 
 
-def per_call(fn, min_time=0.5):
+def per_call(fn, min_time=0.4):
     n, elapsed = 1, 0.0
     while elapsed < min_time:
         t0 = time.perf_counter()
@@ -32,30 +36,46 @@ def per_call(fn, min_time=0.5):
     return elapsed / (n // 2) * 1e6
 
 
+def replica(backend, model, max_batch, max_queue=None):
+    dispatch.use(backend)
+    try:
+        return inferplan.Replica(model, max_batch=max_batch, max_queue=max_queue)
+    finally:
+        dispatch.use(None)
+
+
 def main():
-    print(f"backend: {inferplan.backend()}")
+    decode = inferplan.DecodeOnly(19, 1, 256)
+    prefill = inferplan.PrefillDecode(15, 0.01, 1.25e-4, 1155, 211)
     cases = [
-        ("DecodeOnly N=48", inferplan.Replica(inferplan.DecodeOnly(19, 1, 256), max_batch=48),
-         dict(itl_ms=40.0)),
-        ("PrefillDecode N=64", inferplan.Replica(
-            inferplan.PrefillDecode(15, 0.01, 1.25e-4, 1155, 211), max_batch=64),
-         dict(itl_ms=50.0, ttft_ms=2000.0)),
+        ("DecodeOnly N=48, unbounded queue", decode, 48, None, {"itl_ms": 40.0}),
+        ("PrefillDecode N=64, unbounded queue", prefill, 64, None,
+         {"itl_ms": 50.0, "ttft_ms": 2000.0}),
+        ("PrefillDecode N=64, queue 64", prefill, 64, 64, {"itl_ms": 50.0, "ttft_ms": 2000.0}),
     ]  # fmt: skip
-    for label, replica, targets in cases:
-        rate = 0.7 * replica.max_rate
-        base_a = per_call(lambda r=replica, x=rate: r.analyze(x))
-        base_s = per_call(lambda r=replica, t=targets: r.size(**t))
-        print(f"\n{label}: Replica.analyze {base_a:.1f} us, Replica.size {base_s:.1f} us")
-        print("| arrival_cv | analyze (us) | x kernel | size (us) | x kernel |")
-        print("|---|---|---|---|---|")
+    for label, model, n, q, targets in cases:
+        cpp = replica("cpp", model, n, q)
+        ref = replica("numpy", model, n, q)
+        rate = 0.7 * cpp.max_rate
+        base_a = per_call(lambda r=cpp, x=rate: r.analyze(x))
+        base_s = per_call(lambda r=cpp, t=targets: r.size(**t))
+        print(f"\n{label}: Replica.analyze {base_a:.1f} us, Replica.size {base_s:.1f} us (C++)")
+        print("| arrival_cv | analyze C++ (us) | NumPy (us) | NumPy / C++ | x Poisson "
+              "| size C++ (us) | NumPy (us) | NumPy / C++ | x Poisson |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
         for cv in (1.0, 0.5, 2.0, 0.0):
-            a = per_call(lambda r=replica, x=rate, c=cv: arrivals.analyze(r, x, arrival_cv=c))
-            s = per_call(lambda r=replica, c=cv, t=targets: arrivals.size(r, arrival_cv=c, **t),
-                         min_time=0.3)  # fmt: skip
-            print(f"| {cv:g} | {a:.1f} | {a / base_a:.1f} | {s:.0f} | {s / base_s:.1f} |")
-        a = per_call(lambda r=replica, x=rate, ln=LENGTHS:
-                     arrivals.analyze(r, x, arrival_cv=2.0, lengths=ln))  # fmt: skip
-        print(f"| 2, lengths CV 1 | {a:.1f} | {a / base_a:.1f} | | |")
+            a = per_call(lambda r=cpp, x=rate, c=cv: arrivals.analyze(r, x, arrival_cv=c))
+            a_ref = per_call(lambda r=ref, x=rate, c=cv: arrivals.analyze(r, x, arrival_cv=c))
+            s = per_call(lambda r=cpp, c=cv, t=targets: arrivals.size(r, arrival_cv=c, **t))
+            s_ref = per_call(lambda r=ref, c=cv, t=targets: arrivals.size(r, arrival_cv=c, **t),
+                             min_time=0.2)  # fmt: skip
+            print(f"| {cv:g} | {a:.1f} | {a_ref:.1f} | {a_ref / a:.1f} | {a / base_a:.2f} "
+                  f"| {s:.0f} | {s_ref:.0f} | {s_ref / s:.1f} | {s / base_s:.2f} |")  # fmt: skip
+        a = per_call(lambda r=cpp, x=rate: arrivals.analyze(r, x, arrival_cv=2.0, lengths=LENGTHS))
+        a_ref = per_call(
+            lambda r=ref, x=rate: arrivals.analyze(r, x, arrival_cv=2.0, lengths=LENGTHS)
+        )
+        print(f"| 2, lengths CV 1 | {a:.1f} | {a_ref:.1f} | {a_ref / a:.1f} | | | | | |")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,24 @@ def test_solve_matches_the_reference(cv, max_queue):
     np.testing.assert_allclose(S, ph.S, rtol=1e-14)
 
 
+@pytest.mark.parametrize("cv", (0.0, 0.3, 0.5, 2.0))
+def test_renewal_count_matches_the_reference(cv):
+    """The renewal function (uniformization for Erlang mixtures, a matrix exponential
+    otherwise) against the reference's matrix exponential, and its long-run slope."""
+    from inferplan import _core
+
+    ph = phasetype.renewal(cv)
+    # (Where m(d) is tiny, 1e-11 and below, the reference's matrix exponential loses
+    # relative precision to rounding, and the comparison would measure that.)
+    for lam, d in ((0.05, 40.0), (0.2, 300.0), (1.0, 5000.0)):
+        status, got = _core.renewal_count(cv, lam, d)
+        assert status == 0
+        assert _close(got, phasetype.renewal_count(ph, lam, d), 1e-11), (lam, d)
+    # m(d) - lam d tends to (c2 - 1) / 2 (renewal theory; c2 the fitted law's squared CV)
+    status, far = _core.renewal_count(cv, 1.0, 1e4)
+    assert abs(far - 1e4 - (ph.scv - 1.0) / 2.0) < 1e-6
+
+
 def test_single_server_against_the_gi_m_1_root():
     """H2/M/1 and E_k/M/1 (one slot, unbounded queue): the mean wait is
     sigma / (mu (1 - sigma)) with sigma the root of sigma = A*(mu (1 - sigma)), found

@@ -87,6 +87,14 @@ py::tuple renewal_fit_scalar(double cv, int fit) {
   return py::make_tuple(s, alpha, S);
 }
 
+// (status, m(d)): expected arrivals in a window of d ms that starts at an arrival.
+py::tuple renewal_count_scalar(double cv, double lam, double d, int fit) {
+  inferplan::PhaseType ph;
+  const int s = inferplan::fit_renewal(cv, fit, ph);
+  if (s != inferplan::kOk) return py::make_tuple(s, 0.0);
+  return py::make_tuple(s, inferplan::renewal_count(ph, lam, d));
+}
+
 }  // namespace
 
 void register_arrivals(py::module_& m) {
@@ -101,6 +109,8 @@ void register_arrivals(py::module_& m) {
   m.def("qbd_solve", &qbd_solve_scalar, py::arg("mu"), py::arg("max_queue"), py::arg("lam"),
         py::arg("arrival_cv"), py::arg("fit") = 0);
   m.def("renewal_fit", &renewal_fit_scalar, py::arg("arrival_cv"), py::arg("fit") = 0);
+  m.def("renewal_count", &renewal_count_scalar, py::arg("arrival_cv"), py::arg("lam"),
+        py::arg("d"), py::arg("fit") = 0);
 
   m.def(
       "analyze_arrivals_many",

@@ -113,6 +113,12 @@ def quantiles_arrivals_many(
     admission: typing.SupportsInt | typing.SupportsIndex = 0,
     fit: typing.SupportsInt | typing.SupportsIndex = 0,
 ) -> None: ...
+def renewal_count(
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    lam: typing.SupportsFloat | typing.SupportsIndex,
+    d: typing.SupportsFloat | typing.SupportsIndex,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...
 def renewal_fit(
     arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
     fit: typing.SupportsInt | typing.SupportsIndex = 0,

@@ -164,11 +164,18 @@ inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
     sigma = m == 1 ? lam / mu_N : detail::qbd_sigma(ph, lam, mu_N);
     if (!(sigma < 1.0)) return kUnstable;
     // v_top (mu_N (1 - sigma) I - S) = alpha
-    for (int i = 0; i < m; ++i)
+    if (ph.erlang && m > 2) {  // lower bidiagonal after transposition: one forward pass
+      const double nu = lam * ph.nu, diag = mu_N * (1.0 - sigma) + nu;
+      v_top[0] = alpha[0] / diag;
+      for (int j = 1; j < m; ++j) v_top[j] = (alpha[j] + nu * v_top[j - 1]) / diag;
+    }
+    for (int i = 0; i < m && !(ph.erlang && m > 2); ++i)
       for (int j = 0; j < m; ++j)
         A[i * m + j] = (i == j ? mu_N * (1.0 - sigma) : 0.0) - S[j * m + i];
-    std::copy(alpha, alpha + m, v_top.begin());
-    detail::dense_solve(m, A.data(), v_top.data());
+    if (!(ph.erlang && m > 2)) {
+      std::copy(alpha, alpha + m, v_top.begin());
+      detail::dense_solve(m, A.data(), v_top.data());
+    }
   }
   // G = -S - t alpha (zero row sums, 0 for Poisson arrivals).
   for (int i = 0; i < m; ++i)
@@ -274,12 +281,25 @@ inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
     for (int j = 0; j < m; ++j) d[j] -= mean;
   }
   // Level 0: pi0 (G + t d) = 0, pi0 1 = 1.
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) A[i * m + j] = G[j * m + i] + t[j] * d[i];
-  for (int j = 0; j < m; ++j) A[(m - 1) * m + j] = 1.0;
   std::vector<double> pi0(static_cast<std::size_t>(m), 0.0);
-  pi0[m - 1] = 1.0;
-  detail::dense_solve(m, A.data(), pi0.data());
+  if (ph.erlang && m > 2) {
+    // pi0 (-S + t u) = 0 with u = d - alpha reads nu (pi_j - pi_(j-1)) + nu pi_l u_j = 0:
+    // pi_j is proportional to -(u_0 + ... + u_j) (and pi_l to 1, as sum u = -1).
+    double c = 0.0, total = 0.0;
+    for (int j = 0; j < m; ++j) {
+      c -= d[j] - alpha[j];
+      pi0[j] = c;
+    }
+    pi0[m - 1] = 1.0;
+    for (int j = 0; j < m; ++j) total += pi0[j];
+    for (int j = 0; j < m; ++j) pi0[j] /= total;
+  } else {
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) A[i * m + j] = G[j * m + i] + t[j] * d[i];
+    for (int j = 0; j < m; ++j) A[(m - 1) * m + j] = 1.0;
+    pi0[m - 1] = 1.0;
+    detail::dense_solve(m, A.data(), pi0.data());
+  }
   double pi0_t = 0.0, pi0_1 = 0.0;
   for (int i = 0; i < m; ++i) {
     pi0[i] = std::max(pi0[i], 0.0);
