@@ -321,3 +321,45 @@ def test_lengths_path_uses_the_kernel_solve():
         a = arrivals.ttft_quantile(cpp, 5.0, 0.9, arrival_cv=cv, by_batch=True)
         b = arrivals.ttft_quantile(ref, 5.0, 0.9, arrival_cv=cv, by_batch=True)
         assert _close(a, b)
+
+
+@pytest.mark.parametrize("rule", (None, "iteration"))
+def test_analyze_many_on_every_backend(rule):
+    """arrivals.analyze_many: the kernel's batch call on the C++ backend, rows of the
+    reference elsewhere; both equal the scalar calls, and bad rows get a status."""
+    cfg = {
+        "kind": [0, 1, 1, 0, 1, 0],
+        "alpha": 19.0,
+        "beta": [1.0, 0.02, 0.02, 1.0, 0.02, 1.0],
+        "gamma": 5e-5,
+        "in_tokens": 500.0,
+        "out_tokens": [256.0, 200.0, 200.0, 256.0, 200.0, 256.0],
+        "max_batch": 12,
+        "max_queue": [None, 25, 0, None, 25, None],
+    }
+    cv = [0.0, 0.5, 1.0, 2.0, -1.0, 1.5]
+    rate = [0.2, 1.5, 1.0, 0.3, 1.0, 100.0]  # the last row is above saturation
+    results = {}
+    for backend in ("cpp", "numpy"):
+        dispatch.use(backend)
+        try:
+            results[backend] = arrivals.analyze_many(
+                rate=rate, arrival_cv=cv, admission=rule, **cfg
+            )
+        finally:
+            dispatch.use(None)
+    got, ref = results["cpp"], results["numpy"]
+    assert got["status"].tolist() == ref["status"].tolist() == [0, 0, 0, 0, 40, 1]
+    for name in inferplan.Metrics._fields:
+        for i in range(4):
+            assert _close(got[name][i], ref[name][i]), (name, i)
+        assert math.isnan(got[name][4]) and math.isnan(ref[name][5])
+    models = [MODELS["decode"], None, None, MODELS["decode"]]
+    for i in (0, 3):
+        dispatch.use("cpp")
+        try:
+            r = inferplan.Replica(models[i], max_batch=12, max_queue=cfg["max_queue"][i])
+        finally:
+            dispatch.use(None)
+        m = arrivals.analyze(r, rate[i], arrival_cv=cv[i], admission=rule)
+        assert [got[name][i] for name in m._fields] == list(m)

@@ -507,6 +507,96 @@ def size(
     return SizeResult(lo, Status.OK, BINDING_NAMES[_SLOTS[which_hi][1]], evaluations, m_lo)
 
 
+def analyze_many(
+    data=None, *, rate=None, arrival_cv=1.0, metrics=None, threads=None, admission=None,
+    fit: str = "gamma", **columns,
+):  # fmt: skip
+    """:func:`inferplan.analyze_many` with an ``arrival_cv`` column (a scalar broadcasts):
+    the metrics of :func:`analyze` for many configurations at once.
+
+    The columns, ``rate``, ``metrics``, ``threads`` and ``admission`` are those of
+    :func:`inferplan.analyze_many`; ``fit`` as in :func:`analyze`. Returns a dict of NumPy
+    columns (a DataFrame if ``data`` is one) with ``status`` per row (0 = ok; an
+    ``arrival_cv`` outside [0, 100] is ``BAD_ARRIVAL_CV``, a finite queue too long for the
+    exact solve ``BAD_ARRIVAL_LEVELS``, see :class:`inferplan.Status`). On the C++ backend
+    the rows run in the kernel with the GIL released (threads as in
+    :func:`inferplan.analyze_many`); the other backends solve row by row in NumPy (the
+    reference)."""
+    from . import batch
+    from ._metrics import METRIC_INDEX, METRIC_NAMES
+
+    admission = _admission.check_admission(admission)
+    fit = _fit(fit)
+    unknown = set(columns) - set(batch.CONFIG_COLUMNS)
+    if unknown:
+        raise TypeError(f"analyze_many() got unexpected column(s) {sorted(unknown)}")
+    cols = batch.config_columns(data, **columns)
+    extra = batch._columns(data, {"rate": rate, "arrival_cv": arrival_cv},
+                           ("rate", "arrival_cv"), {"arrival_cv": 1.0})  # fmt: skip
+    cols["rate"] = batch._numeric("rate", extra["rate"], np.float64)
+    cols["arrival_cv"] = batch._numeric("arrival_cv", extra["arrival_cv"], np.float64)
+    rows = batch.broadcast_rows(cols)
+    names = batch._metric_selection(metrics)
+    block = np.full((len(METRIC_NAMES), rows), np.nan)
+    status = np.zeros(rows, dtype=np.int32)
+    config = tuple(cols[name] for name in batch.CONFIG_COLUMNS)
+    kernel = _kernels_active()
+    if rows and getattr(kernel, "NAME", None) == "cpp":
+        from . import _core
+
+        outs = [block[j] for j in range(len(METRIC_NAMES))]
+        _core.analyze_arrivals_many(config, cols["rate"], cols["arrival_cv"], outs, status,
+                                    batch._threads(threads), _admission.CODES[admission],
+                                    _FITS[fit])  # fmt: skip
+    elif rows:
+        _analyze_rows(cols, rows, block, status, admission, fit)
+    result = {name: block[METRIC_INDEX[name]] for name in names}
+    result["status"] = status
+    return batch._wrap(data, result)
+
+
+def _kernels_active():
+    from ._kernels import dispatch
+
+    return dispatch.active()
+
+
+def _analyze_rows(cols, rows, block, status, admission, fit):
+    """The reference form of :func:`analyze_many`: one :func:`analyze` per row, with the
+    kernel's status for what a row gets wrong."""
+    from . import batch
+    from .models import DecodeOnly, PrefillDecode
+
+    names = batch.CONFIG_COLUMNS
+    col = {k: np.broadcast_to(cols[k], (rows,)) for k in (*names, "rate", "arrival_cv")}
+    # the configuration and rate checks of the Poisson batch call, row by row
+    base = batch.analyze_many(rate=col["rate"], admission=admission,
+                              **{k: col[k] for k in names})  # fmt: skip
+    for i in range(rows):
+        cv = float(col["arrival_cv"][i])
+        if not (math.isfinite(cv) and 0.0 <= cv <= 100.0):
+            status[i] = Status.BAD_ARRIVAL_CV
+            continue
+        if base["status"][i] != 0 and (cv == 1.0 or base["status"][i] != Status.UNSTABLE):
+            status[i] = base["status"][i]
+            continue
+        if cv == 1.0:
+            block[:, i] = [base[name][i] for name in Metrics._fields]
+            continue
+        kind, alpha, beta, gamma, L, m, M = (col[k][i] for k in names[:7])
+        model = (DecodeOnly(alpha, beta, m) if kind == 0
+                 else PrefillDecode(alpha, beta, gamma, L, m, M))  # fmt: skip
+        q = col["max_queue"][i]
+        r = Replica(model, max_batch=int(col["max_batch"][i]), max_queue=q)
+        try:
+            block[:, i] = analyze(r, float(col["rate"][i]), arrival_cv=cv, admission=admission,
+                                  fit=fit)  # fmt: skip
+        except ValueError as err:
+            text = str(err)
+            status[i] = (Status.UNSTABLE if "saturation" in text
+                         else Status.BAD_ARRIVAL_LEVELS)  # fmt: skip
+
+
 def measure_cv(arrival_times, *, min_gaps: int = 20) -> float:
     """Coefficient of variation of the gaps between sorted ``arrival_times`` (any unit);
     NaN with fewer than ``min_gaps`` gaps. Ties (equal timestamps) count as zero gaps."""
@@ -524,6 +614,7 @@ __all__ = [
     "GRID",
     "Service",
     "analyze",
+    "analyze_many",
     "measure_cv",
     "model_service",
     "size",
