@@ -58,14 +58,15 @@ namespace detail {
 // is none below 1. Newton from 0 (f(s) = A*(mu(1-s)) - s is convex, f(0) > 0).
 inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
   const int m = ph.m;
-  std::vector<double> S(ph.S.size()), t(static_cast<std::size_t>(m), 0.0);
+  const bool fast = ph.erlang && m > 2;  // the closed-form transform below
+  std::vector<double> S(fast ? 0 : ph.S.size()), t(static_cast<std::size_t>(m), 0.0);
   for (std::size_t i = 0; i < S.size(); ++i) S[i] = lam * ph.S[i];
-  for (int i = 0; i < m; ++i) {
+  for (int i = 0; i < m && !fast; ++i) {
     double s = 0.0;
     for (int j = 0; j < m; ++j) s += S[i * m + j];
     t[i] = -s;
   }
-  std::vector<double> A(static_cast<std::size_t>(m) * m), y(static_cast<std::size_t>(m)),
+  std::vector<double> A(S.size()), y(static_cast<std::size_t>(m)),
       z(static_cast<std::size_t>(m));
   auto lst_and_slope = [&](double x, double* a_star, double* a_slope) {
     if (ph.erlang && m > 2) {
@@ -111,7 +112,7 @@ inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
     *a_star = a;
     *a_slope = b;
   };
-  double sigma = 0.0;
+  double sigma = 0.0, last_step = std::numeric_limits<double>::infinity();
   for (int it = 0; it < 200; ++it) {
     const double x = mu * (1.0 - sigma);
     double a_star, a_slope;
@@ -121,7 +122,11 @@ inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
     if (df >= 0.0) return 1.0;
     const double next = sigma - f / df;
     if (next >= 1.0) return 1.0;
-    if (std::fabs(next - sigma) <= 1e-15 * std::max(next, 1e-300)) return next;
+    const double step = std::fabs(next - sigma);
+    if (step <= 1e-15 * std::max(next, 1e-300)) return next;
+    // Newton converges monotonically: a step that does not shrink is rounding noise.
+    if (step >= last_step) return next;
+    last_step = step;
     sigma = next;
   }
   return sigma;
@@ -136,17 +141,23 @@ inline double qbd_sigma(const PhaseType& ph, double lam, double mu) {
 inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
                         const PhaseType& ph, QbdSolution& sol) {
   const int m = ph.m;
-  const std::size_t mm = static_cast<std::size_t>(m) * m;
+  // Erlang mixtures of more than two phases use their structure: no m x m matrix at all.
+  const bool fast = ph.erlang && m > 2;
+  const std::size_t mm = fast ? 0 : static_cast<std::size_t>(m) * m;
   const bool infinite = std::isinf(Q);
   const double mu_N = mu[N - 1];
   std::vector<double> S(mm), t(static_cast<std::size_t>(m), 0.0), G(mm), A(mm),
       v_top(static_cast<std::size_t>(m), 0.0), d(static_cast<std::size_t>(m), 0.0),
       v(static_cast<std::size_t>(m)), H(mm);
-  for (std::size_t i = 0; i < mm; ++i) S[i] = lam * ph.S[i];
-  for (int i = 0; i < m; ++i) {
-    double s = 0.0;
-    for (int j = 0; j < m; ++j) s += S[i * m + j];
-    t[i] = -s;
+  if (fast) {
+    t[m - 1] = lam * ph.nu;  // the exit rates: only the last phase leaves
+  } else {
+    for (std::size_t i = 0; i < mm; ++i) S[i] = lam * ph.S[i];
+    for (int i = 0; i < m; ++i) {
+      double s = 0.0;
+      for (int j = 0; j < m; ++j) s += S[i * m + j];
+      t[i] = -s;
+    }
   }
   const double* alpha = ph.alpha.data();
   std::int64_t top;
@@ -164,23 +175,27 @@ inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
     sigma = m == 1 ? lam / mu_N : detail::qbd_sigma(ph, lam, mu_N);
     if (!(sigma < 1.0)) return kUnstable;
     // v_top (mu_N (1 - sigma) I - S) = alpha
-    if (ph.erlang && m > 2) {  // lower bidiagonal after transposition: one forward pass
+    if (fast) {  // lower bidiagonal after transposition: one forward pass
       const double nu = lam * ph.nu, diag = mu_N * (1.0 - sigma) + nu;
       v_top[0] = alpha[0] / diag;
       for (int j = 1; j < m; ++j) v_top[j] = (alpha[j] + nu * v_top[j - 1]) / diag;
-    }
-    for (int i = 0; i < m && !(ph.erlang && m > 2); ++i)
-      for (int j = 0; j < m; ++j)
-        A[i * m + j] = (i == j ? mu_N * (1.0 - sigma) : 0.0) - S[j * m + i];
-    if (!(ph.erlang && m > 2)) {
+    } else {
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j)
+          A[i * m + j] = (i == j ? mu_N * (1.0 - sigma) : 0.0) - S[j * m + i];
       std::copy(alpha, alpha + m, v_top.begin());
       detail::dense_solve(m, A.data(), v_top.data());
     }
   }
   // G = -S - t alpha (zero row sums, 0 for Poisson arrivals).
-  for (int i = 0; i < m; ++i)
+  for (std::size_t i = 0; i < mm / m; ++i)
     for (int j = 0; j < m; ++j) G[i * m + j] = -S[i * m + j] - t[i] * alpha[j];
-  if (infinite) {
+  if (infinite && fast) {
+    // v G = -v S - (v t) alpha, with (-v S)_j = nu (v_j - v_(j-1)).
+    const double nu = lam * ph.nu, vt = nu * v_top[m - 1];
+    for (int j = 0; j < m; ++j)
+      d[j] = (nu * (v_top[j] - (j > 0 ? v_top[j - 1] : 0.0)) - vt * alpha[j]) / (1.0 - sigma);
+  } else if (infinite) {
     for (int j = 0; j < m; ++j) {
       double s = 0.0;
       for (int i = 0; i < m; ++i) s += v_top[i] * G[i * m + j];
@@ -226,11 +241,12 @@ inline Status qbd_solve(const double* mu, std::int64_t N, double Q, double lam,
       mean /= m;
       for (int j = 0; j < m; ++j) u[j] = (d[j] - mean) - alpha[j];
       const double diag = rate_at(n) + nu;
-      a[0] = alpha[0] / diag;
-      b[0] = -nu * u[0] / diag;
+      const double inv = 1.0 / diag, w = nu * inv;  // one division per level
+      a[0] = alpha[0] * inv;
+      b[0] = -u[0] * w;
       for (int j = 1; j < l; ++j) {
-        a[j] = (alpha[j] + nu * a[j - 1]) / diag;
-        b[j] = (nu * b[j - 1] - nu * u[j]) / diag;
+        a[j] = alpha[j] * inv + w * a[j - 1];
+        b[j] = w * (b[j - 1] - u[j]);
       }
       const double vl = (alpha[l] + nu * a[l - 1]) / (diag + nu * u[l] - nu * b[l - 1]);
       double v1 = vl;
