@@ -363,3 +363,15 @@ def test_analyze_many_on_every_backend(rule):
             dispatch.use(None)
         m = arrivals.analyze(r, rate[i], arrival_cv=cv[i], admission=rule)
         assert [got[name][i] for name in m._fields] == list(m)
+
+
+def test_a_huge_batch_at_a_constant_rate_is_refused_not_solved():
+    """64 phases x 30,000 levels is beyond the work bound: a clear error at once."""
+    dispatch.use("cpp")
+    try:
+        r = inferplan.Replica(MODELS["decode"], max_batch=30_000)
+    finally:
+        dispatch.use(None)
+    with pytest.raises(ValueError, match="max_batch = 30000 is too large"):
+        arrivals.analyze(r, 0.5 * r.max_rate, arrival_cv=0.0)
+    assert arrivals.analyze(r, 0.5 * r.max_rate, arrival_cv=2.0).p_block == 0.0  # 2 phases

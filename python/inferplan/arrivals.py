@@ -275,11 +275,16 @@ def _raise(status, replica, rate):
             "no steady state (lower the rate or set max_queue)"
         )
     if status == Status.BAD_ARRIVAL_LEVELS:
+        if math.isinf(replica.max_queue):
+            size = f"max_batch = {replica.max_batch}"
+            fix = "a smaller max_batch or a larger arrival_cv (fewer phases)"
+        else:
+            size = f"max_batch + max_queue = {replica.max_batch + int(replica.max_queue)}"
+            fix = "max_queue=None (unbounded) or a shorter queue"
         raise ValueError(
-            f"max_batch + max_queue = {replica.max_batch + replica.max_queue:.0f} is too large "
-            "for the exact solve under non-Poisson arrivals (at most "
+            f"{size} is too large for the exact solve under non-Poisson arrivals (at most "
             f"{phasetype.MAX_LEVELS} levels, and levels x phases^3 within the kernel's work "
-            "bound); use max_queue=None (unbounded) or a shorter queue"
+            f"bound); use {fix}"
         )
     raise ValueError(status_message(status))
 
