@@ -218,7 +218,7 @@ ip::ConfigColumns config_columns(const ip_service* services, const std::int64_t*
 // through the kernel's own batch driver (inferplan::for_each_row).
 template <class Row, class Fail>
 void for_each_row(const ip::ConfigColumns& cfg, std::int64_t rows, int threads, Row&& row,
-                  Fail&& fail) {
+                  Fail&& fail, std::int64_t rows_per_thread = 2048) {
   ip::for_each_row(cfg, rows, threads,
                    [&](ip::Status s, const ip::ReplicaView& view, std::int64_t i) {
                      if (s == ip::kOk) {
@@ -226,7 +226,7 @@ void for_each_row(const ip::ConfigColumns& cfg, std::int64_t rows, int threads, 
                      } else {
                        fail(s, i);
                      }
-                   });
+                   }, rows_per_thread);
 }
 
 }  // namespace
@@ -558,7 +558,8 @@ int ip_analyze_arrivals_many(std::int64_t rows, const ip_service* services,
         [&](ip::Status s, std::int64_t i) {
           status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
           write_nan(&metrics[i]);
-        });
+        },
+        ip::kArrivalRowsPerThread);
     return IP_OK;
   });
 }
@@ -586,7 +587,8 @@ int ip_size_arrivals_many(std::int64_t rows, const ip_service* services,
         },
         [&](ip::Status s, std::int64_t i) {
           write_error(services[i].reserved != 0 ? +IP_BAD_RESERVED : +s, &out[i]);
-        });
+        },
+        ip::kArrivalRowsPerThread);
     return IP_OK;
   });
 }

@@ -90,9 +90,10 @@ inline std::int64_t max_batch_of(const ConfigColumns& cfg, std::int64_t rows) {
 // Prepares every row in per-worker scratch (sized once for the largest max
 // batch) and calls fn(status, view, row); view is valid only when status is kOk.
 template <class Fn>
-void for_each_row(const ConfigColumns& cfg, std::int64_t rows, int threads, Fn&& fn) {
+void for_each_row(const ConfigColumns& cfg, std::int64_t rows, int threads, Fn&& fn,
+                  std::int64_t rows_per_thread = 2048) {
   const std::int64_t max_n = max_batch_of(cfg, rows);
-  const int nthreads = resolve_threads(threads, rows);
+  const int nthreads = resolve_threads(threads, rows, rows_per_thread);
   std::vector<Scratch> scratch;
   scratch.reserve(static_cast<std::size_t>(nthreads));
   for (int w = 0; w < nthreads; ++w) scratch.emplace_back(max_n);
@@ -100,7 +101,7 @@ void for_each_row(const ConfigColumns& cfg, std::int64_t rows, int threads, Fn&&
     Scratch& sc = scratch[static_cast<std::size_t>(worker)];
     ReplicaView view;
     for (std::int64_t i = begin; i < end; ++i) fn(sc.prepare(cfg, i, view), view, i);
-  });
+  }, rows_per_thread);
 }
 
 // admission: an Admission rule (admission.hpp); kAdmitChain is analyze itself.
@@ -151,7 +152,8 @@ struct SizeColumns {
 // get their status and NaN outputs.
 template <class Fn>
 void for_each_config(const ConfigColumns& cfg, std::int64_t rows, int threads,
-                     const SizeColumns& sc, const MetricColumns& out, Fn&& fn) {
+                     const SizeColumns& sc, const MetricColumns& out, Fn&& fn,
+                     std::int64_t rows_per_thread = 2048) {
   for_each_row(cfg, rows, threads, [&](Status st, const ReplicaView& view, std::int64_t i) {
     if (st == kOk) {
       fn(view, i);
@@ -162,7 +164,7 @@ void for_each_config(const ConfigColumns& cfg, std::int64_t rows, int threads,
     sc.binding[i] = kBindNone;
     sc.iterations[i] = 0;
     out.write_nan(i);
-  });
+  }, rows_per_thread);
 }
 
 inline void write_size(const SizeColumns& sc, const MetricColumns& out, std::int64_t i,

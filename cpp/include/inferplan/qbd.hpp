@@ -815,6 +815,10 @@ inline Status size_arrivals(const ReplicaView& r, const Targets& t, double cv, s
 
 // ---- Batch calls: one arrival_cv per row (a column; stride 0 broadcasts). ----
 
+// A row costs a QBD solve (tens of microseconds) or a sizing (hundreds): a few dozen rows
+// pay for a thread.
+constexpr std::int64_t kArrivalRowsPerThread = 32;
+
 inline void analyze_arrivals_many(const ConfigColumns& cfg, Column<double> rate,
                                   Column<double> cv, std::int64_t rows, const MetricColumns& out,
                                   std::int32_t* status, int threads, std::int32_t admission,
@@ -828,7 +832,7 @@ inline void analyze_arrivals_many(const ConfigColumns& cfg, Column<double> rate,
     } else {
       out.write_nan(i);
     }
-  });
+  }, kArrivalRowsPerThread);
 }
 
 inline void size_arrivals_many(const ConfigColumns& cfg, const TargetColumns& tc,
@@ -839,7 +843,7 @@ inline void size_arrivals_many(const ConfigColumns& cfg, const TargetColumns& tc
     SizeResult r;
     size_arrivals(view, tc.row(i), cv[i], fit, admission, r);
     write_size(sc, out, i, r);
-  });
+  }, kArrivalRowsPerThread);
 }
 
 // (wait, TTFT) q-quantiles per row; NaN where status is not kOk.
@@ -854,7 +858,7 @@ inline void quantiles_arrivals_many(const ConfigColumns& cfg, Column<double> rat
     if (s != kOk) w = t = std::numeric_limits<double>::quiet_NaN();
     wait_q[i] = w;
     ttft_q[i] = t;
-  });
+  }, kArrivalRowsPerThread);
 }
 
 }  // namespace inferplan
