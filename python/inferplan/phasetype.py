@@ -1,8 +1,9 @@
 """Phase-type renewal processes and the level-dependent quasi-birth-death (QBD) solve of a
 replica fed by one (docs/model.md 6).
 
-This is the exact reference behind :mod:`inferplan.arrivals`: plain NumPy, written to be
-ported line by line to the C++ kernel. Units: rates per millisecond, times in ms.
+This is the exact reference behind :mod:`inferplan.arrivals`: plain NumPy, the solver of the
+Numba and NumPy backends and what the C++ kernel's port (``cpp/include/inferplan/qbd.hpp``,
+used on the C++ backend) is tested against. Units: rates per millisecond, times in ms.
 
 A renewal process whose gaps are phase-type ``PH(alpha, S)`` (``alpha`` the initial phase
 probabilities, ``S`` the sub-generator, exit rates ``t = -S 1``) makes the pair
