@@ -375,3 +375,18 @@ def test_a_huge_batch_at_a_constant_rate_is_refused_not_solved():
     with pytest.raises(ValueError, match="max_batch = 30000 is too large"):
         arrivals.analyze(r, 0.5 * r.max_rate, arrival_cv=0.0)
     assert arrivals.analyze(r, 0.5 * r.max_rate, arrival_cv=2.0).p_block == 0.0  # 2 phases
+
+
+@pytest.mark.parametrize("max_queue", (None, 20))
+@pytest.mark.parametrize("cv", (0.0, 1.0, 2.0))
+def test_ttft_by_batch_matches_the_reference(max_queue, cv):
+    cpp, ref = _pair(MODELS["prefill"], 16, max_queue)
+    for frac in (0.4, 0.9):
+        rate = frac * cpp.max_rate
+        for rule in RULES:
+            for q in (0.5, 0.99):
+                a = arrivals.ttft_quantile(cpp, rate, q, arrival_cv=cv, admission=rule,
+                                           by_batch=True)  # fmt: skip
+                b = arrivals.ttft_quantile(ref, rate, q, arrival_cv=cv, admission=rule,
+                                           by_batch=True)  # fmt: skip
+                assert _close(a, b), (frac, rule, q, a, b)

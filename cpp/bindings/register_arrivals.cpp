@@ -37,6 +37,17 @@ py::tuple quantiles_arrivals_scalar(const PyReplica& r, double rate, double q, d
   return py::make_tuple(s, w, t);
 }
 
+py::tuple ttft_by_batch_scalar(const PyReplica& r, double rate, double q, double cv,
+                               int admission, int fit) {
+  double v = 0.0;
+  int s;
+  {
+    py::gil_scoped_release release;
+    s = inferplan::ttft_by_batch_arrivals(r.impl.view(), rate, q, cv, fit, admission, &v);
+  }
+  return py::make_tuple(s, v);
+}
+
 py::tuple size_arrivals_scalar(const PyReplica& r, const py::sequence& targets, double cv,
                                int admission, int fit) {
   const inferplan::Targets t = targets_from(targets);
@@ -103,6 +114,8 @@ void register_arrivals(py::module_& m) {
   m.def("analyze_arrivals", &analyze_arrivals_scalar, py::arg("replica"), py::arg("rate"),
         py::arg("arrival_cv"), py::arg("admission") = 0, py::arg("fit") = 0);
   m.def("quantiles_arrivals", &quantiles_arrivals_scalar, py::arg("replica"), py::arg("rate"),
+        py::arg("q"), py::arg("arrival_cv"), py::arg("admission") = 0, py::arg("fit") = 0);
+  m.def("ttft_by_batch_arrivals", &ttft_by_batch_scalar, py::arg("replica"), py::arg("rate"),
         py::arg("q"), py::arg("arrival_cv"), py::arg("admission") = 0, py::arg("fit") = 0);
   m.def("size_arrivals", &size_arrivals_scalar, py::arg("replica"), py::arg("targets"),
         py::arg("arrival_cv"), py::arg("admission") = 0, py::arg("fit") = 0);

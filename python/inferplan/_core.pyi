@@ -183,3 +183,11 @@ def size_many(
     admission: typing.SupportsInt | typing.SupportsIndex = 0,
 ) -> None: ...
 def size_replica(replica: Replica, targets: collections.abc.Sequence) -> tuple: ...
+def ttft_by_batch_arrivals(
+    replica: Replica,
+    rate: typing.SupportsFloat | typing.SupportsIndex,
+    q: typing.SupportsFloat | typing.SupportsIndex,
+    arrival_cv: typing.SupportsFloat | typing.SupportsIndex,
+    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    fit: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> tuple: ...

@@ -369,6 +369,15 @@ def ttft_quantile(
         if not 0 < qf < 1:
             raise ValueError(f"q must be in (0, 1), got {q!r}")
         admission = _admission.check_admission(admission)
+        core = _native(_replica(replica)) if lengths is None else None
+        if core is not None:
+            rate, cv, fit = _rate(rate), _cv(arrival_cv), _fit(fit)
+            status, value = core.ttft_by_batch_arrivals(
+                replica._handle, rate, qf, cv, _admission.CODES[admission], _FITS[fit]
+            )
+            if status != 0:
+                _raise(status, replica, rate)
+            return value
         return _solved(replica, rate, arrival_cv, lengths, fit).ttft_by_batch(qf, admission)
     return _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit)[1]
 

@@ -574,6 +574,58 @@ inline void arrival_quantiles(const ReplicaView& r, const ArrivalSolve& a, doubl
   *ttft_q = w + (m[kTtftMs] - m[kWaitMs]);
 }
 
+// The q-quantile of TTFT with the service part taken at the batch each arrival joins: an
+// arrival that finds n < N requests starts at batch n + 1, one that waits at batch N, and
+// its first token comes after its prefill and one iteration there (the read-off at that
+// batch with service_ms = tau(b)); shifted by the admission rule's change of the mean.
+inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a, double q,
+                                    std::int32_t rule) {
+  double m[kNumMetrics];
+  arrival_admitted(r, a, rule, m);
+  const double shift = m[kTtftMs] - a.metrics[kTtftMs];
+  const std::int64_t N = r.chain.N;
+  auto part = [&](std::int64_t b) {
+    double prefill, itl;
+    arrival_read_off(r, static_cast<double>(b), r.tau[b - 1], &prefill, &itl);
+    return prefill + itl;
+  };
+  if (a.idle) return part(1) + shift;
+  const QbdSolution& sol = a.sol;
+  const double accepted = 1.0 - sol.p_block();
+  std::vector<double> s(static_cast<std::size_t>(N)), w(static_cast<std::size_t>(N));
+  double s_max = 0.0;
+  for (std::int64_t n = 0; n < N; ++n) {
+    s[n] = part(n + 1);
+    w[n] = sol.pa[n] / accepted;
+    s_max = std::max(s_max, s[n]);
+  }
+  const double s_full = part(N);
+  const double p_wait = qbd_wait_ccdf(sol, a.mu_N, 0.0);
+  auto cdf = [&](double x) {
+    const double y = x - s_full;
+    const double queued = y < 0.0 ? 0.0 : p_wait - qbd_wait_ccdf(sol, a.mu_N, y);
+    double joined = 0.0;
+    for (std::int64_t n = 0; n < N; ++n)
+      if (s[n] <= x) joined += w[n];
+    return joined + queued;
+  };
+  double lo = 0.0, hi = std::max(s_max, s_full) + 1.0;
+  while (cdf(hi) < q) {
+    lo = hi;
+    hi *= 2.0;
+    if (!std::isfinite(hi)) return std::numeric_limits<double>::quiet_NaN();
+  }
+  while (hi - lo > 1e-10 * hi) {
+    const double mid = 0.5 * (lo + hi);
+    if (cdf(mid) < q) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return hi + shift;
+}
+
 // ---- Entry points: a prepared replica, a rate, arrival_cv and its fit. ----
 
 inline Status check_arrivals(double cv, std::int32_t fit, std::int32_t rule) {
@@ -641,6 +693,25 @@ inline Status quantiles_arrivals(const ReplicaView& r, double rate, double q, do
   s = arrival_solve(r, mu, rate, ph, a);
   if (s != kOk) return s;
   arrival_quantiles(r, a, q, rule, wait_q, ttft_q);
+  return kOk;
+}
+
+// TTFT q-quantile (ms) with the service part at the batch each arrival joins
+// (arrival_ttft_by_batch); the QBD is solved at every arrival_cv, 1 included (one phase).
+inline Status ttft_by_batch_arrivals(const ReplicaView& r, double rate, double q, double cv,
+                                     std::int32_t fit, std::int32_t rule, double* out) {
+  Status s = check_arrivals(cv, fit, rule);
+  if (s != kOk) return s;
+  if (!(q > 0.0 && q < 1.0)) return kBadQuantile;
+  PhaseType ph;
+  s = fit_renewal(cv, fit, ph);
+  if (s != kOk) return s;
+  std::vector<double> mu;
+  arrival_mu(r, mu);
+  ArrivalSolve a;
+  s = arrival_solve(r, mu, rate, ph, a);
+  if (s != kOk) return s;
+  *out = arrival_ttft_by_batch(r, a, q, rule);
   return kOk;
 }
 
