@@ -88,6 +88,10 @@ def test_calls_equal_the_python_api(api, cpp, max_queue, cv, rule):
     assert w[0] == arrivals.wait_quantile(r, rate, 0.9, arrival_cv=cv, admission=rule)
     assert t[0] == arrivals.ttft_quantile(r, rate, 0.9, arrival_cv=cv, admission=rule)
     assert lib.ip_quantiles_arrivals(h, rate, 0.9, cv, 0, code, ffi.NULL, t) == 0
+    assert lib.ip_ttft_by_batch_arrivals(h, rate, 0.9, cv, 0, code, w) == 0
+    assert w[0] == arrivals.ttft_quantile(r, rate, 0.9, arrival_cv=cv, admission=rule,
+                                          by_batch=True)  # fmt: skip
+    assert lib.ip_ttft_by_batch_arrivals(h, rate, 0.0, cv, 0, code, w) == lib.IP_BAD_QUANTILE
     targets = {"itl_ms": 45.0, "ttft_percentile": (0.9, 600.0)}
     res = np.zeros(1, api.size_result_dtype)
     status = lib.ip_size_arrivals(h, ffi.from_buffer("ip_targets*", _targets(api, **targets)),

@@ -26,7 +26,8 @@
 
 #define INFERPLAN_ABI_VERSION 1
 /* Additions within ABI version 1 (compare with ip_abi_minor() at run time):
- * 1: arrivals beyond Poisson (ip_*_arrivals*, IP_BAD_ARRIVAL_*, IP_FIT_*, IP_NULL_ARRIVAL_CV). */
+ * 1: arrivals beyond Poisson (ip_*_arrivals*, ip_ttft_by_batch_arrivals, IP_BAD_ARRIVAL_*,
+ *    IP_FIT_*, IP_NULL_ARRIVAL_CV). */
 #define INFERPLAN_ABI_MINOR 1
 
 #if defined(_WIN32) || defined(__CYGWIN__)
@@ -294,6 +295,14 @@ INFERPLAN_API int ip_analyze_arrivals(const ip_replica* replica, double rate, do
 INFERPLAN_API int ip_quantiles_arrivals(const ip_replica* replica, double rate, double q,
                                         double arrival_cv, int32_t fit, int32_t admission,
                                         double* wait_ms, double* ttft_ms);
+
+/* The q-quantile (ms) of TTFT with the service part at the batch each arrival joins (n + 1
+ * for an arrival that finds n < max_batch, max_batch after a wait): the Python
+ * arrivals.ttft_quantile(..., by_batch=True). The chain is the QBD at every arrival_cv, 1
+ * included. *out_ms written only on IP_OK. */
+INFERPLAN_API int ip_ttft_by_batch_arrivals(const ip_replica* replica, double rate, double q,
+                                            double arrival_cv, int32_t fit, int32_t admission,
+                                            double* out_ms);
 
 /* As ip_size_admitted under arrival_cv. Returns out->status (IP_NOT_CERTIFIED when the solves
  * exceed the kernel's work bound) or a call error (then *out is untouched). */

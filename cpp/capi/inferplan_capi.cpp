@@ -513,6 +513,20 @@ int ip_quantiles_arrivals(const ip_replica* replica, double rate, double q, doub
   });
 }
 
+int ip_ttft_by_batch_arrivals(const ip_replica* replica, double rate, double q,
+                              double arrival_cv, std::int32_t fit, std::int32_t admission,
+                              double* out_ms) {
+  if (!replica) return IP_NULL_REPLICA;
+  if (!out_ms) return IP_NULL_OUT;
+  return guarded([&]() -> int {
+    double v = 0.0;
+    int s = ip::ttft_by_batch_arrivals(replica->impl.view(), rate, q, arrival_cv, fit, admission,
+                                       &v);
+    if (s == ip::kOk) *out_ms = v;
+    return s;
+  });
+}
+
 int ip_size_arrivals(const ip_replica* replica, const ip_targets* targets, double arrival_cv,
                      std::int32_t fit, std::int32_t admission, ip_size_result* out) {
   if (!replica) return IP_NULL_REPLICA;

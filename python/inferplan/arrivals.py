@@ -14,9 +14,8 @@ With ``arrival_cv == 1`` (and no ``lengths``) every call returns exactly what th
 :class:`~inferplan.Replica` method of the same name returns, bit for bit.
 
 On the C++ backend the calls run in the kernel (``qbd.hpp``, with the GIL released); with
-``lengths`` or ``by_batch=True`` the service vector or the TTFT mixture is built here and
-the solve is the kernel's. The other backends use the NumPy implementation below (the
-reference, :mod:`inferplan.phasetype`).
+``lengths`` the service vector is built here and the solve is the kernel's. The other
+backends use the NumPy implementation below (the reference, :mod:`inferplan.phasetype`).
 
 >>> import inferplan
 >>> from inferplan import arrivals
