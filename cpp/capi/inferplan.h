@@ -283,7 +283,7 @@ INFERPLAN_API int ip_size_many(int64_t rows, const ip_service* services,
  * what its Poisson counterpart returns (ip_analyze_admitted, ip_size_admitted, the quantiles
  * shifted by the admission rule's change of the mean), bit for bit. fit: IP_FIT_GAMMA or
  * IP_FIT_BALANCED. Errors: IP_BAD_ARRIVAL_CV, IP_BAD_ARRIVAL_FIT, IP_BAD_ADMISSION,
- * IP_BAD_ARRIVAL_LEVELS (a finite queue of more than 400,000 levels, or levels x phases^3
+ * IP_BAD_ARRIVAL_LEVELS (a finite queue of more than 400,000 levels, or levels x phases
  * beyond the kernel's work bound), and the statuses of the Poisson calls. */
 
 /* Metrics at rate (req/s) as ip_analyze_admitted, under arrival_cv; *out written on IP_OK. */

@@ -297,7 +297,7 @@ const char* ip_status_message(int status) {
     case IP_BAD_ARRIVAL_FIT: return "fit must be IP_FIT_GAMMA or IP_FIT_BALANCED";
     case IP_BAD_ARRIVAL_LEVELS:
       return "arrival_cv != 1: max_batch + max_queue must be at most 400,000 levels and levels "
-             "x phases^3 within the kernel's work bound (use an unbounded queue, a shorter "
+             "x phases within the kernel's work bound (use an unbounded queue, a shorter "
              "queue or a larger arrival_cv)";
     case IP_NULL_ARRIVAL_CV: return "arrival_cv (the array) is NULL";
     case IP_NULL_SERVICE: return "service (or services) is NULL";

@@ -91,7 +91,7 @@ _MESSAGES = {
     Status.BAD_ARRIVAL_FIT: "fit must be 0 (gamma: three moments of the Gamma law) or "
     "1 (balanced means)",
     Status.BAD_ARRIVAL_LEVELS: "the exact solve under non-Poisson arrivals takes at most "
-    "400,000 levels (max_batch + max_queue) and levels x phases^3 within the kernel's work "
+    "400,000 levels (max_batch + max_queue) and levels x phases within the kernel's work "
     "bound: use max_queue=None (unbounded), a shorter queue or a larger arrival_cv",
 }
 

@@ -287,7 +287,7 @@ def _raise(status, replica, rate):
             fix = "max_queue=None (unbounded) or a shorter queue"
         raise ValueError(
             f"{size} is too large for the exact solve under non-Poisson arrivals (at most "
-            f"{phasetype.MAX_LEVELS} levels, and levels x phases^3 within the kernel's work "
+            f"{phasetype.MAX_LEVELS} levels, and levels x phases within the kernel's work "
             f"bound); use {fix}"
         )
     raise ValueError(status_message(status))
