@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,6 +45,17 @@ from .admission import _chunks_at
 POINTS = 48
 """Quadrature points per length law (Gauss-Hermite on the log scale for a lognormal,
 equal-probability bins of samples; the mean is restored exactly)."""
+
+
+@lru_cache(maxsize=8)
+def _gauss_hermite(points: int):
+    """Gauss-Hermite nodes and normalised weights of the standard normal law (read-only
+    arrays, computed once per point count: an eigenvalue problem per call otherwise)."""
+    z, w = np.polynomial.hermite_e.hermegauss(points)
+    w = w / w.sum()
+    z.setflags(write=False)
+    w.setflags(write=False)
+    return z, w
 
 
 def _points(mean: float, cv: float, values, points: int):
@@ -62,8 +74,7 @@ def _points(mean: float, cv: float, values, points: int):
         # exp(k mu + k^2 s2 / 2) come out to a relative error far below 1e-6 for k <= 2
         # (a quantile grid would cut the upper tail and lose up to 10% of E[X^2]).
         s2 = math.log1p(cv * cv)
-        z, w = np.polynomial.hermite_e.hermegauss(points)
-        w = w / w.sum()
+        z, w = _gauss_hermite(points)
         x = np.exp(math.log(mean) - s2 / 2 + math.sqrt(s2) * z)
     m = float(x @ w)
     if m > 0:
