@@ -218,8 +218,8 @@ def test_fleet_cov_use_sizes_g1_servers_with_their_arrival_and_service_cov(infer
 
     system = load_system(inferno_dir / "g1" / "small")
     assert {(s.load.arrival_cov, s.load.service_cov) for s in system.servers} == {(1.5, 1.5)}
-    ignore = build_candidates(system)
-    use = build_candidates(system, cov="use")
+    ignore = build_candidates(system, cov="ignore")
+    use = build_candidates(system)  # the default uses them
     assert use.replicas.sum() > ignore.replicas.sum()
     classes = {c.name: c for c in system.classes}
     checked = 0
@@ -309,6 +309,8 @@ def test_cli_bad_arrival_cv_is_one_line(inferplan_cli, one_line_error):
 
 def test_cli_optimize_cov(inferplan_cli, inferno_dir):
     path = str(inferno_dir / "g1" / "small")
-    ignore = json.loads(inferplan_cli("optimize", path, "--format", "json").stdout)
-    use = json.loads(inferplan_cli("optimize", path, "--cov", "use", "--format", "json").stdout)
+    ignore = json.loads(
+        inferplan_cli("optimize", path, "--cov", "ignore", "--format", "json").stdout
+    )
+    use = json.loads(inferplan_cli("optimize", path, "--format", "json").stdout)  # default
     assert use["totalCost"] > ignore["totalCost"] == pytest.approx(35121)

@@ -294,7 +294,7 @@ class _Servers:
     out_cv: np.ndarray  # 0: mean lengths
 
 
-def _server_columns(system: System, cat: _Catalogue, cov: str = "ignore") -> _Servers:
+def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Servers:
     classes = {c.name: c for c in system.classes}
     n = len(system.servers)
     mode = [_NONE] * n
@@ -570,7 +570,7 @@ def build_candidates(
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
     admission: str | None = None,
-    cov: str = "ignore",
+    cov: str = "use",
 ) -> Candidates:
     """Size every (server, accelerator) pair and turn the result into candidates.
 
@@ -587,11 +587,11 @@ def build_candidates(
     met as an arriving request sees them (see :meth:`inferplan.Replica.analyze`) rather than
     at the chain's mean batch; None keeps the reference's sizing.
 
-    ``cov``: ``"ignore"`` (default, as the reference) sizes for Poisson arrivals and mean
-    lengths whatever the loads' ``arrivalCOV`` and ``serviceCOV`` say; ``"use"`` sizes
-    each server's candidates with ``arrival_cv = arrivalCOV`` and an output length of
-    coefficient of variation ``serviceCOV`` (lognormal, :class:`inferplan.lengths.Lengths`),
-    a field that is absent or 0 meaning not set (docs/allocation.md).
+    ``cov``: ``"use"`` (default) sizes each server's candidates with
+    ``arrival_cv = arrivalCOV`` and an output length of coefficient of variation
+    ``serviceCOV`` (lognormal, :class:`inferplan.lengths.Lengths`), a field that is absent
+    or 0 meaning not set (docs/allocation.md); ``"ignore"`` sizes for Poisson arrivals and
+    mean lengths whatever the fields say, as the reference does.
     """
     from ..admission import check_admission
 

@@ -98,10 +98,10 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--cov",
         choices=("ignore", "use"),
-        default="ignore",
-        help="the loads' arrivalCOV and serviceCOV: ignore = Poisson arrivals and mean "
-        "lengths, as the reference (default); use = size with them (arrival CV, output-length "
-        "CV; absent or 0 = not set; docs/allocation.md)",
+        default="use",
+        help="the loads' arrivalCOV and serviceCOV: use = size with them (arrival CV, "
+        "output-length CV; absent or 0 = not set; default); ignore = Poisson arrivals and "
+        "mean lengths, as the reference sizes (docs/allocation.md)",
     )
     p.add_argument(
         "--rules",
