@@ -27,7 +27,10 @@ def random_system(
     policy: str = "None",
     current: bool = False,
 ) -> System:
-    """A random g3 system whose capacity is ``tight`` x what the cheapest choices would need."""
+    """Return a random g3 system with capacity ``tight`` x the cheapest need.
+
+    Its capacity is ``tight`` x what the cheapest choices would need.
+    """
     rng = np.random.default_rng(seed)
     accs = []
     for a in range(accelerators):

@@ -19,7 +19,7 @@ PACKAGE_ROOT = str(Path(inferplan.__file__).resolve().parents[1])
 
 
 def package_env(**extra: str) -> dict[str, str]:
-    """This environment, with the tests' inferplan first on the path, plus ``extra``."""
+    """Return the environment, with the tests' inferplan first on the path, plus ``extra``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     env.update(extra)

@@ -1,6 +1,9 @@
-"""Start-up: public names load on first use, commands import only what they need, and the
-fleet's modules import each other one way. Fresh interpreters (subprocesses), so that what
-this test session already imported does not hide an eager import."""
+"""Start-up.
+
+Public names load on first use, commands import only what they need, and the fleet's modules
+import each other one way. Fresh interpreters (subprocesses), so that what this test session
+already imported does not hide an eager import.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ HEAVY = ("pandas", "matplotlib", "highspy", "pyarrow", "dask", "scipy", "numba",
 
 
 def fresh(code: str) -> dict:
-    """Runs ``code`` in a fresh interpreter; it leaves a JSON-able ``out``, which is
-    returned with ``modules``: the top-level names of the modules loaded at the end."""
+    """Run ``code`` in a fresh interpreter.
+
+    It leaves a JSON-able ``out``, which is returned with ``modules``: the top-level names
+    of the modules loaded at the end.
+    """
     script = (
         code
         + "\nimport json, sys\nout['modules'] = sorted({m.split('.')[0] for m in sys.modules})"
@@ -122,7 +128,7 @@ def test_public_names_resolve_and_dir_lists_them(module):
 
 
 def test_fleet_modules_import_one_way():
-    """solution imports neither solver; milp does not import solvers (no circle)."""
+    """The solution module imports neither solver; milp does not import solvers (no circle)."""
     got = fresh("import inferplan.fleet.solution\nout = {}")
     assert "inferplan.fleet.solvers" not in got["inferplan"]
     assert "inferplan.fleet.milp" not in got["inferplan"]

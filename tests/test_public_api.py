@@ -1,6 +1,8 @@
-"""Every public module says what it exports: ``__all__`` lists names that resolve (a
-module's own public functions and classes among them) and ``__dir__`` offers them without
-the module's imports and private helpers."""
+"""Every public module says what it exports.
+
+``__all__`` lists names that resolve (a module's own public functions and classes among
+them) and ``__dir__`` offers them without the module's imports and private helpers.
+"""
 
 from __future__ import annotations
 

@@ -62,10 +62,12 @@ def test_rerun_is_a_noop_and_a_deleted_part_is_recomputed(tmp_path):
     parts[3].unlink()
     (tmp_path / ".part-000005.parquet.tmp-1-dead").write_bytes(b"half a file")
     fixed = inferplan.sweep(spec(), tmp_path, progress=False)
-    assert fixed.computed_chunks == 1 and fixed.computed_rows == 97
+    assert fixed.computed_chunks == 1
+    assert fixed.computed_rows == 97
     assert not list(tmp_path.glob(".*tmp*"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["done_chunks"] == list(range(first.num_chunks))
+    assert manifest["complete"]
+    assert manifest["done_chunks"] == list(range(first.num_chunks))
     assert_same_rows(inferplan.read_sweep(tmp_path), expected())
 
 
@@ -106,7 +108,8 @@ def test_integer_log_axis_rounds_and_drops_repeats():
     )
     values = s.factors[0].values["max_batch"]
     assert values.dtype == np.int64
-    assert values[0] == 1 and values[-1] == 256
+    assert values[0] == 1
+    assert values[-1] == 256
     assert np.all(np.diff(values) > 0)
 
 
@@ -205,7 +208,8 @@ def test_summary_ranks_by_cost_energy_or_rate(tmp_path, capsys):
     assert by_rate["throughput"].max() == plain[plain.status == 0].throughput.max()
     assert main(["sweep-summary", str(tmp_path / "cost"), "--top", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "cost_per_million_tokens" in printed and "small" in printed
+    assert "cost_per_million_tokens" in printed
+    assert "small" in printed
 
 
 SIZE_SPEC = {
@@ -269,7 +273,8 @@ def test_size_and_optimal_concurrency_equal_direct_calls(tmp_path, operation):
     assert frame["binding"][~ok].isna().all()
     assert set(frame["binding"].dropna()) >= {"ttft_percentile", "tps"}
     best = summarize(tmp_path, by="max_batch")
-    assert len(best) == 8 and (best["status"] == 0).all()
+    assert len(best) == 8
+    assert (best["status"] == 0).all()
 
 
 def test_size_sweep_with_admission_equals_direct_calls(tmp_path):
@@ -314,7 +319,9 @@ def test_analyze_sweep_with_admission(tmp_path):
 
 def test_size_spec_validation():
     s = load_spec(SIZE_SPEC)
-    assert "rate" in s.columns and "binding" in s.columns and "target_itl_ms" in s.columns
+    assert "rate" in s.columns
+    assert "binding" in s.columns
+    assert "target_itl_ms" in s.columns
     for change, key in [
         ({"rate": [1.0]}, "axes.rate"),
         ({"ttft_pq": [0, 1.5], "ttft_p_ms": [0, 1]}, "axes.ttft_pq[1]"),

@@ -52,7 +52,8 @@ def test_cluster_matches_in_process(tmp_path, client, workers_write):
     assert res.computed_chunks == local.num_chunks
     assert len(client.nthreads()) == 2
     a, b = parts(tmp_path / "local"), parts(tmp_path / "dask")
-    assert list(a) == list(b) and len(a) == local.num_chunks
+    assert list(a) == list(b)
+    assert len(a) == local.num_chunks
     assert a == b  # byte for byte
     assert inferplan.read_sweep(tmp_path / "local").equals(inferplan.read_sweep(tmp_path / "dask"))
 
