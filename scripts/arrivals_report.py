@@ -1,5 +1,7 @@
-"""Writes docs/traffic.md: inferplan.arrivals (renewal arrivals solved as a QBD) and
-inferplan.lengths (length laws) against the continuous-batching simulator.
+"""Writes docs/traffic.md.
+
+inferplan.arrivals (renewal arrivals solved as a QBD) and inferplan.lengths (length laws)
+against the continuous-batching simulator.
 
     PYTHONPATH=python python scripts/arrivals_report.py [--quick] [--out docs/traffic.md]
 
@@ -32,7 +34,7 @@ MODELS = {
     "PrefillDecode": (
         PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200),
         32,
-    ),  # fmt: skip
+    ),
 }
 MEAN_TOL, P99_TOL = 0.10, 0.15
 
@@ -45,6 +47,7 @@ def _err(value, est):
 
 
 def point(model, max_batch, load, cv, out_cv, n, reps):
+    """Compare the analysis with simulation at one load."""
     replica = Replica(model, max_batch=max_batch)
     lengths = None if out_cv is None else Lengths(out_cv=out_cv)
     base = arrivals.analyze(replica, 1.0, lengths=lengths) if lengths else replica.analyze(1.0)
@@ -73,14 +76,17 @@ def point(model, max_batch, load, cv, out_cv, n, reps):
 
 
 def fmt(x):
+    """Format a number, or ``-`` for None."""
     return "-" if x is None else f"{x:.4g}"
 
 
 def pct(x):
+    """Format a relative error as a signed percentage."""
     return "n/a" if not math.isfinite(x) else f"{100 * x:+.1f}%"
 
 
 def misses(rows, label, max_load=0.9):
+    """Return the rows whose errors exceed the tolerances, up to ``max_load``."""
     out = []
     for r in rows:
         if r["load"] > max_load + 1e-9:
@@ -94,6 +100,7 @@ def misses(rows, label, max_load=0.9):
 
 
 def main():
+    """Run the report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke test: few requests")
     ap.add_argument("--out", default=str(ROOT / "docs" / "traffic.md"))

@@ -1,4 +1,6 @@
-"""Cost of the admission rules (Replica.analyze/size with ``admission=``, analyze_many and
+"""Cost of the admission rules against the chain's read-off.
+
+Cost of the admission rules (Replica.analyze/size with ``admission=``, analyze_many and
 size_many) against the chain's read-off, measured in the same process on the same inputs.
 
     python scripts/bench_admission.py [--rows 200000]
@@ -22,10 +24,12 @@ from _bench_common import random_configs
 
 
 def per_call_us(fn, number: int) -> float:
+    """Return the best time per call of ``fn``, in microseconds."""
     return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
 
 
 def best_seconds(fn, repeat: int = 3) -> float:
+    """Return the best wall time of ``fn()`` over ``repeat`` runs, in seconds."""
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -35,6 +39,7 @@ def best_seconds(fn, repeat: int = 3) -> float:
 
 
 def main() -> None:
+    """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args()

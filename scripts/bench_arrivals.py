@@ -22,6 +22,7 @@ LENGTHS = Lengths(in_cv=1.0, out_cv=1.0)
 
 
 def per_call(fn, min_time=0.5):
+    """Return the mean time per call of ``fn``, in seconds."""
     n, elapsed = 1, 0.0
     while elapsed < min_time:
         t0 = time.perf_counter()
@@ -33,6 +34,7 @@ def per_call(fn, min_time=0.5):
 
 
 def main():
+    """Run the benchmark."""
     print(f"backend: {inferplan.backend()}")
     cases = [
         ("DecodeOnly N=48", inferplan.Replica(inferplan.DecodeOnly(19, 1, 256), max_batch=48),
