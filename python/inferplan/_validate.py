@@ -35,7 +35,7 @@ _NOT_GIVEN: Any = object()
 
 
 def _g(x: float) -> str:
-    """A bound as people write it: 2147483647, 16777216, 0.5, 1e+20."""
+    """Return a bound as people write it: 2147483647, 16777216, 0.5, 1e+20."""
     if float(x).is_integer() and abs(x) < 1e16:
         return str(int(x))
     return f"{x:g}"
@@ -111,7 +111,7 @@ def count(
     maximum: int = MAX_COUNT,
     error: type[ValueError] = ValueError,
 ) -> int:
-    """An integer in ``[minimum, maximum]`` (an integral float such as 4.0 is accepted)."""
+    """Return an integer in ``[minimum, maximum]`` (an integral float such as 4.0 is accepted)."""
     return number(
         value, name, where=where, minimum=minimum, maximum=maximum, integer=True, error=error
     )
@@ -120,7 +120,7 @@ def count(
 def fraction(
     value: Any, name: str, *, where: str | None = None, error: type[ValueError] = ValueError
 ) -> float:
-    """A number strictly between 0 and 1."""
+    """Return a number strictly between 0 and 1."""
     return number(value, name, where=where, above=0.0, below=1.0, error=error)
 
 
@@ -158,8 +158,10 @@ def choice(
 
 
 def option(**rules: Any):
-    """An ``argparse`` ``type=`` for a number checked with :func:`number`'s ``rules``
-    (``minimum=0``, ``above=0``, ``integer=True``, ``maximum=...``, ``allow_inf=True``).
+    """Return an ``argparse`` ``type=`` for a number checked with :func:`number`'s ``rules``.
+
+    For example ``minimum=0``, ``above=0``, ``integer=True``, ``maximum=...``,
+    ``allow_inf=True``.
 
     argparse prefixes the message with the option: ``argument --z: must be finite, got 'nan'``.
     """
@@ -189,7 +191,7 @@ def percentile_option(text: str) -> tuple[float, float]:
 
 
 def number_list(**rules: Any):
-    """An ``argparse`` type for comma-separated numbers, each checked with ``rules``."""
+    """Return an ``argparse`` type for comma-separated numbers, each checked with ``rules``."""
 
     def parse(text: str) -> list:
         items = text.split(",")
@@ -222,8 +224,11 @@ def input_file(path: str | os.PathLike, name: str = "input") -> Path:
 
 
 def output_file(path: str | os.PathLike, name: str = "--out") -> Path:
-    """``path`` if a file can be written there: its directory exists and it is not itself
-    a directory. Checked before any work, so that a typo does not waste a long run."""
+    """``path`` if a file can be written there.
+
+    Its directory exists and it is not itself a directory. Checked before any work, so that
+    a typo does not waste a long run.
+    """
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{name} {str(p)!r} is a directory; give a file name")

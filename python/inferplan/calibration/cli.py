@@ -18,6 +18,7 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``calibrate`` command to ``subparsers``."""
     p = subparsers.add_parser(
         "calibrate",
         help="fit one engine profile to benchmark files (GuideLLM, vLLM) and report its error",
@@ -48,6 +49,7 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_calibrate(args) -> int:
+    """Run ``inferplan calibrate``; return the exit status."""
     from .._validate import output_file
     from .calibrate import calibrate
     from .readers import BenchmarkWarning, read_benchmarks
