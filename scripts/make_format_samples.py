@@ -185,7 +185,8 @@ def vllm_bench(name):
 
 def engine_logs(name, n=40):
     """Write a vLLM log and Prometheus scrapes from recorded engine statistics."""
-    rows = list(csv.DictReader((DATA / "vllm-logs" / name).open()))[:n]
+    with (DATA / "vllm-logs" / name).open(newline="") as f:
+        rows = list(csv.DictReader(f))[:n]
     log, prom = [], []
     prompt_total = gen_total = 0.0
     t0 = float(rows[0]["timestamp"])

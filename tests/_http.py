@@ -47,7 +47,9 @@ class Server:
         deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"inferplan serve exited: {self.proc.stderr.read().decode()}")
+                err = self.proc.stderr.read().decode()
+                self.stop()  # closes the pipes
+                raise RuntimeError(f"inferplan serve exited: {err}")
             try:
                 status, _ = self.request("GET", "/healthz")
                 if status == 200:

@@ -93,9 +93,9 @@ def _one_line_error(proc, *needles: str) -> str:
 
 @pytest.fixture(scope="session")
 def one_line_error():
-    """``one_line_error(proc, *needles)``.
+    """Provide ``one_line_error(proc, *needles)``, which checks a one-line CLI error.
 
-    Assert a CLI failure is exit status 2 with one error line (no traceback) holding every
-    needle; returns the line.
+    It asserts a CLI failure is exit status 2 with one error line (no traceback) holding
+    every needle, and returns the line.
     """
     return _one_line_error

@@ -1,4 +1,4 @@
-"""Independent truth.
+"""Independent truth for the chain tests: a dense CTMC solve.
 
 The replica's chain solved as a dense CTMC (generator matrix, linear solve), without any of
 the kernel's closed forms. The solve runs in 40-digit arithmetic (mpmath) so that tiny

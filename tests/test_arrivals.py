@@ -1,4 +1,4 @@
-"""inferplan.arrivals.
+"""Tests of inferplan.arrivals: the replica under renewal arrivals.
 
 The replica under renewal arrivals, solved as a QBD, against independent truth: the
 birth-death kernel (Poisson), GI/M/1 closed forms through the root of the LST equation
@@ -322,7 +322,7 @@ def test_measure_cv():
 
 @pytest.mark.parametrize("cv", [1.2, 2.0])
 def test_many_slots_with_slow_low_levels_against_dense_generator(cv):
-    """N = 64 with a long prefill.
+    """N = 64 with a long prefill agrees with the dense generator solve.
 
     mu(1) is tiny next to the arrival rate, where the backward recursion must not let
     rounding grow (the level solve's d 1 = 0 invariant).

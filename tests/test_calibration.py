@@ -130,7 +130,8 @@ def test_current_csv_realigns_the_extra_errored_blocks():
     name.
     """
     path = FORMATS / "guidellm-current-i1024-o4096.csv"
-    rows = list(csv.reader(path.open()))
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
     assert len(rows[4]) > len(rows[0])  # the data row is longer than its header
     df = _quiet_read(path)
     thr = df[df.arrival == "throughput"].iloc[0]
@@ -141,7 +142,8 @@ def test_current_csv_realigns_the_extra_errored_blocks():
 
 
 def test_current_csv_row_that_cannot_be_aligned_is_named(tmp_path):
-    rows = list(csv.reader((FORMATS / "guidellm-current-i1024-o4096.csv").open()))
+    with (FORMATS / "guidellm-current-i1024-o4096.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
     rows[6] = rows[6][:-9] + rows[6][-1:]  # data row 4 loses two stat blocks and a cell
     bad = tmp_path / "cut.csv"
     with bad.open("w", newline="") as f:
@@ -180,7 +182,8 @@ def test_vllm_benchmark_serving_json_lines(tmp_path):
 
 def test_engine_statistics_csv_log_and_prometheus_agree():
     csv_df = _quiet_read(LOGS / "vllm_log_scale100_prompt500.csv")
-    raw = list(csv.DictReader((LOGS / "vllm_log_scale100_prompt500.csv").open()))
+    with (LOGS / "vllm_log_scale100_prompt500.csv").open(newline="") as f:
+        raw = list(csv.DictReader(f))
     assert len(csv_df) == len(raw)
     # iteration time only on pure-decode samples: 1000 * running / generation throughput
     for r, (_, row) in zip(raw, csv_df.iterrows(), strict=True):

@@ -1,4 +1,4 @@
-"""Start-up.
+"""Tests of start-up: lazy public names and one-way imports.
 
 Public names load on first use, commands import only what they need, and the fleet's modules
 import each other one way. Fresh interpreters (subprocesses), so that what this test session

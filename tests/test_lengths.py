@@ -1,4 +1,4 @@
-"""inferplan.lengths.
+"""Tests of inferplan.lengths: output-length laws.
 
 Length laws in the service time and read-off, against the model's own formulas (one length),
 the moments of the work, and the simulator.

@@ -198,7 +198,7 @@ def test_unbounded_queue_above_saturation_is_unstable(backend):
 
 
 def test_itl_is_never_below_a_lone_request(backend):
-    """The case from the issue.
+    """ITL never falls below a lone request's, even with chunked prefill (a reported case).
 
     The mean service time (an average over batches with fewer chunks) fell below the prefill
     read off at c(round(B)): ITL was -275.5 ms. The decode part keeps at least a lone
@@ -239,7 +239,7 @@ def test_wait_quantile_of_an_idle_replica_is_zero(backend):
 
 
 def test_percentile_target_at_the_top_of_the_doubles(backend):
-    """A TTFT percentile target of 1e308 ms.
+    """A TTFT percentile target of 1e308 ms is met without summing the whole queue.
 
     mu(N) t overflows, no queued request is still waiting then (it used to sum a window of
     the whole queue: 6.5e8 terms per evaluation).

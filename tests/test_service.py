@@ -94,7 +94,7 @@ def test_solve_matches_reference_golden(server, reference_dir):
 
 
 def test_target_matches_reference_golden(server, reference_dir):
-    """/analyzer/target.
+    """``/analyzer/target`` matches the reference's golden outputs.
 
     The sized point and the rate each target allows; infeasible targets answered 400 naming
     the target, as the reference's 'below the bounded region'.

@@ -1,4 +1,4 @@
-"""Sizing.
+"""Tests of sizing: the largest rate meeting the SLOs.
 
 The largest rate meeting the SLOs, against a slow reference, closed forms and the reference
 analyzer's golden outputs, on every backend.
@@ -115,9 +115,9 @@ def _golden_replica(row):
 
 
 def test_golden_sizing(backend, reference_dir):
-    """sz_* columns.
+    """The reference analyzer's sizing outputs (sz_* columns) are matched.
 
-    per-target rates to 1e-4 where the reference converged; infeasible for the same target;
+    Per-target rates to 1e-4 where the reference converged; infeasible for the same target;
     N = 1 cases (the reference's artefacts) get the correct answer.
     """
     checked = 0

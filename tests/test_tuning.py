@@ -87,7 +87,7 @@ def test_outliers_are_gated_and_idle_windows_skipped():
 
 
 def test_prefill_decode_parameters_from_varied_requests():
-    """PrefillDecode.
+    """The tuner separates a PrefillDecode model's alpha, beta and gamma.
 
     The ITL read-off of docs/model.md 2.2 at windows of different request sizes separates
     alpha, beta and gamma.

@@ -1,4 +1,4 @@
-"""Typing.
+"""Tests of the package's typing: ``py.typed`` and the kernel's stub.
 
 The package is marked typed (``py.typed``) and ships a stub of the compiled kernel whose
 names are the module's (scripts/gen_core_stub.py regenerates it).

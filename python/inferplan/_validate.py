@@ -224,7 +224,7 @@ def input_file(path: str | os.PathLike, name: str = "input") -> Path:
 
 
 def output_file(path: str | os.PathLike, name: str = "--out") -> Path:
-    """``path`` if a file can be written there.
+    """Return ``path`` if a file can be written there, else raise ValueError.
 
     Its directory exists and it is not itself a directory. Checked before any work, so that
     a typo does not waste a long run.

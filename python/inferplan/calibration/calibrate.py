@@ -300,7 +300,7 @@ def load_profile(path) -> Calibration:
 
 
 def predict(engine: EngineModel, points, *, ttft: str = "mean"):
-    """See :meth:`Calibration.predict`.
+    """Predict the metrics of ``points`` under ``engine`` (see :meth:`Calibration.predict`).
 
     ``ttft`` names the measured TTFT the errors are taken against ("mean": ttft_ms,
     "median": ttft_median_ms).

@@ -213,7 +213,7 @@ def _size_one(replica: Replica, **target):
 
 
 def target(p: Problem) -> dict[str, Any]:
-    """``/target``.
+    """Answer ``/target``: the largest rate meeting the TTFT and ITL targets.
 
     The largest rate meeting ``targetTTFT`` and ``targetITL`` (0 = unset), the metrics
     there, and the rate each target alone allows (an unset target allows the reference's
@@ -268,7 +268,7 @@ def brackets(p: Problem, m_max: int) -> tuple[int, int]:
 
 
 def optimize(p: Problem) -> dict[str, Any]:
-    """``/optimize``.
+    """Answer ``/optimize``: the smallest max batch at near-peak throughput.
 
     The smallest max batch in 1..maxBatchSize whose sized throughput is within 1%
     (epsilon/2) of the throughput at maxBatchSize, by the reference's onset search (anchor

@@ -171,7 +171,7 @@ def optimize_state(state: OptimizerState, doc: Any) -> dict[str, Any]:
 
 
 def optimize_one(state: OptimizerState, doc: Any) -> dict[str, Any]:
-    """``POST /optimizeOne``.
+    """Serve ``POST /optimizeOne``: allocate the system in the body.
 
     Allocate the system in the body (it becomes the state, so the getters show it
     afterwards, as in the reference).
