@@ -491,8 +491,11 @@ def test_calibrate_rejects_bad_input(guidellm):
 
 
 def test_calibrate_lists_the_points_it_leaves_out(guidellm):
-    """A point of the user's own DataFrame with no measured latency is left out and named,
-    never dropped silently; a negative latency is an error naming the point."""
+    """A point with no measured latency is left out and named, never dropped silently.
+
+    That holds for a point of the user's own DataFrame; a negative latency is an error naming
+    the point.
+    """
     base = inferplan.calibrate(guidellm)
     assert base.skipped == [
         line for line in base.skipped if "not fitted" in line

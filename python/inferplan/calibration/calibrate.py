@@ -368,7 +368,7 @@ def _where(df, i: int) -> str:
 
 
 def _fit_arrays(df, ttft_column="ttft_ms"):
-    """The fitted points and the points left out, each with its reason.
+    """Return the fitted points and the points left out, each with its reason.
 
     A measured latency that is negative or infinite is an error naming the point; a missing
     one (NaN, or a column the points do not have) leaves the point out, and so does an
