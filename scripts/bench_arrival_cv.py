@@ -34,6 +34,7 @@ def _before(self, rate, *, admission=None):
 
 
 def main(number: int = 100_000, repeat: int = 15) -> None:
+    """Time the method as it is and as it was, interleaved; print the per-call figures."""
     r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 256), max_batch=48)
     assert r.analyze(2.0) == _before(r, 2.0)
     analyze = r.analyze

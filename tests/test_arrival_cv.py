@@ -1,9 +1,12 @@
-"""``arrival_cv`` (and ``out_tokens_cv``) through the public entry points: Replica methods,
-the batch calls, sweeps, fleet sizing and the command line (docs/model.md 6-7).
+"""``arrival_cv`` (and ``out_tokens_cv``) through the public entry points.
+
+Replica methods, the batch calls, sweeps, fleet sizing and the command line (docs/model.md
+6-7).
 
 Truth: inferplan.arrivals (itself tested against closed forms, dense solves and the
 simulator in test_arrivals.py), the GI/M/1 closed form for Erlang-2 arrivals, and, at
-``arrival_cv == 1``, the unchanged birth-death path bit for bit."""
+``arrival_cv == 1``, the unchanged birth-death path bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -106,7 +109,8 @@ def test_bad_arrival_cv_names_the_argument(bad, rule):
     for call in calls:
         with pytest.raises(ValueError, match="arrival_cv") as err:
             call()
-        assert rule in str(err.value) and repr(bad) in str(err.value)
+        assert rule in str(err.value)
+        assert repr(bad) in str(err.value)
 
 
 # ----------------------------------------------------------------------------- batch calls
@@ -128,7 +132,8 @@ def test_analyze_many_rows_with_a_cv_match_arrivals_and_the_others_are_unchanged
         for name, value in m._asdict().items():
             assert got[name][i] == value, name
     m = arrivals.analyze(r, 5.0, lengths=Lengths(out_cv=0.8))
-    assert got["ttft_ms"][5] == m.ttft_ms and got["max_rate"][5] == m.max_rate
+    assert got["ttft_ms"][5] == m.ttft_ms
+    assert got["max_rate"][5] == m.max_rate
     for i in (3, 4, 6, 7):  # bad CV, and unstable (unbounded queue above saturation)
         assert all(math.isnan(got[name][i]) for name in got if name != "status")
     assert "arrival_cv" in inferplan.status_message(Status.BAD_ARRIVAL_CV)
@@ -154,7 +159,8 @@ def test_size_many_rows_with_a_cv_match_arrivals_size():
     )  # fmt: skip
     plain = inferplan.size_many(**CFG, itl_ms=40, ttft_percentile=(0.99, 4000), metrics="all")
     assert list(got["status"]) == [0, 0, 0, 40, 0]
-    assert got["rate"][0] == plain["rate"][0] and got["ttft_ms"][0] == plain["ttft_ms"][0]
+    assert got["rate"][0] == plain["rate"][0]
+    assert got["ttft_ms"][0] == plain["ttft_ms"][0]
     r = inferplan.Replica(PREFILL, max_batch=32)
     from inferplan.sizing import BINDING_NAMES
 
@@ -166,7 +172,8 @@ def test_size_many_rows_with_a_cv_match_arrivals_size():
         assert got["iterations"][i] == res.iterations
         assert got["wait_ms"][i] == res.metrics.wait_ms
     assert got["rate"][1] < got["rate"][0] < got["rate"][2]  # bursty < Poisson < constant
-    assert math.isnan(got["rate"][3]) and math.isnan(got["throughput"][3])
+    assert math.isnan(got["rate"][3])
+    assert math.isnan(got["throughput"][3])
     # a bad configuration keeps the kernel's status, whatever the CV
     bad = inferplan.size_many(**{**CFG, "alpha": -1}, itl_ms=40, arrival_cv=2.0)
     assert bad["status"][0] == Status.BAD_ALPHA
@@ -174,7 +181,8 @@ def test_size_many_rows_with_a_cv_match_arrivals_size():
 
 def test_size_many_infeasible_row_with_a_cv():
     got = inferplan.size_many(**CFG, itl_ms=1.0, arrival_cv=[2.0])
-    assert got["status"][0] == Status.INFEASIBLE_ITL and math.isnan(got["rate"][0])
+    assert got["status"][0] == Status.INFEASIBLE_ITL
+    assert math.isnan(got["rate"][0])
 
 
 # ---------------------------------------------------------------------------------- sweeps
@@ -238,7 +246,8 @@ def test_fleet_cov_use_sizes_g1_servers_with_their_arrival_and_service_cov(infer
             assert use.capacity_per_replica[k] == res.rate
             load = use.total_rate[k] / use.replicas[k]
             m = arrivals.analyze(r, load, arrival_cv=1.5, lengths=lengths)
-            assert use.wait_ms[k] == m.wait_ms and use.itl_ms[k] == m.itl_ms
+            assert use.wait_ms[k] == m.wait_ms
+            assert use.itl_ms[k] == m.itl_ms
             checked += 1
     assert checked >= 10
 
@@ -296,7 +305,8 @@ def test_cli_size_and_analyze_take_arrival_cv(inferplan_cli):
     assert res[1]["wait_ms"] == r.analyze(2.0, arrival_cv=0.5).wait_ms
     assert res[1]["ttft_p99_ms"] == r.ttft_quantile(2.0, 0.99, arrival_cv=0.5)
     help_text = inferplan_cli("size", "--help").stdout
-    assert "--arrival-cv" in help_text and "(default: 1.0)" in help_text
+    assert "--arrival-cv" in help_text
+    assert "(default: 1.0)" in help_text
 
 
 def test_cli_bad_arrival_cv_is_one_line(inferplan_cli, one_line_error):

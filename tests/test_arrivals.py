@@ -372,10 +372,12 @@ def test_ttft_percentile_by_batch_against_the_simulator():
 
 @pytest.mark.parametrize(("cv", "load"), [(1.0, 0.1), (1.0, 0.3), (math.sqrt(2.0), 0.1)])
 def test_prefill_collisions_set_p99_ttft_at_light_load(cv, load):
-    """PrefillDecode at light load: P99 TTFT is set by the arrivals whose prefills share
-    the first iterations (a chunk of ~10 ms each); the by-batch law mixes over how many do,
-    counted from the Gamma renewal process, and meets the simulated P99 (the mean overlap
-    alone left it 24-48% low here)."""
+    """At light load a PrefillDecode P99 TTFT is set by prefill collisions, as simulated.
+
+    P99 TTFT is set by the arrivals whose prefills share the first iterations (a chunk of
+    ~10 ms each); the by-batch law mixes over how many do, counted from the Gamma renewal
+    process, and meets the simulated P99 (the mean overlap alone left it 24-48% low here).
+    """
     model = inferplan.PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500,
                                     out_tokens=200)  # fmt: skip
     replica = inferplan.Replica(model, max_batch=32)
@@ -390,7 +392,8 @@ def test_prefill_collisions_set_p99_ttft_at_light_load(cv, load):
     # the collisions' law keeps the admission rule's mean
     s = arrivals._solved(replica, rate, cv, None, "gamma")
     values, probs = s.collisions("immediate")
-    assert probs.sum() == pytest.approx(1.0, rel=1e-12) and values[0] == 0.0
+    assert probs.sum() == pytest.approx(1.0, rel=1e-12)
+    assert values[0] == 0.0
     assert arrivals.ttft_quantile(replica, rate, 0.5, arrival_cv=cv, by_batch=True) < got
 
 
@@ -401,7 +404,8 @@ def test_gamma_counts_against_poisson_and_the_renewal_function():
     want = np.exp(-lam * d) * (lam * d) ** k / np.array([math.factorial(int(i)) for i in k])
     # the last entry holds the whole tail P(N >= k), below 1e-9
     np.testing.assert_allclose(poisson[:-1], want[:-1], rtol=1e-9, atol=1e-15)
-    assert want[-1] <= poisson[-1] <= 1e-9 and poisson.sum() == pytest.approx(1.0, rel=1e-12)
+    assert want[-1] <= poisson[-1] <= 1e-9
+    assert poisson.sum() == pytest.approx(1.0, rel=1e-12)
     # Erlang-4 gaps (CV 1/2): P(N(d) >= 1) = P(gap <= d), an Erlang CDF
     e4 = arrivals._gamma_counts(0.5, lam, d)
     x = 4 * lam * d

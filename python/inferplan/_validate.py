@@ -135,8 +135,11 @@ def cv(
     where: str | None = None,
     error: type[ValueError] = ValueError,
 ) -> float:
-    """A coefficient of variation: a finite number in ``[0, MAX_CV]`` (text is refused:
-    ``"2"`` is not a CV of 2 in an API call; the command line parses its own text)."""
+    """Return ``value`` checked as a coefficient of variation: finite, in ``[0, MAX_CV]``.
+
+    Text is refused: ``"2"`` is not a CV of 2 in an API call; the command line parses its own
+    text.
+    """
     if isinstance(value, (str, bytes)):
         raise error(f"{_prefix(where)}{name} must be a number, got {value!r}")
     return number(value, name, where=where, minimum=0.0, maximum=MAX_CV, error=error)
