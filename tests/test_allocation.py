@@ -196,8 +196,9 @@ def test_sizing_is_one_batch_call(inferno_dir, monkeypatch):
 def test_infeasible_servers_are_reported_with_reason(inferno_dir):
     system = load_system(inferno_dir / "g3" / "small")
     strict = fleet.ServiceClass("Strict", 1, {"llama_70b": fleet.Target(itl_ms=1.0)})
-    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b", load=fleet.Load(60, 128, 1024))
-    orphan = fleet.Server("Orphan", "Missing", "llama_70b", load=fleet.Load(60, 128, 1024))
+    load = fleet.Load(rate_per_s=1.0, in_tokens=128, out_tokens=1024)  # 60 req/min
+    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b", load=load)
+    orphan = fleet.Server("Orphan", "Missing", "llama_70b", load=load)
     from dataclasses import replace
 
     system = replace(
@@ -210,7 +211,7 @@ def test_infeasible_servers_are_reported_with_reason(inferno_dir):
 
 
 def test_power_curve_and_fleet_power(g3_small):
-    curve = PowerCurve(idle=25, mid_power=65, mid_util=0.6, full=75)
+    curve = PowerCurve(idle_w=25, mid_w=65, mid_util=0.6, full_w=75)
     assert curve.at(0) == 25 and curve.at(0.6) == 65 and curve.at(1) == 75
     assert curve.at(0.3) == pytest.approx(45) and curve.at(0.8) == pytest.approx(70)
     sol = unlimited(g3_small)
@@ -265,8 +266,9 @@ def test_energy_objective_minimises_power():
     system = fleet.load_system(fleet.example_path())
     by_cost = fleet.optimize(system, "unlimited")
     by_power = fleet.optimize(system, "unlimited", objective="power")
-    mixed = fleet.optimize(system, "unlimited", objective="cost+energy", energy_weight=1.0,
-                           price_per_kwh=0.12)
+    mixed = fleet.optimize(
+        system, "unlimited", objective="cost+energy", energy_weight=1.0, price_per_kwh=0.12
+    )
     assert power_watts(by_power) <= power_watts(by_cost) + 1e-9
     assert power_watts(by_power) <= power_watts(mixed) + 1e-9
     assert by_cost.total_cost <= mixed.total_cost + 1e-9

@@ -24,7 +24,12 @@ __getattr__, __dir__ = _lazy.attach(
     {
         "Candidates": ".candidates",
         "build_candidates": ".candidates",
+        # the hardware vocabulary is inferplan.hardware's: these are the same types
         "Accelerator": ".data",
+        "Profile": ".data",
+        "accelerator_to_dict": ".data",
+        "profile_to_dict": ".data",
+        "system_to_dict": ".data",
         "CurrentAllocation": ".data",
         "DataError": ".data",
         "DataWarning": ".data",
@@ -99,6 +104,7 @@ def example_path() -> Path:
 
 __all__ = [
     "Accelerator",
+    "accelerator_to_dict",
     "Assignment",
     "Candidates",
     "CurrentAllocation",
@@ -108,6 +114,8 @@ __all__ = [
     "ModelProfile",
     "OptimizerSettings",
     "PowerCurve",
+    "Profile",
+    "profile_to_dict",
     "Server",
     "ServiceClass",
     "Solution",
@@ -123,5 +131,6 @@ __all__ = [
     "summary",
     "synthetic_system",
     "system_from_dict",
+    "system_to_dict",
     "unlimited",
 ]
