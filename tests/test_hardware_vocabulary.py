@@ -148,6 +148,8 @@ def test_bad_vocabulary_is_named():
         hardware.PowerCurve(1, 2, 1.0, 3)
     with pytest.raises(ValueError, match="idle_w <= mid_w <= full_w"):
         hardware.PowerCurve(60, 400, 0.5, 300)
+    with pytest.raises(TypeError, match="idle_watts"):
+        hardware.PowerCurve(idle_watts=60)
     with pytest.raises(ValueError, match="cost_per_hour"):
         hardware.Accelerator("A", hardware.PowerCurve(), math.nan)
     with pytest.raises(ValueError, match="multiplicity"):

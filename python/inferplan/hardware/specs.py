@@ -79,16 +79,16 @@ class PowerCurve:
         mid_w: float = 0.0,
         mid_util: float = 0.5,
         full_w: float = 0.0,
-        *,
-        idle: float | None = None,
-        mid_power: float | None = None,
-        full: float | None = None,
+        **former: float,
     ) -> None:
-        if idle is not None or mid_power is not None or full is not None:
+        if former:  # the fleet's former keywords: idle=, mid_power=, full=
+            unknown = set(former) - {"idle", "mid_power", "full"}
+            if unknown:
+                raise TypeError(f"PowerCurve got unexpected keyword(s) {sorted(unknown)}")
             _deprecated("PowerCurve(idle=, mid_power=, full=)", "idle_w=, mid_w=, full_w=")
-            idle_w = idle_w if idle is None else idle
-            mid_w = mid_w if mid_power is None else mid_power
-            full_w = full_w if full is None else full
+            idle_w = former.get("idle", idle_w)
+            mid_w = former.get("mid_power", mid_w)
+            full_w = former.get("full", full_w)
         set_ = object.__setattr__
         for name, value in (("idle_w", idle_w), ("mid_w", mid_w), ("full_w", full_w)):
             t = type(value)
