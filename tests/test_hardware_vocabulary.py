@@ -86,6 +86,34 @@ def test_loader_maps_fields_and_units():
     assert {p.kind for p in system.profiles} == {"PrefillDecode"}
 
 
+@pytest.mark.parametrize("path", DIRS, ids=lambda p: f"{p.parent.name}-{p.name}")
+def test_loader_fast_path_gives_what_the_constructors_give(path):
+    """The loader builds its objects without running the constructors' checks again (it has
+    checked every field): they must be the very objects the constructors give."""
+    from dataclasses import asdict
+
+    system = load_system(path)
+    for a in system.accelerators:
+        p = a.power
+        curve = hardware.PowerCurve(p.idle_w, p.mid_w, p.mid_util, p.full_w)
+        built = hardware.Accelerator(
+            a.name, curve, a.cost_per_hour, type=a.type, multiplicity=a.multiplicity,
+            mem_size_gb=a.mem_size_gb, mem_bw_gbps=a.mem_bw_gbps,
+        )  # fmt: skip
+        assert built == a and vars(built) == vars(a) and vars(curve) == vars(p)
+        assert [type(v) for v in vars(built).values()] == [type(v) for v in vars(a).values()]
+    for prof in system.profiles:
+        built = hardware.Profile(**asdict(prof))
+        assert built == prof and vars(built) == vars(prof)
+    for srv in system.servers:
+        ld = srv.load
+        built = Load.from_per_minute(ld.rate_per_min, ld.in_tokens, ld.out_tokens,
+                                     ld.arrival_cov, ld.service_cov)  # fmt: skip
+        assert built == ld and vars(built) == vars(ld)
+        assert Load(rate_per_s=ld.rate_per_s, in_tokens=ld.in_tokens, out_tokens=ld.out_tokens,
+                    arrival_cov=ld.arrival_cov, service_cov=ld.service_cov) == ld  # fmt: skip
+
+
 def test_rate_per_min_is_exact_where_times_60_is_not():
     per_min = 31.0  # 31 / 60 * 60 == 30.999999999999996 in binary floating point
     assert per_min / 60.0 * 60.0 != per_min

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import _lazy, _validate
-from ..hardware.specs import Accelerator, PowerCurve, Profile
+from ..hardware.specs import Accelerator, PowerCurve, Profile, _trusted
 
 # The fleet's names for the shared hardware vocabulary (the same types, not copies).
 ModelProfile = Profile
@@ -158,11 +158,24 @@ class Load:
         set_(self, "_per_min", per_min)
 
     @classmethod
-    def from_per_minute(cls, rate_per_min: float, **fields: Any) -> Load:
+    def from_per_minute(
+        cls,
+        rate_per_min: float,
+        in_tokens: float = 0.0,
+        out_tokens: float = 0.0,
+        arrival_cov: float | None = None,
+        service_cov: float | None = None,
+    ) -> Load:
         """A load whose rate is given per minute, as in the data files (``arrivalRate``)."""
-        load = cls(rate_per_s=rate_per_min / 60.0, **fields)
-        object.__setattr__(load, "_per_min", rate_per_min)
-        return load
+        return _trusted(
+            cls,
+            rate_per_s=rate_per_min / 60.0,
+            in_tokens=in_tokens,
+            out_tokens=out_tokens,
+            arrival_cov=arrival_cov,
+            service_cov=service_cov,
+            _per_min=rate_per_min,
+        )
 
     @property
     def rate_per_min(self) -> float:
@@ -387,11 +400,19 @@ def _accelerators(items: list, file: str) -> list[Accelerator]:
                 {"idle": idle, "midPower": mid, "full": full},
             )  # fmt: skip
         name = _str(d, "name", ctx)
+        # every field checked above and by _num/_str: the types' fast path (the same objects
+        # their constructors give, without checking again)
+        curve = _trusted(PowerCurve, idle_w=idle, mid_w=mid, mid_util=mid_util, full_w=full)
         out.append(
-            Accelerator(
-                name,
-                PowerCurve(idle, mid, mid_util, full),
-                _num(d, "cost", ctx),
+            _trusted(
+                Accelerator,
+                name=name,
+                power=curve,
+                cost_per_hour=_num(d, "cost", ctx),
+                frequency=None,
+                card=None,
+                mig_profile=None,
+                power_share=None,
                 type=_str(d, "type", ctx, default=name),
                 multiplicity=_num(d, "multiplicity", ctx, default=1, integer=True, minimum=1),
                 mem_size_gb=_num(d, "memSize", ctx, default=0.0),
@@ -431,13 +452,16 @@ def _profiles(items: list, file: str) -> tuple[list[Profile], bool]:
         if alpha + beta <= 0:
             raise ctx.fail("alpha", "plus beta must be > 0 (a zero iteration time)", alpha)
         out.append(
-            Profile(
+            _trusted(
+                Profile,
                 model=name,
                 accelerator=acc,
                 alpha=alpha,
                 beta=beta,
                 gamma=gamma,
                 kind=kind,
+                frequency_mhz=None,
+                max_num_tokens=8192,
                 acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
                 max_batch_size=_num(
                     d, "maxBatchSize", ctx, integer=True, minimum=1, maximum=_validate.MAX_BATCH
