@@ -79,7 +79,9 @@ def test_g3_small_unlimited_matches_reference(g3_small, inferno_dir):
 def test_g1_small_matches_reference(inferno_dir):
     system = load_system(inferno_dir / "g1" / "small")
     assert system.rules == "g1"
-    sol = fleet.optimize(system)  # its optimizer settings ask for the unlimited solver
+    # its optimizer settings ask for the unlimited solver; the reference ignores the loads'
+    # arrivalCOV and serviceCOV (1.5 in these files), so compare its sizing
+    sol = fleet.optimize(system, cov="ignore")
     assert sol.solver == "unlimited"
     assert sol.total_cost == pytest.approx(35121)
     assert_matches(sol, expected(inferno_dir, "g1-small-limited.json"))

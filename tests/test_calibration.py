@@ -449,6 +449,32 @@ def test_calibrate_rejects_bad_input(guidellm):
         inferplan.calibrate(None)
 
 
+def test_calibrate_lists_the_points_it_leaves_out(guidellm):
+    """A point of the user's own DataFrame with no measured latency is left out and named,
+    never dropped silently; a negative latency is an error naming the point."""
+    base = inferplan.calibrate(guidellm)
+    assert base.skipped == [
+        line for line in base.skipped if "not fitted" in line
+    ]  # the real files: only arrival types that are not fitted (if any)
+    holes = guidellm.copy()
+    holes.loc[holes.index[[4, 9]], "ttft_ms"] = np.nan
+    holes.loc[holes.index[9], "itl_ms"] = np.nan
+    cal = inferplan.calibrate(holes)
+    assert cal.n_points == base.n_points - 2
+    src4, row4 = holes["source"].iloc[4], holes["row"].iloc[4]
+    new = [line for line in cal.skipped if line not in base.skipped]
+    assert new == [
+        f"point 4 ({src4} row {row4}): no measured ttft_ms (missing, NaN or 0)",
+        f"point 9 ({holes['source'].iloc[9]} row {holes['row'].iloc[9]}): "
+        "no measured ttft_ms and itl_ms (missing, NaN or 0)",
+    ]
+    assert cal.to_dict()["fit"]["skipped"] == len(cal.skipped)
+    neg = guidellm.copy()
+    neg.loc[neg.index[4], "itl_ms"] = -3.0
+    with pytest.raises(ValueError, match=re.escape(f"point 4 ({src4} row {row4}): itl_ms = -3.0")):
+        inferplan.calibrate(neg)
+
+
 def test_calibrate_takes_the_benchmark_paths(guidellm):
     """calibrate(path) reads the files as read_benchmarks does (once it failed inside pandas:
     "DataFrame constructor not properly called!") and fits the same profile."""

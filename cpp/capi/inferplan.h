@@ -84,6 +84,8 @@ enum {
   IP_BAD_QUANTILE = 37,
   IP_BAD_TARGET_WAIT = 38,
   IP_BAD_ADMISSION = 39,
+  IP_BAD_ARRIVAL_CV = 40,    /* arrival_cv outside [0, 100] (batch calls of the Python layer) */
+  IP_BAD_OUT_TOKENS_CV = 41, /* out_tokens_cv outside [0, 100] (batch calls of the Python layer) */
   /* Errors of the call itself (C interface only). */
   IP_NULL_SERVICE = 100,
   IP_NULL_REPLICA = 101,

@@ -53,7 +53,9 @@ static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &
                   +IP_BAD_MAX_BLOCK == +ip::kBadMaxBlock && +IP_BAD_TPS == +ip::kBadTps &&
                   +IP_BAD_SERVICE_TIME == +ip::kBadServiceTime &&
                   +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait &&
-                  +IP_BAD_ADMISSION == +ip::kBadAdmission,
+                  +IP_BAD_ADMISSION == +ip::kBadAdmission &&
+                  +IP_BAD_ARRIVAL_CV == +ip::kBadArrivalCv &&
+                  +IP_BAD_OUT_TOKENS_CV == +ip::kBadOutTokensCv,
               "error codes");
 static_assert(+IP_ADMIT_CHAIN == +ip::kAdmitChain && +IP_ADMIT_IMMEDIATE == +ip::kAdmitImmediate &&
                   +IP_ADMIT_ITERATION == +ip::kAdmitIteration,
@@ -285,6 +287,12 @@ const char* ip_status_message(int status) {
     case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_ADMISSION:
       return "admission must be IP_ADMIT_CHAIN, IP_ADMIT_IMMEDIATE or IP_ADMIT_ITERATION";
+    case IP_BAD_ARRIVAL_CV:
+      return "arrival_cv (coefficient of variation of the gaps between arrivals) must be "
+             "finite and in [0, 100]";
+    case IP_BAD_OUT_TOKENS_CV:
+      return "out_tokens_cv (coefficient of variation of the output length) must be finite "
+             "and in [0, 100]";
     case IP_NULL_SERVICE: return "service (or services) is NULL";
     case IP_NULL_REPLICA: return "replica is NULL";
     case IP_NULL_TARGETS: return "targets is NULL";

@@ -38,6 +38,8 @@ class Status(IntEnum):
     BAD_QUANTILE = 37
     BAD_TARGET_WAIT = 38
     BAD_ADMISSION = 39
+    BAD_ARRIVAL_CV = 40
+    BAD_OUT_TOKENS_CV = 41
 
     @property
     def is_error(self) -> bool:
@@ -84,6 +86,10 @@ _MESSAGES = {
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
     Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "
     "2 (iteration)",
+    Status.BAD_ARRIVAL_CV: "arrival_cv (coefficient of variation of the gaps between arrivals) "
+    "must be finite and in [0, 100]",
+    Status.BAD_OUT_TOKENS_CV: "out_tokens_cv (coefficient of variation of the output length) "
+    "must be finite and in [0, 100]",
 }
 
 

@@ -124,6 +124,24 @@ def fraction(
     return number(value, name, where=where, above=0.0, below=1.0, error=error)
 
 
+MAX_CV = 100.0
+"""Largest coefficient of variation (arrival gaps, lengths) any entry point accepts."""
+
+
+def cv(
+    value: Any,
+    name: str = "arrival_cv",
+    *,
+    where: str | None = None,
+    error: type[ValueError] = ValueError,
+) -> float:
+    """A coefficient of variation: a finite number in ``[0, MAX_CV]`` (text is refused:
+    ``"2"`` is not a CV of 2 in an API call; the command line parses its own text)."""
+    if isinstance(value, (str, bytes)):
+        raise error(f"{_prefix(where)}{name} must be a number, got {value!r}")
+    return number(value, name, where=where, minimum=0.0, maximum=MAX_CV, error=error)
+
+
 def choice(
     value: Any,
     name: str,

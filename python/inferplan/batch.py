@@ -119,6 +119,51 @@ def broadcast_rows(cols: Mapping[str, np.ndarray]) -> int:
     return n
 
 
+TRAFFIC_COLUMNS = ("arrival_cv", "out_tokens_cv")
+TRAFFIC_DEFAULTS = {"arrival_cv": 1.0, "out_tokens_cv": 0.0}
+
+
+def traffic_columns(source=None, **overrides):
+    """The ``arrival_cv`` (default 1: Poisson) and ``out_tokens_cv`` (default 0: every
+    request has the mean output length) columns of a batch call."""
+    given = {k: overrides.get(k) for k in TRAFFIC_COLUMNS}
+    raw = _columns(source, given, TRAFFIC_COLUMNS, TRAFFIC_DEFAULTS)
+    return {k: _numeric(k, v, np.float64) for k, v in raw.items()}
+
+
+def _traffic_rows(traffic, status, rows: int):
+    """The rows off the kernel's path (``arrival_cv != 1`` or ``out_tokens_cv != 0``)
+    whose configuration the kernel accepted, the rows given a bad CV, and the CVs. A CV
+    outside ``[0, MAX_CV]`` (or NaN) sets BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here."""
+    from ._validate import MAX_CV
+
+    cv, ocv = traffic["arrival_cv"], traffic["out_tokens_cv"]
+    none = np.zeros(0, dtype=np.int64)
+    if cv.size == 1 and ocv.size == 1 and cv[0] == 1.0 and ocv[0] == 0.0:
+        return none, none, cv, ocv  # the common case: nothing to do
+    cv = np.broadcast_to(cv, (rows,))
+    ocv = np.broadcast_to(ocv, (rows,))
+    special = ((cv != 1.0) | (ocv != 0.0)) & (status < 20)
+    bad_cv = special & ~((cv >= 0.0) & (cv <= MAX_CV))
+    bad_ocv = special & ~bad_cv & ~((ocv >= 0.0) & (ocv <= MAX_CV))
+    status[bad_cv] = Status.BAD_ARRIVAL_CV
+    status[bad_ocv] = Status.BAD_OUT_TOKENS_CV
+    bad = bad_cv | bad_ocv
+    return np.flatnonzero(special & ~bad), np.flatnonzero(bad), cv, ocv
+
+
+def _row_replica(cfg, i: int, ocv: float):
+    """The Replica and Lengths (None for mean lengths) of configuration row ``i``."""
+    from .lengths import Lengths
+    from .models import from_params
+    from .replica import Replica
+
+    kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
+    model = from_params(kind, alpha, beta, gamma, in_tok, out_tok, mnt)
+    lengths = Lengths(out_cv=float(ocv)) if ocv > 0.0 else None
+    return Replica(model, max_batch=int(n), max_queue=float(q)), lengths
+
+
 def _none_as_unbounded(value):
     """max_queue None (or None entries of an object column) means an unbounded queue."""
     if value is None:
@@ -171,7 +216,17 @@ def _wrap(source, result: dict):
     return result
 
 
-def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=None, **columns):
+def analyze_many(
+    data=None,
+    *,
+    rate=None,
+    metrics=None,
+    threads=None,
+    admission=None,
+    arrival_cv=None,
+    out_tokens_cv=None,
+    **columns,
+):
     """Steady-state metrics for many configurations at once.
 
     Parameters
@@ -195,9 +250,18 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=
         ``ttft_ms`` (and for ``"iteration"`` ``wait_ms`` and ``response_ms``) as
         :meth:`Replica.analyze` does (in the C++ kernel; vectorised NumPy after the
         kernel call on the other backends).
+    arrival_cv
+        Coefficient of variation of the gaps between arrivals (default 1: Poisson; 0 a
+        constant rate, above 1 bursty; at most 100). Rows other than 1 are solved by
+        :func:`inferplan.arrivals.analyze`, one row at a time (docs/model.md 6).
+    out_tokens_cv
+        Coefficient of variation of the output length (default 0: every request emits
+        ``out_tokens``); above 0 a lognormal law, :class:`inferplan.lengths.Lengths`
+        (docs/model.md 7), solved row by row as ``arrival_cv``.
 
     Returns a dict of NumPy columns (a DataFrame if ``data`` is one): the metrics and
-    ``status`` (int32, 0 = ok, see :class:`Status`).
+    ``status`` (int32, 0 = ok, see :class:`Status`; ``BAD_ARRIVAL_CV`` /
+    ``BAD_OUT_TOKENS_CV`` for a CV outside [0, 100] or NaN).
     """
     from .admission import CODES, adjust, check_admission
 
@@ -208,7 +272,8 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=
     cols = config_columns(data, **columns)
     rate_col = _columns(data, {"rate": rate}, ("rate",), {})["rate"]
     cols["rate"] = _numeric("rate", rate_col, np.float64)
-    rows = broadcast_rows(cols)
+    traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
+    rows = broadcast_rows({**cols, **traffic})
     names = _metric_selection(metrics)
     kernel = dispatch.active()
     native = getattr(kernel, "NATIVE_ADMISSION", False)
@@ -235,9 +300,37 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=
             p["out_tokens"], p["max_num_tokens"], p["max_batch"], p["max_queue"], full,
         )  # fmt: skip
         full["ttft_ms"], full["wait_ms"], full["response_ms"] = ttft, wait, resp
+    if rows:
+        _analyze_rows_traffic(cols, traffic, status, full, admission, rows)
     result = {name: full[name] for name in names}
     result["status"] = status
     return _wrap(data, result)
+
+
+def _analyze_rows_traffic(cols, traffic, status, full, admission, rows) -> None:
+    """The rows with an arrival or output-length CV, through inferplan.arrivals."""
+    from . import arrivals
+
+    todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
+    for values in full.values():
+        values[bad] = np.nan
+    if not todo.size:
+        return
+    cfg = [np.broadcast_to(cols[k], (rows,)) for k in CONFIG_COLUMNS]
+    rate = np.broadcast_to(cols["rate"], (rows,))
+    for i in todo:
+        replica, lengths = _row_replica(cfg, i, ocv[i])
+        try:
+            m = arrivals.analyze(replica, float(rate[i]), arrival_cv=float(cv[i]),
+                                 admission=admission, lengths=lengths)  # fmt: skip
+        except ValueError:  # at or above saturation with an unbounded queue
+            status[i] = Status.UNSTABLE
+            for values in full.values():
+                values[i] = np.nan
+            continue
+        status[i] = Status.OK
+        for name, values in full.items():
+            values[i] = m[METRIC_INDEX[name]]
 
 
 SIZE_DEFAULT_METRICS = (
@@ -280,13 +373,13 @@ def _target_columns(data, targets: dict) -> dict[str, np.ndarray]:
     return {name: cols[name] for name in TARGET_FIELDS}
 
 
-def _prepare_size_call(data, columns, targets, metrics, default_metrics):
+def _prepare_size_call(data, columns, targets, metrics, default_metrics, traffic=None):
     unknown = set(columns) - set(CONFIG_COLUMNS)
     if unknown:
         raise TypeError(f"unexpected column(s) {sorted(unknown)}")
     cols = config_columns(data, **columns)
     tcols = _target_columns(data, targets)
-    rows = broadcast_rows({**cols, **tcols})
+    rows = broadcast_rows({**cols, **tcols, **(traffic or {})})
     names = _metric_selection(default_metrics if metrics is None else metrics)
     block = np.empty((len(names), rows))
     outs: list = [None] * len(METRIC_NAMES)
@@ -319,6 +412,8 @@ def size_many(
     metrics=None,
     threads=None,
     admission=None,
+    arrival_cv=None,
+    out_tokens_cv=None,
     **columns,
 ):
     """Sizes many replicas at once: the largest offered rate meeting the targets.
@@ -337,14 +432,25 @@ def size_many(
     ``data`` is one. Runs in C++ on ``threads`` threads (default all cores), GIL released.
     ``admission`` (None, ``"immediate"`` or ``"iteration"``) sizes the TTFT (and for
     ``"iteration"`` the wait) targets as :meth:`Replica.size` does.
+
+    ``arrival_cv`` and ``out_tokens_cv`` (columns, as in :func:`analyze_many`): rows other
+    than 1 and 0 are sized by :func:`inferplan.arrivals.size`, one row at a time.
     """
     from .admission import CODES, check_admission
 
     admission = check_admission(admission)
-    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
-                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    targets = dict(
+        itl_ms=itl_ms,
+        ttft_ms=ttft_ms,
+        wait_ms=wait_ms,
+        max_block=max_block,
+        tps=tps,
+        ttft_percentile=ttft_percentile,
+        wait_percentile=wait_percentile,
+    )
+    traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
     rows, config, tcols, outs, result = _prepare_size_call(
-        data, columns, targets, metrics, SIZE_DEFAULT_METRICS
+        data, columns, targets, metrics, SIZE_DEFAULT_METRICS, traffic
     )
     if rows:
         kernel = dispatch.active()
@@ -357,7 +463,47 @@ def size_many(
         else:
             kernel.size_many(*args)
             _size_rows_admitted(config, tcols, result, outs, admission)
+        _size_rows_traffic(config, tcols, traffic, result, outs, admission)
     return _wrap(data, result)
+
+
+def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
+    """The rows with an arrival or output-length CV, sized by inferplan.arrivals."""
+    from . import arrivals
+
+    status = result["status"]
+    rows = status.size
+    todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
+    result["rate"][bad] = np.nan
+    result["binding"][bad] = 0
+    result["iterations"][bad] = 0
+    for out in outs:
+        if out is not None:
+            out[bad] = np.nan
+    if not todo.size:
+        return
+    cfg = [np.broadcast_to(c, (rows,)) for c in config]
+    tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
+
+    def given(x):  # 0 or NaN: not set
+        return float(x) if x > 0.0 else None
+
+    for i in todo:
+        itl, ttft, wait, tq, tms, wq, wms, block, tps = (float(c[i]) for c in tgt)
+        replica, lengths = _row_replica(cfg, i, ocv[i])
+        res = arrivals.size(
+            replica, arrival_cv=float(cv[i]), itl_ms=given(itl), ttft_ms=given(ttft),
+            wait_ms=given(wait), ttft_percentile=(tq, tms) if tq > 0.0 else None,
+            wait_percentile=(wq, wms) if wq > 0.0 else None, max_block=given(block),
+            tps=given(tps), admission=admission, lengths=lengths,
+        )  # fmt: skip
+        status[i] = int(res.status)
+        result["binding"][i] = BINDING_NAMES.index(res.binding)
+        result["iterations"][i] = res.iterations
+        result["rate"][i] = res.rate if res.feasible else np.nan
+        for j, out in enumerate(outs):
+            if out is not None:
+                out[i] = res.metrics[j] if res.feasible else np.nan
 
 
 def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
@@ -411,8 +557,15 @@ def optimal_concurrency_many(
     Returns the columns of :func:`size_many` at the chosen batch plus ``max_batch``
     (chosen) and ``peak_throughput``.
     """
-    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
-                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    targets = dict(
+        itl_ms=itl_ms,
+        ttft_ms=ttft_ms,
+        wait_ms=wait_ms,
+        max_block=max_block,
+        tps=tps,
+        ttft_percentile=ttft_percentile,
+        wait_percentile=wait_percentile,
+    )
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS
     )

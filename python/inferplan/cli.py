@@ -152,6 +152,18 @@ def _admission(args) -> str | None:
     return None if args.admission == "chain" else args.admission
 
 
+def _add_arrival_cv(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--arrival-cv",
+        type=option(minimum=0, maximum=_validate.MAX_CV),
+        default=1.0,
+        metavar="CV",
+        help="coefficient of variation of the gaps between arrivals: 1 Poisson (the "
+        "birth-death chain), 0 a constant rate, above 1 bursty (docs/model.md 6) "
+        "(default: %(default)s)",
+    )
+
+
 def _fmt(x) -> str:
     if x is None:
         return "-"
@@ -203,6 +215,7 @@ def _add_analyze(p: argparse.ArgumentParser) -> None:
         help="also the Q-quantiles of the wait and of TTFT (repeatable, e.g. --quantile 0.9)",
     )
     add_admission(p, "TTFT and wait")
+    _add_arrival_cv(p)
     add_format(p)
 
 
@@ -216,19 +229,28 @@ def _run_analyze(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for r in rates:
         try:
-            m = replica.analyze(r, admission=admission)._asdict()
+            cv = args.arrival_cv
+            m = replica.analyze(r, admission=admission, arrival_cv=cv)._asdict()
             for q in quantiles:
-                m[f"wait_p{100 * q:g}_ms"] = replica.wait_quantile(r, q, admission=admission)
-                m[f"ttft_p{100 * q:g}_ms"] = replica.ttft_quantile(r, q, admission=admission)
+                m[f"wait_p{100 * q:g}_ms"] = replica.wait_quantile(
+                    r, q, admission=admission, arrival_cv=cv
+                )
+                m[f"ttft_p{100 * q:g}_ms"] = replica.ttft_quantile(
+                    r, q, admission=admission, arrival_cv=cv
+                )
             results.append(m)
         except ValueError as err:  # no steady state at this rate: say so, keep the others
             results.append({"rate": r, "error": str(err)})
             failed += 1
     if args.format == "json":
-        out = {"replica": _replica_json(replica, admission), "results": results}
+        out = {
+            "replica": _replica_json(replica, admission),
+            "arrival_cv": args.arrival_cv,
+            "results": results,
+        }
         print(json.dumps(_finite(out), indent=2, allow_nan=False))
     else:
-        print(_describe(replica, admission))
+        print(_describe(replica, admission) + _cv_text(args.arrival_cv))
         names = next((list(x) for x in results if "error" not in x), ["rate"])
         names = [n for n in names if n != "rate"]
         rows = [["metric", "unit", *(f"rate {_fmt(x['rate'])}" for x in results)]]
@@ -259,6 +281,10 @@ def _describe(replica, admission) -> str:
         f"{replica.model!r}, max_batch {replica.max_batch}, max_queue {q}, "
         f"admission {admission or 'chain'}; max_rate {replica.max_rate:.6g} req/s"
     )
+
+
+def _cv_text(cv: float) -> str:
+    return "" if cv == 1.0 else f"; arrival_cv {cv:g}"
 
 
 def _print_rows(rows: list[list[str]]) -> None:
@@ -303,6 +329,7 @@ def _add_size(p: argparse.ArgumentParser) -> None:
         help="tokens/s the fleet must deliver: the replica runs at most at 0.9 of its cap",
     )
     add_admission(p, "TTFT and wait targets")
+    _add_arrival_cv(p)
     add_format(p)
 
 
@@ -320,6 +347,7 @@ def _run_size(args: argparse.Namespace) -> int:
         max_block=args.max_block,
         tps=args.tps,
         admission=admission,
+        arrival_cv=args.arrival_cv,
     )
     metrics = res.metrics._asdict() if res.metrics is not None else None
     out = {
@@ -334,9 +362,10 @@ def _run_size(args: argparse.Namespace) -> int:
     }
     if args.format == "json":
         out["replica"] = _replica_json(replica, admission)
+        out["arrival_cv"] = args.arrival_cv
         print(json.dumps(_finite(out), indent=2, allow_nan=False))
     else:
-        print(_describe(replica, admission))
+        print(_describe(replica, admission) + _cv_text(args.arrival_cv))
         rows = [["result", "unit", "value"]]
         rows.append(["status", "", res.status.name])
         if res.feasible:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _validate
 from . import admission as _admission
 from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
@@ -153,7 +154,9 @@ class Replica:
             )
         raise ValueError(status_message(status))
 
-    def analyze(self, rate: float, *, admission: str | None = None) -> Metrics:
+    def analyze(
+        self, rate: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> Metrics:
         """Steady-state metrics at an offered ``rate`` in requests per second.
 
         ``admission`` refines TTFT (and, for ``"iteration"``, the wait and response time)
@@ -161,7 +164,15 @@ class Replica:
         docs/model.md 2; ``"immediate"`` a request that finds a free slot starts at once (the
         chain's own assumption); ``"iteration"`` it joins at the next iteration boundary,
         as in a continuous-batching server. See :mod:`inferplan.admission`.
+
+        ``arrival_cv`` is the coefficient of variation of the gaps between arrivals: 1
+        (default) Poisson, the birth-death chain; below 1 more regular (0: constant rate),
+        above 1 bursty, solved by :func:`inferplan.arrivals.analyze` (docs/model.md 6).
         """
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().analyze(
+                self, rate, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
         admission = _admission.check_admission(admission)
         native = getattr(self._kernel, "analyze_admitted", None)
         if admission is not None and native is not None:
@@ -196,6 +207,7 @@ class Replica:
         max_block: float | None = None,
         tps: float | None = None,
         admission: str | None = None,
+        arrival_cv: float = 1.0,
     ) -> SizeResult:
         """The largest offered rate (req/s) at which every given target holds.
 
@@ -210,6 +222,9 @@ class Replica:
         ``"iteration"``, the wait targets) against the refined values; the other targets
         are solved by the kernel first and cap the search.
 
+        ``arrival_cv`` (see :meth:`analyze`): other than 1, the sizing of
+        :func:`inferplan.arrivals.size` under that arrival process.
+
         >>> import inferplan
         >>> r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48,
         ...                       max_queue=152)
@@ -217,6 +232,13 @@ class Replica:
         >>> round(res.rate * 60, 4), res.binding
         (35.2003, 'itl_ms')
         """
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().size(
+                self, arrival_cv=_validate.cv(arrival_cv), itl_ms=itl_ms, ttft_ms=ttft_ms,
+                wait_ms=wait_ms, ttft_percentile=ttft_percentile,
+                wait_percentile=wait_percentile, max_block=max_block, tps=tps,
+                admission=admission,
+            )  # fmt: skip
         targets = target_tuple(
             itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
             wait_percentile=wait_percentile, max_block=max_block, tps=tps,
@@ -353,16 +375,30 @@ class Replica:
             return m.wait_ms - chain.wait_ms
         return chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms
 
-    def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
+    def wait_quantile(
+        self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
         exact for FCFS (a mixture of Erlang laws, see docs/background.md). With
-        ``admission="iteration"`` it is shifted by the mean admission delay."""
+        ``admission="iteration"`` it is shifted by the mean admission delay. ``arrival_cv``
+        other than 1: :func:`inferplan.arrivals.wait_quantile` (docs/model.md 6)."""
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().wait_quantile(
+                self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
         return self._quantiles(rate, q, admission)[0]
 
-    def ttft_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
+    def ttft_quantile(
+        self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> float:
         """The q-quantile of TTFT (ms): the wait quantile plus the prefill time and one
         ITL at the mean batch (the service part is taken at its mean; with ``admission``,
-        at the refined mean of :meth:`analyze`)."""
+        at the refined mean of :meth:`analyze`). ``arrival_cv`` other than 1:
+        :func:`inferplan.arrivals.ttft_quantile` (docs/model.md 6)."""
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().ttft_quantile(
+                self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
         return self._quantiles(rate, q, admission)[1]
 
     def _quantiles(self, rate, q, admission=None) -> tuple[float, float]:
@@ -382,6 +418,13 @@ class Replica:
             wait += adj.wait_ms - chain.wait_ms
             ttft += adj.ttft_ms - chain.ttft_ms
         return wait, ttft
+
+
+def _arrivals():
+    """inferplan.arrivals, which imports this module (so not at import time)."""
+    from . import arrivals
+
+    return arrivals
 
 
 # Target slots (sizing.TARGET_FIELDS) an admission rule changes, and what they map to.

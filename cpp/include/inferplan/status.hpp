@@ -44,6 +44,9 @@ enum Status : std::int32_t {
   kBadQuantile = 37,
   kBadTargetWait = 38,
   kBadAdmission = 39,
+  // Arrival and length variability (the Python layer's batch calls, docs/model.md 6-7).
+  kBadArrivalCv = 40,
+  kBadOutTokensCv = 41,
 };
 
 inline bool is_error(std::int32_t s) { return s >= 20; }

@@ -86,10 +86,9 @@ def _points(points):
         bad = np.flatnonzero(~(np.isfinite(v) & (v >= lo)))
         if bad.size:
             i = int(bad[0])
-            where = f"point {i}"
-            if "source" in df.columns and "row" in df.columns:
-                where += f" ({df['source'].iloc[i]} row {df['row'].iloc[i]})"
-            raise ValueError(f"{where}: {name} = {float(v[i])!r} must be finite and >= {lo:g}")
+            raise ValueError(
+                f"{_where(df, i)}: {name} = {float(v[i])!r} must be finite and >= {lo:g}"
+            )
     dur = (
         df["duration_s"].to_numpy(float) if "duration_s" in df.columns else np.full(len(df), np.nan)
     )
@@ -124,6 +123,8 @@ class Calibration:
     ttft: str = "mean"
     shapes: int = 0
     cost: float = math.nan
+    skipped: list = field(default_factory=list)
+    """The points left out of the fit, each as ``"point i (file row r): reason"``."""
 
     # ---------------------------------------------------------------- use the model
     def service_times(self, in_tokens: float, out_tokens: float):
@@ -245,6 +246,7 @@ class Calibration:
             "ttft": self.ttft,
             "fit": {
                 "points": self.n_points,
+                "skipped": len(self.skipped),
                 "seconds": round(self.seconds, 3),
                 **self.summary(),
             },  # fmt: skip
@@ -335,13 +337,41 @@ def _saturation_runs(points):
     return r[ok], L[ok], m[ok]
 
 
+def _where(df, i: int) -> str:
+    where = f"point {i}"
+    if "source" in df.columns and "row" in df.columns:
+        where += f" ({df['source'].iloc[i]} row {df['row'].iloc[i]})"
+    return where
+
+
 def _fit_arrays(df, ttft_column="ttft_ms"):
+    """The fitted points and the points left out, each with its reason.
+
+    A measured latency that is negative or infinite is an error naming the point; a missing
+    one (NaN, or a column the points do not have) leaves the point out, and so does an
+    arrival type that is not fitted: both are listed in the returned ``skipped``.
+    """
     df, arrival, rate, L, m, dur, window, even = _points(df)
-    keep = np.isin(arrival, FIT_ARRIVALS)
+    fit_arrival = np.isin(arrival, FIT_ARRIVALS)
     mt, mi = _measured(df, ttft_column), _measured(df, "itl_ms")
-    keep &= np.isfinite(mt) & np.isfinite(mi) & (mt > 0) & (mi > 0)
+    for name, v in ((ttft_column, mt), ("itl_ms", mi)):
+        bad = np.flatnonzero(fit_arrival & ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{_where(df, i)}: {name} = {float(v[i])!r} must be finite and >= 0")
+    keep = fit_arrival & (mt > 0) & (mi > 0)
+    skipped = []
+    for i in np.flatnonzero(~keep):
+        if not fit_arrival[i]:
+            if arrival[i] == "throughput":
+                continue  # a saturation run: used as a bound on capacity, not skipped
+            reason = f"arrival {arrival[i]!r} is not fitted (only {', '.join(FIT_ARRIVALS)})"
+        else:
+            missing = [n for n, v in ((ttft_column, mt), ("itl_ms", mi)) if not v[i] > 0]
+            reason = f"no measured {' and '.join(missing)} (missing, NaN or 0)"
+        skipped.append(f"{_where(df, int(i))}: {reason}")
     return df[keep].reset_index(drop=True), rate[keep], L[keep], m[keep], dur[keep], \
-        window[keep], even[keep], mt[keep], mi[keep]  # fmt: skip
+        window[keep], even[keep], mt[keep], mi[keep], skipped  # fmt: skip
 
 
 def calibrate(
@@ -394,7 +424,7 @@ def calibrate(
     if ttft not in ("mean", "median"):
         raise ValueError(f"ttft must be 'mean' or 'median', got {ttft!r}")
     t_start = time.perf_counter()
-    df, rate, L, m, dur, window, even, mt, mi = _fit_arrays(points, _TTFT_COLUMN[ttft])
+    df, rate, L, m, dur, window, even, mt, mi, skipped = _fit_arrays(points, _TTFT_COLUMN[ttft])
     # closed-loop saturation runs (GuideLLM "throughput"): the engine served this rate, so
     # the model's saturation throughput must be at least as high (a one-sided residual)
     sat_r, sat_L, sat_m = _saturation_runs(points)
@@ -500,6 +530,7 @@ def calibrate(
         ttft=ttft,
         shapes=len(shapes),
         cost=float(res.cost),
+        skipped=skipped,
     )
 
 

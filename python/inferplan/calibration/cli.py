@@ -68,6 +68,8 @@ def run_calibrate(args) -> int:
         df, loss=args.loss, f_scale=args.f_scale, ttft=args.ttft,
         max_num_seqs=args.max_num_seqs, kv_capacity_tokens=kv,
     )  # fmt: skip
+    for line in cal.skipped:
+        print(f"left out of the fit: {line}", file=sys.stderr)
     summary = cal.summary()
     if args.out:
         cal.save(args.out, model=args.model, accelerator=args.accelerator)

@@ -64,6 +64,7 @@ def optimize(
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
     admission: str | None = None,
+    cov: str = "use",
     **options,
 ) -> Solution:
     """Size every candidate and allocate.
@@ -71,7 +72,9 @@ def optimize(
     ``system`` is a :class:`System` or a path to a directory of ``*-data.json`` files or a
     ``system-data.json`` file. ``objective`` is ``"cost"`` (default), ``"power"`` or
     ``"cost+energy"``, and ``admission`` sizes the TTFT and wait targets as an arriving
-    request sees them (see :func:`build_candidates`).
+    request sees them (see :func:`build_candidates`). ``cov="use"`` (default) sizes with the loads'
+    ``arrivalCOV`` and ``serviceCOV``; ``"ignore"`` sizes for Poisson arrivals and mean
+    lengths, as the reference does (see :func:`build_candidates` and docs/allocation.md).
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
@@ -93,6 +96,7 @@ def optimize(
         energy_weight=energy_weight,
         price_per_kwh=price_per_kwh,
         admission=admission,
+        cov=cov,
     )
     return solve(cands, solver, **options)
 

@@ -96,6 +96,14 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
         "(see docs/accuracy.md)",
     )
     p.add_argument(
+        "--cov",
+        choices=("ignore", "use"),
+        default="use",
+        help="the loads' arrivalCOV and serviceCOV: use = size with them (arrival CV, "
+        "output-length CV; absent or 0 = not set; default); ignore = Poisson arrivals and "
+        "mean lengths, as the reference sizes (docs/allocation.md)",
+    )
+    p.add_argument(
         "--rules",
         choices=("g3", "g1"),
         default=None,
@@ -193,6 +201,7 @@ def run_optimize(args: argparse.Namespace) -> int:
             energy_weight=args.energy_weight,
             price_per_kwh=args.price_per_kwh,
             admission=None if args.admission == "chain" else args.admission,
+            cov=args.cov,
         )
     except ValueError as err:
         print(f"inferplan optimize: error: {err}", file=sys.stderr)

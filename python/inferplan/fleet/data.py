@@ -108,7 +108,11 @@ class Load:
     in_tokens: float
     out_tokens: float
     arrival_cov: float | None
+    """Coefficient of variation of the gaps between arrivals (``arrivalCOV``); None or 0:
+    not set. Used in sizing with ``cov="use"`` (docs/allocation.md)."""
     service_cov: float | None
+    """Coefficient of variation of a request's service time (``serviceCOV``), taken as
+    that of its output length; None or 0: not set. Used with ``cov="use"``."""
     # the per-minute rate as read (None when built from a per-second rate)
     _per_min: float | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -539,8 +543,8 @@ def _servers(items: list, file: str) -> tuple[list[Server], bool]:
             rate,
             in_tokens=in_tok,
             out_tokens=out_tok,
-            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
-            service_cov=_num(ld, "serviceCOV", lctx, default=None),
+            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None, maximum=_validate.MAX_CV),
+            service_cov=_num(ld, "serviceCOV", lctx, default=None, maximum=_validate.MAX_CV),
         )
         cctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc")
         current = CurrentAllocation(

@@ -136,7 +136,7 @@ def _optimize(system) -> dict[str, Any]:
 
     check_fleet_sizes(system)
     try:
-        sol = fleet.optimize(system)
+        sol = fleet.optimize(system, cov="ignore")  # the reference sizes for Poisson
     except (DataError, ValueError) as err:
         raise ApiError(400, f"data error: {err}") from None
     if sol.unallocated:

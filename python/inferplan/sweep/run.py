@@ -96,6 +96,9 @@ def _compute(spec: SweepSpec, params: dict, threads) -> dict:
     metrics = [m for m in wanted if m in METRIC_INDEX and m != "rate"]
     if spec.admission is not None:
         args["admission"] = spec.admission
+    for name in ("arrival_cv", "out_tokens_cv"):
+        if name in params:
+            args[name] = params[name]
     if spec.operation == "analyze":
         return fn(rate=params["rate"], metrics=metrics, threads=threads, **args)
     # Percentile targets travel as (quantile, ms) column pairs in ``data``.
