@@ -152,6 +152,14 @@ def _admission(args) -> str | None:
     return None if args.admission == "chain" else args.admission
 
 
+def _replica(args: argparse.Namespace):
+    """The Replica the replica arguments describe, and the --admission rule (None: chain)."""
+    from .replica import Replica
+
+    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
+    return replica, _admission(args)
+
+
 def _add_arrival_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--arrival-cv",
@@ -220,10 +228,7 @@ def _add_analyze(p: argparse.ArgumentParser) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     rates = args.rate if args.rate is not None else [x * replica.max_rate for x in args.load]
     quantiles = args.quantile or []
     results, failed = [], 0
@@ -334,10 +339,7 @@ def _add_size(p: argparse.ArgumentParser) -> None:
 
 
 def _run_size(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     res = replica.size(
         itl_ms=args.itl_ms,
         ttft_ms=args.ttft_ms,
