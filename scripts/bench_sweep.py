@@ -31,6 +31,7 @@ import numpy as np
 
 import inferplan
 from inferplan.sweep import load_spec
+from inferplan.sweep import sweep as run_sweep
 from inferplan.sweep.run import _kernel_value
 
 MODELS = {
@@ -111,7 +112,7 @@ def run(rows: float, chunk_rows: int, threads, out: Path | None, samples: int, q
     try:
         before = raw_kernel_rate(spec, samples, threads)
         t0, c0 = time.perf_counter(), time.process_time()
-        res = inferplan.sweep(spec, out, threads=threads, overwrite=True, progress=not quiet)
+        res = run_sweep(spec, out, threads=threads, overwrite=True, progress=not quiet)
         sweep_s, sweep_cpu = time.perf_counter() - t0, time.process_time() - c0
         sweep_rss = peak_rss_gib()
         size_gb = sum(p.stat().st_size for p in out.glob("part-*.parquet")) / 1e9

@@ -206,8 +206,9 @@ def test_sizing_is_one_batch_call(inferno_dir, monkeypatch):
 def test_infeasible_servers_are_reported_with_reason(inferno_dir):
     system = load_system(inferno_dir / "g3" / "small")
     strict = fleet.ServiceClass("Strict", 1, {"llama_70b": fleet.Target(itl_ms=1.0)})
-    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b", load=fleet.Load(60, 128, 1024))
-    orphan = fleet.Server("Orphan", "Missing", "llama_70b", load=fleet.Load(60, 128, 1024))
+    load = fleet.Load(rate_per_s=1.0, in_tokens=128, out_tokens=1024)  # 60 req/min
+    server = fleet.Server("Strict-llama_70b", "Strict", "llama_70b", load=load)
+    orphan = fleet.Server("Orphan", "Missing", "llama_70b", load=load)
     from dataclasses import replace
 
     system = replace(
@@ -220,7 +221,7 @@ def test_infeasible_servers_are_reported_with_reason(inferno_dir):
 
 
 def test_power_curve_and_fleet_power(g3_small):
-    curve = PowerCurve(idle=25, mid_power=65, mid_util=0.6, full=75)
+    curve = PowerCurve(idle_w=25, mid_w=65, mid_util=0.6, full_w=75)
     assert curve.at(0) == 25
     assert curve.at(0.6) == 65
     assert curve.at(1) == 75

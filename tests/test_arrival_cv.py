@@ -195,7 +195,7 @@ def test_sweep_arrival_cv_axis_is_written_and_matches_size_many(tmp_path):
                   "itl_ms": 40, "out_tokens_cv": 0.5},
         "axes": {"arrival_cv": [0, 1, 2, 4]},
     }  # fmt: skip
-    inferplan.sweep(spec, tmp_path / "out", progress=False)
+    inferplan.run_sweep(spec, tmp_path / "out", progress=False)
     table = inferplan.read_sweep(tmp_path / "out")
     assert list(table["arrival_cv"]) == [0.0, 1.0, 2.0, 4.0]
     assert list(table["out_tokens_cv"]) == [0.5] * 4  # fixed, but written

@@ -231,7 +231,7 @@ BAD_OPTIONS = [
     (("profile", *PROFILE, "--frequencies=-900,1500"), ("--frequencies", "> 0")),
     (("profile", *PROFILE, "--batch-sizes", "8,0"), ("--batch-sizes", ">= 1")),
     (("profile", *PROFILE, "--alpha", "nan"), ("--alpha", "NaN")),
-    (("profile", *PROFILE, "-o", "/nonexistent/p.png"), ("--output", "does not exist")),
+    (("profile", *PROFILE, "-o", "/nonexistent/p.png"), ("--out", "does not exist")),
     (("calibrate", "/nonexistent.json", "--out", "/nonexistent/p.json"), ("--out", "not exist")),
 ]
 
@@ -297,7 +297,7 @@ def test_max_batch_bound_is_the_same_everywhere(inferplan_cli, one_line_error):
 
 def test_simulate_through_the_shared_options(inferplan_cli):
     p = inferplan_cli("simulate", *DECODE, "--max-queue", "inf", "--load", 0.5,
-                      "--num-requests", 2000, "--replications", 2, "--json")  # fmt: skip
+                      "--num-requests", 2000, "--replications", 2, "--format", "json")  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48)
@@ -312,7 +312,7 @@ def test_simulate_warns_when_an_unbounded_queue_has_no_steady_state(inferplan_cl
     the run was: the command still simulates (exit 0) but says so on stderr; with a bounded
     queue, or below max_rate, it does not.
     """
-    common = ("--num-requests", 500, "--replications", 2, "--json")
+    common = ("--num-requests", 500, "--replications", 2, "--format", "json")
     p = inferplan_cli("simulate", *DECODE, "--load", 1.2, *common)
     assert p.returncode == 0, p.stderr
     warning = p.stderr.strip()

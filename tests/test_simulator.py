@@ -522,7 +522,7 @@ def run_cli(*args):
 
 def test_cli_json():
     p = run_cli("--max-batch", "16", "--load", "0.5", "--num-requests", "3000",
-                "--replications", "2", "--json", "--compare")  # fmt: skip
+                "--replications", "2", "--format", "json", "--compare")  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["simulated"]["itl_ms"]["mean"] == pytest.approx(out["analytic"]["itl_ms"], rel=0.05)
@@ -530,7 +530,7 @@ def test_cli_json():
 
 def test_cli_admission():
     args = ("--max-batch", "64", "--load", "0.3", "--num-requests", "20000",
-            "--replications", "4", "--json", "--compare")  # fmt: skip
+            "--replications", "4", "--format", "json", "--compare")  # fmt: skip
     p = run_cli(*args, "--admission", "immediate")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)

@@ -101,9 +101,9 @@ def test_options_are_checked_before_anything_is_written(inferplan_cli, one_line_
         assert not out.exists(), args  # no manifest.json, no directory
     # the Python API too
     with pytest.raises(ValueError, match="threads must be >= 1"):
-        inferplan.sweep(good, out, threads=0)
+        inferplan.run_sweep(good, out, threads=0)
     with pytest.raises(ValueError, match="compression"):
-        inferplan.sweep(good, out, compression="zip")
+        inferplan.run_sweep(good, out, compression="zip")
     assert not out.exists()
     # and a good run writes the rows
     p = sweep(inferplan_cli, good, "--out", out, "--threads", 1)
@@ -119,7 +119,7 @@ def test_token_counts_beyond_2_53_and_partial_summary_hint(tmp_path):
                    "fixed": {"kind": 1, "alpha": 1, "beta": 1, "in_tokens": 1e20,
                              "out_tokens": 8, "max_batch": 4}})  # fmt: skip
     out = tmp_path / "o"
-    inferplan.sweep(spec(tmp_path, GOOD), out, chunk_rows=1, progress=False)
+    inferplan.run_sweep(spec(tmp_path, GOOD), out, chunk_rows=1, progress=False)
     next(out.glob("part-*.parquet")).unlink()
     from inferplan.sweep import summarize
 

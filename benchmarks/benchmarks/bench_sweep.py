@@ -44,7 +44,7 @@ def _spec():
 
 
 def _sweep_module():
-    # import_module, not ``import inferplan.sweep``: the package re-exports the function
+    # import_module, not ``import inferplan.sweep``: older versions re-export the function
     # ``sweep`` under the module's name.
     try:
         return importlib.import_module("inferplan.sweep")

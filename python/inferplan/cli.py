@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from . import _lazy, _validate
+from ._cliopts import ADMISSION_CHOICES, add_admission, add_format, add_out, add_threads
 from ._validate import option
 
 __all__ = [
@@ -39,7 +40,6 @@ DESCRIPTION = (
 EPILOG = "Run 'inferplan COMMAND --help' for the options of a command (docs/reference.md)."
 
 _DISTS = ("constant", "exponential", "geometric", "lognormal")
-ADMISSION_CHOICES = ("chain", "immediate", "iteration")
 
 
 # ------------------------------------------------------------------ one replica: arguments
@@ -152,15 +152,12 @@ def _admission(args) -> str | None:
     return None if args.admission == "chain" else args.admission
 
 
-def _add_admission(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--admission",
-        choices=ADMISSION_CHOICES,
-        default="chain",
-        help=f"{what}: chain = the chain's read-off at the mean batch; immediate / iteration "
-        "= as an arriving request sees it when it joins at once / at the next iteration "
-        "boundary (docs/accuracy.md)",
-    )
+def _replica(args: argparse.Namespace):
+    """The Replica the replica arguments describe, and the --admission rule (None: chain)."""
+    from .replica import Replica
+
+    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
+    return replica, _admission(args)
 
 
 def _add_arrival_cv(p: argparse.ArgumentParser) -> None:
@@ -173,10 +170,6 @@ def _add_arrival_cv(p: argparse.ArgumentParser) -> None:
         "birth-death chain), 0 a constant rate, above 1 bursty (docs/model.md 6) "
         "(default: %(default)s)",
     )
-
-
-def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output on stdout")
 
 
 def _fmt(x) -> str:
@@ -229,16 +222,13 @@ def _add_analyze(p: argparse.ArgumentParser) -> None:
         metavar="Q",
         help="also the Q-quantiles of the wait and of TTFT (repeatable, e.g. --quantile 0.9)",
     )
-    _add_admission(p, "TTFT and wait")
+    add_admission(p, "TTFT and wait")
     _add_arrival_cv(p)
-    _add_format(p)
+    add_format(p)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     rates = args.rate if args.rate is not None else [x * replica.max_rate for x in args.load]
     quantiles = args.quantile or []
     results, failed = [], 0
@@ -343,16 +333,13 @@ def _add_size(p: argparse.ArgumentParser) -> None:
         type=option(above=0),
         help="tokens/s the fleet must deliver: the replica runs at most at 0.9 of its cap",
     )
-    _add_admission(p, "TTFT and wait targets")
+    add_admission(p, "TTFT and wait targets")
     _add_arrival_cv(p)
-    _add_format(p)
+    add_format(p)
 
 
 def _run_size(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     res = replica.size(
         itl_ms=args.itl_ms,
         ttft_ms=args.ttft_ms,
@@ -423,20 +410,16 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--replications", type=option(integer=True, minimum=1), default=10)
     p.add_argument("--seed", type=option(integer=True, minimum=0, below=2**64), default=0)
-    p.add_argument(
-        "--threads",
-        type=option(integer=True, minimum=1),
-        default=None,
-        help="default: all cores",
-    )
-    p.add_argument(
-        "--admission",
-        default="iteration",
+    add_threads(p, "simulation threads (one replication each)")
+    add_admission(
+        p,
+        "",
         choices=("iteration", "immediate"),
+        default="iteration",
         help="iteration: join at the next iteration boundary (a real server); "
         "immediate: join at once (the analytic chain's assumption)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_format(p, flags=("json",))
     p.add_argument(
         "--compare",
         action="store_true",
@@ -502,7 +485,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             chain = replica.analyze(rate)._asdict()
         except ValueError as exc:  # no steady state: say so, keep the simulation
             analytic = {"error": str(exc)}
-    if args.json:
+    if args.format == "json":
         out = {"rate": rate, "simulated": res.as_dict()}
         if analytic is not None:
             out["analytic"] = analytic
@@ -560,7 +543,7 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
     from .sweep.run import COMPRESSIONS
 
     p.add_argument("spec", help="sweep spec, YAML or JSON (see docs/sweeps.md)")
-    p.add_argument("--out", required=True, help="output directory (Parquet parts + manifest)")
+    add_out(p, "output directory (Parquet parts + manifest)", required=True, metavar="DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a different sweep in --out")
     p.add_argument(
         "--chunk-rows",
@@ -568,12 +551,7 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
         default=None,
         help="rows per chunk and part file (default: the spec's chunk_rows, else 2000000)",
     )
-    p.add_argument(
-        "--threads",
-        type=option(integer=True, minimum=1),
-        default=None,
-        help="kernel threads per chunk (default: all cores)",
-    )
+    add_threads(p, "kernel threads per chunk")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -647,7 +625,7 @@ def _add_sweep_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None, help="group column (default: model when present)")
     p.add_argument("--top", type=option(integer=True, minimum=1), default=1, help="rows per group")
     p.add_argument("--columns", default=None, help="comma-separated columns to print")
-    p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    add_format(p, choices=("table", "csv"), flags=("csv",))
 
 
 def _run_sweep_summary(args: argparse.Namespace) -> int:
@@ -658,7 +636,7 @@ def _run_sweep_summary(args: argparse.Namespace) -> int:
     )
     if args.columns:
         table = table[[c.strip() for c in args.columns.split(",") if c.strip()]]
-    if args.csv:
+    if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
     else:
         import pandas as pd

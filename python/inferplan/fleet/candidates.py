@@ -245,7 +245,7 @@ def _catalogue(system: System) -> _Catalogue:
     return _Catalogue(
         acc_index=acc_index,
         canon=np.array([acc_index[a.name] for a in accs], dtype=np.int64),
-        acc_cost=np.array([a.cost for a in accs] + [0.0], dtype=float),
+        acc_cost=np.array([a.cost_per_hour for a in accs] + [0.0], dtype=float),
         acc_mult=np.array([a.multiplicity for a in accs] + [0], dtype=np.int64),
         acc_type=np.array([a.type for a in accs] + [""], dtype=object),
         profile=table,
@@ -321,7 +321,7 @@ def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Serve
                 f"servers[{s}] ({srv.name!r}): load.out_tokens must be 0 (no load) or a "
                 f"finite mean >= 1, got {out!r}"
             )
-        zero = srv.load.arrival_rate == 0 or out == 0
+        zero = srv.load.rate_per_s == 0 or out == 0
         if zero and srv.min_replicas == 0:
             mode[s] = _EMPTY
             continue
@@ -346,7 +346,7 @@ def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Serve
         mode=np.array(mode, dtype=np.int64),
         model=np.array(model, dtype=np.int64),
         keep=np.array(keep, dtype=np.int64),
-        arrival=np.array([x.load.arrival_rate for x in srvs], dtype=float) / 60.0,
+        arrival=np.array([x.load.rate_per_s for x in srvs], dtype=float),
         in_tokens=np.array([x.load.in_tokens for x in srvs], dtype=float),
         out_tokens=np.array([x.load.out_tokens for x in srvs], dtype=float),
         min_replicas=np.array([x.min_replicas for x in srvs], dtype=np.int64),
@@ -550,10 +550,10 @@ def _power_curve(cat_accs, acc: np.ndarray, util: np.ndarray) -> np.ndarray:
     """Each row's accelerator's power curve at its utilization (NaN or inf read as 0), as
     :meth:`PowerCurve.at` computes it, for all rows at once."""
     curves = [a.power for a in cat_accs] + [None]
-    idle = np.array([c.idle if c else 0.0 for c in curves], dtype=float)[acc]
-    mid = np.array([c.mid_power if c else 0.0 for c in curves], dtype=float)[acc]
+    idle = np.array([c.idle_w if c else 0.0 for c in curves], dtype=float)[acc]
+    mid = np.array([c.mid_w if c else 0.0 for c in curves], dtype=float)[acc]
     mu = np.array([c.mid_util if c else 0.5 for c in curves], dtype=float)[acc]
-    full = np.array([c.full if c else 0.0 for c in curves], dtype=float)[acc]
+    full = np.array([c.full_w if c else 0.0 for c in curves], dtype=float)[acc]
     u = np.minimum(np.maximum(np.where(np.isfinite(util), util, 0.0), 0.0), 1.0)
     span = 1.0 - mu
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -602,7 +602,7 @@ def build_candidates(
     accs = system.accelerators
     if objective != "cost":
         for i, acc in enumerate(accs):
-            if not acc.power.full > 0:
+            if not acc.power.full_w > 0:
                 raise ValueError(
                     f"{system.source}: accelerators[{i}] ({acc.name!r}): the {objective} "
                     "objective needs its power curve (field 'power' with 'full' > 0)"

@@ -127,6 +127,7 @@ def _binding_names(codes, status):
 def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
     """tokens/s, power, energy per token and cost per million tokens where asked for."""
     from ..hardware.power import energy_per_token_mj, power_at
+    from ..hardware.specs import cost_per_million_tokens
 
     cols = set(spec.columns)
     out = {}
@@ -143,9 +144,7 @@ def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
         per_hour = np.asarray(params["cost_per_hour"], dtype=float)
         if power is not None and spec.has("price_per_kwh"):
             per_hour = per_hour + power / 1000.0 * np.asarray(params["price_per_kwh"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cost = np.where(tokens > 0, per_hour / (tokens * 3600.0) * 1e6, np.inf)
-        out["cost_per_million_tokens"] = np.where(np.isnan(tokens), np.nan, cost)
+        out["cost_per_million_tokens"] = cost_per_million_tokens(per_hour, tokens)
     return out
 
 
