@@ -12,14 +12,33 @@ import math
 import numba as nb
 import numpy as np
 
+from .._codes import ADMISSIONS, BINDINGS, METRICS, STATUSES
+
 # IEEE semantics (inf, NaN) on division by zero, as in C++.
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
-OK = 0
-UNSTABLE = 1
-BAD_KIND, BAD_ALPHA, BAD_BETA, BAD_GAMMA = 20, 21, 22, 23
-BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
-BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
+# The code tables (inferplan._codes) as the kernels' compile-time constants.
+_S = STATUSES
+OK, UNSTABLE, NOT_CERTIFIED = _S["OK"], _S["UNSTABLE"], _S["NOT_CERTIFIED"]
+BAD_KIND, BAD_ALPHA, BAD_BETA = _S["BAD_KIND"], _S["BAD_ALPHA"], _S["BAD_BETA"]
+BAD_GAMMA, BAD_IN_TOKENS = _S["BAD_GAMMA"], _S["BAD_IN_TOKENS"]
+BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = _S["BAD_OUT_TOKENS"], _S["BAD_MAX_NUM_TOKENS"]
+BAD_MAX_BATCH, BAD_MAX_QUEUE = _S["BAD_MAX_BATCH"], _S["BAD_MAX_QUEUE"]
+BAD_RATE, BAD_SERVICE_TIME = _S["BAD_RATE"], _S["BAD_SERVICE_TIME"]
+BAD_TARGET_ITL, BAD_TARGET_TTFT = _S["BAD_TARGET_ITL"], _S["BAD_TARGET_TTFT"]
+BAD_TTFT_PCT, BAD_WAIT_PCT = _S["BAD_TTFT_PERCENTILE"], _S["BAD_WAIT_PERCENTILE"]
+BAD_MAX_BLOCK, BAD_TPS = _S["BAD_MAX_BLOCK"], _S["BAD_TPS"]
+BAD_TARGET_WAIT, BAD_QUANTILE = _S["BAD_TARGET_WAIT"], _S["BAD_QUANTILE"]
+BAD_ADMISSION = _S["BAD_ADMISSION"]
+INF_ITL, INF_TTFT, INF_WAIT = _S["INFEASIBLE_ITL"], _S["INFEASIBLE_TTFT"], _S["INFEASIBLE_WAIT"]
+INF_TTFT_PCT = _S["INFEASIBLE_TTFT_PERCENTILE"]
+INF_WAIT_PCT = _S["INFEASIBLE_WAIT_PERCENTILE"]
+INF_BLOCK = _S["INFEASIBLE_BLOCK"]
+BIND_NONE, BIND_ITL, BIND_TTFT = BINDINGS[None], BINDINGS["itl_ms"], BINDINGS["ttft_ms"]
+BIND_WAIT, BIND_BLOCK, BIND_TPS = BINDINGS["wait_ms"], BINDINGS["max_block"], BINDINGS["tps"]
+BIND_TTFT_PCT, BIND_WAIT_PCT = BINDINGS["ttft_percentile"], BINDINGS["wait_percentile"]
+ADMIT_CHAIN, ADMIT_IMMEDIATE = ADMISSIONS[None], ADMISSIONS["immediate"]
+ADMIT_ITERATION = ADMISSIONS["iteration"]
 MAX_BATCH_LIMIT = 1 << 24
 MAX_CHUNKS = 9007199254740992.0  # 2^53 (service.hpp kMaxChunks)
 MAX_QUEUE = 9007199254740992.0  # 2^53 (replica.hpp kMaxQueue)
@@ -27,7 +46,7 @@ MIN_SERVICE_PER_REQUEST = 1e-290
 MIN_OUT_TOKENS = 1e-9
 MAX_WAIT_MS = 1e300
 MAX_SERVICE_PER_REQUEST = 1e290
-NUM_METRICS = 15
+NUM_METRICS = len(METRICS)
 NUM_MOMENTS = 16
 
 
@@ -874,12 +893,6 @@ MAX_WORK = 4e8
 WINDOW_TERM_COST = 100.0
 EVALUATION_COST = 64.0
 MIN_DENORMAL = 5e-324
-NOT_CERTIFIED, BAD_SERVICE_TIME = 9, 36
-BAD_TARGET_ITL, BAD_TARGET_TTFT, BAD_TTFT_PCT, BAD_WAIT_PCT = 30, 31, 32, 33
-BAD_MAX_BLOCK, BAD_TPS, BAD_TARGET_WAIT = 34, 35, 38
-INF_ITL, INF_TTFT, INF_TTFT_PCT, INF_WAIT_PCT, INF_BLOCK, INF_WAIT = 2, 3, 4, 5, 6, 8
-BIND_NONE, BIND_ITL, BIND_TTFT, BIND_WAIT, BIND_TTFT_PCT, BIND_WAIT_PCT = 0, 1, 2, 3, 4, 5
-BIND_BLOCK, BIND_TPS = 6, 7
 
 
 @nb.njit(**_JIT)
@@ -1551,7 +1564,7 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
                         tol, out_m, mo):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
-        return 37, 0, 0.0, 0.0, BIND_NONE, 0
+        return BAD_QUANTILE, 0, 0.0, 0.0, BIND_NONE, 0
     peak = 0.0
     first_error = OK
     for n in range(1, N + 1):
@@ -1627,10 +1640,6 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
 
 
 # ---------------------------------------------------------------- admission (admission.hpp)
-
-ADMIT_CHAIN, ADMIT_IMMEDIATE, ADMIT_ITERATION = 0, 1, 2
-BAD_ADMISSION = 39
-
 
 @nb.njit(**_JIT)
 def _mean_queue_given_full(r, Q):
