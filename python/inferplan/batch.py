@@ -13,14 +13,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from . import _lazy
+from ._codes import KINDS
 from ._kernels import dispatch
-from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, METRIC_NAMES
+from ._metrics import KIND_VECTOR, METRIC_INDEX, METRIC_NAMES
 
+# The kinds a batch row may have (ServiceTimes has no column form), also spelt without "_".
 _KIND_NAMES = {
-    "decode_only": KIND_DECODE_ONLY,
-    "decodeonly": KIND_DECODE_ONLY,
-    "prefill_decode": KIND_PREFILL_DECODE,
-    "prefilldecode": KIND_PREFILL_DECODE,
+    spelling: code
+    for name, code in KINDS.items()
+    if code != KIND_VECTOR
+    for spelling in (name, name.replace("_", ""))
 }
 CONFIG_COLUMNS = (
     "kind",
@@ -373,3 +376,18 @@ def optimal_concurrency_many(
             _threads(threads),
         )  # fmt: skip
     return _wrap(data, result)
+
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "CONFIG_DEFAULTS",
+    "DEFAULT_METRICS",
+    "SIZE_DEFAULT_METRICS",
+    "analyze_many",
+    "broadcast_rows",
+    "config_columns",
+    "optimal_concurrency_many",
+    "size_many",
+]
+
+__dir__ = _lazy.public_dir(__name__)

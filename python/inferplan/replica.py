@@ -6,6 +6,7 @@ import math
 import operator
 from typing import NamedTuple
 
+from . import _lazy
 from . import admission as _admission
 from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
@@ -291,3 +292,8 @@ def optimal_concurrency(
         max_batch=int(n), peak_throughput=float(peak),
         size=_size_result(status, rate, binding, iterations, values),
     )  # fmt: skip
+
+
+__all__ = ["Metrics", "Replica", "backend", "optimal_concurrency"]
+
+__dir__ = _lazy.public_dir(__name__)
