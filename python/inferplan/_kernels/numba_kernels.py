@@ -1408,16 +1408,26 @@ def guess_rate(p, N, tau, chunks, t, cap):
 
 
 @nb.njit(**_JIT)
+def _check_targets(t):
+    """(status, binding) for targets no search can meet: a bad one, or one below the smallest
+    normal double (infeasible, sizing.hpp); (OK, BIND_NONE) otherwise."""
+    s = validate_targets(t)
+    if s != OK:
+        return s, BIND_NONE
+    tiny = subnormal_target(t)
+    if tiny != BIND_NONE:
+        return _infeasible(tiny), tiny
+    return OK, BIND_NONE
+
+
+@nb.njit(**_JIT)
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                  out_m, ws):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
     metrics at the rate. ws is the workspace (MO_SIZE)."""
-    s = validate_targets(t)
+    s, tiny = _check_targets(t)
     if s != OK:
-        return s, 0.0, BIND_NONE, 0
-    tiny = subnormal_target(t)
-    if tiny != BIND_NONE:
-        return _infeasible(tiny), 0.0, tiny, 0
+        return s, 0.0, tiny, 0
     mu_N = (1.0 / inv_mu[N - 1]) * 1000.0
     if not (math.isfinite(mu_N) and mu_N > 0.0):
         return BAD_SERVICE_TIME, 0.0, BIND_NONE, 0
@@ -1779,32 +1789,23 @@ def _admitted_refined(args, t, rule, rate, mm, c, ws):
     chain_wait = m[9]
     admit(p, N, Q, tau, chunks, rule, m, c)
     ttft, ttft_p, wait, wait_p = _refined_flags(t, rule)
+    s = OK
+    q_ttft = 0.0
+    q_wait = 0.0
+    if ttft_p:
+        q_ttft, s1 = _admitted_quantile(args, rate, mm, t[3], t[4], st)
+        s = s1 if s1 != OK else s
+        q_ttft = q_ttft + chain_ttft - chain_wait
+    if wait_p:
+        q_wait, s1 = _admitted_quantile(args, rate, mm, t[5], t[6], st)
+        s = s1 if s1 != OK else s
     worst = -math.inf
     which = BIND_NONE
-    s = OK
-    if ttft:
-        v = m[11] / t[1]
-        if v - 1.0 > worst:
-            worst, which = v - 1.0, BIND_TTFT
-    if wait:
-        v = m[9] / t[2]
-        if v - 1.0 > worst:
-            worst, which = v - 1.0, BIND_WAIT
-    if ttft_p:
-        q, s1 = _admitted_quantile(args, rate, mm, t[3], t[4], st)
-        if s1 != OK:
-            s = s1
-        q = q + chain_ttft - chain_wait
-        v = (q + (m[11] - chain_ttft)) / t[4]
-        if v - 1.0 > worst:
-            worst, which = v - 1.0, BIND_TTFT_PCT
-    if wait_p:
-        q, s1 = _admitted_quantile(args, rate, mm, t[5], t[6], st)
-        if s1 != OK:
-            s = s1
-        v = (q + (m[9] - chain_wait)) / t[6]
-        if v - 1.0 > worst:
-            worst, which = v - 1.0, BIND_WAIT_PCT
+    for on, v, code in ((ttft, m[11] / t[1], BIND_TTFT), (wait, m[9] / t[2], BIND_WAIT),
+                        (ttft_p, (q_ttft + (m[11] - chain_ttft)) / t[4], BIND_TTFT_PCT),
+                        (wait_p, (q_wait + (m[9] - chain_wait)) / t[6], BIND_WAIT_PCT)):
+        if on and v - 1.0 > worst:
+            worst, which = v - 1.0, code
     return (worst if s == OK else np.nan), which, s
 
 
@@ -1919,12 +1920,9 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
     gets the admitted metrics at the rate."""
     if rule < ADMIT_CHAIN or rule > ADMIT_ITERATION:
         return BAD_ADMISSION, 0.0, BIND_NONE, 0
-    s = validate_targets(t)
+    s, tiny = _check_targets(t)
     if s != OK:
-        return s, 0.0, BIND_NONE, 0
-    tiny = subnormal_target(t)
-    if tiny != BIND_NONE:
-        return _infeasible(tiny), 0.0, tiny, 0
+        return s, 0.0, tiny, 0
     if rule == ADMIT_IMMEDIATE and p[0] != 1.0:
         rule = ADMIT_CHAIN
     ttft, ttft_p, wait, wait_p = _refined_flags(t, rule)
