@@ -138,6 +138,9 @@ def test_python_modules_equal_the_source():
     assert simulate.ADMISSIONS == _codes.SIM_ADMISSIONS
     assert all(simulate.ADMISSIONS[k] == _codes.ADMISSIONS[k] for k in simulate.ADMISSIONS)
     assert tuple(spec.PARAMS["size"])[9:18] == sizing.TARGET_FIELDS
+    assert {name: spec.KIND_NAMES.index(name) for name in spec.KIND_NAMES} == {
+        k: v for k, v in _codes.KINDS.items() if k != "service_times"
+    }
 
 
 def test_numba_constants_equal_the_source():

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _lazy, _validate
+from .._codes import KINDS
 from .._metrics import METRIC_NAMES
 from ..batch import CONFIG_DEFAULTS, SIZE_DEFAULT_METRICS
 from ..sizing import TARGET_FIELDS
@@ -86,7 +87,11 @@ _KINDS = {
     "prefill_decode": 1,
     "prefilldecode": 1,
 }
-KIND_NAMES = ("decode_only", "prefill_decode")
+# The kinds a sweep row may have, each at the index of its code (ServiceTimes has no row form).
+KIND_NAMES = tuple(
+    name for name, code in sorted(KINDS.items(), key=lambda kv: kv[1])
+    if code != KINDS["service_times"]
+)  # fmt: skip
 
 # Parameter name -> (type, rule). Types: float, int (integer-valued), queue (integer or
 # inf), kind, label (any string). Rules: ">=0", ">0", "target" (>= 0, 0 = unset),
