@@ -234,7 +234,7 @@ def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
         dict(ttft_ms=20.0),
     ],
 )
-def test_kernel_sizing_equals_python_search(backend, targets, admission):
+def test_kernel_sizing_equals_python_search(targets, admission):
     """The kernel's Brent search (size_admitted) against the NumPy reference's search
     (bisection and Illinois on the reference chain)."""
     from inferplan._kernels import numpy_backend
