@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-from ._codes import FIRST_ERROR, STATUSES
-
-
-class _StatusBase(IntEnum):
-    @property
-    def is_error(self) -> bool:
-        return self.value >= FIRST_ERROR
-
-
-Status = _StatusBase("Status", STATUSES, module=__name__, qualname="Status")
-Status.__doc__ = """Outcome of one row of a batch call. ``OK`` is 0; errors are 20 and above.
-
-The names and codes are inferplan._codes.STATUSES (status.hpp's)."""
-
+from ._codes import Status
 
 _MESSAGES = {
     Status.OK: "ok",
