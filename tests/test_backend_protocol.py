@@ -228,11 +228,14 @@ def test_numba_equals_cpp_on_random_rows_under_admission():
 
     rng = np.random.default_rng(18)
     n = 300
-    cols = dict(kind=rng.integers(0, 2, n), alpha=rng.uniform(1, 30, n),
-                beta=rng.uniform(0.001, 0.5, n), gamma=rng.uniform(0, 1e-3, n),
-                in_tokens=rng.integers(0, 5000, n), out_tokens=rng.integers(1, 500, n),
-                max_num_tokens=rng.choice([512.0, 2048.0, 8192.0], n),
-                max_batch=rng.integers(1, 100, n), max_queue=rng.integers(0, 500, n))  # fmt: skip
+    # the grid's models (no ServiceTimes: it has no batch form), scaled at random
+    base = _columns([c for c in CONFIGS if not isinstance(c[0], ServiceTimes)])
+    pick = rng.integers(0, base[0].size, n)
+    cols = {name: col[pick] for name, col in zip(CONFIG_COLUMNS, base, strict=True)}
+    for name in ("alpha", "beta", "gamma", "in_tokens"):
+        cols[name] = cols[name] * rng.uniform(0.5, 2.0, n)
+    cols["max_batch"] = rng.integers(1, 100, n)
+    cols["max_queue"] = np.where(rng.random(n) < 0.2, np.inf, rng.integers(0, 500, n))
     idle = ip.analyze_many(rate=0.0, **cols)
     rate = idle["max_rate"] * rng.uniform(0.0, 1.2, n)
     ttft = idle["ttft_ms"] * rng.uniform(0.9, 4.0, n)
