@@ -5,9 +5,9 @@ size_many) against the chain's read-off, measured in the same process on the sam
 
     python scripts/bench_admission.py [--rows 200000]
 
-The baseline is the same call without ``admission``. The last column times the Python
-forms (what the Numba and NumPy backends use): the NumPy formulas for ``analyze``, the
-Python root search over the kernel's analyses for ``size``.
+The baseline is the same call without ``admission``. The last column times the NumPy
+reference backend's forms (inferplan._kernels.numpy_backend): the NumPy formulas for
+``analyze``, its plain root search for ``size``.
 """
 
 from __future__ import annotations
@@ -48,20 +48,19 @@ def main() -> None:
     replica = ip.Replica(model, max_batch=32, max_queue=128)
     rate = 0.5 * replica.max_rate
     print("scalar calls from Python (us per call)")
-    print(f"{'call':34s} {'chain':>8s} {'iteration':>10s} {'Python form':>11s}")
+    print(f"{'call':34s} {'chain':>8s} {'iteration':>10s} {'NumPy ref.':>11s}")
     chain = per_call_us(lambda: replica.analyze(rate), 5000)
     it = per_call_us(lambda: replica.analyze(rate, admission="iteration"), 5000)
-    slow = per_call_us(lambda: replica._admitted(replica.analyze(rate), "iteration"), 500)
-    print(f"{'Replica.analyze':34s} {chain:8.2f} {it:10.2f} {slow:11.1f}")
-    from inferplan.replica import _refined_targets
+    from inferplan._kernels import numpy_backend as ref
     from inferplan.sizing import target_tuple
 
+    handle = ref.replica(model.params(), 32, 128.0)
+    slow = per_call_us(lambda: ref.analyze_admitted(handle, rate, 2), 200)
+    print(f"{'Replica.analyze':34s} {chain:8.2f} {it:10.2f} {slow:11.1f}")
     t = target_tuple(ttft_ms=45.0)
     chain = per_call_us(lambda: replica.size(ttft_ms=45.0), 2000)
     it = per_call_us(lambda: replica.size(ttft_ms=45.0, admission="iteration"), 2000)
-    slow = per_call_us(
-        lambda: replica._size_admitted(t, _refined_targets(t, "iteration"), "iteration"), 20
-    )
+    slow = per_call_us(lambda: ref.size_admitted(handle, t, 2), 3)
     print(f"{'Replica.size(ttft_ms=45)':34s} {chain:8.2f} {it:10.2f} {slow:11.1f}")
 
     cfg = random_configs(args.rows)

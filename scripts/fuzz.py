@@ -592,11 +592,8 @@ def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
         for j, i in enumerate(sel):
             a = {k: cpp_result[k][pos[int(i)]] for k in other}
             b = {k: other[k][j] for k in other}
-            # Bit for bit against Numba, except where its admission rule is the NumPy form
-            # (a different root search, which converges to the same rate within 1e-9).
-            tol = (
-                0.0 if name == "numba" and admission is None else 1e-9 if name == "numba" else 1e-6
-            )
+            # Bit for bit against Numba (admission rules included), 1e-6 against NumPy.
+            tol = 0.0 if name == "numba" else 1e-6
             load = rate[i] / a["max_rate"] if rate is not None and "max_rate" in a else 0.0
             why = _differs(a, b, tol, float(load))
             if why:

@@ -201,6 +201,19 @@ def _cpp_replica(*args, **kw):
         dispatch.use(active.NAME)
 
 
+def _numpy_form(replica, m, admission):
+    """Apply the NumPy form of the admission rule to the chain's metrics m of replica.
+
+    The form is inferplan.admission.adjust.
+    """
+    from inferplan.admission import adjust
+
+    p = replica.model.params()
+    tau = replica.model.tau_ms if isinstance(replica.model, ServiceTimes) else None
+    ttft, wait, resp = adjust(admission, *p, replica.max_batch, replica.max_queue, m, tau=tau)
+    return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))
+
+
 @pytest.mark.parametrize("admission", ["immediate", "iteration"])
 @pytest.mark.parametrize(("model", "n", "q"), PARITY, ids=[f"p{i}" for i in range(len(PARITY))])
 def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
@@ -216,7 +229,7 @@ def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
             continue
         rate = load * replica.max_rate
         got = native.analyze(rate, admission=admission)
-        expect = replica._admitted(replica.analyze(rate), admission)
+        expect = _numpy_form(replica, replica.analyze(rate), admission)
         for name in ("ttft_ms", "wait_ms", "response_ms"):
             assert getattr(got, name) == pytest.approx(getattr(expect, name), rel=1e-11, abs=1e-300)
 
@@ -233,17 +246,21 @@ def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
         dict(ttft_ms=20.0),
     ],
 )
-def test_kernel_sizing_equals_python_search(backend, targets, admission):
-    """The kernel's Brent search (size_admitted) against the Python search on each backend."""
-    from inferplan.replica import _refined_targets
+def test_kernel_sizing_equals_python_search(targets, admission):
+    """The kernel's Brent search (size_admitted) equals the NumPy reference's search.
+
+    The reference uses bisection and Illinois on the reference chain.
+    """
+    from inferplan._kernels import numpy_backend
+    from inferplan.admission import CODES
+    from inferplan.replica import _size_result
     from inferplan.sizing import target_tuple
 
     native = _cpp_replica(SHORT, max_batch=32, max_queue=128)
-    replica = Replica(SHORT, max_batch=32, max_queue=128)
     got = native.size(admission=admission, **targets)
+    handle = numpy_backend.replica(SHORT.params(), 32, 128.0)
     t = target_tuple(**targets)
-    refined = _refined_targets(t, admission)
-    expect = replica._size_admitted(t, refined, admission) if refined else replica.size(**targets)
+    expect = _size_result(*numpy_backend.size_admitted(handle, t, CODES[admission]))
     assert got.status == expect.status
     assert got.binding == expect.binding
     assert got.rate == pytest.approx(expect.rate, rel=1e-9)
@@ -251,15 +268,17 @@ def test_kernel_sizing_equals_python_search(backend, targets, admission):
         assert got.metrics.ttft_ms == pytest.approx(expect.metrics.ttft_ms, rel=1e-9)
 
 
-def test_bad_admission_code_from_kernel():
-    from inferplan._kernels import cpp_backend
+@pytest.mark.parametrize("name", ["cpp", "numba", "numpy"])
+def test_bad_admission_code_from_kernel(name):
+    from inferplan._kernels import dispatch
 
-    replica = Replica(DECODE, max_batch=8)
-    if replica._kernel is not cpp_backend:
-        pytest.skip("the C++ backend is not in use")
-    status, _ = cpp_backend.analyze_admitted(replica._handle, 1.0, 7)
+    if name not in dispatch.available():
+        pytest.skip(f"the {name} backend is not available")
+    kernel = dispatch.load(name)
+    handle = kernel.replica(DECODE.params(), 8, math.inf)
+    status, _ = kernel.analyze_admitted(handle, 1.0, 7)
     assert status == Status.BAD_ADMISSION
-    status, *_ = cpp_backend.size_admitted(replica._handle, (0, 50.0, 0, 0, 0, 0, 0, 0, 0), -1)
+    status, *_ = kernel.size_admitted(handle, (0, 50.0, 0, 0, 0, 0, 0, 0, 0), -1)
     assert status == Status.BAD_ADMISSION
 
 

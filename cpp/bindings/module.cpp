@@ -7,10 +7,12 @@ namespace py = pybind11;
 void register_chain(py::module_& m);
 void register_sizing(py::module_& m);
 void register_simulator(py::module_& m);
+void register_codes(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Compiled kernel of inferplan (private; use the inferplan package).";
   register_chain(m);
   register_sizing(m);
   register_simulator(m);
+  register_codes(m);
 }

@@ -9,8 +9,13 @@ import typing
 import numpy
 import numpy.typing
 
+ADMISSIONS: dict
+BINDINGS: dict
+KINDS: dict
+METRICS: dict
 NUM_METRICS: int
 SIM_NUM_SCALAR: int
+STATUSES: dict
 
 class Replica:
     def __init__(
@@ -88,7 +93,7 @@ def simulate(
     replications: typing.SupportsInt | typing.SupportsIndex,
     records: bool,
     threads: typing.SupportsInt | typing.SupportsIndex,
-    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    admission: typing.SupportsInt | typing.SupportsIndex = 2,
 ) -> tuple: ...
 def size_admitted(
     replica: Replica,

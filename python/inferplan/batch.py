@@ -13,16 +13,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from . import _lazy
+from ._codes import KINDS, Status
 from ._kernels import dispatch
-from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, METRIC_NAMES
-from ._status import Status
+from ._metrics import KIND_VECTOR, METRIC_INDEX, METRIC_NAMES
 from .sizing import BINDING_NAMES
 
+# The kinds a batch row may have (ServiceTimes has no column form), also spelt without "_".
 _KIND_NAMES = {
-    "decode_only": KIND_DECODE_ONLY,
-    "decodeonly": KIND_DECODE_ONLY,
-    "prefill_decode": KIND_PREFILL_DECODE,
-    "prefilldecode": KIND_PREFILL_DECODE,
+    spelling: code
+    for name, code in KINDS.items()
+    if code != KIND_VECTOR
+    for spelling in (name, name.replace("_", ""))
 }
 CONFIG_COLUMNS = (
     "kind",
@@ -248,8 +250,7 @@ def analyze_many(
     admission
         None (the chain's read-off), ``"immediate"`` or ``"iteration"``: refines
         ``ttft_ms`` (and for ``"iteration"`` ``wait_ms`` and ``response_ms``) as
-        :meth:`Replica.analyze` does (in the C++ kernel; vectorised NumPy after the
-        kernel call on the other backends).
+        :meth:`Replica.analyze` does (in each backend's kernel).
     arrival_cv
         Coefficient of variation of the gaps between arrivals (default 1: Poisson; 0 a
         constant rate, above 1 bursty; at most 100). Rows other than 1 are solved by
@@ -263,9 +264,10 @@ def analyze_many(
     ``status`` (int32, 0 = ok, see :class:`Status`; ``BAD_ARRIVAL_CV`` /
     ``BAD_OUT_TOKENS_CV`` for a CV outside [0, 100] or NaN).
     """
-    from .admission import CODES, adjust, check_admission
+    from .admission import CODES, check_admission
 
     admission = check_admission(admission)
+    code = CODES[admission]
     unknown = set(columns) - set(CONFIG_COLUMNS)
     if unknown:
         raise TypeError(f"analyze_many() got unexpected column(s) {sorted(unknown)}")
@@ -275,31 +277,16 @@ def analyze_many(
     traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
     rows = broadcast_rows({**cols, **traffic})
     names = _metric_selection(metrics)
-    kernel = dispatch.active()
-    native = getattr(kernel, "NATIVE_ADMISSION", False)
-    # the NumPy form of the admission rule needs every metric: compute them all
-    computed = list(METRIC_NAMES) if admission is not None and not native else names
-    block = np.empty((len(computed), rows))
+    block = np.empty((len(names), rows))
     outs: list = [None] * len(METRIC_NAMES)
-    for j, name in enumerate(computed):
+    for j, name in enumerate(names):
         outs[METRIC_INDEX[name]] = block[j]
     status = np.zeros(rows, dtype=np.int32)
     if rows:
         config = tuple(cols[name] for name in CONFIG_COLUMNS)
-        if native and admission is not None:
-            kernel.analyze_many(config, cols["rate"], outs, status, _threads(threads),
-                                CODES[admission])  # fmt: skip
-        else:
-            kernel.analyze_many(config, cols["rate"], outs, status, _threads(threads))
-    full = {name: block[j] for j, name in enumerate(computed)}
-    if admission is not None and rows and not native:
-        shape = (rows,)
-        p = {k: np.broadcast_to(cols[k], shape) for k in CONFIG_COLUMNS}
-        ttft, wait, resp = adjust(
-            admission, p["kind"], p["alpha"], p["beta"], p["gamma"], p["in_tokens"],
-            p["out_tokens"], p["max_num_tokens"], p["max_batch"], p["max_queue"], full,
-        )  # fmt: skip
-        full["ttft_ms"], full["wait_ms"], full["response_ms"] = ttft, wait, resp
+        dispatch.active().analyze_many(config, cols["rate"], outs, status, _threads(threads),
+                                       code)  # fmt: skip
+    full = {name: block[j] for j, name in enumerate(names)}
     if rows:
         _analyze_rows_traffic(cols, traffic, status, full, admission, rows)
     result = {name: full[name] for name in names}
@@ -429,7 +416,8 @@ def size_many(
     index into ``inferplan.sizing.BINDING_NAMES``), ``iterations``, and the metrics at
     ``rate`` (default: throughput, itl_ms, ttft_ms, wait_ms, utilization, p_block,
     max_rate; ``metrics="all"`` for every one). A dict of arrays, or a DataFrame if
-    ``data`` is one. Runs in C++ on ``threads`` threads (default all cores), GIL released.
+    ``data`` is one. Runs in the kernel on ``threads`` threads (default all cores), GIL
+    released.
     ``admission`` (None, ``"immediate"`` or ``"iteration"``) sizes the TTFT (and for
     ``"iteration"`` the wait) targets as :meth:`Replica.size` does.
 
@@ -439,30 +427,18 @@ def size_many(
     from .admission import CODES, check_admission
 
     admission = check_admission(admission)
-    targets = dict(
-        itl_ms=itl_ms,
-        ttft_ms=ttft_ms,
-        wait_ms=wait_ms,
-        max_block=max_block,
-        tps=tps,
-        ttft_percentile=ttft_percentile,
-        wait_percentile=wait_percentile,
-    )
+    code = CODES[admission]
+    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
+                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
     traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS, traffic
     )
     if rows:
-        kernel = dispatch.active()
-        args = (config, tcols, outs, result["rate"], result["status"], result["binding"],
-                result["iterations"], _threads(threads))  # fmt: skip
-        if admission is None:
-            kernel.size_many(*args)
-        elif getattr(kernel, "NATIVE_ADMISSION", False):
-            kernel.size_many(*args, CODES[admission])
-        else:
-            kernel.size_many(*args)
-            _size_rows_admitted(config, tcols, result, outs, admission)
+        dispatch.active().size_many(
+            config, tcols, outs, result["rate"], result["status"], result["binding"],
+            result["iterations"], _threads(threads), code,
+        )  # fmt: skip
         _size_rows_traffic(config, tcols, traffic, result, outs, admission)
     return _wrap(data, result)
 
@@ -498,36 +474,6 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
             tps=given(tps), admission=admission, lengths=lengths,
         )  # fmt: skip
         status[i] = int(res.status)
-        result["binding"][i] = BINDING_NAMES.index(res.binding)
-        result["iterations"][i] = res.iterations
-        result["rate"][i] = res.rate if res.feasible else np.nan
-        for j, out in enumerate(outs):
-            if out is not None:
-                out[i] = res.metrics[j] if res.feasible else np.nan
-
-
-def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
-    """The admission rule row by row through :meth:`Replica.size` (backends without the
-    kernel's own): rows whose configuration the kernel refused keep their status."""
-    from .models import from_params
-    from .replica import Replica, _refined_targets
-
-    rows = result["status"].size
-    cfg = [np.broadcast_to(c, (rows,)) for c in config]
-    tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
-    for i in range(rows):
-        if Status(int(result["status"][i])).is_error:
-            continue
-        t = tuple(float(c[i]) for c in tgt)
-        if not _refined_targets(t, admission):
-            continue
-        kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
-        if admission == "immediate" and int(kind) != KIND_PREFILL_DECODE:
-            continue  # without prefills, immediate admission is the chain's read-off
-        model = from_params(kind, alpha, beta, gamma, in_tok, out_tok, mnt)
-        replica = Replica(model, max_batch=int(n), max_queue=q)
-        res = replica._size_admitted(t, _refined_targets(t, admission), admission)
-        result["status"][i] = int(res.status)
         result["binding"][i] = BINDING_NAMES.index(res.binding)
         result["iterations"][i] = res.iterations
         result["rate"][i] = res.rate if res.feasible else np.nan
@@ -579,3 +525,19 @@ def optimal_concurrency_many(
             _threads(threads),
         )  # fmt: skip
     return _wrap(data, result)
+
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "CONFIG_DEFAULTS",
+    "DEFAULT_METRICS",
+    "SIZE_DEFAULT_METRICS",
+    "analyze_many",
+    "broadcast_rows",
+    "config_columns",
+    "optimal_concurrency_many",
+    "size_many",
+    "traffic_columns",
+]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _lazy, _validate
+from ._codes import SIM_ADMISSIONS
 from ._metrics import KIND_DECODE_ONLY
 from ._status import status_message
 from .models import DecodeOnly, PrefillDecode
@@ -44,7 +45,7 @@ _TOKEN_KINDS = {
 }
 _ARRIVAL_POISSON, _ARRIVAL_GAMMA, _ARRIVAL_TRACE = 0, 1, 2
 #: Admission policies (see :func:`simulate`), as the kernel numbers them.
-ADMISSIONS = {"iteration": 0, "immediate": 1}
+ADMISSIONS = SIM_ADMISSIONS  # the codes of admission.hpp (inferplan._codes)
 
 # Most request-iterations (requests x (prefill chunks + output tokens)) one call simulates.
 MAX_SIMULATED_STEPS = 1e11

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from . import _lazy
+from ._codes import BINDINGS
 from ._status import Status, status_message
 
 __all__ = [
@@ -33,16 +34,9 @@ TARGET_FIELDS = (
     "tps",
 )
 
-BINDING_NAMES = (
-    None,  # nothing binds: the saturation cap
-    "itl_ms",
-    "ttft_ms",
-    "wait_ms",
-    "ttft_percentile",
-    "wait_percentile",
-    "max_block",
-    "tps",
-)
+BINDING_NAMES = tuple(sorted(BINDINGS, key=BINDINGS.__getitem__))
+"""The binding target of each binding code (inferplan._codes.BINDINGS): None where nothing
+binds below the saturation cap."""
 
 SATURATION_CAP = 1.0 - 1e-3
 TPS_CAP = 0.9

@@ -41,7 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import _lazy, _validate
+from .._codes import KINDS
 from .._metrics import METRIC_NAMES
+from ..batch import CONFIG_DEFAULTS, SIZE_DEFAULT_METRICS
+from ..sizing import TARGET_FIELDS
 
 __all__ = [
     "ADMISSIONS",
@@ -87,7 +90,11 @@ _KINDS = {
     "prefill_decode": 1,
     "prefilldecode": 1,
 }
-KIND_NAMES = ("decode_only", "prefill_decode")
+# The kinds a sweep row may have, each at the index of its code (ServiceTimes has no row form).
+KIND_NAMES = tuple(
+    name for name, code in sorted(KINDS.items(), key=lambda kv: kv[1])
+    if code != KINDS["service_times"]
+)  # fmt: skip
 
 # Parameter name -> (type, rule). Types: float, int (integer-valued), queue (integer or
 # inf), kind, label (any string). Rules: ">=0", ">0", "target" (>= 0, 0 = unset),
@@ -103,16 +110,9 @@ _MODEL_PARAMS = {
     "max_batch": ("int", ">=1"),
     "max_queue": ("queue", ">=0"),
 }
+# The targets of inferplan.size_many, in kernel order: percentiles' quantiles are "quantile".
 _TARGETS = {
-    "itl_ms": ("float", "target"),
-    "ttft_ms": ("float", "target"),
-    "wait_ms": ("float", "target"),
-    "ttft_pq": ("float", "quantile"),
-    "ttft_p_ms": ("float", "target"),
-    "wait_pq": ("float", "quantile"),
-    "wait_p_ms": ("float", "target"),
-    "max_block": ("float", "target"),
-    "tps": ("float", "target"),
+    name: ("float", "quantile" if name.endswith("_pq") else "target") for name in TARGET_FIELDS
 }
 # Optional economics: where present, derived columns appear (see DERIVED).
 _ECONOMICS = {
@@ -148,14 +148,14 @@ REQUIRED = {
     "size": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
     "optimal_concurrency": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
 }
-DEFAULTS = {"gamma": 0.0, "in_tokens": 0.0, "max_num_tokens": 8192.0, "max_queue": math.inf}
+DEFAULTS = dict(CONFIG_DEFAULTS)  # the batch layer's (inferplan.batch)
 
 # Output columns an operation can compute (besides status), and those written by default.
 # ``size``: the largest rate meeting the targets, which target binds, the solver's
 # iterations, and metrics there. ``optimal_concurrency``: the same at the chosen max batch
 # (``optimal_max_batch``, searched in 1..max_batch) and the best throughput seen.
 _METRICS = tuple(m for m in METRIC_NAMES if m != "rate")
-_SIZE_DEFAULT = ("throughput", "itl_ms", "ttft_ms", "wait_ms", "utilization", "p_block", "max_rate")
+_SIZE_DEFAULT = SIZE_DEFAULT_METRICS
 OUTPUTS = {
     "analyze": _METRICS,
     "size": ("rate", "binding", "iterations", *_METRICS),
