@@ -6,8 +6,11 @@ import numpy as np
 
 
 def random_configs(n: int, *, seed: int = 0, kind: int | None = None, max_queue=None) -> dict:
-    """n random replica configurations: DecodeOnly and/or PrefillDecode, N uniform in
-    1..256, queues of 0..2000 slots (or the given max_queue)."""
+    """Return ``n`` random replica configurations.
+
+    DecodeOnly and/or PrefillDecode, N uniform in 1..256, queues of 0..2000 slots (or the
+    given max_queue).
+    """
     rng = np.random.default_rng(seed)
     kinds = rng.integers(0, 2, n) if kind is None else np.full(n, kind)
     return {

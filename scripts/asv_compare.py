@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Compares the benchmark suite between two commits: exit 1 on a regression, 2 when there
-is nothing to compare (the suite did not run).
+"""Compares the benchmark suite between two commits.
+
+Exit 1 on a regression, 2 when there is nothing to compare (the suite did not run).
 
     scripts/asv_compare.sh BASE HEAD [--factor 1.5] [-b REGEX ...] [--quick]
 
@@ -45,13 +46,14 @@ HIGHER_IS_BETTER = re.compile(r"speedup|_vs_|per_second|two_threads")
 
 
 def git(*args: str) -> str:
+    """Run git in the repository; return its stdout."""
     return subprocess.run(
         ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
 
 
 def build(sha: str, workdir: Path) -> Path:
-    """Exports ``sha`` to ``workdir/src`` and compiles its extension in place there."""
+    """Export ``sha`` to ``workdir/src`` and compile its extension in place there."""
     src = workdir / "src"
     src.mkdir(parents=True)
     archive = subprocess.run(
@@ -70,6 +72,7 @@ def build(sha: str, workdir: Path) -> Path:
 
 
 def run_suite(sha: str, python_dir: Path, benches: list[str], quick: bool) -> None:
+    """Run the benchmark suite on the build of ``sha``."""
     cmd = [
         "asv",
         "run",
@@ -92,7 +95,7 @@ def run_suite(sha: str, python_dir: Path, benches: list[str], quick: bool) -> No
 
 
 def write_config() -> None:
-    """The suite's asv.conf.json with absolute paths and the private results directory."""
+    """Return the suite's asv.conf.json with absolute paths and the private results directory."""
     from asv.util import load_json
 
     shutil.rmtree(RESULTS.parent, ignore_errors=True)
@@ -109,6 +112,7 @@ def write_config() -> None:
 
 
 def machine_name() -> str:
+    """Return this machine's asv name."""
     config = json.loads((Path.home() / ".asv-machine.json").read_text())
     names = [k for k in config if k != "version"]
     return names[0]
@@ -138,6 +142,7 @@ def _product(params):
 
 
 def regressions(base: dict, head: dict, meta: dict, factor: float) -> list[str]:
+    """Return the benchmarks that got slower by more than ``factor`` (or broke)."""
     found = []
     for key in sorted(set(base) | set(head), key=str):
         name, combo = key
@@ -162,6 +167,7 @@ def _ok(value) -> bool:
 
 
 def main() -> int:
+    """Compare two commits; return the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("base", help="the reference commit (any git revision)")
     ap.add_argument("head", help="the commit under test (any git revision)")

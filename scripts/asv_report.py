@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Turns one asv result file into Markdown tables (one per benchmark class), for
-docs/performance.md.
+"""Turn one asv result file into Markdown tables for docs/performance.md.
+
+One table per benchmark class.
 
     cd benchmarks && asv run --python=same   # writes benchmarks/.asv/results/<machine>/...
     python scripts/asv_report.py             # newest result file of this machine
@@ -24,6 +25,7 @@ RESULTS = ROOT / "benchmarks" / ".asv" / "results"  # asv.conf.json's results_di
 
 
 def newest_result() -> Path:
+    """Return this machine's newest result file."""
     files = [p for p in RESULTS.glob("*/*.json") if p.name != "machine.json"]
     if not files:
         raise SystemExit(f"no results under {RESULTS}: run `asv run --python=same` first")
@@ -31,6 +33,7 @@ def newest_result() -> Path:
 
 
 def fmt(value, unit: str) -> str:
+    """Format a benchmark value in its unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if unit == "ratio":
@@ -41,6 +44,7 @@ def fmt(value, unit: str) -> str:
 
 
 def tables(path: Path) -> str:
+    """Return the Markdown tables of one result file."""
     result = Results.load(str(path))
     meta = json.loads((RESULTS / "benchmarks.json").read_text())
     machine = json.loads((path.parent / "machine.json").read_text())
@@ -72,6 +76,7 @@ def tables(path: Path) -> str:
 
 
 def main() -> None:
+    """Print the tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result", nargs="?", type=Path, help="an asv result file (default: newest)")
     args = ap.parse_args()

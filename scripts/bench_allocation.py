@@ -74,7 +74,7 @@ def _cases(path: Path, system, cands) -> dict:
 
 
 def reference(repeat: int, processes: int) -> None:
-    """The greedy path on the reference's g3 systems (see the module's docstring)."""
+    """Time the greedy path on the reference's g3 systems (see the module's docstring)."""
     import inferplan
     from inferplan.fleet import build_candidates, greedy, load_system
 
@@ -133,6 +133,7 @@ def reference(repeat: int, processes: int) -> None:
 
 
 def main() -> None:
+    """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--reference",

@@ -25,7 +25,8 @@ from inferplan.lengths import Lengths
 LENGTHS = Lengths(in_cv=1.0, out_cv=1.0)
 
 
-def per_call(fn, min_time=0.4):
+def per_call(fn, min_time=0.5):
+    """Return the mean time per call of ``fn``, in seconds."""
     n, elapsed = 1, 0.0
     while elapsed < min_time:
         t0 = time.perf_counter()
@@ -45,6 +46,8 @@ def replica(backend, model, max_batch, max_queue=None):
 
 
 def main():
+    """Run the benchmark."""
+    print(f"backend: {inferplan.backend()}")
     decode = inferplan.DecodeOnly(19, 1, 256)
     prefill = inferplan.PrefillDecode(15, 0.01, 1.25e-4, 1155, 211)
     cases = [

@@ -1,5 +1,7 @@
-"""Calibration benchmark: one engine profile fitted to 150 benchmark points (all request
-shapes at once), against the acceptance figure of 10 s.
+"""Calibration benchmark.
+
+One engine profile fitted to 150 benchmark points (all request shapes at once), against the
+acceptance figure of 10 s.
 
 The points are the 138 constant-rate and synchronous points of the real GuideLLM sweeps in
 tests/data/guidellm plus 12 of them again at 95 % of their rate (150 in all). Timed in the
@@ -30,6 +32,7 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "guidellm"
 
 
 def points(n=150):
+    """Return ``n`` benchmark points built from the real measurements."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = inferplan.read_benchmarks(DATA)
@@ -62,6 +65,7 @@ def baseline(df):
 
 
 def timed(fn, repeat):
+    """Return the best time of ``fn()`` over ``repeat`` runs, and its result."""
     best = np.inf
     out = None
     for _ in range(repeat):
@@ -72,6 +76,7 @@ def timed(fn, repeat):
 
 
 def main():
+    """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()

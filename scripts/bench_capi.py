@@ -27,12 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from benchmarks.bench_capi import ROWS, CApiSize  # noqa: E402
+from benchmarks.bench_capi import ROWS, CApiSize
 
-import inferplan  # noqa: E402
+import inferplan
 
 
 def main(repeats: int = 7) -> None:
+    """Run the benchmark."""
     inferplan._kernels.dispatch.use("cpp")
     bench = CApiSize()
     bench.setup()

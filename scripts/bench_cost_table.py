@@ -1,5 +1,7 @@
-"""Cost table benchmark: 20 models x 30 accelerator/MIG entries x 10 clocks x 64 batch sizes x
-4 query classes = 1,536,000 rows, sized by ONE size_many call.
+"""Cost table benchmark.
+
+20 models x 30 accelerator/MIG entries x 10 clocks x 64 batch sizes x 4 query classes =
+1,536,000 rows, sized by ONE size_many call.
 
 Compared in the same process against a baseline: the same rows sized one at a time by a
 Python loop of scalar bisections on ``Replica.analyze`` (timed on a small subsample and
@@ -83,6 +85,7 @@ def build(models, accelerators, frequencies, batches, seed=0):
 
 
 def run_table(inputs):
+    """Size the cost table of ``inputs``."""
     profiles, accs, classes, freqs, batch_sizes = inputs
     return cost_table(
         profiles,
@@ -118,6 +121,7 @@ def scalar_baseline(table, rows):
 
 
 def main() -> None:
+    """Run the benchmark."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--full", action="store_true", help="the 1.5 M row grid")
     parser.add_argument("--baseline-rows", type=int, default=200)

@@ -1,5 +1,7 @@
-"""Analyses per second of the chain kernel on every backend, on the same random
-configurations, and the per-call overhead of Replica.analyze from Python.
+"""Analyses per second of the chain kernel on every backend.
+
+Analyses per second of the chain kernel on every backend, on the same random configurations,
+and the per-call overhead of Replica.analyze from Python.
 
     python scripts/bench_kernel.py [--rows 100000]
 
@@ -20,6 +22,7 @@ from _bench_common import random_configs
 
 
 def rate_of(fn, rows: int, repeat: int = 3) -> float:
+    """Return rows per second of ``fn`` (best of ``repeat``)."""
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -29,6 +32,7 @@ def rate_of(fn, rows: int, repeat: int = 3) -> float:
 
 
 def main() -> None:
+    """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument(

@@ -1,5 +1,7 @@
-"""Runtime benchmark: a 24-hour trace of 10 million requests, evaluated under the static,
-reactive and proactive policies (decisions plus replay through the simulator).
+"""Runtime benchmark.
+
+A 24-hour trace of 10 million requests, evaluated under the static, reactive and proactive
+policies (decisions plus replay through the simulator).
 
 Baselines measured in the same process: the time to generate the trace, and the static
 policy's evaluation (one configuration, never changed) against which the adaptive ones
@@ -22,10 +24,12 @@ DAY_S = 24 * 3600.0
 
 
 def make_trace(requests: int, seed: int = 0) -> runtime.Trace:
+    """Return the seeded 24-hour synthetic trace."""
     return runtime.synthetic_trace(duration_s=DAY_S, num_requests=requests, seed=seed)
 
 
 def run(requests: int, seed: int = 0) -> dict:
+    """Generate and evaluate one trace; return the timings."""
     t0 = time.perf_counter()
     trace = make_trace(requests, seed)
     generate_s = time.perf_counter() - t0
@@ -43,6 +47,7 @@ def run(requests: int, seed: int = 0) -> dict:
 
 
 def main() -> None:
+    """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=float, default=10e6)
     parser.add_argument("--seed", type=int, default=0)

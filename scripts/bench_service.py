@@ -40,6 +40,7 @@ GOOD = {
 
 # (body, field that the answer must name)
 def malformed_bodies(n: int, seed: int = 0) -> list[tuple[bytes, str | None]]:
+    """Return ``n`` malformed request bodies and the field each one breaks."""
     rng = random.Random(seed)
     fields = list(GOOD)
     out: list[tuple[bytes, str | None]] = []
@@ -90,12 +91,14 @@ def malformed_bodies(n: int, seed: int = 0) -> list[tuple[bytes, str | None]]:
 
 
 def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def start_server(port: int, api: str = "analyzer", workers: int = 1) -> subprocess.Popen:
+    """Start the service in a subprocess on ``port``."""
     try:  # the server imports the inferplan this script would (installed or in-tree)
         import inferplan
 
@@ -130,10 +133,12 @@ class Conn:
 
     @classmethod
     async def open(cls, port):
+        """Open a connection to the service."""
         r, w = await asyncio.open_connection("127.0.0.1", port)
         return cls(r, w, port)
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """Send one request; return its status and body."""
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -155,13 +160,17 @@ class Conn:
         return status, data
 
     def close(self):
+        """Close the connection."""
         self.w.close()
 
 
 async def drive(port, seconds, connections, method, path, bodies, rate=None):
-    """Closed loop (``rate`` None: each connection sends its next request when the answer
-    arrives) or paced (``rate`` req/s in all, each connection on a fixed schedule; latency is
-    counted from the scheduled time, so a late start counts against the service)."""
+    """Load the service with concurrent connections, closed loop or paced.
+
+    Return Closed loop (``rate`` None: each connection sends its next request when the
+    answer arrives) or paced (``rate`` req/s in all, each connection on a fixed schedule;
+    latency is counted from the scheduled time, so a late start counts against the service).
+    """
     lat: list[float] = []
     failures: list[str] = []
     start = time.perf_counter()
@@ -222,6 +231,7 @@ def measured(proc, coro):
 
 
 def summary(lat, failures, elapsed):
+    """Return the latency percentiles and throughput of a run."""
     import numpy as np
 
     a = np.sort(np.asarray(lat)) * 1000
@@ -234,6 +244,7 @@ def summary(lat, failures, elapsed):
 
 
 async def malformed(port, n):
+    """Send ``n`` malformed bodies; return those mishandled, and the last status."""
     conn = await Conn.open(port)
     bad = []
     for body, field in malformed_bodies(n):
@@ -254,6 +265,7 @@ async def malformed(port, n):
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; return the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--baseline-seconds", type=float, default=5.0)

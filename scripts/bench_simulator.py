@@ -30,6 +30,7 @@ def run_cpp(
     replications=1,
     admission="iteration",
 ):
+    """Simulate the example replica with the C++ simulator."""
     return inferplan.simulate(
         model,
         max_batch=MAX_BATCH,
@@ -45,7 +46,7 @@ def run_cpp(
 
 
 def run_python(num_requests: int, seed: int = 1) -> float:
-    """Reference event loop in pure Python, one iteration at a time. Returns mean TTFT."""
+    """Run the reference event loop in pure Python, one iteration at a time; return mean TTFT."""
     rng = random.Random(seed)
     alpha, beta, m = MODEL.alpha, MODEL.beta, MODEL.out_tokens
     lam = RATE / 1000.0
@@ -88,6 +89,7 @@ def _rate(fn, n: int, repeat: int = 3) -> float:
 
 
 def main() -> None:
+    """Run the benchmark."""
     n_cpp, n_py = 2_000_000, 2_000
     cpp = _rate(run_cpp, n_cpp)
     const = _rate(lambda n: run_cpp(n, out_tokens=inferplan.Tokens.constant(1024)), n_cpp)

@@ -1,5 +1,6 @@
-"""Max-rate solves per second (SLO sizing) and their memory, against baselines measured in
-the same process.
+"""Max-rate solves per second (SLO sizing) and their memory.
+
+Against baselines measured in the same process.
 
     python scripts/bench_sizing.py [--rows 1000000] [--memory-rows 10000000]
 
@@ -27,6 +28,7 @@ from _bench_common import binding_itl_targets, random_configs
 
 
 def solves_per_second(fn, rows: int, repeat: int = 5) -> float:
+    """Return rows per second of ``fn`` (best of ``repeat``)."""
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -53,6 +55,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def main() -> None:
+    """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--memory-rows", type=int, default=10_000_000)

@@ -31,6 +31,7 @@ import numpy as np
 
 import inferplan
 from inferplan.sweep import load_spec
+from inferplan.sweep import sweep as run_sweep
 from inferplan.sweep.run import _kernel_value
 
 MODELS = {
@@ -42,9 +43,9 @@ METRICS = ["throughput", "itl_ms", "ttft_ms", "utilization"]
 
 
 def make_spec(rows: float, chunk_rows: int) -> dict:
-    """The benchmark grid, with the rate axis sized so that the sweep has ``rows`` rows."""
+    """Return the benchmark grid, with the rate axis sized so that the sweep has ``rows`` rows."""
     per_rate = len(MODELS["names"]) * 25
-    num_rates = max(1, int(round(float(rows) / per_rate)))
+    num_rates = max(1, round(float(rows) / per_rate))
     return {
         "operation": "analyze",
         "fixed": {
@@ -68,14 +69,17 @@ def make_spec(rows: float, chunk_rows: int) -> dict:
 
 
 def peak_rss_gib() -> float:
+    """Return the peak resident memory of this process, GiB."""
     # Linux reports kilobytes, macOS bytes.
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**30
 
 
 def raw_kernel_rate(spec_dict: dict, samples: int, threads) -> tuple[float, float, int]:
-    """(rows per wall second, rows per CPU second, rows) of ``analyze_many`` alone on
-    ``samples`` chunks spread over the sweep."""
+    """Time ``analyze_many`` alone on ``samples`` chunks spread over the sweep.
+
+    Returns (rows per wall second, rows per CPU second, rows).
+    """
     spec = load_spec(spec_dict)
     picks = np.unique(np.linspace(0, spec.num_chunks - 1, samples).round().astype(int))
     rows = wall = cpu = 0.0
@@ -98,6 +102,7 @@ def raw_kernel_rate(spec_dict: dict, samples: int, threads) -> tuple[float, floa
 
 
 def run(rows: float, chunk_rows: int, threads, out: Path | None, samples: int, quiet: bool):
+    """Run the sweep and return its figures."""
     spec = make_spec(rows, chunk_rows)
     total = load_spec(spec).total_rows
     tmp = None
@@ -107,7 +112,7 @@ def run(rows: float, chunk_rows: int, threads, out: Path | None, samples: int, q
     try:
         before = raw_kernel_rate(spec, samples, threads)
         t0, c0 = time.perf_counter(), time.process_time()
-        res = inferplan.sweep(spec, out, threads=threads, overwrite=True, progress=not quiet)
+        res = run_sweep(spec, out, threads=threads, overwrite=True, progress=not quiet)
         sweep_s, sweep_cpu = time.perf_counter() - t0, time.process_time() - c0
         sweep_rss = peak_rss_gib()
         size_gb = sum(p.stat().st_size for p in out.glob("part-*.parquet")) / 1e9
@@ -138,6 +143,7 @@ def run(rows: float, chunk_rows: int, threads, out: Path | None, samples: int, q
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; return the exit status."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=float, default=100e6, help="rows in the sweep (default 1e8)")
     p.add_argument("--chunk-rows", type=int, default=2_000_000)

@@ -1,4 +1,6 @@
-"""Sizes many random PrefillDecode replicas with an ITL and a TTFT target (drawn between the
+"""Check sizing answers from the outside on many random PrefillDecode replicas.
+
+Sizes many random PrefillDecode replicas with an ITL and a TTFT target (drawn between the
 idle and the 95 %-load values, the workload where the read-off's ITL can fall as the rate
 rises) and checks the answers from the outside: no OK row at rate 0, the evaluation counts,
 and, on a sample of OK rows, that every target holds on a grid of rates up to the answer,
@@ -20,12 +22,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _sizing_check import check_sized  # noqa: E402
+from _sizing_check import check_sized
 
-import inferplan as ip  # noqa: E402
+import inferplan as ip
 
 
 def main() -> int:
+    """Run the check; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows (default 1000000)")
     parser.add_argument("--sample", type=int, default=2000, help="OK rows checked (default 2000)")

@@ -83,8 +83,10 @@ def _loguniform(rng, lo, hi, n):
 
 
 def gen_configs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """n random configurations: realistic ranges, with 3% of rows given one extreme or
-    invalid field."""
+    """Return ``n`` random configurations.
+
+    Realistic ranges, with 3% of rows given one extreme or invalid field.
+    """
     kind = rng.integers(0, 2, n).astype(np.int64)
     c = {
         "kind": kind,
@@ -125,9 +127,11 @@ def gen_configs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def expected_invalid(c: dict[str, np.ndarray]) -> np.ndarray:
-    """Rows whose input breaks a documented rule (docs/reference.md): they must get an error
-    status. (Rows the kernel may also reject, such as service times out of range, are not
-    predicted here.)"""
+    """Rows whose input breaks a documented rule (docs/reference.md).
+
+    They must get an error status. (Rows the kernel may also reject, such as service times
+    out of range, are not predicted here.)
+    """
     k = c["kind"]
 
     def nonneg(x):
@@ -152,6 +156,7 @@ def expected_invalid(c: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def gen_rates(rng, n, max_rate) -> np.ndarray:
+    """Draw offered rates, with edge cases at saturation and at idle."""
     mr = np.where(np.isfinite(max_rate) & (max_rate > 0), max_rate, 1.0)
     rate = mr * _loguniform(rng, -3, 0.3, n)
     edge = rng.random(n) < 0.05
@@ -164,9 +169,12 @@ def gen_rates(rng, n, max_rate) -> np.ndarray:
 
 
 def gen_targets(rng, n, idle: dict, busy: dict, c: dict) -> dict[str, np.ndarray]:
-    """Targets between the near-idle value and somewhat above the value at 95% of
-    saturation (so some are infeasible and some never bind), each set with its own
-    probability; 2% of the set values are extreme."""
+    """Draw targets around the range where they bind.
+
+    Targets between the near-idle value and somewhat above the value at 95% of saturation
+    (so some are infeasible and some never bind), each set with its own probability; 2% of
+    the set values are extreme.
+    """
     t = {name: np.zeros(n) for name in TARGETS}
 
     def between(lo, hi):
@@ -204,6 +212,8 @@ def gen_targets(rng, n, idle: dict, busy: dict, c: dict) -> dict[str, np.ndarray
 
 
 def target_invalid(t: dict) -> np.ndarray:
+    """Return the rows whose targets are invalid input."""
+
     def bad_pos(x):
         return (x != 0) & ~np.isnan(x) & ~(np.isfinite(x) & (x > 0))
 
@@ -218,12 +228,15 @@ def target_invalid(t: dict) -> np.ndarray:
 
 
 def chunk_rng(seed: int, entry: str, chunk: int) -> np.random.Generator:
+    """Return the generator of one chunk."""
     return np.random.default_rng([seed, ENTRIES.index(entry), chunk])
 
 
 def build_chunk(seed, entry, chunk, rows):
-    """The rows of one chunk (deterministic in seed, entry, chunk): configurations, rates,
-    targets and the admission rule of the chunk."""
+    """Return the rows of one chunk (deterministic in seed, entry, chunk).
+
+    configurations, rates, targets and the admission rule of the chunk.
+    """
     import inferplan as ip
 
     rng = chunk_rng(seed, entry, chunk)
@@ -281,6 +294,7 @@ def _target_kwargs(t, i) -> str:
 
 
 def reproducer(entry, c, i, rate=None, t=None, admission=None, call="analyze") -> str:
+    """Return a one-line Python reproducer of row ``i``."""
     adm = "" if admission is None else f", admission={admission!r}"
     pre = "import math, inferplan as ip; "
     if entry == "analyze":
@@ -311,9 +325,11 @@ class Report:
         self.checks = Counter()
 
     def fail(self, check, repro, detail=""):
+        """Record a failed check."""
         self.failures.append({"check": check, "repro": repro, "detail": detail})
 
     def to_json(self):
+        """Return the report as a JSON-able dict."""
         return {
             "rows": self.rows,
             "status": dict(self.status),
@@ -378,8 +394,10 @@ def check_analyze_rows(rep, entry, c, rate, status, m, admission, invalid):
 
 
 def _excess_at(ip, c, t, rates, admission, rows):
-    """Largest relative excess (metric / target - 1) of the mean and blocking targets at
-    rates (NaN where the analysis fails), and the metrics there."""
+    """Return the largest relative excess of the mean and blocking targets at rates.
+
+    The excess is metric / target - 1 (NaN where the analysis fails); the metrics there too.
+    """
     sub = {k: v[rows] for k, v in c.items()}
     with np.errstate(all="ignore"):
         m = ip.analyze_many(**sub, rate=rates, admission=admission, threads=1)
@@ -399,7 +417,7 @@ def _excess_at(ip, c, t, rates, admission, rows):
 
 
 def _percentile_excess(ip, c, t, i, rate, admission) -> float:
-    """The percentile targets' largest relative excess at rate (scalar Replica calls)."""
+    """Return the percentile targets' largest relative excess at rate (scalar Replica calls)."""
     from inferplan.models import from_params
 
     q = c["max_queue"][i]
@@ -531,7 +549,7 @@ def check_size_rows(rep, entry, c, t, res, admission, invalid, max_rate, budget_
 
 
 def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
-    """The Numba kernel must give the C++ bits; the NumPy reference the same to 1e-6."""
+    """Check that the Numba kernel gives the C++ bits, and the NumPy reference the same to 1e-6."""
     import inferplan as ip
     from inferplan._kernels import dispatch
 
@@ -574,11 +592,8 @@ def compare_backends(rep, entry, c, rate, t, admission, cpp_result, kind, rows):
         for j, i in enumerate(sel):
             a = {k: cpp_result[k][pos[int(i)]] for k in other}
             b = {k: other[k][j] for k in other}
-            # Bit for bit against Numba, except where its admission rule is the NumPy form
-            # (a different root search, which converges to the same rate within 1e-9).
-            tol = (
-                0.0 if name == "numba" and admission is None else 1e-9 if name == "numba" else 1e-6
-            )
+            # Bit for bit against Numba (admission rules included), 1e-6 against NumPy.
+            tol = 0.0 if name == "numba" else 1e-6
             load = rate[i] / a["max_rate"] if rate is not None and "max_rate" in a else 0.0
             why = _differs(a, b, tol, float(load))
             if why:
@@ -593,14 +608,16 @@ _COUNTS = ("in_system", "in_service", "in_queue")
 
 
 def _differs(a, b, tol, load=0.0) -> str:
-    """Why two backends' rows differ ("" if they agree): bit for bit when tol is 0, else to
-    tol relative, with an absolute floor of 1e-12 for probabilities, of tol times the row's
-    service time for times (a wait of 1e-15 ms next to a service of 1e3 ms is 0) and of 1e-12
-    times the mean number in the replica for counts.
+    """Why two backends' rows differ ("" if they agree).
+
+    Bit for bit when tol is 0, else to tol relative, with an absolute floor of 1e-12 for
+    probabilities, of tol times the row's service time for times (a wait of 1e-15 ms next to
+    a service of 1e3 ms is 0) and of 1e-12 times the mean number in the replica for counts.
     Within 1e-9 of saturation (load = rate / max_rate) the queue's moments have condition
-    number 1 / |1 - load| (up to 1e12): tol is at least 1e-14 times that (a few tens of
-    ulps of the ratio lam / mu(N), which PrefillDecode's mu(N) reaches through its sum of
-    work terms)."""
+    number 1 / |1 - load| (up to 1e12): tol is at least 1e-14 times that (a few tens of ulps
+    of the ratio lam / mu(N), which PrefillDecode's mu(N) reaches through its sum of work
+    terms).
+    """
     if int(a["status"]) != int(b["status"]):
         return f"status {int(a['status'])} vs {int(b['status'])}"
     if tol and abs(1.0 - load) < 1e-9:
@@ -641,6 +658,7 @@ def _target_args(t):
 
 
 def run_analyze(rep, seed, chunk, rows, subset):
+    """Fuzz ``analyze_many`` on the rows ``subset`` of a chunk."""
     import inferplan as ip
 
     c, rate, t, adm, _ = build_chunk(seed, "analyze", chunk, rows)
@@ -656,9 +674,10 @@ def run_analyze(rep, seed, chunk, rows, subset):
 
 
 def run_size(rep, seed, chunk, rows, subset):
+    """Fuzz ``size_many`` on the rows ``subset`` of a chunk."""
     import inferplan as ip
 
-    c, rate, t, adm, max_rate = build_chunk(seed, "size", chunk, rows)
+    c, _rate, t, adm, max_rate = build_chunk(seed, "size", chunk, rows)
     c, t, max_rate = _take(c, subset), _take(t, subset), max_rate[subset]
     with np.errstate(all="ignore"):
         res = ip.size_many(
@@ -756,7 +775,7 @@ def run_replica(rep, seed, chunk, rows, subset):
 
 
 def run_capi(rep, seed, chunk, rows, subset):
-    """The C ABI batch calls on arrays of its structs (same rows as the kernel would get)."""
+    """Run the C ABI batch calls on arrays of its structs (same rows as the kernel would get)."""
     from inferplan import capi
 
     api = capi.load()
@@ -838,7 +857,7 @@ RUNNERS = {"analyze": run_analyze, "size": run_size, "replica": run_replica, "ca
 
 
 def worker(entry, seed, chunk, rows, start, stop) -> None:
-    """Runs rows [start, stop) of a chunk in this process; prints the report as JSON."""
+    """Run rows [start, stop) of a chunk in this process; print the report as JSON."""
     rep = Report()
     RUNNERS[entry](rep, seed, chunk, rows, np.arange(start, stop))
     print(json.dumps(rep.to_json()))
@@ -848,8 +867,10 @@ def worker(entry, seed, chunk, rows, start, stop) -> None:
 
 
 def _run_rows(entry, seed, chunk, rows, start, stop, timeout, reports, depth=0):
-    """Runs a row range in a subprocess; on a timeout or crash, splits it until the rows
-    that hang or crash are isolated."""
+    """Run a row range in a subprocess.
+
+    On a timeout or crash, splits it until the rows that hang or crash are isolated.
+    """
     cmd = [
         sys.executable,
         __file__,
@@ -901,6 +922,7 @@ class Progress:
         self.total, self.label, self.done, self.t0 = total, label, 0, time.monotonic()
 
     def update(self, n, failures):
+        """Count ``n`` more rows done and redraw the progress line."""
         self.done += n
         dt = time.monotonic() - self.t0
         rate = self.done / dt if dt > 0 else 0
@@ -913,6 +935,7 @@ class Progress:
         sys.stderr.flush()
 
     def close(self):
+        """End the progress line."""
         sys.stderr.write("\n")
 
 
@@ -944,6 +967,7 @@ def run_entry(entry, total, seed, chunk_rows, jobs, row_bound_s):
 
 
 def summarise(results: dict[str, list[dict]], elapsed: dict[str, float]) -> int:
+    """Print the summary; return the exit status."""
     from inferplan import Status
 
     def name(code):
@@ -998,6 +1022,7 @@ def summarise(results: dict[str, list[dict]], elapsed: dict[str, float]) -> int:
 
 
 def main(argv=None) -> int:
+    """Run the fuzzer; return the exit status."""
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -1009,9 +1034,7 @@ def main(argv=None) -> int:
         help="rows for the scalar Replica calls (default: --rows)",
     )
     ap.add_argument("--seed", type=int, default=0, help="random seed (rows are reproducible)")
-    ap.add_argument(
-        "--entry", choices=ENTRIES + ("all",), default="all", help="entry point to fuzz"
-    )
+    ap.add_argument("--entry", choices=(*ENTRIES, "all"), default="all", help="entry point to fuzz")
     ap.add_argument("--chunk-rows", type=int, default=20_000, help="rows per subprocess")
     ap.add_argument("--jobs", type=int, default=2, help="subprocesses at a time")
     ap.add_argument(

@@ -1,5 +1,7 @@
-"""Writes python/inferplan/_core.pyi, the type stub of the compiled kernel, from what the
-built ``inferplan._core`` exposes: its constants, functions and classes with the signatures
+"""Write python/inferplan/_core.pyi, the type stub of the compiled kernel.
+
+Writes python/inferplan/_core.pyi, the type stub of the compiled kernel, from what the built
+``inferplan._core`` exposes: its constants, functions and classes with the signatures
 pybind11 records in their docstrings.
 
     PYTHONPATH=python python scripts/gen_core_stub.py            # (re)write the stub
@@ -37,7 +39,7 @@ import numpy.typing
 
 
 def public_names(module) -> list[str]:
-    """The module's public names: neither private nor dunder."""
+    """Return the module's public names: neither private nor dunder."""
     return sorted(name for name in vars(module) if not name.startswith("_"))
 
 
@@ -69,8 +71,10 @@ def _split_top_level(params: str) -> list[str]:
 
 
 def _def(name: str, sig: str, indent: str) -> list[str]:
-    """``def name(...) -> ret: ...``, one parameter a line when it is too long (as ruff
-    formats a stub)."""
+    """Return ``def name(...) -> ret: ...`` for one signature.
+
+    One parameter a line when it is too long (as ruff formats a stub).
+    """
     line = f"{indent}def {name}{sig}: ..."
     if len(line) <= LINE_LENGTH:
         return [line]
@@ -110,7 +114,7 @@ def _class(cls, name: str) -> list[str]:
 
 
 def generate(module) -> str:
-    """The stub's text for ``module``."""
+    """Return the stub's text for ``module``."""
     constants, classes, functions = [], [], []
     for name in public_names(module):
         value = getattr(module, name)
@@ -131,6 +135,7 @@ def generate(module) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write (or check) the stub; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", type=Path, default=STUB, help="the stub to write (default: %(default)s)"

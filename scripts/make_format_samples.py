@@ -1,6 +1,8 @@
-"""Writes tests/data/formats/: the real GuideLLM and vLLM measurements of tests/data/guidellm
-and tests/data/vllm-logs re-expressed in the other formats inferplan reads, so every reader
-is tested on real numbers. Run from the repository root; the files are committed.
+"""Writes tests/data/formats/.
+
+The real GuideLLM and vLLM measurements of tests/data/guidellm and tests/data/vllm-logs
+re-expressed in the other formats inferplan reads, so every reader is tested on real
+numbers. Run from the repository root; the files are committed.
 
     python scripts/make_format_samples.py
 """
@@ -31,11 +33,12 @@ STATUSES = ("Successful", "Incomplete", "Errored")
 
 
 def records(name):
+    """Return the flat records of one GuideLLM sweep file."""
     return json.loads((DATA / "guidellm" / name).read_text())
 
 
 def dist(rec, status, label):
-    """A GuideLLM DistributionSummary (JSON) from a flat record's columns."""
+    """Return a GuideLLM DistributionSummary (JSON) from a flat record's columns."""
     pre = f"{status} {label}"
     p = json.loads(rec[f"{pre} [min, 0.1, 1, 5, 10, 25, 75, 90, 95, 99, max]"])
     d = {
@@ -52,6 +55,7 @@ def dist(rec, status, label):
 
 
 def guidellm_json(name, era):
+    """Return a GuideLLM JSON report of the given era from flat records."""
     bench = []
     for rec in records(name):
         args = json.loads(rec["Args"])
@@ -71,8 +75,11 @@ def guidellm_json(name, era):
 
 
 def guidellm_csv_current(name):
-    """The current CSV writer's layout: three header rows, blocks of Mean/Median/Std
-    Dev/Percentiles per status with data, the header taken from the first row only."""
+    """Return the current CSV writer's layout.
+
+    Three header rows, blocks of Mean/Median/Std Dev/Percentiles per status with data, the
+    header taken from the first row only.
+    """
     groups = [  # (group, units, flat label; seconds for latency)
         ("Request Latency", "Sec", "Request latency"),
         ("Time to First Token", "ms", "Time to first token ms"),
@@ -124,6 +131,7 @@ def guidellm_csv_current(name):
 
 
 def flat_csv(name):
+    """Write the flat records as a GuideLLM 0.3 CSV."""
     recs = records(name)
     path = OUT / name.replace("sweep-", "guidellm-0.3-").replace(".json", ".csv")
     with path.open("w", newline="") as f:
@@ -136,8 +144,11 @@ def flat_csv(name):
 
 
 def vllm_bench(name):
-    """benchmark_serving results (one JSON object a line, as --append-result writes) with
-    the real GuideLLM measurements of one shape, constant rate read as the request rate."""
+    """Write benchmark_serving results with the real measurements of one shape.
+
+    benchmark_serving results (one JSON object a line, as --append-result writes) with the
+    real GuideLLM measurements of one shape, constant rate read as the request rate.
+    """
     lines = []
     for rec in records(name):
         args = json.loads(rec["Args"])
@@ -173,13 +184,15 @@ def vllm_bench(name):
 
 
 def engine_logs(name, n=40):
-    rows = list(csv.DictReader((DATA / "vllm-logs" / name).open()))[:n]
+    """Write a vLLM log and Prometheus scrapes from recorded engine statistics."""
+    with (DATA / "vllm-logs" / name).open(newline="") as f:
+        rows = list(csv.DictReader(f))[:n]
     log, prom = [], []
     prompt_total = gen_total = 0.0
     t0 = float(rows[0]["timestamp"])
     for k, r in enumerate(rows):
         t = float(r["timestamp"]) - t0
-        ms = int(round(t * 1000)) % 1000
+        ms = round(t * 1000) % 1000
         sec = int(t)
         log.append(
             f"INFO 05-14 10:{(sec // 60) % 60:02d}:{sec % 60:02d}.{ms:03d} metrics.py:341] "
@@ -193,7 +206,7 @@ def engine_logs(name, n=40):
             dt = float(r["timestamp"]) - float(rows[k - 1]["timestamp"])
             prompt_total += float(r["prompt_throughput"]) * dt
             gen_total += float(r["generation_throughput"]) * dt
-        ts = int(round((1_700_000_000 + t) * 1000))
+        ts = round((1_700_000_000 + t) * 1000)
         prom += [
             f"# scrape {k + 1}",
             f'vllm:num_requests_running{{model_name="m"}} {r["num_running"]} {ts}',
@@ -212,6 +225,7 @@ def engine_logs(name, n=40):
 
 
 def main():
+    """Write every sample."""
     OUT.mkdir(exist_ok=True)
     (OUT / "guidellm-0.3-i1024-o256.json").write_text(
         json.dumps(guidellm_json("sweep-i1024-o256.json", "0.3"), indent=1)

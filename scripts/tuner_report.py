@@ -27,6 +27,7 @@ from inferplan.service.tuning import Tuner, fit_iteration_times  # noqa: E402
 
 
 def evaluate(path: Path, window_s: float, factor: float) -> list[dict]:
+    """Run the tuner on one engine log; return its per-window errors."""
     windows = engine_log_windows(path, window_s=window_s)
     fits = []
     for k in range(1, len(windows) + 1):
@@ -57,6 +58,7 @@ def evaluate(path: Path, window_s: float, factor: float) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    """Run the report; return the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("logs", nargs="*", type=Path)
     ap.add_argument("--window", type=float, default=10.0, help="window length, s (default 10)")

@@ -1,6 +1,8 @@
-"""Regenerates docs/validation.md (and its figures): inferplan's calibrated engine model
-against every vendored real data set, in sample and on held-out request shapes, beside the
-published per-shape errors of the public GuideLLM-based fitter on the same points.
+"""Regenerates docs/validation.md (and its figures).
+
+inferplan's calibrated engine model against every vendored real data set, in sample and on
+held-out request shapes, beside the published per-shape errors of the public GuideLLM-based
+fitter on the same points.
 
     PYTHONPATH=python python scripts/validation_report.py     # about a minute on 2 cores
 """
@@ -26,17 +28,20 @@ SIZES = [64, 256, 1024, 4096]
 
 
 def read(path):
+    """Read benchmark files, without the readers' warnings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_benchmarks(path)
 
 
 def shape_of(df):
+    """Return the input and output lengths of each point's shape."""
     sh = df.source.str.extract(r"i(\d+)-o(\d+)").astype(int)
     return sh[0].to_numpy(), sh[1].to_numpy()
 
 
 def folds(df):
+    """Yield the four leave-shapes-out folds as ``(fold, held-out mask)``."""
     ins_, outs_ = shape_of(df)
     for f in range(4):
         held = np.zeros(len(df), bool)
@@ -46,10 +51,12 @@ def folds(df):
 
 
 def pct(x):
+    """Format a fraction as a percentage."""
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
 
 
 def summary_row(label, s):
+    """Return one Markdown row of an error summary."""
     return (
         f"| {label} | {s['points']} | {s['points'] - s['no_steady_state']} | "
         f"{pct(s.get('ttft_median'))} | {pct(s.get('ttft_p90'))} | "
@@ -64,6 +71,7 @@ SUMMARY_HEAD = (
 
 
 def shape_table(pred):
+    """Return the per-shape errors as a Markdown table."""
     t = error_table(pred)
     t["_i"], t["_o"] = zip(*[map(int, s.replace("in ", "").split(" / out ")) for s in t["shape"]],
                            strict=True)  # fmt: skip
@@ -82,9 +90,12 @@ def shape_table(pred):
 
 
 def baseline_heldout(df):
-    """The procedure before calibration existed: fit_prefill_decode (OLS of the time in
-    service per request on the whole-number mean concurrency, 12 shapes) and
-    Replica.analyze of a PrefillDecode per held-out point at its measured rate."""
+    """Run the procedure from before calibration existed, on the held-out points.
+
+    fit_prefill_decode (OLS of the time in service per request on the whole-number mean
+    concurrency, 12 shapes) and Replica.analyze of a PrefillDecode per held-out point at its
+    measured rate.
+    """
     parts = []
     for _, held in folds(df):
         c = df[~held & (df.arrival == "constant")]
@@ -117,8 +128,11 @@ def baseline_heldout(df):
 
 
 def anchor_comparison(df, residual):
-    """Per-shape fits on the anchor's points (the synchronous run and the six lowest
-    constant rates), scored against the median TTFT as the anchor does."""
+    """Fit each shape on the anchor's points and score it as the anchor does.
+
+    Per-shape fits on the anchor's points (the synchronous run and the six lowest constant
+    rates), scored against the median TTFT as the anchor does.
+    """
     anchor = pd.read_csv(DATA / "anchor" / "model_trainer_exp1_per_shape.csv")
     rows, mine_t, mine_i, anc_t, anc_i = [], [], [], [], []
     ins_, outs_ = shape_of(df)
@@ -229,6 +243,7 @@ def engine_logs():
 
 
 def main():
+    """Write the validation report."""
     t0 = time.perf_counter()
     IMG.mkdir(exist_ok=True)
     df = read(DATA / "guidellm")

@@ -27,7 +27,10 @@ def random_system(
     policy: str = "None",
     current: bool = False,
 ) -> System:
-    """A random g3 system whose capacity is ``tight`` x what the cheapest choices would need."""
+    """Return a random g3 system with capacity ``tight`` x the cheapest need.
+
+    Its capacity is ``tight`` x what the cheapest choices would need.
+    """
     rng = np.random.default_rng(seed)
     accs = []
     for a in range(accelerators):
@@ -36,9 +39,9 @@ def random_system(
             Accelerator(
                 name=f"acc{a}",
                 type=f"t{a % max(accelerators - 1, 1)}",
-                cost=float(rng.integers(1, 40)) * mult,
+                cost_per_hour=float(rng.integers(1, 40)) * mult,
                 multiplicity=mult,
-                power=PowerCurve(idle=20, mid_power=60, mid_util=0.6, full=80),
+                power=PowerCurve(idle_w=20, mid_w=60, mid_util=0.6, full_w=80),
             )
         )
     models = [f"m{k}" for k in range(2)]
@@ -85,14 +88,14 @@ def random_system(
         if current and rng.random() < 0.5:
             a = accs[int(rng.integers(len(accs)))]
             n = int(rng.integers(1, 4))
-            cur = CurrentAllocation(accelerator=a.name, num_replicas=n, cost=a.cost * n)
+            cur = CurrentAllocation(accelerator=a.name, num_replicas=n, cost=a.cost_per_hour * n)
         srvs.append(
             Server(
                 name=f"s{i}",
                 service_class=str(rng.choice(["gold", "bronze"])),
                 model=str(rng.choice(models)),
-                load=Load(
-                    arrival_rate=float(rng.choice([0.0, rng.uniform(5, 400)], p=[0.1, 0.9])),
+                load=Load.from_per_minute(
+                    float(rng.choice([0.0, rng.uniform(5, 400)], p=[0.1, 0.9])),
                     in_tokens=float(rng.integers(64, 1024)),
                     out_tokens=float(rng.integers(64, 1024)),
                 ),

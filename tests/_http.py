@@ -19,7 +19,7 @@ PACKAGE_ROOT = str(Path(inferplan.__file__).resolve().parents[1])
 
 
 def package_env(**extra: str) -> dict[str, str]:
-    """This environment, with the tests' inferplan first on the path, plus ``extra``."""
+    """Return the environment, with the tests' inferplan first on the path, plus ``extra``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     env.update(extra)
@@ -47,7 +47,9 @@ class Server:
         deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"inferplan serve exited: {self.proc.stderr.read().decode()}")
+                err = self.proc.stderr.read().decode()
+                self.stop()  # closes the pipes
+                raise RuntimeError(f"inferplan serve exited: {err}")
             try:
                 status, _ = self.request("GET", "/healthz")
                 if status == 200:

@@ -1,5 +1,7 @@
-"""What a sized rate must satisfy (docs/model.md 3 and 3.1), checked from the outside through
-``Replica.analyze`` and the quantiles, independently of how the search found it:
+"""Checks of a sized rate from the outside (docs/model.md 3 and 3.1).
+
+What a sized rate must satisfy, checked through ``Replica.analyze`` and the quantiles,
+independently of how the search found it:
 
 * every target holds at the rate and on a grid of rates below it (the whole of [0, rate]);
 * unless the rate is the saturation cap, some target fails just above it, and the reported
@@ -28,10 +30,12 @@ FLAT = 1e-11
 def excesses(
     replica: ip.Replica, rate: float, targets: dict, admission=None, hold: bool = False
 ) -> dict:
-    """{binding name: metric / target - 1} for the set targets at ``rate``. With ``hold``,
-    a percentile is compared on the scale of its target plus one service interval of the
-    full batch, 1 / max_rate: where the waiting time's density is tiny, its tail (what the
-    search bounds, to 1e-12) fixes the quantile only to that scale."""
+    """{binding name: metric / target - 1} for the set targets at ``rate``.
+
+    With ``hold``, a percentile is compared on the scale of its target plus one service
+    interval of the full batch, 1 / max_rate: where the waiting time's density is tiny, its
+    tail (what the search bounds, to 1e-12) fixes the quantile only to that scale.
+    """
     m = replica.analyze(rate, admission=admission)
     scale = 1000.0 / replica.max_rate if hold else 0.0
     out = {}
@@ -64,10 +68,11 @@ def grid_below(rate: float, n: int = 24) -> np.ndarray:
 
 
 def check_sized(replica: ip.Replica, res, targets: dict, admission=None, grid: int = 24) -> None:
-    """Asserts that an OK sizing result is certified and tight (see the module docstring)."""
+    """Assert that an OK sizing result is certified and tight (see the module docstring)."""
     assert res.status == ip.Status.OK, res
     rate = res.rate
-    assert math.isfinite(rate) and rate > 0, res
+    assert math.isfinite(rate), res
+    assert rate > 0, res
     for x in grid_below(rate, grid):
         e = excesses(replica, float(x), targets, admission, hold=True)
         worst = max(e, key=e.get)
@@ -98,10 +103,13 @@ def check_sized(replica: ip.Replica, res, targets: dict, admission=None, grid: i
 
 
 def same_answer(replica, a, b, targets: dict, admission=None) -> bool:
-    """Two OK results agree: the same rate to 1e-9, or (where the binding metric is so flat
-    that rounding moves its root further) both rates put it at its target to FLAT. Under an
-    admission rule the refined metrics of a near-idle replica come from 1 - p0, which keeps
-    only about 8 digits when p0 is close to 1: there the rates agree to 1e-7."""
+    """Two OK results agree.
+
+    The same rate to 1e-9, or (where the binding metric is so flat that rounding moves its
+    root further) both rates put it at its target to FLAT. Under an admission rule the
+    refined metrics of a near-idle replica come from 1 - p0, which keeps only about 8 digits
+    when p0 is close to 1: there the rates agree to 1e-7.
+    """
     if math.isclose(a.rate, b.rate, rel_tol=1e-9 if admission is None else 1e-7):
         return True
     return all(excesses(replica, r.rate, targets, admission).get(r.binding, -1) >= -FLAT

@@ -43,7 +43,7 @@ def spec(chunk_rows=97, **extra):
 
 
 def expected():
-    """The grid of :func:`spec` in row order, and the batch API's answer on it."""
+    """Return the grid of :func:`spec` in row order, and the batch API's answer on it."""
     models = [("small", 6.0, 0.02), ("large", 21.0, 0.09)]
     queues = [0.0, 10.0, np.inf]
     batches = list(range(8, 65, 8))

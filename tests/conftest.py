@@ -21,7 +21,7 @@ BACKENDS = dispatch.available()
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    """Runs the test once per available backend, with that backend active."""
+    """Run the test once per available backend, with that backend active."""
     dispatch.use(request.param)
     yield request.param
     dispatch.use(None)
@@ -42,8 +42,10 @@ def inferno_dir(reference_dir: Path) -> Path:
 
 
 def _run_inferplan(*args, cwd=None, timeout=120, env=None, input=None):
-    """The real ``inferplan`` command (``python -m inferplan``) in a subprocess, importing
-    the same inferplan as this process (installed or in-tree)."""
+    """Run the real ``inferplan`` command (``python -m inferplan``) in a subprocess.
+
+    It imports the same inferplan as this process (installed or in-tree).
+    """
     import subprocess
     import sys
 
@@ -67,14 +69,19 @@ def _run_inferplan(*args, cwd=None, timeout=120, env=None, input=None):
 
 @pytest.fixture(scope="session")
 def inferplan_cli():
-    """``inferplan_cli(*args, cwd=None, timeout=120)``: run the real command line, return
-    the ``subprocess.CompletedProcess`` (text stdout/stderr)."""
+    """``inferplan_cli(*args, cwd=None, timeout=120)``.
+
+    Run the real command line, return the ``subprocess.CompletedProcess`` (text
+    stdout/stderr).
+    """
     return _run_inferplan
 
 
 def _one_line_error(proc, *needles: str) -> str:
-    """Asserts ``proc`` failed with exit status 2 and a one-line error (no traceback) on
-    stderr that contains every needle; returns that line."""
+    """Assert ``proc`` failed with exit status 2 and a one-line error; return it.
+
+    The error line (no traceback) on stderr contains every needle.
+    """
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
@@ -86,6 +93,9 @@ def _one_line_error(proc, *needles: str) -> str:
 
 @pytest.fixture(scope="session")
 def one_line_error():
-    """``one_line_error(proc, *needles)``: assert a CLI failure is exit status 2 with one
-    error line (no traceback) holding every needle; returns the line."""
+    """Provide ``one_line_error(proc, *needles)``, which checks a one-line CLI error.
+
+    It asserts a CLI failure is exit status 2 with one error line (no traceback) holding
+    every needle, and returns the line.
+    """
     return _one_line_error

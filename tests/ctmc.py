@@ -1,6 +1,9 @@
-"""Independent truth: the replica's chain solved as a dense CTMC (generator matrix, linear
-solve), without any of the kernel's closed forms. The solve runs in 40-digit arithmetic
-(mpmath) so that tiny probabilities are exact to far below the 1e-10 tolerance."""
+"""Independent truth for the chain tests: a dense CTMC solve.
+
+The replica's chain solved as a dense CTMC (generator matrix, linear solve), without any of
+the kernel's closed forms. The solve runs in 40-digit arithmetic (mpmath) so that tiny
+probabilities are exact to far below the 1e-10 tolerance.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,19 @@ import numpy as np
 
 
 def dense_metrics(tau_ms: np.ndarray, max_queue: int, rate_per_s: float) -> dict:
-    """Steady-state metrics of the chain with service times tau(1..N) (ms), a finite queue
-    and Poisson arrivals at rate_per_s."""
+    """Return the steady-state metrics of the chain by a dense solve.
+
+    Steady-state metrics of the chain with service times tau(1..N) (ms), a finite queue and
+    Poisson arrivals at rate_per_s.
+    """
     with mpmath.workdps(40):
         N = len(tau_ms)
         K = N + max_queue
         lam = mpmath.mpf(rate_per_s) / 1000
-        mu = [mpmath.mpf(b) / mpmath.mpf(float(t))
-              for b, t in zip(range(1, N + 1), tau_ms, strict=True)]
+        mu = [
+            mpmath.mpf(b) / mpmath.mpf(float(t))
+            for b, t in zip(range(1, N + 1), tau_ms, strict=True)
+        ]
         G = mpmath.zeros(K + 1, K + 1)
         for n in range(K + 1):
             if n < K:

@@ -1,6 +1,8 @@
-"""TTFT and wait under an admission rule (inferplan.admission): its parts against a dense
-solve of the chain and docs/model.md's chunk rule, the batch and sizing entry points against the
-scalar analysis, and the whole against the simulator."""
+"""TTFT and wait under an admission rule (inferplan.admission).
+
+Its parts against a dense solve of the chain and docs/model.md's chunk rule, the batch and
+sizing entry points against the scalar analysis, and the whole against the simulator.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def _dense_distribution(replica, rate):
     return p / p.sum()
 
 
-@pytest.mark.parametrize("model, n, q", [(DECODE, 8, 16), (DECODE, 48, 0), (SHORT, 32, 64)])
+@pytest.mark.parametrize(("model", "n", "q"), [(DECODE, 8, 16), (DECODE, 48, 0), (SHORT, 32, 64)])
 @pytest.mark.parametrize("load", [0.3, 0.8, 1.0, 1.4])
 def test_prob_full_against_dense_chain(model, n, q, load):
     replica = Replica(model, max_batch=n, max_queue=q)
@@ -95,9 +97,12 @@ def test_none_is_the_chains_read_off_and_immediate_decode_only_too():
 
 
 def test_idle_replica_has_no_admission_delay():
-    """At rate 0 nothing is in progress: both rules give the same TTFT, close to the exact
-    timeline of a lone request (its prefill iteration, then its first decode iteration),
-    and closer than the chain's read-off, which charges a phantom neighbour at B < 1."""
+    """At rate 0 nothing is in progress.
+
+    Both rules give the same TTFT, close to the exact timeline of a lone request (its
+    prefill iteration, then its first decode iteration), and closer than the chain's
+    read-off, which charges a phantom neighbour at B < 1.
+    """
     replica = Replica(SHORT, max_batch=32)
     m = SHORT
     lone = 2 * m.alpha + (m.beta + m.gamma) * m.in_tokens + m.beta + m.gamma * (m.in_tokens + 1)
@@ -122,7 +127,7 @@ def test_service_times_model_iteration_matches_decode_only():
 
 def test_bad_admission_names_value():
     replica = Replica(DECODE, max_batch=8)
-    with pytest.raises(ValueError, match="admission.*'boundary'"):
+    with pytest.raises(ValueError, match=r"admission.*'boundary'"):
         replica.analyze(0.1, admission="boundary")
     with pytest.raises(ValueError, match="admission"):
         replica.size(ttft_ms=100, admission="later")
@@ -164,8 +169,10 @@ def test_analyze_many_equals_scalar(admission):
 def test_analyze_many_bad_row_stays_nan():
     out = analyze_many(kind=0, alpha=[19, -1], beta=1, out_tokens=256, max_batch=8, rate=0.1,
                        admission="iteration")  # fmt: skip
-    assert out["status"][0] == 0 and out["status"][1] == Status.BAD_ALPHA
-    assert math.isfinite(out["ttft_ms"][0]) and math.isnan(out["ttft_ms"][1])
+    assert out["status"][0] == 0
+    assert out["status"][1] == Status.BAD_ALPHA
+    assert math.isfinite(out["ttft_ms"][0])
+    assert math.isnan(out["ttft_ms"][1])
 
 
 # --- the kernel's form against the NumPy form ------------------------------------------------
@@ -181,7 +188,7 @@ PARITY = [
 
 
 def _cpp_replica(*args, **kw):
-    """A Replica on the C++ backend (its native admission rules), whatever is active."""
+    """Return a Replica on the C++ backend (its native admission rules), whatever is active."""
     from inferplan._kernels import dispatch
 
     if "cpp" not in dispatch.available():
@@ -194,11 +201,27 @@ def _cpp_replica(*args, **kw):
         dispatch.use(active.NAME)
 
 
+def _numpy_form(replica, m, admission):
+    """Apply the NumPy form of the admission rule to the chain's metrics m of replica.
+
+    The form is inferplan.admission.adjust.
+    """
+    from inferplan.admission import adjust
+
+    p = replica.model.params()
+    tau = replica.model.tau_ms if isinstance(replica.model, ServiceTimes) else None
+    ttft, wait, resp = adjust(admission, *p, replica.max_batch, replica.max_queue, m, tau=tau)
+    return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))
+
+
 @pytest.mark.parametrize("admission", ["immediate", "iteration"])
-@pytest.mark.parametrize("model, n, q", PARITY, ids=[f"p{i}" for i in range(len(PARITY))])
+@pytest.mark.parametrize(("model", "n", "q"), PARITY, ids=[f"p{i}" for i in range(len(PARITY))])
 def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
-    """The kernel's rules (admission.hpp) equal the NumPy form applied to each backend's
-    chain metrics."""
+    """The kernel's rules equal the NumPy form on each backend's chain metrics.
+
+    The kernel's rules (admission.hpp) equal the NumPy form applied to each backend's chain
+    metrics.
+    """
     native = _cpp_replica(model, max_batch=n, max_queue=q)
     replica = Replica(model, max_batch=n, max_queue=q)
     for load in (0.0, 0.05, 0.4, 0.8, 0.99, 1.3):
@@ -206,7 +229,7 @@ def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
             continue
         rate = load * replica.max_rate
         got = native.analyze(rate, admission=admission)
-        expect = replica._admitted(replica.analyze(rate), admission)
+        expect = _numpy_form(replica, replica.analyze(rate), admission)
         for name in ("ttft_ms", "wait_ms", "response_ms"):
             assert getattr(got, name) == pytest.approx(getattr(expect, name), rel=1e-11, abs=1e-300)
 
@@ -223,32 +246,39 @@ def test_kernel_admission_equals_numpy_form(backend, model, n, q, admission):
         dict(ttft_ms=20.0),
     ],
 )
-def test_kernel_sizing_equals_python_search(backend, targets, admission):
-    """The kernel's Brent search (size_admitted) against the Python search on each backend."""
-    from inferplan.replica import _refined_targets
+def test_kernel_sizing_equals_python_search(targets, admission):
+    """The kernel's Brent search (size_admitted) equals the NumPy reference's search.
+
+    The reference uses bisection and Illinois on the reference chain.
+    """
+    from inferplan._kernels import numpy_backend
+    from inferplan.admission import CODES
+    from inferplan.replica import _size_result
     from inferplan.sizing import target_tuple
 
     native = _cpp_replica(SHORT, max_batch=32, max_queue=128)
-    replica = Replica(SHORT, max_batch=32, max_queue=128)
     got = native.size(admission=admission, **targets)
+    handle = numpy_backend.replica(SHORT.params(), 32, 128.0)
     t = target_tuple(**targets)
-    refined = _refined_targets(t, admission)
-    expect = replica._size_admitted(t, refined, admission) if refined else replica.size(**targets)
-    assert got.status == expect.status and got.binding == expect.binding
+    expect = _size_result(*numpy_backend.size_admitted(handle, t, CODES[admission]))
+    assert got.status == expect.status
+    assert got.binding == expect.binding
     assert got.rate == pytest.approx(expect.rate, rel=1e-9)
     if got.feasible:
         assert got.metrics.ttft_ms == pytest.approx(expect.metrics.ttft_ms, rel=1e-9)
 
 
-def test_bad_admission_code_from_kernel():
-    from inferplan._kernels import cpp_backend
+@pytest.mark.parametrize("name", ["cpp", "numba", "numpy"])
+def test_bad_admission_code_from_kernel(name):
+    from inferplan._kernels import dispatch
 
-    replica = Replica(DECODE, max_batch=8)
-    if replica._kernel is not cpp_backend:
-        pytest.skip("the C++ backend is not in use")
-    status, _ = cpp_backend.analyze_admitted(replica._handle, 1.0, 7)
+    if name not in dispatch.available():
+        pytest.skip(f"the {name} backend is not available")
+    kernel = dispatch.load(name)
+    handle = kernel.replica(DECODE.params(), 8, math.inf)
+    status, _ = kernel.analyze_admitted(handle, 1.0, 7)
     assert status == Status.BAD_ADMISSION
-    status, *_ = cpp_backend.size_admitted(replica._handle, (0, 50.0, 0, 0, 0, 0, 0, 0, 0), -1)
+    status, *_ = kernel.size_admitted(handle, (0, 50.0, 0, 0, 0, 0, 0, 0, 0), -1)
     assert status == Status.BAD_ADMISSION
 
 
@@ -256,11 +286,12 @@ def test_bad_admission_code_from_kernel():
 
 
 @pytest.mark.parametrize("admission", ["immediate", "iteration"])
-@pytest.mark.parametrize("model, target", [(DECODE, 40.0), (SHORT, 45.0), (LONG, 600.0)])
+@pytest.mark.parametrize(("model", "target"), [(DECODE, 40.0), (SHORT, 45.0), (LONG, 600.0)])
 def test_size_hits_refined_ttft(model, target, admission):
     replica = Replica(model, max_batch=32, max_queue=128)
     res = replica.size(ttft_ms=target, admission=admission)
-    assert res.feasible and res.binding == "ttft_ms"
+    assert res.feasible
+    assert res.binding == "ttft_ms"
     assert res.metrics.ttft_ms == pytest.approx(target, rel=1e-9)
     assert replica.analyze(res.rate, admission=admission).ttft_ms <= target * (1 + 1e-12)
     # a rate 1e-6 higher misses it
@@ -281,14 +312,16 @@ def test_size_other_target_binds_and_caps():
     assert res.binding == "itl_ms"
     assert res.rate == pytest.approx(replica.size(itl_ms=30).rate, rel=1e-12)
     res = replica.size(ttft_ms=40, itl_ms=30, admission="iteration")
-    assert res.binding == "ttft_ms" and res.rate < replica.size(itl_ms=30).rate
+    assert res.binding == "ttft_ms"
+    assert res.rate < replica.size(itl_ms=30).rate
 
 
 def test_size_infeasible_names_target():
     replica = Replica(DECODE, max_batch=48, max_queue=192)
     # idle TTFT is one iteration of a batch of 1: 20 ms
     res = replica.size(ttft_ms=19.5, admission="iteration")
-    assert not res.feasible and res.status == Status.INFEASIBLE_TTFT
+    assert not res.feasible
+    assert res.status == Status.INFEASIBLE_TTFT
     assert "ttft_ms" in res.reason
     res = replica.size(wait_ms=1e-6, admission="iteration")
     assert res.feasible  # an idle replica does not wait
@@ -299,12 +332,14 @@ def test_size_infeasible_names_target():
 def test_size_percentiles_and_wait():
     replica = Replica(DECODE, max_batch=48, max_queue=192)
     res = replica.size(ttft_percentile=(0.9, 60), admission="iteration")
-    assert res.feasible and res.binding == "ttft_percentile"
+    assert res.feasible
+    assert res.binding == "ttft_percentile"
     q = replica.ttft_quantile(res.rate, 0.9, admission="iteration")
     assert q == pytest.approx(60, rel=1e-9)
     assert res.rate < replica.size(ttft_percentile=(0.9, 60)).rate
     res = replica.size(wait_ms=5, admission="iteration")
-    assert res.binding == "wait_ms" and res.metrics.wait_ms == pytest.approx(5, rel=1e-9)
+    assert res.binding == "wait_ms"
+    assert res.metrics.wait_ms == pytest.approx(5, rel=1e-9)
     res = replica.size(wait_percentile=(0.99, 50), admission="iteration")
     assert res.binding == "wait_percentile"
     assert replica.wait_quantile(res.rate, 0.99, admission="iteration") == pytest.approx(
@@ -329,7 +364,7 @@ SIM_GRID = [
 
 
 @pytest.mark.parametrize(
-    "model, n, admission, load",
+    ("model", "n", "admission", "load"),
     SIM_GRID,
     ids=[f"{type(m).__name__}-N{n}-{a}-{x}" for m, n, a, x in SIM_GRID],
 )
@@ -368,7 +403,8 @@ def test_size_many_equals_scalar(backend, admission):
     )
     ttft = np.array([40.0, 45.0, 700.0, 19.0, 45.0, 45.0])
     out = size_many(ttft_ms=ttft, itl_ms=60.0, admission=admission, metrics="all", **rows)
-    assert out["status"][5] == Status.BAD_ALPHA and math.isnan(out["rate"][5])
+    assert out["status"][5] == Status.BAD_ALPHA
+    assert math.isnan(out["rate"][5])
     assert out["status"][3] == Status.INFEASIBLE_TTFT
     for i in range(5):
         replica = _row_replica(rows, i)

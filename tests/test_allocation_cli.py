@@ -53,7 +53,8 @@ def test_json_output_and_out_file(inferno_dir, tmp_path):
         "ttftAverage",
         "load",
     } <= set(a)
-    assert result["totalPowerWatts"] > 0 and result["usage"]
+    assert result["totalPowerWatts"] > 0
+    assert result["usage"]
 
 
 def test_table_output_and_solvers(inferno_dir):
@@ -65,9 +66,10 @@ def test_table_output_and_solvers(inferno_dir):
         "table",
     )
     assert p.returncode == 0, p.stderr
-    assert "Allocation (milp" in p.stdout and "total cost" in p.stdout
-    p = run(str(inferno_dir / "g1" / "small"), "--format", "json")
-    assert json.loads(p.stdout)["totalCost"] == pytest.approx(35121)
+    assert "Allocation (milp" in p.stdout
+    assert "total cost" in p.stdout
+    p = run(str(inferno_dir / "g1" / "small"), "--cov", "ignore", "--format", "json")
+    assert json.loads(p.stdout)["totalCost"] == pytest.approx(35121)  # the reference's
 
 
 def test_bad_data_is_a_clear_error(tmp_path):
@@ -76,7 +78,9 @@ def test_bad_data_is_a_clear_error(tmp_path):
     )
     p = run(str(tmp_path))
     assert p.returncode == 2
-    assert "servers[0]" in p.stderr and "'model'" in p.stderr and "3" in p.stderr
+    assert "servers[0]" in p.stderr
+    assert "'model'" in p.stderr
+    assert "3" in p.stderr
 
 
 def test_packaged_example(tmp_path):
@@ -89,8 +93,10 @@ def test_admission_flag(inferno_dir):
     system = str(inferno_dir / "g1" / "small")
     chain = run(system, "--format", "json")
     it = run(system, "--format", "json", "--admission", "iteration")
-    assert chain.returncode == 0 and it.returncode == 0, it.stderr
+    assert chain.returncode == 0, chain.stderr
+    assert it.returncode == 0, it.stderr
     a, b = json.loads(chain.stdout), json.loads(it.stdout)
     assert a != b  # the rule changes the sizing of this system
     bad = run(system, "--admission", "soon")
-    assert bad.returncode == 2 and "--admission" in bad.stderr
+    assert bad.returncode == 2
+    assert "--admission" in bad.stderr

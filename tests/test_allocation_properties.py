@@ -62,7 +62,7 @@ def test_solutions_respect_capacity_slos_and_account_for_every_server(
             target = classes[srv.service_class].targets[srv.model]
             for row, _k in a.parts:
                 if math.isnan(c.itl_ms[row]):
-                    assert srv.load.arrival_rate == 0 or srv.load.out_tokens == 0
+                    assert srv.load.rate_per_s == 0 or srv.load.out_tokens == 0
                     continue
                 assert c.itl_ms[row] <= target.itl_ms * (1 + 1e-9)
                 assert c.ttft_ms[row] <= target.ttft_ms * (1 + 1e-9)

@@ -1,5 +1,7 @@
-"""The asv suite (benchmarks/) must keep running: every benchmark body runs once, in quick
-mode, against the package importable here, and any error fails this test.
+"""The asv suite (benchmarks/) must keep running.
+
+Every benchmark body runs once, in quick mode, against the package importable here, and any
+error fails this test.
 
 Runs ``asv run --python=same --quick --dry-run`` in a subprocess with a private asv
 configuration (results and machine file in a temporary directory, nothing written to the
@@ -78,14 +80,18 @@ def test_quick_suite_runs_without_errors(tmp_path):
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     failed = re.findall(r"^\[[ \d.]+%\] ··· (\S+)\s+.*failed", log, flags=re.MULTILINE)
-    assert proc.returncode == 0 and not failed, f"benchmarks failed: {failed}\n{log[-6000:]}"
+    assert proc.returncode == 0, f"benchmarks failed: {failed}\n{log[-6000:]}"
+    assert not failed, f"benchmarks failed: {failed}\n{log[-6000:]}"
     ran = re.findall(r"^\[[ \d.]+%\] ··· (\S+)\s+(?:ok|[\d.]+)\s*$", log, flags=re.MULTILINE)
     assert len(ran) >= 25, f"only {len(ran)} benchmarks ran:\n{log[-6000:]}"
 
 
 def test_sampled_baseline_sizes_the_same_rows():
-    """The per-item loop that the batch speed-up is measured against computes the same
-    rates as the batch call, so the ratio compares like with like."""
+    """The batch speed-up's loop computes the same rates as the batch call.
+
+    The per-item loop that the batch speed-up is measured against computes the same rates as
+    the batch call, so the ratio compares like with like.
+    """
     sys.path.insert(0, str(BENCHMARKS))
     try:
         from benchmarks.bench_batch import _check_rows_agree

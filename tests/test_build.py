@@ -1,5 +1,7 @@
-"""A failed build is a failed suite: the extension must be importable unless a fallback
-backend was asked for explicitly."""
+"""A failed build is a failed suite.
+
+The extension must be importable unless a fallback backend was asked for explicitly.
+"""
 
 import os
 

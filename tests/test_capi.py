@@ -1,6 +1,9 @@
-"""The C interface (libinferplan, inferplan.h): the C example, the cffi bindings from Python
-and from Numba, and bad input. Its numbers must equal the Python API's on the cpp backend
-bit for bit (same kernel); the C example prints 17 digits and is compared to 1e-12."""
+"""The C interface (libinferplan, inferplan.h).
+
+The C example, the cffi bindings from Python and from Numba, and bad input. Its numbers must
+equal the Python API's on the cpp backend bit for bit (same kernel); the C example prints 17
+digits and is compared to 1e-12.
+"""
 
 from __future__ import annotations
 
@@ -248,7 +251,8 @@ def test_service_times_vector(api, cpp):
     res = ffi.new("ip_size_result*")
     lib.ip_size(handle, ffi.from_buffer("ip_targets*", _targets(api, {"ttft_ms": 300})), res)
     expected = inferplan.Replica(model, max_queue=64).size(ttft_ms=300)
-    assert res.status == 0 and res.rate == expected.rate
+    assert res.status == 0
+    assert res.rate == expected.rate
     assert res.metrics.ttft_ms == expected.metrics.ttft_ms
     # The stateless and batch paths need no vector: they refuse IP_VECTOR.
     out = ffi.new("ip_size_result*")
@@ -278,9 +282,10 @@ def test_size_many_matches_rows(api, cpp):
         ffi.from_buffer("ip_size_result[]", out), 2,
     )  # fmt: skip
     assert status == 0
-    assert out[7]["status"] == lib.IP_BAD_MAX_BATCH and math.isnan(out[7]["rate"])
+    assert out[7]["status"] == lib.IP_BAD_MAX_BATCH
+    assert math.isnan(out[7]["rate"])
     one = np.zeros(1, api.size_result_dtype)
-    for i in list(range(0, rows, 97)) + [rows - 1]:
+    for i in [*list(range(0, rows, 97)), rows - 1]:
         lib.ip_size_params(
             ffi.from_buffer("ip_service*", services[i : i + 1]), int(max_batch[i]),
             float(max_queue[i]), ffi.from_buffer("ip_targets*", targets[i : i + 1]),
@@ -306,8 +311,11 @@ def test_size_many_matches_rows(api, cpp):
 
 
 def test_scratch_is_reused_across_max_batches(api):
-    """ip_size_params keeps per-thread scratch; a smaller max batch after a larger one
-    (stale values beyond N) must not change the answer."""
+    """ip_size_params keeps per-thread scratch.
+
+    A smaller max batch after a larger one (stale values beyond N) must not change the
+    answer.
+    """
     ffi, lib = api.ffi, api.lib
     svc = ffi.from_buffer("ip_service*", _service(api, inferplan.DecodeOnly(19, 1, 1024)))
     tg = ffi.from_buffer("ip_targets*", _targets(api, {"itl_ms": 50}))
@@ -395,7 +403,8 @@ def test_numba_control_loop_example(api, cpp):
     # An infeasible tick is flagged, not fatal.
     replicas, per_replica = example.plan([1.0], [100.0], alpha=19, beta=1, max_batch=48,
                                          itl_ms=5)  # fmt: skip
-    assert replicas[0] == -inferplan.Status.INFEASIBLE_ITL and math.isnan(per_replica[0])
+    assert replicas[0] == -inferplan.Status.INFEASIBLE_ITL
+    assert math.isnan(per_replica[0])
 
 
 # --- bad input ---------------------------------------------------------------------
@@ -419,7 +428,8 @@ def test_bad_input_returns_codes_naming_the_parameter(api):
 
     # NaN alpha: every entry point says so.
     assert lib.ip_size_params(svc(nan_alpha), 48, 152.0, targets, res) == lib.IP_BAD_ALPHA
-    assert res.status == lib.IP_BAD_ALPHA and math.isnan(res.rate)
+    assert res.status == lib.IP_BAD_ALPHA
+    assert math.isnan(res.rate)
     assert "alpha" in _message(api, lib.IP_BAD_ALPHA)
     handle_p[0] = ffi.cast("ip_replica*", 1)
     assert lib.ip_replica_new(svc(nan_alpha), 48, 152.0, ffi.NULL, handle_p) == lib.IP_BAD_ALPHA
@@ -495,7 +505,7 @@ def test_every_code_has_a_message(api):
 
 def test_missing_library_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.setattr(capi, "_PACKAGE_DIR", tmp_path)
-    with pytest.raises(capi.CLibraryNotFoundError, match="dev_build.sh"):
+    with pytest.raises(capi.CLibraryNotFoundError, match=r"dev_build\.sh"):
         capi.c_library_path()
     with pytest.raises(capi.CLibraryNotFoundError, match="pip install"):
         capi.c_include_dir()

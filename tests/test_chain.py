@@ -23,12 +23,18 @@ CHAIN_METRICS = (
 def _random_model(rng: np.random.Generator, N: int):
     which = rng.integers(3)
     if which == 0:
-        return ip.DecodeOnly(alpha=rng.uniform(0, 30), beta=rng.uniform(0.01, 3),
-                             out_tokens=int(rng.integers(1, 200)))
+        return ip.DecodeOnly(
+            alpha=rng.uniform(0, 30),
+            beta=rng.uniform(0.01, 3),
+            out_tokens=int(rng.integers(1, 200)),
+        )
     if which == 1:
         return ip.PrefillDecode(
-            alpha=rng.uniform(1, 30), beta=rng.uniform(0, 0.1), gamma=rng.uniform(0, 1e-3),
-            in_tokens=int(rng.integers(0, 3000)), out_tokens=int(rng.integers(1, 300)),
+            alpha=rng.uniform(1, 30),
+            beta=rng.uniform(0, 0.1),
+            gamma=rng.uniform(0, 1e-3),
+            in_tokens=int(rng.integers(0, 3000)),
+            out_tokens=int(rng.integers(1, 300)),
             max_num_tokens=int(rng.choice([256, 1024, 8192])),
         )
     # Arbitrary (non-monotone) per-batch times exercise the general path.
@@ -49,7 +55,12 @@ def test_against_dense_ctmc(backend):
         want = dense_metrics(tau, Q, rate)
         for name in CHAIN_METRICS:
             assert got[name] == pytest.approx(want[name], rel=1e-10, abs=1e-300), (
-                case, name, model, N, Q, rate,
+                case,
+                name,
+                model,
+                N,
+                Q,
+                rate,
             )
 
 
@@ -98,13 +109,20 @@ def _golden_rows(reference_dir):
 
 
 def _replica_for(row) -> ip.Replica:
-    f = {k: float(v) for k, v in row.items() if k not in ("category", "build_status")
-         and not k.endswith("status") and v != ""}
-    model = ip.PrefillDecode(alpha=f["alpha"], beta=f["beta"], gamma=f["gamma"],
-                             in_tokens=f["avg_in_tokens"], out_tokens=f["avg_out_tokens"],
-                             max_num_tokens=f["max_num_tokens"])
-    return ip.Replica(model, max_batch=int(f["max_batch_size"]),
-                      max_queue=int(f["max_queue_size"]))
+    f = {
+        k: float(v)
+        for k, v in row.items()
+        if k not in ("category", "build_status") and not k.endswith("status") and v != ""
+    }
+    model = ip.PrefillDecode(
+        alpha=f["alpha"],
+        beta=f["beta"],
+        gamma=f["gamma"],
+        in_tokens=f["avg_in_tokens"],
+        out_tokens=f["avg_out_tokens"],
+        max_num_tokens=f["max_num_tokens"],
+    )
+    return ip.Replica(model, max_batch=int(f["max_batch_size"]), max_queue=int(f["max_queue_size"]))
 
 
 def test_golden_analysis(backend, reference_dir):
@@ -147,8 +165,11 @@ def test_golden_analysis(backend, reference_dir):
 
 
 def test_golden_float32_overload_is_a_reference_artefact(backend, reference_dir):
-    """At 1e6 req/s the reference's float32 throughput is ~0.25% off; ours is mu(N) exactly
-    (to rounding): the replica is always full, so it completes mu(N) requests per second."""
+    """At 1e6 req/s the reference's float32 throughput is ~0.25% off.
+
+    Ours is mu(N) exactly (to rounding): the replica is always full, so it completes mu(N)
+    requests per second.
+    """
     row = next(r for r in _golden_rows(reference_dir) if r["category"] == "overload_1e6rps")
     m = _replica_for(row).analyze(float(row["rate_rps"]))
     assert m.throughput == pytest.approx(m.max_rate, rel=1e-5)
@@ -190,7 +211,7 @@ def test_large_batch_unbounded_near_saturation(backend):
 
 
 def test_mm1_utilisation_extremes(backend):
-    """alpha = 0 gives a constant rate: M/M/1 closed forms at rho = 1e-12 and 1 - 2^-40."""
+    """With alpha = 0 (a constant rate) the M/M/1 closed forms hold at rho = 1e-12 and 1 - 2^-40."""
     r = ip.Replica(ip.DecodeOnly(alpha=0.0, beta=1.0, out_tokens=1), max_batch=1)
     for rho in (1e-12, 1 - 2.0**-40):
         m = r.analyze(1000.0 * rho)
@@ -212,7 +233,8 @@ def test_huge_finite_queue_and_extreme_rates(backend):
     assert 1 - tiny.p0 == pytest.approx(1e-12 * tau1 / 1000, rel=1e-6)
     assert tiny.response_ms == pytest.approx(tau1, rel=1e-9)
     assert tiny.throughput == pytest.approx(1e-12, rel=1e-12)
-    assert tiny.wait_ms >= 0 and tiny.wait_ms < 1e-9
+    assert tiny.wait_ms >= 0
+    assert tiny.wait_ms < 1e-9
     idle = big.analyze(0.0)
     assert (idle.p0, idle.throughput, idle.wait_ms, idle.response_ms) == (1.0, 0.0, 0.0, tau1)
     # Exactly at saturation with a long queue: r = 1, the tail is uniform.
@@ -285,20 +307,37 @@ def test_batch_matches_scalar(backend):
         if kind[i] == 0:
             model = ip.DecodeOnly(cols["alpha"][i], cols["beta"][i], cols["out_tokens"][i])
         else:
-            model = ip.PrefillDecode(cols["alpha"][i], cols["beta"][i], cols["gamma"][i],
-                                     cols["in_tokens"][i], cols["out_tokens"][i])
+            model = ip.PrefillDecode(
+                cols["alpha"][i],
+                cols["beta"][i],
+                cols["gamma"][i],
+                cols["in_tokens"][i],
+                cols["out_tokens"][i],
+            )
         m = ip.Replica(model, int(cols["max_batch"][i]), cols["max_queue"][i]).analyze(rate[i])
         for name, value in m._asdict().items():
             assert out[name][i] == value, name
 
 
 def test_batch_bad_rows_keep_the_others(backend):
-    out = ip.analyze_many(kind=0, alpha=[19, -1, 19, 19, 19], beta=1, out_tokens=1024,
-                          max_batch=[48, 48, 0, 48, 48], max_queue=[152, 152, 152, 2.5, 152],
-                          rate=[0.5, 0.5, 0.5, 0.5, -1])
-    assert out["status"].tolist() == [0, ip.Status.BAD_ALPHA, ip.Status.BAD_MAX_BATCH,
-                                      ip.Status.BAD_MAX_QUEUE, ip.Status.BAD_RATE]
-    assert math.isfinite(out["itl_ms"][0]) and np.all(np.isnan(out["itl_ms"][1:]))
+    out = ip.analyze_many(
+        kind=0,
+        alpha=[19, -1, 19, 19, 19],
+        beta=1,
+        out_tokens=1024,
+        max_batch=[48, 48, 0, 48, 48],
+        max_queue=[152, 152, 152, 2.5, 152],
+        rate=[0.5, 0.5, 0.5, 0.5, -1],
+    )
+    assert out["status"].tolist() == [
+        0,
+        ip.Status.BAD_ALPHA,
+        ip.Status.BAD_MAX_BATCH,
+        ip.Status.BAD_MAX_QUEUE,
+        ip.Status.BAD_RATE,
+    ]
+    assert math.isfinite(out["itl_ms"][0])
+    assert np.all(np.isnan(out["itl_ms"][1:]))
     assert "alpha" in ip.status_message(out["status"][1])
 
 
@@ -346,8 +385,12 @@ def test_fallback_when_extension_hidden(hidden, expect, monkeypatch):
     if expect == "numba" and "numba" not in BACKENDS_AVAILABLE:
         pytest.skip("numba is not installed")
     monkeypatch.delenv("INFERPLAN_BACKEND", raising=False)
-    out = subprocess.run([sys.executable, "-c", HIDE.format(hidden=set(hidden))],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", HIDE.format(hidden=set(hidden))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     name, itl = out.stdout.split()
     assert name == expect
     want = ip.Replica(ip.DecodeOnly(19, 1, 1024), max_batch=48, max_queue=152).analyze(0.5).itl_ms
@@ -358,9 +401,12 @@ BACKENDS_AVAILABLE = __import__("inferplan._kernels.dispatch", fromlist=["x"]).a
 
 
 def _product_form_derivatives(tau_ms, Q: int, lam: float) -> dict:
-    """Derivatives in log(lam) of B, Lq and p_block, straight from the product-form
-    distribution p(n) ~ prod lam / mu(i) (40 digits): d E[g] = Cov(g, n) and
-    d2 E[g] = E[g (n - L)^2] - E[g] Var(n)."""
+    """Return the derivatives of B, Lq and p_block in log(lam) from the product form.
+
+    Derivative in log(lam) of B, Lq and p_block, straight from the product-form distribution
+    p(n) ~ prod lam / mu(i) (40 digits): d E[g] = Cov(g, n) and d2 E[g] = E[g (n - L)^2] -
+    E[g] Var(n).
+    """
     import mpmath
 
     with mpmath.workdps(40):
@@ -377,8 +423,11 @@ def _product_form_derivatives(tau_ms, Q: int, lam: float) -> dict:
         L = E(lambda n: n)
         var = E(lambda n: (n - L) ** 2)
         out = {"var_n": var}
-        for name, g in (("in_service", lambda n: min(n, N)), ("in_queue", lambda n: max(n - N, 0)),
-                        ("p_block", lambda n: 1 if n == K else 0)):
+        for name, g in (
+            ("in_service", lambda n: min(n, N)),
+            ("in_queue", lambda n: max(n - N, 0)),
+            ("p_block", lambda n: 1 if n == K else 0),
+        ):
             mean = E(g)
             out[name + "_slope"] = E(lambda n, g=g: g(n) * (n - L))
             out[name + "_curv"] = E(lambda n, g=g: g(n) * (n - L) ** 2) - mean * var
@@ -387,9 +436,12 @@ def _product_form_derivatives(tau_ms, Q: int, lam: float) -> dict:
 
 @pytest.mark.parametrize("case", range(12))
 def test_second_moment_derivatives_against_product_form(case):
-    """Sizing's Halley steps use d2 B, d2 Lq, d2 p_block and Var(n) from one chain pass (a
+    """The chain's second derivatives match the product-form distribution.
+
+    Sizing's Halley steps use d2 B, d2 Lq, d2 p_block and Var(n) from one chain pass (a
     third head moment and the geometric tail's third cumulant in closed form): checked
-    against the product-form distribution summed term by term, light and heavy load."""
+    against the product-form distribution summed term by term, light and heavy load.
+    """
     pytest.importorskip("numba")
     from inferplan._kernels import numba_kernels as nk
 
@@ -404,15 +456,13 @@ def test_second_moment_derivatives_against_product_form(case):
         p = np.array([0.0, alpha, beta, 0.0, 0.0, 7.0, 8192.0])
         tau = np.empty(N)
     chunks, inv_mu, S = np.empty(N), np.empty(N), np.empty(N + 1)
-    status, monotone, max_inv = nk.prepare(p, N, float(Q), tau, chunks, nk.reciprocals(N),
-                                           inv_mu)
+    status, monotone, max_inv = nk.prepare(p, N, float(Q), tau, chunks, nk.reciprocals(N), inv_mu)
     assert status == 0
     # From far below to above saturation (a growing tail).
     lam = rng.choice([0.05, 0.6, 0.97, 1.4]) / inv_mu[N - 1]
     mo = np.empty(nk.MO_SIZE)
     filled = np.zeros(1, dtype=np.int64)
-    assert nk.evaluate_chain(N, float(Q), inv_mu, S, filled, monotone, max_inv, lam, mo,
-                             True) == 0
+    assert nk.evaluate_chain(N, float(Q), inv_mu, S, filled, monotone, max_inv, lam, mo, True) == 0
     truth = _product_form_derivatives(tau, Q, lam)
     got = {"in_service_slope": mo[9], "in_queue_slope": mo[10], "p_block_slope": mo[11],
            "var_n": mo[12], "in_service_curv": mo[13], "in_queue_curv": mo[14],

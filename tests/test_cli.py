@@ -1,5 +1,8 @@
-"""The ``inferplan`` command line as a whole, and ``inferplan analyze`` / ``size`` /
-``simulate`` for one replica, run as real subprocesses and checked against the Python API."""
+"""The ``inferplan`` command line, run as real subprocesses.
+
+The ``inferplan`` command line as a whole, and ``inferplan analyze`` / ``size`` /
+``simulate`` for one replica, run as real subprocesses and checked against the Python API.
+"""
 
 from __future__ import annotations
 
@@ -75,9 +78,12 @@ def test_every_help_shows_the_defaults(inferplan_cli):
 
 
 def test_no_help_shows_its_default_twice():
-    """A command whose parser adds "(default: X)" itself must not get a second one from the
+    """A subcommand's own "(default: X)" is not repeated by the main parser.
+
+    A command whose parser adds "(default: X)" itself must not get a second one from the
     main parser (``inferplan calibrate --help`` once read "(default: cauchy) (default:
-    cauchy)")."""
+    cauchy)").
+    """
     import re
 
     parser = cli.build_parser()
@@ -119,7 +125,9 @@ def test_size_matches_the_python_api(inferplan_cli):
     got = json.loads(p.stdout)
     want = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48,
                              max_queue=152).size(itl_ms=50)  # fmt: skip
-    assert got["status"] == "OK" and got["feasible"] and got["binding"] == "itl_ms"
+    assert got["status"] == "OK"
+    assert got["feasible"]
+    assert got["binding"] == "itl_ms"
     assert got["rate"] == pytest.approx(want.rate, rel=1e-12)
     assert got["rate"] * 60 == pytest.approx(35.2003, abs=1e-4)  # the README's figure
     assert got["metrics"]["itl_ms"] == pytest.approx(50.0, rel=1e-9)
@@ -141,16 +149,22 @@ def test_size_matches_the_python_api(inferplan_cli):
 def test_size_table_and_infeasible_exit_status(inferplan_cli):
     p = inferplan_cli("size", *DECODE, "--max-queue", 152, "--itl-ms", 50)
     assert p.returncode == 0, p.stderr
-    assert "0.586672" in p.stdout and "35.2003" in p.stdout and "itl_ms" in p.stdout
+    assert "0.586672" in p.stdout
+    assert "35.2003" in p.stdout
+    assert "itl_ms" in p.stdout
     # ITL below a near-idle replica's: a status and the reason, exit status 1
     p = inferplan_cli("size", *DECODE, "--itl-ms", 5, "--format", "json")
     assert p.returncode == 1, p.stderr
     got = json.loads(p.stdout)
-    assert got["status"] == "INFEASIBLE_ITL" and not got["feasible"]
-    assert got["metrics"] is None and "near-idle" in got["reason"]
+    assert got["status"] == "INFEASIBLE_ITL"
+    assert not got["feasible"]
+    assert got["metrics"] is None
+    assert "near-idle" in got["reason"]
     assert got["replica"]["max_queue"] is None  # unbounded: JSON has no infinity
     p = inferplan_cli("size", *DECODE, "--itl-ms", 5)
-    assert p.returncode == 1 and "INFEASIBLE_ITL" in p.stdout and "infeasible:" in p.stdout
+    assert p.returncode == 1
+    assert "INFEASIBLE_ITL" in p.stdout
+    assert "infeasible:" in p.stdout
 
 
 # -------------------------------------------------------------------------------- analyze
@@ -183,11 +197,14 @@ def test_analyze_reports_an_unstable_rate_and_keeps_the_others(inferplan_cli):
     p = inferplan_cli("analyze", *DECODE, "--rate", "0.3,2")
     assert p.returncode == 1
     assert "Traceback" not in p.stderr
-    assert "rate 2: " in p.stdout and "no steady state" in p.stdout
-    assert "rate 0.3" in p.stdout and "itl_ms" in p.stdout
+    assert "rate 2: " in p.stdout
+    assert "no steady state" in p.stdout
+    assert "rate 0.3" in p.stdout
+    assert "itl_ms" in p.stdout
     p = inferplan_cli("analyze", *DECODE, "--rate", "0.3,2", "--format", "json")
     res = json.loads(p.stdout)["results"]
-    assert "error" in res[1] and "itl_ms" in res[0]
+    assert "error" in res[1]
+    assert "itl_ms" in res[0]
 
 
 # ------------------------------------------------------------------------ bad input, once
@@ -214,28 +231,33 @@ BAD_OPTIONS = [
     (("profile", *PROFILE, "--frequencies=-900,1500"), ("--frequencies", "> 0")),
     (("profile", *PROFILE, "--batch-sizes", "8,0"), ("--batch-sizes", ">= 1")),
     (("profile", *PROFILE, "--alpha", "nan"), ("--alpha", "NaN")),
-    (("profile", *PROFILE, "-o", "/nonexistent/p.png"), ("--output", "does not exist")),
+    (("profile", *PROFILE, "-o", "/nonexistent/p.png"), ("--out", "does not exist")),
     (("calibrate", "/nonexistent.json", "--out", "/nonexistent/p.json"), ("--out", "not exist")),
 ]
 
 
-@pytest.mark.parametrize("args, needles", BAD_OPTIONS[::4])
+@pytest.mark.parametrize(("args", "needles"), BAD_OPTIONS[::4])
 def test_bad_options_are_one_line_errors(inferplan_cli, one_line_error, args, needles):
     one_line_error(inferplan_cli(*args), *needles)
 
 
-@pytest.mark.parametrize("args, needles", BAD_OPTIONS)
+@pytest.mark.parametrize(("args", "needles"), BAD_OPTIONS)
 def test_bad_options_in_process(capsys, args, needles):
-    """All the cases above through ``cli.main`` in this process (the subprocess test runs
-    a sample of them): exit status 2 and one error line naming the option."""
+    """All the bad-option cases above through ``cli.main`` in this process.
+
+    All the cases above through ``cli.main`` in this process (the subprocess test runs a
+    sample of them): exit status 2 and one error line naming the option.
+    """
     try:
         code = cli.main([str(a) for a in args])
     except SystemExit as exit:  # argparse's own errors
         code = exit.code
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
+    assert code == 2
+    assert "Traceback" not in err
     line = err.strip().splitlines()[-1]
-    assert "error" in line and all(n in line for n in needles), line
+    assert "error" in line, line
+    assert all(n in line for n in needles), line
 
 
 def test_decode_model_with_zero_alpha_and_beta_is_a_clear_error(inferplan_cli, one_line_error):
@@ -275,7 +297,7 @@ def test_max_batch_bound_is_the_same_everywhere(inferplan_cli, one_line_error):
 
 def test_simulate_through_the_shared_options(inferplan_cli):
     p = inferplan_cli("simulate", *DECODE, "--max-queue", "inf", "--load", 0.5,
-                      "--num-requests", 2000, "--replications", 2, "--json")  # fmt: skip
+                      "--num-requests", 2000, "--replications", 2, "--format", "json")  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48)
@@ -284,16 +306,21 @@ def test_simulate_through_the_shared_options(inferplan_cli):
 
 
 def test_simulate_warns_when_an_unbounded_queue_has_no_steady_state(inferplan_cli):
-    """At or above max_rate with an unbounded queue the simulated waits only measure how long
+    """Simulating an unstable replica warns on stderr but still runs.
+
+    At or above max_rate with an unbounded queue the simulated waits only measure how long
     the run was: the command still simulates (exit 0) but says so on stderr; with a bounded
-    queue, or below max_rate, it does not."""
-    common = ("--num-requests", 500, "--replications", 2, "--json")
+    queue, or below max_rate, it does not.
+    """
+    common = ("--num-requests", 500, "--replications", 2, "--format", "json")
     p = inferplan_cli("simulate", *DECODE, "--load", 1.2, *common)
     assert p.returncode == 0, p.stderr
     warning = p.stderr.strip()
-    assert len(warning.splitlines()) == 1 and "no steady state" in warning
+    assert len(warning.splitlines()) == 1
+    assert "no steady state" in warning
     assert "0.699627" in warning  # max_rate of the replica, as Replica.max_rate gives it
     json.loads(p.stdout)  # stdout stays clean JSON
     for extra in (("--load", 1.2, "--max-queue", 8), ("--load", 0.5)):
         p = inferplan_cli("simulate", *DECODE, *extra, *common)
-        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert p.returncode == 0, p.stderr
+        assert p.stderr == "", p.stderr

@@ -1,7 +1,9 @@
-"""The docs' shell commands and example scripts run as written, after the README's install:
+"""The docs' shell commands and example scripts run as written, after the README's install.
+
 ``python docs/examples/x.py`` (no PYTHONPATH into the source tree), the README's command
 lines, the sweep commands of docs/sweeps.md and the fit of docs/energy.md on the files
-shipped under examples/."""
+shipped under examples/.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +24,12 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _env(tmp_path: Path) -> dict:
-    """The user's environment after the README's install: ``inferplan`` on PATH and the
-    package importable, the source tree NOT on the path. (When the tests run against a
-    source tree, its python/ is what is installed; an installed package's site-packages
-    is on the path anyway.)"""
+    """Return the user's environment after the README's install.
+
+    ``inferplan`` on PATH and the package importable, the source tree NOT on the path. (When
+    the tests run against a source tree, its python/ is what is installed; an installed
+    package's site-packages is on the path anyway.)
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     wrapper = bin_dir / "inferplan"
@@ -39,7 +43,7 @@ def _env(tmp_path: Path) -> dict:
 
 
 def _workdir(tmp_path: Path) -> Path:
-    """A stand-in for the root of a clone: examples/ as shipped, nothing else."""
+    """Return a stand-in for the root of a clone: examples/ as shipped, nothing else."""
     work = tmp_path / "clone"
     work.mkdir()
     shutil.copytree(ROOT / "examples", work / "examples")
@@ -47,7 +51,7 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 def _block(text: str, lang: str, near: str) -> str:
-    """The ```lang block that holds ``near``, or else the first one after it."""
+    """Return the ```lang block that holds ``near``, or else the first one after it."""
     at = text.index(near)
     for m in re.finditer(rf"```{lang}\n(.*?)```", text, re.S):
         if m.end() > at:
@@ -81,7 +85,8 @@ def test_readme_command_lines(tmp_path):
         assert p.returncode == 0, (line, p.stderr)
         outputs[line.split()[1]] = p.stdout
     # what the README says of `inferplan size`
-    assert "0.586672" in outputs["size"] and "35.2003" in outputs["size"]
+    assert "0.586672" in outputs["size"]
+    assert "35.2003" in outputs["size"]
     assert "itl_ms" in outputs["size"]
     assert inferplan.read_sweep(work / "results").shape[0] == 64_000
 
@@ -99,7 +104,8 @@ def test_sweeps_page_spec_is_the_shipped_file_and_its_commands_run(tmp_path):
         p = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
         assert p.returncode == 0, (command, p.stderr)
-    assert "llama-8b" in p.stdout and "llama-70b" in p.stdout  # the summary's groups
+    assert "llama-8b" in p.stdout
+    assert "llama-70b" in p.stdout
 
 
 def test_energy_fit_block_on_the_shipped_measurements(tmp_path):
@@ -136,7 +142,7 @@ def test_every_examples_path_in_the_docs_exists():
 def test_status_code_ranges_in_the_docs_match_the_enum():
     last = max(int(s) for s in inferplan.Status)
     ref = (ROOT / "docs" / "reference.md").read_text()
-    (top,) = re.findall(r"^\| 20–(\d+) \|", ref, re.M)
+    (top,) = re.findall(r"^\| 20\u2013(\d+) \|", ref, re.M)
     assert int(top) == last
     emb = (ROOT / "docs" / "embedding.md").read_text()
     (top,) = re.findall(r"The codes 0\.\.(\d+) are", emb)

@@ -1,7 +1,9 @@
-"""Hostile and odd fleet data through ``inferplan optimize`` (real subprocesses) and the
-loader: every case is a one-line error naming file, entry and field, a documented warning
-where the reference reads the value as "not set" (docs/model.md 4), or an explicit
-unallocated server with its reason."""
+"""Hostile and odd fleet data through ``inferplan optimize`` (real subprocesses) and the loader.
+
+Every case is a one-line error naming file, entry and field, a documented warning where the
+reference reads the value as "not set" (docs/model.md 4), or an explicit unallocated server
+with its reason.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from inferplan.fleet.data import DataWarning
 
 
 def make(tmp_path, edit, name="sys"):
-    """A copy of the package's example system (a directory of *-data.json), edited."""
+    """Return a copy of the package's example system (a directory of *-data.json), edited."""
     d = tmp_path / name
     d.mkdir()
     docs = {f.name: json.loads(f.read_text()) for f in fleet.example_path().glob("*-data.json")}
@@ -66,13 +68,15 @@ def test_zero_output_tokens_with_load_warns_and_is_zero_load(inferplan_cli, tmp_
     assert p.returncode == 0, p.stderr
     (w,) = warnings_of(p)
     assert "server-data.json: servers[0] ('chat-8b').currentAlloc.load" in w
-    assert "'avgOutTokens'" in w and "zero load" in w
+    assert "'avgOutTokens'" in w
+    assert "zero load" in w
     a = json.loads(p.stdout)["allocations"]["chat-8b"]
-    assert a["numReplicas"] == 0 and a["accelerator"] == ""
+    assert a["numReplicas"] == 0
+    assert a["accelerator"] == ""
 
 
 @pytest.mark.parametrize(
-    "edit, needles",
+    ("edit", "needles"),
     [
         (lambda d: load(d, avgOutTokens=0.5), ("servers[0] ('chat-8b')", "'avgOutTokens'", "0.5")),
         (
@@ -116,8 +120,11 @@ def docs_power(d):
 
 
 def test_values_read_as_unset_warn_and_mean_unset(inferplan_cli, tmp_path):
-    """slo-itl 0, a server's maxBatchSize 0 and a priority outside [1, 100] give the same
-    allocation as leaving the field out (or priority 100), each with a warning."""
+    """Unset-like values allocate as if the field were absent, with a warning.
+
+    slo-itl 0, a server's maxBatchSize 0 and a priority outside [1, 100] give the same
+    allocation as leaving the field out (or priority 100), each with a warning.
+    """
 
     def zero(d):
         target(d, **{"slo-itl": 0})
@@ -130,14 +137,17 @@ def test_values_read_as_unset_warn_and_mean_unset(inferplan_cli, tmp_path):
 
     p = optimize(inferplan_cli, make(tmp_path, zero, "zero"))
     q = optimize(inferplan_cli, make(tmp_path, unset, "unset"))
-    assert p.returncode == 0 and q.returncode == 0, (p.stderr, q.stderr)
+    assert p.returncode == 0, p.stderr
+    assert q.returncode == 0, q.stderr
     w = warnings_of(p)
-    assert len(w) == 3 and not warnings_of(q)
+    assert len(w) == 3
+    assert not warnings_of(q)
     assert any("'slo-itl' is 0" in x and "modelTargets[0] ('llama-8b')" in x for x in w)
     assert any("servers[0] ('chat-8b'): field 'maxBatchSize' is 0" in x for x in w)
     assert any("serviceClasses[1] ('standard'): field 'priority' is 500" in x for x in w)
     a, b = json.loads(p.stdout), json.loads(q.stdout)
-    assert a["allocations"] == b["allocations"] and a["totalCost"] == b["totalCost"]
+    assert a["allocations"] == b["allocations"]
+    assert a["totalCost"] == b["totalCost"]
 
 
 def test_accelerator_without_power(inferplan_cli, one_line_error, tmp_path):
@@ -171,7 +181,8 @@ def test_milp_json_is_clean_on_stdout(inferplan_cli):
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("{")
     result = json.loads(p.stdout)  # nothing but the JSON (no HiGHS banner)
-    assert result["solver"] == "milp" and result["allocations"]
+    assert result["solver"] == "milp"
+    assert result["allocations"]
 
 
 def test_loader_raises_and_warns_in_python(tmp_path):
@@ -197,7 +208,7 @@ def test_a_system_built_in_code_is_checked_too():
 
 
 @pytest.mark.parametrize(
-    "doc, needles",
+    ("doc", "needles"),
     [
         ({}, ("no fleet data", "got keys []")),
         ({"serverData": {"servers": []}}, ("no fleet data", "serverData")),  # no "system"
@@ -208,8 +219,11 @@ def test_a_system_built_in_code_is_checked_too():
 def test_a_file_without_fleet_data_is_an_error(
     inferplan_cli, one_line_error, tmp_path, doc, needles
 ):
-    """JSON that holds none of the sections once gave an empty allocation with status "ok"
-    and exit 0: a wrong file must not look like an empty fleet."""
+    """JSON that holds none of the sections is an error, not an empty fleet.
+
+    JSON that holds none of the sections once gave an empty allocation with status "ok" and
+    exit 0: a wrong file must not look like an empty fleet.
+    """
     f = tmp_path / "system-data.json"
     f.write_text(json.dumps(doc))
     with pytest.raises(fleet.DataError, match="no fleet data"):

@@ -1,4 +1,6 @@
-"""CI-sized property fuzzing of the batch, scalar and C entry points (the checks of
+"""CI-sized property fuzzing of the batch, scalar and C entry points.
+
+CI-sized property fuzzing of the batch, scalar and C entry points (the checks of
 scripts/fuzz.py on Hypothesis-drawn rows; docs/reliability.md).
 
 Rows mix realistic values with extremes (subnormals, 1e300, NaN, infinities, negative
@@ -147,8 +149,11 @@ def test_sizing_rows_are_finite_and_within_the_cap(rows, seed):
     st.floats(0.05, 1.5),
 )
 def test_decode_only_sizing_is_the_largest_rate(rows, queue, level):
-    """Each mean target holds at the sized rate and some fails just above it (the decode-only
-    model, whose metrics grow with the rate)."""
+    """Each mean target holds at the sized rate and some fails just above it.
+
+    Each mean target holds at the sized rate and some fails just above it (the decode-only
+    model, whose metrics grow with the rate).
+    """
     n = len(rows)
     c = {
         "kind": np.zeros(n, np.int64),
@@ -174,8 +179,10 @@ def test_decode_only_sizing_is_the_largest_rate(rows, queue, level):
 
 @pytest.mark.parametrize("entry", ["analyze", "size", "replica", "capi"])
 def test_the_fuzz_script_runs_each_entry_point(entry, tmp_path):
-    """scripts/fuzz.py end to end on a few rows in one worker process (no subprocess pool):
-    it must find nothing wrong in the robustness checks."""
+    """scripts/fuzz.py end to end on a few rows in one worker process (no subprocess pool).
+
+    It must find nothing wrong in the robustness checks.
+    """
     if entry == "capi":
         pytest.importorskip("cffi")
         from inferplan import capi

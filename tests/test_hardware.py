@@ -95,7 +95,7 @@ def test_fit_by_frequency_and_power_frequency():
 
 
 @pytest.mark.parametrize(
-    "data, column",
+    ("data", "column"),
     [
         ({"batch_size": [1, 2], "iteration_ms": [1.0, 2.0]}, "3 measurements"),
         ({"batch_size": [4, 4, 4, 4], "iteration_ms": [1.0, 2.0, 3.0, 4.0]}, "batch_size"),
@@ -129,11 +129,13 @@ def test_frequency_scaling_of_model_and_curve():
     fm = FrequencyModel(ref_mhz=1400, compute_fraction=0.5, static_w=50, exponent=2)
     model = inferplan.PrefillDecode(10.0, 0.02, 1e-4, 512, 128)
     slow = fm.scale_model(model, 700)
-    assert slow.alpha == pytest.approx(15.0) and slow.gamma == pytest.approx(1.5e-4)
+    assert slow.alpha == pytest.approx(15.0)
+    assert slow.gamma == pytest.approx(1.5e-4)
     assert fm.scale_model(model, 1400) == model
     curve = PowerCurve(40, 150, 0.5, 250)
     scaled = fm.scale_curve(curve, 700)
-    assert scaled.idle_w == 40 and scaled.full_w == pytest.approx(50 + 200 * 0.25)
+    assert scaled.idle_w == 40
+    assert scaled.full_w == pytest.approx(50 + 200 * 0.25)
     with pytest.raises(ValueError, match="compute_fraction"):
         FrequencyModel(ref_mhz=1400, compute_fraction=1.5)
     with pytest.raises(ValueError, match="frequency_mhz"):
@@ -151,7 +153,7 @@ def test_calibrations_invert_each_other():
 
 # ---------------------------------------------------------------- MIG
 @pytest.mark.parametrize(
-    "layout, valid",
+    ("layout", "valid"),
     [
         (["7g.80gb"], True),
         (["4g.40gb", "3g.40gb"], True),
@@ -187,21 +189,22 @@ def test_mig_layout_validity(layout, valid):
 def test_mig_catalogue_fractions_and_limits():
     for card, profiles in CATALOGUE.items():
         for p in profiles.values():
-            assert p.compute_slices <= 7 and p.memory_slices <= 8
+            assert p.compute_slices <= 7
+            assert p.memory_slices <= 8
             assert is_valid_layout(card, [p.name] * p.max_instances)
             assert not is_valid_layout(card, [p.name] * (p.max_instances + 1))
         for lay in valid_layouts(card):
             assert sum(profiles[n].compute_slices for n in lay) <= 7
     p = CATALOGUE["A100-80GB"]["3g.40gb"]
     assert (p.compute_fraction, p.memory_fraction) == (Fraction(3, 7), Fraction(4, 8))
-    with pytest.raises(ValueError, match="5g.50gb"):
+    with pytest.raises(ValueError, match=r"5g\.50gb"):
         is_valid_layout("A100-80GB", ["5g.50gb"])
     with pytest.raises(ValueError, match="card"):
         is_valid_layout("V100", ["1g.10gb"])
 
 
 @pytest.mark.parametrize(
-    "request_, cards",
+    ("request_", "cards"),
     [
         ({"3g.40gb": 2}, 1),
         ({"3g.40gb": 3}, 2),
@@ -255,7 +258,8 @@ def test_power_reacts_to_queue_utilization():
     replica = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48)
     c = PowerCurve(60, 200, 0.5, 300)
     powers = [float(c(replica.analyze(r).utilization)) for r in (0.1, 0.3, 0.5)]
-    assert powers == sorted(powers) and 60 < powers[0] < powers[-1] < 300
+    assert powers == sorted(powers)
+    assert 60 < powers[0] < powers[-1] < 300
 
 
 # ---------------------------------------------------------------- cost table
@@ -389,7 +393,8 @@ def test_profile_cli_writes_png(tmp_path, capsys):
         ]
     )
     assert args.func(args) == 0
-    assert png.stat().st_size > 1000 and len(pd.read_csv(csv)) == 4
+    assert png.stat().st_size > 1000
+    assert len(pd.read_csv(csv)) == 4
     bad = parser.parse_args(
         [
             "profile",

@@ -50,4 +50,6 @@ def test_campus_figures(ex):
 def test_example_script_runs(ex, capsys):
     ex.main()
     out = capsys.readouterr().out
-    assert "467 W" in out and "270 W" in out and "$10.67/day" in out
+    assert "467 W" in out
+    assert "270 W" in out
+    assert "$10.67/day" in out

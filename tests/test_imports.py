@@ -1,6 +1,9 @@
-"""Start-up: public names load on first use, commands import only what they need, and the
-fleet's modules import each other one way. Fresh interpreters (subprocesses), so that what
-this test session already imported does not hide an eager import."""
+"""Tests of start-up: lazy public names and one-way imports.
+
+Public names load on first use, commands import only what they need, and the fleet's modules
+import each other one way. Fresh interpreters (subprocesses), so that what this test session
+already imported does not hide an eager import.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ HEAVY = ("pandas", "matplotlib", "highspy", "pyarrow", "dask", "scipy", "numba",
 
 
 def fresh(code: str) -> dict:
-    """Runs ``code`` in a fresh interpreter; it leaves a JSON-able ``out``, which is
-    returned with ``modules``: the top-level names of the modules loaded at the end."""
+    """Run ``code`` in a fresh interpreter.
+
+    It leaves a JSON-able ``out``, which is returned with ``modules``: the top-level names
+    of the modules loaded at the end.
+    """
     script = (
         code
         + "\nimport json, sys\nout['modules'] = sorted({m.split('.')[0] for m in sys.modules})"
@@ -84,29 +90,61 @@ def test_optimize_loads_only_what_the_greedy_path_needs():
 
 def test_functions_named_like_their_module_stay_functions():
     got = fresh(
-        "from inferplan.sweep import load_spec\nimport inferplan.simulate\n"
+        "from inferplan.simulate import Tokens\nimport inferplan.simulate\n"
         "import inferplan.hardware.cost_table\nimport inferplan\n"
-        "out = {'sweep': inferplan.sweep.__module__, 'simulate': inferplan.simulate.__module__,"
+        "out = {'simulate': inferplan.simulate.__module__,"
         " 'cost_table': inferplan.hardware.cost_table.__module__,"
-        " 'callable': [callable(inferplan.sweep), callable(inferplan.simulate),"
-        " callable(inferplan.hardware.cost_table)]}"
+        " 'callable': [callable(inferplan.simulate), callable(inferplan.hardware.cost_table)]}"
     )
-    assert got["sweep"] == "inferplan.sweep.run"
     assert got["simulate"] == "inferplan.simulate"
     assert got["cost_table"] == "inferplan.hardware.cost_table"
-    assert got["callable"] == [True, True, True]
+    assert got["callable"] == [True, True]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import inferplan.sweep as s",
+        "import inferplan; s = inferplan.sweep",
+        "from inferplan.sweep import load_spec\nimport inferplan; s = inferplan.sweep",
+        "from inferplan import sweep as s",
+    ],
+)
+def test_sweep_is_the_module_and_run_sweep_the_function(code):
+    """``inferplan.sweep`` is the subpackage however it is reached; ``run_sweep`` runs one."""
+    got = fresh(
+        f"{code}\nimport types, inferplan\n"
+        "out = {'module': isinstance(s, types.ModuleType), 'name': s.__name__,"
+        " 'run': inferplan.run_sweep is s.sweep, 'where': inferplan.run_sweep.__module__}"
+    )
+    got = {k: got[k] for k in ("module", "name", "run", "where")}
+    assert got == {"module": True, "name": "inferplan.sweep", "run": True,
+                   "where": "inferplan.sweep.run"}  # fmt: skip
+
+
+def test_calling_the_sweep_module_still_runs_a_sweep_and_warns(tmp_path):
+    spec = {
+        "fixed": {"kind": "decode_only", "alpha": 19.0, "beta": 1.0, "out_tokens": 64},
+        "axes": {"max_batch": [4, 8], "rate": [0.1, 0.2]},
+        "columns": ["max_batch", "rate", "itl_ms"],
+    }
+    with pytest.warns(DeprecationWarning, match="inferplan.run_sweep"):
+        old = inferplan.sweep(spec, tmp_path / "old", progress=False)
+    new = inferplan.run_sweep(spec, tmp_path / "new", progress=False)
+    assert old.total_rows == new.total_rows == 4
+    assert inferplan.read_sweep(tmp_path / "old").equals(inferplan.read_sweep(tmp_path / "new"))
 
 
 def test_shadowed_name_can_be_replaced_and_restored(monkeypatch):
-    real = inferplan.sweep
+    real = inferplan.simulate
 
     def fake(*args, **kwargs):
         return "fake"
 
-    monkeypatch.setattr(inferplan, "sweep", fake)
-    assert inferplan.sweep() == "fake"
+    monkeypatch.setattr(inferplan, "simulate", fake)
+    assert inferplan.simulate() == "fake"
     monkeypatch.undo()
-    assert inferplan.sweep is real
+    assert inferplan.simulate is real
 
 
 @pytest.mark.parametrize("module", ["inferplan", "inferplan.fleet", "inferplan.hardware"])
@@ -122,7 +160,7 @@ def test_public_names_resolve_and_dir_lists_them(module):
 
 
 def test_fleet_modules_import_one_way():
-    """solution imports neither solver; milp does not import solvers (no circle)."""
+    """The solution module imports neither solver; milp does not import solvers (no circle)."""
     got = fresh("import inferplan.fleet.solution\nout = {}")
     assert "inferplan.fleet.solvers" not in got["inferplan"]
     assert "inferplan.fleet.milp" not in got["inferplan"]

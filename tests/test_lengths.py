@@ -1,5 +1,8 @@
-"""inferplan.lengths: length laws in the service time and read-off, against the model's own
-formulas (one length), the moments of the work, and the simulator."""
+"""Tests of inferplan.lengths: output-length laws.
+
+Length laws in the service time and read-off, against the model's own formulas (one length),
+the moments of the work, and the simulator.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +36,11 @@ def test_one_length_is_the_model(model):
 
 
 def test_kv_read_grows_with_the_second_moment():
-    """Decode token t reads L + t cached tokens: E[work] has gamma (E[m] L + E[m(m+1)]/2);
-    at batch 1 (no chunking, c = 1) tau(1) = E[c + m] alpha + E[work]."""
+    """Decode token t reads L + t cached tokens.
+
+    E[work] has gamma (E[m] L + E[m(m+1)]/2); at batch 1 (no chunking, c = 1) tau(1) = E[c +
+    m] alpha + E[work].
+    """
     N, cv = 8, 1.5
     s = Lengths(out_cv=cv).service(PD, N)
     (_, _), (mx, mw) = Lengths(out_cv=cv).laws(PD.in_tokens, PD.out_tokens)
@@ -58,11 +64,12 @@ def test_empirical_lengths_use_the_samples():
     assert mx @ mw == pytest.approx(outs.mean(), rel=1e-12)
     r = inferplan.Replica(PD, max_batch=16)
     m = arrivals.analyze(r, 1.0, lengths=lengths)
-    assert m.throughput == pytest.approx(1.0) and math.isfinite(m.ttft_ms)
+    assert m.throughput == pytest.approx(1.0)
+    assert math.isfinite(m.ttft_ms)
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    ("kwargs", "match"),
     [(dict(in_cv=-1), "in_cv"), (dict(out_cv=math.nan), "out_cv"),
      (dict(out_values=[1, -2]), r"out_values\[1\]"), (dict(in_values=[]), "at least one"),
      (dict(points=0), "points"), (dict(out_cv=True), "out_cv"), (dict(in_cv="1"), "in_cv")],
@@ -80,8 +87,11 @@ def test_service_times_model_is_rejected():
 
 @pytest.mark.parametrize("cv", [0.0, 1.0, 2.0])
 def test_capacity_against_the_simulator(cv):
-    """The saturation throughput with lognormal output lengths (CV up to 2): the simulator
-    at 110% load serves at its capacity; the KV term makes it lower than the mean model."""
+    """The saturation throughput with lognormal output lengths (CV up to 2).
+
+    The simulator at 110% load serves at its capacity; the KV term makes it lower than the
+    mean model.
+    """
     model = PD
     out = inferplan.Tokens.constant(200) if cv == 0 else inferplan.Tokens.lognormal(200, cv)
     want = arrivals.analyze(inferplan.Replica(model, max_batch=32, max_queue=64), 1.0,

@@ -1,6 +1,9 @@
-"""The repository's layout: ``benchmarks/`` holds the asv suite only (the standalone figure
-scripts live in ``scripts/``), and every script or benchmark path that the README, the docs
-and the scripts cite exists."""
+"""The repository's layout.
+
+``benchmarks/`` holds the asv suite only (the standalone figure scripts live in
+``scripts/``), and every script or benchmark path that the README, the docs and the scripts
+cite exists.
+"""
 
 from __future__ import annotations
 

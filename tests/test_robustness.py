@@ -2,7 +2,8 @@
 
 Every case runs on every backend (the ``backend`` fixture) and compares with an independent
 truth: the model's definitions (docs/model.md 1 and 2.2) evaluated directly, the limits of
-the chain at huge load, or the documented status."""
+the chain at huge load, or the documented status.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _tau(L, m, M, alpha, beta, gamma, b, c):
 
 
 @pytest.mark.parametrize(
-    "L, m, M, N",
+    ("L", "m", "M", "N"),
     [
         (500, 200, 8192, 64),
         (6000, 200, 2048, 300),
@@ -58,8 +59,10 @@ def test_chunk_counts_follow_the_definition(backend, L, m, M, N):
 
 
 def test_enormous_chunk_counts_finish(backend):
-    """in_tokens 1e5 at 16 tokens per iteration and batch 1e5 needs ~6e8 chunks at the top:
-    the search is bounded (it used to step one chunk at a time, forever)."""
+    """in_tokens 1e5 at 16 tokens per iteration and batch 1e5 needs ~6e8 chunks at the top.
+
+    The search is bounded (it used to step one chunk at a time, forever).
+    """
     cols = dict(
         kind=1,
         alpha=19.0,
@@ -74,7 +77,8 @@ def test_enormous_chunk_counts_finish(backend):
     assert res["status"][0] == Status.OK
     N = cols["max_batch"]
     c = reference.chunk_counts(1e5, 100.0, 16.0, N)[-1]
-    assert c > 1e5 and (c - 1 + 100) * (16 - 1e5 / (c - 1)) / (1e5 + 100) < N
+    assert c > 1e5
+    assert (c - 1 + 100) * (16 - 1e5 / (c - 1)) / (1e5 + 100) < N
     assert res["max_rate"][0] == pytest.approx(
         N / _tau(1e5, 100.0, 16.0, 19.0, 1e-3, 0.0, N, c) * 1000, rel=1e-12
     )
@@ -82,7 +86,7 @@ def test_enormous_chunk_counts_finish(backend):
     assert sized["status"][0] in (Status.OK, Status.INFEASIBLE_ITL)
 
 
-@pytest.mark.parametrize("in_tokens, max_num_tokens", [(100, 1e-15), (1e20, 8192.0)])
+@pytest.mark.parametrize(("in_tokens", "max_num_tokens"), [(100, 1e-15), (1e20, 8192.0)])
 def test_more_than_2_53_chunks_is_a_named_error(backend, in_tokens, max_num_tokens):
     model = ip.PrefillDecode(19, 1, 0, in_tokens, 1024, max_num_tokens=max_num_tokens)
     with pytest.raises(ValueError, match="max_num_tokens"):
@@ -135,12 +139,16 @@ def test_service_times_out_of_range_are_rejected(backend, model):
 
 @pytest.mark.parametrize("rate", [1e130, 1e300, 1.7e308])
 def test_huge_load_on_a_finite_queue_is_the_full_chain(backend, rate):
-    """At lam / mu(N) -> inf a finite chain sits at K = N + Q: p_block -> 1, X -> mu(N),
-    L = K, B = N, and the times follow by Little's law (README: no overflow at any load)."""
+    """At lam / mu(N) -> inf a finite chain sits at K = N + Q.
+
+    p_block -> 1, X -> mu(N), L = K, B = N, and the times follow by Little's law (README: no
+    overflow at any load).
+    """
     r = ip.Replica(SEED, max_batch=48, max_queue=152)
     m = r.analyze(rate)
     mu = 48 / (1024 * (19 + 48)) * 1000  # mu(N), req/s
-    assert m.p_block == 1.0 and m.p0 == 0.0
+    assert m.p_block == 1.0
+    assert m.p0 == 0.0
     assert m.throughput == pytest.approx(mu, rel=1e-14)
     assert (m.in_system, m.in_service, m.in_queue) == pytest.approx((200, 48, 152), rel=1e-14)
     assert m.wait_ms == pytest.approx(152 / mu * 1000, rel=1e-13)
@@ -159,7 +167,8 @@ def test_huge_service_times(backend):
         assert all(math.isfinite(v) and v >= 0 for v in m), m
     assert r.analyze(1.0).throughput == pytest.approx(mu, rel=1e-14)
     lo = r.analyze(1e-300)  # lam / mu(N) ~ 2e-102: nearly idle
-    assert lo.p_block < 1e-300 and lo.p0 == 1.0
+    assert lo.p_block < 1e-300
+    assert lo.p0 == 1.0
     assert lo.service_ms == pytest.approx(1024 * (1e200 + 1), rel=1e-12)
 
 
@@ -189,9 +198,12 @@ def test_unbounded_queue_above_saturation_is_unstable(backend):
 
 
 def test_itl_is_never_below_a_lone_request(backend):
-    """The case from the issue: the mean service time (an average over batches with fewer
-    chunks) fell below the prefill read off at c(round(B)): ITL was -275.5 ms. The decode
-    part keeps at least a lone request's, m alpha + w_dec (docs/model.md 2.2)."""
+    """ITL never falls below a lone request's, even with chunked prefill (a reported case).
+
+    The mean service time (an average over batches with fewer chunks) fell below the prefill
+    read off at c(round(B)): ITL was -275.5 ms. The decode part keeps at least a lone
+    request's, m alpha + w_dec (docs/model.md 2.2).
+    """
     a, b, g, L, m = 437.23, 0.000195, 7.04e-07, 81339.6, 5.41
     r = ip.Replica(ip.PrefillDecode(a, b, g, L, m, 554.4), max_batch=2677, max_queue=3)
     res = r.analyze(0.0312)
@@ -202,8 +214,10 @@ def test_itl_is_never_below_a_lone_request(backend):
 
 
 def test_itl_floor_leaves_ordinary_read_offs_alone(backend):
-    """Where c is the same for every batch the floor never binds: the read-off of docs/model.md
-    2.2 computed here directly."""
+    """Where c is the same for every batch the floor never binds.
+
+    The read-off of docs/model.md 2.2 computed here directly.
+    """
     a, b, g, L, m, N, Q = 8.0, 0.02, 1e-4, 512.0, 256.0, 64, 100
     r = ip.Replica(ip.PrefillDecode(a, b, g, L, m), max_batch=N, max_queue=Q)
     for load in (1e-3, 0.3, 0.9, 3.0):
@@ -225,18 +239,25 @@ def test_wait_quantile_of_an_idle_replica_is_zero(backend):
 
 
 def test_percentile_target_at_the_top_of_the_doubles(backend):
-    """A TTFT percentile target of 1e308 ms: mu(N) t overflows, no queued request is still
-    waiting then (it used to sum a window of the whole queue: 6.5e8 terms per evaluation)."""
+    """A TTFT percentile target of 1e308 ms is met without summing the whole queue.
+
+    mu(N) t overflows, no queued request is still waiting then (it used to sum a window of
+    the whole queue: 6.5e8 terms per evaluation).
+    """
     r = ip.Replica(ip.DecodeOnly(9.9064, 0.0286, 1.6295), max_batch=87, max_queue=653211985)
     res = r.size(ttft_percentile=(0.5, 1e308))
-    assert res.feasible and res.rate == pytest.approx(0.999 * r.max_rate, rel=1e-12)
+    assert res.feasible
+    assert res.rate == pytest.approx(0.999 * r.max_rate, rel=1e-12)
     assert r.size(ttft_percentile=(0.5, 1e300)).rate == res.rate
 
 
 @pytest.mark.parametrize("queue", [10**10, 10**11])
 def test_wait_quantile_with_enormous_queues(backend, queue):
-    """Below saturation a 1e10/1e11 queue is the unbounded one (the closed form,
-    exponential of rate mu(N)(1 - r)); the NumPy reference never allocates O(Q)."""
+    """Below saturation a huge finite queue is the unbounded one.
+
+    Below saturation a 1e10/1e11 queue is the unbounded one (the closed form, exponential of
+    rate mu(N)(1 - r)); the NumPy reference never allocates O(Q).
+    """
     r = ip.Replica(SEED, max_batch=48, max_queue=queue)
     inf = ip.Replica(SEED, max_batch=48)
     for load in (0.9, 0.9995):
@@ -280,8 +301,11 @@ def test_vanishing_output_lengths_are_rejected(backend, out_tokens):
 
 
 def test_queues_beyond_2_53_are_rejected(backend):
-    """Finite queues are integers up to 2^53 (their tail moments, of order Q^2, overflowed at
-    1e300: in_queue was inf with status OK); an unbounded queue is inf."""
+    """Finite queues up to 2^53 give finite metrics; an unbounded queue is inf.
+
+    Finite queues are integers up to 2^53 (their tail moments, of order Q^2, overflowed at
+    1e300: in_queue was inf with status OK); an unbounded queue is inf.
+    """
     cols = dict(
         kind=1,
         alpha=0.4967,
@@ -298,7 +322,8 @@ def test_queues_beyond_2_53_are_rejected(backend):
     res = ip.analyze_many(**cols, max_queue=2.0**53, rate=rate)
     assert res["status"][0] == Status.OK
     # Just above saturation the queue fills to about half (the tail is nearly flat).
-    assert 0.4 * 2.0**53 < res["in_queue"][0] < 2.0**53 and math.isfinite(res["wait_ms"][0])
+    assert 0.4 * 2.0**53 < res["in_queue"][0] < 2.0**53
+    assert math.isfinite(res["wait_ms"][0])
 
 
 def test_queues_whose_waits_overflow_are_rejected(backend):
@@ -376,7 +401,8 @@ def test_c_reserved_field_must_be_zero(api):
         == 0
     )
     assert list(status) == [0, lib.IP_BAD_RESERVED]
-    assert np.isnan(metrics[1]["itl_ms"]) and metrics[0]["itl_ms"] > 0
+    assert np.isnan(metrics[1]["itl_ms"])
+    assert metrics[0]["itl_ms"] > 0
     out = np.zeros(2, api.size_result_dtype)
     both = np.concatenate([targets, targets])
     assert (
@@ -395,8 +421,10 @@ def test_c_reserved_field_must_be_zero(api):
 
 
 def test_c_nan_target_means_not_set_as_in_size_many(api):
-    """ip_targets documents 0 or NaN as "not set", like inferplan.size_many; both give the
-    answer without that target."""
+    """ip_targets documents 0 or NaN as "not set", like inferplan.size_many.
+
+    Both give the answer without that target.
+    """
     ffi, lib = api.ffi, api.lib
     svc = ffi.from_buffer("ip_service*", _c_service(api, SEED))
     results = []
@@ -435,7 +463,8 @@ def test_c_analysis_at_huge_rates_is_finite(api):
             assert all(math.isfinite(v) and v >= 0 for v in values)
             assert m.p_block == 1.0
         w = ffi.new("double*")
-        assert lib.ip_wait_quantile(out[0], 1e300, 0.9, w) == 0 and math.isfinite(w[0])
+        assert lib.ip_wait_quantile(out[0], 1e300, 0.9, w) == 0
+        assert math.isfinite(w[0])
     finally:
         lib.ip_replica_free(out[0])
     svc_bad = ffi.from_buffer(

@@ -26,8 +26,11 @@ def campus():
 
 
 def test_campus_adaptive_mig_saves_power_within_slo(campus):
-    """The shape of OASIS's result: adaptive MIG provisioning draws less power than static
-    full GPUs, and P99 TTFT and ITL of every class stay within the SLO."""
+    """The shape of OASIS's result.
+
+    Adaptive MIG provisioning draws less power than static full GPUs, and P99 TTFT and ITL
+    of every class stay within the SLO.
+    """
     static = campus.results["static"].summary
     assert static["latency"]["overall"]["slo_met"]
     for name in ("reactive", "proactive"):
@@ -38,7 +41,8 @@ def test_campus_adaptive_mig_saves_power_within_slo(campus):
             rule = next(r for r in campus.rules if r.name == cls)
             assert lat["ttft_ms"]["p99"] <= rule.slo.ttft_ms, (name, cls)
             assert lat["itl_ms"]["p99"] <= rule.slo.itl_ms, (name, cls)
-            assert lat["slo_met"] and lat["attainment"] >= 0.995, (name, cls)
+            assert lat["slo_met"], (name, cls)
+            assert lat["attainment"] >= 0.995, (name, cls)
         # They do adapt: MIG slices at some point, and instances change over time.
         plan = campus.results[name].plan
         assert np.any(campus.options.mig_profile[plan.option] != "")
@@ -50,7 +54,8 @@ def test_campus_static_is_full_gpus_at_reference_clock(campus):
     opts = campus.options
     assert np.all(opts.mig_profile[plan.option] == "")
     assert np.all(opts.frequency_mhz[plan.option] == 1410)
-    assert np.all(plan.count == plan.count[0]) and plan.new_instances[1:].sum() == 0
+    assert np.all(plan.count == plan.count[0])
+    assert plan.new_instances[1:].sum() == 0
     # Peak provisioning: enough for the busiest window of every class.
     peak = plan.observed.max(axis=0) * (1 + PolicyConfig().headroom)
     assert np.all(plan.count[0] * opts.rate[plan.option[0]] >= peak)
@@ -72,7 +77,8 @@ def test_reactive_uses_the_previous_window_and_proactive_a_forecast():
     assert fc[0].tolist() == [1.0, 2.0]
     assert fc[3, 0] > 5.0  # the trend is extrapolated
     np.testing.assert_allclose(fc[:, 1], 2.0)
-    assert spread[0].tolist() == [0.0, 0.0] and spread[3, 0] > 0
+    assert spread[0].tolist() == [0.0, 0.0]
+    assert spread[3, 0] > 0
 
 
 def test_statsmodels_forecaster():
@@ -93,8 +99,11 @@ def _poisson_trace(rate, seconds, in_tokens, out_tokens, seed=0):
 
 
 def test_replay_matches_a_direct_simulation_and_the_analytic_model():
-    """One class, one full GPU, one window: the replay must be exactly one trace-mode
-    simulation of the whole trace, whose mean ITL agrees with the analytic chain."""
+    """One class, one full GPU, one window.
+
+    The replay must be exactly one trace-mode simulation of the whole trace, whose mean ITL
+    agrees with the analytic chain.
+    """
     trace = _poisson_trace(2.0, 3600.0, 300, 200)
     rules = [ClassRule("all", slo=runtime.ClassSLO())]
     report = runtime.evaluate(
@@ -137,9 +146,11 @@ def test_replay_matches_a_direct_simulation_and_the_analytic_model():
 
 
 def test_new_instances_wait_for_provisioning():
-    """Load returns after an idle window in which every instance was released: the class
-    cold-starts an instance, and requests arriving during the provisioning delay wait for
-    it (their TTFT includes the wait); later requests do not."""
+    """Load returns after an idle window in which every instance was released.
+
+    The class cold-starts an instance, and requests arriving during the provisioning delay
+    wait for it (their TTFT includes the wait); later requests do not.
+    """
     hw = runtime.campus_hardware(provision_delay_s=60.0, repartition_delay_s=0.0)
     times = np.concatenate([np.linspace(0, 10, 5), np.linspace(900, 1190, 60)])
     trace = Trace.from_arrays(times, np.full(times.size, 100), np.full(times.size, 50))
@@ -154,7 +165,8 @@ def test_new_instances_wait_for_provisioning():
     plan = report.results["reactive"].plan
     rep = report.results["reactive"].replay
     assert plan.count[:, 0].tolist() == [1, 1, 0, 1]
-    assert plan.kept[3, 0] == 0 and plan.new_instances[3] == 1
+    assert plan.kept[3, 0] == 0
+    assert plan.new_instances[3] == 1
     early = (trace.time_s >= 900) & (trace.time_s < 960)
     assert early.sum() > 5
     wait_ms = (960.0 - trace.time_s[early]) * 1000.0
@@ -187,7 +199,9 @@ def test_cli_writes_table_plots_and_json(tmp_path, capsys):
     )
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "static" in printed and "proactive" in printed and "mean W" in printed
+    assert "static" in printed
+    assert "proactive" in printed
+    assert "mean W" in printed
     for name in ("runtime.json", "runtime.txt", "load_instances.png", "power.png", "latency.png"):
         assert (out / name).stat().st_size > 0
     data = json.loads((out / "runtime.json").read_text())

@@ -1,8 +1,13 @@
-"""Hostile traces and options through ``inferplan runtime`` (real subprocesses) and the
+"""Hostile traces and options give one-line errors naming what is wrong.
+
+Hostile traces and options through ``inferplan runtime`` (real subprocesses) and the
 runtime's Python API: one-line errors naming the file, line or option, in the words of the
-interface that was used."""
+interface that was used.
+"""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -25,7 +30,7 @@ def run(inferplan_cli, tmp_path, *args):
 
 
 @pytest.mark.parametrize(
-    "rows, needles",
+    ("rows", "needles"),
     [
         ("0,10,10\n1,1e300,10\n", ("t.csv", "line 3: in_tokens is too large", "--lenient")),
         ("0,10,10\n1e300,10,10\n", ("t.csv", "line 3: timestamp is too large", "--lenient")),
@@ -54,16 +59,17 @@ SYNTHETIC = [
 ]
 
 
-@pytest.mark.parametrize("spec, needles", SYNTHETIC[:2])
+@pytest.mark.parametrize(("spec", "needles"), SYNTHETIC[:2])
 def test_bad_synthetic_specs(inferplan_cli, one_line_error, tmp_path, spec, needles):
     one_line_error(run(inferplan_cli, tmp_path, spec), spec, *needles)
 
 
-@pytest.mark.parametrize("spec, needles", SYNTHETIC)
+@pytest.mark.parametrize(("spec", "needles"), SYNTHETIC)
 def test_bad_synthetic_specs_in_python(spec, needles):
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=re.escape(spec)) as err:
         load_trace(spec)
-    assert spec in str(err.value) and all(n in str(err.value) for n in needles)
+    assert spec in str(err.value)
+    assert all(n in str(err.value) for n in needles)
 
 
 OPTIONS = [
@@ -83,13 +89,14 @@ def test_bad_options(inferplan_cli, one_line_error, tmp_path):
         assert not (tmp_path / "report").exists()
 
 
-@pytest.mark.parametrize("option, value, needle", OPTIONS)
+@pytest.mark.parametrize(("option", "value", "needle"), OPTIONS)
 def test_bad_options_in_process(capsys, tmp_path, option, value, needle):
     with pytest.raises(SystemExit) as exit:
         cli.main(["runtime", SHORT, "--out", str(tmp_path / "r"), option, value])
     assert exit.value.code == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"argument {option}" in line and needle in line
+    assert f"argument {option}" in line
+    assert needle in line
 
 
 def test_lenient_skips_and_reports_the_line(inferplan_cli, tmp_path):
@@ -101,13 +108,13 @@ def test_lenient_skips_and_reports_the_line(inferplan_cli, tmp_path):
 
 def test_python_api_names_its_own_arguments(tmp_path):
     f = trace(tmp_path, "0,10,10\n1,1e300,10\n")
-    with pytest.raises(TraceError, match="line 3: in_tokens is too large.*strict=False"):
+    with pytest.raises(TraceError, match=r"line 3: in_tokens is too large.*strict=False"):
         load_trace(f)
     with pytest.raises(TraceError, match="line 3: in_tokens is negative"):
         load_trace(trace(tmp_path, "0,10,10\n1,-1,10\n", "neg.csv"))
     t = load_trace(f, strict=False)
-    assert len(t) == 1 and t.load_report.rejected_lines == ((3, "in_tokens is too large "
-                                                             "(more than 2**53)"),)  # fmt: skip
+    assert len(t) == 1
+    assert t.load_report.rejected_lines == ((3, "in_tokens is too large (more than 2**53)"),)
     with pytest.raises(ValueError, match="PolicyConfig: headroom must be >= 0, got -2"):
         runtime.PolicyConfig(headroom=-2)
     with pytest.raises(ValueError, match="PolicyConfig: z must be a number"):
@@ -115,5 +122,6 @@ def test_python_api_names_its_own_arguments(tmp_path):
     with pytest.raises(ValueError, match="is a directory"):
         load_trace(tmp_path)
     t = load_trace("synthetic:campus:duration_s=600,seed=4")
-    assert 0 < len(t) and t.duration_s <= 600
+    assert len(t) > 0
+    assert t.duration_s <= 600
     assert (t.time_s == load_trace(SHORT, seed=4).time_s).all()

@@ -43,7 +43,8 @@ def test_window_is_what_fleet_optimize_chooses(four):
     observed = np.array([[1.0, 0.4, 0.7, 0.2], [1.3, 0.5, 0.6, 0.3]])
     plan = _plan("reactive", observed, four)
     # Window 0 has no data: one instance of the static option (full card, reference clock)
-    assert np.all(four.is_static[plan.option[0]]) and plan.count[0].tolist() == [1] * 4
+    assert np.all(four.is_static[plan.option[0]])
+    assert plan.count[0].tolist() == [1] * 4
     catalog = provision.fleet_catalog(four)
     target = observed[0] * (1 + PolicyConfig().headroom)
     system = provision.window_system(
@@ -82,7 +83,8 @@ def test_capacity_forces_a_second_choice_and_layouts_fit(four):
     for t in range(3):
         assert _mig_cards(four, plan.option[t], plan.count[t]) <= 1
     moved = plan.option[1] != free.option[1]
-    assert moved.any() and np.all(four.mig_profile[plan.option[1][moved]] == "")
+    assert moved.any()
+    assert np.all(four.mig_profile[plan.option[1][moved]] == "")
     assert np.all(plan.count >= 1)
     # The window's decision is the optimizer's on the system it was last solved with.
     # Seven compute slices would admit 3g + 3g + 1g, which no A100 layout holds (memory
@@ -98,7 +100,8 @@ def test_capacity_forces_a_second_choice_and_layouts_fit(four):
         capacity={"A100-80GB": 1},
         fallback=np.zeros(4, int),
     )
-    assert o.tolist() == plan.option[1].tolist() and n.tolist() == plan.count[1].tolist()
+    assert o.tolist() == plan.option[1].tolist()
+    assert n.tolist() == plan.count[1].tolist()
     system = sol.candidates.system
     assert system.capacity["A100-80GB"] == 6
     again = fleet.optimize(
@@ -128,9 +131,12 @@ def test_capacity_forces_a_second_choice_and_layouts_fit(four):
 
 
 def test_transition_penalty_keeps_the_configuration(one):
-    """The load drops a little (2.6 -> 2.55 req/s): on power alone a 2g.20gb slice becomes
-    the best, but the transition penalty (current allocation = previous window) keeps the
-    3g.40gb slice; the direct search and the power objective switch."""
+    """The load drops a little (2.6 -> 2.55 req/s).
+
+    On power alone a 2g.20gb slice becomes the best, but the transition penalty (current
+    allocation = previous window) keeps the 3g.40gb slice; the direct search and the power
+    objective switch.
+    """
     observed = [[2.6], [2.6], [2.55], [2.55]]  # reactive: window 0 the prior, 2.6, 2.6, 2.55
     kw = dict(headroom=0.0)
     power = _plan("reactive", observed, one, objective="power", **kw)
@@ -145,7 +151,8 @@ def test_milp_and_direct_methods(four):
     observed = np.array([[1.0, 0.4, 0.7, 0.2], [1.3, 0.5, 0.6, 0.3], [0.0, 0.5, 0.6, 0.3]])
     greedy = _plan("proactive", observed, four)
     direct = _plan("proactive", observed, four, method="direct")
-    assert direct.count.shape == greedy.count.shape and np.all(direct.count >= 1)
+    assert direct.count.shape == greedy.count.shape
+    assert np.all(direct.count >= 1)
     pytest.importorskip("scipy")
     milp = _plan("proactive", observed, four, solver="milp")
     # No capacity limit and one server per class: the MILP and greedy agree.

@@ -1,6 +1,9 @@
-"""The runtime on a real trace (Azure LLM inference trace 2023, conversation; see
+"""The runtime on a real trace (Azure LLM inference trace 2023, conversation).
+
+The runtime on a real trace (Azure LLM inference trace 2023, conversation; see
 tests/data/README.md): read with its original header, no look-ahead, burstiness and the
-closed-loop safeguard, and the acceptance figures of docs/runtime.md."""
+closed-loop safeguard, and the acceptance figures of docs/runtime.md.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ def azure():
 
 def test_azure_trace_loads_with_its_header():
     t = runtime.load_trace(str(AZURE))
-    assert len(t) == 19_366 and t.num_failed == 0
+    assert len(t) == 19_366
+    assert t.num_failed == 0
     assert t.in_tokens.mean() == pytest.approx(1154.7, abs=0.1)
     assert t.out_tokens.mean() == pytest.approx(211.1, abs=0.1)
     same = runtime.load_trace(
@@ -51,12 +55,13 @@ def test_azure_2023_schema_is_detected(tmp_path):
         "2023-11-16 18:15:51.2500000,879,55\n"
     )
     t = runtime.load_trace(str(path))
-    assert t.in_tokens.tolist() == [374, 396, 879] and t.out_tokens.tolist() == [44, 109, 55]
+    assert t.in_tokens.tolist() == [374, 396, 879]
+    assert t.out_tokens.tolist() == [44, 109, 55]
     assert t.time_s[1] == pytest.approx(4.314579, abs=1e-6)
 
 
 @pytest.mark.parametrize(
-    "text, match",
+    ("text", "match"),
     [("arrival", "bad item"), ("when=t", "unknown key"), ("in=a,in=b", "twice"), (",", "empty")],
 )
 def test_bad_column_mappings(text, match):
@@ -74,13 +79,17 @@ def test_cli_reads_the_trace_with_its_original_header(tmp_path, inferplan_cli):
     data = json.loads((out / "runtime.json").read_text())
     assert data["trace"]["requests"] == 19_366
     bad = inferplan_cli(*args[:2], "--columns", "in=nope", *args[2:], timeout=300)
-    assert bad.returncode != 0 and "no column 'nope'" in bad.stderr
+    assert bad.returncode != 0
+    assert "no column 'nope'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1  # one line, no traceback
 
 
 def test_azure_acceptance(azure):
-    """Reactive and proactive each meet every class's P99 TTFT and ITL SLO with
-    attainment >= 99.5% while drawing less power than static (docs/runtime.md)."""
+    """Reactive and proactive meet every SLO with less power than static.
+
+    Reactive and proactive each meet every class's P99 TTFT and ITL SLO with attainment >=
+    99.5% while drawing less power than static (docs/runtime.md).
+    """
     static = azure.results["static"].summary
     for name in ("reactive", "proactive"):
         s = azure.results[name].summary
@@ -94,7 +103,8 @@ def test_azure_acceptance(azure):
         assert set(s["traffic"]) == {r.name for r in azure.rules}
         plan = azure.results[name].plan
         # burstiness was measured from the trace and fed to sizing
-        assert np.isfinite(plan.arrival_cv[1:]).any() and np.all(plan.burst_factor >= 1.0)
+        assert np.isfinite(plan.arrival_cv[1:]).any()
+        assert np.all(plan.burst_factor >= 1.0)
 
 
 def _decisions(trace, policies=("reactive", "proactive")):
@@ -103,8 +113,11 @@ def _decisions(trace, policies=("reactive", "proactive")):
 
 
 def test_no_look_ahead():
-    """Changing everything after window 3 changes no decision of windows 0..3 (targets,
-    options, counts), closed loop included; the first window uses no data at all."""
+    """Decisions use no data from the future.
+
+    Changing everything after window 3 changes no decision of windows 0..3 (targets,
+    options, counts), closed loop included; the first window uses no data at all.
+    """
     base = runtime.load_trace(str(AZURE)).head(2400.0)
     cut = 4 * 300.0
     t, i, o = base.time_s.copy(), base.in_tokens.copy(), base.out_tokens.copy()
@@ -136,14 +149,18 @@ def test_safeguard_rule():
     g.update(np.array([0.3, 0.9, 0.7]))
     np.testing.assert_allclose(g.factor, [1.5 * 1.25 * 0.9, 1.0, 2.0])
     s = g.summary(["a", "b", "c"])
-    assert s["a"]["windows_over_target"] == 2 and s["c"]["max_factor"] == 2.0
+    assert s["a"]["windows_over_target"] == 2
+    assert s["c"]["max_factor"] == 2.0
 
 
 def test_safeguard_corrects_an_optimistic_model():
-    """The cost table's profile is optimistic (measured at half the per-token cost the
-    servers really have): the replay of each window, through the real simulator, shows mean
-    ITL above its 50 ms target; the closed loop raises the class's capacity until it is met,
-    while the open loop stays above it for the whole trace."""
+    """The closed loop corrects an optimistic profile; the open loop does not.
+
+    The cost table's profile is optimistic (measured at half the per-token cost the servers
+    really have): the replay of each window, through the real simulator, shows mean ITL
+    above its 50 ms target; the closed loop raises the class's capacity until it is met,
+    while the open loop stays above it for the whole trace.
+    """
     rng = np.random.default_rng(3)
     n = 7200
     trace = Trace.from_arrays(np.cumsum(rng.exponential(0.25, n)), rng.integers(500, 1500, n),
@@ -170,10 +187,12 @@ def test_safeguard_corrects_an_optimistic_model():
         itl[feedback] = [np.nanmean(rep.itl_ms[win == w]) for w in range(windows)]
         if feedback:
             guard = plan.safeguard.summary(["all"])["all"]
-            assert guard["windows_over_target"] >= 1 and guard["max_factor"] > 1.0
+            assert guard["windows_over_target"] >= 1
+            assert guard["max_factor"] > 1.0
             counts = plan.count[:, 0]
     assert min(itl[False][1:]) > 50.0  # the open loop never meets the mean ITL target
-    assert itl[True][-1] < 50.0 and counts[-1] > counts[1]  # the closed loop does
+    assert itl[True][-1] < 50.0
+    assert counts[-1] > counts[1]
 
 
 def test_history_measures_per_instance_burstiness():

@@ -59,7 +59,8 @@ def test_burstgpt_reads_rows_and_counts_failed(tmp_path):
     assert (r.rows, r.kept, r.rejected, r.failed) == (4, 4, 0, 1)
     # Filters are explicit, never silent.
     only = runtime.load_burstgpt(write(tmp_path, GOOD), models=["GPT-4"])
-    assert len(only) == 1 and only.in_tokens.tolist() == [417]
+    assert len(only) == 1
+    assert only.in_tokens.tolist() == [417]
 
 
 def test_burstgpt_rejects_malformed_rows_with_line_numbers(tmp_path):
@@ -90,7 +91,8 @@ def test_burstgpt_rejects_malformed_rows_with_line_numbers(tmp_path):
     r = trace.load_report
     assert (r.rows, r.kept, r.rejected, r.failed) == (10, 4, 6, 1)
     assert [n for n, _ in r.rejected_lines] == [4, 5, 6, 7, 8, 9]
-    assert len(trace) == 4 and trace.num_failed == 1
+    assert len(trace) == 4
+    assert trace.num_failed == 1
 
 
 def test_burstgpt_short_row_alone_is_caught(tmp_path):
@@ -120,7 +122,8 @@ def test_load_trace_detects_formats(tmp_path):
         runtime.load_trace(generic)
     t = runtime.load_trace(generic, strict=False)
     assert t.time_s.tolist() == [0.0, 2.0]  # sorted, shifted to start at 0
-    assert t.in_tokens.tolist() == [30, 10] and t.failed.tolist() == [True, False]
+    assert t.in_tokens.tolist() == [30, 10]
+    assert t.failed.tolist() == [True, False]
     assert t.load_report.rejected_lines == ((4, "in_tokens is not a finite number"),)
 
 
@@ -137,7 +140,8 @@ def test_parquet_and_datetimes(tmp_path):
     path = tmp_path / "t.parquet"
     df.to_parquet(path)
     t = runtime.load_trace(path)
-    assert t.time_s.tolist() == [0.0, 5.0] and t.in_tokens.tolist() == [700, 100]
+    assert t.time_s.tolist() == [0.0, 5.0]
+    assert t.in_tokens.tolist() == [700, 100]
 
 
 # --- synthetic -----------------------------------------------------------------------
@@ -149,7 +153,8 @@ def test_synthetic_is_seeded_exact_and_bursty():
     assert len(a) == 200_000
     np.testing.assert_array_equal(a.time_s, b.time_s)
     np.testing.assert_array_equal(a.out_tokens, b.out_tokens)
-    assert np.all(np.diff(a.time_s) >= 0) and a.duration_s < 6 * 3600
+    assert np.all(np.diff(a.time_s) >= 0)
+    assert a.duration_s < 6 * 3600
     assert a.num_failed == np.count_nonzero(a.out_tokens == 0) > 0
     gaps = np.diff(a.time_s[:20_000])
     assert gaps.std() / gaps.mean() > 1.5  # Gamma gaps with CV 2, plus rate changes
@@ -176,7 +181,8 @@ def test_synthetic_diurnal_shape_and_zipf():
 
 def test_synthetic_presets_and_options():
     t = runtime.load_trace("synthetic:campus:duration_s=600,seed=2")
-    assert t.duration_s <= 600 and len(t) > 100
+    assert t.duration_s <= 600
+    assert len(t) > 100
     with pytest.raises(ValueError, match="presets"):
         runtime.load_trace("synthetic:nope")
     with pytest.raises(ValueError, match="not found"):

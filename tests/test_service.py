@@ -1,7 +1,9 @@
-"""``inferplan serve`` over real HTTP on the loopback: the reference analyzer's answers (the
-golden outputs and the published /optimize example), the reference optimizer's totals on the
-small g3 system (stateless and stateful), bad requests refused with the field named, thread
-safety of the stateful optimizer, inferplan's own routes, /metrics, /healthz, OpenAPI.
+"""``inferplan serve`` over real HTTP on the loopback.
+
+The reference analyzer's answers (the golden outputs and the published /optimize example),
+the reference optimizer's totals on the small g3 system (stateless and stateful), bad
+requests refused with the field named, thread safety of the stateful optimizer, inferplan's
+own routes, /metrics, /healthz, OpenAPI.
 
 One server (default layout) is started for the module; the root layouts and the
 INFERNO_HOST/INFERNO_PORT variables get their own short-lived servers.
@@ -60,18 +62,23 @@ def _close(got, want, rel=1e-4, abs_=0.0):
 
 
 def test_solve_matches_reference_golden(server, reference_dir):
-    """/analyzer/solve on every golden case the service can take (the token budget is fixed
-    at 8192 there, as in the reference service)."""
+    """``/analyzer/solve`` matches every golden case the service can take.
+
+    /analyzer/solve on every golden case the service can take (the token budget is fixed at
+    8192 there, as in the reference service).
+    """
     checked = 0
     for row in _golden(reference_dir):
         if row["max_num_tokens"] != "8192" or row["category"] == "overload_1e6rps":
             continue  # another budget; float32 noise of the reference (tests/data/README.md)
         status, got = server.post("/analyzer/solve", _problem(row))
         if row["an_status"] == "err_invalid_rate":
-            assert status == 400 and got["field"] == "RPS", (row["case_id"], got)
+            assert status == 400, (row["case_id"], got)
+            assert got["field"] == "RPS", (row["case_id"], got)
             continue
         if row["an_status"] == "err_invalid_model":  # N = 1, Q = 0: valid here (a loss system)
-            assert status == 200 and got["throughput"] < float(row["rate_rps"])
+            assert status == 200
+            assert got["throughput"] < float(row["rate_rps"])
             continue
         assert status == 200, (row["case_id"], got)
         pairs = {"throughput": "an_throughput_rps", "avgRespTime": "an_avg_resp_ms",
@@ -87,8 +94,11 @@ def test_solve_matches_reference_golden(server, reference_dir):
 
 
 def test_target_matches_reference_golden(server, reference_dir):
-    """/analyzer/target: the sized point and the rate each target allows; infeasible targets
-    answered 400 naming the target, as the reference's 'below the bounded region'."""
+    """``/analyzer/target`` matches the reference's golden outputs.
+
+    The sized point and the rate each target allows; infeasible targets answered 400 naming
+    the target, as the reference's 'below the bounded region'.
+    """
     checked = 0
     for row in _golden(reference_dir):
         if row["max_num_tokens"] != "8192" or row["max_batch_size"] == "1":
@@ -97,12 +107,14 @@ def test_target_matches_reference_golden(server, reference_dir):
             continue  # the reference service ignores TPS targets
         status, got = server.post("/analyzer/target", _problem(row))
         if float(row["rate_rps"]) < 0:  # the service validates every field, RPS included
-            assert status == 400 and got["field"] == "RPS"
+            assert status == 400
+            assert got["field"] == "RPS"
             continue
         if row["sz_status"].startswith("err_"):
             field = {"err_ttft_below_region": "targetTTFT",
                      "err_itl_below_region": "targetITL"}[row["sz_status"]]  # fmt: skip
-            assert status == 400 and got["field"] == field, (row["case_id"], got)
+            assert status == 400, (row["case_id"], got)
+            assert got["field"] == field, (row["case_id"], got)
             assert field in got["message"]
             continue
         assert status == 200, (row["case_id"], got)
@@ -130,28 +142,35 @@ def test_optimize_reproduces_the_published_example(server):
 
 
 def test_optimize_is_the_onset_of_the_plateau(server):
-    """The reference's own service test inputs: feasible, and the answer is near the peak --
-    its sized throughput within 1% of the throughput at maxBatchSize, checked through
-    /target at both batches."""
+    """The reference's own service test inputs.
+
+    feasible, and the answer is near the peak -- its sized throughput within 1% of the
+    throughput at maxBatchSize, checked through /target at both batches.
+    """
     pd = {"maxBatchSize": 256, "maxQueueSize": 128, "avgInputTokens": 256,
           "avgOutputTokens": 1024, "alpha": 8, "beta": 0.033, "gamma": 0.000333,
           "targetTTFT": 60, "targetITL": 20}  # fmt: skip
     status, got = server.post("/analyzer/optimize", pd)
-    assert status == 200 and got["feasible"] and 1 <= got["concurrency"] <= 256
+    assert status == 200
+    assert got["feasible"]
+    assert 1 <= got["concurrency"] <= 256
     _, top = server.post("/analyzer/target", pd)
     _, at = server.post("/analyzer/target", dict(pd, maxBatchSize=got["concurrency"]))
     assert at["throughput"] == pytest.approx(got["throughput"], rel=1e-12)
     assert at["throughput"] >= 0.99 * top["throughput"]
     # an impossible target: infeasible everywhere, as the reference reports it
     status, got = server.post("/analyzer/optimize", dict(pd, targetITL=0.5))
-    assert status == 200 and got["feasible"] is False and got["concurrency"] == 1
+    assert status == 200
+    assert got["feasible"] is False
+    assert got["concurrency"] == 1
 
 
 def test_keys_match_without_regard_to_case_and_unknown_keys_are_ignored(server):
     body = {k.lower(): v for k, v in EXAMPLE.items()} | {"comment": "ignored"}
     status, got = server.post("/analyzer/target", body)
     _, want = server.post("/analyzer/target", EXAMPLE)
-    assert status == 200 and got == want
+    assert status == 200
+    assert got == want
 
 
 # -- the reference optimizer -----------------------------------------------------------------
@@ -162,8 +181,11 @@ def _expected(inferno_dir, name):
 
 
 def _assert_same_solution(got, want):
-    """Same servers and total; per server the same allocation (latencies to the reference's
-    float32 accuracy) or, where the reference broke a tie at random, one of equal cost."""
+    """Assert the same servers and total.
+
+    Per server the same allocation (latencies to the reference's float32 accuracy) or, where
+    the reference broke a tie at random, one of equal cost.
+    """
     assert set(got) == set(want)
     assert sum(a["cost"] for a in got.values()) == pytest.approx(
         sum(a["cost"] for a in want.values()), abs=1e-6
@@ -216,47 +238,60 @@ def test_stateful_optimize_matches_reference(server, inferno_dir):
 
     # getters, and the desired allocation recorded on each server
     status, servers = server.get("/optimizer/getServers")
-    assert status == 200 and len(servers["servers"]) == 15
+    assert status == 200
+    assert len(servers["servers"]) == 15
     assert all("desiredAlloc" in s for s in servers["servers"])
     status, acc = server.get("/optimizer/getAccelerator/G2")
-    assert status == 200 and acc["name"] == "G2"
+    assert status == 200
+    assert acc["name"] == "G2"
     assert server.get("/optimizer/getAccelerator/nope")[0] == 404
     status, names = server.get("/optimizer/getModels")
-    assert status == 200 and "granite_13b" in names
+    assert status == 200
+    assert "granite_13b" in names
     status, perf = server.get("/optimizer/getModelAcceleratorPerf/granite_13b/G2")
-    assert status == 200 and perf["acc"] == "G2"
+    assert status == 200
+    assert perf["acc"] == "G2"
     status, target = server.get("/optimizer/getServiceClassModelTarget/Premium/granite_13b")
-    assert status == 200 and target["model"] == "granite_13b"
+    assert status == 200
+    assert target["model"] == "granite_13b"
 
     # an edit: without one server the total drops by exactly that server's cost
     name = "Free-granite_13b"
     cost = got["allocations"][name]["cost"]
     assert server.get(f"/optimizer/removeServer/{name}")[0] == 200
     status, fewer = server.post("/optimizer/optimize", spec)
-    assert status == 200 and name not in fewer["allocations"]
+    assert status == 200
+    assert name not in fewer["allocations"]
     total = sum(a["cost"] for a in got["allocations"].values())
     assert sum(a["cost"] for a in fewer["allocations"].values()) == pytest.approx(total - cost)
 
 
 def test_no_feasible_allocation_answers_404_without_body(server, inferno_dir):
-    """As the reference: 404 and no body. inferplan's own route answers the partial solution
-    and names the servers left out, with the reason."""
+    """As the reference: 404 and no body.
+
+    inferplan's own route answers the partial solution and names the servers left out, with
+    the reason.
+    """
     doc = json.loads((inferno_dir / "g3" / "small" / "system-data.json").read_text())
     for c in doc["system"]["capacityData"]["count"]:
         c["count"] = 1
     doc["system"]["optimizerData"]["optimizer"]["saturationPolicy"] = "None"
     status, body = server.post("/optimizer/optimizeOne", doc)
-    assert status == 404 and body is None
+    assert status == 404
+    assert body is None
     status, got = server.post("/v1/fleet/optimize", {"system": doc["system"]})
-    assert status == 200 and got["unallocated"]
+    assert status == 200
+    assert got["unallocated"]
     assert all(isinstance(why, str) and why for why in got["unallocated"].values())
     assert "left out" in got["explanation"]
 
 
 def test_stateful_optimizer_is_thread_safe(server, inferno_dir):
-    """Concurrent edits (add/remove servers) and optimizations never tear the state: every
-    answer is a 200 whose allocations are a subset of the servers known at some instant,
-    and the final state is what the edits leave."""
+    """Concurrent edits (add/remove servers) and optimizations never tear the state.
+
+    Every answer is a 200 whose allocations are a subset of the servers known at some
+    instant, and the final state is what the edits leave.
+    """
     _load_state(server, inferno_dir)
     _, base = server.get("/optimizer/getServers")
     template = base["servers"][0]
@@ -301,15 +336,20 @@ def _bench():
 
 
 def test_malformed_bodies_get_4xx_naming_the_field(server):
-    """The load script's malformed bodies (a CI-sized share of its 1,000): each gets a 4xx
-    whose message and ``field`` name the field at fault; the service stays up."""
+    """The load script's malformed bodies (a CI-sized share of its 1,000).
+
+    Each gets a 4xx whose message and ``field`` name the field at fault; the service stays
+    up.
+    """
     for body, field in _bench().malformed_bodies(110):
         for route in ("/analyzer/solve", "/analyzer/target", "/analyzer/optimize"):
             status, got = server.post(route, raw=body)
             assert 400 <= status < 500, (route, body, got)
-            assert isinstance(got, dict) and got["message"], (route, body, got)
+            assert isinstance(got, dict), (route, body, got)
+            assert got["message"], (route, body, got)
             if field is not None:
-                assert got.get("field") == field and field in got["message"], (body, got)
+                assert got.get("field") == field, (body, got)
+                assert field in got["message"], (body, got)
     assert server.get("/healthz")[0] == 200
 
 
@@ -326,7 +366,7 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
             "/v1/size",
             {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "ttft_percentile": [2, 100]},
             "ttft_percentile",
-        ),  # fmt: skip
+        ),
         (
             "/v1/analyze",
             {
@@ -338,7 +378,7 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
                 "admission": "later",
             },
             "admission",
-        ),  # fmt: skip
+        ),
         ("/v1/size-many", {"rows": {"alpha": [1, 2], "beta": [1, 2, 3]}}, "beta"),
         # a misspelt target must not be sized as if it were absent ("no target binds")
         ("/v1/size", {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "itl": 5}, "itl"),
@@ -351,17 +391,17 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
                 "targets": {"max_batch": 64, "itl": 20},
             },
             "itl",
-        ),  # fmt: skip
+        ),
         (
             "/v1/analyze",
             {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "rate": 1, "qantiles": []},
             "qantiles",
-        ),  # fmt: skip
+        ),
         (
             "/v1/optimal-concurrency",
             {"alpha": 1, "beta": 1, "out_tokens": 10, "max_batch": 4, "admission": "iteration"},
             "admission",
-        ),  # fmt: skip
+        ),
         ("/v1/fleet/optimize", {"system": {}, "solver": "magic"}, "solver"),
         ("/v1/fleet/optimize", {"system": {"serverdata": {"srvers": []}}}, "system"),
         ("/tune", {"tuner": "t-bad", "reset": {"kind": "decode_only", "alpha": -1}}, "reset"),
@@ -371,7 +411,7 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
             "/v1/size",
             {"alpha": 1, "beta": 1, "in_tokens": 1e30, "out_tokens": 10, "max_batch": 4},
             "in_tokens",
-        ),  # fmt: skip
+        ),
         (
             "/v1/size",
             {
@@ -383,7 +423,7 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
                 "max_batch": 4,
             },
             "max_num_tokens",
-        ),  # fmt: skip
+        ),
         (
             "/v1/size-many",
             {
@@ -396,12 +436,12 @@ def test_malformed_bodies_get_4xx_naming_the_field(server):
                 }
             },
             "in_tokens",
-        ),  # fmt: skip
+        ),
         (
             "/tune",
             {"tuner": "t-big", "reset": {"kind": "decode_only", "alpha": 1e308, "beta": 1}},
             "alpha",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_requests_name_the_field(server, route, body, field):
@@ -413,7 +453,9 @@ def test_bad_requests_name_the_field(server, route, body, field):
 def test_unbounded_queue_above_saturation_is_explained(server):
     body = {"alpha": 10, "beta": 1, "out_tokens": 100, "max_batch": 8, "rate": 1e6}
     status, got = server.post("/v1/analyze", body)
-    assert status == 422 and got["field"] == "rate" and "saturation" in got["message"]
+    assert status == 422
+    assert got["field"] == "rate"
+    assert "saturation" in got["message"]
 
 
 # -- inferplan's own routes ----------------------------------------------------------------------
@@ -437,22 +479,30 @@ def test_own_routes_agree_with_the_library(server):
         status, got = server.post("/v1/size", dict(body, admission=admission, itl_ms=20,
                                                    ttft_percentile=[0.95, 400]))  # fmt: skip
         want = r.size(itl_ms=20, ttft_percentile=(0.95, 400), admission=admission)
-        assert status == 200 and got["rate"] == pytest.approx(want.rate, rel=1e-12)
-        assert got["binding"] == want.binding and got["explanation"]
+        assert status == 200
+        assert got["rate"] == pytest.approx(want.rate, rel=1e-12)
+        assert got["binding"] == want.binding
+        assert got["explanation"]
     status, got = server.post("/v1/size", dict(body, itl_ms=1))
-    assert status == 200 and got["feasible"] is False and "itl_ms" in got["reason"]
+    assert status == 200
+    assert got["feasible"] is False
+    assert "itl_ms" in got["reason"]
 
     cols = {"kind": "prefill_decode", "alpha": [12, 8], "beta": 0.05, "gamma": 0.0005,
             "in_tokens": 128, "out_tokens": 512, "max_batch": [48, 64], "max_queue": 128,
             "itl_ms": [20, 0.1]}  # fmt: skip
     status, got = server.post("/v1/size-many", {"rows": cols})
-    assert status == 200 and got["status"][1] == int(ip.Status.INFEASIBLE_ITL)
+    assert status == 200
+    assert got["status"][1] == int(ip.Status.INFEASIBLE_ITL)
     assert got["rate"][0] == pytest.approx(r.size(itl_ms=20).rate, rel=1e-12)
-    assert got["rate"][1] is None and "itl_ms" in got["status_message"][1]
+    assert got["rate"][1] is None
+    assert "itl_ms" in got["status_message"][1]
     status, got = server.post("/v1/analyze-many", {"rows": dict(cols, rate=[1.0, 2.0])})
-    assert status == 200 and got["itl_ms"][0] == pytest.approx(r.analyze(1.0).itl_ms, rel=1e-12)
+    assert status == 200
+    assert got["itl_ms"][0] == pytest.approx(r.analyze(1.0).itl_ms, rel=1e-12)
     status, got = server.post("/v1/optimal-concurrency", dict(body, itl_ms=20, ttft_ms=60))
-    assert status == 200 and 1 <= got["max_batch"] <= 48
+    assert status == 200
+    assert 1 <= got["max_batch"] <= 48
 
 
 def test_fleet_optimize_any_solver(server, inferno_dir):
@@ -479,7 +529,8 @@ def test_cost_table_route(server):
         "batch_sizes": [8, 32],
     }  # fmt: skip
     status, got = server.post("/v1/cost-table", body)
-    assert status == 200 and got["rows"] == 2
+    assert status == 200
+    assert got["rows"] == 2
     import inferplan as ip
 
     want = ip.Replica(ip.DecodeOnly(19, 1, 256), max_batch=32).size(itl_ms=50).rate
@@ -490,8 +541,11 @@ def test_cost_table_route(server):
 
 
 def test_heavy_requests_do_not_block_the_event_loop(server):
-    """Large-batch searches (a million-request batch: tenths of a second each) run in worker
-    threads: /healthz keeps answering in a fraction of that time while they run."""
+    """Long searches run in worker threads; ``/healthz`` keeps answering.
+
+    Large-batch searches (a million-request batch: tenths of a second each) run in worker
+    threads: /healthz keeps answering in a fraction of that time while they run.
+    """
     heavy = dict(EXAMPLE, maxBatchSize=1_000_000, maxQueueSize=1000, beta=0.0005,
                  gamma=5e-7, targetTTFT=600_000, targetITL=2000)  # fmt: skip
     t0 = time.perf_counter()
@@ -514,7 +568,9 @@ def test_heavy_requests_do_not_block_the_event_loop(server):
 
 def test_healthz_metrics_openapi(server):
     status, health = server.get("/healthz")
-    assert status == 200 and health["status"] == "ok" and health["api"] == "both"
+    assert status == 200
+    assert health["status"] == "ok"
+    assert health["api"] == "both"
     before = _count(server, "/analyzer/target", "200")
     server.post("/analyzer/target", EXAMPLE)
     assert _count(server, "/analyzer/target", "200") == before + 1
@@ -539,14 +595,17 @@ def _count(server, route, status):
 
 
 def test_root_layouts_and_inferno_environment():
-    """--api analyzer / optimizer serve the reference routes at the root; INFERNO_HOST and
-    INFERNO_PORT choose where to listen when --host/--port are not given."""
+    """--api analyzer / optimizer serve the reference routes at the root.
+
+    INFERNO_HOST and INFERNO_PORT choose where to listen when --host/--port are not given.
+    """
     port = free_port()
     s = Server("--api", "analyzer", env={"INFERNO_HOST": "127.0.0.1", "INFERNO_PORT": str(port)},
                port=port)  # fmt: skip
     try:
         status, got = s.post("/target", EXAMPLE)
-        assert status == 200 and got["RPSTargetTTFT"] == pytest.approx(2.9494622, rel=1e-4)
+        assert status == 200
+        assert got["RPSTargetTTFT"] == pytest.approx(2.9494622, rel=1e-4)
         assert s.post("/optimizeOne", {})[0] == 404  # not the optimizer's layout
         assert s.get("/healthz")[1]["api"] == "analyzer"
     finally:
@@ -568,14 +627,18 @@ def test_serve_cli_errors_are_one_line(server):
     res = subprocess.run([sys.executable, "-m", "inferplan", "serve"], env=env,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode == 2
-    assert res.stderr.strip().count("\n") == 0 and "INFERNO_PORT" in res.stderr
+    assert res.stderr.strip().count("\n") == 0
+    assert "INFERNO_PORT" in res.stderr
     res = subprocess.run([sys.executable, "-m", "inferplan", "serve", "--help"],
                          env=dict(env, INFERNO_PORT="1"), capture_output=True, text=True,
                          timeout=60)  # fmt: skip
-    assert res.returncode == 0 and "--api" in res.stdout and "INFERNO_HOST" in res.stdout
+    assert res.returncode == 0
+    assert "--api" in res.stdout
+    assert "INFERNO_HOST" in res.stdout
     res = subprocess.run([sys.executable, "-m", "inferplan", "serve", "--port", str(server.port)],
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert res.returncode == 2 and "cannot listen" in res.stderr
+    assert res.returncode == 2
+    assert "cannot listen" in res.stderr
     assert res.stderr.strip().count("\n") == 0
 
 
@@ -588,8 +651,11 @@ def test_no_nan_in_answers(server):
 
 
 def test_tune_over_http_matches_the_library(server):
-    """POST /tune with the windows of a real engine log: the same estimate as the Python
-    Tuner fed the same windows; the state readable afterwards and exported in /metrics."""
+    """POST /tune with the windows of a real engine log.
+
+    The same estimate as the Python Tuner fed the same windows; the state readable
+    afterwards and exported in /metrics.
+    """
     import inferplan as ip
     from inferplan.service.metrics import engine_log_windows
     from inferplan.service.tuning import Tuner
@@ -610,15 +676,18 @@ def test_tune_over_http_matches_the_library(server):
     size = ip.Replica(local.model(), max_batch=256).size(itl_ms=40)
     assert got["sizing"]["replicas"] == math.ceil(20 / size.throughput)
     status, state = server.get("/v1/tune/t1")
-    assert status == 200 and state["state"]["windows"] == len(windows)
+    assert status == 200
+    assert state["state"]["windows"] == len(windows)
     _, text = server.get("/metrics")
     assert 'inferplan_tuner_parameter{parameter="beta",tuner="t1"}' in text.decode()
     assert server.post("/tune", {"tuner": "nobody", "windows": []})[0] == 404
 
 
 def test_mutated_bodies_never_get_a_5xx(server, inferno_dir):
-    """Valid bodies with fields replaced by wrong types, extremes and nesting: always a 2xx or
-    a 4xx with a message, never a 5xx or a hang, and the service stays up."""
+    """Valid bodies with fields replaced by wrong types, extremes and nesting.
+
+    Always a 2xx or a 4xx with a message, never a 5xx or a hang, and the service stays up.
+    """
     import random
 
     rng = random.Random(19)
@@ -655,7 +724,8 @@ def test_mutated_bodies_never_get_a_5xx(server, inferno_dir):
             status, got = server.post(route, mutate(mutate(base)), timeout=30)
             assert status < 500, (route, got)
             if status >= 400:
-                assert isinstance(got, dict) and got["message"], (route, got)
+                assert isinstance(got, dict), (route, got)
+                assert got["message"], (route, got)
     assert server.get("/healthz")[0] == 200
 
 
@@ -671,5 +741,6 @@ def test_oversized_body_is_refused_without_reading_it(server):
             if not chunk:
                 break
             answer += chunk
-    assert answer.startswith("HTTP/1.1 413") and "MiB" in answer
+    assert answer.startswith("HTTP/1.1 413")
+    assert "MiB" in answer
     assert server.get("/healthz")[0] == 200

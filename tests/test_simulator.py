@@ -1,5 +1,7 @@
-"""The continuous-batching simulator: theory, agreement with the analytic chain,
-reproducibility, validation and the CLI."""
+"""The continuous-batching simulator.
+
+theory, agreement with the analytic chain, reproducibility, validation and the CLI.
+"""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def test_mm1k_blocking():
     assert res.throughput.contains(X)
 
 
-@pytest.mark.parametrize("c, rho", [(4, 0.8), (16, 0.9)], ids=["M/M/4", "M/M/16"])
+@pytest.mark.parametrize(("c", "rho"), [(4, 0.8), (16, 0.9)], ids=["M/M/4", "M/M/16"])
 def test_mmc(c, rho):
     lam = rho * c * MU
     res = _exp_server(c, lam)
@@ -92,7 +94,7 @@ def test_mmc(c, rho):
     assert res.throughput.contains(lam)
 
 
-@pytest.mark.parametrize("c, rho", [(4, 0.8), (16, 0.9)], ids=["M/M/4", "M/M/16"])
+@pytest.mark.parametrize(("c", "rho"), [(4, 0.8), (16, 0.9)], ids=["M/M/4", "M/M/16"])
 def test_mmc_immediate_admission_has_no_residual(c, rho):
     """With immediate admission the replica is M/M/c exactly: Erlang C, no correction."""
     lam = rho * c * MU
@@ -153,7 +155,7 @@ IMMEDIATE_GRID = [(n, load) for n in (8, 48, 256) for load in (0.1, 0.3, 0.5, 0.
 
 
 @pytest.mark.parametrize(
-    "n, load", IMMEDIATE_GRID, ids=[f"N{n}-load{load}" for n, load in IMMEDIATE_GRID]
+    ("n", "load"), IMMEDIATE_GRID, ids=[f"N{n}-load{load}" for n, load in IMMEDIATE_GRID]
 )
 def test_decode_only_immediate_matches_analytic(n, load):
     model = DecodeOnly(alpha=19, beta=1, out_tokens=256)
@@ -182,8 +184,11 @@ def test_decode_only_immediate_matches_analytic(n, load):
 
 
 def test_immediate_admission_starts_at_arrival():
-    """Below saturation nobody waits, and a lone request gets its first token one
-    iteration of a batch of 1 after it arrives, however busy the iteration clock was."""
+    """Below saturation a lone request waits for nothing but one iteration.
+
+    Below saturation nobody waits, and a lone request gets its first token one iteration of
+    a batch of 1 after it arrives, however busy the iteration clock was.
+    """
     model = DecodeOnly(alpha=19, beta=1, out_tokens=256)
     s = simulate(
         model,
@@ -217,11 +222,14 @@ def test_immediate_admission_starts_at_arrival():
 
 @pytest.mark.parametrize("load", [0.1, 0.5, 0.8])
 def test_prefill_decode_immediate(load):
-    """Short prompts (the budget never binds): ITL and throughput to 3%, and immediate
-    admission removes most of the TTFT gap of the chain's read-off. What is left (-1% at
-    10% load to -5% at 60%) is the arrival's view: it lands at a random instant, when long
-    iterations carrying a prefill are over-represented relative to the per-iteration
-    average the read-off uses; ``admission="immediate"`` corrects it (docs/accuracy.md)."""
+    """With short prompts (the budget never binds) the simulation matches the analysis.
+
+    ITL and throughput to 3%, and immediate admission removes most of the TTFT gap of the
+    chain's read-off. What is left (-1% at 10% load to -5% at 60%) is the arrival's view: it
+    lands at a random instant, when long iterations carrying a prefill are over-represented
+    relative to the per-iteration average the read-off uses; ``admission="immediate"``
+    corrects it (docs/accuracy.md).
+    """
     model = PrefillDecode(alpha=8, beta=0.02, gamma=5e-5, in_tokens=500, out_tokens=200)
     replica = Replica(model, max_batch=32, max_queue=64)
     rate = load * replica.max_rate
@@ -369,7 +377,8 @@ def test_records_are_consistent():
     r = res.records
     assert r.arrival_ms.shape == (3, 5_000)
     ok = r.rejected == 0
-    assert (~ok).any() and ok.any()
+    assert (~ok).any()
+    assert ok.any()
     assert np.isnan(r.start_ms[~ok]).all()
     assert (np.diff(r.arrival_ms, axis=1) >= 0).all()
     assert (r.start_ms[ok] >= r.arrival_ms[ok]).all()
@@ -381,7 +390,7 @@ def test_records_are_consistent():
 
 
 @pytest.mark.parametrize(
-    "spec, mean, cv",
+    ("spec", "mean", "cv"),
     [
         (Tokens.constant(100), 100, 0.0),
         (Tokens.geometric(100), 100, math.sqrt(99 * 100) / 100),
@@ -439,7 +448,7 @@ MODEL = DecodeOnly(alpha=10, beta=1, out_tokens=64)
 
 
 @pytest.mark.parametrize(
-    "kwargs, field",
+    ("kwargs", "field"),
     [
         (dict(max_batch=0), "max_batch"),
         (dict(max_batch=2.5), "max_batch"),
@@ -475,7 +484,7 @@ def test_bad_input_names_field(kwargs, field):
 
 
 @pytest.mark.parametrize(
-    "make, field",
+    ("make", "field"),
     [
         (lambda: Tokens.lognormal(10, -1), "tokens.cv"),
         (lambda: Tokens.geometric(0), "tokens.mean"),
@@ -500,8 +509,10 @@ SIMULATE = ("simulate", "--alpha", "19", "--beta", "1", "--out-tokens", "128")
 
 
 def run_cli(*args):
-    """``inferplan simulate`` with the arguments above and ``args``, in a real subprocess
-    (importing the same inferplan as this process, installed or in-tree)."""
+    """Run ``inferplan simulate`` with the arguments above and ``args``.
+
+    In a real subprocess importing the same inferplan as this process, installed or in-tree.
+    """
     package_root = str(Path(inferplan.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
@@ -511,7 +522,7 @@ def run_cli(*args):
 
 def test_cli_json():
     p = run_cli("--max-batch", "16", "--load", "0.5", "--num-requests", "3000",
-                "--replications", "2", "--json", "--compare")  # fmt: skip
+                "--replications", "2", "--format", "json", "--compare")  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["simulated"]["itl_ms"]["mean"] == pytest.approx(out["analytic"]["itl_ms"], rel=0.05)
@@ -519,7 +530,7 @@ def test_cli_json():
 
 def test_cli_admission():
     args = ("--max-batch", "64", "--load", "0.3", "--num-requests", "20000",
-            "--replications", "4", "--json", "--compare")  # fmt: skip
+            "--replications", "4", "--format", "json", "--compare")  # fmt: skip
     p = run_cli(*args, "--admission", "immediate")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
@@ -533,7 +544,8 @@ def test_cli_admission():
     assert sim == pytest.approx(out["analytic"]["ttft_ms"], rel=0.03)
     assert out["analytic_chain"]["ttft_ms"] == pytest.approx(ana, rel=1e-12)
     bad = run_cli(*args, "--admission", "soon")
-    assert bad.returncode == 2 and "--admission" in bad.stderr
+    assert bad.returncode == 2
+    assert "--admission" in bad.stderr
 
 
 def test_cli_bad_input():

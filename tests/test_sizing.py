@@ -1,5 +1,8 @@
-"""Sizing: the largest rate meeting the SLOs, against a slow reference, closed forms and the
-reference analyzer's golden outputs, on every backend."""
+"""Tests of sizing: the largest rate meeting the SLOs.
+
+The largest rate meeting the SLOs, against a slow reference, closed forms and the reference
+analyzer's golden outputs, on every backend.
+"""
 
 from __future__ import annotations
 
@@ -16,23 +19,33 @@ from inferplan.sizing import BINDING_NAMES
 
 
 def _random_case(rng):
-    """A random configuration with targets between the idle and saturated values, so that
-    most bind (some are infeasible or never reached)."""
+    """Return a random configuration with targets between idle and saturated values.
+
+    So that most bind (some are infeasible or never reached).
+    """
     N = int(rng.integers(1, 65))
     Q = float(rng.choice([0, 5, 100, 1000, math.inf]))
     if rng.random() < 0.5:
         model = ip.DecodeOnly(rng.uniform(1, 30), rng.uniform(0.01, 1), int(rng.integers(1, 500)))
     else:
-        model = ip.PrefillDecode(rng.uniform(1, 30), rng.uniform(0.001, 0.1),
-                                 rng.uniform(0, 1e-3), int(rng.integers(0, 3000)),
-                                 int(rng.integers(1, 500)), int(rng.choice([512, 8192])))
+        model = ip.PrefillDecode(
+            rng.uniform(1, 30),
+            rng.uniform(0.001, 0.1),
+            rng.uniform(0, 1e-3),
+            int(rng.integers(0, 3000)),
+            int(rng.integers(1, 500)),
+            int(rng.choice([512, 8192])),
+        )
     r = ip.Replica(model, max_batch=N, max_queue=Q)
     idle = r.analyze(0.0)
     busy = r.analyze(r.max_rate * 0.95)
     pick = lambda a, b: a + (b - a) * rng.uniform(-0.1, 1.2)  # noqa: E731
     targets = {}
-    kinds = rng.choice(["itl", "ttft", "wait", "ttft_p", "wait_p", "block", "tps"],
-                       size=int(rng.integers(1, 4)), replace=False)
+    kinds = rng.choice(
+        ["itl", "ttft", "wait", "ttft_p", "wait_p", "block", "tps"],
+        size=int(rng.integers(1, 4)),
+        replace=False,
+    )
     for kind in kinds:
         if kind == "itl":
             targets["itl_ms"] = max(1e-3, pick(idle.itl_ms, busy.itl_ms))
@@ -69,12 +82,16 @@ def test_size_matches_slow_bisection_reference(backend):
 
 
 def test_seed_itl_target():
-    """docs/model.md 2.1: DecodeOnly(19, 1, 1024), N 48, Q 152, ITL 50 ms -> 35.2003 req/min, and
-    the seed's p_block at that rate."""
+    """docs/model.md 2.1.
+
+    DecodeOnly(19, 1, 1024), N 48, Q 152, ITL 50 ms -> 35.2003 req/min, and the seed's
+    p_block at that rate.
+    """
     r = ip.Replica(ip.DecodeOnly(alpha=19, beta=1, out_tokens=1024), max_batch=48, max_queue=152)
     res = r.size(itl_ms=50)
     assert f"{res.rate * 60:.4f}" == "35.2003"
-    assert res.binding == "itl_ms" and res.feasible
+    assert res.binding == "itl_ms"
+    assert res.feasible
     assert res.metrics.itl_ms == pytest.approx(50.0, rel=1e-9)
     assert f"{res.metrics.p_block:.4e}" == "1.4442e-14"
 
@@ -86,14 +103,23 @@ def _golden(reference_dir):
 
 def _golden_replica(row):
     f = lambda k: float(row[k])  # noqa: E731
-    model = ip.PrefillDecode(f("alpha"), f("beta"), f("gamma"), f("avg_in_tokens"),
-                             f("avg_out_tokens"), f("max_num_tokens"))
+    model = ip.PrefillDecode(
+        f("alpha"),
+        f("beta"),
+        f("gamma"),
+        f("avg_in_tokens"),
+        f("avg_out_tokens"),
+        f("max_num_tokens"),
+    )
     return ip.Replica(model, max_batch=int(f("max_batch_size")), max_queue=int(f("max_queue_size")))
 
 
 def test_golden_sizing(backend, reference_dir):
-    """sz_* columns: per-target rates to 1e-4 where the reference converged; infeasible for
-    the same target; N = 1 cases (the reference's artefacts) get the correct answer."""
+    """The reference analyzer's sizing outputs (sz_* columns) are matched.
+
+    Per-target rates to 1e-4 where the reference converged; infeasible for the same target;
+    N = 1 cases (the reference's artefacts) get the correct answer.
+    """
     checked = 0
     for row in _golden(reference_dir):
         ttft, itl, tps = (float(row[k]) for k in ("target_ttft_ms", "target_itl_ms", "target_tps"))
@@ -107,8 +133,10 @@ def test_golden_sizing(backend, reference_dir):
             assert res.feasible == (itl >= flat_itl)
             continue
         if status.startswith("err_"):
-            which = {"err_ttft_below_region": ip.Status.INFEASIBLE_TTFT,
-                     "err_itl_below_region": ip.Status.INFEASIBLE_ITL}[status]
+            which = {
+                "err_ttft_below_region": ip.Status.INFEASIBLE_TTFT,
+                "err_itl_below_region": ip.Status.INFEASIBLE_ITL,
+            }[status]
             assert r.size(ttft_ms=ttft or None, itl_ms=itl or None).status == which
             continue
         for target, col in (("ttft_ms", "sz_rate_ttft_rps"), ("itl_ms", "sz_rate_itl_rps")):
@@ -116,8 +144,11 @@ def test_golden_sizing(backend, reference_dir):
             res = r.size(**({target: value} if value else {}))
             assert res.rate == pytest.approx(float(row[col]), rel=1e-4), (row["case_id"], target)
         both = r.size(ttft_ms=ttft or None, itl_ms=itl or None, tps=tps or None)
-        want = min(float(row["sz_rate_ttft_rps"]), float(row["sz_rate_itl_rps"]),
-                   float(row["sz_rate_tps_rps"]))
+        want = min(
+            float(row["sz_rate_ttft_rps"]),
+            float(row["sz_rate_itl_rps"]),
+            float(row["sz_rate_tps_rps"]),
+        )
         assert both.rate == pytest.approx(want, rel=1e-4), row["case_id"]
         assert both.throughput == pytest.approx(float(row["sz_throughput_rps"]), rel=1e-4)
         checked += 1
@@ -136,8 +167,11 @@ def test_tps_target_leaves_headroom():
 def test_infeasible_reports_the_target():
     r = ip.Replica(ip.PrefillDecode(12, 0.05, 0.0005, 128, 512), max_batch=48, max_queue=128)
     res = r.size(ttft_ms=1, itl_ms=1)
-    assert not res.feasible and res.rate == 0.0 and res.metrics is None
-    assert res.status == ip.Status.INFEASIBLE_TTFT and "ttft_ms" in res.reason
+    assert not res.feasible
+    assert res.rate == 0.0
+    assert res.metrics is None
+    assert res.status == ip.Status.INFEASIBLE_TTFT
+    assert "ttft_ms" in res.reason
     assert r.size(itl_ms=1).status == ip.Status.INFEASIBLE_ITL
     assert r.size(ttft_percentile=(0.99, 1.0)).status == ip.Status.INFEASIBLE_TTFT_PERCENTILE
 
@@ -151,7 +185,7 @@ def _erlang_c(servers: int, a: float) -> float:
 
 @pytest.mark.parametrize("servers", [1, 4, 32])
 def test_wait_quantile_against_erlang_c(backend, servers):
-    """beta = 0 makes the replica M/M/c: P(W > t) = C(c, a) exp(-(c mu - lam) t)."""
+    """With beta = 0 the replica is M/M/c: P(W > t) = C(c, a) exp(-(c mu - lam) t)."""
     tau = 80.0
     r = ip.Replica(ip.DecodeOnly(alpha=tau, beta=0.0, out_tokens=1), max_batch=servers)
     mu = 1000 / tau
@@ -190,8 +224,16 @@ def test_optimal_concurrency_brute_force(backend):
     assert res.peak_throughput == pytest.approx(peak, rel=1e-12)
     want = next(n for n, x in enumerate(thr, 1) if x >= 0.98 * peak)
     assert res.max_batch == want
-    batch = ip.optimal_concurrency_many(kind=0, alpha=19, beta=1, out_tokens=256, max_batch=40,
-                                        max_queue=100, itl_ms=35, tolerance=0.02)
+    batch = ip.optimal_concurrency_many(
+        kind=0,
+        alpha=19,
+        beta=1,
+        out_tokens=256,
+        max_batch=40,
+        max_queue=100,
+        itl_ms=35,
+        tolerance=0.02,
+    )
     assert batch["max_batch"][0] == want
 
 
@@ -210,7 +252,8 @@ def test_size_many_matches_scalar(backend):
                  ip.PrefillDecode(kw["alpha"], kw["beta"], kw["gamma"], kw["in_tokens"],
                                   kw["out_tokens"]))  # fmt: skip
         res = ip.Replica(model, int(kw["max_batch"]), kw["max_queue"]).size(
-            itl_ms=itl[i], ttft_percentile=(0.9, 5000.0))
+            itl_ms=itl[i], ttft_percentile=(0.9, 5000.0)
+        )
         assert out["status"][i] == res.status
         if res.feasible:
             assert out["rate"][i] == res.rate
@@ -220,19 +263,37 @@ def test_size_many_matches_scalar(backend):
 
 
 def test_size_many_bad_rows_get_a_status(backend):
-    out = ip.size_many(kind=0, alpha=19, beta=1, out_tokens=1024, max_batch=[48, 48, 48, 0],
-                       max_queue=152, itl_ms=[50, -1, 50, 50], max_block=[0, 0, 2.0, 0])
-    assert out["status"].tolist() == [0, ip.Status.BAD_TARGET_ITL, ip.Status.BAD_MAX_BLOCK,
-                                      ip.Status.BAD_MAX_BATCH]
-    assert np.isnan(out["rate"][1:]).all() and out["rate"][0] > 0
+    out = ip.size_many(
+        kind=0,
+        alpha=19,
+        beta=1,
+        out_tokens=1024,
+        max_batch=[48, 48, 48, 0],
+        max_queue=152,
+        itl_ms=[50, -1, 50, 50],
+        max_block=[0, 0, 2.0, 0],
+    )
+    assert out["status"].tolist() == [
+        0,
+        ip.Status.BAD_TARGET_ITL,
+        ip.Status.BAD_MAX_BLOCK,
+        ip.Status.BAD_MAX_BATCH,
+    ]
+    assert np.isnan(out["rate"][1:]).all()
+    assert out["rate"][0] > 0
 
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"itl_ms": -1}, "itl_ms"), ({"ttft_ms": math.nan}, "ttft_ms"), ({"wait_ms": "x"}, "wait_ms"),
-     ({"ttft_percentile": (1.5, 100)}, "ttft_percentile"),
-     ({"wait_percentile": 0.9}, "wait_percentile"), ({"max_block": 1.0}, "max_block"),
-     ({"tps": math.inf}, "tps")],
+    [
+        ({"itl_ms": -1}, "itl_ms"),
+        ({"ttft_ms": math.nan}, "ttft_ms"),
+        ({"wait_ms": "x"}, "wait_ms"),
+        ({"ttft_percentile": (1.5, 100)}, "ttft_percentile"),
+        ({"wait_percentile": 0.9}, "wait_percentile"),
+        ({"max_block": 1.0}, "max_block"),
+        ({"tps": math.inf}, "tps"),
+    ],
 )
 def test_scalar_bad_targets_raise(kwargs, field):
     r = ip.Replica(ip.DecodeOnly(19, 1, 1024), max_batch=48)
@@ -275,8 +336,10 @@ def test_numba_sizing_is_bitwise_identical_to_cpp():
 
 
 def test_batch_calls_take_and_return_dataframes():
-    """Columns from a DataFrame (keywords override them), a DataFrame back with the same index;
-    percentile targets as data columns."""
+    """Columns from a DataFrame (keywords override them), a DataFrame back with the same index.
+
+    Percentile targets as data columns.
+    """
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(
         {"kind": ["decode_only", "prefill_decode"], "alpha": [19.0, 12.0], "beta": [1.0, 0.05],
@@ -286,10 +349,12 @@ def test_batch_calls_take_and_return_dataframes():
         index=["seed", "golden"],
     )  # fmt: skip
     out = ip.size_many(df)
-    assert isinstance(out, pd.DataFrame) and list(out.index) == ["seed", "golden"]
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.index) == ["seed", "golden"]
     seed = ip.Replica(ip.DecodeOnly(19, 1, 1024), 48, 152).size(itl_ms=50)
     golden = ip.Replica(ip.PrefillDecode(12, 0.05, 0.0005, 128, 512), 48, 128).size(
-        itl_ms=20, wait_percentile=(0.9, 50.0))
+        itl_ms=20, wait_percentile=(0.9, 50.0)
+    )
     assert out.loc["seed", "rate"] == seed.rate
     assert out.loc["golden", "rate"] == golden.rate
     faster = ip.size_many(df, itl_ms=60.0)  # a keyword column overrides the data's

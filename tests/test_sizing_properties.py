@@ -1,5 +1,6 @@
-"""Property tests of sizing (docs/model.md 3 and 3.1) on random replicas: both kinds, every
-target kind, every admission rule, queues 0..inf, batches 1..1e4.
+"""Property tests of sizing (docs/model.md 3 and 3.1) on random replicas.
+
+Both kinds, every target kind, every admission rule, queues 0..inf, batches 1..1e4.
 
 For every row a backend calls OK, checked from the outside (tests/_sizing_check.py): every
 target holds at the rate and on a grid of rates below it, one fails just above it unless the
@@ -79,8 +80,10 @@ def cases(draw):
 
 
 def _small(batch, queue, targets):
-    """Rows the NumPy reference can take in a test's time: it sums the waiting time's law
-    one queue slot at a time and bisects to 1e-13."""
+    """Rows the NumPy reference can take in a test's time.
+
+    It sums the waiting time's law one queue slot at a time and bisects to 1e-13.
+    """
     pct = "ttft_percentile" in targets or "wait_percentile" in targets
     return batch <= 300 and not (pct and math.isfinite(queue) and queue > 2000)
 
@@ -101,7 +104,8 @@ def test_sized_rates_are_certified_tight_and_agree(case):
             if res.status == ip.Status.OK:
                 check_sized(r, res, targets, admission, grid=12)
             else:
-                assert res.rate == 0.0 and res.metrics is None
+                assert res.rate == 0.0
+                assert res.metrics is None
         finally:
             dispatch.use(None)
     statuses = {name: res.status for name, res in results.items()}

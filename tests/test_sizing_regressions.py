@@ -1,7 +1,9 @@
-"""Regression tests for the sizing search (issue 15, items 1, 3 and 7): each case that came
-back wrong, hung or mis-named its target, on every backend. What a sized rate must satisfy
-is checked from the outside by tests/_sizing_check.py (every target holds on [0, rate], one
-fails just above it and it is the binding one)."""
+"""Regression tests for the sizing search (issue 15, items 1, 3 and 7).
+
+Each case that came back wrong, hung or mis-named its target, on every backend. What a sized
+rate must satisfy is checked from the outside by tests/_sizing_check.py (every target holds
+on [0, rate], one fails just above it and it is the binding one).
+"""
 
 from __future__ import annotations
 
@@ -24,11 +26,12 @@ ITEM1 = [
 ]
 
 
-@pytest.mark.parametrize("model,n,q,itl,ttft,answer", ITEM1)
+@pytest.mark.parametrize(("model", "n", "q", "itl", "ttft", "answer"), ITEM1)
 def test_itl_and_ttft_together_are_not_rate_zero(backend, model, n, q, itl, ttft, answer):
     r = ip.Replica(model, n, q)
     both = r.size(itl_ms=itl, ttft_ms=ttft)
-    assert both.status == ip.Status.OK and both.feasible
+    assert both.status == ip.Status.OK
+    assert both.feasible
     assert both.rate == pytest.approx(answer, abs=1e-6)
     # Both metrics rise with the rate here (one chunk at every batch): the answer is the
     # smaller of the two single-target answers, and ITL binds.
@@ -62,7 +65,8 @@ def test_percentile_with_unbounded_queue(backend):
     target = {"ttft_percentile": (0.9, 5000)}
     unbounded = ip.Replica(model, max_batch=48).size(**target)
     bounded = ip.Replica(model, max_batch=48, max_queue=10**6).size(**target)
-    assert unbounded.status == ip.Status.OK and unbounded.binding == "ttft_percentile"
+    assert unbounded.status == ip.Status.OK
+    assert unbounded.binding == "ttft_percentile"
     assert unbounded.rate == pytest.approx(0.6248, abs=1e-4)
     assert unbounded.rate == pytest.approx(bounded.rate, rel=1e-9)
     check_sized(ip.Replica(model, max_batch=48), unbounded, target)
@@ -83,7 +87,7 @@ BINDING_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("model,n,q,targets,binding", BINDING_CASES)
+@pytest.mark.parametrize(("model", "n", "q", "targets", "binding"), BINDING_CASES)
 def test_binding_is_the_target_that_fails_just_above(backend, model, n, q, targets, binding):
     r = ip.Replica(model, n, q)
     res = r.size(**targets)
@@ -100,11 +104,15 @@ FALLING = ip.PrefillDecode(alpha=10, beta=0.01, gamma=0, in_tokens=8192, out_tok
 
 
 def test_falling_itl_follows_from_the_read_off(backend):
-    """ITL rises and falls with the load (docs/model.md 3.1): the read-off takes the prefill
-    of c(round(B)) chunks from the service time, and c grows with the batch."""
+    """ITL rises and falls with the load (docs/model.md 3.1).
+
+    The read-off takes the prefill of c(round(B)) chunks from the service time, and c grows
+    with the batch.
+    """
     r = ip.Replica(FALLING, 512, 0)
     itl = [r.analyze(x).itl_ms for x in (0.01, 1, 10)]
-    assert itl[1] > 1.5 * itl[0] and itl[2] < 0.7 * itl[1]
+    assert itl[1] > 1.5 * itl[0]
+    assert itl[2] < 0.7 * itl[1]
     # The same numbers from the model's definitions (the NumPy reference).
     for x, v in zip((0.01, 1, 10), itl, strict=True):
         ref = reference.analyze(FALLING.params(), 512, 0.0, x)[1]
@@ -113,14 +121,18 @@ def test_falling_itl_follows_from_the_read_off(backend):
     # rate is the first crossing: every rate below it meets the target.
     target = {"itl_ms": 0.5 * (itl[0] + itl[1])}
     res = r.size(**target)
-    assert res.status == ip.Status.OK and res.rate < 1
+    assert res.status == ip.Status.OK
+    assert res.rate < 1
     assert r.analyze(10).itl_ms < target["itl_ms"]
     check_sized(r, res, target)
 
 
 def test_itl_that_falls_within_one_piece():
-    """Fewer output tokens than prefill chunks' weight: with one chunk at every batch the
-    ITL still falls near saturation; the cap meets the target but a hump below does not."""
+    """Fewer output tokens than prefill chunks' weight.
+
+    With one chunk at every batch the ITL still falls near saturation; the cap meets the
+    target but a hump below does not.
+    """
     model = ip.PrefillDecode(alpha=2.3069425025940142, beta=0.03941179538483327,
                              gamma=0.0004954397598165878, in_tokens=320.93889438434826,
                              out_tokens=0.5)  # fmt: skip
@@ -142,9 +154,11 @@ def test_itl_that_falls_within_one_piece():
 
 
 def test_huge_batch_and_queue_return_promptly(backend):
-    """Batch 64,669 with 6.6e10 queue slots: every row returns within the work bound. (The
-    NumPy reference sums the waiting time's law term by term, one per queue slot: it takes
-    the ITL rows only.)"""
+    """Batch 64,669 with 6.6e10 queue slots: every row returns within the work bound.
+
+    (The NumPy reference sums the waiting time's law term by term, one per queue slot: it
+    takes the ITL rows only.)
+    """
     model = ip.DecodeOnly(1, 0.001, 2)
     pct = {} if backend == "numpy" else {"wait_percentile": (0.9, 1e6)}
     t0 = time.perf_counter()
@@ -168,7 +182,8 @@ def test_huge_batch_and_queue_return_promptly(backend):
 def test_percentile_target_of_1e308_ms(backend, queue):
     r = ip.Replica(ip.DecodeOnly(alpha=1, beta=0.025, out_tokens=2), 48, queue)
     res = r.size(ttft_percentile=(0.9, 1e308))
-    assert res.status == ip.Status.OK and res.binding is None
+    assert res.status == ip.Status.OK
+    assert res.binding is None
     assert res.rate == pytest.approx(0.999 * r.max_rate, rel=1e-12)
     assert res.rate == pytest.approx(10898.18, abs=0.01)
 
@@ -177,11 +192,15 @@ def test_denormal_out_tokens_is_a_named_status(backend):
     try:
         r = ip.Replica(ip.DecodeOnly(alpha=1, beta=0.025, out_tokens=5e-324), 48, 10)
     except ValueError as err:  # refused up front: names the parameter
-        assert "out_tokens" in str(err) or "service" in str(err)
+        refused = str(err)
+    else:
+        refused = None
+    if refused is not None:
+        assert "out_tokens" in refused or "service" in refused
         return
     res = r.size()
     assert res.status in (ip.Status.BAD_SERVICE_TIME, ip.Status.BAD_OUT_TOKENS)
-    assert not res.feasible and "service time" in res.reason or "out_tokens" in res.reason
+    assert (not res.feasible and "service time" in res.reason) or "out_tokens" in res.reason
     assert r.size(itl_ms=50).status != ip.Status.OK
 
 
@@ -189,16 +208,19 @@ def test_denormal_wait_target_is_infeasible(backend):
     r = ip.Replica(ip.DecodeOnly(19, 1, 1024), 48, 152)
     for admission in (None, "iteration"):
         res = r.size(wait_ms=5e-324, admission=admission)
-        assert res.status == ip.Status.INFEASIBLE_WAIT and res.rate == 0.0
+        assert res.status == ip.Status.INFEASIBLE_WAIT
+        assert res.rate == 0.0
         assert res.binding == "wait_ms"
     # the smallest normal double is a target like any other
     assert r.size(wait_ms=2.2250738585072014e-308).status == ip.Status.OK
 
 
 def test_sized_throughput_never_exceeds_max_rate(backend):
-    """max_rate is mu(N), the rate of a full replica; PrefillDecode's mu is not monotone
-    (mu(b) > mu(N) for some b < N here), yet a sized rate stays below 0.999 mu(N), so its
-    throughput does too (docs/model.md 3.1)."""
+    """max_rate is mu(N), the rate of a full replica.
+
+    PrefillDecode's mu is not monotone (mu(b) > mu(N) for some b < N here), yet a sized rate
+    stays below 0.999 mu(N), so its throughput does too (docs/model.md 3.1).
+    """
     model = ip.PrefillDecode(alpha=10, beta=0.01, gamma=1e-4, in_tokens=8192, out_tokens=4,
                              max_num_tokens=512)  # fmt: skip
     tau, _ = reference.service_times(*model.params(), 64)
@@ -235,7 +257,8 @@ def test_rate_zero_is_never_ok(backend):
 
 
 def test_not_certified_is_in_every_status_table():
-    assert ip.Status.NOT_CERTIFIED == 9 and not ip.Status.NOT_CERTIFIED.is_error
+    assert ip.Status.NOT_CERTIFIED == 9
+    assert not ip.Status.NOT_CERTIFIED.is_error
     assert "certify" in ip.status_message(9)
     from inferplan import capi
 

@@ -26,22 +26,22 @@ def assert_same_rows(frame, cols):
 
 
 def test_rows_equal_direct_batch_calls(tmp_path):
-    res = inferplan.sweep(spec(), tmp_path / "out", progress=False)
+    res = inferplan.run_sweep(spec(), tmp_path / "out", progress=False)
     assert res.total_rows == 2 * 3 * 8 * 17
     assert res.num_chunks == math.ceil(res.total_rows / 97)
     assert_same_rows(inferplan.read_sweep(tmp_path / "out"), expected())
 
 
 def test_chunking_does_not_change_the_rows(tmp_path):
-    inferplan.sweep(spec(chunk_rows=5000), tmp_path / "one", progress=False)
-    inferplan.sweep(spec(chunk_rows=13), tmp_path / "many", progress=False)
+    inferplan.run_sweep(spec(chunk_rows=5000), tmp_path / "one", progress=False)
+    inferplan.run_sweep(spec(chunk_rows=13), tmp_path / "many", progress=False)
     a = inferplan.read_sweep(tmp_path / "one")
     b = inferplan.read_sweep(tmp_path / "many")
     assert a.equals(b)
 
 
 def test_lazy_dataset_and_column_selection(tmp_path):
-    inferplan.sweep(spec(), tmp_path, progress=False)
+    inferplan.run_sweep(spec(), tmp_path, progress=False)
     dataset = inferplan.read_sweep(tmp_path, lazy=True)
     assert dataset.count_rows() == 816
     table = dataset.to_table(columns=["row", "itl_ms"])
@@ -51,31 +51,33 @@ def test_lazy_dataset_and_column_selection(tmp_path):
 
 
 def test_rerun_is_a_noop_and_a_deleted_part_is_recomputed(tmp_path):
-    first = inferplan.sweep(spec(), tmp_path, progress=False)
+    first = inferplan.run_sweep(spec(), tmp_path, progress=False)
     files = sorted(tmp_path.iterdir())
     stamps = [p.stat().st_mtime_ns for p in files]
-    again = inferplan.sweep(spec(), tmp_path, progress=False)
+    again = inferplan.run_sweep(spec(), tmp_path, progress=False)
     assert again.computed_chunks == 0
     assert sorted(tmp_path.iterdir()) == files
     assert [p.stat().st_mtime_ns for p in files] == stamps
     parts = [p for p in files if p.name.startswith("part-")]
     parts[3].unlink()
     (tmp_path / ".part-000005.parquet.tmp-1-dead").write_bytes(b"half a file")
-    fixed = inferplan.sweep(spec(), tmp_path, progress=False)
-    assert fixed.computed_chunks == 1 and fixed.computed_rows == 97
+    fixed = inferplan.run_sweep(spec(), tmp_path, progress=False)
+    assert fixed.computed_chunks == 1
+    assert fixed.computed_rows == 97
     assert not list(tmp_path.glob(".*tmp*"))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["done_chunks"] == list(range(first.num_chunks))
+    assert manifest["complete"]
+    assert manifest["done_chunks"] == list(range(first.num_chunks))
     assert_same_rows(inferplan.read_sweep(tmp_path), expected())
 
 
 def test_different_spec_in_the_same_directory(tmp_path):
-    inferplan.sweep(spec(), tmp_path, progress=False)
+    inferplan.run_sweep(spec(), tmp_path, progress=False)
     other = spec()
     other["fixed"]["out_tokens"] = 64
     with pytest.raises(SweepDirectoryError, match="different sweep"):
-        inferplan.sweep(other, tmp_path, progress=False)
-    res = inferplan.sweep(other, tmp_path, progress=False, overwrite=True)
+        inferplan.run_sweep(other, tmp_path, progress=False)
+    res = inferplan.run_sweep(other, tmp_path, progress=False, overwrite=True)
     assert res.computed_chunks == res.num_chunks
     assert (inferplan.read_sweep(tmp_path)["rate"] > 0).all()
 
@@ -90,7 +92,7 @@ def test_equal_grids_written_differently_share_a_hash():
 
 
 def test_incomplete_sweep_is_not_read_silently(tmp_path):
-    inferplan.sweep(spec(), tmp_path, progress=False)
+    inferplan.run_sweep(spec(), tmp_path, progress=False)
     (tmp_path / "part-000002.parquet").unlink()
     with pytest.raises(ValueError, match="incomplete"):
         inferplan.read_sweep(tmp_path)
@@ -106,7 +108,8 @@ def test_integer_log_axis_rounds_and_drops_repeats():
     )
     values = s.factors[0].values["max_batch"]
     assert values.dtype == np.int64
-    assert values[0] == 1 and values[-1] == 256
+    assert values[0] == 1
+    assert values[-1] == 256
     assert np.all(np.diff(values) > 0)
 
 
@@ -160,7 +163,7 @@ def test_bad_specs_fail_before_any_work_naming_the_key(tmp_path, change, key):
     bad["fixed"].update(change.get("fixed", {}))
     out = tmp_path / "out"
     with pytest.raises(SpecError) as info:
-        inferplan.sweep(bad, out, progress=False)
+        inferplan.run_sweep(bad, out, progress=False)
     assert key in str(info.value)
     assert not out.exists()
 
@@ -190,7 +193,7 @@ def test_summary_ranks_by_cost_energy_or_rate(tmp_path, capsys):
     s["fixed"].update(cost_per_hour=2.0, idle_w=60, mid_w=180, mid_util=0.5, full_w=240)
     s["columns"] = None
     del s["columns"]
-    inferplan.sweep(s, tmp_path / "cost", progress=False)
+    inferplan.run_sweep(s, tmp_path / "cost", progress=False)
     frame = inferplan.read_sweep(tmp_path / "cost")
     ok = frame[frame["status"] == 0]
     best = summarize(tmp_path / "cost")
@@ -199,13 +202,14 @@ def test_summary_ranks_by_cost_energy_or_rate(tmp_path, capsys):
         assert row["cost_per_million_tokens"] == ok[ok.model == model].cost_per_million_tokens.min()
     energy = summarize(tmp_path / "cost", objective="energy_per_token_mj", top=3, by="max_batch")
     assert len(energy) == 3 * 8
-    inferplan.sweep(spec(), tmp_path / "plain", progress=False)
+    inferplan.run_sweep(spec(), tmp_path / "plain", progress=False)
     by_rate = summarize(tmp_path / "plain")
     plain = inferplan.read_sweep(tmp_path / "plain")
     assert by_rate["throughput"].max() == plain[plain.status == 0].throughput.max()
     assert main(["sweep-summary", str(tmp_path / "cost"), "--top", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "cost_per_million_tokens" in printed and "small" in printed
+    assert "cost_per_million_tokens" in printed
+    assert "small" in printed
 
 
 SIZE_SPEC = {
@@ -238,7 +242,7 @@ def _size_grid():
 @pytest.mark.parametrize("operation", ["size", "optimal_concurrency"])
 def test_size_and_optimal_concurrency_equal_direct_calls(tmp_path, operation):
     s = dict(SIZE_SPEC, operation=operation)
-    inferplan.sweep(s, tmp_path, progress=False)
+    inferplan.run_sweep(s, tmp_path, progress=False)
     frame = inferplan.read_sweep(tmp_path)
     g = _size_grid()
     fn = getattr(inferplan, f"{operation}_many")
@@ -269,12 +273,13 @@ def test_size_and_optimal_concurrency_equal_direct_calls(tmp_path, operation):
     assert frame["binding"][~ok].isna().all()
     assert set(frame["binding"].dropna()) >= {"ttft_percentile", "tps"}
     best = summarize(tmp_path, by="max_batch")
-    assert len(best) == 8 and (best["status"] == 0).all()
+    assert len(best) == 8
+    assert (best["status"] == 0).all()
 
 
 def test_size_sweep_with_admission_equals_direct_calls(tmp_path):
     s = dict(SIZE_SPEC, admission="iteration")
-    inferplan.sweep(s, tmp_path, progress=False)
+    inferplan.run_sweep(s, tmp_path, progress=False)
     frame = inferplan.read_sweep(tmp_path)
     g = _size_grid()
     direct = inferplan.size_many(
@@ -295,7 +300,7 @@ def test_size_sweep_with_admission_equals_direct_calls(tmp_path):
 
 def test_analyze_sweep_with_admission(tmp_path):
     s = {**spec(), "admission": "immediate"}
-    inferplan.sweep(s, tmp_path, progress=False)
+    inferplan.run_sweep(s, tmp_path, progress=False)
     frame = inferplan.read_sweep(tmp_path)
     cols = expected()
     assert len(frame) == len(cols["row"])
@@ -314,7 +319,9 @@ def test_analyze_sweep_with_admission(tmp_path):
 
 def test_size_spec_validation():
     s = load_spec(SIZE_SPEC)
-    assert "rate" in s.columns and "binding" in s.columns and "target_itl_ms" in s.columns
+    assert "rate" in s.columns
+    assert "binding" in s.columns
+    assert "target_itl_ms" in s.columns
     for change, key in [
         ({"rate": [1.0]}, "axes.rate"),
         ({"ttft_pq": [0, 1.5], "ttft_p_ms": [0, 1]}, "axes.ttft_pq[1]"),
@@ -331,7 +338,7 @@ def test_python_dict_spec_with_numpy_values(tmp_path):
         "fixed": {"kind": 0, "alpha": np.float64(10), "beta": 1, "out_tokens": 100},
         "axes": {"rate": rates, "max_batch": (8, np.int64(16))},
     }
-    inferplan.sweep(s, tmp_path, progress=False)
+    inferplan.run_sweep(s, tmp_path, progress=False)
     frame = inferplan.read_sweep(tmp_path)
     np.testing.assert_array_equal(frame["rate"], np.repeat(rates, 2))
     manifest = json.loads((tmp_path / "manifest.json").read_text())

@@ -45,23 +45,24 @@ def parts(path: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("workers_write", [True, False, None], ids=["workers", "client", "auto"])
 def test_cluster_matches_in_process(tmp_path, client, workers_write):
-    local = inferplan.sweep(spec(), tmp_path / "local", progress=False)
-    res = inferplan.sweep(
+    local = inferplan.run_sweep(spec(), tmp_path / "local", progress=False)
+    res = inferplan.run_sweep(
         spec(), tmp_path / "dask", client=client, workers_write=workers_write, progress=False
     )
     assert res.computed_chunks == local.num_chunks
     assert len(client.nthreads()) == 2
     a, b = parts(tmp_path / "local"), parts(tmp_path / "dask")
-    assert list(a) == list(b) and len(a) == local.num_chunks
+    assert list(a) == list(b)
+    assert len(a) == local.num_chunks
     assert a == b  # byte for byte
     assert inferplan.read_sweep(tmp_path / "local").equals(inferplan.read_sweep(tmp_path / "dask"))
 
 
 def test_cluster_resumes_a_partial_directory(tmp_path, client):
-    inferplan.sweep(spec(), tmp_path, progress=False)
+    inferplan.run_sweep(spec(), tmp_path, progress=False)
     for name in ("part-000001.parquet", "part-000006.parquet"):
         (tmp_path / name).unlink()
-    res = inferplan.sweep(spec(), tmp_path, client=client, progress=False)
+    res = inferplan.run_sweep(spec(), tmp_path, client=client, progress=False)
     assert res.computed_chunks == 2
     assert len(inferplan.read_sweep(tmp_path)) == 816
 
@@ -72,7 +73,7 @@ def test_cli_scheduler_address(tmp_path, client):
     from inferplan.cli import main
 
     (tmp_path / "spec.json").write_text(json.dumps(spec()))
-    inferplan.sweep(spec(), tmp_path / "local", progress=False)
+    inferplan.run_sweep(spec(), tmp_path / "local", progress=False)
     argv = ["sweep", str(tmp_path / "spec.json"), "--out", str(tmp_path / "dask"), "-q"]
     assert main([*argv, "--scheduler", client.scheduler.address, "--client-writes"]) == 0
     assert parts(tmp_path / "local") == parts(tmp_path / "dask")

@@ -1,6 +1,9 @@
-"""Hostile specs and options through ``inferplan sweep`` (real subprocesses) and
+"""Hostile sweep specs and options give one-line errors and write nothing.
+
+Hostile specs and options through ``inferplan sweep`` (real subprocesses) and
 ``inferplan.sweep``: one-line errors naming the file, key and line, and nothing written
-before every input has been checked."""
+before every input has been checked.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def test_duplicate_keys_are_refused(inferplan_cli, one_line_error, tmp_path):
     line = one_line_error(sweep(inferplan_cli, dup, "--out", tmp_path / "o"), "spec.yaml")
     assert "line 5: duplicate key 'max_batch' (first given on line 4)" in line
     dup = spec(tmp_path, '{"operation": "size", "operation": "analyze"}', "dup.json")
-    with pytest.raises(SpecError, match="dup.json: duplicate key 'operation'"):
+    with pytest.raises(SpecError, match=r"dup\.json: duplicate key 'operation'"):
         read_spec_file(dup)
 
 
@@ -63,14 +66,14 @@ def test_an_axis_too_long_to_hold_is_refused_at_once(inferplan_cli, one_line_err
     p = sweep(inferplan_cli, spec(tmp_path, big), "--out", tmp_path / "o")
     assert time.perf_counter() - t0 < 30  # not 74.5 GiB of linspace
     one_line_error(p, "axes.itl_ms", "1e+10 values", f"{MAX_AXIS_VALUES:,}")
-    with pytest.raises(SpecError, match="axes.rate"):
+    with pytest.raises(SpecError, match=r"axes\.rate"):
         load_spec({"operation": "analyze", "fixed": {"kind": 0, "alpha": 1, "beta": 1,
                    "out_tokens": 1, "max_batch": 1},
                    "axes": {"rate": {"start": 0, "stop": 1e10, "step": 1e-3}}})  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "given, missing", [("ttft_pq: 0.9", "ttft_p_ms"), ("wait_p_ms: 300", "wait_pq")]
+    ("given", "missing"), [("ttft_pq: 0.9", "ttft_p_ms"), ("wait_p_ms: 300", "wait_pq")]
 )
 def test_a_percentile_needs_both_halves(inferplan_cli, one_line_error, tmp_path, given, missing):
     text = GOOD.replace("itl_ms: 50}", given + "}")
@@ -98,15 +101,16 @@ def test_options_are_checked_before_anything_is_written(inferplan_cli, one_line_
         assert not out.exists(), args  # no manifest.json, no directory
     # the Python API too
     with pytest.raises(ValueError, match="threads must be >= 1"):
-        inferplan.sweep(good, out, threads=0)
+        inferplan.run_sweep(good, out, threads=0)
     with pytest.raises(ValueError, match="compression"):
-        inferplan.sweep(good, out, compression="zip")
+        inferplan.run_sweep(good, out, compression="zip")
     assert not out.exists()
     # and a good run writes the rows
     p = sweep(inferplan_cli, good, "--out", out, "--threads", 1)
     assert p.returncode == 0, p.stderr
     frame = inferplan.read_sweep(out)
-    assert len(frame) == 3 and (frame["status"] == 0).all()
+    assert len(frame) == 3
+    assert (frame["status"] == 0).all()
 
 
 def test_token_counts_beyond_2_53_and_partial_summary_hint(tmp_path):
@@ -115,7 +119,7 @@ def test_token_counts_beyond_2_53_and_partial_summary_hint(tmp_path):
                    "fixed": {"kind": 1, "alpha": 1, "beta": 1, "in_tokens": 1e20,
                              "out_tokens": 8, "max_batch": 4}})  # fmt: skip
     out = tmp_path / "o"
-    inferplan.sweep(spec(tmp_path, GOOD), out, chunk_rows=1, progress=False)
+    inferplan.run_sweep(spec(tmp_path, GOOD), out, chunk_rows=1, progress=False)
     next(out.glob("part-*.parquet")).unlink()
     from inferplan.sweep import summarize
 

@@ -55,16 +55,17 @@ def test_kill_and_resume(tmp_path):
         "1",
         "-q",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    try:
-        while len(list(out.glob("part-*.parquet"))) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no part file written within 60 s"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
+    # the with block closes the pipes (and waits) however the test leaves it
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 60
+        try:
+            while len(list(out.glob("part-*.parquet"))) < 2:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no part file written within 60 s"
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait()
     assert proc.returncode == -signal.SIGKILL
     num_chunks = 50
     written = len(list(out.glob("part-*.parquet")))

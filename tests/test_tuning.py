@@ -53,15 +53,19 @@ def test_converges_to_the_parameters_that_made_the_data():
     p, sd = tuner.params, tuner.sd
     assert p["alpha"] == pytest.approx(5.0, rel=0.05)
     assert p["beta"] == pytest.approx(0.3, rel=0.02)
-    assert sd["alpha"] < sd0["alpha"] / 10 and sd["beta"] < sd0["beta"] / 10
+    assert sd["alpha"] < sd0["alpha"] / 10
+    assert sd["beta"] < sd0["beta"] / 10
     # the truth lies within 3 standard deviations
     assert abs(p["alpha"] - 5.0) < 3 * sd["alpha"] + 0.05
     assert tuner.predict_itl(64) == pytest.approx(5.0 + 0.3 * 64, rel=0.01)
 
 
 def test_outliers_are_gated_and_idle_windows_skipped():
-    """A fifth of the points are stalls 5-20x too slow: the robust filter stays within a few
-    per cent; the same filter without gating or Huber weights is pulled far off."""
+    """A fifth of the points are stalls 5-20x too slow.
+
+    The robust filter stays within a few per cent; the same filter without gating or Huber
+    weights is pulled far off.
+    """
     rng = np.random.default_rng(5)
     windows = _synthetic_windows(5.0, 0.3, 40, rng, outliers=0.2, idle_every=4)
     robust = Tuner(ip.DecodeOnly(10.0, 0.6, 100))
@@ -70,18 +74,24 @@ def test_outliers_are_gated_and_idle_windows_skipped():
     plain.update_many(windows)
     assert robust.params["beta"] == pytest.approx(0.3, rel=0.05)
     assert abs(plain.params["beta"] / 0.3 - 1) > 0.5
-    assert sum(s.rejected for s in steps) > 0 and sum(s.downweighted for s in steps) > 0
+    assert sum(s.rejected for s in steps) > 0
+    assert sum(s.downweighted for s in steps) > 0
     idle = [s for s in steps if s.status == "idle"]
-    assert len(idle) == 10 and all(s.used == 0 for s in idle)
+    assert len(idle) == 10
+    assert all(s.used == 0 for s in idle)
     # an idle window changes nothing
     before = (robust.params, robust.covariance)
     assert robust.update({"points": [[0, 0]]}).status == "idle"
-    assert robust.params == before[0] and np.array_equal(robust.covariance, before[1])
+    assert robust.params == before[0]
+    assert np.array_equal(robust.covariance, before[1])
 
 
 def test_prefill_decode_parameters_from_varied_requests():
-    """PrefillDecode: the ITL read-off of docs/model.md 2.2 at windows of different request
-    sizes separates alpha, beta and gamma."""
+    """The tuner separates a PrefillDecode model's alpha, beta and gamma.
+
+    The ITL read-off of docs/model.md 2.2 at windows of different request sizes separates
+    alpha, beta and gamma.
+    """
     rng = np.random.default_rng(11)
     truth = ip.PrefillDecode(8.0, 0.04, 4e-4, 512, 256)
     tuner = Tuner(ip.PrefillDecode(16.0, 0.08, 8e-4, 512, 256))
@@ -96,7 +106,8 @@ def test_prefill_decode_parameters_from_varied_requests():
     assert p["beta"] == pytest.approx(0.04, rel=0.1)
     assert p["gamma"] == pytest.approx(4e-4, rel=0.1)
     model = tuner.model(in_tokens=1024, out_tokens=512)
-    assert isinstance(model, ip.PrefillDecode) and model.in_tokens == 1024
+    assert isinstance(model, ip.PrefillDecode)
+    assert model.in_tokens == 1024
 
 
 def _prefix_fits(windows):
@@ -112,9 +123,12 @@ def _prefix_fits(windows):
                                  "vllm_log_scale500_prompt500.csv"])  # fmt: skip
 @pytest.mark.parametrize("factor", [2.0, 0.5])
 def test_real_vllm_log_converges_to_the_offline_robust_fit(log, factor):
-    """Started 2x off, the tuner is within 10% of the robust offline fit of the data it has
+    """The tuner converges to the offline fit and predicts ITL within 10%.
+
+    Started 2x off, the tuner is within 10% of the robust offline fit of the data it has
     seen by window 10 and stays there; at the end it is within 10% of the fit of the whole
-    log; after window 10 its one-step-ahead ITL has a median error <= 10%."""
+    log; after window 10 its one-step-ahead ITL has a median error <= 10%.
+    """
     windows = engine_log_windows(LOGS / log, window_s=10.0)
     fits = _prefix_fits(windows)
     a_full, b_full = fits[-1]
@@ -141,7 +155,8 @@ def test_offline_fit_is_robust_where_least_squares_is_not():
     ols = np.polyfit(b, t, 1)
     med = np.median(np.abs((alpha + beta * b) / t - 1))
     med_ols = np.median(np.abs(np.polyval(ols, b) / t - 1))
-    assert med < med_ols and med < 0.05
+    assert med < med_ols
+    assert med < 0.05
 
 
 def test_bad_tuner_input_is_named():
@@ -164,7 +179,8 @@ def test_bad_tuner_input_is_named():
 def test_engine_log_windows_cover_the_log():
     log = read_engine_log(LOGS / "vllm_log_scale200_prompt500.csv")
     windows = engine_log_windows(log, window_s=10.0, in_tokens=500)
-    assert windows[0].start < log.timestamp[0] and windows[-1].end == log.timestamp[-1]
+    assert windows[0].start < log.timestamp[0]
+    assert windows[-1].end == log.timestamp[-1]
     assert sum(len(w.points) for w in windows) == int(log.decode_mask().sum())
     # generated tokens are conserved: the windows' rates times their spans add up
     dt = np.diff(log.timestamp, prepend=log.timestamp[0] - np.median(np.diff(log.timestamp)))
@@ -244,11 +260,14 @@ def test_window_between_two_scrapes_by_hand():
     w = window_between(a, b)
     assert w.duration_s == 10.0
     assert w.arrival_rate == pytest.approx(50 / 10)  # 50 completions
-    assert w.in_tokens == pytest.approx(6000 / 50) and w.out_tokens == pytest.approx(24000 / 50)
+    assert w.in_tokens == pytest.approx(6000 / 50)
+    assert w.out_tokens == pytest.approx(24000 / 50)
     assert w.ttft_ms == pytest.approx(7.0 / 50 * 1000)
     assert w.itl_ms == pytest.approx((935.0 - 399.2) / (43860 - 19960) * 1000)
     assert w.e2e_ms == pytest.approx(240.0 / 50 * 1000)
-    assert w.batch == 12 and w.waiting == 3 and w.kv_usage == pytest.approx(0.4)
+    assert w.batch == 12
+    assert w.waiting == 3
+    assert w.kv_usage == pytest.approx(0.4)
     assert w.points == ((12.0, w.itl_ms),)
     assert math.isnan(w.queue_ms)  # not exposed: not invented
     # a restarted server: counters start again from zero
@@ -279,7 +298,7 @@ def test_scrape_from_a_real_http_server_and_files(tmp_path):
     pages = [_expo(**A), _expo(**B)]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             body = pages.pop(0).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -300,7 +319,8 @@ def test_scrape_from_a_real_http_server_and_files(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert w.arrival_rate == pytest.approx(5.0) and w.batch == 12
+    assert w.arrival_rate == pytest.approx(5.0)
+    assert w.batch == 12
     f = tmp_path / "m.prom"
     f.write_text(_expo(**B))
     assert scrape(f, timestamp=5.0).running == 14
@@ -326,8 +346,11 @@ def _control_loop(*args):
 
 
 def test_control_loop_from_scrapes_to_desired_replicas(tmp_path):
-    """Two recorded scrapes -> one window -> tuned profile -> replicas for the window's load,
-    checked against sizing the tuned profile directly; the external-metrics shape too."""
+    """Scrapes to window to tuned profile to replicas, end to end.
+
+    Two recorded scrapes -> one window -> tuned profile -> replicas for the window's load,
+    checked against sizing the tuned profile directly; the external-metrics shape too.
+    """
     files = []
     for i, kw in enumerate((A, B)):
         f = tmp_path / f"scrape{i}.prom"
@@ -360,17 +383,19 @@ def test_control_loop_on_an_engine_log_and_its_errors(tmp_path):
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(lines) == len(engine_log_windows(LOGS / "vllm_log_scale200_prompt500.csv"))
     busy = [x for x in lines if x["arrivalRate"]]
-    assert busy and all(x["desiredReplicas"] >= 1 for x in busy)
+    assert busy
+    assert all(x["desiredReplicas"] >= 1 for x in busy)
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp\n1\n")
     res = _control_loop("--engine-log", str(bad), "--alpha", "1", "--beta", "1",
                         "--max-batch", "8")  # fmt: skip
-    assert res.returncode == 2 and "missing column" in res.stderr
+    assert res.returncode == 2
+    assert "missing column" in res.stderr
     assert res.stderr.strip().count("\n") == 0
 
 
 @pytest.mark.parametrize(
-    "extra, needle",
+    ("extra", "needle"),
     [
         (("--alpha", "-5"), "alpha must be >= 0"),  # once a traceback
         (("--interval", "nan"), "--interval: must be finite and > 0"),
@@ -383,6 +408,7 @@ def test_control_loop_bad_options_are_one_line_errors(extra, needle):
     log = str(LOGS / "vllm_log_scale100_prompt500.csv")
     res = _control_loop("--engine-log", log, "--cycles", "1", "--alpha", "5", "--beta", "0.3",
                         "--max-batch", "128", *extra)  # fmt: skip
-    assert res.returncode == 2 and res.stdout == "", res.stdout
+    assert res.returncode == 2, res.stderr
+    assert res.stdout == "", res.stdout
     assert "Traceback" not in res.stderr
     assert needle in res.stderr.strip().splitlines()[-1], res.stderr

@@ -1,5 +1,8 @@
-"""Typing: the package is marked typed (``py.typed``) and ships a stub of the compiled
-kernel whose names are the module's (scripts/gen_core_stub.py regenerates it)."""
+"""Tests of the package's typing: ``py.typed`` and the kernel's stub.
+
+The package is marked typed (``py.typed``) and ships a stub of the compiled kernel whose
+names are the module's (scripts/gen_core_stub.py regenerates it).
+"""
 
 from __future__ import annotations
 
@@ -95,4 +98,5 @@ def test_py_typed_and_stub_ship_in_the_wheel():
         for pattern in build.get("wheel", {}).get("exclude", []):
             assert not path.match(pattern), (path, pattern)
     # and where the package under test is an installed one, they are in it
-    assert (PACKAGE / "py.typed").is_file() and STUB.is_file(), PACKAGE
+    assert (PACKAGE / "py.typed").is_file(), PACKAGE
+    assert STUB.is_file(), PACKAGE

@@ -1,6 +1,9 @@
-"""``inferplan.__version__`` is pyproject.toml's version, read from the package metadata of
-an installed copy, from the source tree's pyproject.toml otherwise, ``0+unknown`` with
-neither; ``inferplan --version`` prints it. Fresh interpreters where the look-up path matters."""
+"""``inferplan.__version__`` is pyproject.toml's version, however it is found.
+
+``inferplan.__version__`` is pyproject.toml's version, read from the package metadata of an
+installed copy, from the source tree's pyproject.toml otherwise, ``0+unknown`` with neither;
+``inferplan --version`` prints it. Fresh interpreters where the look-up path matters.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ def _pyproject_version() -> str:
 
 
 def _fresh_version(path: Path, *flags: str) -> str:
-    """``inferplan.__version__`` in a fresh interpreter importing the package under ``path``
-    (``-S``: no site-packages, so no installed distribution's metadata either)."""
+    """Return ``inferplan.__version__`` of a fresh interpreter importing from ``path``.
+
+    ``-S``: no site-packages, so no installed distribution's metadata either.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PYTHONPATH"] = str(path)
     run = subprocess.run(

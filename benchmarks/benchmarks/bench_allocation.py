@@ -1,10 +1,13 @@
-"""Fleet allocation: candidate building (one batch sizing call), and the greedy, unlimited
-and MILP solvers, on the package's example data (small, reference-like), a 300-server
-synthetic system and a 3000-server x 20-accelerator one. The systems and their candidates
-are built once (``setup_cache``) and shared by every benchmark of the class.
+"""Fleet allocation.
+
+Candidate building (one batch sizing call), and the greedy, unlimited and MILP solvers, on
+the package's example data (small, reference-like), a 300-server synthetic system and a
+3000-server x 20-accelerator one. The systems and their candidates are built once
+(``setup_cache``) and shared by every benchmark of the class.
 
 ``ReferenceGreedy`` is the greedy path end to end on the public reference optimizer's own
-g3 systems, as its figures are quoted (docs/performance.md, "Fleet allocation")."""
+g3 systems, as its figures are quoted (docs/performance.md, "Fleet allocation").
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ MILP_SYSTEMS = ["example", "synthetic"]
 
 class Allocation:
     params = SYSTEMS
-    param_names = ["system"]
+    param_names = ("system",)
     timeout = 300
 
     def setup_cache(self):
@@ -61,11 +64,14 @@ class Allocation:
 
 
 class AllocationMILP:
-    """The MILP (HiGHS) and the greedy allocation's cost relative to it. The large system
-    is left out: its MILP needs minutes (``python scripts/bench_allocation.py``)."""
+    """The MILP (HiGHS) and the greedy allocation's cost relative to it.
+
+    The large system is left out: its MILP needs minutes (``python
+    scripts/bench_allocation.py``).
+    """
 
     params = MILP_SYSTEMS
-    param_names = ["system"]
+    param_names = ("system",)
     timeout = 300
 
     def setup_cache(self):
@@ -88,8 +94,11 @@ class AllocationMILP:
         self._milp()
 
     def track_greedy_cost_over_milp(self, built, name):
-        """Solution quality, not speed: the greedy allocation's cost over the MILP's optimum
-        on the same candidates (1.0 = greedy is optimal)."""
+        """Solution quality, not speed.
+
+        The greedy allocation's cost over the MILP's optimum on the same candidates (1.0 =
+        greedy is optimal).
+        """
         from inferplan.fleet.solvers import greedy
 
         return greedy(self.candidates).total_cost / self._milp().total_cost
@@ -98,11 +107,14 @@ class AllocationMILP:
 
 
 class ReferenceGreedy:
-    """``greedy(build_candidates(system))`` on the reference's g3 small (15 servers) and large
-    (27 servers, 495 candidates) systems: with the system loaded, and from the data files."""
+    """Time the greedy allocation on the reference's g3 small and large systems.
 
-    params = ["small", "large"]
-    param_names = ["system"]
+    ``greedy(build_candidates(system))`` on the reference's g3 small (15 servers) and large
+    (27 servers, 495 candidates) systems: with the system loaded, and from the data files.
+    """
+
+    params = ("small", "large")
+    param_names = ("system",)
 
     def setup(self, name):
         from inferplan.fleet import load_system

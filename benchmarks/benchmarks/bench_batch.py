@@ -1,7 +1,10 @@
-"""Batch calls over many configurations: ``size_many`` from 1e3 to 1e6 rows on 1 and 2
-threads, ``analyze_many`` per backend, ``optimal_concurrency_many``; and the speed-ups of
-the batch calls over a plain Python loop of scalar calls on the same rows (the loop runs on
-a sample of rows and is compared per row)."""
+"""Batch calls over many configurations.
+
+``size_many`` from 1e3 to 1e6 rows on 1 and 2 threads, ``analyze_many`` per backend,
+``optimal_concurrency_many``; and the speed-ups of the batch calls over a plain Python loop
+of scalar calls on the same rows (the loop runs on a sample of rows and is compared per
+row).
+"""
 
 from __future__ import annotations
 
@@ -15,14 +18,17 @@ ROWS = [1_000, 10_000, 100_000, 1_000_000]
 
 
 def warm_up():
-    """One tiny call first: the first batch call of a process imports pandas (about 0.5 s
-    here), a one-off cost that would otherwise land in the quick run's single sample."""
+    """One tiny call first.
+
+    The first batch call of a process imports pandas (about 0.5 s here), a one-off cost that
+    would otherwise land in the quick run's single sample.
+    """
     inferplan.size_many(threads=1, **common.TARGETS, **common.config_columns(4))
 
 
 class SizeMany:
     params = (ROWS, [1, 2])
-    param_names = ["rows", "threads"]
+    param_names = ("rows", "threads")
     timeout = 300
 
     def setup(self, rows, threads):
@@ -40,7 +46,7 @@ class SizeMany:
 class AnalyzeMany:
     # The NumPy reference loops in Python, so its 1e5-row case is sampled down to 1e4.
     params = (common.BACKENDS, [1_000, 100_000])
-    param_names = ["backend", "rows"]
+    param_names = ("backend", "rows")
     timeout = 300
 
     def setup(self, backend, rows):
@@ -63,8 +69,8 @@ class AnalyzeMany:
 
 
 class OptimalConcurrencyMany:
-    params = [100, 1_000]
-    param_names = ["rows"]
+    params = (100, 1_000)
+    param_names = ("rows",)
 
     def setup(self, rows):
         common.skip_heavy(rows > 100)
@@ -79,11 +85,14 @@ class OptimalConcurrencyMany:
 
 
 class BatchSpeedup:
-    """Per-row cost of a plain Python loop of scalar calls (``Replica(...).size()`` or
+    """Speed-ups of the batch calls over a Python loop, and of two threads over one.
+
+    Per-row cost of a plain Python loop of scalar calls (``Replica(...).size()`` or
     ``.analyze()`` on each row) divided by the per-row cost of one batch call on one thread,
     both on the default backend, timed in the same process. ``track_two_threads`` is the
     1-thread time over the 2-thread time of ``size_many`` on 1e5 rows (at most 2 on this
-    machine)."""
+    machine).
+    """
 
     unit = "ratio"
     batch_rows = 20_000
@@ -136,8 +145,11 @@ class BatchSpeedup:
 
 
 def _check_rows_agree():
-    """Keeps the sampled baseline honest: the loop and the batch call size the same rows to
-    the same rates (run by tests/test_benchmarks.py)."""
+    """Keep the sampled baseline honest.
+
+    The loop and the batch call size the same rows to the same rates (run by
+    tests/test_benchmarks.py).
+    """
     cols = common.config_columns(50, seed=3)
     batch = inferplan.size_many(threads=1, **common.TARGETS, **cols)["rate"]
     loop = np.array([common.scalar_replica(cols, i).size(**common.TARGETS).rate for i in range(50)])

@@ -1,5 +1,6 @@
-"""Cost of calling the kernel through the C interface from Numba (cffi), per call: the
-seed's example (DecodeOnly(19, 1, 1024), max batch 48, queue 152, ITL 50 ms) sized along
+"""Cost of calling the kernel through the C interface from Numba (cffi), per call.
+
+The seed's example (DecodeOnly(19, 1, 1024), max batch 48, queue 152, ITL 50 ms) sized along
 several paths, each ``time_`` method ROWS calls (see scripts/bench_capi.py, which prints the
 per-call figures and the Numba path's overhead above the kernel):
 
@@ -30,8 +31,10 @@ MAX_BATCH, MAX_QUEUE, ITL_MS = 48, 152.0, 50.0
 
 @cache
 def compiled():
-    """``(api, loops)``: the C library through cffi and the three ``@njit`` loops, compiled
-    once a process."""
+    """Return ``(api, loops)``.
+
+    The C library through cffi and the three ``@njit`` loops, compiled once a process.
+    """
     try:
         import numba
 

@@ -1,8 +1,11 @@
-"""Hardware cost table (``inferplan.cost_table``): every (model, accelerator or MIG slice,
-clock, max batch, query class) row sized in one batch call. Grids of 384, 6144 and 73,728
-rows; the 1.5 M-row grid of issue figures is ``python scripts/bench_cost_table.py
---full``. The speed-up is per row against a Python loop of scalar bisections on
-``Replica.analyze`` over a sample of the same rows, timed in the same process."""
+"""Hardware cost table (``inferplan.cost_table``).
+
+Every (model, accelerator or MIG slice, clock, max batch, query class) row sized in one
+batch call. Grids of 384, 6144 and 73,728 rows; the 1.5 M-row grid of issue figures is
+``python scripts/bench_cost_table.py --full``. The speed-up is per row against a Python loop
+of scalar bisections on ``Replica.analyze`` over a sample of the same rows, timed in the
+same process.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ def _table(grid):
 
 
 class CostTable:
-    params = list(common.COST_GRIDS)
-    param_names = ["grid"]
+    params = tuple(common.COST_GRIDS)
+    param_names = ("grid",)
     timeout = 300
 
     def setup(self, grid):
@@ -45,8 +48,11 @@ class CostTable:
 
 
 def _bisect_rows(table, rows):
-    """The naive way: size each of the first ``rows`` rows by 40 bisection steps on
-    ``Replica.analyze`` against the query classes' targets."""
+    """Size rows the naive way, for the baseline.
+
+    Size each of the first ``rows`` rows by 40 bisection steps on ``Replica.analyze``
+    against the query classes' targets.
+    """
     for r in table.head(rows).itertuples():
         if r.kind == 0:
             model = inferplan.DecodeOnly(r.alpha, r.beta, r.out_tokens)

@@ -1,6 +1,9 @@
-"""Start-up in a fresh interpreter: ``import inferplan`` (its names load on first use), the
-whole ``inferplan optimize`` command on the reference's g3 small system, and ``import numpy``
-(the floor of any process that uses NumPy)."""
+"""Start-up in a fresh interpreter.
+
+``import inferplan`` (its names load on first use), the whole ``inferplan optimize`` command
+on the reference's g3 small system, and ``import numpy`` (the floor of any process that uses
+NumPy).
+"""
 
 from . import common
 

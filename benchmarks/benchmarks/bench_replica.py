@@ -1,7 +1,9 @@
-"""One replica: ``Replica.analyze`` (16 offered rates per call) and ``Replica.size``, per
-backend, on the docs/model.md example chain (201 states) and a 1000-state chain; plus the
-speed-ups of the C++ kernel over the NumPy reference and the Numba mirror, measured in the
-same process."""
+"""One replica.
+
+``Replica.analyze`` (16 offered rates per call) and ``Replica.size``, per backend, on the
+docs/model.md example chain (201 states) and a 1000-state chain; plus the speed-ups of the
+C++ kernel over the NumPy reference and the Numba mirror, measured in the same process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from . import common
 
 class Analyze:
     params = (common.BACKENDS, list(common.STATES))
-    param_names = ["backend", "states"]
+    param_names = ("backend", "states")
 
     def setup(self, backend, states):
         common.use_backend(backend)
@@ -32,7 +34,7 @@ class Analyze:
 
 class Size:
     params = (common.BACKENDS, list(common.STATES))
-    param_names = ["backend", "states"]
+    param_names = ("backend", "states")
 
     def setup(self, backend, states):
         common.use_backend(backend)
@@ -52,19 +54,25 @@ class Size:
         self.replica.size(**common.TARGETS)
 
     def track_size_calls_per_second(self, backend, states):
-        """Absolute throughput of one thread, comparable with the reference analyzer's
-        quoted 724 sizing calls/s per core at 1000 states (see docs/performance.md)."""
+        """Sizing calls per second of one thread.
+
+        Absolute throughput of one thread, comparable with the reference analyzer's quoted
+        724 sizing calls/s per core at 1000 states (see docs/performance.md).
+        """
         return 1.0 / common.best_seconds(lambda: self.replica.size(**common.TARGETS))
 
     track_size_calls_per_second.unit = "calls/s"
 
 
 class Admission:
-    """``Replica.analyze`` and ``Replica.size`` under ``admission="iteration"`` (TTFT as an
-    arriving request sees it), per backend; the chain's read-off is ``Analyze``/``Size``."""
+    """Time ``Replica.analyze`` and ``Replica.size`` under ``admission="iteration"``.
+
+    ``Replica.analyze`` and ``Replica.size`` under ``admission="iteration"`` (TTFT as an
+    arriving request sees it), per backend; the chain's read-off is ``Analyze``/``Size``.
+    """
 
     params = (common.BACKENDS, list(common.STATES))
-    param_names = ["backend", "states"]
+    param_names = ("backend", "states")
 
     def setup(self, backend, states):
         common.use_backend(backend)
@@ -85,11 +93,14 @@ class Admission:
 
 
 class KernelSpeedup:
-    """How many times faster the C++ kernel is than each fallback, same inputs, same
-    process (``Replica.analyze`` over 16 rates; ``Replica.size``)."""
+    """Speed-up of the C++ kernel over each fallback.
+
+    How many times faster the C++ kernel is than each fallback, same inputs, same process
+    (``Replica.analyze`` over 16 rates; ``Replica.size``).
+    """
 
     params = (["numpy", "numba"], list(common.STATES))
-    param_names = ["baseline", "states"]
+    param_names = ("baseline", "states")
     unit = "ratio"
 
     def setup(self, baseline, states):
@@ -120,7 +131,7 @@ class KernelSpeedup:
     track_cpp_speedup_analyze.unit = "ratio"
 
     def track_cpp_speedup_size(self, baseline, states):
-        """The same for ``Replica.size`` (mean ITL and TTFT targets)."""
+        """Return the same for ``Replica.size`` (mean ITL and TTFT targets)."""
         for replica in self.replicas.values():
             if not hasattr(replica._kernel, "size"):
                 raise NotImplementedError("a backend without sizing")

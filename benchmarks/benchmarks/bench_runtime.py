@@ -1,8 +1,10 @@
-"""The OASIS-style runtime (``inferplan.runtime``): a seeded 24-hour trace of one million
-requests (20,000 in smoke runs) generated, and evaluated under each policy (decisions plus
-replay through the simulator). The 10-million-request figure of docs/runtime.md is
-``python scripts/bench_runtime.py``. Skipped where the runtime's extras (pandas, SciPy) are
-not installed."""
+"""The OASIS-style runtime (``inferplan.runtime``).
+
+A seeded 24-hour trace of one million requests (20,000 in smoke runs) generated, and
+evaluated under each policy (decisions plus replay through the simulator). The
+10-million-request figure of docs/runtime.md is ``python scripts/bench_runtime.py``. Skipped
+where the runtime's extras (pandas, SciPy) are not installed.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ def _trace(runtime, requests: int = REQUESTS):
 
 
 class Runtime:
-    params = ["static", "reactive", "proactive"]
-    param_names = ["policy"]
+    params = ("static", "reactive", "proactive")
+    param_names = ("policy",)
     timeout = 600
 
     def setup(self, policy):

@@ -1,7 +1,9 @@
-"""Discrete-event simulator (``inferplan.simulate``) on one thread at 90% of saturation:
+"""Discrete-event simulator (``inferplan.simulate``) on one thread at 90% of saturation.
+
 DecodeOnly with geometric and constant output lengths, PrefillDecode, under iteration (and,
 with geometric lengths, immediate) admission; and the speed-up over a plain Python event
-loop of the same DecodeOnly replica, per simulated request, timed in the same process."""
+loop of the same DecodeOnly replica, per simulated request, timed in the same process.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +47,8 @@ def _simulate(model, requests, out_tokens=None, admission="iteration"):
 
 
 class Simulate:
-    params = list(CASES)
-    param_names = ["case"]
+    params = tuple(CASES)
+    param_names = ("case",)
 
     def setup(self, case):
         self.model, self.requests, self.out_tokens, self.admission = CASES[case]
@@ -59,8 +61,10 @@ class Simulate:
 
 
 def python_event_loop(requests: int, seed: int = 1) -> float:
-    """The example DecodeOnly replica stepped one iteration at a time in pure Python:
-    Poisson arrivals, geometric output lengths, FCFS admission. Returns the mean TTFT."""
+    """Step the example DecodeOnly replica one iteration at a time in pure Python.
+
+    Poisson arrivals, geometric output lengths, FCFS admission. Returns the mean TTFT.
+    """
     model = common.EXAMPLE_MODEL
     rng = random.Random(seed)
     gap_rate = _rate(model) / 1000.0  # per ms

@@ -1,6 +1,9 @@
-"""Parameter sweeps (``inferplan.sweep``): a seeded analyze sweep of 200,000 rows written to
-Parquet in a temporary directory, against ``analyze_many`` on the same rows in the same
-process. Skipped (NotImplementedError in setup) where the package has no sweep module."""
+"""Parameter sweeps (``inferplan.sweep``).
+
+A seeded analyze sweep of 200,000 rows written to Parquet in a temporary directory, against
+``analyze_many`` on the same rows in the same process. Skipped (NotImplementedError in
+setup) where the package has no sweep module.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def _spec():
 
 
 def _sweep_module():
-    # import_module, not ``import inferplan.sweep``: the package re-exports the function
+    # import_module, not ``import inferplan.sweep``: older versions re-export the function
     # ``sweep`` under the module's name.
     try:
         return importlib.import_module("inferplan.sweep")
@@ -73,8 +76,10 @@ class Sweep:
         self._run()
 
     def track_sweep_over_kernel(self):
-        """Sweep time over the time of ``analyze_many`` alone on the same rows: the cost of
-        grid decoding, Arrow conversion and Parquet writing (1.0 = free)."""
+        """Sweep time over the time of ``analyze_many`` alone on the same rows.
+
+        The cost of grid decoding, Arrow conversion and Parquet writing (1.0 = free).
+        """
         axes = self.spec["axes"]
         alpha, batch, rate = np.meshgrid(
             np.arange(len(axes["model"])),

@@ -39,7 +39,7 @@ TARGETS = {"itl_ms": 50.0, "ttft_ms": 2000.0}
 
 
 def use_backend(name: str) -> None:
-    """Makes ``name`` the active backend; asv skips the benchmark where it cannot load."""
+    """Make ``name`` the active backend; asv skips the benchmark where it cannot load."""
     if name not in dispatch.available():
         raise NotImplementedError(f"backend {name!r} is not available here")
     dispatch.use(name)
@@ -55,14 +55,19 @@ def example_replica(states: int) -> inferplan.Replica:
 
 
 def rate_grid(replica: inferplan.Replica, count: int = 16) -> list[float]:
-    """``count`` offered rates from 10% to 95% of saturation: a benchmark call walks them
-    all, so no kernel can answer from a cache of its last rate."""
+    """``count`` offered rates from 10% to 95% of saturation.
+
+    A benchmark call walks them all, so no kernel can answer from a cache of its last rate.
+    """
     return list(np.linspace(0.1, 0.95, count) * replica.max_rate)
 
 
 def best_seconds(fn, *, repeat: int = 5, min_seconds: float = 0.02) -> float:
-    """The best mean time of one ``fn()`` call over ``repeat`` rounds, each lasting at least
-    ``min_seconds`` (the call count is calibrated once)."""
+    """Return the best mean time of one ``fn()`` call.
+
+    Over ``repeat`` rounds, each lasting at least ``min_seconds`` (the call count is
+    calibrated once).
+    """
     fn()
     number = 1
     while True:
@@ -88,8 +93,11 @@ def speedup(fast, baseline, **kwargs) -> float:
 
 
 def config_columns(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """``rows`` random replica configurations (half DecodeOnly, half PrefillDecode) as the
-    columns ``size_many`` and ``analyze_many`` take."""
+    """Return ``rows`` random replica configurations as batch-call columns.
+
+    ``rows`` random replica configurations (half DecodeOnly, half PrefillDecode) as the
+    columns ``size_many`` and ``analyze_many`` take.
+    """
     rng = np.random.default_rng(seed)
     kind = rng.integers(0, 2, rows).astype(np.int32)
     prefill = kind == 1
@@ -106,7 +114,7 @@ def config_columns(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def offered_rates(columns: dict[str, np.ndarray], seed: int = 1) -> np.ndarray:
-    """An offered rate per row between 10% and 95% of that row's saturation rate."""
+    """Return an offered rate per row between 10% and 95% of that row's saturation rate."""
     rows = columns["kind"].size
     sat = inferplan.analyze_many(rate=1e-9, metrics=["max_rate"], threads=1, **columns)
     return np.random.default_rng(seed).uniform(0.1, 0.95, rows) * sat["max_rate"]
@@ -146,7 +154,7 @@ FLEETS = {
 
 
 def reference_system_path(name: str):
-    """The public reference optimizer's g3 ``name`` ("small" or "large") data directory."""
+    """Return the public reference optimizer's g3 ``name`` ("small" or "large") data directory."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
@@ -174,8 +182,11 @@ COST_GRIDS = {
 
 @cache
 def cost_table_inputs(grid: str, seed: int = 0):
-    """Seeded profiles, accelerators (every other one a MIG slice), query classes, clocks
-    and batch sizes of the named grid."""
+    """Return the cost-table inputs of the named grid.
+
+    Seeded profiles, accelerators (every other one a MIG slice), query classes, clocks and
+    batch sizes of the named grid.
+    """
     from inferplan.hardware import (
         Accelerator,
         FrequencyModel,

@@ -8,6 +8,7 @@ void register_chain(py::module_& m);
 void register_sizing(py::module_& m);
 void register_simulator(py::module_& m);
 void register_arrivals(py::module_& m);
+void register_codes(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Compiled kernel of inferplan (private; use the inferplan package).";
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   register_sizing(m);
   register_simulator(m);
   register_arrivals(m);
+  register_codes(m);
 }

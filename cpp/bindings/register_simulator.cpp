@@ -94,5 +94,5 @@ void register_simulator(py::module_& m) {
         py::arg("arrival_kind"), py::arg("rate"), py::arg("arrival_cv"), py::arg("times"),
         py::arg("in_tokens"), py::arg("out_tokens"), py::arg("num_requests"),
         py::arg("warmup"), py::arg("seed"), py::arg("percentiles"), py::arg("replications"),
-        py::arg("records"), py::arg("threads"), py::arg("admission") = 0);
+        py::arg("records"), py::arg("threads"), py::arg("admission") = static_cast<int>(inferplan::kAdmitIteration));
 }

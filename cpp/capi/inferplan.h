@@ -89,8 +89,9 @@ enum {
   IP_BAD_TARGET_WAIT = 38,
   IP_BAD_ADMISSION = 39,
   IP_BAD_ARRIVAL_CV = 40,     /* arrival_cv not finite or outside [0, 100] */
-  IP_BAD_ARRIVAL_FIT = 41,    /* fit is not IP_FIT_GAMMA or IP_FIT_BALANCED */
-  IP_BAD_ARRIVAL_LEVELS = 42, /* the exact solve under arrival_cv != 1 is too large */
+  IP_BAD_OUT_TOKENS_CV = 41,  /* out_tokens_cv outside [0, 100] (batch calls of the Python layer) */
+  IP_BAD_ARRIVAL_FIT = 42,    /* fit is not IP_FIT_GAMMA or IP_FIT_BALANCED */
+  IP_BAD_ARRIVAL_LEVELS = 43, /* the exact solve under arrival_cv != 1 is too large */
   /* Errors of the call itself (C interface only). */
   IP_NULL_SERVICE = 100,
   IP_NULL_REPLICA = 101,

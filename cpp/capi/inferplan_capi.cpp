@@ -56,6 +56,7 @@ static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &
                   +IP_BAD_QUANTILE == +ip::kBadQuantile && +IP_BAD_TARGET_WAIT == +ip::kBadTargetWait &&
                   +IP_BAD_ADMISSION == +ip::kBadAdmission &&
                   +IP_BAD_ARRIVAL_CV == +ip::kBadArrivalCv &&
+                  +IP_BAD_OUT_TOKENS_CV == +ip::kBadOutTokensCv &&
                   +IP_BAD_ARRIVAL_FIT == +ip::kBadArrivalFit &&
                   +IP_BAD_ARRIVAL_LEVELS == +ip::kBadArrivalLevels,
               "error codes");
@@ -293,7 +294,12 @@ const char* ip_status_message(int status) {
     case IP_BAD_TARGET_WAIT: return "targets.wait_ms must be finite and > 0 (or 0 or NaN: not set)";
     case IP_BAD_ADMISSION:
       return "admission must be IP_ADMIT_CHAIN, IP_ADMIT_IMMEDIATE or IP_ADMIT_ITERATION";
-    case IP_BAD_ARRIVAL_CV: return "arrival_cv must be finite and in [0, 100]";
+    case IP_BAD_ARRIVAL_CV:
+      return "arrival_cv (coefficient of variation of the gaps between arrivals) must be "
+             "finite and in [0, 100]";
+    case IP_BAD_OUT_TOKENS_CV:
+      return "out_tokens_cv (coefficient of variation of the output length) must be finite "
+             "and in [0, 100]";
     case IP_BAD_ARRIVAL_FIT: return "fit must be IP_FIT_GAMMA or IP_FIT_BALANCED";
     case IP_BAD_ARRIVAL_LEVELS:
       return "arrival_cv != 1: max_batch + max_queue must be at most 400,000 levels and levels "

@@ -128,6 +128,7 @@ def campus_example():
 
 
 def main() -> None:
+    """Print the examples' tables."""
     f = frequency_example()
     hi, lo = f[1320.0], f[855.0]
     print("clock     power_W  tokens/s  mJ/token")

@@ -31,6 +31,7 @@ def campus_report(seed: int = SEED) -> runtime.RuntimeReport:
 
 
 def main() -> None:
+    """Run the campus example and print (and optionally plot) its report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="write runtime_*.png plots here")
     args = parser.parse_args()

@@ -40,6 +40,8 @@ __getattr__, __dir__ = _lazy.attach(
         "ConcurrencyResult": ".sizing",
         "SizeResult": ".sizing",
         "read_sweep": ".sweep",
+        "run_sweep": ".sweep.run:sweep",
+        "sweep": ".sweep",
         "fleet": ".fleet",
         "hardware": ".hardware",
         "runtime": ".runtime",
@@ -50,9 +52,10 @@ __getattr__, __dir__ = _lazy.attach(
         "calibrate": ".calibration",
         "read_benchmarks": ".calibration",
     },
-    # The functions shadow their subpackage/module on purpose: ``inferplan.sweep(spec, out)``;
-    # the modules stay importable as ``from inferplan.sweep import load_spec``.
-    shadowed={"sweep": ".sweep.run", "simulate": ".simulate"},
+    # The function shadows its module on purpose: ``inferplan.simulate(model, ...)``; the module
+    # stays importable as ``from inferplan.simulate import Tokens``. ``inferplan.sweep`` is the
+    # subpackage (its function is ``run_sweep``; calling the module is deprecated).
+    shadowed={"simulate": ".simulate"},
 )
 
 __all__ = [
@@ -71,9 +74,9 @@ __all__ = [
     "analyze_many",
     "arrivals",
     "backend",
-    "calibrate",
     "c_include_dir",
     "c_library_path",
+    "calibrate",
     "cost_table",
     "energy_value",
     "fleet",
@@ -83,6 +86,7 @@ __all__ = [
     "optimal_concurrency_many",
     "read_benchmarks",
     "read_sweep",
+    "run_sweep",
     "runtime",
     "simulate",
     "size_many",

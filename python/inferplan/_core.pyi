@@ -9,10 +9,15 @@ import typing
 import numpy
 import numpy.typing
 
+ADMISSIONS: dict
+BINDINGS: dict
+KINDS: dict
 MAX_PHASES: int
 MAX_QBD_LEVELS: int
+METRICS: dict
 NUM_METRICS: int
 SIM_NUM_SCALAR: int
+STATUSES: dict
 
 class Replica:
     def __init__(
@@ -144,7 +149,7 @@ def simulate(
     replications: typing.SupportsInt | typing.SupportsIndex,
     records: bool,
     threads: typing.SupportsInt | typing.SupportsIndex,
-    admission: typing.SupportsInt | typing.SupportsIndex = 0,
+    admission: typing.SupportsInt | typing.SupportsIndex = 2,
 ) -> tuple: ...
 def size_admitted(
     replica: Replica,

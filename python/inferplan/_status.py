@@ -1,51 +1,8 @@
-"""Status codes returned per row by the kernels (mirrors cpp/include/inferplan/status.hpp)."""
+"""Status codes returned per row by the kernels (the table is inferplan._codes.STATUSES)."""
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-
-class Status(IntEnum):
-    """Outcome of one row of a batch call. ``OK`` is 0; errors are 20 and above."""
-
-    OK = 0
-    UNSTABLE = 1
-    INFEASIBLE_ITL = 2
-    INFEASIBLE_TTFT = 3
-    INFEASIBLE_TTFT_PERCENTILE = 4
-    INFEASIBLE_WAIT_PERCENTILE = 5
-    INFEASIBLE_BLOCK = 6
-    INFEASIBLE_TPS = 7
-    INFEASIBLE_WAIT = 8
-    NOT_CERTIFIED = 9
-    BAD_KIND = 20
-    BAD_ALPHA = 21
-    BAD_BETA = 22
-    BAD_GAMMA = 23
-    BAD_IN_TOKENS = 24
-    BAD_OUT_TOKENS = 25
-    BAD_MAX_NUM_TOKENS = 26
-    BAD_MAX_BATCH = 27
-    BAD_MAX_QUEUE = 28
-    BAD_RATE = 29
-    BAD_TARGET_ITL = 30
-    BAD_TARGET_TTFT = 31
-    BAD_TTFT_PERCENTILE = 32
-    BAD_WAIT_PERCENTILE = 33
-    BAD_MAX_BLOCK = 34
-    BAD_TPS = 35
-    BAD_SERVICE_TIME = 36
-    BAD_QUANTILE = 37
-    BAD_TARGET_WAIT = 38
-    BAD_ADMISSION = 39
-    BAD_ARRIVAL_CV = 40
-    BAD_ARRIVAL_FIT = 41
-    BAD_ARRIVAL_LEVELS = 42
-
-    @property
-    def is_error(self) -> bool:
-        return self.value >= 20
-
+from ._codes import Status
 
 _MESSAGES = {
     Status.OK: "ok",
@@ -87,7 +44,10 @@ _MESSAGES = {
     Status.BAD_TARGET_WAIT: "wait_ms target must be finite and > 0",
     Status.BAD_ADMISSION: "admission must be 0 (the chain's read-off), 1 (immediate) or "
     "2 (iteration)",
-    Status.BAD_ARRIVAL_CV: "arrival_cv must be finite and in [0, 100]",
+    Status.BAD_ARRIVAL_CV: "arrival_cv (coefficient of variation of the gaps between arrivals) "
+    "must be finite and in [0, 100]",
+    Status.BAD_OUT_TOKENS_CV: "out_tokens_cv (coefficient of variation of the output length) "
+    "must be finite and in [0, 100]",
     Status.BAD_ARRIVAL_FIT: "fit must be 0 (gamma: three moments of the Gamma law) or "
     "1 (balanced means)",
     Status.BAD_ARRIVAL_LEVELS: "the exact solve under non-Poisson arrivals takes at most "

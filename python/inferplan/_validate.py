@@ -35,7 +35,7 @@ _NOT_GIVEN: Any = object()
 
 
 def _g(x: float) -> str:
-    """A bound as people write it: 2147483647, 16777216, 0.5, 1e+20."""
+    """Return a bound as people write it: 2147483647, 16777216, 0.5, 1e+20."""
     if float(x).is_integer() and abs(x) < 1e16:
         return str(int(x))
     return f"{x:g}"
@@ -111,7 +111,7 @@ def count(
     maximum: int = MAX_COUNT,
     error: type[ValueError] = ValueError,
 ) -> int:
-    """An integer in ``[minimum, maximum]`` (an integral float such as 4.0 is accepted)."""
+    """Return an integer in ``[minimum, maximum]`` (an integral float such as 4.0 is accepted)."""
     return number(
         value, name, where=where, minimum=minimum, maximum=maximum, integer=True, error=error
     )
@@ -120,8 +120,29 @@ def count(
 def fraction(
     value: Any, name: str, *, where: str | None = None, error: type[ValueError] = ValueError
 ) -> float:
-    """A number strictly between 0 and 1."""
+    """Return a number strictly between 0 and 1."""
     return number(value, name, where=where, above=0.0, below=1.0, error=error)
+
+
+MAX_CV = 100.0
+"""Largest coefficient of variation (arrival gaps, lengths) any entry point accepts."""
+
+
+def cv(
+    value: Any,
+    name: str = "arrival_cv",
+    *,
+    where: str | None = None,
+    error: type[ValueError] = ValueError,
+) -> float:
+    """Return ``value`` checked as a coefficient of variation: finite, in ``[0, MAX_CV]``.
+
+    Text is refused: ``"2"`` is not a CV of 2 in an API call; the command line parses its own
+    text.
+    """
+    if isinstance(value, (str, bytes)):
+        raise error(f"{_prefix(where)}{name} must be a number, got {value!r}")
+    return number(value, name, where=where, minimum=0.0, maximum=MAX_CV, error=error)
 
 
 def choice(
@@ -140,8 +161,10 @@ def choice(
 
 
 def option(**rules: Any):
-    """An ``argparse`` ``type=`` for a number checked with :func:`number`'s ``rules``
-    (``minimum=0``, ``above=0``, ``integer=True``, ``maximum=...``, ``allow_inf=True``).
+    """Return an ``argparse`` ``type=`` for a number checked with :func:`number`'s ``rules``.
+
+    For example ``minimum=0``, ``above=0``, ``integer=True``, ``maximum=...``,
+    ``allow_inf=True``.
 
     argparse prefixes the message with the option: ``argument --z: must be finite, got 'nan'``.
     """
@@ -171,7 +194,7 @@ def percentile_option(text: str) -> tuple[float, float]:
 
 
 def number_list(**rules: Any):
-    """An ``argparse`` type for comma-separated numbers, each checked with ``rules``."""
+    """Return an ``argparse`` type for comma-separated numbers, each checked with ``rules``."""
 
     def parse(text: str) -> list:
         items = text.split(",")
@@ -204,8 +227,11 @@ def input_file(path: str | os.PathLike, name: str = "input") -> Path:
 
 
 def output_file(path: str | os.PathLike, name: str = "--out") -> Path:
-    """``path`` if a file can be written there: its directory exists and it is not itself
-    a directory. Checked before any work, so that a typo does not waste a long run."""
+    """Return ``path`` if a file can be written there, else raise ValueError.
+
+    Its directory exists and it is not itself a directory. Checked before any work, so that
+    a typo does not waste a long run.
+    """
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{name} {str(p)!r} is a directory; give a file name")

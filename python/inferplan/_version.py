@@ -20,7 +20,7 @@ _PYPROJECT = _PACKAGE.parents[1] / "pyproject.toml"  # <root>/python/inferplan/_
 
 
 def _installed() -> str | None:
-    """The installed distribution's version when it is the package imported here."""
+    """Return the installed distribution's version when it is the package imported here."""
     from importlib import metadata
 
     try:
@@ -63,7 +63,7 @@ def _source_tree(pyproject: Path = _PYPROJECT) -> str | None:
 
 
 def version() -> str:
-    """The version of the imported ``inferplan`` (see the module's docstring)."""
+    """Return the version of the imported ``inferplan`` (see the module's docstring)."""
     found = _installed() or _source_tree()
     if found is None:  # a copy of the package alone: the metadata, if any, is the best guess
         from importlib import metadata

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _lazy
+from . import _codes, _lazy
 from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE
 
 ADMISSIONS = ("immediate", "iteration")
-CODES = {None: 0, "immediate": 1, "iteration": 2}
-"""The kernel's code for each rule (admission.hpp)."""
+CODES = _codes.ADMISSIONS
+"""The kernel's code for each rule (admission.hpp; the table is inferplan._codes)."""
 
 
 def check_admission(admission) -> str | None:

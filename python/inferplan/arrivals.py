@@ -136,6 +136,7 @@ class _Solved:
             return
         ph = phasetype.renewal(cv, third=fit)
         self.ph = ph
+        self.cv, self.fit = cv, fit
         sol = _qbd_solve(replica, self.mu, lam, ph, cv, fit)
         if sol is None:
             raise ValueError(
@@ -178,7 +179,13 @@ class _Solved:
             # the renewal function m(d) seen from an arrival for other gaps (clusters).
             d = m.prefill_ms + m.itl_ms
             lam = self.rate / 1000.0
-            cluster = phasetype.renewal_count(self.ph, lam, d) / (lam * d) if d > 0 else 1.0
+            if d > 0 and self.fit == "gamma":  # the Gamma process's own renewal function
+                counts = _gamma_counts(self.cv, lam, d)
+                cluster = float(counts @ np.arange(counts.size)) / (lam * d)
+            elif d > 0:
+                cluster = phasetype.renewal_count(self.ph, lam, d) / (lam * d)
+            else:
+                cluster = 1.0
             seen = m._replace(throughput=m.throughput * cluster)
         ttft, wait, resp = _admission.adjust(
             admission, *p, self.replica.max_batch, self.replica.max_queue, seen, tau=tau,
@@ -194,13 +201,74 @@ class _Solved:
         m = self.admitted(admission)
         return wait + (m.wait_ms - self.metrics.wait_ms), wait + (m.ttft_ms - m.wait_ms)
 
+    def collisions(self, admission):
+        """The law of the extra first-token time an arrival's prefill suffers from the other
+        prefills that share its iterations (PrefillDecode, ``admission="immediate"``): a
+        lattice ``(values_ms, probabilities)``. Its mean is the admission rule's mean charge
+        for those prefills (admission.py); ``(0, 1)`` where there is none.
+
+        An arrival's prefill takes ``c`` steps and its first token one more. Another
+        request whose prefill starts ``u`` steps after it (``-c < u < c + 1``) shares
+        ``h(u)`` of its chunks with those steps: ``c + u`` before (a ramp over the ``c``
+        prefill steps before the arrival), ``c`` for ``0 < u < 1``, then ``c + 1 - u``
+        (prefill steps, then the first decode step, of ``itl`` ms). The chunks cost
+        ``w_pre / c`` each. Arrivals before and after the arrival are counted separately
+        (for a renewal process seen from an arrival, the past and future gaps are
+        independent), each from the gap law itself: the Gamma renewal process of
+        :func:`inferplan.simulate` (``fit="gamma"``: ``P(N(d) >= k) = P(k a, d / theta)``;
+        bursty arrivals come in clusters, and the Gamma law of CV > 1 has far more
+        near-simultaneous arrivals than its three-moment H2), or the fitted phase-type
+        law (``fit="balanced"``). Each arrival's share ``h`` is drawn from ``h(u)``
+        weighted by time, as for Poisson arrivals."""
+        none = (np.zeros(1), np.ones(1))
+        p = self.service.params
+        if admission != "immediate" or p[0] != KIND_PREFILL_DECODE or self.sol is None:
+            return none
+        _, alpha, beta, gamma, L, m_out, M = p
+        m = self.admitted(None)
+        N = self.replica.max_batch
+        c = float(_admission._chunks_at(m.in_service, N, max(L, 0.0), m_out, M))
+        chunk = (beta + gamma * (c + 1.0) / 2.0) * L / c
+        step_pre = m.prefill_ms / c
+        itl = m.itl_ms
+        if not (chunk > 0.0 and step_pre > 0.0):
+            return none
+        grid = 16  # lattice points per chunk
+        lam = self.rate / 1000.0
+        # jump sizes (in 1/grid chunk) and their time weights, before and after
+        before = _uniform_jumps(0.0, c, grid, c * step_pre)
+        after = _add(
+            _add(_atom(c, grid, step_pre), _uniform_jumps(1.0, c, grid, (c - 1.0) * step_pre)),
+            _uniform_jumps(0.0, 1.0, grid, itl),
+        )
+        law = None
+        for jumps, window in ((before, c * step_pre), (after, c * step_pre + itl)):
+            if self.fit == "gamma":
+                counts = _gamma_counts(self.cv, lam, window)
+            else:
+                counts = _counts(self.ph, lam, window)
+            w = jumps / jumps.sum()
+            total = np.zeros(1)
+            power = np.ones(1)
+            for k, pk in enumerate(counts):
+                if k:
+                    power = np.convolve(power, w)
+                if pk > 0.0:
+                    total = _add(total, pk * power)
+            law = total if law is None else np.convolve(law, total)
+        values = np.arange(law.size) * chunk / grid
+        keep = law > 1e-15
+        return values[keep], law[keep] / law.sum()
+
     def ttft_by_batch(self, q: float, admission) -> float:
         """The q-quantile of TTFT with the service part taken at the batch the arrival
         joins: an arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
         waits starts at batch ``N``; its first token comes after its prefill and one
         iteration there (the read-off at that batch, ``service_ms = tau(b)``)."""
         m = self.admitted(admission)
-        shift = m.ttft_ms - self.metrics.ttft_ms  # the admission rule's mean change
+        extra, p_extra = self.collisions(admission)
+        # the admission rule's mean change, less the mean of the collisions' law added below
+        shift = m.ttft_ms - self.metrics.ttft_ms - float(extra @ p_extra)
         tau = self.service.tau_ms
         N = self.replica.max_batch
 
@@ -209,7 +277,7 @@ class _Solved:
             return prefill + itl
 
         if self.sol is None:
-            return part(1) + shift
+            return part(1) + m.ttft_ms - self.metrics.ttft_ms
         pa = self.sol.pa
         accepted = 1.0 - self.sol.p_block
         s = np.array([part(n + 1) for n in range(N)])  # joins at batch n + 1
@@ -218,12 +286,19 @@ class _Solved:
         p_wait = phasetype.wait_ccdf(self.sol, self.mu_N, 0.0)
         scale = self.wait_scale
 
-        def cdf(x):
+        order = np.argsort(s)
+        s_sorted, w_cum = s[order], np.cumsum(w[order])
+
+        def cdf_one(x):
             y = x - s_full
             queued = 0.0 if y < 0 else p_wait - phasetype.wait_ccdf(self.sol, self.mu_N, y / scale)
-            return float(w[s <= x].sum()) + queued
+            k = int(np.searchsorted(s_sorted, x, side="right"))
+            return (float(w_cum[k - 1]) if k else 0.0) + queued
 
-        lo, hi = 0.0, max(s.max(), s_full) + 1.0
+        def cdf(x):  # the collisions' extra time, independent of the rest
+            return sum(pe * cdf_one(x - e) for e, pe in zip(extra, p_extra, strict=True))
+
+        lo, hi = 0.0, max(s.max(), s_full) + float(extra[-1]) + 1.0
         while cdf(hi) < q:
             lo, hi = hi, 2.0 * hi
         while hi - lo > 1e-10 * hi:
@@ -291,6 +366,123 @@ def _raise(status, replica, rate):
             f"bound); use {fix}"
         )
     raise ValueError(status_message(status))
+
+
+def _atom(x: float, grid: int, weight: float) -> np.ndarray:
+    """A lattice pmf (1/grid steps) with ``weight`` at ``x``."""
+    out = np.zeros(int(round(x * grid)) + 1)
+    out[-1] = weight
+    return out
+
+
+def _uniform_jumps(a: float, b: float, grid: int, weight: float) -> np.ndarray:
+    """``weight`` spread evenly over the lattice cells of (a, b), each at its midpoint
+    rounded to the lattice (a lattice pmf in 1/grid steps)."""
+    if b <= a or weight <= 0.0:
+        return np.zeros(1)
+    n = max(1, int(round((b - a) * grid)))
+    mids = a + (np.arange(n) + 0.5) * (b - a) / n
+    idx = np.rint(mids * grid).astype(int)
+    out = np.zeros(int(idx.max()) + 1)
+    np.add.at(out, idx, weight / n)
+    return out
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sum of two lattice vectors of any lengths."""
+    if a.size < b.size:
+        a, b = b, a
+    out = a.copy()
+    out[: b.size] += b
+    return out
+
+
+def _gamma_p(a: float, x: float) -> float:
+    """The regularized lower incomplete gamma function P(a, x) (series below a + 1, a
+    continued fraction above, both to double precision)."""
+    if x <= 0.0:
+        return 0.0
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(100000):
+            n += 1.0
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-16:
+                break
+        return min(1.0, total * math.exp(log_front))
+    # Lentz's continued fraction for Q(a, x)
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 100000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return max(0.0, 1.0 - math.exp(log_front) * h)
+
+
+def _gamma_counts(cv: float, lam: float, d: float, tail: float = 1e-9) -> np.ndarray:
+    """P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ...,
+    for the Gamma renewal process of gap CV ``cv`` and rate ``lam`` (the process of
+    :func:`inferplan.simulate`): ``P(N >= k) = P(k a, lam a d)``, ``a = 1 / cv^2``; for
+    ``cv`` 0 the gaps are all ``1 / lam``."""
+    if cv == 0.0:
+        out = np.zeros(int(math.floor(lam * d)) + 1)
+        out[-1] = 1.0
+        return out
+    a = 1.0 / (cv * cv)
+    x = lam * a * d
+    at_least = [1.0]
+    k = 1
+    while at_least[-1] > tail and k < 100000:
+        at_least.append(_gamma_p(k * a, x))
+        k += 1
+    at_least.append(0.0)
+    return np.clip(-np.diff(np.array(at_least)), 0.0, None)
+
+
+def _counts(ph, lam: float, d: float, tail: float = 1e-9) -> np.ndarray:
+    """P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ...:
+    a renewal process of gaps ``ph`` at rate ``lam``. Exact (a truncated level chain of
+    the gap phases, one matrix exponential) for two-phase gaps; Poisson with the renewal
+    function's mean otherwise (exact for Poisson)."""
+    mean = phasetype.renewal_count(ph, lam, d)
+    if ph.phases != 2:
+        kmax = int(mean + 12.0 * math.sqrt(mean) + 12.0)
+        if not mean > 0.0:
+            return np.ones(1)
+        k = np.arange(kmax + 1)
+        lgam = np.array([math.lgamma(i + 1.0) for i in k])
+        return np.exp(k * math.log(mean) - mean - lgam)
+    S = lam * ph.S
+    t = -S.sum(axis=1)
+    kmax = max(16, int(4.0 * mean) + 16)
+    while True:
+        n = (kmax + 1) * 2
+        Q = np.zeros((n, n))
+        for k in range(kmax + 1):
+            Q[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = S
+            if k < kmax:
+                Q[2 * k : 2 * k + 2, 2 * k + 2 : 2 * k + 4] = np.outer(t, ph.alpha)
+        start = np.zeros(n)
+        start[:2] = ph.alpha
+        level = (start @ phasetype._expm(Q * d)).reshape(-1, 2).sum(axis=1)
+        if level.sum() >= 1.0 - tail or kmax >= 1024:
+            return np.clip(level, 0.0, None)
+        kmax *= 2
 
 
 def _solved(replica, rate, arrival_cv, lengths, fit) -> _Solved:

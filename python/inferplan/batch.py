@@ -13,16 +13,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from . import _lazy
+from ._codes import KINDS, Status
 from ._kernels import dispatch
-from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, METRIC_INDEX, METRIC_NAMES
-from ._status import Status
+from ._metrics import KIND_VECTOR, METRIC_INDEX, METRIC_NAMES
 from .sizing import BINDING_NAMES
 
+# The kinds a batch row may have (ServiceTimes has no column form), also spelt without "_".
 _KIND_NAMES = {
-    "decode_only": KIND_DECODE_ONLY,
-    "decodeonly": KIND_DECODE_ONLY,
-    "prefill_decode": KIND_PREFILL_DECODE,
-    "prefilldecode": KIND_PREFILL_DECODE,
+    spelling: code
+    for name, code in KINDS.items()
+    if code != KIND_VECTOR
+    for spelling in (name, name.replace("_", ""))
 }
 CONFIG_COLUMNS = (
     "kind",
@@ -119,6 +121,51 @@ def broadcast_rows(cols: Mapping[str, np.ndarray]) -> int:
     return n
 
 
+TRAFFIC_COLUMNS = ("arrival_cv", "out_tokens_cv")
+TRAFFIC_DEFAULTS = {"arrival_cv": 1.0, "out_tokens_cv": 0.0}
+
+
+def traffic_columns(source=None, **overrides):
+    """The ``arrival_cv`` (default 1: Poisson) and ``out_tokens_cv`` (default 0: every
+    request has the mean output length) columns of a batch call."""
+    given = {k: overrides.get(k) for k in TRAFFIC_COLUMNS}
+    raw = _columns(source, given, TRAFFIC_COLUMNS, TRAFFIC_DEFAULTS)
+    return {k: _numeric(k, v, np.float64) for k, v in raw.items()}
+
+
+def _traffic_rows(traffic, status, rows: int):
+    """The rows off the kernel's path (``arrival_cv != 1`` or ``out_tokens_cv != 0``)
+    whose configuration the kernel accepted, the rows given a bad CV, and the CVs. A CV
+    outside ``[0, MAX_CV]`` (or NaN) sets BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here."""
+    from ._validate import MAX_CV
+
+    cv, ocv = traffic["arrival_cv"], traffic["out_tokens_cv"]
+    none = np.zeros(0, dtype=np.int64)
+    if cv.size == 1 and ocv.size == 1 and cv[0] == 1.0 and ocv[0] == 0.0:
+        return none, none, cv, ocv  # the common case: nothing to do
+    cv = np.broadcast_to(cv, (rows,))
+    ocv = np.broadcast_to(ocv, (rows,))
+    special = ((cv != 1.0) | (ocv != 0.0)) & (status < 20)
+    bad_cv = special & ~((cv >= 0.0) & (cv <= MAX_CV))
+    bad_ocv = special & ~bad_cv & ~((ocv >= 0.0) & (ocv <= MAX_CV))
+    status[bad_cv] = Status.BAD_ARRIVAL_CV
+    status[bad_ocv] = Status.BAD_OUT_TOKENS_CV
+    bad = bad_cv | bad_ocv
+    return np.flatnonzero(special & ~bad), np.flatnonzero(bad), cv, ocv
+
+
+def _row_replica(cfg, i: int, ocv: float):
+    """The Replica and Lengths (None for mean lengths) of configuration row ``i``."""
+    from .lengths import Lengths
+    from .models import from_params
+    from .replica import Replica
+
+    kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
+    model = from_params(kind, alpha, beta, gamma, in_tok, out_tok, mnt)
+    lengths = Lengths(out_cv=float(ocv)) if ocv > 0.0 else None
+    return Replica(model, max_batch=int(n), max_queue=float(q)), lengths
+
+
 def _none_as_unbounded(value):
     """max_queue None (or None entries of an object column) means an unbounded queue."""
     if value is None:
@@ -171,7 +218,17 @@ def _wrap(source, result: dict):
     return result
 
 
-def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=None, **columns):
+def analyze_many(
+    data=None,
+    *,
+    rate=None,
+    metrics=None,
+    threads=None,
+    admission=None,
+    arrival_cv=None,
+    out_tokens_cv=None,
+    **columns,
+):
     """Steady-state metrics for many configurations at once.
 
     Parameters
@@ -193,51 +250,74 @@ def analyze_many(data=None, *, rate=None, metrics=None, threads=None, admission=
     admission
         None (the chain's read-off), ``"immediate"`` or ``"iteration"``: refines
         ``ttft_ms`` (and for ``"iteration"`` ``wait_ms`` and ``response_ms``) as
-        :meth:`Replica.analyze` does (in the C++ kernel; vectorised NumPy after the
-        kernel call on the other backends).
+        :meth:`Replica.analyze` does (in each backend's kernel).
+    arrival_cv
+        Coefficient of variation of the gaps between arrivals (default 1: Poisson; 0 a
+        constant rate, above 1 bursty; at most 100). Rows other than 1 are solved by
+        :func:`inferplan.arrivals.analyze`, one row at a time (docs/model.md 6).
+    out_tokens_cv
+        Coefficient of variation of the output length (default 0: every request emits
+        ``out_tokens``); above 0 a lognormal law, :class:`inferplan.lengths.Lengths`
+        (docs/model.md 7), solved row by row as ``arrival_cv``.
 
     Returns a dict of NumPy columns (a DataFrame if ``data`` is one): the metrics and
-    ``status`` (int32, 0 = ok, see :class:`Status`).
+    ``status`` (int32, 0 = ok, see :class:`Status`; ``BAD_ARRIVAL_CV`` /
+    ``BAD_OUT_TOKENS_CV`` for a CV outside [0, 100] or NaN).
     """
-    from .admission import CODES, adjust, check_admission
+    from .admission import CODES, check_admission
 
     admission = check_admission(admission)
+    code = CODES[admission]
     unknown = set(columns) - set(CONFIG_COLUMNS)
     if unknown:
         raise TypeError(f"analyze_many() got unexpected column(s) {sorted(unknown)}")
     cols = config_columns(data, **columns)
     rate_col = _columns(data, {"rate": rate}, ("rate",), {})["rate"]
     cols["rate"] = _numeric("rate", rate_col, np.float64)
-    rows = broadcast_rows(cols)
+    traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
+    rows = broadcast_rows({**cols, **traffic})
     names = _metric_selection(metrics)
-    kernel = dispatch.active()
-    native = getattr(kernel, "NATIVE_ADMISSION", False)
-    # the NumPy form of the admission rule needs every metric: compute them all
-    computed = list(METRIC_NAMES) if admission is not None and not native else names
-    block = np.empty((len(computed), rows))
+    block = np.empty((len(names), rows))
     outs: list = [None] * len(METRIC_NAMES)
-    for j, name in enumerate(computed):
+    for j, name in enumerate(names):
         outs[METRIC_INDEX[name]] = block[j]
     status = np.zeros(rows, dtype=np.int32)
     if rows:
         config = tuple(cols[name] for name in CONFIG_COLUMNS)
-        if native and admission is not None:
-            kernel.analyze_many(config, cols["rate"], outs, status, _threads(threads),
-                                CODES[admission])  # fmt: skip
-        else:
-            kernel.analyze_many(config, cols["rate"], outs, status, _threads(threads))
-    full = {name: block[j] for j, name in enumerate(computed)}
-    if admission is not None and rows and not native:
-        shape = (rows,)
-        p = {k: np.broadcast_to(cols[k], shape) for k in CONFIG_COLUMNS}
-        ttft, wait, resp = adjust(
-            admission, p["kind"], p["alpha"], p["beta"], p["gamma"], p["in_tokens"],
-            p["out_tokens"], p["max_num_tokens"], p["max_batch"], p["max_queue"], full,
-        )  # fmt: skip
-        full["ttft_ms"], full["wait_ms"], full["response_ms"] = ttft, wait, resp
+        dispatch.active().analyze_many(config, cols["rate"], outs, status, _threads(threads),
+                                       code)  # fmt: skip
+    full = {name: block[j] for j, name in enumerate(names)}
+    if rows:
+        _analyze_rows_traffic(cols, traffic, status, full, admission, rows)
     result = {name: full[name] for name in names}
     result["status"] = status
     return _wrap(data, result)
+
+
+def _analyze_rows_traffic(cols, traffic, status, full, admission, rows) -> None:
+    """The rows with an arrival or output-length CV, through inferplan.arrivals."""
+    from . import arrivals
+
+    todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
+    for values in full.values():
+        values[bad] = np.nan
+    if not todo.size:
+        return
+    cfg = [np.broadcast_to(cols[k], (rows,)) for k in CONFIG_COLUMNS]
+    rate = np.broadcast_to(cols["rate"], (rows,))
+    for i in todo:
+        replica, lengths = _row_replica(cfg, i, ocv[i])
+        try:
+            m = arrivals.analyze(replica, float(rate[i]), arrival_cv=float(cv[i]),
+                                 admission=admission, lengths=lengths)  # fmt: skip
+        except ValueError:  # at or above saturation with an unbounded queue
+            status[i] = Status.UNSTABLE
+            for values in full.values():
+                values[i] = np.nan
+            continue
+        status[i] = Status.OK
+        for name, values in full.items():
+            values[i] = m[METRIC_INDEX[name]]
 
 
 SIZE_DEFAULT_METRICS = (
@@ -280,13 +360,13 @@ def _target_columns(data, targets: dict) -> dict[str, np.ndarray]:
     return {name: cols[name] for name in TARGET_FIELDS}
 
 
-def _prepare_size_call(data, columns, targets, metrics, default_metrics):
+def _prepare_size_call(data, columns, targets, metrics, default_metrics, traffic=None):
     unknown = set(columns) - set(CONFIG_COLUMNS)
     if unknown:
         raise TypeError(f"unexpected column(s) {sorted(unknown)}")
     cols = config_columns(data, **columns)
     tcols = _target_columns(data, targets)
-    rows = broadcast_rows({**cols, **tcols})
+    rows = broadcast_rows({**cols, **tcols, **(traffic or {})})
     names = _metric_selection(default_metrics if metrics is None else metrics)
     block = np.empty((len(names), rows))
     outs: list = [None] * len(METRIC_NAMES)
@@ -319,6 +399,8 @@ def size_many(
     metrics=None,
     threads=None,
     admission=None,
+    arrival_cv=None,
+    out_tokens_cv=None,
     **columns,
 ):
     """Sizes many replicas at once: the largest offered rate meeting the targets.
@@ -334,54 +416,64 @@ def size_many(
     index into ``inferplan.sizing.BINDING_NAMES``), ``iterations``, and the metrics at
     ``rate`` (default: throughput, itl_ms, ttft_ms, wait_ms, utilization, p_block,
     max_rate; ``metrics="all"`` for every one). A dict of arrays, or a DataFrame if
-    ``data`` is one. Runs in C++ on ``threads`` threads (default all cores), GIL released.
+    ``data`` is one. Runs in the kernel on ``threads`` threads (default all cores), GIL
+    released.
     ``admission`` (None, ``"immediate"`` or ``"iteration"``) sizes the TTFT (and for
     ``"iteration"`` the wait) targets as :meth:`Replica.size` does.
+
+    ``arrival_cv`` and ``out_tokens_cv`` (columns, as in :func:`analyze_many`): rows other
+    than 1 and 0 are sized by :func:`inferplan.arrivals.size`, one row at a time.
     """
     from .admission import CODES, check_admission
 
     admission = check_admission(admission)
+    code = CODES[admission]
     targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
                    tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
     rows, config, tcols, outs, result = _prepare_size_call(
-        data, columns, targets, metrics, SIZE_DEFAULT_METRICS
+        data, columns, targets, metrics, SIZE_DEFAULT_METRICS, traffic
     )
     if rows:
-        kernel = dispatch.active()
-        args = (config, tcols, outs, result["rate"], result["status"], result["binding"],
-                result["iterations"], _threads(threads))  # fmt: skip
-        if admission is None:
-            kernel.size_many(*args)
-        elif getattr(kernel, "NATIVE_ADMISSION", False):
-            kernel.size_many(*args, CODES[admission])
-        else:
-            kernel.size_many(*args)
-            _size_rows_admitted(config, tcols, result, outs, admission)
+        dispatch.active().size_many(
+            config, tcols, outs, result["rate"], result["status"], result["binding"],
+            result["iterations"], _threads(threads), code,
+        )  # fmt: skip
+        _size_rows_traffic(config, tcols, traffic, result, outs, admission)
     return _wrap(data, result)
 
 
-def _size_rows_admitted(config, tcols, result, outs, admission) -> None:
-    """The admission rule row by row through :meth:`Replica.size` (backends without the
-    kernel's own): rows whose configuration the kernel refused keep their status."""
-    from .models import from_params
-    from .replica import Replica, _refined_targets
+def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
+    """The rows with an arrival or output-length CV, sized by inferplan.arrivals."""
+    from . import arrivals
 
-    rows = result["status"].size
+    status = result["status"]
+    rows = status.size
+    todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
+    result["rate"][bad] = np.nan
+    result["binding"][bad] = 0
+    result["iterations"][bad] = 0
+    for out in outs:
+        if out is not None:
+            out[bad] = np.nan
+    if not todo.size:
+        return
     cfg = [np.broadcast_to(c, (rows,)) for c in config]
     tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
-    for i in range(rows):
-        if Status(int(result["status"][i])).is_error:
-            continue
-        t = tuple(float(c[i]) for c in tgt)
-        if not _refined_targets(t, admission):
-            continue
-        kind, alpha, beta, gamma, in_tok, out_tok, mnt, n, q = (c[i] for c in cfg)
-        if admission == "immediate" and int(kind) != KIND_PREFILL_DECODE:
-            continue  # without prefills, immediate admission is the chain's read-off
-        model = from_params(kind, alpha, beta, gamma, in_tok, out_tok, mnt)
-        replica = Replica(model, max_batch=int(n), max_queue=q)
-        res = replica._size_admitted(t, _refined_targets(t, admission), admission)
-        result["status"][i] = int(res.status)
+
+    def given(x):  # 0 or NaN: not set
+        return float(x) if x > 0.0 else None
+
+    for i in todo:
+        itl, ttft, wait, tq, tms, wq, wms, block, tps = (float(c[i]) for c in tgt)
+        replica, lengths = _row_replica(cfg, i, ocv[i])
+        res = arrivals.size(
+            replica, arrival_cv=float(cv[i]), itl_ms=given(itl), ttft_ms=given(ttft),
+            wait_ms=given(wait), ttft_percentile=(tq, tms) if tq > 0.0 else None,
+            wait_percentile=(wq, wms) if wq > 0.0 else None, max_block=given(block),
+            tps=given(tps), admission=admission, lengths=lengths,
+        )  # fmt: skip
+        status[i] = int(res.status)
         result["binding"][i] = BINDING_NAMES.index(res.binding)
         result["iterations"][i] = res.iterations
         result["rate"][i] = res.rate if res.feasible else np.nan
@@ -411,8 +503,15 @@ def optimal_concurrency_many(
     Returns the columns of :func:`size_many` at the chosen batch plus ``max_batch``
     (chosen) and ``peak_throughput``.
     """
-    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
-                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    targets = dict(
+        itl_ms=itl_ms,
+        ttft_ms=ttft_ms,
+        wait_ms=wait_ms,
+        max_block=max_block,
+        tps=tps,
+        ttft_percentile=ttft_percentile,
+        wait_percentile=wait_percentile,
+    )
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS
     )
@@ -426,3 +525,19 @@ def optimal_concurrency_many(
             _threads(threads),
         )  # fmt: skip
     return _wrap(data, result)
+
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "CONFIG_DEFAULTS",
+    "DEFAULT_METRICS",
+    "SIZE_DEFAULT_METRICS",
+    "analyze_many",
+    "broadcast_rows",
+    "config_columns",
+    "optimal_concurrency_many",
+    "size_many",
+    "traffic_columns",
+]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from . import _lazy, _validate
+from ._cliopts import ADMISSION_CHOICES, add_admission, add_format, add_out, add_threads
 from ._validate import option
 
 __all__ = [
@@ -39,7 +40,6 @@ DESCRIPTION = (
 EPILOG = "Run 'inferplan COMMAND --help' for the options of a command (docs/reference.md)."
 
 _DISTS = ("constant", "exponential", "geometric", "lognormal")
-ADMISSION_CHOICES = ("chain", "immediate", "iteration")
 
 
 # ------------------------------------------------------------------ one replica: arguments
@@ -152,19 +152,24 @@ def _admission(args) -> str | None:
     return None if args.admission == "chain" else args.admission
 
 
-def _add_admission(p: argparse.ArgumentParser, what: str) -> None:
+def _replica(args: argparse.Namespace):
+    """The Replica the replica arguments describe, and the --admission rule (None: chain)."""
+    from .replica import Replica
+
+    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
+    return replica, _admission(args)
+
+
+def _add_arrival_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--admission",
-        choices=ADMISSION_CHOICES,
-        default="chain",
-        help=f"{what}: chain = the chain's read-off at the mean batch; immediate / iteration "
-        "= as an arriving request sees it when it joins at once / at the next iteration "
-        "boundary (docs/accuracy.md)",
+        "--arrival-cv",
+        type=option(minimum=0, maximum=_validate.MAX_CV),
+        default=1.0,
+        metavar="CV",
+        help="coefficient of variation of the gaps between arrivals: 1 Poisson (the "
+        "birth-death chain), 0 a constant rate, above 1 bursty (docs/model.md 6) "
+        "(default: %(default)s)",
     )
-
-
-def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output on stdout")
 
 
 def _fmt(x) -> str:
@@ -217,33 +222,40 @@ def _add_analyze(p: argparse.ArgumentParser) -> None:
         metavar="Q",
         help="also the Q-quantiles of the wait and of TTFT (repeatable, e.g. --quantile 0.9)",
     )
-    _add_admission(p, "TTFT and wait")
-    _add_format(p)
+    add_admission(p, "TTFT and wait")
+    _add_arrival_cv(p)
+    add_format(p)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     rates = args.rate if args.rate is not None else [x * replica.max_rate for x in args.load]
     quantiles = args.quantile or []
     results, failed = [], 0
     for r in rates:
         try:
-            m = replica.analyze(r, admission=admission)._asdict()
+            cv = args.arrival_cv
+            m = replica.analyze(r, admission=admission, arrival_cv=cv)._asdict()
             for q in quantiles:
-                m[f"wait_p{100 * q:g}_ms"] = replica.wait_quantile(r, q, admission=admission)
-                m[f"ttft_p{100 * q:g}_ms"] = replica.ttft_quantile(r, q, admission=admission)
+                m[f"wait_p{100 * q:g}_ms"] = replica.wait_quantile(
+                    r, q, admission=admission, arrival_cv=cv
+                )
+                m[f"ttft_p{100 * q:g}_ms"] = replica.ttft_quantile(
+                    r, q, admission=admission, arrival_cv=cv
+                )
             results.append(m)
         except ValueError as err:  # no steady state at this rate: say so, keep the others
             results.append({"rate": r, "error": str(err)})
             failed += 1
     if args.format == "json":
-        out = {"replica": _replica_json(replica, admission), "results": results}
+        out = {
+            "replica": _replica_json(replica, admission),
+            "arrival_cv": args.arrival_cv,
+            "results": results,
+        }
         print(json.dumps(_finite(out), indent=2, allow_nan=False))
     else:
-        print(_describe(replica, admission))
+        print(_describe(replica, admission) + _cv_text(args.arrival_cv))
         names = next((list(x) for x in results if "error" not in x), ["rate"])
         names = [n for n in names if n != "rate"]
         rows = [["metric", "unit", *(f"rate {_fmt(x['rate'])}" for x in results)]]
@@ -274,6 +286,10 @@ def _describe(replica, admission) -> str:
         f"{replica.model!r}, max_batch {replica.max_batch}, max_queue {q}, "
         f"admission {admission or 'chain'}; max_rate {replica.max_rate:.6g} req/s"
     )
+
+
+def _cv_text(cv: float) -> str:
+    return "" if cv == 1.0 else f"; arrival_cv {cv:g}"
 
 
 def _print_rows(rows: list[list[str]]) -> None:
@@ -317,15 +333,13 @@ def _add_size(p: argparse.ArgumentParser) -> None:
         type=option(above=0),
         help="tokens/s the fleet must deliver: the replica runs at most at 0.9 of its cap",
     )
-    _add_admission(p, "TTFT and wait targets")
-    _add_format(p)
+    add_admission(p, "TTFT and wait targets")
+    _add_arrival_cv(p)
+    add_format(p)
 
 
 def _run_size(args: argparse.Namespace) -> int:
-    from .replica import Replica
-
-    replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
-    admission = _admission(args)
+    replica, admission = _replica(args)
     res = replica.size(
         itl_ms=args.itl_ms,
         ttft_ms=args.ttft_ms,
@@ -335,6 +349,7 @@ def _run_size(args: argparse.Namespace) -> int:
         max_block=args.max_block,
         tps=args.tps,
         admission=admission,
+        arrival_cv=args.arrival_cv,
     )
     metrics = res.metrics._asdict() if res.metrics is not None else None
     out = {
@@ -349,9 +364,10 @@ def _run_size(args: argparse.Namespace) -> int:
     }
     if args.format == "json":
         out["replica"] = _replica_json(replica, admission)
+        out["arrival_cv"] = args.arrival_cv
         print(json.dumps(_finite(out), indent=2, allow_nan=False))
     else:
-        print(_describe(replica, admission))
+        print(_describe(replica, admission) + _cv_text(args.arrival_cv))
         rows = [["result", "unit", "value"]]
         rows.append(["status", "", res.status.name])
         if res.feasible:
@@ -394,20 +410,16 @@ def _add_simulate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--replications", type=option(integer=True, minimum=1), default=10)
     p.add_argument("--seed", type=option(integer=True, minimum=0, below=2**64), default=0)
-    p.add_argument(
-        "--threads",
-        type=option(integer=True, minimum=1),
-        default=None,
-        help="default: all cores",
-    )
-    p.add_argument(
-        "--admission",
-        default="iteration",
+    add_threads(p, "simulation threads (one replication each)")
+    add_admission(
+        p,
+        "",
         choices=("iteration", "immediate"),
+        default="iteration",
         help="iteration: join at the next iteration boundary (a real server); "
         "immediate: join at once (the analytic chain's assumption)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_format(p, flags=("json",))
     p.add_argument(
         "--compare",
         action="store_true",
@@ -473,7 +485,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             chain = replica.analyze(rate)._asdict()
         except ValueError as exc:  # no steady state: say so, keep the simulation
             analytic = {"error": str(exc)}
-    if args.json:
+    if args.format == "json":
         out = {"rate": rate, "simulated": res.as_dict()}
         if analytic is not None:
             out["analytic"] = analytic
@@ -531,7 +543,7 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
     from .sweep.run import COMPRESSIONS
 
     p.add_argument("spec", help="sweep spec, YAML or JSON (see docs/sweeps.md)")
-    p.add_argument("--out", required=True, help="output directory (Parquet parts + manifest)")
+    add_out(p, "output directory (Parquet parts + manifest)", required=True, metavar="DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a different sweep in --out")
     p.add_argument(
         "--chunk-rows",
@@ -539,12 +551,7 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
         default=None,
         help="rows per chunk and part file (default: the spec's chunk_rows, else 2000000)",
     )
-    p.add_argument(
-        "--threads",
-        type=option(integer=True, minimum=1),
-        default=None,
-        help="kernel threads per chunk (default: all cores)",
-    )
+    add_threads(p, "kernel threads per chunk")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -618,7 +625,7 @@ def _add_sweep_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None, help="group column (default: model when present)")
     p.add_argument("--top", type=option(integer=True, minimum=1), default=1, help="rows per group")
     p.add_argument("--columns", default=None, help="comma-separated columns to print")
-    p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    add_format(p, choices=("table", "csv"), flags=("csv",))
 
 
 def _run_sweep_summary(args: argparse.Namespace) -> int:
@@ -629,7 +636,7 @@ def _run_sweep_summary(args: argparse.Namespace) -> int:
     )
     if args.columns:
         table = table[[c.strip() for c in args.columns.split(",") if c.strip()]]
-    if args.csv:
+    if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
     else:
         import pandas as pd

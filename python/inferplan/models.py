@@ -17,16 +17,16 @@ from ._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR
 
 __all__ = [
     "DecodeOnly",
-    "from_params",
     "PrefillDecode",
     "ServiceModel",
     "ServiceTimes",
+    "from_params",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
 
 def _check(owner: str, name: str, value, *, positive: bool = False) -> float:
-    """Returns value as float or raises ValueError naming owner.name and the value."""
+    """Return value as float or raise ValueError naming owner.name and the value."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -42,8 +42,11 @@ def _check(owner: str, name: str, value, *, positive: bool = False) -> float:
 
 @dataclass(frozen=True)
 class DecodeOnly:
-    """Each iteration with ``b`` requests takes ``alpha + beta*b`` ms and emits one token per
-    request; a request needs ``out_tokens`` tokens: ``tau(b) = out_tokens * (alpha + beta*b)``.
+    """Decode-only service: each iteration takes ``alpha + beta*b`` ms.
+
+    Each iteration with ``b`` requests takes ``alpha + beta*b`` ms and emits one token per
+    request; a request needs ``out_tokens`` tokens: ``tau(b) = out_tokens * (alpha +
+    beta*b)``.
 
     ITL is ``service_ms / out_tokens`` and TTFT is ``wait_ms + ITL``.
     """
@@ -53,6 +56,7 @@ class DecodeOnly:
     out_tokens: float
 
     def __post_init__(self) -> None:
+        """Check the parameters, naming the one at fault."""
         for name in ("alpha", "beta"):
             object.__setattr__(self, name, _check("DecodeOnly", name, getattr(self, name)))
         object.__setattr__(
@@ -90,6 +94,7 @@ class PrefillDecode:
     max_num_tokens: float = 8192
 
     def __post_init__(self) -> None:
+        """Check the parameters, naming the one at fault."""
         for name in ("alpha", "beta", "gamma", "in_tokens"):
             object.__setattr__(self, name, _check("PrefillDecode", name, getattr(self, name)))
         for name in ("out_tokens", "max_num_tokens"):
@@ -102,6 +107,7 @@ class PrefillDecode:
     kind = KIND_PREFILL_DECODE
 
     def params(self) -> tuple[int, float, float, float, float, float, float]:
+        """Return the kernel parameter row ``(kind, alpha, beta, gamma, in, out, budget)``."""
         return (
             KIND_PREFILL_DECODE,
             self.alpha,
@@ -113,6 +119,7 @@ class PrefillDecode:
         )
 
     def service_times(self, max_batch: int) -> np.ndarray:
+        """Return tau(1..max_batch), ms."""
         from ._kernels.reference import service_times
 
         return service_times(*self.params(), int(max_batch))[0]
@@ -120,14 +127,17 @@ class PrefillDecode:
 
 @dataclass(frozen=True)
 class ServiceTimes:
-    """A measured service-time vector: ``tau_ms[b-1]`` is the time one request spends in
-    service at batch ``b``. The replica's max batch is ``len(tau_ms)``. ITL is
-    ``service_ms / out_tokens``."""
+    """A measured service-time vector.
+
+    ``tau_ms[b-1]`` is the time one request spends in service at batch ``b``. The replica's
+    max batch is ``len(tau_ms)``. ITL is ``service_ms / out_tokens``.
+    """
 
     tau_ms: np.ndarray = field(repr=False)
     out_tokens: float = 1.0
 
     def __post_init__(self) -> None:
+        """Check the service times and store them as a read-only array."""
         tau = np.array(self.tau_ms, dtype=float, copy=True).reshape(-1)
         if tau.size == 0:
             raise ValueError("ServiceTimes.tau_ms must hold at least one value")
@@ -154,15 +164,19 @@ class ServiceTimes:
         return cls(1000.0 * np.arange(1, mu.size + 1) / mu, out_tokens)
 
     def params(self) -> tuple[int, float, float, float, float, float, float]:
+        """Return the kernel parameter row (the times themselves are passed apart)."""
         return (KIND_VECTOR, 0.0, 0.0, 0.0, 0.0, self.out_tokens, 8192.0)
 
     def service_times(self, max_batch: int | None = None) -> np.ndarray:
+        """Return tau(1..N), ms (``max_batch`` is ignored)."""
         return self.tau_ms
 
 
 def from_params(kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens=8192.0):
-    """The DecodeOnly (kind 0) or PrefillDecode (kind 1) model of a kernel parameter row:
-    the inverse of ``model.params()``. Bad values raise ValueError naming the field."""
+    """Return the DecodeOnly (kind 0) or PrefillDecode (kind 1) model of a kernel parameter row.
+
+    The inverse of ``model.params()``. Bad values raise ValueError naming the field.
+    """
     if int(kind) == KIND_DECODE_ONLY:
         return DecodeOnly(alpha, beta, out_tokens)
     if int(kind) == KIND_PREFILL_DECODE:

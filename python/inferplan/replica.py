@@ -6,14 +6,13 @@ import math
 import operator
 from typing import NamedTuple
 
-import numpy as np
-
+from . import _lazy, _validate
 from . import admission as _admission
 from ._kernels import dispatch
 from ._metrics import KIND_VECTOR
 from ._status import Status, status_message
 from .models import DecodeOnly, PrefillDecode, ServiceModel, ServiceTimes
-from .sizing import BINDING_NAMES, ConcurrencyResult, SizeResult, close_bracket, target_tuple
+from .sizing import BINDING_NAMES, ConcurrencyResult, SizeResult, target_tuple
 
 
 class Metrics(NamedTuple):
@@ -153,7 +152,9 @@ class Replica:
             )
         raise ValueError(status_message(status))
 
-    def analyze(self, rate: float, *, admission: str | None = None) -> Metrics:
+    def analyze(
+        self, rate: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> Metrics:
         """Steady-state metrics at an offered ``rate`` in requests per second.
 
         ``admission`` refines TTFT (and, for ``"iteration"``, the wait and response time)
@@ -161,29 +162,24 @@ class Replica:
         docs/model.md 2; ``"immediate"`` a request that finds a free slot starts at once (the
         chain's own assumption); ``"iteration"`` it joins at the next iteration boundary,
         as in a continuous-batching server. See :mod:`inferplan.admission`.
+
+        ``arrival_cv`` is the coefficient of variation of the gaps between arrivals: 1
+        (default) Poisson, the birth-death chain; below 1 more regular (0: constant rate),
+        above 1 bursty, solved by :func:`inferplan.arrivals.analyze` (docs/model.md 6).
         """
-        admission = _admission.check_admission(admission)
-        native = getattr(self._kernel, "analyze_admitted", None)
-        if admission is not None and native is not None:
-            status, values = native(self._handle, _rate(rate), _admission.CODES[admission])
-            if status != 0:
-                self._raise(status, rate)
-            return Metrics._make(values)
-        status, values = self._kernel.analyze(self._handle, _rate(rate))
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().analyze(
+                self, rate, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
+        if admission is None:
+            status, values = self._kernel.analyze(self._handle, _rate(rate))
+        else:
+            status, values = self._kernel.analyze_admitted(
+                self._handle, _rate(rate), _admission_code(admission)
+            )
         if status != 0:
             self._raise(status, rate)
-        return self._admitted(Metrics._make(values), admission)
-
-    def _admitted(self, m: Metrics, admission) -> Metrics:
-        """The NumPy form of the admission rule (backends without a native one)."""
-        if admission is None:
-            return m
-        p = self.model.params()
-        tau = self.model.tau_ms if p[0] == KIND_VECTOR else None
-        ttft, wait, resp = _admission.adjust(
-            admission, *p, self.max_batch, self.max_queue, m, tau=tau
-        )
-        return m._replace(ttft_ms=float(ttft), wait_ms=float(wait), response_ms=float(resp))
+        return Metrics._make(values)
 
     def size(
         self,
@@ -196,6 +192,7 @@ class Replica:
         max_block: float | None = None,
         tps: float | None = None,
         admission: str | None = None,
+        arrival_cv: float = 1.0,
     ) -> SizeResult:
         """The largest offered rate (req/s) at which every given target holds.
 
@@ -210,6 +207,9 @@ class Replica:
         ``"iteration"``, the wait targets) against the refined values; the other targets
         are solved by the kernel first and cap the search.
 
+        ``arrival_cv`` (see :meth:`analyze`): other than 1, the sizing of
+        :func:`inferplan.arrivals.size` under that arrival process.
+
         >>> import inferplan
         >>> r = inferplan.Replica(inferplan.DecodeOnly(19, 1, 1024), max_batch=48,
         ...                       max_queue=152)
@@ -217,152 +217,47 @@ class Replica:
         >>> round(res.rate * 60, 4), res.binding
         (35.2003, 'itl_ms')
         """
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().size(
+                self, arrival_cv=_validate.cv(arrival_cv), itl_ms=itl_ms, ttft_ms=ttft_ms,
+                wait_ms=wait_ms, ttft_percentile=ttft_percentile,
+                wait_percentile=wait_percentile, max_block=max_block, tps=tps,
+                admission=admission,
+            )  # fmt: skip
         targets = target_tuple(
             itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
             wait_percentile=wait_percentile, max_block=max_block, tps=tps,
         )  # fmt: skip
-        admission = _admission.check_admission(admission)
-        if admission == "immediate" and not isinstance(self.model, PrefillDecode):
-            admission = None  # without prefills, immediate admission is the chain's read-off
-        refined = _refined_targets(targets, admission)
-        native = getattr(self._kernel, "size_admitted", None)
-        if refined and native is not None:
-            status, rate, binding, iterations, values = native(
-                self._handle, targets, _admission.CODES[admission]
-            )
-            return _size_result(status, rate, binding, iterations, values)
-        if refined:
-            return self._size_admitted(targets, refined, admission)
-        status, rate, binding, iterations, values = self._kernel.size(self._handle, targets)
-        return _size_result(status, rate, binding, iterations, values)
+        if admission is None:
+            result = self._kernel.size(self._handle, targets)
+        else:
+            result = self._kernel.size_admitted(self._handle, targets, _admission_code(admission))
+        return _size_result(*result)
 
-    def _size_admitted(self, targets, refined, admission) -> SizeResult:
-        """Kernel sizing for the targets the admission rule leaves alone, then a bracketed
-        root search (Illinois) below that rate for the refined ones: the Python form of
-        admission.hpp's size_admitted, for backends without it."""
-        tiny = [i for i in refined if targets[i + (1 if i in (3, 5) else 0)] < _MIN_NORMAL]
-        if tiny:  # below the smallest normal double: infeasible (see sizing.hpp)
-            return SizeResult(0.0, _INFEASIBLE[tiny[0]], BINDING_NAMES[_BINDING[tiny[0]]], 0,
-                              None)  # fmt: skip
-        others = list(targets)
-        for i in refined:
-            others[i] = 0.0
-            if i in (3, 5):
-                others[i + 1] = 0.0  # the percentile's ms goes with its quantile
-        status, cap, binding, iterations, values = self._kernel.size(self._handle, tuple(others))
-        if status != 0:
-            return _size_result(status, cap, binding, iterations, values)
-        ttft_q, wait_q = targets[3], targets[5]
-
-        def excess(rate):
-            m = self.analyze(rate, admission=admission)
-            worst, which = -np.inf, None
-            for i in refined:
-                if i == 1:
-                    v = m.ttft_ms / targets[1]
-                elif i == 2:
-                    v = m.wait_ms / targets[2]
-                elif i == 3:
-                    v = self._quantile_at(rate, ttft_q, admission, m, 1) / targets[4]
-                else:
-                    v = self._quantile_at(rate, wait_q, admission, m, 0) / targets[6]
-                if v - 1.0 > worst:
-                    worst, which = v - 1.0, i
-            return worst, which, m
-
-        f_hi, which, m_hi = excess(cap)
-        evaluations = 1
-        if f_hi <= 0.0:
-            if isinstance(self.model, PrefillDecode):
-                rate, which, m, extra = self._first_crossing(cap, None, m_hi, excess)
-                evaluations += extra
-                if rate != cap:
-                    ok = rate > 0.0
-                    return SizeResult(rate, Status.OK if ok else _INFEASIBLE[which],
-                                      BINDING_NAMES[_BINDING[which]],
-                                      int(iterations) + evaluations, m if ok else None)  # fmt: skip
-            return SizeResult(cap, Status.OK, BINDING_NAMES[int(binding)],
-                              int(iterations) + evaluations, m_hi)  # fmt: skip
-        f_lo, which_lo, _ = excess(0.0)
-        evaluations += 1
-        if f_lo >= 0.0:
-            return SizeResult(0.0, _INFEASIBLE[which_lo], BINDING_NAMES[_BINDING[which_lo]],
-                              int(iterations) + evaluations, None)  # fmt: skip
-        # Illinois while it converges; bisection after 100 steps, which always closes.
-        lo, m, which, steps = close_bracket(
-            excess, 0.0, f_lo, None, cap, f_hi, which,
-            rel_tol=1e-13, max_evaluations=10**6, bisect_after=100,
-        )  # fmt: skip
-        evaluations += steps
-        if isinstance(self.model, PrefillDecode) and lo > 0.0:
-            lo, which, m, extra = self._first_crossing(lo, which, m, excess)
-            evaluations += extra
-        if not lo > 0.0:  # no positive rate meets the refined target
-            return SizeResult(0.0, _INFEASIBLE[which], BINDING_NAMES[_BINDING[which]],
-                              int(iterations) + evaluations, None)  # fmt: skip
-        if m is None:
-            m = self.analyze(lo, admission=admission)
-        return SizeResult(lo, Status.OK, BINDING_NAMES[_BINDING[which]],
-                          int(iterations) + evaluations, m)  # fmt: skip
-
-    def _first_crossing(self, root, which, m_root, excess):
-        """PrefillDecode's read-off jumps where round(B) reaches a batch split into more
-        prefill chunks, and an admitted TTFT may drop there: the answer is the first
-        crossing below ``root``. Checks each piece of constant chunk count just left of
-        its end (B = b + 1/2, bisected to 1e-12) and, where a target fails there, bisects
-        between the previous piece's end and that point (docs/model.md 3.1). Returns
-        (rate, binding slot, metrics, evaluations)."""
-        from ._kernels.reference import round_half_away, service_times
-
-        chunks = service_times(*self.model.params(), self.max_batch)[1]
-        B_root = self.analyze(root).in_service
-        top = min(max(round_half_away(B_root), 1), self.max_batch)
-        safe, evaluations = 0.0, 0
-        for b in range(1, top):
-            if chunks[b] == chunks[b - 1]:
-                continue
-            level = b + 0.5
-            lo, hi = safe, root  # B(lo) < level <= B(hi)
-            while hi - lo > 1e-12 * hi:
-                mid = 0.5 * (lo + hi)
-                evaluations += 1
-                lo, hi = (mid, hi) if self.analyze(mid).in_service < level else (lo, mid)
-            e_left, which_left, m_left = excess(lo)
-            evaluations += 1
-            if e_left > 0.0:  # the first crossing lies in (safe, lo]
-                a, b_hi, m_a, which = safe, lo, None, which_left
-                while b_hi - a > 1e-13 * b_hi:
-                    mid = 0.5 * (a + b_hi)
-                    e, which_mid, m_mid = excess(mid)
-                    evaluations += 1
-                    if e > 0.0:
-                        b_hi, which = mid, which_mid
-                    else:
-                        a, m_a = mid, m_mid
-                return a, which, m_a, evaluations
-            safe = lo
-        return root, which, m_root, evaluations
-
-    def _quantile_at(self, rate, q, admission, m, which) -> float:
-        """The admitted wait (which=0) or TTFT (1) quantile at rate, m = the admitted
-        metrics there; at rate 0 nobody waits, so the wait's quantile is 0 there."""
-        if rate > 0.0:
-            return self._quantiles(rate, q, admission)[which]
-        chain = self.analyze(0.0)
-        if which == 0:
-            return m.wait_ms - chain.wait_ms
-        return chain.prefill_ms + chain.itl_ms + m.ttft_ms - chain.ttft_ms
-
-    def wait_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
+    def wait_quantile(
+        self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> float:
         """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
         exact for FCFS (a mixture of Erlang laws, see docs/background.md). With
-        ``admission="iteration"`` it is shifted by the mean admission delay."""
+        ``admission="iteration"`` it is shifted by the mean admission delay. ``arrival_cv``
+        other than 1: :func:`inferplan.arrivals.wait_quantile` (docs/model.md 6)."""
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().wait_quantile(
+                self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
         return self._quantiles(rate, q, admission)[0]
 
-    def ttft_quantile(self, rate: float, q: float, *, admission: str | None = None) -> float:
+    def ttft_quantile(
+        self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
+    ) -> float:
         """The q-quantile of TTFT (ms): the wait quantile plus the prefill time and one
         ITL at the mean batch (the service part is taken at its mean; with ``admission``,
-        at the refined mean of :meth:`analyze`)."""
+        at the refined mean of :meth:`analyze`). ``arrival_cv`` other than 1:
+        :func:`inferplan.arrivals.ttft_quantile` (docs/model.md 6)."""
+        if arrival_cv != 1.0 or arrival_cv is True:
+            return _arrivals().ttft_quantile(
+                self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
+            )
         return self._quantiles(rate, q, admission)[1]
 
     def _quantiles(self, rate, q, admission=None) -> tuple[float, float]:
@@ -384,23 +279,16 @@ class Replica:
         return wait, ttft
 
 
-# Target slots (sizing.TARGET_FIELDS) an admission rule changes, and what they map to.
-_INFEASIBLE = {
-    1: Status.INFEASIBLE_TTFT,
-    2: Status.INFEASIBLE_WAIT,
-    3: Status.INFEASIBLE_TTFT_PERCENTILE,
-    5: Status.INFEASIBLE_WAIT_PERCENTILE,
-}
-_BINDING = {1: 2, 2: 3, 3: 4, 5: 5}  # index into BINDING_NAMES
-_MIN_NORMAL = 2.2250738585072014e-308
+def _arrivals():
+    """Return inferplan.arrivals, which imports this module (so not at import time)."""
+    from . import arrivals
+
+    return arrivals
 
 
-def _refined_targets(targets, admission) -> list[int]:
-    """The set target slots whose metric the admission rule changes."""
-    if admission is None:
-        return []
-    slots = (1, 3) if admission == "immediate" else (1, 2, 3, 5)
-    return [i for i in slots if targets[i] > 0.0]
+def _admission_code(admission) -> int:
+    """The kernel's code of an admission rule; a ValueError naming the bad value."""
+    return _admission.CODES[_admission.check_admission(admission)]
 
 
 def _size_result(status, rate, binding, iterations, values) -> SizeResult:
@@ -446,3 +334,8 @@ def optimal_concurrency(
         max_batch=int(n), peak_throughput=float(peak),
         size=_size_result(status, rate, binding, iterations, values),
     )  # fmt: skip
+
+
+__all__ = ["Metrics", "Replica", "backend", "optimal_concurrency"]
+
+__dir__ = _lazy.public_dir(__name__)

@@ -17,20 +17,21 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _lazy, _validate
+from ._codes import SIM_ADMISSIONS
 from ._metrics import KIND_DECODE_ONLY
 from ._status import status_message
 from .models import DecodeOnly, PrefillDecode
 
 __all__ = [
     "ADMISSIONS",
-    "check_work",
-    "Estimate",
     "MAX_SIMULATED_STEPS",
+    "Estimate",
     "Records",
-    "simulate",
     "SimulationResult",
-    "t_quantile",
     "Tokens",
+    "check_work",
+    "simulate",
+    "t_quantile",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -44,7 +45,7 @@ _TOKEN_KINDS = {
 }
 _ARRIVAL_POISSON, _ARRIVAL_GAMMA, _ARRIVAL_TRACE = 0, 1, 2
 #: Admission policies (see :func:`simulate`), as the kernel numbers them.
-ADMISSIONS = {"iteration": 0, "immediate": 1}
+ADMISSIONS = SIM_ADMISSIONS  # the codes of admission.hpp (inferplan._codes)
 
 # Most request-iterations (requests x (prefill chunks + output tokens)) one call simulates.
 MAX_SIMULATED_STEPS = 1e11
@@ -74,9 +75,12 @@ def _number(name: str, value, *, positive: bool = False) -> float:
 
 
 def check_work(model, *, in_mean: float, out_mean: float, num_requests: int, replications: int):
-    """Refuse a simulation the simulator cannot finish: it steps every iteration, so a
-    prompt of 1e20 tokens (1e16 prefill chunks per request) would run for ever. The work is
-    requests x (prefill chunks + output tokens), at most :data:`MAX_SIMULATED_STEPS`."""
+    """Refuse a simulation the simulator cannot finish.
+
+    It steps every iteration, so a prompt of 1e20 tokens (1e16 prefill chunks per request)
+    would run for ever. The work is requests x (prefill chunks + output tokens), at most
+    :data:`MAX_SIMULATED_STEPS`.
+    """
     chunks = 0.0
     if model.kind != KIND_DECODE_ONLY:
         chunks = in_mean / max(math.floor(model.max_num_tokens), 1)
@@ -117,9 +121,11 @@ class Tokens:
 
     @classmethod
     def geometric(cls, mean: float) -> Tokens:
-        """Geometric on the integers from the minimum (1 for outputs) with the given mean:
-        each token ends the request with the same probability, so the service time of a
-        request is memoryless, which is the analytic model's assumption."""
+        """Geometric on the integers from the minimum (1 for outputs) with the given mean.
+
+        Each token ends the request with the same probability, so the service time of a
+        request is memoryless, which is the analytic model's assumption.
+        """
         return cls("geometric", _number("tokens.mean", mean, positive=True))
 
     @classmethod
@@ -161,7 +167,7 @@ class Tokens:
 
 
 def _tokens(name: str, spec, default_mean: float, *, lo: int) -> Tokens:
-    """A Tokens from a Tokens, a number (constant) or a name (mean from the model)."""
+    """Return a Tokens from a Tokens, a number (constant) or a name (mean from the model)."""
     if spec is None:
         spec = "constant" if name == "in_tokens" else "geometric"
     if isinstance(spec, Tokens):
@@ -199,16 +205,21 @@ class Estimate(NamedTuple):
 
     @property
     def half_width(self) -> float:
+        """Half the width of the interval."""
         return self.high - self.mean
 
     def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the interval."""
         return self.low <= value <= self.high
 
 
 class Records(NamedTuple):
-    """Per-request log, one row per replication and one column per arrival (warm-up
-    included; the first ``warmup`` columns are not in the summary). Times in ms from the
-    start of the replication; NaN for rejected requests."""
+    """Per-request log: one row per replication, one column per arrival.
+
+    Per-request log, one row per replication and one column per arrival (warm-up included;
+    the first ``warmup`` columns are not in the summary). Times in ms from the start of the
+    replication; NaN for rejected requests.
+    """
 
     arrival_ms: np.ndarray
     start_ms: np.ndarray
@@ -268,8 +279,10 @@ class SimulationResult:
 
 
 def _t_cdf(t: float, df: int) -> float:
-    """CDF of Student's t with integer df: the finite trigonometric series
-    (Abramowitz and Stegun 26.7.3-4)."""
+    """CDF of Student's t with integer df.
+
+    The finite trigonometric series (Abramowitz and Stegun 26.7.3-4).
+    """
     theta = math.atan(t / math.sqrt(df))
     c2 = math.cos(theta) ** 2
     s = math.sin(theta)
@@ -351,8 +364,10 @@ def simulate(
     threads: int | None = None,
     admission: str = "iteration",
 ) -> SimulationResult:
-    """Simulates one replica serving ``max_batch`` requests at once with ``max_queue``
-    more waiting (``None``: unbounded), under continuous batching.
+    """Simulate one replica under continuous batching.
+
+    Simulate one replica serving ``max_batch`` requests at once with ``max_queue`` more
+    waiting (``None``: unbounded), under continuous batching.
 
     Arrivals: Poisson at ``rate`` req/s (``arrival_cv`` 1), a Gamma renewal process with
     the given coefficient of variation of the gaps (``arrival_cv`` > 1: burstier), or the

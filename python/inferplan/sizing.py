@@ -6,17 +6,18 @@ import math
 from dataclasses import dataclass
 
 from . import _lazy
+from ._codes import BINDINGS
 from ._status import Status, status_message
 
 __all__ = [
     "BINDING_NAMES",
-    "ConcurrencyResult",
     "SATURATION_CAP",
-    "SizeResult",
     "TARGET_FIELDS",
+    "TPS_CAP",
+    "ConcurrencyResult",
+    "SizeResult",
     "close_bracket",
     "target_tuple",
-    "TPS_CAP",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -33,16 +34,9 @@ TARGET_FIELDS = (
     "tps",
 )
 
-BINDING_NAMES = (
-    None,  # nothing binds: the saturation cap
-    "itl_ms",
-    "ttft_ms",
-    "wait_ms",
-    "ttft_percentile",
-    "wait_percentile",
-    "max_block",
-    "tps",
-)
+BINDING_NAMES = tuple(sorted(BINDINGS, key=BINDINGS.__getitem__))
+"""The binding target of each binding code (inferplan._codes.BINDINGS): None where nothing
+binds below the saturation cap."""
 
 SATURATION_CAP = 1.0 - 1e-3
 TPS_CAP = 0.9
@@ -79,12 +73,12 @@ def target_tuple(
     *, itl_ms=None, ttft_ms=None, wait_ms=None, ttft_percentile=None, wait_percentile=None,
     max_block=None, tps=None,
 ) -> tuple[float, ...]:  # fmt: skip
-    """Validated targets in kernel order; None means not set (0 for the kernel)."""
-    ttft_pq, ttft_p_ms = (0.0, 0.0) if ttft_percentile is None else _percentile(
-        "ttft_percentile", ttft_percentile
+    """Return validated targets in kernel order; None means not set (0 for the kernel)."""
+    ttft_pq, ttft_p_ms = (
+        (0.0, 0.0) if ttft_percentile is None else _percentile("ttft_percentile", ttft_percentile)
     )
-    wait_pq, wait_p_ms = (0.0, 0.0) if wait_percentile is None else _percentile(
-        "wait_percentile", wait_percentile
+    wait_pq, wait_p_ms = (
+        (0.0, 0.0) if wait_percentile is None else _percentile("wait_percentile", wait_percentile)
     )
     return (
         0.0 if itl_ms is None else _positive("itl_ms", itl_ms),
@@ -117,6 +111,7 @@ class SizeResult:
 
     @property
     def feasible(self) -> bool:
+        """Whether the sizing succeeded (status OK)."""
         return self.status == Status.OK
 
     @property
@@ -141,7 +136,7 @@ class ConcurrencyResult:
 
 def close_bracket(excess, lo, f_lo, m_lo, hi, f_hi, which_hi, *, rel_tol, max_evaluations,
                   bisect_after=None):  # fmt: skip
-    """Closes a bracket ``[lo, hi]`` of a sizing root with the Illinois method.
+    """Close a bracket ``[lo, hi]`` of a sizing root with the Illinois method.
 
     ``excess(rate)`` returns ``(e, which, metrics)``: the worst target's excess (> 0 fails)
     and which target that is; ``f_lo <= 0 < f_hi``. Steps are false-position steps whose

@@ -57,6 +57,7 @@
 #include <utility>
 #include <vector>
 
+#include "admission.hpp"
 #include "service.hpp"
 #include "status.hpp"
 
@@ -282,10 +283,9 @@ struct LogBuffers {
   }
 };
 
-enum Admission : std::int32_t {
-  kAdmitIteration = 0,  // join at the next iteration boundary
-  kAdmitImmediate = 1,  // join at once, on a per-request iteration clock
-};
+// Admission rules are admission.hpp's codes: kAdmitIteration (join at the next
+// iteration boundary, the default) or kAdmitImmediate (join at once, on a
+// per-request iteration clock); kAdmitChain is not a rule a server follows.
 
 struct SimConfig {
   ServiceParams service;  // kDecodeOnly or kPrefillDecode

@@ -44,10 +44,11 @@ enum Status : std::int32_t {
   kBadQuantile = 37,
   kBadTargetWait = 38,
   kBadAdmission = 39,
-  // Arrivals beyond Poisson (docs/model.md 6).
+  // Arrival and length variability (docs/model.md 6-7).
   kBadArrivalCv = 40,      // arrival_cv not finite or outside [0, 100]
-  kBadArrivalFit = 41,     // an unknown fit code for arrival_cv > 1
-  kBadArrivalLevels = 42,  // the exact non-Poisson solve is too large (levels, work)
+  kBadOutTokensCv = 41,    // out_tokens_cv not finite or outside [0, 100] (Python batch calls)
+  kBadArrivalFit = 42,     // an unknown fit code for arrival_cv > 1
+  kBadArrivalLevels = 43,  // the exact non-Poisson solve is too large (levels, work)
 };
 
 inline bool is_error(std::int32_t s) { return s >= 20; }

@@ -5,8 +5,6 @@ from __future__ import annotations
 from .. import _core
 
 NAME = "cpp"
-NATIVE_ADMISSION = True
-"""The kernel applies the admission rules itself (admission.hpp)."""
 
 
 def replica(params, max_batch, max_queue, tau=None):

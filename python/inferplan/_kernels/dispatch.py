@@ -1,11 +1,9 @@
 """Backend selection: an ordered list (cpp -> numba -> numpy), chosen once per process.
 
 ``INFERPLAN_BACKEND=cpp|numba|numpy`` forces one; the same list drives the parity tests.
-Every backend exposes the same three operations on plain arrays:
-
-* ``replica(params, max_batch, max_queue, tau)`` -> a prepared handle with ``.status``;
-* ``analyze(handle, rate)`` -> ``(status, metrics)``;
-* ``analyze_many(config_columns, rate, outs, status, threads)`` fills ``outs`` in place.
+Every backend implements the whole of :class:`inferplan._kernels.protocol.Backend` (scalar
+and batch analysis and sizing, admission rules included); this is the only module that
+knows which backends there are.
 """
 
 from __future__ import annotations

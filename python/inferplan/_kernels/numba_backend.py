@@ -45,6 +45,17 @@ def analyze(h, rate):
     return s, h.m.tolist()
 
 
+def analyze_admitted(h, rate, admission):
+    s = nk.analyze_admitted(*h.args(), rate, admission, h.m, h.mo)
+    return s, h.m.tolist()
+
+
+def size_admitted(h, targets, admission):
+    t = np.asarray(targets, dtype=float)
+    s, rate, binding, it = nk.size_admitted(*h.args(), t, admission, h.m, h.mo)
+    return s, rate, binding, it, h.m.tolist()
+
+
 def size(h, targets):
     t = np.asarray(targets, dtype=float)
     s, rate, binding, it = nk.size_replica(*h.args(), t, h.m, h.mo)
@@ -99,28 +110,28 @@ def _float_columns(config):
     return tuple(np.ascontiguousarray(c, dtype=float) for c in config[1:7])
 
 
-def analyze_many(config, rate, outs, status, threads):
+def analyze_many(config, rate, outs, status, threads, admission=0):
     sel, block = _selection(outs, status.shape[0])
     with _Threads(threads):
         nk.analyze_many(config[0], _float_columns(config), config[7], config[8], rate, sel,
-                        block, status)
+                        block, status, admission)
     _scatter(outs, sel, block)
 
 
 def _size_many(config, targets, tolerance, outs, rate, status, binding, iterations, max_batch,
-               peak, threads, concurrency):
+               peak, threads, concurrency, admission=0):
     sel, block = _selection(outs, status.shape[0])
     with _Threads(threads):
         nk.size_many(config[0], _float_columns(config), config[7], config[8], tuple(targets),
                      tolerance, sel, block, rate, status, binding, iterations, max_batch, peak,
-                     concurrency)
+                     concurrency, admission)
     _scatter(outs, sel, block)
 
 
-def size_many(config, targets, outs, rate, status, binding, iterations, threads):
+def size_many(config, targets, outs, rate, status, binding, iterations, threads, admission=0):
     rows = status.shape[0]
     _size_many(config, targets, np.zeros(1), outs, rate, status, binding, iterations,
-               np.zeros(rows, dtype=np.int64), np.zeros(rows), threads, False)
+               np.zeros(rows, dtype=np.int64), np.zeros(rows), threads, False, admission)
 
 
 def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,

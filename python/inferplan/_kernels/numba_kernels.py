@@ -12,14 +12,33 @@ import math
 import numba as nb
 import numpy as np
 
+from .._codes import ADMISSIONS, BINDINGS, METRICS, STATUSES
+
 # IEEE semantics (inf, NaN) on division by zero, as in C++.
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
-OK = 0
-UNSTABLE = 1
-BAD_KIND, BAD_ALPHA, BAD_BETA, BAD_GAMMA = 20, 21, 22, 23
-BAD_IN_TOKENS, BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = 24, 25, 26
-BAD_MAX_BATCH, BAD_MAX_QUEUE, BAD_RATE, BAD_SERVICE_TIME = 27, 28, 29, 36
+# The code tables (inferplan._codes) as the kernels' compile-time constants.
+_S = STATUSES
+OK, UNSTABLE, NOT_CERTIFIED = _S["OK"], _S["UNSTABLE"], _S["NOT_CERTIFIED"]
+BAD_KIND, BAD_ALPHA, BAD_BETA = _S["BAD_KIND"], _S["BAD_ALPHA"], _S["BAD_BETA"]
+BAD_GAMMA, BAD_IN_TOKENS = _S["BAD_GAMMA"], _S["BAD_IN_TOKENS"]
+BAD_OUT_TOKENS, BAD_MAX_NUM_TOKENS = _S["BAD_OUT_TOKENS"], _S["BAD_MAX_NUM_TOKENS"]
+BAD_MAX_BATCH, BAD_MAX_QUEUE = _S["BAD_MAX_BATCH"], _S["BAD_MAX_QUEUE"]
+BAD_RATE, BAD_SERVICE_TIME = _S["BAD_RATE"], _S["BAD_SERVICE_TIME"]
+BAD_TARGET_ITL, BAD_TARGET_TTFT = _S["BAD_TARGET_ITL"], _S["BAD_TARGET_TTFT"]
+BAD_TTFT_PCT, BAD_WAIT_PCT = _S["BAD_TTFT_PERCENTILE"], _S["BAD_WAIT_PERCENTILE"]
+BAD_MAX_BLOCK, BAD_TPS = _S["BAD_MAX_BLOCK"], _S["BAD_TPS"]
+BAD_TARGET_WAIT, BAD_QUANTILE = _S["BAD_TARGET_WAIT"], _S["BAD_QUANTILE"]
+BAD_ADMISSION = _S["BAD_ADMISSION"]
+INF_ITL, INF_TTFT, INF_WAIT = _S["INFEASIBLE_ITL"], _S["INFEASIBLE_TTFT"], _S["INFEASIBLE_WAIT"]
+INF_TTFT_PCT = _S["INFEASIBLE_TTFT_PERCENTILE"]
+INF_WAIT_PCT = _S["INFEASIBLE_WAIT_PERCENTILE"]
+INF_BLOCK = _S["INFEASIBLE_BLOCK"]
+BIND_NONE, BIND_ITL, BIND_TTFT = BINDINGS[None], BINDINGS["itl_ms"], BINDINGS["ttft_ms"]
+BIND_WAIT, BIND_BLOCK, BIND_TPS = BINDINGS["wait_ms"], BINDINGS["max_block"], BINDINGS["tps"]
+BIND_TTFT_PCT, BIND_WAIT_PCT = BINDINGS["ttft_percentile"], BINDINGS["wait_percentile"]
+ADMIT_CHAIN, ADMIT_IMMEDIATE = ADMISSIONS[None], ADMISSIONS["immediate"]
+ADMIT_ITERATION = ADMISSIONS["iteration"]
 MAX_BATCH_LIMIT = 1 << 24
 MAX_CHUNKS = 9007199254740992.0  # 2^53 (service.hpp kMaxChunks)
 MAX_QUEUE = 9007199254740992.0  # 2^53 (replica.hpp kMaxQueue)
@@ -27,7 +46,7 @@ MIN_SERVICE_PER_REQUEST = 1e-290
 MIN_OUT_TOKENS = 1e-9
 MAX_WAIT_MS = 1e300
 MAX_SERVICE_PER_REQUEST = 1e290
-NUM_METRICS = 15
+NUM_METRICS = len(METRICS)
 NUM_MOMENTS = 16
 
 
@@ -712,8 +731,9 @@ def scratch_size(max_batch, rows):
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
-    """out[j, i] = metric sel[j] of row i. cfg_f: tuple of 6 float columns."""
+def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status, admission=0):
+    """out[j, i] = metric sel[j] of row i under the admission rule (analyze_admitted).
+    cfg_f: tuple of 6 float columns."""
     rows = status.shape[0]
     max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
@@ -738,8 +758,8 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status):
                 s, monotone, max_inv = prepare(p, N, _at(max_queue, i), tau, chunks, inv_index,
                                                inv_mu)
             if s == OK:
-                s = analyze(p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu, S, filled,
-                            monotone, max_inv, _at(rate, i), m, mo)
+                s = analyze_admitted(p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu, S,
+                                     filled, monotone, max_inv, _at(rate, i), admission, m, mo)
             status[i] = s
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
@@ -873,12 +893,6 @@ MAX_WORK = 4e8
 WINDOW_TERM_COST = 100.0
 EVALUATION_COST = 64.0
 MIN_DENORMAL = 5e-324
-NOT_CERTIFIED, BAD_SERVICE_TIME = 9, 36
-BAD_TARGET_ITL, BAD_TARGET_TTFT, BAD_TTFT_PCT, BAD_WAIT_PCT = 30, 31, 32, 33
-BAD_MAX_BLOCK, BAD_TPS, BAD_TARGET_WAIT = 34, 35, 38
-INF_ITL, INF_TTFT, INF_TTFT_PCT, INF_WAIT_PCT, INF_BLOCK, INF_WAIT = 2, 3, 4, 5, 6, 8
-BIND_NONE, BIND_ITL, BIND_TTFT, BIND_WAIT, BIND_TTFT_PCT, BIND_WAIT_PCT = 0, 1, 2, 3, 4, 5
-BIND_BLOCK, BIND_TPS = 6, 7
 
 
 @nb.njit(**_JIT)
@@ -1103,7 +1117,8 @@ WS_BEST = NUM_MOMENTS
 WS_IDLE = WS_BEST + NUM_MOMENTS
 WS_M1 = WS_IDLE + NUM_MOMENTS
 WS_M2 = WS_M1 + NUM_MOMENTS
-WS_ST = WS_M2 + NUM_MOMENTS
+WS_AM = WS_M2 + NUM_MOMENTS  # the admitted metrics of size_admitted's evaluations
+WS_ST = WS_AM + NUM_METRICS
 MO_SIZE = WS_ST + 4
 ST_WORK = 0
 # The bracket of a search (sizing.hpp Bracket): a, G(a), b, G(b), which at a, which at b.
@@ -1111,9 +1126,10 @@ BR_A, BR_GA, BR_B, BR_GB, BR_AW, BR_BW = 0, 1, 2, 3, 4, 5
 
 
 @nb.njit(**_JIT)
-def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb):
+def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb, rule=0):
     """Mirrors brent_root in sizing.hpp with close_bracket's evaluation: cb = [na, nfa, nb,
-    nfb, nw, status]; returns the number of evaluations."""
+    nfb, nw, status]; returns the number of evaluations. rule > 0: the excess is
+    size_admitted's under that admission rule (admission.hpp)."""
     mo = ws[:NUM_MOMENTS]
     st = ws[WS_ST:]
     c, fc = a, fa
@@ -1163,7 +1179,10 @@ def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb):
         else:
             b += tol if xm > 0.0 else -tol
         # close_bracket's f
-        v, w, s, _, _ = _excess(args, t, b, mo, st)
+        if rule == 0:
+            v, w, s, _, _ = _excess(args, t, b, mo, st)
+        else:
+            v, w, s = _admitted_actual(args, t, rule, b, ws)
         if s != OK:
             cb[5] = s
             return evaluations + 1
@@ -1181,22 +1200,22 @@ def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb):
 
 
 @nb.njit(**_JIT)
-def close_bracket(args, t, a, fa, b, fb, b_which, ws):
+def close_bracket(args, t, a, fa, b, fb, b_which, ws, rel_tol=RATE_REL_TOL, rule=0):
     """Mirrors close_bracket in sizing.hpp: (evaluations, a, fa, b, fb, b_which, status,
     closed)."""
     evaluations = 0
     cb = np.empty(6)
     s = OK
     rnd = 0
-    while rnd < 8 and b - a > RATE_REL_TOL * b:
+    while rnd < 8 and b - a > rel_tol * b:
         cb[0], cb[1], cb[2], cb[3], cb[4], cb[5] = a, fa, b, fb, b_which, OK
-        evaluations += brent_root(args, t, a, fa, b, fb, RATE_REL_TOL, ws, cb)
+        evaluations += brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb, rule)
         if cb[5] != OK:
             s = int(cb[5])
             break
         a, fa, b, fb, b_which = cb[0], cb[1], cb[2], cb[3], int(cb[4])
         rnd += 1
-    closed = s == OK and b - a <= 2.0 * RATE_REL_TOL * b
+    closed = s == OK and b - a <= 2.0 * rel_tol * b
     return evaluations, a, fa, b, fb, b_which, s, closed
 
 
@@ -1389,16 +1408,26 @@ def guess_rate(p, N, tau, chunks, t, cap):
 
 
 @nb.njit(**_JIT)
+def _check_targets(t):
+    """(status, binding) for targets no search can meet: a bad one, or one below the smallest
+    normal double (infeasible, sizing.hpp); (OK, BIND_NONE) otherwise."""
+    s = validate_targets(t)
+    if s != OK:
+        return s, BIND_NONE
+    tiny = subnormal_target(t)
+    if tiny != BIND_NONE:
+        return _infeasible(tiny), tiny
+    return OK, BIND_NONE
+
+
+@nb.njit(**_JIT)
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                  out_m, ws):
     """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
     metrics at the rate. ws is the workspace (MO_SIZE)."""
-    s = validate_targets(t)
+    s, tiny = _check_targets(t)
     if s != OK:
-        return s, 0.0, BIND_NONE, 0
-    tiny = subnormal_target(t)
-    if tiny != BIND_NONE:
-        return _infeasible(tiny), 0.0, tiny, 0
+        return s, 0.0, tiny, 0
     mu_N = (1.0 / inv_mu[N - 1]) * 1000.0
     if not (math.isfinite(mu_N) and mu_N > 0.0):
         return BAD_SERVICE_TIME, 0.0, BIND_NONE, 0
@@ -1545,7 +1574,7 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
                         tol, out_m, mo):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
-        return 37, 0, 0.0, 0.0, BIND_NONE, 0
+        return BAD_QUANTILE, 0, 0.0, 0.0, BIND_NONE, 0
     peak = 0.0
     first_error = OK
     for n in range(1, N + 1):
@@ -1569,8 +1598,9 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
-              status, binding_out, iterations_out, batch_out, peak_out, concurrency):
-    """Sizes each row (or, with concurrency, finds its optimal max batch)."""
+              status, binding_out, iterations_out, batch_out, peak_out, concurrency, admission=0):
+    """Sizes each row under the admission rule (or, with concurrency, finds its optimal max
+    batch)."""
     rows = status.shape[0]
     max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
@@ -1608,11 +1638,357 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
                     batch_out[i] = nb_
                     peak_out[i] = peak
                 else:
-                    s, rate, binding, it = size_replica(p, N, Q, tau, chunks, inv_index, inv_mu,
-                                                        S, filled, monotone, max_inv, t, m, mo)
+                    s, rate, binding, it = size_admitted(p, N, Q, tau, chunks, inv_index,
+                                                         inv_mu, S, filled, monotone, max_inv, t,
+                                                         admission, m, mo)
             status[i] = s
             binding_out[i] = binding
             iterations_out[i] = it
             rate_out[i] = rate if s == OK else np.nan
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
+
+
+# ---------------------------------------------------------------- admission (admission.hpp)
+
+@nb.njit(**_JIT)
+def _mean_queue_given_full(r, Q):
+    """Mirrors mean_queue_given_full: E[n - N | n >= N] of the geometric tail."""
+    if math.isinf(Q):
+        return r / (1.0 - r)
+    s = math.log(r)
+    t = (Q + 1.0) * s
+    if abs(t) < 1e-4:
+        return Q / 2.0 + Q * (Q + 2.0) / 12.0 * s
+    return 1.0 / math.expm1(-s) - (Q + 1.0) / math.expm1(-t)
+
+
+@nb.njit(**_JIT)
+def prob_full(rate, max_rate, in_queue, p_block, Q):
+    """Mirrors prob_full in admission.hpp: P(n >= N) from the mean queue."""
+    pn = 0.0
+    if Q == 0.0:
+        pn = p_block
+    elif in_queue > 0.0:
+        pn = in_queue / _mean_queue_given_full(rate / max_rate, Q)
+    if math.isnan(pn):
+        return pn
+    return min(max(pn, 0.0), 1.0)
+
+
+@nb.njit(**_JIT)
+def admit(p, N, Q, tau, chunks, rule, m, c_forced=0.0):
+    """Mirrors admit in admission.hpp: applies the admission rule to m in place."""
+    if rule != ADMIT_IMMEDIATE and rule != ADMIT_ITERATION:
+        return
+    pd = p[0] == 1.0
+    p0, p_block, B = m[1], m[2], m[5]
+    X = m[3] / 1000.0
+    Nf = float(N)
+    busy = 1.0 / (1.0 - p0) if p0 < 1.0 else 0.0
+    b_busy = min(max(B * busy, 1.0), Nf)
+    L = p[4] if pd else 0.0
+    mo_ = p[5]
+    c = 1.0
+    if pd:
+        c = c_forced if c_forced > 0.0 else _chunks_at(N, chunks, B)
+    w_pre = (p[2] + p[3] * (c + 1.0) / 2.0) * L
+    w_dec = p[2] * mo_ + p[3] * mo_ * (L + (mo_ + 1.0) / 2.0)
+    delta = (w_pre + w_dec) / (c + mo_)
+    chunk = w_pre / c
+    step_pre = m[12] / c
+    itl = m[10]
+    charged = (c * (B - 1.0) + B) * w_pre / (c + mo_)
+    ttft = m[11]
+    if rule == ADMIT_IMMEDIATE:
+        overlap = X * c * step_pre * c / 2.0 + X * (step_pre * (c + (c * c - 1.0) / 2.0)
+                                                    + itl / 2.0)
+        if pd:
+            m[11] = ttft - charged + chunk * overlap
+        return
+    accepted = 1.0 - p_block if p_block < 1.0 else 1.0
+    full = prob_full(m[0], m[14], m[6], p_block, Q)
+    p_free_busy = min(max((1.0 - p0 - full) / accepted, 0.0), 1.0)
+    if p[0] == 2.0:  # tau(b) / m interpolated at the busy-time batch
+        lo = int(b_busy)
+        if lo >= N:
+            tau_b = tau[N - 1]
+        else:
+            tau_b = tau[lo - 1] + (b_busy - float(lo)) * (tau[lo] - tau[lo - 1])
+        step = tau_b / mo_
+    elif p[0] == 0.0:
+        step = p[1] + p[2] * b_busy
+    else:
+        step = p[1] + delta * b_busy
+    residual = step / 2.0 + (X * busy * c * chunk * chunk / 2.0 if pd else 0.0)
+    if not p0 < 1.0:
+        residual = 0.0
+    delay = p_free_busy * residual
+    overlap = X * c * step_pre * (c - 1.0) / 2.0 + X * (p_free_busy * residual * c
+                                                        + step_pre * c * (c + 1.0) / 2.0)
+    m[11] = (ttft - charged + chunk * overlap if pd else ttft) + delay
+    m[9] += delay
+    m[7] += delay
+
+
+@nb.njit(**_JIT)
+def analyze_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv,
+                     rate, rule, m, mo):
+    """Mirrors analyze_admitted in admission.hpp: analyze, then the rule applied to m."""
+    if rule < ADMIT_CHAIN or rule > ADMIT_ITERATION:
+        return BAD_ADMISSION
+    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m,
+                mo)
+    if s == OK:
+        admit(p, N, Q, tau, chunks, rule, m)
+    return s
+
+
+@nb.njit(**_JIT)
+def _admitted_quantile(args, rate, mm, q, scale_ms, st):
+    """(wait quantile at rate from the moments mm, status): size_admitted's quantile, with
+    its work counted (about 64 Erlang windows)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    if rate == 0.0:
+        return 0.0, OK
+    x = (1.0 / inv_mu[N - 1]) * scale_ms
+    if not math.isinf(Q) and Q > 0.0:
+        st[ST_WORK] += 64.0 * WINDOW_TERM_COST * min(Q, 30.0 * math.sqrt(x) + 31.0)
+    if st[ST_WORK] > MAX_WORK:
+        return np.nan, NOT_CERTIFIED
+    return wait_quantile(N, Q, inv_mu, mm, q), OK
+
+
+@nb.njit(**_JIT)
+def _refined_flags(t, rule):
+    """(ttft, ttft_p, wait, wait_p): the targets the rule refines."""
+    it = rule == ADMIT_ITERATION
+    on = rule != ADMIT_CHAIN
+    return (on and _is_set(t[1]), on and _is_set(t[3]), it and _is_set(t[2]),
+            it and _is_set(t[5]))
+
+
+@nb.njit(**_JIT)
+def _admitted_refined(args, t, rule, rate, mm, c, ws):
+    """(largest excess of the refined targets, which, status) at rate from the moments mm,
+    the read-off at c chunks if c > 0; ws[WS_AM:] holds the admitted metrics there
+    (size_admitted's refined)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    m = ws[WS_AM:WS_AM + NUM_METRICS]
+    st = ws[WS_ST:]
+    fill_metrics(p, N, tau, chunks, inv_mu, rate, mm, m)
+    if c > 0.0:
+        X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, rate / 1000.0,
+                                                              mm)
+        pre = c * max(0.0, p[1] + (mm[4] - 1.0) * _delta(p, c)) + _w_pre(p, c)
+        it_ = (service - pre) * (1.0 / p[5])
+        m[12] = pre
+        m[10] = it_
+        m[11] = wait + pre + it_
+    chain_ttft = m[11]
+    chain_wait = m[9]
+    admit(p, N, Q, tau, chunks, rule, m, c)
+    ttft, ttft_p, wait, wait_p = _refined_flags(t, rule)
+    s = OK
+    q_ttft = 0.0
+    q_wait = 0.0
+    if ttft_p:
+        q_ttft, s1 = _admitted_quantile(args, rate, mm, t[3], t[4], st)
+        s = s1 if s1 != OK else s
+        q_ttft = q_ttft + chain_ttft - chain_wait
+    if wait_p:
+        q_wait, s1 = _admitted_quantile(args, rate, mm, t[5], t[6], st)
+        s = s1 if s1 != OK else s
+    worst = -math.inf
+    which = BIND_NONE
+    for on, v, code in ((ttft, m[11] / t[1], BIND_TTFT), (wait, m[9] / t[2], BIND_WAIT),
+                        (ttft_p, (q_ttft + (m[11] - chain_ttft)) / t[4], BIND_TTFT_PCT),
+                        (wait_p, (q_wait + (m[9] - chain_wait)) / t[6], BIND_WAIT_PCT)):
+        if on and v - 1.0 > worst:
+            worst, which = v - 1.0, code
+    return (worst if s == OK else np.nan), which, s
+
+
+@nb.njit(**_JIT)
+def _admitted_chain(args, rate, mo, st):
+    """size_admitted's chain: the moments with slopes, counted against the work bound."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    st[ST_WORK] += float(N) + EVALUATION_COST
+    if st[ST_WORK] > MAX_WORK:
+        return NOT_CERTIFIED
+    if not (math.isfinite(rate) and rate >= 0.0):
+        return BAD_RATE
+    return evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, rate / 1000.0, mo, True)
+
+
+@nb.njit(**_JIT)
+def _admitted_actual(args, t, rule, rate, ws):
+    """(excess, which, status) at rate: the chain there (into ws[:NUM_MOMENTS]), then the
+    refined targets (size_admitted's actual)."""
+    mo = ws[:NUM_MOMENTS]
+    s = _admitted_chain(args, rate, mo, ws[WS_ST:])
+    if s != OK:
+        return np.nan, BIND_NONE, s
+    return _admitted_refined(args, t, rule, rate, mo, 0.0, ws)
+
+
+@nb.njit(**_JIT)
+def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
+    """Mirrors certify_pieces in sizing.hpp for size_admitted (answer's moments in
+    ws[WS_BEST:]): (status, answer, above, binding, evaluations)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    answer_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
+    hi_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
+    last_mo = ws[WS_M1:WS_M1 + NUM_MOMENTS]
+    mo = ws[WS_M2:WS_M2 + NUM_MOMENTS]
+    st = ws[WS_ST:]
+    top = int(min(max(math.floor(answer_mo[4] + 0.5), 1.0), float(N)))
+    if chunks[0] == chunks[top - 1]:
+        return OK, answer, above, binding, evaluations
+    root = answer
+    lo = 0.0
+    safe = 0.0
+    hi = root
+    hi_mo[:] = answer_mo
+    last_mo[:] = answer_mo
+    last = root
+    for b in range(1, top):
+        if chunks[b] == chunks[b - 1]:
+            continue
+        level = float(b) + 0.5
+        c = chunks[b - 1]
+        if hi_mo[4] < level:
+            lo = hi
+            hi = root
+            hi_mo[:] = answer_mo
+        stalled = 0
+        while True:
+            bound, w, s = _admitted_refined(args, t, rule, hi, hi_mo, c, ws)
+            if s != OK:
+                return s, answer, above, binding, evaluations
+            if bound <= 0.0:
+                break
+            if hi - lo <= RATE_REL_TOL * hi:
+                e_lo, w_lo, s = _admitted_actual(args, t, rule, lo, ws)
+                evaluations += 1
+                if s != OK:
+                    return s, answer, above, binding, evaluations
+                if e_lo <= 0.0:
+                    return OK, lo, hi, w, evaluations
+                fa, w, s = _admitted_actual(args, t, rule, safe, ws)
+                evaluations += 1
+                if s != OK:
+                    return s, answer, above, binding, evaluations
+                if fa > 0.0:
+                    return NOT_CERTIFIED, answer, above, binding, evaluations
+                ev, a, fa, b_end, fb, w_lo, s, closed = close_bracket(
+                    args, t, safe, fa, lo, e_lo, w_lo, ws, RATE_REL_TOL, rule)
+                evaluations += ev
+                if s != OK:
+                    return s, answer, above, binding, evaluations
+                if not closed:
+                    return NOT_CERTIFIED, answer, above, binding, evaluations
+                return OK, a, b_end, w_lo, evaluations
+            B = last_mo[4]
+            step = (math.log(B) - math.log(level)) * B / last_mo[9]
+            y = last * math.exp(-step)
+            if abs(step) < 1e-4:
+                y *= 1.0 - 0.5 * RATE_REL_TOL if level <= B else 1.0 + 0.5 * RATE_REL_TOL
+            if stalled >= 2 or not (y > lo and y < hi):
+                y = math.sqrt(lo * hi) if lo > 0.0 else 0.5 * hi
+            s = _admitted_chain(args, y, mo, st)
+            evaluations += 1
+            if s != OK:
+                return s, answer, above, binding, evaluations
+            width = hi - lo
+            if mo[4] >= level:
+                hi = y
+                hi_mo[:] = mo
+            else:
+                lo = y
+            stalled = stalled + 1 if hi - lo > 0.5 * width else 0
+            last = y
+            last_mo[:] = mo
+        safe = lo
+    return OK, answer, above, binding, evaluations
+
+
+@nb.njit(**_JIT)
+def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
+                  rule, out_m, ws):
+    """Mirrors size_admitted in admission.hpp: (status, rate, binding, iterations); out_m
+    gets the admitted metrics at the rate."""
+    if rule < ADMIT_CHAIN or rule > ADMIT_ITERATION:
+        return BAD_ADMISSION, 0.0, BIND_NONE, 0
+    s, tiny = _check_targets(t)
+    if s != OK:
+        return s, 0.0, tiny, 0
+    if rule == ADMIT_IMMEDIATE and p[0] != 1.0:
+        rule = ADMIT_CHAIN
+    ttft, ttft_p, wait, wait_p = _refined_flags(t, rule)
+    args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
+    if not (ttft or ttft_p or wait or wait_p):
+        return size_replica(*args, t, out_m, ws)
+    others = t.copy()
+    if ttft:
+        others[1] = 0.0
+    if ttft_p:
+        others[3] = 0.0
+        others[4] = 0.0
+    if wait:
+        others[2] = 0.0
+    if wait_p:
+        others[5] = 0.0
+        others[6] = 0.0
+    s, cap, cap_binding, iterations = size_replica(*args, others, out_m, ws)
+    if s != OK:
+        return s, cap, cap_binding, iterations
+    mo = ws[:NUM_MOMENTS]
+    answer_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
+    m = ws[WS_AM:WS_AM + NUM_METRICS]
+    st = ws[WS_ST:]
+    st[ST_WORK] = 0.0
+    f_hi, which, s = _admitted_actual(args, t, rule, cap, ws)
+    iterations += 1
+    if s != OK:
+        return s, 0.0, cap_binding, iterations
+    answer = cap
+    above = math.inf
+    binding = cap_binding
+    answer_mo[:] = mo
+    if f_hi > 0.0:
+        binding = which
+        f_lo, which, s = _admitted_actual(args, t, rule, 0.0, ws)
+        iterations += 1
+        if s != OK:
+            return s, 0.0, binding, iterations
+        if f_lo >= 0.0:
+            out_m[:] = m
+            return _infeasible(which), 0.0, which, iterations
+        ev, a, fa, b, fb, binding, s, closed = close_bracket(args, t, 0.0, f_lo, cap, f_hi,
+                                                            binding, ws, 1e-13, rule)
+        iterations += ev
+        if s != OK:
+            return s, 0.0, binding, iterations
+        if not closed:
+            return NOT_CERTIFIED, 0.0, binding, iterations
+        answer = a
+        above = b
+        if answer > 0.0:
+            s = _admitted_chain(args, answer, answer_mo, st)
+            iterations += 1
+            if s != OK:
+                return s, 0.0, binding, iterations
+    if p[0] == 1.0 and answer > 0.0:
+        s, answer, above, binding, iterations = certify_pieces(args, t, rule, answer, above,
+                                                               binding, iterations, ws)
+        if s != OK:
+            return s, 0.0, binding, iterations
+    if not answer > 0.0:
+        return _infeasible(binding), 0.0, binding, iterations
+    _, which, s = _admitted_actual(args, t, rule, answer, ws)
+    iterations += 1
+    if s != OK:
+        return s, 0.0, binding, iterations
+    out_m[:] = m
+    return OK, answer, binding, iterations

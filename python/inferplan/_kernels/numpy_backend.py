@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 
+from .._codes import ADMISSIONS, STATUSES
 from .._metrics import KIND_VECTOR
 from . import reference
 
 NAME = "numpy"
+BAD_KIND = STATUSES["BAD_KIND"]
 
 
 class _Prepared:
@@ -32,8 +34,12 @@ def replica(params, max_batch, max_queue, tau=None):
 
 
 def analyze(handle, rate):
-    status, m = reference.analyze(handle.params, handle.max_batch, handle.max_queue, rate,
-                                  handle.tau)
+    return analyze_admitted(handle, rate, ADMISSIONS[None])
+
+
+def analyze_admitted(h, rate, admission):
+    status, m = reference.analyze_admitted(h.params, h.max_batch, h.max_queue, rate, admission,
+                                           h.tau)  # fmt: skip
     return int(status), m.tolist()
 
 
@@ -41,7 +47,7 @@ def _row(col, i):
     return col[i] if col.shape[0] > 1 else col[0]
 
 
-def analyze_many(config, rate, outs, status, threads):
+def analyze_many(config, rate, outs, status, threads, admission=0):
     rows = status.shape[0]
     for i in range(rows):
         params = tuple(float(_row(c, i)) for c in config[:7])
@@ -49,9 +55,10 @@ def analyze_many(config, rate, outs, status, threads):
         max_batch = int(_row(config[7], i))
         max_queue = float(_row(config[8], i))
         if params[0] == KIND_VECTOR:
-            st, m = 20, np.full(len(outs), math.nan)
+            st, m = BAD_KIND, np.full(len(outs), math.nan)
         else:
-            st, m = reference.analyze(params, max_batch, max_queue, float(_row(rate, i)))
+            st, m = reference.analyze_admitted(params, max_batch, max_queue,
+                                               float(_row(rate, i)), admission)  # fmt: skip
         status[i] = int(st)
         for k, out in enumerate(outs):
             if out is not None:
@@ -65,17 +72,18 @@ def _tau(h):
 
 
 def size(h, targets):
-    s, rate, binding, it, m = reference.size(h.params, h.max_batch, h.max_queue, tuple(targets),
-                                             h.tau)
+    return size_admitted(h, targets, ADMISSIONS[None])
+
+
+def size_admitted(h, targets, admission):
+    s, rate, binding, it, m = reference.size_admitted(h.params, h.max_batch, h.max_queue,
+                                                      tuple(targets), admission, h.tau)
     return int(s), rate, binding, it, list(m)
 
 
 def quantiles(h, rate, q):
-    s, m = reference.analyze(h.params, h.max_batch, h.max_queue, rate, h.tau)
-    if s != 0:
-        return int(s), 0.0, 0.0
-    w = reference.wait_quantile(_tau(h), h.max_queue, rate / 1000, q)
-    return 0, w, w + m[12] + m[10]
+    s, w, t = reference.quantiles(h.params, h.max_batch, h.max_queue, rate, q, tau=h.tau)
+    return int(s), w, t
 
 
 def optimal_concurrency(h, targets, tolerance):
@@ -108,13 +116,14 @@ def _store(outs, i, m, ok):
             out[i] = m[k] if ok else math.nan
 
 
-def size_many(config, targets, outs, rate, status, binding, iterations, threads):
+def size_many(config, targets, outs, rate, status, binding, iterations, threads, admission=0):
     for i in range(status.shape[0]):
         params, N, Q, t = _rows(config, targets, i)
         h = replica(params, N, Q)
         if params[0] == KIND_VECTOR:
-            h.status = 20
-        res = (h.status, math.nan, 0, 0, [math.nan] * len(outs)) if h.status else size(h, t)
+            h.status = BAD_KIND
+        res = (h.status, math.nan, 0, 0, [math.nan] * len(outs)) if h.status else size_admitted(
+            h, t, admission)  # fmt: skip
         status[i], rate[i], binding[i], iterations[i] = res[0], res[1], res[2], res[3]
         if res[0] != 0:
             rate[i] = math.nan

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .._codes import ADMISSIONS
 from .._metrics import KIND_DECODE_ONLY, KIND_PREFILL_DECODE, KIND_VECTOR, METRIC_INDEX, NUM_METRICS
 from .._status import Status
 
@@ -620,3 +621,175 @@ def _certify(params, max_batch, max_queue, tau, t, root, m_root, binding, excess
         else:  # both ends hold; the bound cannot rule out a failure between them
             return x1, m1, max(bound, key=bound.get)
     return root, m_root, binding
+
+
+# ------------------------------------------------------------------ admission rules
+
+# The refined target slots (TARGET_NAMES) of each rule, with their binding codes.
+ADMISSION_NAMES = {code: name for name, code in ADMISSIONS.items()}
+_REFINED = {1: ((1, 2), (3, 4)), 2: ((1, 2), (2, 3), (3, 4), (5, 5))}
+_MIN_NORMAL = 2.2250738585072014e-308
+
+
+def analyze_admitted(params, max_batch, max_queue, rate, rule, tau=None):
+    """:func:`analyze` with TTFT (and for iteration-level admission the wait and response
+    time) under the admission rule ``rule`` (an ADMISSIONS code), by the NumPy formulas of
+    :func:`inferplan.admission.adjust`."""
+    from ..admission import adjust
+
+    if rule not in ADMISSION_NAMES:
+        return Status.BAD_ADMISSION, np.full(NUM_METRICS, math.nan)
+    status, m = analyze(params, max_batch, max_queue, rate, tau)
+    if status != Status.OK or rule == ADMISSIONS[None]:
+        return status, m
+    vector = None if params[0] != KIND_VECTOR else np.asarray(tau, dtype=float)
+    with np.errstate(all="ignore"):
+        ttft, wait, resp = adjust(ADMISSION_NAMES[rule], *params, max_batch, max_queue,
+                                  _named(m), tau=vector)  # fmt: skip
+    m[METRIC_INDEX["ttft_ms"]] = float(ttft)
+    m[METRIC_INDEX["wait_ms"]] = float(wait)
+    m[METRIC_INDEX["response_ms"]] = float(resp)
+    return status, m
+
+
+def quantiles(params, max_batch, max_queue, rate, q, rule=0, tau=None):
+    """(status, wait q-quantile, TTFT q-quantile) in ms: the wait's exact quantile, TTFT's
+    with the service part at its mean; under an admission rule both shift by its change of
+    the mean wait and TTFT."""
+    status, m = analyze(params, max_batch, max_queue, rate, tau)
+    if status != Status.OK:
+        return status, 0.0, 0.0
+    if tau is None:
+        tau = service_times(*params, max_batch)[0]
+    wait = wait_quantile(np.asarray(tau, dtype=float), max_queue, rate / 1000, q)
+    g = _named(m)
+    ttft = wait + g["prefill_ms"] + g["itl_ms"]
+    if rule:
+        a = _named(analyze_admitted(params, max_batch, max_queue, rate, rule, tau)[1])
+        wait += a["wait_ms"] - g["wait_ms"]
+        ttft += a["ttft_ms"] - g["ttft_ms"]
+    return Status.OK, wait, ttft
+
+
+def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
+    """(status, rate, binding, iterations, metrics) like :func:`size`, with the targets the
+    admission rule refines (TTFT, and for iteration-level admission the wait) taken under it:
+    :func:`size` for the other targets caps the rate, and an Illinois search below the cap
+    finds where the largest refined excess crosses 0; for PrefillDecode, whose read-off
+    jumps at the ends of the pieces of constant chunk count, the first crossing below that
+    root (docs/model.md 3.1)."""
+    from ..sizing import close_bracket
+
+    nan = np.full(NUM_METRICS, math.nan)
+    if rule not in ADMISSION_NAMES:
+        return Status.BAD_ADMISSION, 0.0, 0, 0, nan
+    status = validate_targets(targets)
+    if status != Status.OK:
+        return status, 0.0, 0, 0, nan
+    tiny = subnormal_target(targets)
+    if tiny:
+        return _INFEASIBLE[tiny], 0.0, tiny, 0, nan
+    if rule == ADMISSIONS["immediate"] and params[0] != KIND_PREFILL_DECODE:
+        rule = ADMISSIONS[None]  # without prefills: the chain's read-off itself
+    refined = [(i, code) for i, code in _REFINED.get(rule, ()) if _set(targets[i])]
+    if not refined:
+        return size(params, max_batch, max_queue, targets, tau)
+    if tau is None:
+        tau = service_times(*params, max_batch)[0]
+    others = list(targets)
+    for i, _ in refined:
+        others[i] = 0.0
+        if i in (3, 5):
+            others[i + 1] = 0.0  # the percentile's ms goes with its quantile
+    status, cap, cap_binding, iterations, m_cap = size(params, max_batch, max_queue,
+                                                       tuple(others), tau)  # fmt: skip
+    if status != Status.OK:
+        return status, cap, cap_binding, iterations, m_cap
+
+    def admitted(rate):
+        return analyze_admitted(params, max_batch, max_queue, rate, rule, tau)[1]
+
+    def excess(rate):
+        m = admitted(rate)
+        g = _named(m)
+        worst, which = -math.inf, 0
+        for i, code in refined:
+            if i == 1:
+                v = g["ttft_ms"] / targets[1]
+            elif i == 2:
+                v = g["wait_ms"] / targets[2]
+            elif rate > 0.0:
+                _, w, t = quantiles(params, max_batch, max_queue, rate, targets[i], rule, tau)
+                v = (t if i == 3 else w) / targets[i + 1]
+            else:  # an idle replica: nobody waits, TTFT is its mean
+                chain = _named(analyze(params, max_batch, max_queue, 0.0, tau)[1])
+                v = (g["wait_ms"] - chain["wait_ms"] if i == 5 else chain["prefill_ms"]
+                     + chain["itl_ms"] + g["ttft_ms"] - chain["ttft_ms"]) / targets[i + 1]
+            if v - 1.0 > worst:
+                worst, which = v - 1.0, code
+        return worst, which, m
+
+    f_hi, which, m_hi = excess(cap)
+    evaluations = 1
+    if f_hi <= 0.0:
+        root, which, m_root = cap, cap_binding, m_hi
+    else:
+        f_lo, which_lo, _ = excess(0.0)
+        evaluations += 1
+        if f_lo >= 0.0:
+            return _INFEASIBLE[which_lo], 0.0, which_lo, iterations + evaluations, nan
+        root, m_root, which, steps = close_bracket(
+            excess, 0.0, f_lo, None, cap, f_hi, which,
+            rel_tol=1e-13, max_evaluations=10**6, bisect_after=100,
+        )  # fmt: skip
+        evaluations += steps
+    if params[0] == KIND_PREFILL_DECODE and root > 0.0:
+        root, which, m_root, extra = _first_admitted_crossing(
+            params, max_batch, max_queue, tau, root, which, m_root, excess
+        )
+        evaluations += extra
+    if not root > 0.0:
+        return _INFEASIBLE[which], 0.0, which, iterations + evaluations, nan
+    if m_root is None:
+        m_root = admitted(root)
+    return Status.OK, root, which, iterations + evaluations, m_root
+
+
+def _first_admitted_crossing(params, max_batch, max_queue, tau, root, which, m_root, excess):
+    """The first crossing of the admitted excess below ``root``: PrefillDecode's read-off
+    jumps where round(B) reaches a batch split into more prefill chunks, and an admitted
+    TTFT may drop there. Checks each piece of constant chunk count just left of its end
+    (B = b + 1/2, bisected to 1e-12) and, where a target fails there, bisects between the
+    previous piece's end and that point (docs/model.md 3.1). Returns (rate, binding code,
+    metrics, evaluations)."""
+    chunks = service_times(*params, max_batch)[1]
+
+    def batch(rate):
+        return analyze(params, max_batch, max_queue, rate, tau)[1][METRIC_INDEX["in_service"]]
+
+    top = min(max(round_half_away(batch(root)), 1), max_batch)
+    safe, evaluations = 0.0, 0
+    for b in range(1, top):
+        if chunks[b] == chunks[b - 1]:
+            continue
+        level = b + 0.5
+        lo, hi = safe, root  # B(lo) < level <= B(hi)
+        while hi - lo > 1e-12 * hi:
+            mid = 0.5 * (lo + hi)
+            evaluations += 1
+            lo, hi = (mid, hi) if batch(mid) < level else (lo, mid)
+        e_left, which_left, _ = excess(lo)
+        evaluations += 1
+        if e_left > 0.0:  # the first crossing lies in (safe, lo]
+            a, b_hi, m_a, which = safe, lo, None, which_left
+            while b_hi - a > 1e-13 * b_hi:
+                mid = 0.5 * (a + b_hi)
+                e, which_mid, m_mid = excess(mid)
+                evaluations += 1
+                if e > 0.0:
+                    b_hi, which = mid, which_mid
+                else:
+                    a, m_a = mid, m_mid
+            return a, which, m_a, evaluations
+        safe = lo
+    return root, which, m_root, evaluations

@@ -1,5 +1,7 @@
-"""Fit an :class:`EngineModel` to benchmark points by minimising the model's prediction
-error of TTFT and ITL at the measured rates, over all request shapes at once.
+"""Calibrate an engine model against benchmark points.
+
+Fit an :class:`EngineModel` to benchmark points by minimising the model's prediction error
+of TTFT and ITL at the measured rates, over all request shapes at once.
 
 The residual of a point is ``log(predicted / measured)`` for ITL and for TTFT (relative
 errors, so short and long shapes weigh alike), minimised with SciPy's ``least_squares``
@@ -21,16 +23,16 @@ from .. import _lazy
 from .engine import PARAMS, UNITS, EngineModel, capacity, predict_arrays
 
 __all__ = [
-    "calibrate",
+    "EVEN_ARRIVALS",
+    "FIT_ARRIVALS",
+    "PROFILE_FORMAT",
     "Calibration",
+    "calibrate",
     "count_shapes",
     "error_summary",
     "error_table",
-    "EVEN_ARRIVALS",
-    "FIT_ARRIVALS",
     "load_profile",
     "predict",
-    "PROFILE_FORMAT",
     "shape_label",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -50,8 +52,10 @@ _START_FACTORS = (1.0, 0.5, 2.0, 0.25, 4.0)  # starting points: the default vect
 
 
 def _points(points):
-    """Validated arrays of the points to fit or predict (a DataFrame from read_benchmarks
-    or anything with its columns)."""
+    """Return validated arrays of the points to fit or predict.
+
+    A DataFrame from read_benchmarks or anything with its columns.
+    """
     import os
 
     import pandas as pd
@@ -86,10 +90,9 @@ def _points(points):
         bad = np.flatnonzero(~(np.isfinite(v) & (v >= lo)))
         if bad.size:
             i = int(bad[0])
-            where = f"point {i}"
-            if "source" in df.columns and "row" in df.columns:
-                where += f" ({df['source'].iloc[i]} row {df['row'].iloc[i]})"
-            raise ValueError(f"{where}: {name} = {float(v[i])!r} must be finite and >= {lo:g}")
+            raise ValueError(
+                f"{_where(df, i)}: {name} = {float(v[i])!r} must be finite and >= {lo:g}"
+            )
     dur = (
         df["duration_s"].to_numpy(float) if "duration_s" in df.columns else np.full(len(df), np.nan)
     )
@@ -124,25 +127,34 @@ class Calibration:
     ttft: str = "mean"
     shapes: int = 0
     cost: float = math.nan
+    skipped: list = field(default_factory=list)
+    """The points left out of the fit, each as ``"point i (file row r): reason"``."""
 
     # ---------------------------------------------------------------- use the model
     def service_times(self, in_tokens: float, out_tokens: float):
+        """Return the engine's service times for one request shape."""
         return self.engine.service_times(in_tokens, out_tokens)
 
     def replica(self, in_tokens: float, out_tokens: float, max_queue=None):
+        """Return a replica of the engine serving one request shape."""
         return self.engine.replica(in_tokens, out_tokens, max_queue=max_queue)
 
     def predict(self, points):
-        """Predicted ``ttft_ms``, ``itl_ms``, ``throughput`` (req/s), ``batch`` and
+        """Predict the metrics of each point.
+
+        Predicted ``ttft_ms``, ``itl_ms``, ``throughput`` (req/s), ``batch`` and
         ``steady_state`` for each point (a DataFrame like read_benchmarks returns, or
         columns request_rate, in_tokens, out_tokens [, arrival, duration_s]). Where the
-        points carry measurements, ``ttft_err`` and ``itl_err`` are the relative errors."""
+        points carry measurements, ``ttft_err`` and ``itl_err`` are the relative errors.
+        """
         return predict(self.engine, points, ttft=self.ttft)
 
     def prefill_decode(self, in_tokens: float, out_tokens: float, max_num_tokens=8192):
-        """The :class:`inferplan.PrefillDecode` closest to the engine around one shape
-        (robust regression of its service time over batch sizes and the shapes with half
-        and twice the prompt and output, fit.py)."""
+        """Return the :class:`inferplan.PrefillDecode` closest to the engine around one shape.
+
+        A robust regression of its service time over batch sizes and the shapes with half
+        and twice the prompt and output (fit.py).
+        """
         from ..models import PrefillDecode
 
         shapes = [(in_tokens * f, out_tokens * g) for f in (0.5, 1, 2) for g in (0.5, 1, 2)]
@@ -150,10 +162,13 @@ class Calibration:
         return PrefillDecode(a, b, g, in_tokens, out_tokens, max_num_tokens)
 
     def perf_parms(self, shapes=None, *, max_num_tokens=8192) -> tuple[float, float, float]:
-        """(alpha, beta, gamma) of the linear PrefillDecode profile (docs/model.md 2.2) that
+        """Return the linear PrefillDecode profile (alpha, beta, gamma) nearest the engine.
+
+        (alpha, beta, gamma) of the linear PrefillDecode profile (docs/model.md 2.2) that
         best matches the engine's service time over ``shapes`` (default: the fitted ones)
         and batches up to half their caps: the profile the fleet data (``perfParms``),
-        ``cost_table`` and the runtime take."""
+        ``cost_table`` and the runtime take.
+        """
         from ..hardware.fit import fit_prefill_decode
 
         if shapes is None:
@@ -183,10 +198,13 @@ class Calibration:
         max_batch_size: int | None = None,
         at_tokens: float | None = None,
     ) -> dict:
-        """The fleet data's model-profile entry (``model-data.json``'s ``models`` list,
+        """Return the fleet data's model-profile entry for this engine.
+
+        Return the fleet data's model-profile entry (``model-data.json``'s ``models`` list,
         docs/model.md 4): name, acc, accCount, maxBatchSize at atTokens, perfParms.
         ``at_tokens`` defaults to the median output length of the fitted points and
-        ``max_batch_size`` to the engine's batch cap for the median shape."""
+        ``max_batch_size`` to the engine's batch cap for the median shape.
+        """
         L, m = 512.0, 256.0
         if self.points is not None and len(self.points):
             L = float(np.median(self.points["in_tokens"]))
@@ -199,7 +217,7 @@ class Calibration:
                 "perfParms": {"alpha": a, "beta": b, "gamma": g}}  # fmt: skip
 
     def profile(self, model: str = "model", accelerator: str = "gpu"):
-        """A :class:`inferplan.hardware.Profile` (PrefillDecode) for ``cost_table``."""
+        """Return a :class:`inferplan.hardware.Profile` (PrefillDecode) for ``cost_table``."""
         from ..hardware.cost_table import Profile
 
         a, b, g = self.perf_parms()
@@ -220,6 +238,7 @@ class Calibration:
         return error_table(self.errors(points))
 
     def summary(self, points=None) -> dict:
+        """Return the error summary of :meth:`errors` (see :func:`error_summary`)."""
         return error_summary(self.errors(points))
 
     def plot(self, path=None, points=None, *, title=None):
@@ -230,6 +249,7 @@ class Calibration:
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self, *, model="model", accelerator="gpu") -> dict:
+        """Return the profile as saved: the fleet model entry plus the engine parameters."""
         entry = self.model_data(model, accelerator)
         return {
             "format": PROFILE_FORMAT,
@@ -245,17 +265,19 @@ class Calibration:
             "ttft": self.ttft,
             "fit": {
                 "points": self.n_points,
+                "skipped": len(self.skipped),
                 "seconds": round(self.seconds, 3),
                 **self.summary(),
-            },  # fmt: skip
+            },
         }
 
     def save(self, path, **names) -> None:
+        """Write the profile to ``path`` as JSON (read back by :func:`load_profile`)."""
         Path(path).write_text(json.dumps(self.to_dict(**names), indent=2) + "\n")
 
 
 def load_profile(path) -> Calibration:
-    """Reads a profile written by :meth:`Calibration.save` / ``inferplan calibrate --out``."""
+    """Read a profile written by :meth:`Calibration.save` / ``inferplan calibrate --out``."""
     try:
         d = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -278,14 +300,17 @@ def load_profile(path) -> Calibration:
 
 
 def predict(engine: EngineModel, points, *, ttft: str = "mean"):
-    """See :meth:`Calibration.predict`; ``ttft`` names the measured TTFT the errors are
-    taken against ("mean": ttft_ms, "median": ttft_median_ms)."""
+    """Predict the metrics of ``points`` under ``engine`` (see :meth:`Calibration.predict`).
+
+    ``ttft`` names the measured TTFT the errors are taken against ("mean": ttft_ms,
+    "median": ttft_median_ms).
+    """
     if ttft not in _TTFT_COLUMN:
         raise ValueError(f"ttft must be 'mean' or 'median', got {ttft!r}")
     ttft_column = _TTFT_COLUMN[ttft]
-    df, arrival, rate, L, m, dur, window, even = _points(points)
+    df, _arrival, rate, L, m, dur, window, even = _points(points)
     nmax = np.array([engine.max_batch(a, b) for a, b in zip(L, m, strict=True)], dtype=float)
-    itl, ttft, stable, B, p0, wait = predict_arrays(
+    itl, ttft, stable, B, _p0, _wait = predict_arrays(
         engine.vector(), rate, L, m, nmax, duration_s=dur, window=window, even=even
     )
     out = df.copy()
@@ -335,13 +360,41 @@ def _saturation_runs(points):
     return r[ok], L[ok], m[ok]
 
 
+def _where(df, i: int) -> str:
+    where = f"point {i}"
+    if "source" in df.columns and "row" in df.columns:
+        where += f" ({df['source'].iloc[i]} row {df['row'].iloc[i]})"
+    return where
+
+
 def _fit_arrays(df, ttft_column="ttft_ms"):
+    """Return the fitted points and the points left out, each with its reason.
+
+    A measured latency that is negative or infinite is an error naming the point; a missing
+    one (NaN, or a column the points do not have) leaves the point out, and so does an
+    arrival type that is not fitted: both are listed in the returned ``skipped``.
+    """
     df, arrival, rate, L, m, dur, window, even = _points(df)
-    keep = np.isin(arrival, FIT_ARRIVALS)
+    fit_arrival = np.isin(arrival, FIT_ARRIVALS)
     mt, mi = _measured(df, ttft_column), _measured(df, "itl_ms")
-    keep &= np.isfinite(mt) & np.isfinite(mi) & (mt > 0) & (mi > 0)
+    for name, v in ((ttft_column, mt), ("itl_ms", mi)):
+        bad = np.flatnonzero(fit_arrival & ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{_where(df, i)}: {name} = {float(v[i])!r} must be finite and >= 0")
+    keep = fit_arrival & (mt > 0) & (mi > 0)
+    skipped = []
+    for i in np.flatnonzero(~keep):
+        if not fit_arrival[i]:
+            if arrival[i] == "throughput":
+                continue  # a saturation run: used as a bound on capacity, not skipped
+            reason = f"arrival {arrival[i]!r} is not fitted (only {', '.join(FIT_ARRIVALS)})"
+        else:
+            missing = [n for n, v in ((ttft_column, mt), ("itl_ms", mi)) if not v[i] > 0]
+            reason = f"no measured {' and '.join(missing)} (missing, NaN or 0)"
+        skipped.append(f"{_where(df, int(i))}: {reason}")
     return df[keep].reset_index(drop=True), rate[keep], L[keep], m[keep], dur[keep], \
-        window[keep], even[keep], mt[keep], mi[keep]  # fmt: skip
+        window[keep], even[keep], mt[keep], mi[keep], skipped  # fmt: skip
 
 
 def calibrate(
@@ -394,7 +447,7 @@ def calibrate(
     if ttft not in ("mean", "median"):
         raise ValueError(f"ttft must be 'mean' or 'median', got {ttft!r}")
     t_start = time.perf_counter()
-    df, rate, L, m, dur, window, even, mt, mi = _fit_arrays(points, _TTFT_COLUMN[ttft])
+    df, rate, L, m, dur, window, even, mt, mi, skipped = _fit_arrays(points, _TTFT_COLUMN[ttft])
     # closed-loop saturation runs (GuideLLM "throughput"): the engine served this rate, so
     # the model's saturation throughput must be at least as high (a one-sided residual)
     sat_r, sat_L, sat_m = _saturation_runs(points)
@@ -440,7 +493,7 @@ def calibrate(
 
     def residuals(zf):
         x = full(zf) * _SCALE
-        itl, ttft, stable, *_ = predict_arrays(
+        itl, ttft, _stable, *_ = predict_arrays(
             x, rate, L, m, nmax, duration_s=dur, window=window, even=even
         )
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -500,6 +553,7 @@ def calibrate(
         ttft=ttft,
         shapes=len(shapes),
         cost=float(res.cost),
+        skipped=skipped,
     )
 
 
@@ -507,8 +561,11 @@ def calibrate(
 
 
 def count_shapes(in_tokens, out_tokens, ratio: float = 1.35) -> list:
-    """Distinct request shapes: a point within ``ratio`` of a shape's first point in both
-    prompt and output tokens belongs to it (greedy, in order of the points)."""
+    """Distinct request shapes.
+
+    A point within ``ratio`` of a shape's first point in both prompt and output tokens
+    belongs to it (greedy, in order of the points).
+    """
     reps: list[tuple[float, float]] = []
     for a, b in zip(in_tokens, out_tokens, strict=True):
         a1, b1 = float(a) + 1.0, float(b) + 1.0
@@ -519,16 +576,20 @@ def count_shapes(in_tokens, out_tokens, ratio: float = 1.35) -> list:
 
 
 def shape_label(in_tokens, out_tokens) -> str:
+    """Return the label of a request shape, e.g. ``in 512 / out 128``."""
     return f"in {in_tokens:.0f} / out {out_tokens:.0f}"
 
 
 def error_summary(pred) -> dict:
-    """Median, p90 and max absolute relative error of TTFT and ITL over the scored points
-    (constant, Poisson, synchronous), and how many points lack a steady state."""
+    """Error summary of the fit over the scored points.
+
+    Median, p90 and max absolute relative error of TTFT and ITL over the scored points
+    (constant, Poisson, synchronous), and how many points lack a steady state.
+    """
     sel = np.isin(pred["arrival"].astype(str), FIT_ARRIVALS) if "arrival" in pred else \
         np.ones(len(pred), bool)  # fmt: skip
     p = pred[sel]
-    out = {"points": int(len(p)), "no_steady_state": int((~p["steady_state"]).sum())}
+    out = {"points": len(p), "no_steady_state": int((~p["steady_state"]).sum())}
     for name in ("ttft", "itl"):
         e = np.abs(p[f"{name}_err"].to_numpy(float))
         e = np.where(np.isfinite(e), e, np.inf)  # no steady state counts as a miss

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 from .. import _lazy
+from .._cliopts import add_format, add_out
 
 __all__ = [
     "add_calibrate_parser",
@@ -18,6 +19,7 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``calibrate`` command to ``subparsers``."""
     p = subparsers.add_parser(
         "calibrate",
         help="fit one engine profile to benchmark files (GuideLLM, vLLM) and report its error",
@@ -26,7 +28,7 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
         "predicted vs measured TTFT and ITL per shape, and write the profile (JSON) and a plot.",
     )
     p.add_argument("files", nargs="+", help="benchmark files or directories of them")
-    p.add_argument("--out", "-o", default=None, help="write the fitted profile (JSON) here")
+    add_out(p, "write the fitted profile (JSON) here", metavar="FILE")
     p.add_argument("--plot", default=None, help="write predicted vs measured per shape (PNG)")
     p.add_argument(
         "--loss",
@@ -42,12 +44,13 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default="model", help="model name written into the profile")
     p.add_argument("--accelerator", default="gpu", help="accelerator name for the profile")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_format(p, help="the summary on stdout", flags=("json",))
     p.set_defaults(run=run_calibrate)
     return p
 
 
 def run_calibrate(args) -> int:
+    """Run ``inferplan calibrate``; return the exit status."""
     from .._validate import output_file
     from .calibrate import calibrate
     from .readers import BenchmarkWarning, read_benchmarks
@@ -67,12 +70,14 @@ def run_calibrate(args) -> int:
         df, loss=args.loss, f_scale=args.f_scale, ttft=args.ttft,
         max_num_seqs=args.max_num_seqs, kv_capacity_tokens=kv,
     )  # fmt: skip
+    for line in cal.skipped:
+        print(f"left out of the fit: {line}", file=sys.stderr)
     summary = cal.summary()
     if args.out:
         cal.save(args.out, model=args.model, accelerator=args.accelerator)
     if args.plot:
         cal.plot(args.plot, title=f"{args.model} on {args.accelerator}: model vs measured")
-    if args.json:
+    if args.format == "json":
         print(json.dumps({"summary": summary, "engine": cal.engine.as_dict(),
                           "ci_low": cal.ci_low, "ci_high": cal.ci_high,
                           "seconds": cal.seconds}, indent=2))  # fmt: skip

@@ -1,5 +1,7 @@
-"""The engine model: iteration time of a continuous-batching server (vLLM-like), as a
-per-batch service-time vector for the birth-death chain, with its TTFT/ITL read-off.
+"""The engine model.
+
+Iteration time of a continuous-batching server (vLLM-like), as a per-batch service-time
+vector for the birth-death chain, with its TTFT/ITL read-off.
 
 docs/calibration.md ("The engine model") gives the equations and the evidence for each
 term. In short, with ``b`` requests in the batch, requests of ``L`` prompt and ``m`` output
@@ -32,15 +34,15 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
+    "PARAMS",
+    "UNITS",
+    "EngineModel",
     "capacity",
     "chain",
     "chain_numpy",
-    "EngineModel",
     "fluid",
     "kv_capacity_tokens",
-    "PARAMS",
     "predict_arrays",
-    "UNITS",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -90,6 +92,7 @@ class EngineModel:
     kv_capacity_tokens: float = math.inf
 
     def __post_init__(self) -> None:
+        """Check that every field is a valid number."""
         for f in fields(self):
             v = getattr(self, f.name)
             try:
@@ -108,12 +111,15 @@ class EngineModel:
     # ------------------------------------------------------------------ structure
     @classmethod
     def from_vector(cls, x, **limits) -> EngineModel:
+        """Return the model of a parameter vector in :data:`PARAMS` order."""
         return cls(**{n: float(v) for n, v in zip(PARAMS, x, strict=True)}, **limits)
 
     def vector(self) -> np.ndarray:
+        """Return the parameters as a vector in :data:`PARAMS` order."""
         return np.array([getattr(self, n) for n in PARAMS], dtype=float)
 
     def as_dict(self) -> dict:
+        """Return the fields as a JSON-able dict (an unlimited KV cache is None)."""
         d = asdict(self)
         if math.isinf(d["kv_capacity_tokens"]):
             d["kv_capacity_tokens"] = None
@@ -121,6 +127,7 @@ class EngineModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> EngineModel:
+        """Return the model of :meth:`as_dict`'s output; unknown fields are an error."""
         d = dict(d)
         if d.get("kv_capacity_tokens") is None:
             d["kv_capacity_tokens"] = math.inf
@@ -130,7 +137,7 @@ class EngineModel:
         return cls(**d)
 
     def max_batch(self, in_tokens: float, out_tokens: float) -> int:
-        """The batch cap for a shape: ``max_num_seqs`` or what the KV cache holds."""
+        """Return the batch cap for a shape: ``max_num_seqs`` or what the KV cache holds."""
         n = self.max_num_seqs
         if math.isfinite(self.kv_capacity_tokens):
             n = min(n, int(self.kv_capacity_tokens // max(in_tokens + out_tokens, 1.0)))
@@ -141,8 +148,11 @@ class EngineModel:
         return _step(self.vector(), np.asarray(batch, float), in_tokens, out_tokens)
 
     def service_times(self, in_tokens: float, out_tokens: float):
-        """The :class:`inferplan.ServiceTimes` (tau(1..N), out_tokens) of one request shape:
-        what :class:`inferplan.Replica` and the rest of inferplan take."""
+        """Return the :class:`inferplan.ServiceTimes` of one request shape.
+
+        Its tau(1..N) and out_tokens: what :class:`inferplan.Replica` and the rest of
+        inferplan take.
+        """
         from ..models import ServiceTimes
 
         _check_shape(in_tokens, out_tokens)
@@ -152,7 +162,7 @@ class EngineModel:
         return ServiceTimes(tau, out_tokens)
 
     def replica(self, in_tokens: float, out_tokens: float, max_queue=None):
-        """A :class:`inferplan.Replica` of this engine serving one request shape."""
+        """Return a :class:`inferplan.Replica` of this engine serving one request shape."""
         from ..replica import Replica
 
         return Replica(self.service_times(in_tokens, out_tokens), max_queue=max_queue)
@@ -171,8 +181,11 @@ def _step(x, b, L, m):
 
 
 def _envelope(b, tau, axis=-1):
-    """tau with the completion rate b/tau made non-decreasing in b (docs/calibration.md:
-    past the batch of peak throughput, a larger batch does not lower the throughput)."""
+    """Return tau with the completion rate b/tau made non-decreasing in b.
+
+    Past the batch of peak throughput, a larger batch does not lower the throughput
+    (docs/calibration.md).
+    """
     mu = np.maximum.accumulate(b / tau, axis=axis)
     return b / mu
 
@@ -188,8 +201,10 @@ def kv_capacity_tokens(
     gpu_memory_utilization: float = 0.9,
     activation_gib: float = 0.0,
 ) -> float:
-    """KV-cache capacity in tokens: (utilisation x memory - weights - activations) divided
-    by the KV bytes per token, ``2 * layers * kv_heads * head_dim * bytes_per_value``.
+    """KV-cache capacity in tokens.
+
+    (utilisation x memory - weights - activations) divided by the KV bytes per token, ``2 *
+    layers * kv_heads * head_dim * bytes_per_value``.
 
     >>> round(kv_capacity_tokens(80, 15, layers=32, kv_heads=8, head_dim=128))
     466944
@@ -205,8 +220,11 @@ def kv_capacity_tokens(
 
 
 def _chain_loop(x, lam, L, m, nmax, out):
-    """The chain of :func:`chain` point by point in log space (compiled by Numba when it is
-    installed): the same numbers as the vectorised form, without its (points x N) arrays."""
+    """Return the chain of :func:`chain` point by point in log space.
+
+    Compiled by Numba when it is installed: the same numbers as the vectorised form, without
+    its (points x N) arrays.
+    """
     a, bd, bp, g, gp, z = x[0], x[1], x[2], x[3], x[4], x[5]
     for i in range(lam.size):
         li = lam[i]
@@ -274,7 +292,7 @@ def chain(x, rate_per_s, L, m, nmax):
 
 
 def chain_numpy(x, rate_per_s, L, m, nmax):
-    """The birth-death chain of docs/model.md 1 (unbounded queue) for many points at once.
+    """Return the birth-death chain of docs/model.md 1 (unbounded queue) for many points at once.
 
     ``x``: parameter vector (PARAMS order); ``rate_per_s``, ``L``, ``m``: arrays (one per
     point); ``nmax``: batch caps. Returns (stable, p0, B, Lsys) arrays: stability, the
@@ -321,8 +339,11 @@ def chain_numpy(x, rate_per_s, L, m, nmax):
 
 
 def capacity(x, L, m, nmax):
-    """Saturation throughput (req/s) per shape: the peak of ``b / tau(b)`` over
-    ``b <= nmax`` (the chain's ``mu(N)`` after the envelope, and the fluid's limit)."""
+    """Saturation throughput (req/s) per shape.
+
+    The peak of ``b / tau(b)`` over ``b <= nmax`` (the chain's ``mu(N)`` after the envelope,
+    and the fluid's limit).
+    """
     a, z = x[0], x[5]
     c = x[1] + x[3] * (L + m / 2.0) + (x[2] * L + x[4] * L * L) / m
     bpeak = np.sqrt(a / z) if z > 0 else np.inf
@@ -336,10 +357,12 @@ def capacity(x, L, m, nmax):
 
 
 def fluid(x, rate_per_s, L, m, nmax):
-    """Mean batch under evenly spaced arrivals (a constant-rate benchmark): the fixed point
-    ``B = lam * tau(B)`` of the step-time curve, with no queue below saturation. Returns
-    (stable, B). Saturation is the peak of the completion rate ``b / tau(b)`` over
-    ``b <= nmax`` (the envelope of :func:`chain`)."""
+    """Mean batch under evenly spaced arrivals (a constant-rate benchmark).
+
+    The fixed point ``B = lam * tau(B)`` of the step-time curve, with no queue below
+    saturation. Returns (stable, B). Saturation is the peak of the completion rate ``b /
+    tau(b)`` over ``b <= nmax`` (the envelope of :func:`chain`).
+    """
     lam = np.asarray(rate_per_s, float) / 1000.0
     a = x[0]
     c = x[1] + x[3] * (L + m / 2.0) + (x[2] * L + x[4] * L * L) / m

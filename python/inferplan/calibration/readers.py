@@ -13,6 +13,7 @@ is never used silently: it is skipped, listed in ``df.attrs["skipped"]`` as
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -28,13 +29,13 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
-    "BenchmarkFormatError",
-    "BenchmarkWarning",
     "COLUMNS",
-    "detect_format",
     "ENGINE_COLUMNS",
     "PROMETHEUS_COUNTERS",
     "PROMETHEUS_GAUGES",
+    "BenchmarkFormatError",
+    "BenchmarkWarning",
+    "detect_format",
     "read_benchmarks",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -92,7 +93,7 @@ class BenchmarkFormatError(ValueError):
 
 
 def _num(value) -> float:
-    """A float from a number or numeric string; NaN for None/''/'nan'. Raises ValueError."""
+    """Return a float from a number or numeric string; NaN for None/''/'nan'. Raises ValueError."""
     if value is None:
         return math.nan
     if isinstance(value, bool):
@@ -132,7 +133,7 @@ class _Sink:
 
 
 def _validate(rec: dict, source: str, row: int, sink: _Sink) -> None:
-    """Checks the numbers of a benchmark point and adds it, or skips it with the reason."""
+    """Check the numbers of a benchmark point and add it, or skip it with the reason."""
     for name in ("ttft_ms", "ttft_median_ms", "itl_ms", "itl_median_ms", "request_rate",
                  "in_tokens", "out_tokens", "concurrency", "latency_ms", "tpot_ms",
                  "ttft_p90_ms", "ttft_p99_ms", "itl_p90_ms", "itl_p99_ms"):  # fmt: skip
@@ -184,8 +185,11 @@ _FLAT_PCT_SUFFIX = " [min, 0.1, 1, 5, 10, 25, 75, 90, 95, 99, max]"
 
 
 def _flat_record(d: dict, source: str, row: int, fmt: str, sink: _Sink) -> None:
-    """One benchmark in GuideLLM's flat layout: the CSV writer's columns of the 0.3 era
-    ("Successful Time to first token ms mean", ...), as CSV or as JSON records."""
+    """One benchmark in GuideLLM's flat layout.
+
+    The CSV writer's columns of the 0.3 era ("Successful Time to first token ms mean", ...),
+    as CSV or as JSON records.
+    """
 
     def get(metric: str, stat: str) -> float:
         key = f"Successful {_FLAT_STATS[metric]} {stat}"
@@ -256,10 +260,8 @@ def _flat_strategy(d: dict, name: str) -> tuple[str, float, float]:
     if not kind:
         kind = name.split("@")[0]
     if math.isnan(offered) and "@" in name:
-        try:
+        with contextlib.suppress(ValueError):
             offered = float(name.split("@", 1)[1])
-        except ValueError:
-            pass
     if kind not in ("constant", "poisson"):
         offered = math.nan
     return kind, offered, duration
@@ -292,8 +294,10 @@ def _stat(metrics: dict, name: str, stat: str) -> float:
 
 
 def _guidellm_benchmark(b: dict, source: str, row: int, fmt: str, sink: _Sink) -> None:
-    """One entry of a GuideLLM JSON report's ``benchmarks`` list (0.3-era ``args`` or
-    current ``config`` layout)."""
+    """Read one entry of a GuideLLM JSON report's ``benchmarks`` list.
+
+    Either the 0.3-era ``args`` or the current ``config`` layout.
+    """
     try:
         metrics = b["metrics"]
         conf = b.get("config") or b.get("args") or {}
@@ -357,8 +361,10 @@ _STATUSES = ("Successful", "Incomplete", "Errored")
 
 
 def _csv_blocks(header: list[tuple[str, str, str]]):
-    """Splits a 3-row header into scalar fields and stat blocks, in column order:
-    ``[("field", (group, name), col) | ("block", group, units, status, col)]``."""
+    """Split a 3-row header into scalar fields and stat blocks, in column order.
+
+    ``[("field", (group, name), col) | ("block", group, units, status, col)]``.
+    """
     items = []
     i = 0
     while i < len(header):
@@ -468,9 +474,11 @@ _TOKEN_TIMING = ("Time to First Token", "Time per Output Token", "Inter Token La
 
 
 def _align(groups, counts, n_blocks):
-    """The (group, units, statuses) layout of a data row with ``n_blocks`` blocks: the
-    header's, or every status the row has requests in, possibly without the incomplete or
-    errored blocks of the token-timing metrics. None if no candidate fits."""
+    """Return the (group, units, statuses) layout of a data row with ``n_blocks`` blocks.
+
+    The header's, or every status the row has requests in, possibly without the incomplete
+    or errored blocks of the token-timing metrics. None if no candidate fits.
+    """
     present = [s for s in _STATUSES if counts.get(s, 0) > 0]
     candidates = [groups]
     for drop in ((), ("Errored",), ("Incomplete",), ("Errored", "Incomplete")):
@@ -488,8 +496,11 @@ def _align(groups, counts, n_blocks):
 
 
 def _row_blocks(data: list[str], start: int):
-    """The row's stat blocks from column ``start``: (mean, median, std, percentiles) each,
-    found by their percentile list; scalar cells between blocks end the run."""
+    """Return the row's stat blocks from column ``start``.
+
+    (mean, median, std, percentiles) each, found by their percentile list; scalar cells
+    between blocks end the run.
+    """
     out = []
     i = start
     while i + 3 < len(data):
@@ -638,10 +649,12 @@ def _engine_row(sample: dict, source: str, row: int, fmt: str, sink: _Sink) -> N
 
 
 def _engine_csv(rows: list[dict], source: str, sink: _Sink) -> None:
-    """CSV of engine statistics: timestamp, prompt_throughput, generation_throughput,
-    num_running, num_pending (or num_waiting), gpu_kvcache_usage, ... The KV-cache usage is
-    a percentage when any value of the file exceeds 1 (as vLLM prints it), else a
-    fraction; it is stored as a fraction."""
+    """CSV of engine statistics.
+
+    timestamp, prompt_throughput, generation_throughput, num_running, num_pending (or
+    num_waiting), gpu_kvcache_usage, ... The KV-cache usage is a percentage when any value
+    of the file exceeds 1 (as vLLM prints it), else a fraction; it is stored as a fraction.
+    """
     kv_scale = 1.0
     try:
         kv = [_num(r.get("gpu_kvcache_usage", r.get("kv_cache_usage"))) for r in rows]
@@ -670,7 +683,7 @@ def _engine_csv(rows: list[dict], source: str, sink: _Sink) -> None:
 
 
 def _engine_log(lines: list[str], source: str, sink: _Sink) -> None:
-    """vLLM's periodic 'Avg prompt throughput: ... GPU KV cache usage: ...%' log lines."""
+    """Read vLLM's periodic 'Avg prompt throughput: ... GPU KV cache usage: ...%' log lines."""
     found = 0
     for k, line in enumerate(lines, start=1):
         if "Avg prompt throughput" not in line:
@@ -683,7 +696,7 @@ def _engine_log(lines: list[str], source: str, sink: _Sink) -> None:
         t = _LOG_TIME.search(line)
         ts = math.nan
         if t is not None:
-            mo, dd, hh, mi, ss, frac = t.groups()
+            _mo, dd, hh, mi, ss, frac = t.groups()
             ts = ((int(dd) * 24 + int(hh)) * 60 + int(mi)) * 60 + int(ss)
             ts += float("0." + frac) if frac else 0.0
         sample = {
@@ -705,9 +718,12 @@ _PROM = re.compile(
 
 
 def _engine_prometheus(lines: list[str], source: str, sink: _Sink) -> None:
-    """Prometheus text exposition of vLLM's /metrics. Several scrapes may follow each other
-    in one file (a ``# scrape`` comment or a repeated series starts the next); samples
-    with timestamps are grouped by timestamp. Counters become rates between scrapes."""
+    """Prometheus text exposition of vLLM's /metrics.
+
+    Several scrapes may follow each other in one file (a ``# scrape`` comment or a repeated
+    series starts the next); samples with timestamps are grouped by timestamp. Counters
+    become rates between scrapes.
+    """
     scrapes: list[dict] = []
     cur: dict = {}
     line_of: list[int] = []
@@ -739,11 +755,11 @@ def _engine_prometheus(lines: list[str], source: str, sink: _Sink) -> None:
             line_of.append(k)
             cur = {}
         key = ("counter:" + name) if name in PROMETHEUS_COUNTERS else PROMETHEUS_GAUGES[name]
-        if key in cur:  # a repeated series: the next scrape (or another engine: summed)
-            if math.isnan(ts):
-                scrapes.append(cur)
-                line_of.append(k)
-                cur = {}
+        # a repeated series: the next scrape (or another engine: summed)
+        if key in cur and math.isnan(ts):
+            scrapes.append(cur)
+            line_of.append(k)
+            cur = {}
         cur[key] = cur.get(key, 0.0) + value if key in cur else value
         if not math.isnan(ts):
             cur["timestamp_s"] = ts
@@ -773,9 +789,12 @@ def _engine_prometheus(lines: list[str], source: str, sink: _Sink) -> None:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """The format of one file: ``guidellm-json``, ``guidellm-records``, ``guidellm-csv``,
-    ``guidellm-csv-flat``, ``vllm-bench-json``, ``vllm-engine-csv``, ``vllm-engine-log``
-    or ``vllm-prometheus``. Raises :class:`BenchmarkFormatError` if none fits."""
+    """Return the format of one file.
+
+    ``guidellm-json``, ``guidellm-records``, ``guidellm-csv``, ``guidellm-csv-flat``,
+    ``vllm-bench-json``, ``vllm-engine-csv``, ``vllm-engine-log`` or ``vllm-prometheus``.
+    Raises :class:`BenchmarkFormatError` if none fits.
+    """
     text = _read_text(path)
     return _detect(text, str(path))[0]
 
@@ -913,7 +932,7 @@ def _paths(path_or_paths) -> list[tuple[Path, bool]]:
 
 
 def read_benchmarks(path_or_paths, *, warn: bool = True):
-    """Reads benchmark reports and engine statistics into one DataFrame.
+    """Read benchmark reports and engine statistics into one DataFrame.
 
     ``path_or_paths``: a file, a directory (its files) or a list of them. The format of each
     file is detected (:func:`detect_format`). Returns a DataFrame with the columns of

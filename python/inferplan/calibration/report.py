@@ -16,9 +16,12 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def plot_points(pred, path=None, *, title=None, ttft_column="ttft_ms"):
-    """One panel per request shape: measured (markers) and predicted (lines) TTFT and ITL
-    against the request rate. ``pred``: the DataFrame of :meth:`Calibration.predict`.
-    Saves a PNG to ``path`` if given; returns the figure."""
+    """One panel per request shape.
+
+    Measured (markers) and predicted (lines) TTFT and ITL against the request rate.
+    ``pred``: the DataFrame of :meth:`Calibration.predict`. Saves a PNG to ``path`` if
+    given; returns the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -61,7 +64,7 @@ def plot_points(pred, path=None, *, title=None, ttft_column="ttft_ms"):
         plt.Line2D([], [], marker="s", ls="", color="C3"),
         plt.Line2D([], [], ls="--", color="C3"),
     ]
-    labels = l1 + ["ITL measured", "ITL model"]
+    labels = [*l1, "ITL measured", "ITL model"]
     fig.legend(h1 + extra, labels, loc="lower center", ncol=6, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -72,7 +75,7 @@ def plot_points(pred, path=None, *, title=None, ttft_column="ttft_ms"):
 
 
 def format_table(table, summary=None) -> str:
-    """The per-shape error table as aligned text (what ``inferplan calibrate`` prints)."""
+    """Return the per-shape error table as aligned text (what ``inferplan calibrate`` prints)."""
     head = f"{'shape':<22}{'points':>7}{'steady':>7}{'TTFT med%':>10}{'max%':>8}" \
            f"{'ITL med%':>10}{'max%':>8}"  # fmt: skip
     lines = [head, "-" * len(head)]

@@ -24,7 +24,12 @@ __getattr__, __dir__ = _lazy.attach(
     {
         "Candidates": ".candidates",
         "build_candidates": ".candidates",
+        # the hardware vocabulary is inferplan.hardware's: these are the same types
         "Accelerator": ".data",
+        "Profile": ".data",
+        "accelerator_to_dict": ".data",
+        "profile_to_dict": ".data",
+        "system_to_dict": ".data",
         "CurrentAllocation": ".data",
         "DataError": ".data",
         "DataWarning": ".data",
@@ -59,6 +64,7 @@ def optimize(
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
     admission: str | None = None,
+    cov: str = "use",
     **options,
 ) -> Solution:
     """Size every candidate and allocate.
@@ -66,7 +72,9 @@ def optimize(
     ``system`` is a :class:`System` or a path to a directory of ``*-data.json`` files or a
     ``system-data.json`` file. ``objective`` is ``"cost"`` (default), ``"power"`` or
     ``"cost+energy"``, and ``admission`` sizes the TTFT and wait targets as an arriving
-    request sees them (see :func:`build_candidates`).
+    request sees them (see :func:`build_candidates`). ``cov="use"`` (default) sizes with the loads'
+    ``arrivalCOV`` and ``serviceCOV``; ``"ignore"`` sizes for Poisson arrivals and mean
+    lengths, as the reference does (see :func:`build_candidates` and docs/allocation.md).
 
     ``solver`` is "greedy", "unlimited" or "milp"; by default the system's optimizer settings
     decide (``unlimited`` -> unlimited, ``milpSolver`` -> milp, else greedy). ``options`` go
@@ -88,6 +96,7 @@ def optimize(
         energy_weight=energy_weight,
         price_per_kwh=price_per_kwh,
         admission=admission,
+        cov=cov,
     )
     return solve(cands, solver, **options)
 
@@ -108,20 +117,24 @@ __all__ = [
     "ModelProfile",
     "OptimizerSettings",
     "PowerCurve",
+    "Profile",
     "Server",
     "ServiceClass",
     "Solution",
     "System",
     "Target",
+    "accelerator_to_dict",
     "allocations",
     "build_candidates",
     "example_path",
     "greedy",
     "load_system",
     "optimize",
+    "profile_to_dict",
     "solve",
     "summary",
     "synthetic_system",
     "system_from_dict",
+    "system_to_dict",
     "unlimited",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "ACCELERATOR_PENALTY",
     "build_candidates",
     "Candidates",
+    "COV_MODES",
     "EXPONENTIAL_P95",
     "G1_QUEUE_PER_BATCH",
     "MAX_REPLICAS",
@@ -46,12 +47,28 @@ G1_QUEUE_PER_BATCH = 9  # K = 10 N states in all
 _CEIL_SLACK = 1e-9
 MAX_REPLICAS = _validate.MAX_COUNT  # replicas of one candidate, as a data file's counts
 OBJECTIVES = ("cost", "power", "cost+energy")
+COV_MODES = ("ignore", "use")
 # Below this many rows one kernel thread is quicker than waking the pool (same numbers).
 _ONE_THREAD_ROWS = 2048
 
 
 def _threads(rows: int) -> int | None:
     return 1 if rows < _ONE_THREAD_ROWS else None
+
+
+def _traffic(srvs, cov: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per server, the arrival CV and the output-length CV sizing uses: with ``cov="use"``
+    the load's ``arrivalCOV`` and ``serviceCOV``; otherwise, and where a field is absent or
+    0 (the reference format's zero value: not set), Poisson (1) and mean lengths (0)."""
+    n = len(srvs)
+    if cov != "use":
+        return np.ones(n), np.zeros(n)
+    arrival = [x.load.arrival_cov for x in srvs]
+    service = [x.load.service_cov for x in srvs]
+    return (
+        np.array([c if c else 1.0 for c in arrival], dtype=float),
+        np.array([c if c else 0.0 for c in service], dtype=float),
+    )
 
 
 def _size_many(**columns):
@@ -62,17 +79,20 @@ def _size_many(**columns):
 
 
 def _analyze_many(
-    kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate, admission=None
-):
+    kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate, admission=None,
+    arrival_cv=None, out_tokens_cv=None,
+):  # fmt: skip
     """ITL, TTFT, wait and utilization of each row at an offered rate (req/s), in one batch
-    call (under ``admission``, see :meth:`inferplan.Replica.analyze`)."""
+    call (under ``admission``, see :meth:`inferplan.Replica.analyze`; ``arrival_cv`` and
+    ``out_tokens_cv`` as in :func:`inferplan.analyze_many`)."""
     from ..batch import analyze_many
 
     return analyze_many(
         kind=np.asarray(kind, dtype=np.int32), alpha=alpha, beta=beta, gamma=gamma,
         in_tokens=in_tokens, out_tokens=out_tokens, max_batch=max_batch, max_queue=max_queue,
         rate=rate, metrics=["itl_ms", "ttft_ms", "wait_ms", "utilization"],
-        threads=_threads(np.size(alpha)), admission=admission,
+        threads=_threads(np.size(alpha)), admission=admission, arrival_cv=arrival_cv,
+        out_tokens_cv=out_tokens_cv,
     )  # fmt: skip
 
 
@@ -225,7 +245,7 @@ def _catalogue(system: System) -> _Catalogue:
     return _Catalogue(
         acc_index=acc_index,
         canon=np.array([acc_index[a.name] for a in accs], dtype=np.int64),
-        acc_cost=np.array([a.cost for a in accs] + [0.0], dtype=float),
+        acc_cost=np.array([a.cost_per_hour for a in accs] + [0.0], dtype=float),
         acc_mult=np.array([a.multiplicity for a in accs] + [0], dtype=np.int64),
         acc_type=np.array([a.type for a in accs] + [""], dtype=object),
         profile=table,
@@ -270,9 +290,11 @@ class _Servers:
     cur_reps: np.ndarray
     cur_cost: np.ndarray
     reasons: dict[int, list[str]]
+    arrival_cv: np.ndarray  # 1: Poisson (see _traffic)
+    out_cv: np.ndarray  # 0: mean lengths
 
 
-def _server_columns(system: System, cat: _Catalogue) -> _Servers:
+def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Servers:
     classes = {c.name: c for c in system.classes}
     n = len(system.servers)
     mode = [_NONE] * n
@@ -299,7 +321,7 @@ def _server_columns(system: System, cat: _Catalogue) -> _Servers:
                 f"servers[{s}] ({srv.name!r}): load.out_tokens must be 0 (no load) or a "
                 f"finite mean >= 1, got {out!r}"
             )
-        zero = srv.load.arrival_rate == 0 or out == 0
+        zero = srv.load.rate_per_s == 0 or out == 0
         if zero and srv.min_replicas == 0:
             mode[s] = _EMPTY
             continue
@@ -319,11 +341,12 @@ def _server_columns(system: System, cat: _Catalogue) -> _Servers:
         targets[s] = (t.itl_ms or 0.0, t.ttft_ms or 0.0, t.ttw_ms or 0.0, t.tps or 0.0)
     srvs = system.servers
     tcols = np.array(targets, dtype=float).reshape(n, 4).T
+    arrival_cv, out_cv = _traffic(srvs, cov)
     return _Servers(
         mode=np.array(mode, dtype=np.int64),
         model=np.array(model, dtype=np.int64),
         keep=np.array(keep, dtype=np.int64),
-        arrival=np.array([x.load.arrival_rate for x in srvs], dtype=float) / 60.0,
+        arrival=np.array([x.load.rate_per_s for x in srvs], dtype=float),
         in_tokens=np.array([x.load.in_tokens for x in srvs], dtype=float),
         out_tokens=np.array([x.load.out_tokens for x in srvs], dtype=float),
         min_replicas=np.array([x.min_replicas for x in srvs], dtype=np.int64),
@@ -338,6 +361,8 @@ def _server_columns(system: System, cat: _Catalogue) -> _Servers:
         cur_reps=np.array([x.current.num_replicas for x in srvs], dtype=np.int64),
         cur_cost=np.array([x.current.cost for x in srvs], dtype=float),
         reasons=reasons,
+        arrival_cv=arrival_cv,
+        out_cv=out_cv,
     )
 
 
@@ -402,6 +427,8 @@ class _Rows:
     wait: np.ndarray  # the mean-wait bound, or (percentile mode) the percentile's bound
     wait_pct: np.ndarray  # percent, percentile mode only
     tps: np.ndarray
+    arrival_cv: np.ndarray
+    out_tokens_cv: np.ndarray
 
 
 def _rows(cat: _Catalogue, sv: _Servers, server, acc, prof, g1: bool, g1_wait: str) -> _Rows:
@@ -430,12 +457,14 @@ def _rows(cat: _Catalogue, sv: _Servers, server, acc, prof, g1: bool, g1_wait: s
         wait=ttw / EXPONENTIAL_P95 if g1_wait == "exponential" else ttw,
         wait_pct=zeros if g1_wait == "exponential" else np.where(ttw > 0, 95.0, 0.0),
         tps=sv.tps[server],
+        arrival_cv=sv.arrival_cv[server],
+        out_tokens_cv=sv.out_cv[server],
     )
 
 
 _SIZING_COLUMNS = (
     "kind", "alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_batch", "max_queue",
-    "itl", "ttft", "wait", "wait_pct", "tps",
+    "itl", "ttft", "wait", "wait_pct", "tps", "arrival_cv", "out_tokens_cv",
 )  # fmt: skip
 
 
@@ -466,6 +495,8 @@ def _size(r: _Rows, g1: bool, g1_wait: str, admission) -> tuple[np.ndarray, np.n
         # Percentile mode: the 95th percentile of the wait (u[11] in percent) <= ttw.
         wait_percentile=(u[11] / 100.0, u[10]) if g1_wait == "percentile" else None,
         tps=u[12],
+        arrival_cv=u[13],
+        out_tokens_cv=u[14],
         admission=admission,
         metrics=["throughput"],
         threads=_threads(first.size),
@@ -519,10 +550,10 @@ def _power_curve(cat_accs, acc: np.ndarray, util: np.ndarray) -> np.ndarray:
     """Each row's accelerator's power curve at its utilization (NaN or inf read as 0), as
     :meth:`PowerCurve.at` computes it, for all rows at once."""
     curves = [a.power for a in cat_accs] + [None]
-    idle = np.array([c.idle if c else 0.0 for c in curves], dtype=float)[acc]
-    mid = np.array([c.mid_power if c else 0.0 for c in curves], dtype=float)[acc]
+    idle = np.array([c.idle_w if c else 0.0 for c in curves], dtype=float)[acc]
+    mid = np.array([c.mid_w if c else 0.0 for c in curves], dtype=float)[acc]
     mu = np.array([c.mid_util if c else 0.5 for c in curves], dtype=float)[acc]
-    full = np.array([c.full if c else 0.0 for c in curves], dtype=float)[acc]
+    full = np.array([c.full_w if c else 0.0 for c in curves], dtype=float)[acc]
     u = np.minimum(np.maximum(np.where(np.isfinite(util), util, 0.0), 0.0), 1.0)
     span = 1.0 - mu
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -539,6 +570,7 @@ def build_candidates(
     energy_weight: float = 1.0,
     price_per_kwh: float | None = None,
     admission: str | None = None,
+    cov: str = "use",
 ) -> Candidates:
     """Size every (server, accelerator) pair and turn the result into candidates.
 
@@ -554,22 +586,29 @@ def build_candidates(
     ``admission`` (None, ``"immediate"`` or ``"iteration"``): TTFT and wait targets are
     met as an arriving request sees them (see :meth:`inferplan.Replica.analyze`) rather than
     at the chain's mean batch; None keeps the reference's sizing.
+
+    ``cov``: ``"use"`` (default) sizes each server's candidates with
+    ``arrival_cv = arrivalCOV`` and an output length of coefficient of variation
+    ``serviceCOV`` (lognormal, :class:`inferplan.lengths.Lengths`), a field that is absent
+    or 0 meaning not set (docs/allocation.md); ``"ignore"`` sizes for Poisson arrivals and
+    mean lengths whatever the fields say, as the reference does.
     """
     from ..admission import check_admission
 
     admission = check_admission(admission)
+    _validate.choice(cov, "cov", COV_MODES)
     _check_options(g1_wait, objective, energy_weight, price_per_kwh)
     g1 = system.rules == "g1"
     accs = system.accelerators
     if objective != "cost":
         for i, acc in enumerate(accs):
-            if not acc.power.full > 0:
+            if not acc.power.full_w > 0:
                 raise ValueError(
                     f"{system.source}: accelerators[{i}] ({acc.name!r}): the {objective} "
                     "objective needs its power curve (field 'power' with 'full' > 0)"
                 )
     cat = _catalogue(system)
-    sv = _server_columns(system, cat)
+    sv = _server_columns(system, cat, cov)
     (s_srv, s_acc, s_prof), (f_srv, f_acc, f_prof) = _expand(system, cat, sv)
     rows = _rows(cat, sv, s_srv, s_acc, s_prof, g1, g1_wait)
     status, per_replica = _size(rows, g1, g1_wait, admission)
@@ -577,7 +616,7 @@ def build_candidates(
     m = _analyze_many(
         rows.kind, rows.alpha, rows.beta, rows.gamma, rows.in_tokens,
         np.where(rows.out_tokens > 0, rows.out_tokens, 1.0), rows.max_batch, rows.max_queue,
-        np.where(ok, load, 0.0), admission,
+        np.where(ok, load, 0.0), admission, rows.arrival_cv, rows.out_tokens_cv,
     )  # fmt: skip
 
     # One table: the sized rows that are ok, the zero-load rows, the empty allocations.

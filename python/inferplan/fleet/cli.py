@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from .. import _lazy
+from .._cliopts import add_admission, add_format, add_out
 from .._validate import option, output_file
 
 __all__ = [
@@ -40,9 +41,9 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="default: from the optimizer settings in the data (greedy otherwise)",
     )
-    p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE")
-    p.add_argument(
-        "--format",
+    add_out(p, "also write the JSON result to FILE", metavar="FILE")
+    add_format(
+        p,
         choices=("json", "table"),
         default=None,
         help="output on stdout (default: table on a terminal, json otherwise)",
@@ -87,13 +88,20 @@ def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="electricity price, $/kWh (default: the power term in W)",
     )
-    p.add_argument(
-        "--admission",
-        choices=("chain", "immediate", "iteration"),
-        default="chain",
+    add_admission(
+        p,
+        "",
         help="TTFT/wait targets: at the chain's mean batch (default, as the reference), or "
         "as an arriving request sees them when it joins at once or at the next iteration "
         "(see docs/accuracy.md)",
+    )
+    p.add_argument(
+        "--cov",
+        choices=("ignore", "use"),
+        default="use",
+        help="the loads' arrivalCOV and serviceCOV: use = size with them (arrival CV, "
+        "output-length CV; absent or 0 = not set; default); ignore = Poisson arrivals and "
+        "mean lengths, as the reference sizes (docs/allocation.md)",
     )
     p.add_argument(
         "--rules",
@@ -193,6 +201,7 @@ def run_optimize(args: argparse.Namespace) -> int:
             energy_weight=args.energy_weight,
             price_per_kwh=args.price_per_kwh,
             admission=None if args.admission == "chain" else args.admission,
+            cov=args.cov,
         )
     except ValueError as err:
         print(f"inferplan optimize: error: {err}", file=sys.stderr)

@@ -4,7 +4,14 @@ Two JSON layouts are read (docs/model.md section 4): the current one ("g3": ``pe
 alpha/beta/gamma, ``slo-ttft``, ``avgInTokens``/``avgOutTokens``) and the seed's ("g1":
 top-level alpha/beta, ``slo-ttw``, ``avgLength``). Either as a directory of ``*-data.json``
 files or as one ``system-data.json`` holding them all. Keys are matched case-insensitively.
-The same dataclasses build a system in code.
+The same dataclasses build a system in code; :func:`system_to_dict` writes one back.
+
+Accelerators, power curves and model profiles are the hardware vocabulary of
+:mod:`inferplan.hardware.specs` (``fleet.Accelerator is hardware.Accelerator``; the fleet's
+``ModelProfile`` is ``hardware.Profile``): the loader maps the reference's fields into them
+(``cost`` -> ``cost_per_hour``, ``memSize``/``memBW`` -> ``mem_size_gb``/``mem_bw_gbps``,
+``power.idle/midPower/midUtil/full`` -> ``idle_w/mid_w/mid_util/full_w``). Rates are per
+second in the types (``Load.rate_per_s``) and per minute in the files (``arrivalRate``).
 """
 
 from __future__ import annotations
@@ -18,9 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import _lazy, _validate
+from ..hardware.specs import Accelerator, PowerCurve, Profile, _trusted
+
+# The fleet's names for the shared hardware vocabulary (the same types, not copies).
+ModelProfile = Profile
 
 __all__ = [
     "Accelerator",
+    "accelerator_to_dict",
     "CurrentAllocation",
     "DataError",
     "DataWarning",
@@ -30,6 +42,8 @@ __all__ = [
     "ModelProfile",
     "OptimizerSettings",
     "PowerCurve",
+    "Profile",
+    "profile_to_dict",
     "Rules",
     "SATURATION_POLICIES",
     "Server",
@@ -37,6 +51,7 @@ __all__ = [
     "System",
     "system_from_dict",
     "system_from_parts",
+    "system_to_dict",
     "Target",
     "validate",
 ]
@@ -61,57 +76,6 @@ class DataWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class PowerCurve:
-    """Power in W at utilization u: linear idle -> mid_power at mid_util -> full at u = 1."""
-
-    idle: float = 0.0
-    mid_power: float = 0.0
-    mid_util: float = 0.5
-    full: float = 0.0
-
-    def at(self, utilization: float) -> float:
-        u = min(max(float(utilization), 0.0), 1.0)
-        if u <= self.mid_util:
-            return self.idle + (self.mid_power - self.idle) * (
-                u / self.mid_util if self.mid_util else 1.0
-            )
-        span = 1.0 - self.mid_util
-        return self.mid_power + (self.full - self.mid_power) * (
-            (u - self.mid_util) / span if span else 1.0
-        )
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """A unit the optimizer allocates: ``multiplicity`` cards of capacity ``type``."""
-
-    name: str
-    type: str
-    cost: float
-    multiplicity: int = 1
-    power: PowerCurve = field(default_factory=PowerCurve)
-    mem_size_gb: float = 0.0
-
-
-@dataclass(frozen=True)
-class ModelProfile:
-    """Performance of one model on one accelerator (by accelerator name).
-
-    ``acc_count`` accelerator units per replica; ``max_batch_size`` measured at ``at_tokens``
-    output tokens. alpha/beta/gamma in ms (docs/model.md 2.1 for g1, 2.2 for g3).
-    """
-
-    model: str
-    accelerator: str
-    alpha: float
-    beta: float
-    gamma: float = 0.0
-    acc_count: int = 1
-    max_batch_size: int = 1
-    at_tokens: int = 1
-
-
-@dataclass(frozen=True)
 class Target:
     """SLO targets of a (class, model); None = not set."""
 
@@ -128,15 +92,113 @@ class ServiceClass:
     targets: Mapping[str, Target] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Load:
-    """Offered load: ``arrival_rate`` in requests per MINUTE (as in the data files)."""
+    """Offered load of a server: ``rate_per_s`` requests per second, the mean prompt and output
+    tokens, and optionally the coefficients of variation of the interarrival and service
+    times (the reference's ``arrivalCOV`` and ``serviceCOV``).
 
-    arrival_rate: float = 0.0
-    in_tokens: float = 0.0
-    out_tokens: float = 0.0
-    arrival_cov: float | None = None
-    service_cov: float | None = None
+    The data files give the rate per MINUTE (``arrivalRate``); the loader converts it and
+    :attr:`rate_per_min` gives it back exactly as read. The former per-minute field
+    ``arrival_rate`` (keyword, attribute and first positional argument) still works and warns:
+    it is deprecated.
+    """
+
+    rate_per_s: float
+    in_tokens: float
+    out_tokens: float
+    arrival_cov: float | None
+    """Coefficient of variation of the gaps between arrivals (``arrivalCOV``); None or 0:
+    not set. Used in sizing with ``cov="use"`` (docs/allocation.md)."""
+    service_cov: float | None
+    """Coefficient of variation of a request's service time (``serviceCOV``), taken as
+    that of its output length; None or 0: not set. Used with ``cov="use"``."""
+    # the per-minute rate as read (None when built from a per-second rate)
+    _per_min: float | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        *args: float | None,
+        rate_per_s: float = 0.0,
+        in_tokens: float = 0.0,
+        out_tokens: float = 0.0,
+        arrival_cov: float | None = None,
+        service_cov: float | None = None,
+        arrival_rate: float | None = None,
+    ) -> None:
+        per_min = None
+        names = ("arrival_rate", "in_tokens", "out_tokens", "arrival_cov", "service_cov")
+        if len(args) > len(names):
+            raise TypeError(f"Load takes at most {len(names)} positional arguments")
+        if args:  # the former positional order: (arrival_rate per minute, in, out, covs)
+            warnings.warn(
+                "positional Load(arrival_rate, in_tokens, out_tokens, ...) is deprecated (the "
+                "rate was per minute); use Load(rate_per_s=..., in_tokens=..., out_tokens=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            given = dict(zip(names, args, strict=False))
+            arrival_rate = given.get("arrival_rate", arrival_rate)
+            in_tokens = given.get("in_tokens", in_tokens)  # type: ignore[assignment]
+            out_tokens = given.get("out_tokens", out_tokens)  # type: ignore[assignment]
+            arrival_cov = given.get("arrival_cov", arrival_cov)
+            service_cov = given.get("service_cov", service_cov)
+        elif arrival_rate is not None:
+            warnings.warn(
+                "Load(arrival_rate=) (requests per minute) is deprecated; use "
+                "Load(rate_per_s=) or Load.from_per_minute()",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if arrival_rate is not None:
+            per_min = arrival_rate
+            rate_per_s = arrival_rate / 60.0
+        set_ = object.__setattr__
+        set_(self, "rate_per_s", rate_per_s)
+        set_(self, "in_tokens", in_tokens)
+        set_(self, "out_tokens", out_tokens)
+        set_(self, "arrival_cov", arrival_cov)
+        set_(self, "service_cov", service_cov)
+        set_(self, "_per_min", per_min)
+
+    @classmethod
+    def from_per_minute(
+        cls,
+        rate_per_min: float,
+        in_tokens: float = 0.0,
+        out_tokens: float = 0.0,
+        arrival_cov: float | None = None,
+        service_cov: float | None = None,
+    ) -> Load:
+        """A load whose rate is given per minute, as in the data files (``arrivalRate``)."""
+        return _trusted(
+            cls,
+            rate_per_s=rate_per_min / 60.0,
+            in_tokens=in_tokens,
+            out_tokens=out_tokens,
+            arrival_cov=arrival_cov,
+            service_cov=service_cov,
+            _per_min=rate_per_min,
+        )
+
+    @property
+    def rate_per_min(self) -> float:
+        """The rate in requests per minute: as read when it was given so, else x 60."""
+        per_min = self._per_min
+        if per_min is not None and per_min / 60.0 == self.rate_per_s:
+            return per_min
+        return self.rate_per_s * 60.0
+
+    @property
+    def arrival_rate(self) -> float:
+        """Deprecated: the rate per minute (:attr:`rate_per_min`)."""
+        warnings.warn(
+            "Load.arrival_rate (requests per minute) is deprecated; use Load.rate_per_s or "
+            "Load.rate_per_min",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.rate_per_min
 
 
 @dataclass(frozen=True)
@@ -175,7 +237,7 @@ class System:
 
     accelerators: tuple[Accelerator, ...]
     capacity: Mapping[str, int]
-    profiles: tuple[ModelProfile, ...]
+    profiles: tuple[Profile, ...]
     classes: tuple[ServiceClass, ...]
     servers: tuple[Server, ...]
     settings: OptimizerSettings = field(default_factory=OptimizerSettings)
@@ -333,22 +395,32 @@ def _accelerators(items: list, file: str) -> list[Accelerator]:
         mid_util = _num(p, "midUtil", ctx, default=0.5)
         if not 0 < mid_util < 1:
             raise ctx.fail("power.midUtil", "must be in (0, 1)", mid_util)
-        power = PowerCurve(
-            idle=_num(p, "idle", ctx, default=0.0),
-            mid_power=_num(p, "midPower", ctx, default=0.0),
-            mid_util=mid_util,
-            # a curve without its full power would report 0 W: required when power is given
-            full=_num(p, "full", ctx, positive=True) if p else 0.0,
-        )
+        idle, mid = _num(p, "idle", ctx, default=0.0), _num(p, "midPower", ctx, default=0.0)
+        # a curve without its full power would report 0 W: required when power is given
+        full = _num(p, "full", ctx, positive=True) if p else 0.0
+        if not idle <= mid <= full:
+            raise ctx.fail(
+                "power", "must rise with utilization: need idle <= midPower <= full",
+                {"idle": idle, "midPower": mid, "full": full},
+            )  # fmt: skip
         name = _str(d, "name", ctx)
+        # every field checked above and by _num/_str: the types' fast path (the same objects
+        # their constructors give, without checking again)
+        curve = _trusted(PowerCurve, idle_w=idle, mid_w=mid, mid_util=mid_util, full_w=full)
         out.append(
-            Accelerator(
+            _trusted(
+                Accelerator,
                 name=name,
+                power=curve,
+                cost_per_hour=_num(d, "cost", ctx),
+                frequency=None,
+                card=None,
+                mig_profile=None,
+                power_share=None,
                 type=_str(d, "type", ctx, default=name),
-                cost=_num(d, "cost", ctx),
                 multiplicity=_num(d, "multiplicity", ctx, default=1, integer=True, minimum=1),
-                power=power,
                 mem_size_gb=_num(d, "memSize", ctx, default=0.0),
+                mem_bw_gbps=_num(d, "memBW", ctx, default=0.0),
             )
         )
     return out
@@ -365,7 +437,7 @@ def _capacity(items: list, file: str) -> dict[str, int]:
     return cap
 
 
-def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
+def _profiles(items: list, file: str) -> tuple[list[Profile], bool]:
     out, g1 = [], False
     for i, raw in enumerate(items):
         ctx = _Ctx(file, _label("models", i, raw))
@@ -376,18 +448,24 @@ def _profiles(items: list, file: str) -> tuple[list[ModelProfile], bool]:
             pp = _lower(d["perfparms"], ctx, "perfParms")
             alpha, beta = _num(pp, "alpha", ctx), _num(pp, "beta", ctx)
             gamma = _num(pp, "gamma", ctx, default=0.0)
+            kind = "PrefillDecode"
         else:
             alpha, beta, gamma = _num(d, "alpha", ctx), _num(d, "beta", ctx), 0.0
+            kind = "DecodeOnly"
             g1 = True
         if alpha + beta <= 0:
             raise ctx.fail("alpha", "plus beta must be > 0 (a zero iteration time)", alpha)
         out.append(
-            ModelProfile(
+            _trusted(
+                Profile,
                 model=name,
                 accelerator=acc,
                 alpha=alpha,
                 beta=beta,
                 gamma=gamma,
+                kind=kind,
+                frequency_mhz=None,
+                max_num_tokens=8192,
                 acc_count=_num(d, "accCount", ctx, default=1, integer=True, minimum=1),
                 max_batch_size=_num(
                     d, "maxBatchSize", ctx, integer=True, minimum=1, maximum=_validate.MAX_BATCH
@@ -461,12 +539,12 @@ def _servers(items: list, file: str) -> tuple[list[Server], bool]:
         if out_tok == 0 and rate > 0:
             _warn(lctx, out_key, f"with arrivalRate {rate:g} > 0 this is taken as zero load: "
                   "minNumReplicas replicas and no sizing (docs/model.md 4)", 0)  # fmt: skip
-        load = Load(
-            arrival_rate=rate,
+        load = Load.from_per_minute(
+            rate,
             in_tokens=in_tok,
             out_tokens=out_tok,
-            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None),
-            service_cov=_num(ld, "serviceCOV", lctx, default=None),
+            arrival_cov=_num(ld, "arrivalCOV", lctx, default=None, maximum=_validate.MAX_CV),
+            service_cov=_num(ld, "serviceCOV", lctx, default=None, maximum=_validate.MAX_CV),
         )
         cctx = _Ctx(file, f"servers[{i}] ({name!r}).currentAlloc")
         current = CurrentAllocation(
@@ -617,12 +695,12 @@ def system_from_parts(
     section on its own before the others are known."""
     accs: list[Accelerator] = []
     cap: dict[str, int] = {}
-    profiles: list[ModelProfile] = []
+    profiles: list[Profile] = []
     classes: list[ServiceClass] = []
     servers: list[Server] = []
     settings = OptimizerSettings()
     g1 = False
-    where: list[tuple[str, int, ModelProfile]] = []  # each profile's file and index
+    where: list[tuple[str, int, Profile]] = []  # each profile's file and index
     for file, top in parts:
         if "accelerators" in top:
             accs += _accelerators(_list(top, "accelerators", file, "top level"), file)
@@ -683,3 +761,129 @@ def validate(system: System) -> None:
             seen.add(n)
     if system.rules not in ("g3", "g1"):
         raise DataError(f"{system.source}: rules must be 'g3' or 'g1', got {system.rules!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON writing: the reference layout, read back by load_system into an equal System
+
+
+def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
+    """One entry of ``accelerators`` in the reference layout (``memSize``/``memBW`` only when
+    given, ``power`` only when the accelerator has a power curve)."""
+    out: dict[str, Any] = {"name": acc.name, "type": acc.type, "multiplicity": acc.multiplicity}
+    if acc.mem_size_gb:
+        out["memSize"] = acc.mem_size_gb
+    if acc.mem_bw_gbps:
+        out["memBW"] = acc.mem_bw_gbps
+    p = acc.power
+    if p.full_w > 0:
+        out["power"] = {
+            "idle": p.idle_w,
+            "full": p.full_w,
+            "midPower": p.mid_w,
+            "midUtil": p.mid_util,
+        }
+    out["cost"] = acc.cost_per_hour
+    return out
+
+
+def profile_to_dict(profile: Profile) -> dict[str, Any]:
+    """One entry of ``models`` in the reference layout: ``perfParms`` (g3) for a
+    PrefillDecode profile or one with a ``gamma``, top-level alpha/beta (g1) otherwise."""
+    out: dict[str, Any] = {
+        "name": profile.model,
+        "acc": profile.accelerator,
+        "accCount": profile.acc_count,
+        "maxBatchSize": profile.max_batch_size,
+        "atTokens": profile.at_tokens,
+    }
+    if profile.kind == "DecodeOnly" and not profile.gamma:
+        out["alpha"], out["beta"] = profile.alpha, profile.beta
+    else:
+        out["perfParms"] = {"alpha": profile.alpha, "beta": profile.beta, "gamma": profile.gamma}
+    return out
+
+
+def _class_to_dict(c: ServiceClass) -> dict[str, Any]:
+    keys = (
+        ("slo-itl", "itl_ms"), ("slo-ttft", "ttft_ms"), ("slo-ttw", "ttw_ms"), ("slo-tps", "tps")
+    )  # fmt: skip
+    targets = [
+        {"model": m, **{k: getattr(t, a) for k, a in keys if getattr(t, a) is not None}}
+        for m, t in c.targets.items()
+    ]
+    return {"name": c.name, "priority": c.priority, "modelTargets": targets}
+
+
+def _server_to_dict(s: Server, g1: bool) -> dict[str, Any]:
+    ld = s.load
+    load: dict[str, Any] = {"arrivalRate": ld.rate_per_min}
+    if g1:
+        load["avgLength"] = ld.out_tokens
+    else:
+        load["avgInTokens"], load["avgOutTokens"] = ld.in_tokens, ld.out_tokens
+    if ld.arrival_cov is not None:
+        load["arrivalCOV"] = ld.arrival_cov
+    if ld.service_cov is not None:
+        load["serviceCOV"] = ld.service_cov
+    cur = s.current
+    current: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("accelerator", cur.accelerator),
+            ("numReplicas", cur.num_replicas),
+            ("maxBatch", cur.max_batch),
+            ("cost", cur.cost),
+        )
+        if v
+    }
+    out: dict[str, Any] = {
+        "name": s.name,
+        "class": s.service_class,
+        "model": s.model,
+        "currentAlloc": {**current, "load": load},
+    }
+    for key, value in (
+        ("minNumReplicas", s.min_replicas),
+        ("maxBatchSize", s.max_batch_size),
+        ("maxQueueSize", s.max_queue_size),
+        ("keepAccelerator", s.keep_accelerator),
+    ):
+        if value:
+            out[key] = value
+    return out
+
+
+def system_to_dict(system: System) -> dict[str, Any]:
+    """The system as one ``{"system": {...}}`` document in the reference layout (what
+    ``system-data.json`` holds); :func:`system_from_dict` reads it back into an equal
+    :class:`System` (rates per minute as read, g1 or g3 layout as ``system.rules`` says).
+
+    >>> from inferplan import fleet
+    >>> system = fleet.load_system(fleet.example_path())
+    >>> fleet.system_from_dict(fleet.system_to_dict(system)).servers == system.servers
+    True
+    """
+    g1 = system.rules == "g1"
+    s = system.settings
+    count = [{"type": t, "count": n} for t, n in system.capacity.items()]
+    return {
+        "system": {
+            "acceleratorData": {
+                "accelerators": [accelerator_to_dict(a) for a in system.accelerators]
+            },
+            "capacityData": {"count": count},
+            "modelData": {"models": [profile_to_dict(p) for p in system.profiles]},
+            "serviceClassData": {"serviceClasses": [_class_to_dict(c) for c in system.classes]},
+            "serverData": {"servers": [_server_to_dict(v, g1) for v in system.servers]},
+            "optimizerData": {
+                "optimizer": {
+                    "unlimited": s.unlimited,
+                    "heterogeneous": s.heterogeneous,
+                    "milpSolver": s.milp,
+                    "delayedBestEffort": s.delayed_best_effort,
+                    "saturationPolicy": s.saturation_policy,
+                }
+            },
+        }
+    }

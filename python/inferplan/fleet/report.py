@@ -25,14 +25,14 @@ def _load_json(sol: Solution, s: int) -> dict[str, Any]:
     srv = sol.candidates.system.servers[s]
     ld = srv.load
     if sol.candidates.system.rules == "g1":
-        out: dict[str, Any] = {"arrivalRate": ld.arrival_rate, "avgLength": ld.out_tokens}
+        out: dict[str, Any] = {"arrivalRate": ld.rate_per_min, "avgLength": ld.out_tokens}
         if ld.arrival_cov is not None:
             out["arrivalCOV"] = ld.arrival_cov
         if ld.service_cov is not None:
             out["serviceCOV"] = ld.service_cov
         return out
     return {
-        "arrivalRate": ld.arrival_rate,
+        "arrivalRate": ld.rate_per_min,
         "avgInTokens": ld.in_tokens,
         "avgOutTokens": ld.out_tokens,
     }

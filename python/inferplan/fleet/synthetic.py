@@ -6,18 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _lazy
+from ..hardware.specs import Accelerator, PowerCurve, Profile
 from .candidates import build_candidates
-from .data import (
-    Accelerator,
-    Load,
-    ModelProfile,
-    OptimizerSettings,
-    PowerCurve,
-    Server,
-    ServiceClass,
-    System,
-    Target,
-)
+from .data import Load, OptimizerSettings, Server, ServiceClass, System, Target
 
 __all__ = [
     "synthetic_system",
@@ -44,10 +35,10 @@ def synthetic_system(
         accs.append(
             Accelerator(
                 f"A{a}",
-                types[a % len(types)],
-                cost=float(rng.uniform(2, 60)) * mult,
+                PowerCurve(50, 250, 0.6, 350),
+                float(rng.uniform(2, 60)) * mult,
+                type=types[a % len(types)],
                 multiplicity=mult,
-                power=PowerCurve(50, 250, 0.6, 350),
             )
         )
     profiles = []
@@ -56,7 +47,7 @@ def synthetic_system(
         for acc in accs:
             speed = rng.uniform(0.5, 4) * acc.multiplicity**0.7
             profiles.append(
-                ModelProfile(
+                Profile(
                     f"M{m}",
                     acc.name,
                     alpha=float(10 * size / speed),
@@ -83,10 +74,10 @@ def synthetic_system(
             f"S{i}",
             f"C{int(rng.integers(1, 4))}",
             f"M{int(rng.integers(models))}",
-            load=Load(
+            load=Load.from_per_minute(
                 float(rng.choice([30, 60, 120, 240, 600])),
-                float(rng.choice([128, 512, 2048])),
-                float(rng.choice([128, 512, 1024])),
+                in_tokens=float(rng.choice([128, 512, 2048])),
+                out_tokens=float(rng.choice([128, 512, 1024])),
             ),
         )
         for i in range(servers)

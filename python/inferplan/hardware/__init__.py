@@ -1,4 +1,10 @@
-"""Hardware profiles and energy: fitting, GPU clocks, MIG partitions, power, cost, CO2."""
+"""Hardware profiles and energy: fitting, GPU clocks, MIG partitions, power, cost, CO2.
+
+This package owns the hardware vocabulary the whole of inferplan uses
+(:mod:`inferplan.hardware.specs`): :class:`Accelerator`, :class:`PowerCurve`,
+:class:`Profile` and :func:`cost_per_million_tokens`; ``inferplan.fleet`` reads and writes
+the reference JSON into these types.
+"""
 
 from .. import _lazy
 
@@ -7,8 +13,10 @@ from .. import _lazy
 __getattr__, __dir__ = _lazy.attach(
     __name__,
     {
-        "Accelerator": ".cost_table",
-        "Profile": ".cost_table",
+        "Accelerator": ".specs",
+        "Profile": ".specs",
+        "PowerCurve": ".specs",
+        "cost_per_million_tokens": ".specs",
         "QueryClass": ".cost_table",
         "FitResult": ".fit",
         "fit_by_frequency": ".fit",
@@ -22,7 +30,6 @@ __getattr__, __dir__ = _lazy.attach(
         "is_valid_layout": ".mig",
         "pack": ".mig",
         "valid_layouts": ".mig",
-        "PowerCurve": ".power",
         "Savings": ".power",
         "co2_kg_per_day": ".power",
         "cost_per_day": ".power",
@@ -48,6 +55,7 @@ __all__ = [
     "QueryClass",
     "Savings",
     "co2_kg_per_day",
+    "cost_per_million_tokens",
     "cost_per_day",
     "cost_table",
     "energy_per_token_mj",

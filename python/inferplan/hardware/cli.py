@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from .. import _lazy
+from .._cliopts import add_out
 from .._validate import MAX_BATCH, MAX_EXACT, number_list, option
 
 __all__ = [
@@ -92,7 +93,7 @@ def add_profile_parser(subparsers) -> argparse.ArgumentParser:
         required=True,
         help="comma-separated",
     )
-    p.add_argument("-o", "--output", default="profile.png", help="PNG to write")
+    add_out(p, "PNG to write", default="profile.png", metavar="PNG", former="--output")
     p.add_argument("--csv", default=None, help="also write the table as CSV")
     p.set_defaults(func=run_profile)
     return p
@@ -113,7 +114,7 @@ def run_profile(args) -> int:
     from .power import PowerCurve
 
     try:
-        output_file(args.output, "--output")
+        output_file(args.out, "--out")
         if args.csv:
             output_file(args.csv, "--csv")
         acc = Accelerator(
@@ -151,10 +152,10 @@ def run_profile(args) -> int:
     ax_energy.set(xlabel="GPU clock (MHz)", ylabel="energy per output token (mJ)")
     ax_rate.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.output, dpi=72)
+    fig.savefig(args.out, dpi=72)
     plt.close(fig)
     feasible = int(table.feasible.sum())
-    print(f"wrote {args.output}: {feasible} of {len(table)} configurations meet the SLOs")
+    print(f"wrote {args.out}: {feasible} of {len(table)} configurations meet the SLOs")
     return 0
 
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _lazy
-from .frequency import FrequencyModel
-from .mig import profile as mig_profile
-from .power import PowerCurve, energy_per_token_mj, power_at
+from .power import energy_per_token_mj, power_at
+from .specs import Accelerator, Profile, cost_per_million_tokens
 
 __all__ = [
     "Accelerator",
@@ -35,71 +34,6 @@ def _size_many(**columns):
     from ..batch import size_many
 
     return size_many(**columns)
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """A card, or a MIG slice of one, as the cost table sees it.
-
-    ``power`` is the WHOLE card's curve at the reference clock; a MIG slice (``card`` and
-    ``mig_profile`` set, e.g. ``"A100-80GB"``, ``"3g.40gb"``) draws ``power_share`` of it at
-    its own utilisation (default: its compute fraction, so that the shares of a full card add
-    up to the card's power with idle counted once) and costs ``power_share`` of
-    ``cost_per_hour``. ``frequency`` describes clock scaling (None: fixed clock).
-    """
-
-    name: str
-    power: PowerCurve
-    cost_per_hour: float = 0.0
-    frequency: FrequencyModel | None = None
-    card: str | None = None
-    mig_profile: str | None = None
-    power_share: float | None = None
-
-    def __post_init__(self) -> None:
-        if (self.card is None) != (self.mig_profile is None):
-            raise ValueError(
-                f"Accelerator {self.name!r}: give both card and mig_profile or neither"
-            )
-        if self.mig_profile is not None:
-            mig_profile(self.card, self.mig_profile)
-        if self.power_share is not None and not (0 < float(self.power_share) <= 1):
-            raise ValueError(
-                f"Accelerator {self.name!r}: power_share must be in (0, 1], "
-                f"got {self.power_share!r}"
-            )
-        c = float(self.cost_per_hour)
-        if not (math.isfinite(c) and c >= 0):
-            raise ValueError(f"Accelerator {self.name!r}: cost_per_hour must be >= 0, got {c!r}")
-
-    @property
-    def share(self) -> float:
-        if self.power_share is not None:
-            return float(self.power_share)
-        if self.mig_profile is not None:
-            return mig_profile(self.card, self.mig_profile).power_share
-        return 1.0
-
-    @property
-    def ref_mhz(self) -> float:
-        return math.nan if self.frequency is None else self.frequency.ref_mhz
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Measured service parameters of one model on one accelerator (at one clock).
-
-    ``frequency_mhz`` None means the accelerator's reference clock.
-    """
-
-    model: str
-    accelerator: str
-    alpha: float
-    beta: float
-    gamma: float = 0.0
-    kind: str = "DecodeOnly"
-    frequency_mhz: float | None = None
-    max_num_tokens: float = 8192
 
 
 @dataclass(frozen=True)
@@ -272,8 +206,7 @@ def cost_table(
     energy = energy_per_token_mj(power, tokens)
     rent = full(share * per_pf([a.cost_per_hour for a in acc_of]))
     cost_hour = rent + power / 1000.0 * float(price_per_kwh)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_mtok = np.where(tokens > 0, cost_hour / (tokens * 3600.0) * 1e6, np.inf)
+    per_mtok = cost_per_million_tokens(cost_hour, tokens)
     # g per million tokens = mJ/token / 3.6e9 (kWh) * kg/kWh * 1e3 (g) * 1e6 (tokens)
     co2_g_per_mtok = energy * float(grid_kg_per_kwh) / 3.6
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _lazy
+from .specs import PowerCurve
 
 __all__ = [
     "co2_kg_per_day",
@@ -42,54 +43,6 @@ def _positive(owner: str, name: str, value, *, allow_zero: bool = True) -> float
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{owner}.{name} must be finite and {bound}, got {value!r}")
     return x
-
-
-@dataclass(frozen=True)
-class PowerCurve:
-    """Board power (W) against utilisation in [0, 1], in two linear pieces.
-
-    >>> curve = PowerCurve(idle_w=60, mid_w=180, mid_util=0.5, full_w=240)
-    >>> float(curve(0.25)), float(curve(0.75))
-    (120.0, 210.0)
-    """
-
-    idle_w: float
-    mid_w: float
-    mid_util: float
-    full_w: float
-
-    def __post_init__(self) -> None:
-        for name in ("idle_w", "mid_w", "full_w"):
-            object.__setattr__(self, name, _positive("PowerCurve", name, getattr(self, name)))
-        u = float(self.mid_util)
-        if not (0.0 < u < 1.0):
-            raise ValueError(f"PowerCurve.mid_util must be strictly between 0 and 1, got {u!r}")
-        object.__setattr__(self, "mid_util", u)
-        if not (self.idle_w <= self.mid_w <= self.full_w):
-            raise ValueError(
-                "PowerCurve: need idle_w <= mid_w <= full_w, got "
-                f"{self.idle_w}, {self.mid_w}, {self.full_w}"
-            )
-
-    @classmethod
-    def flat(cls, power_w: float) -> PowerCurve:
-        """A curve that draws ``power_w`` whatever the load (a measured average)."""
-        return cls(power_w, power_w, 0.5, power_w)
-
-    def __call__(self, utilization):
-        """Power in W at ``utilization`` (scalar or array; clipped to [0, 1])."""
-        u = np.clip(np.asarray(utilization, dtype=float), 0.0, 1.0)
-        return np.interp(u, [0.0, self.mid_util, 1.0], [self.idle_w, self.mid_w, self.full_w])
-
-    def scaled(self, factor: float) -> PowerCurve:
-        """The same shape with the part above idle multiplied by ``factor`` (frequency)."""
-        f = _positive("PowerCurve.scaled", "factor", factor)
-        return PowerCurve(
-            self.idle_w,
-            self.idle_w + (self.mid_w - self.idle_w) * f,
-            self.mid_util,
-            self.idle_w + (self.full_w - self.idle_w) * f,
-        )
 
 
 def power_at(utilization, *, idle_w, mid_w, mid_util, full_w, dynamic_scale=1.0):

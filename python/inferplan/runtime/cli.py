@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import _lazy
+from .._cliopts import add_out
 from .._validate import option, output_dir
 from .policy import METHODS, POLICIES, PolicyConfig
 from .provision import OBJECTIVES, SOLVERS
@@ -23,7 +24,7 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         "synthetic:NAME[:key=value,...] (NAME: campus, day)",
     )
     p.add_argument("--policy", choices=(*POLICIES, "all"), default="all")
-    p.add_argument("--out", default="runtime-report", help="report directory")
+    add_out(p, "report directory", default="runtime-report", metavar="DIR")
     p.add_argument("--window", type=option(above=0), default=300.0, help="decision window (s)")
     p.add_argument(
         "--threshold",

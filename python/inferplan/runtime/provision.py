@@ -3,14 +3,15 @@
 Each window becomes a fleet :class:`~inferplan.fleet.System`:
 
 - one **server** per query class, whose model is the class itself, whose load is the
-  window's target rate (req/s x 60, the fleet's unit) at the class's mean prompt and output
-  tokens, whose ``min_replicas`` is the class's floor, and whose **current allocation** is
-  the previous window's decision (so the optimizer's transition penalty applies);
-- one fleet **accelerator** per (accelerator or MIG slice, clock, max batch) of the cost
-  table, with a power curve that is the instance's own draw: its share of the card's power
-  above idle plus its compute share (``slices / 7``) of the card's idle power. Its type is
-  the card it lives on (``Options.card``) and it occupies ``slices`` units of that type, so a
-  capacity of ``N`` cards is ``7 N`` units (compute slices);
+  window's target rate (req/s) at the class's mean prompt and output tokens, whose
+  ``min_replicas`` is the class's floor, and whose **current allocation** is the previous
+  window's decision (so the optimizer's transition penalty applies);
+- one **accelerator** (:class:`inferplan.hardware.Accelerator`, the type the cost table and
+  the fleet share) per (accelerator or MIG slice, clock, max batch) of the cost table, with
+  a power curve that is the instance's own draw: its share of the card's power above idle
+  plus its compute share (``slices / 7``) of the card's idle power. Its type is the card it
+  lives on (``Options.card``) and it occupies ``slices`` units of that type, so a capacity
+  of ``N`` cards is ``7 N`` units (compute slices);
 - one **profile** per (class, accelerator) with the cost table's alpha, beta, gamma at that
   clock, and one **service class** per query class whose targets are the class's mean
   TTFT and ITL targets (the ones the cost table sized the options for).
@@ -44,6 +45,7 @@ import numpy as np
 
 from .. import _lazy, fleet
 from ..hardware.mig import COMPUTE_SLICES, pack
+from ..hardware.specs import Accelerator, PowerCurve, Profile
 from .catalog import Options
 
 __all__ = [
@@ -68,8 +70,8 @@ OBJECTIVES = ("cost+energy", "power")
 class FleetCatalog:
     """The parts of a window's fleet system that do not change from window to window."""
 
-    accelerators: tuple[fleet.Accelerator, ...]
-    profiles: tuple[fleet.ModelProfile, ...]
+    accelerators: tuple[Accelerator, ...]
+    profiles: tuple[Profile, ...]
     classes: tuple[fleet.ServiceClass, ...]
     name_of: np.ndarray  # option -> fleet accelerator name
     option_of: dict[tuple[int, str], int]  # (class, fleet accelerator name) -> option
@@ -87,7 +89,7 @@ def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=No
     sizing a window from what earlier windows saw)."""
     if options.class_out_tokens is None:
         raise ValueError("options lack their classes' token sizes; build them with build_options")
-    accs: dict[str, fleet.Accelerator] = {}
+    accs: dict[str, Accelerator] = {}
     unit_cost: dict[str, float] = {}
     profiles = []
     name_of = np.empty(len(options), dtype=object)
@@ -100,24 +102,24 @@ def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=No
         if name not in accs:
             idle = float(options.idle_w[o]) * float(options.slices[o]) / COMPUTE_SLICES
             share = float(options.share[o])
-            curve = fleet.PowerCurve(
-                idle=idle,
-                mid_power=idle + share * (options.curve_mid_w[o] - options.idle_w[o]),
-                mid_util=float(options.curve_mid_util[o]),
-                full=idle + share * (options.curve_full_w[o] - options.idle_w[o]),
+            curve = PowerCurve(
+                idle,
+                idle + share * float(options.curve_mid_w[o] - options.idle_w[o]),
+                float(options.curve_mid_util[o]),
+                idle + share * float(options.curve_full_w[o] - options.idle_w[o]),
             )
             unit_cost[name] = float(instance_cost_w)
-            accs[name] = fleet.Accelerator(
-                name=name,
+            accs[name] = Accelerator(
+                name,
+                curve,
+                unit_cost[name],
                 type=str(options.card[o]),
-                cost=unit_cost[name],
                 multiplicity=int(options.slices[o]),
-                power=curve,
             )
         cls_out = options.class_out_tokens if out_tokens is None else out_tokens
         at_tokens = max(float(cls_out[k]), 1.0)
         profiles.append(
-            fleet.ModelProfile(
+            Profile(
                 model=options.class_names[k],
                 accelerator=name,
                 alpha=float(options.alpha[o]),
@@ -180,7 +182,7 @@ def window_system(
                 service_class=name,
                 model=name,
                 load=fleet.Load(
-                    arrival_rate=float(target[k]) * 60.0,
+                    rate_per_s=float(target[k]),
                     in_tokens=float(in_tok[k]),
                     out_tokens=max(float(out_tok[k]), 1.0),
                 ),

@@ -35,7 +35,7 @@ def _reject_constant(name: str) -> float:
 
 
 def parse_json(raw: bytes) -> Any:
-    """The decoded body; NaN and Infinity literals are refused like any other bad JSON."""
+    """Return the decoded body; NaN and Infinity literals are refused like any other bad JSON."""
     if not raw:
         raise ApiError(400, "binding error: the request body is empty (a JSON object is expected)")
     try:
@@ -80,8 +80,10 @@ def number(
     integer: bool = False,
     maximum: float | None = None,
 ) -> Any:
-    """``d[key.lower()]`` as a float (or int), checked; absent (or null) gives ``default``
-    (``None`` default: the field is required)."""
+    """``d[key.lower()]`` as a float (or int), checked.
+
+    Absent (or null) gives ``default`` (``None`` default: the field is required).
+    """
     name = prefix + key
     v = d.get(key.lower())
     if v is None:

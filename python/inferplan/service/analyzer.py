@@ -21,21 +21,21 @@ from ..replica import Replica
 from ._fields import ApiError, lower_keys, number
 
 __all__ = [
-    "brackets",
-    "handle",
-    "is_heavy",
     "MAX_BATCH_LIMIT",
     "MAX_IN_TOKENS",
     "MAX_OUT_TOKENS",
     "ONSET_EPSILON",
     "ONSET_MAX_ITERS",
+    "ROUTES",
+    "TOKEN_BUDGET",
+    "Problem",
+    "brackets",
+    "handle",
+    "is_heavy",
     "optimize",
     "parse_problem",
-    "Problem",
-    "ROUTES",
     "solve",
     "target",
-    "TOKEN_BUDGET",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -46,6 +46,8 @@ ONSET_MAX_ITERS = 6
 
 @dataclass(frozen=True)
 class Problem:
+    """One analyzer request: the replica, its load and the targets."""
+
     rps: float
     max_batch: int
     in_tokens: float
@@ -58,11 +60,13 @@ class Problem:
     target_itl: float
 
     def model(self) -> PrefillDecode:
+        """Return the request's PrefillDecode model."""
         return PrefillDecode(
             self.alpha, self.beta, self.gamma, self.in_tokens, self.out_tokens, TOKEN_BUDGET
         )
 
     def replica(self, max_batch: int | None = None) -> Replica:
+        """Return the request's replica (``max_batch`` overrides the request's)."""
         return Replica(self.model(), max_batch=max_batch or self.max_batch,
                        max_queue=self.max_queue)  # fmt: skip
 
@@ -96,8 +100,10 @@ _DEFAULTS = {f[0]: 0.0 for f in _FIELDS.values()}
 
 
 def _parse_fast(doc: Any) -> Problem | None:
-    """The common case -- an object of plain, valid numbers -- in one pass; None when
-    anything is unusual (the careful parser then says what)."""
+    """Parse the common case -- an object of plain, valid numbers -- in one pass.
+
+    None when anything is unusual (the careful parser then says what).
+    """
     if type(doc) is not dict:
         return None
     values = dict(_DEFAULTS)
@@ -207,9 +213,12 @@ def _size_one(replica: Replica, **target):
 
 
 def target(p: Problem) -> dict[str, Any]:
-    """``/target``: the largest rate meeting ``targetTTFT`` and ``targetITL`` (0 = unset),
-    the metrics there, and the rate each target alone allows (an unset target allows the
-    reference's bound, 0.999 x the saturation throughput)."""
+    """Answer ``/target``: the largest rate meeting the TTFT and ITL targets.
+
+    The largest rate meeting ``targetTTFT`` and ``targetITL`` (0 = unset), the metrics
+    there, and the rate each target alone allows (an unset target allows the reference's
+    bound, 0.999 x the saturation throughput).
+    """
     replica = p.replica()
     cap = None
     if p.target_ttft > 0:
@@ -226,8 +235,10 @@ def target(p: Problem) -> dict[str, Any]:
 
 
 def _largest_within(values, limit: float) -> int:
-    """The largest batch b (1-based) with values[b-1] <= limit, or 1 if none (as the
-    reference's closed-form bracket)."""
+    """Return the largest batch b (1-based) with values[b-1] <= limit.
+
+    1 if none (as the reference's closed-form bracket).
+    """
     best = 1
     for b, v in enumerate(values, 1):
         if v <= limit:
@@ -236,9 +247,12 @@ def _largest_within(values, limit: float) -> int:
 
 
 def brackets(p: Problem, m_max: int) -> tuple[int, int]:
-    """(M_ITL, M_TPF): the largest batch whose closed-form ITL, resp. prefill time (docs/model.md
-    2.2's read-off at an integer batch), stays within the target; 1 when none does (an unset
-    target, 0, gives 1, as in the reference)."""
+    """Return (M_ITL, M_TPF), the largest batches within the ITL and prefill targets.
+
+    M_ITL (M_TPF) is the largest batch whose closed-form ITL (prefill time, docs/model.md
+    2.2's read-off at an integer batch) stays within the target; 1 when none does (an unset
+    target, 0, gives 1, as in the reference).
+    """
     import numpy as np
 
     from .._kernels.reference import chunk_counts, prefill_decode_parts
@@ -254,10 +268,13 @@ def brackets(p: Problem, m_max: int) -> tuple[int, int]:
 
 
 def optimize(p: Problem) -> dict[str, Any]:
-    """``/optimize``: the smallest max batch in 1..maxBatchSize whose sized throughput is
-    within 1% (epsilon/2) of the throughput at maxBatchSize, by the reference's onset search
-    (anchor at the top, bisection between the closed-form brackets, at most 6 probes, then a
-    confirmatory probe); ``oracleCalls`` counts the feasible probes."""
+    """Answer ``/optimize``: the smallest max batch at near-peak throughput.
+
+    The smallest max batch in 1..maxBatchSize whose sized throughput is within 1%
+    (epsilon/2) of the throughput at maxBatchSize, by the reference's onset search (anchor
+    at the top, bisection between the closed-form brackets, at most 6 probes, then a
+    confirmatory probe); ``oracleCalls`` counts the feasible probes.
+    """
     m_max = p.max_batch
     targets = {}
     if p.target_ttft > 0:
@@ -328,8 +345,11 @@ def handle(route: str, doc: Any) -> dict[str, Any]:
 
 
 def is_heavy(doc: Any) -> bool:
-    """Whether a request is worth a worker thread (a large batch): small ones take
-    microseconds and are answered on the event loop, and so are malformed ones (refused)."""
+    """Whether a request is worth a worker thread (a large batch).
+
+    Small ones take microseconds and are answered on the event loop, and so are malformed
+    ones (refused).
+    """
     if type(doc) is not dict:
         return False
     n = doc.get("maxBatchSize")

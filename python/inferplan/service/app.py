@@ -37,11 +37,11 @@ from .telemetry import Telemetry
 
 __all__ = [
     "APIS",
+    "MAX_BODY",
+    "FastPath",
     "app_from_env",
     "create_app",
-    "FastPath",
     "log",
-    "MAX_BODY",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -82,10 +82,13 @@ class _Endpoints:
         *,
         empty_404: bool = False,
     ):
-        """A POST route: parse the JSON body, compute (inline or in a thread), answer JSON.
+        """Return a POST route.
+
+        Parse the JSON body, compute (inline or in a thread), answer JSON.
 
         ``compute`` returns the answer (a dict) or raises ApiError; ``heavy(doc)`` says
-        whether to run it in the thread pool (default: always)."""
+        whether to run it in the thread pool (default: always).
+        """
         telemetry = self.telemetry
 
         async def endpoint(request: Request) -> Response:
@@ -109,7 +112,7 @@ class _Endpoints:
 
     def call(self, route: str, compute: Callable[..., Any], *, threaded: bool = False,
              empty_404: bool = False):  # fmt: skip
-        """A route without a JSON body (GET with path parameters)."""
+        """Return a route without a JSON body (GET with path parameters)."""
         telemetry = self.telemetry
 
         async def endpoint(request: Request) -> Response:
@@ -140,7 +143,7 @@ def _too_large() -> ApiError:
 
 
 async def _read_body(request: Request) -> bytes:
-    """The body, refused (413) beyond MAX_BODY bytes without reading the rest."""
+    """Return the body, refused (413) beyond MAX_BODY bytes without reading the rest."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_large()
@@ -173,7 +176,8 @@ class FastPath:
     Those routes are what a control loop calls every cycle; their computation takes tens of
     microseconds, less than FastAPI's routing and dependency machinery around it, so they are
     answered here, before the framework, with the same parsing, answers, errors and telemetry
-    as the FastAPI routes (which stay, and document them in the OpenAPI schema)."""
+    as the FastAPI routes (which stay, and document them in the OpenAPI schema).
+    """
 
     def __init__(self, app, routes: dict[str, Callable[[Any], Any]], heavy, telemetry):
         self.app = app
@@ -182,6 +186,7 @@ class FastPath:
         self.telemetry = telemetry
 
     async def __call__(self, scope, receive, send):
+        """Serve the fast routes; pass everything else to the application."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         compute = self.routes.get(scope["path"])
@@ -251,7 +256,7 @@ def _add_analyzer(app: FastAPI, ep: _Endpoints, prefix: str) -> None:
 
 
 def create_app(api: str = "both", *, optimizer_state=None, tuners=None) -> FastAPI:
-    """The service's ASGI application (see the module docstring for ``api``)."""
+    """Return the service's ASGI application (see the module docstring for ``api``)."""
     if api not in APIS:
         raise ValueError(f"api must be one of {', '.join(APIS)}, got {api!r}")
     app = FastAPI(
@@ -317,8 +322,10 @@ def create_app(api: str = "both", *, optimizer_state=None, tuners=None) -> FastA
 
 
 def app_from_env() -> FastAPI:
-    """For ``uvicorn inferplan.service.app:app_from_env --factory``: the layout from
-    ``INFERPLAN_API`` (default ``both``)."""
+    """For ``uvicorn inferplan.service.app:app_from_env --factory``.
+
+    The layout from ``INFERPLAN_API`` (default ``both``).
+    """
     import gc
 
     app = create_app(os.environ.get("INFERPLAN_API", "both"))

@@ -8,8 +8,8 @@ import os
 from .. import _lazy
 
 __all__ = [
-    "add_serve_arguments",
     "APIS",
+    "add_serve_arguments",
     "run_serve",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -51,6 +51,7 @@ def _check_can_listen(host: str, port: int) -> None:
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` command's options to ``p``."""
     p.add_argument(
         "--api",
         choices=APIS,
@@ -83,6 +84,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    """Run ``inferplan serve``; return the exit status."""
     try:
         import uvicorn
     except ImportError:

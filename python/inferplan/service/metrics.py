@@ -54,9 +54,11 @@ _FAMILIES = (
 
 @dataclass(frozen=True)
 class Scrape:
-    """One reading of a server's metrics at ``timestamp`` (s). Counters are totals since the
-    server started; histograms are ``(sum, count)``; a metric the server did not expose is
-    NaN (or ``(nan, nan)``)."""
+    """One reading of a server's metrics at ``timestamp`` (s).
+
+    Counters are totals since the server started; histograms are ``(sum, count)``; a metric
+    the server did not expose is NaN (or ``(nan, nan)``).
+    """
 
     timestamp: float
     running: float = math.nan
@@ -73,8 +75,11 @@ class Scrape:
 
 @dataclass(frozen=True)
 class Window:
-    """Observations over ``[start, end]`` (s). Rates per second, times in ms; NaN = not
-    measured. ``points`` are (batch, ITL ms) pairs for the tuner; an idle window has none."""
+    """Observations over ``[start, end]`` (s).
+
+    Rates per second, times in ms; NaN = not measured. ``points`` are (batch, ITL ms) pairs
+    for the tuner; an idle window has none.
+    """
 
     start: float
     end: float
@@ -94,13 +99,16 @@ class Window:
 
     @property
     def duration_s(self) -> float:
+        """Length of the window, s."""
         return self.end - self.start
 
     @property
     def idle(self) -> bool:
+        """Whether the window holds no decode points."""
         return not self.points
 
     def as_dict(self) -> dict:
+        """Return the window as a JSON-able dict (non-finite numbers as None)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "points"}
         out = {k: (v if isinstance(v, float) and math.isfinite(v) else None) for k, v in
                out.items()}  # fmt: skip
@@ -120,7 +128,7 @@ def _matches(labels: dict, selector: dict | None) -> bool:
 def parse_exposition(
     text: str, timestamp: float | None = None, *, labels: dict | None = None
 ) -> Scrape:
-    """A :class:`Scrape` from Prometheus text exposition (vLLM's ``/metrics``).
+    """Return a :class:`Scrape` from Prometheus text exposition (vLLM's ``/metrics``).
 
     Series are summed over their label sets (several models or engines add up); ``labels``
     (e.g. ``{"model_name": "llama"}``) keeps only the matching series. Raises ValueError
@@ -167,13 +175,14 @@ def scrape(source: str | Path, *, timeout: float = 5.0, labels: dict | None = No
     """Read a server's metrics from an ``http(s)://`` URL or a file of exposition text.
 
     The timestamp is the time of reading (for a file, its modification time unless
-    ``timestamp`` is given)."""
+    ``timestamp`` is given).
+    """
     src = str(source)
     if src.startswith(("http://", "https://")):
         import urllib.request
 
         try:
-            with urllib.request.urlopen(src, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(src, timeout=timeout) as resp:
                 text = resp.read().decode("utf-8", "replace")
         except OSError as err:
             raise ValueError(f"{src}: cannot read metrics: {err}") from None
@@ -207,7 +216,7 @@ def _mean(*xs: float) -> float:
 
 
 def window_between(prev: Scrape, cur: Scrape) -> Window:
-    """The window between two scrapes of the same server (``cur`` later than ``prev``)."""
+    """Return the window between two scrapes of the same server (``cur`` later than ``prev``)."""
     dt = cur.timestamp - prev.timestamp
     if not dt > 0:
         raise ValueError(
@@ -237,13 +246,16 @@ def window_between(prev: Scrape, cur: Scrape) -> Window:
 
 
 class MetricsWindows:
-    """Turns successive scrapes of one server into windows: ``push(scrape)`` returns the
-    window since the previous scrape (None for the first one)."""
+    """Turns successive scrapes of one server into windows.
+
+    ``push(scrape)`` returns the window since the previous scrape (None for the first one).
+    """
 
     def __init__(self) -> None:
         self.last: Scrape | None = None
 
     def push(self, s: Scrape) -> Window | None:
+        """Add a scrape; return the window since the previous one (None for the first)."""
         prev, self.last = self.last, s
         return None if prev is None else window_between(prev, s)
 
@@ -268,6 +280,7 @@ class EngineLog:
     gpu_kvcache_usage: np.ndarray
 
     def __len__(self) -> int:
+        """Return the number of log rows."""
         return int(self.timestamp.size)
 
     def decode_mask(self) -> np.ndarray:
@@ -285,8 +298,11 @@ class EngineLog:
 
 
 def read_engine_log(path: str | Path) -> EngineLog:
-    """Read an engine-statistics CSV log. Missing columns, non-numeric or negative values
-    and timestamps out of order raise ValueError naming the file, row and column."""
+    """Read an engine-statistics CSV log.
+
+    Missing columns, non-numeric or negative values and timestamps out of order raise
+    ValueError naming the file, row and column.
+    """
     p = Path(path)
     try:
         fh = p.open(newline="")
@@ -325,10 +341,13 @@ def read_engine_log(path: str | Path) -> EngineLog:
 def engine_log_windows(
     log: EngineLog | str | Path, *, window_s: float = 10.0, in_tokens: float | None = None
 ) -> list[Window]:
-    """Cut an engine log into windows of ``window_s`` seconds (the last partial one is kept
-    if it has data). ``points`` are the pure-decode intervals' (batch, iteration ms).
+    """Cut an engine log into windows of ``window_s`` seconds.
+
+    Cut an engine log into windows of ``window_s`` seconds (the last partial one is kept if
+    it has data). ``points`` are the pure-decode intervals' (batch, iteration ms).
     ``arrival_rate`` is estimated as prompt tokens per second / ``in_tokens`` when the mean
-    prompt length is given (the log counts tokens, not requests)."""
+    prompt length is given (the log counts tokens, not requests).
+    """
     if not isinstance(log, EngineLog):
         log = read_engine_log(log)
     if not (window_s > 0 and math.isfinite(window_s)):

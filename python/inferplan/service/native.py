@@ -1,5 +1,7 @@
-"""inferplan's own routes (``/v1/...``): every target kind and admission rule, batch calls,
-fleet allocation with any solver, the hardware cost table, and online tuning (``/tune``).
+"""inferplan's own routes (``/v1/...``).
+
+Every target kind and admission rule, batch calls, fleet allocation with any solver, the
+hardware cost table, and online tuning (``/tune``).
 
 Unlike the reference routes these explain themselves: an infeasible sizing answers 200 with
 ``feasible: false``, the status and the reason; a fleet with servers left out answers the
@@ -23,6 +25,12 @@ from . import schemas
 from ._fields import ApiError, boolean, finite, lower_keys, number, string
 
 __all__ = [
+    "MAX_CHUNKS",
+    "MAX_IN_TOKENS",
+    "MAX_OUT_TOKENS",
+    "MAX_ROWS",
+    "MAX_TUNERS",
+    "Tuners",
     "add_native_routes",
     "analyze",
     "analyze_many",
@@ -30,14 +38,8 @@ __all__ = [
     "concurrency",
     "cost_table",
     "fleet_optimize",
-    "MAX_CHUNKS",
-    "MAX_IN_TOKENS",
-    "MAX_OUT_TOKENS",
-    "MAX_ROWS",
-    "MAX_TUNERS",
     "size",
     "size_many",
-    "Tuners",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -96,9 +98,11 @@ _TARGET_KEYS = ("itl_ms", "ttft_ms", "wait_ms", "tps", "max_block", "ttft_percen
 
 
 def _known(d: dict, *groups: tuple[str, ...]) -> None:
-    """Refuse a key the route does not read: a misspelt target ("itl" for "itl_ms") would
-    otherwise be sized without it and answered as if it were met (the batch routes refuse
-    unknown columns the same way)."""
+    """Refuse a key the route does not read.
+
+    A misspelt target ("itl" for "itl_ms") would otherwise be sized without it and answered
+    as if it were met (the batch routes refuse unknown columns the same way).
+    """
     known = [k for g in groups for k in g]
     for key in d:
         if key not in known:
@@ -163,6 +167,7 @@ def _metrics(m) -> dict[str, Any] | None:
 
 
 def analyze(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/analyze``: the metrics of one replica at a rate."""
     d = lower_keys(doc, "the body")
     _known(d, _REPLICA_KEYS, ("rate", "admission", "quantiles"))
     r = _replica(d)
@@ -195,6 +200,7 @@ def analyze(doc: Any) -> dict[str, Any]:
 
 
 def size(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/size``: the largest rate meeting any set of targets, explained."""
     d = lower_keys(doc, "the body")
     _known(d, _REPLICA_KEYS, _TARGET_KEYS, ("admission",))
     r = _replica(d)
@@ -213,6 +219,7 @@ def size(doc: Any) -> dict[str, Any]:
 
 
 def concurrency(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/optimal-concurrency``: the smallest max batch at near-peak throughput."""
     d = lower_keys(doc, "the body")
     _known(d, _REPLICA_KEYS, _TARGET_KEYS, ("tolerance",))
     try:
@@ -306,6 +313,7 @@ def _table(out: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def analyze_many(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/analyze-many``: many configurations at once (columns)."""
     from ..batch import analyze_many as run
 
     d = lower_keys(doc, "the body")
@@ -322,6 +330,7 @@ def analyze_many(doc: Any) -> dict[str, Any]:
 
 
 def size_many(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/size-many``: size many configurations at once (columns)."""
     from ..batch import size_many as run
 
     d = lower_keys(doc, "the body")
@@ -339,6 +348,7 @@ def _threads(d: dict) -> int | None:
 
 
 def fleet_optimize(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/fleet/optimize``: allocate a fleet."""
     d = lower_keys(doc, "the body")
     if "system" not in d:
         raise ApiError(400, "binding error: field 'system' is required", field="system")
@@ -376,8 +386,10 @@ def fleet_optimize(doc: Any) -> dict[str, Any]:
 
 
 def check_fleet_sizes(system) -> None:
-    """Refuse request sizes beyond any real model (they would keep the kernel counting
-    prefill chunks for ever)."""
+    """Refuse request sizes beyond any real model.
+
+    They would keep the kernel counting prefill chunks for ever.
+    """
 
     def check(where: str, name: str, v: float, top: float) -> None:
         if v > top:
@@ -404,6 +416,7 @@ def check_fleet_sizes(system) -> None:
 
 
 def cost_table(doc: Any) -> dict[str, Any]:
+    """Serve ``/v1/cost-table``: the hardware cost table."""
     from ..hardware import PowerCurve
     from ..hardware.cost_table import Accelerator, Profile, QueryClass
     from ..hardware.cost_table import cost_table as run
@@ -472,6 +485,7 @@ class Tuners:
         self.telemetry = None  # the service's metrics, set when the routes are added
 
     def tune(self, doc: Any) -> dict[str, Any]:
+        """Feed windows to a named tuner (creating or resetting it); return its state."""
         from .tuning import Tuner
 
         d = lower_keys(doc, "the body")
@@ -522,6 +536,7 @@ class Tuners:
         return out
 
     def get(self, name: str) -> dict[str, Any]:
+        """Return the state of the tuner ``name`` (404 if there is none)."""
         with self.lock:
             tuner = self.by_name.get(name)
         if tuner is None:
@@ -552,6 +567,7 @@ def _tuned_size(tuner, d: dict) -> dict[str, Any]:
 
 
 def add_native_routes(app, ep, tuners: Tuners | None = None) -> None:
+    """Add inferplan's own ``/v1`` routes to ``app``."""
     tuners = tuners if tuners is not None else Tuners()
     tuners.telemetry = ep.telemetry
     app.state.tuners = tuners
@@ -588,8 +604,10 @@ def add_native_routes(app, ep, tuners: Tuners | None = None) -> None:
 
 
 def _large_replica(doc: Any) -> bool:
-    """Whether to use a worker thread: small replicas take microseconds and are answered inline
-    on the event loop."""
+    """Whether to use a worker thread.
+
+    Small replicas take microseconds and are answered inline on the event loop.
+    """
     if not isinstance(doc, dict):
         return False
     n = next((v for k, v in doc.items() if k.lower() == "max_batch"), 0)

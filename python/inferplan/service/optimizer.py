@@ -72,6 +72,7 @@ class OptimizerState:
 
     # -- whole sections ---------------------------------------------------------------------
     def set_section(self, section: str, items: list[dict]) -> None:
+        """Replace one section of the system data."""
         with self.lock:
             if section == "accelerators":
                 self.accelerators = {_name(x): x for x in items}
@@ -86,6 +87,7 @@ class OptimizerState:
                 self.servers = {_name(x): x for x in items}
 
     def get_section(self, section: str) -> list[dict]:
+        """Return a copy of one section of the system data."""
         with self.lock:
             src = {
                 "accelerators": self.accelerators, "capacities": self.capacities,
@@ -95,11 +97,12 @@ class OptimizerState:
             return copy.deepcopy(list(src.values()))
 
     def replace_all(self, sections: dict[str, list[dict]]) -> None:
+        """Replace every section given."""
         for key, items in sections.items():
             self.set_section(key, items)
 
     def system_parts(self) -> list[tuple[str, dict]]:
-        """A consistent copy of the data, as parts for the fleet reader."""
+        """Return a consistent copy of the data, as parts for the fleet reader."""
         with self.lock:
             return [
                 ("accelerators", {"accelerators": copy.deepcopy(list(self.accelerators.values()))}),
@@ -111,7 +114,7 @@ class OptimizerState:
             ]  # fmt: skip
 
     def record_desired(self, solution: dict[str, dict]) -> None:
-        """The reference writes each server's new allocation into its ``desiredAlloc``."""
+        """Write each server's new allocation into its ``desiredAlloc``, as the reference does."""
         with self.lock:
             for name, alloc in solution.items():
                 if name in self.servers:
@@ -119,7 +122,10 @@ class OptimizerState:
 
 
 def _solution_json(sol, system) -> dict[str, dict]:
-    """The reference's AllocationSolution: its load carries ``throughput`` (0 unless given)."""
+    """Return the reference's AllocationSolution.
+
+    Its load carries ``throughput`` (0 unless given).
+    """
     out = allocations(sol)
     if system.rules == "g3":
         for alloc in out.values():
@@ -136,7 +142,7 @@ def _optimize(system) -> dict[str, Any]:
 
     check_fleet_sizes(system)
     try:
-        sol = fleet.optimize(system)
+        sol = fleet.optimize(system, cov="ignore")  # the reference sizes for Poisson
     except (DataError, ValueError) as err:
         raise ApiError(400, f"data error: {err}") from None
     if sol.unallocated:
@@ -165,8 +171,11 @@ def optimize_state(state: OptimizerState, doc: Any) -> dict[str, Any]:
 
 
 def optimize_one(state: OptimizerState, doc: Any) -> dict[str, Any]:
-    """``POST /optimizeOne``: allocate the system in the body (it becomes the state, so the
-    getters show it afterwards, as in the reference)."""
+    """Serve ``POST /optimizeOne``: allocate the system in the body.
+
+    Allocate the system in the body (it becomes the state, so the getters show it
+    afterwards, as in the reference).
+    """
     top = lower_keys(doc, "the body")
     if "system" not in top:
         raise ApiError(400, "binding error: field 'system' is required", field="system")
@@ -192,6 +201,7 @@ def _not_found(kind: str, name: str) -> ApiError:
 
 
 def add_optimizer_routes(app, ep, prefix: str, state: OptimizerState) -> None:
+    """Add the reference optimizer's routes to ``app`` under ``prefix``."""
     tag = ["reference optimizer (optimizer-light)"]
     errors = {
         400: {"model": schemas.Message, "description": "bad data: entry and field named"},

@@ -54,6 +54,8 @@ class ProblemData(_Doc):
 
 
 class AnalysisData(_Doc):
+    """The reference analyzer's answer of /solve and /target for one replica."""
+
     offeredRPS: float
     throughput: float
     avgRespTime: float = Field(description="ms")
@@ -67,6 +69,8 @@ class AnalysisData(_Doc):
 
 
 class OptimizeData(_Doc):
+    """The reference analyzer's answer of /optimize: the batch cap and its metrics."""
+
     concurrency: int
     throughput: float
     avgRespTime: float
@@ -82,18 +86,25 @@ class OptimizeData(_Doc):
 
 
 class Message(_Doc):
+    """An error: the message and the field at fault."""
+
     message: str
     field: str | None = Field(None, description="the request field at fault")
 
 
 class SystemData(_Doc):
-    """``{"system": {acceleratorData, capacityData, modelData, serviceClassData, serverData,
-    optimizerData}}``, each as in the reference's data files."""
+    """The whole fleet system, as the reference's data files hold it.
+
+    ``{"system": {acceleratorData, capacityData, modelData, serviceClassData, serverData,
+    optimizerData}}``.
+    """
 
     system: dict[str, Any]
 
 
 class OptimizerSpec(_Doc):
+    """The reference optimizer's options."""
+
     unlimited: bool = False
     delayedBestEffort: bool = False
     saturationPolicy: Literal["None", "PriorityExhaustive", "RoundRobin",
@@ -101,12 +112,17 @@ class OptimizerSpec(_Doc):
 
 
 class AllocationSolution(_Doc):
+    """The reference optimizer's answer: an allocation per server."""
+
     allocations: dict[str, dict[str, Any]]
 
 
 class ModelSpec(_Doc):
-    """A service model: ``kind`` "prefill_decode" (alpha, beta, gamma, in_tokens,
-    out_tokens, max_num_tokens) or "decode_only" (alpha, beta, out_tokens)."""
+    """A service model.
+
+    ``kind`` "prefill_decode" (alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens) or
+    "decode_only" (alpha, beta, out_tokens).
+    """
 
     kind: Literal["prefill_decode", "decode_only"] = "prefill_decode"
     alpha: float
@@ -118,16 +134,22 @@ class ModelSpec(_Doc):
 
 
 class ReplicaSpec(ModelSpec):
+    """A replica: a service model, its batch cap, queue and admission rule."""
+
     max_batch: int = Field(..., gt=0)
     max_queue: int | None = Field(None, ge=0, description="null: an unbounded queue")
     admission: Literal["chain", "immediate", "iteration"] | None = None
 
 
 class AnalyzeRequest(ReplicaSpec):
+    """The body of ``/v1/analyze``."""
+
     rate: float = Field(..., ge=0, description="req/s")
 
 
 class Targets(_Doc):
+    """Latency, throughput and blocking targets for sizing."""
+
     itl_ms: float | None = None
     ttft_ms: float | None = None
     wait_ms: float | None = None
@@ -138,7 +160,7 @@ class Targets(_Doc):
 
 
 class SizeRequest(ReplicaSpec, Targets):
-    pass
+    """The body of ``/v1/size``."""
 
 
 class ManyRequest(_Doc):
@@ -149,10 +171,12 @@ class ManyRequest(_Doc):
 
 
 class CostTableRequest(_Doc):
-    """The arguments of ``inferplan.cost_table`` (docs/energy.md): accelerators as
-    ``{name, power: {idle_w, mid_w, mid_util, full_w}, cost_per_hour}``, profiles as
-    ``{model, accelerator, alpha, beta, gamma, kind}``, query classes as
-    ``{name, in_tokens, out_tokens, itl_ms, ttft_ms}``."""
+    """The arguments of ``inferplan.cost_table`` (docs/energy.md).
+
+    Accelerators as ``{name, power: {idle_w, mid_w, mid_util, full_w}, cost_per_hour}``,
+    profiles as ``{model, accelerator, alpha, beta, gamma, kind}``, query classes as
+    ``{name, in_tokens, out_tokens, itl_ms, ttft_ms}``.
+    """
 
     accelerators: list[dict[str, Any]]
     profiles: list[dict[str, Any]]
@@ -164,11 +188,15 @@ class CostTableRequest(_Doc):
 
 
 class FleetRequest(SystemData):
+    """The body of ``/v1/fleet/optimize``."""
+
     solver: Literal["greedy", "unlimited", "milp"] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class TuneRequest(_Doc):
+    """The body of ``/tune`` and ``/v1/tune``."""
+
     tuner: str = Field("default", description="name of the tuner (one per model server)")
     windows: list[dict[str, Any]] = Field(default_factory=list)
     reset: dict[str, Any] | None = Field(None, description="create or reset the tuner")

@@ -36,6 +36,7 @@ class Telemetry:
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one request of ``route`` and its latency."""
         key = (route, status)
         pair = self._children.get(key)
         if pair is None:  # label lookups cost more than the update: cache the children
@@ -45,4 +46,5 @@ class Telemetry:
         pair[1].observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
+        """Return the metrics in Prometheus text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

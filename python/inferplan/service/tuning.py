@@ -36,13 +36,13 @@ from .. import _lazy
 from ..models import DecodeOnly, PrefillDecode
 
 __all__ = [
-    "fit_iteration_times",
     "KINDS",
     "MAX_CHUNKS",
     "MAX_IN_TOKENS",
     "MAX_MS",
-    "Tuner",
     "TuneStep",
+    "Tuner",
+    "fit_iteration_times",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -72,6 +72,7 @@ class TuneStep:
     sd: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
+        """Return the step as a JSON-able dict (non-finite numbers as None)."""
         out = dict(self.__dict__)
         for k in ("predicted_itl_ms", "measured_itl_ms"):
             out[k] = out[k] if math.isfinite(out[k]) else None
@@ -211,7 +212,7 @@ class Tuner:
 
         alpha, beta, gamma = p
         L, m, M = in_tokens, max(out_tokens, 1.0), self.shape["max_num_tokens"]
-        n = max(int(round(batch)), 1)
+        n = max(round(float(batch)), 1)
         c = float(chunk_counts(L, m, M, n)[-1]) if L > 0 else 1.0
         _, delta = prefill_decode_parts(alpha, beta, gamma, L, m, M)
         base = max(0.0, alpha + (batch - 1.0) * delta(c))
@@ -219,7 +220,7 @@ class Tuner:
 
     def predict_itl(self, batch: float, *, in_tokens: float | None = None,
                     out_tokens: float | None = None) -> float:  # fmt: skip
-        """The model's mean ITL (ms) at mean batch ``batch`` with the current estimate."""
+        """Return the model's mean ITL (ms) at mean batch ``batch`` with the current estimate."""
         b = _positive("batch", batch)
         return self._itl(self.x, b, *self._tokens(in_tokens, out_tokens))
 
@@ -231,7 +232,7 @@ class Tuner:
         return float(L), float(m)
 
     def model(self, *, in_tokens: float | None = None, out_tokens: float | None = None):
-        """The profile with the current estimate, as a service model for sizing."""
+        """Return the profile with the current estimate, as a service model for sizing."""
         p = self.params
         L, m = self._tokens(in_tokens, out_tokens)
         if self.kind == "decode_only":
@@ -252,8 +253,11 @@ class Tuner:
         return h0, H
 
     def update(self, window) -> TuneStep:
-        """Update the estimate from one window (a :class:`Window` or a mapping with
-        ``points`` = [[batch, itl_ms], ...] and optional ``in_tokens``/``out_tokens``)."""
+        """Update the estimate from one window.
+
+        A :class:`Window` or a mapping with ``points`` = [[batch, itl_ms], ...] and optional
+        ``in_tokens``/``out_tokens``.
+        """
         points, L, m = self._window_points(window)
         with self._lock:
             self.windows += 1
@@ -297,6 +301,7 @@ class Tuner:
             return step
 
     def update_many(self, windows: Iterable) -> list[TuneStep]:
+        """Update the estimate from each window in turn; return the steps."""
         return [self.update(w) for w in windows]
 
     def _step(self, status, used, down, rejected, predicted, measured) -> TuneStep:
@@ -340,8 +345,10 @@ class Tuner:
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """A JSON-able summary: kind, parameters, standard deviations, covariance,
-        windows seen and updates made."""
+        """Return a JSON-able summary.
+
+        kind, parameters, standard deviations, covariance, windows seen and updates made.
+        """
         with self._lock:
             return {
                 "kind": self.kind,
@@ -355,9 +362,12 @@ class Tuner:
 
 
 def fit_iteration_times(batch, iteration_ms, *, loss: str = "soft_l1", f_scale: float = 1.0):
-    """Offline robust fit of ``iteration_ms = alpha + beta * batch`` (scipy's
-    ``least_squares`` with a robust ``loss``; ``f_scale`` ms is where it turns robust).
-    Returns ``(alpha, beta)``, both >= 0."""
+    """Fit ``iteration_ms = alpha + beta * batch`` offline, robustly.
+
+    Offline robust fit of ``iteration_ms = alpha + beta * batch`` (scipy's ``least_squares``
+    with a robust ``loss``; ``f_scale`` ms is where it turns robust). Returns ``(alpha,
+    beta)``, both >= 0.
+    """
     from scipy.optimize import least_squares
 
     b = np.asarray(batch, dtype=float)

@@ -1,6 +1,10 @@
 """Parameter sweeps at scale: declarative grids, chunked Parquet output, resumable runs,
 and Dask for clusters. See ``docs/sweeps.md``.
 
+``inferplan.sweep`` is this module; the function that runs a sweep is
+:func:`inferplan.run_sweep` (also ``inferplan.sweep.sweep``). Calling the module itself,
+``inferplan.sweep(spec, out)``, still runs the sweep but is deprecated (it warns).
+
 >>> import inferplan, tempfile
 >>> spec = {
 ...     "fixed": {"kind": "decode_only", "alpha": 19.0, "beta": 1.0, "out_tokens": 1024},
@@ -8,11 +12,15 @@ and Dask for clusters. See ``docs/sweeps.md``.
 ...     "columns": ["max_batch", "rate", "itl_ms", "status"],
 ... }
 >>> out = tempfile.mkdtemp()
->>> inferplan.sweep(spec, out, progress=False).total_rows
+>>> inferplan.run_sweep(spec, out, progress=False).total_rows
 6
 >>> inferplan.read_sweep(out).shape
 (6, 4)
 """
+
+import sys
+import types
+import warnings
 
 from .. import _lazy
 from .io import read_sweep, summarize
@@ -31,3 +39,19 @@ __all__ = [
 ]
 
 __dir__ = _lazy.public_dir(__name__)
+
+
+class _SweepModule(types.ModuleType):
+    """Make the module callable for the former ``inferplan.sweep(spec, out)`` (deprecated)."""
+
+    def __call__(self, *args, **kwargs):
+        warnings.warn(
+            "calling the module inferplan.sweep is deprecated; use inferplan.run_sweep(...) "
+            "(the same function as inferplan.sweep.sweep)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _SweepModule

@@ -96,6 +96,9 @@ def _compute(spec: SweepSpec, params: dict, threads) -> dict:
     metrics = [m for m in wanted if m in METRIC_INDEX and m != "rate"]
     if spec.admission is not None:
         args["admission"] = spec.admission
+    for name in ("arrival_cv", "out_tokens_cv"):
+        if name in params:
+            args[name] = params[name]
     if spec.operation == "analyze":
         return fn(rate=params["rate"], metrics=metrics, threads=threads, **args)
     # Percentile targets travel as (quantile, ms) column pairs in ``data``.
@@ -124,6 +127,7 @@ def _binding_names(codes, status):
 def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
     """tokens/s, power, energy per token and cost per million tokens where asked for."""
     from ..hardware.power import energy_per_token_mj, power_at
+    from ..hardware.specs import cost_per_million_tokens
 
     cols = set(spec.columns)
     out = {}
@@ -140,9 +144,7 @@ def _derived(spec: SweepSpec, params: dict, result: dict) -> dict:
         per_hour = np.asarray(params["cost_per_hour"], dtype=float)
         if power is not None and spec.has("price_per_kwh"):
             per_hour = per_hour + power / 1000.0 * np.asarray(params["price_per_kwh"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cost = np.where(tokens > 0, per_hour / (tokens * 3600.0) * 1e6, np.inf)
-        out["cost_per_million_tokens"] = np.where(np.isnan(tokens), np.nan, cost)
+        out["cost_per_million_tokens"] = cost_per_million_tokens(per_hour, tokens)
     return out
 
 

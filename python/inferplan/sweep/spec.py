@@ -20,6 +20,9 @@ A spec is a mapping (read from YAML or JSON, or given as a Python dict)::
     admission: iteration          # optional: immediate | iteration (analyze and size;
                                   # TTFT as an arriving request sees it, docs/accuracy.md)
 
+``arrival_cv`` and ``out_tokens_cv`` (analyze and size, fixed or an axis) are the batch
+calls' columns of the same names: Poisson arrivals and mean lengths when absent.
+
 The grid is never built. Row ``i`` is decoded from its index in mixed radix (the last
 factor is the fastest digit), so any chunk ``[start, stop)`` costs O(stop - start) memory
 whatever the size of the whole sweep.
@@ -38,7 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import _lazy, _validate
+from .._codes import KINDS
 from .._metrics import METRIC_NAMES
+from ..batch import CONFIG_DEFAULTS, SIZE_DEFAULT_METRICS
+from ..sizing import TARGET_FIELDS
 
 __all__ = [
     "ADMISSIONS",
@@ -84,7 +90,11 @@ _KINDS = {
     "prefill_decode": 1,
     "prefilldecode": 1,
 }
-KIND_NAMES = ("decode_only", "prefill_decode")
+# The kinds a sweep row may have, each at the index of its code (ServiceTimes has no row form).
+KIND_NAMES = tuple(
+    name for name, code in sorted(KINDS.items(), key=lambda kv: kv[1])
+    if code != KINDS["service_times"]
+)  # fmt: skip
 
 # Parameter name -> (type, rule). Types: float, int (integer-valued), queue (integer or
 # inf), kind, label (any string). Rules: ">=0", ">0", "target" (>= 0, 0 = unset),
@@ -100,16 +110,9 @@ _MODEL_PARAMS = {
     "max_batch": ("int", ">=1"),
     "max_queue": ("queue", ">=0"),
 }
+# The targets of inferplan.size_many, in kernel order: percentiles' quantiles are "quantile".
 _TARGETS = {
-    "itl_ms": ("float", "target"),
-    "ttft_ms": ("float", "target"),
-    "wait_ms": ("float", "target"),
-    "ttft_pq": ("float", "quantile"),
-    "ttft_p_ms": ("float", "target"),
-    "wait_pq": ("float", "quantile"),
-    "wait_p_ms": ("float", "target"),
-    "max_block": ("float", "target"),
-    "tps": ("float", "target"),
+    name: ("float", "quantile" if name.endswith("_pq") else "target") for name in TARGET_FIELDS
 }
 # Optional economics: where present, derived columns appear (see DERIVED).
 _ECONOMICS = {
@@ -120,13 +123,19 @@ _ECONOMICS = {
     "mid_util": ("float", "fraction"),
     "full_w": ("float", ">=0"),
 }
+# The traffic: arrival and output-length variability (docs/model.md 6-7); absent, Poisson
+# arrivals (1) and mean lengths (0), the batch calls' defaults.
+_TRAFFIC = {
+    "arrival_cv": ("float", "cv"),
+    "out_tokens_cv": ("float", "cv"),
+}
 BUILTIN_LABELS = ("model", "accelerator", "query_class")
 _TOKEN_COUNTS = ("in_tokens", "out_tokens")  # at most 2**53, as everywhere else
 POWER_PARAMS = ("idle_w", "mid_w", "mid_util", "full_w")
 
 PARAMS = {
-    "analyze": {**_MODEL_PARAMS, "rate": ("float", ">=0"), **_ECONOMICS},
-    "size": {**_MODEL_PARAMS, **_TARGETS, **_ECONOMICS},
+    "analyze": {**_MODEL_PARAMS, "rate": ("float", ">=0"), **_TRAFFIC, **_ECONOMICS},
+    "size": {**_MODEL_PARAMS, **_TARGETS, **_TRAFFIC, **_ECONOMICS},
     "optimal_concurrency": {
         **_MODEL_PARAMS,
         **_TARGETS,
@@ -139,14 +148,14 @@ REQUIRED = {
     "size": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
     "optimal_concurrency": ("kind", "alpha", "beta", "out_tokens", "max_batch"),
 }
-DEFAULTS = {"gamma": 0.0, "in_tokens": 0.0, "max_num_tokens": 8192.0, "max_queue": math.inf}
+DEFAULTS = dict(CONFIG_DEFAULTS)  # the batch layer's (inferplan.batch)
 
 # Output columns an operation can compute (besides status), and those written by default.
 # ``size``: the largest rate meeting the targets, which target binds, the solver's
 # iterations, and metrics there. ``optimal_concurrency``: the same at the chosen max batch
 # (``optimal_max_batch``, searched in 1..max_batch) and the best throughput seen.
 _METRICS = tuple(m for m in METRIC_NAMES if m != "rate")
-_SIZE_DEFAULT = ("throughput", "itl_ms", "ttft_ms", "wait_ms", "utilization", "p_block", "max_rate")
+_SIZE_DEFAULT = SIZE_DEFAULT_METRICS
 OUTPUTS = {
     "analyze": _METRICS,
     "size": ("rate", "binding", "iterations", *_METRICS),
@@ -672,6 +681,11 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
             raise SpecError(f"{where}: {name} must be > 0, got {v!r}")
         if rule == "quantile" and not (x == 0 or 0 < x < 1):
             raise SpecError(f"{where}: {name} must be in (0, 1) (0 = unset), got {v!r}")
+        if rule == "cv" and not 0 <= x <= _validate.MAX_CV:
+            raise SpecError(
+                f"{where}: {name} must be in [0, {_validate.MAX_CV:g}] (a coefficient of "
+                f"variation), got {v!r}"
+            )
         if rule == "fraction" and not (0 < x < 1):
             raise SpecError(f"{where}: {name} must be strictly between 0 and 1, got {v!r}")
         nums.append(x)
@@ -704,6 +718,8 @@ def _columns(requested, spec: SweepSpec) -> list[str]:
     available = available_columns(spec)
     if requested is None:
         axes = [column_name(a) for a in spec.axis_names]
+        # a fixed arrival or length CV changes every number: written, as an axis would be
+        axes += [n for n in _TRAFFIC if n in spec.fixed]
         outputs = [o for o in DEFAULT_OUTPUTS[spec.operation] if o not in axes]
         derived = [d for d, need in DERIVED.items() if all(spec.has(n) for n in need)]
         return axes + outputs + derived + ["status"]
