@@ -1,5 +1,7 @@
-"""Cost of inferplan.arrivals: the C++ kernel (qbd.hpp) against the NumPy reference and
-against the birth-death kernel, in the same process.
+"""Time inferplan.arrivals: the C++ kernel against the NumPy reference and the chain's kernel.
+
+The C++ kernel (qbd.hpp) against the NumPy reference and against the birth-death kernel,
+in the same process.
 
     PYTHONPATH=python python scripts/bench_arrivals.py
 
@@ -38,6 +40,7 @@ def per_call(fn, min_time=0.5):
 
 
 def replica(backend, model, max_batch, max_queue=None):
+    """Return a Replica built on ``backend`` (dispatch restored afterwards)."""
     dispatch.use(backend)
     try:
         return inferplan.Replica(model, max_batch=max_batch, max_queue=max_queue)

@@ -1,5 +1,7 @@
-"""The C++ port of the non-Poisson solve (cpp/include/inferplan/qbd.hpp) against the NumPy
-reference (inferplan.phasetype, inferplan.arrivals on the numpy backend), over a grid of
+"""The C++ port of the non-Poisson solve against the NumPy reference.
+
+The kernel (cpp/include/inferplan/qbd.hpp) against the NumPy reference
+(inferplan.phasetype, inferplan.arrivals on the numpy backend), over a grid of
 arrival CVs, service models, queues and admission rules; the Poisson route (same bits as
 the Replica calls), the batch calls with an arrival_cv column, and bad input.
 
@@ -8,7 +10,8 @@ small dense solves (LU with partial pivoting here, LAPACK there), the sums (sequ
 here, pairwise in NumPy) and the Poisson weights of a finite queue's wait (lgamma here, a
 cumulative sum of logs there) round differently: the agreement measured is about 1e-13
 relative; the tests ask 1e-9 (sizing: the same status and binding, and the rate to 1e-9,
-its bracket being closed to 1e-10)."""
+its bracket being closed to 1e-10).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ REL = 1e-9
 
 
 def _pair(model, max_batch, max_queue):
-    """The same replica on the cpp backend and on the numpy one (the reference)."""
+    """Return the same replica on the cpp backend and on the numpy one (the reference)."""
     dispatch.use("numpy")
     try:
         ref = inferplan.Replica(model, max_batch=max_batch, max_queue=max_queue)
@@ -49,7 +52,8 @@ def _pair(model, max_batch, max_queue):
         cpp = inferplan.Replica(model, max_batch=max_batch, max_queue=max_queue)
     finally:
         dispatch.use(None)
-    assert arrivals._native(cpp) is not None and arrivals._native(ref) is None
+    assert arrivals._native(cpp) is not None
+    assert arrivals._native(ref) is None
     return cpp, ref
 
 
@@ -99,8 +103,8 @@ SIZE_TARGETS = (
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize("max_queue", (None, 25))
-@pytest.mark.parametrize("cv", (0.5, 2.0))
+@pytest.mark.parametrize("max_queue", [None, 25])
+@pytest.mark.parametrize("cv", [0.5, 2.0])
 def test_size_matches_the_reference(name, max_queue, cv):
     cpp, ref = _pair(MODELS[name], 12, max_queue)
     for targets in SIZE_TARGETS:
@@ -121,7 +125,7 @@ def test_size_matches_the_reference(name, max_queue, cv):
 
 
 def test_size_at_a_constant_rate_matches_the_reference():
-    """cv 0: the Erlang-64 gap law (64 phases) through the whole search."""
+    """Cv 0: the Erlang-64 gap law (64 phases) through the whole search."""
     cpp, ref = _pair(MODELS["decode"], 8, None)
     got = arrivals.size(cpp, arrival_cv=0.0, itl_ms=40.0, wait_percentile=(0.9, 100.0))
     want = arrivals.size(ref, arrival_cv=0.0, itl_ms=40.0, wait_percentile=(0.9, 100.0))
@@ -142,7 +146,8 @@ def test_poisson_is_the_replica_call_bit_for_bit():
     for rule in RULES:
         code = CODES[rule]
         status, values = _core.analyze_arrivals(r._handle, rate, 1.0, code)
-        assert status == 0 and tuple(values) == tuple(r.analyze(rate, admission=rule))
+        assert status == 0
+        assert tuple(values) == tuple(r.analyze(rate, admission=rule))
         status, w, t = _core.quantiles_arrivals(r._handle, rate, 0.9, 1.0, code)
         assert status == 0
         assert (w, t) == (r.wait_quantile(rate, 0.9, admission=rule),
@@ -157,8 +162,8 @@ def test_poisson_is_the_replica_call_bit_for_bit():
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("cv", (0.0, 0.5, 2.0))
-@pytest.mark.parametrize("max_queue", (math.inf, 0.0, 40.0))
+@pytest.mark.parametrize("cv", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("max_queue", [math.inf, 0.0, 40.0])
 def test_solve_matches_the_reference(cv, max_queue):
     from inferplan import _core
 
@@ -171,17 +176,21 @@ def test_solve_matches_the_reference(cv, max_queue):
     np.testing.assert_allclose(p, want.p, rtol=1e-11, atol=1e-300)
     np.testing.assert_allclose(pa, want.pa, rtol=1e-11, atol=1e-300)
     if math.isinf(max_queue):
-        assert _close(sigma, want.sigma, 1e-12) and _close(tail_p, want.tail_p, 1e-11)
+        assert _close(sigma, want.sigma, 1e-12)
+        assert _close(tail_p, want.tail_p, 1e-11)
     # the fitted law itself
     status, alpha, S = _core.renewal_fit(cv)
     np.testing.assert_allclose(alpha, ph.alpha, rtol=1e-14)
     np.testing.assert_allclose(S, ph.S, rtol=1e-14)
 
 
-@pytest.mark.parametrize("cv", (0.0, 0.3, 0.5, 2.0))
+@pytest.mark.parametrize("cv", [0.0, 0.3, 0.5, 2.0])
 def test_renewal_count_matches_the_reference(cv):
-    """The renewal function (uniformization for Erlang mixtures, a matrix exponential
-    otherwise) against the reference's matrix exponential, and its long-run slope."""
+    """The kernel's renewal function equals the reference's and has the long-run slope.
+
+    Uniformization for Erlang mixtures, a matrix exponential otherwise, against the
+    reference's matrix exponential.
+    """
     from inferplan import _core
 
     ph = phasetype.renewal(cv)
@@ -197,9 +206,12 @@ def test_renewal_count_matches_the_reference(cv):
 
 
 def test_single_server_against_the_gi_m_1_root():
-    """H2/M/1 and E_k/M/1 (one slot, unbounded queue): the mean wait is
-    sigma / (mu (1 - sigma)) with sigma the root of sigma = A*(mu (1 - sigma)), found
-    here by bisection on the fitted gap law's transform (independent of the kernel)."""
+    """H2/M/1 and E_k/M/1 (one slot, unbounded queue) match the GI/M/1 root.
+
+    The mean wait is sigma / (mu (1 - sigma)) with sigma the root of
+    sigma = A*(mu (1 - sigma)), found here by bisection on the fitted gap law's transform
+    (independent of the kernel).
+    """
     dispatch.use("cpp")
     try:
         r = inferplan.Replica(inferplan.ServiceTimes([10.0]), max_queue=None)
@@ -249,7 +261,8 @@ def test_batch_calls_match_the_scalar_calls():
     assert status.tolist() == [0, 0, 0, 0, 0, 40, 40]
     for i in range(5):
         s, values = _core.analyze_arrivals(replicas[i], rate[i], cv[i], CODES["iteration"])
-        assert s == 0 and [o[i] for o in outs] == list(values)
+        assert s == 0
+        assert [o[i] for o in outs] == list(values)
     assert all(math.isnan(o[5]) for o in outs)
     # sizing, with one cv broadcast to every row
     targets = tuple(np.full(rows, v, float) for v in target_tuple(itl_ms=45.0, ttft_ms=400.0))
@@ -267,7 +280,8 @@ def test_batch_calls_match_the_scalar_calls():
     _core.quantiles_arrivals_many(cfg, rate, np.array([0.9]), cv, wait, ttft, status)
     for i in range(5):
         assert (wait[i], ttft[i]) == _core.quantiles_arrivals(replicas[i], rate[i], 0.9, cv[i])[1:]
-    assert status[5] == 40 and math.isnan(wait[5])
+    assert status[5] == 40
+    assert math.isnan(wait[5])
 
 
 def test_bad_input_gets_a_status_or_a_clear_error():
@@ -297,7 +311,8 @@ def test_bad_input_gets_a_status_or_a_clear_error():
     # 400,000 levels of 64 phases per solve: sizing stops at the work bound (after three
     # solves), without a rate
     res = arrivals.size(deep, arrival_cv=0.0, itl_ms=100.0)
-    assert res.status == inferplan.Status.NOT_CERTIFIED and res.metrics is None
+    assert res.status == inferplan.Status.NOT_CERTIFIED
+    assert res.metrics is None
     # unstable (unbounded queue at saturation)
     dispatch.use("cpp")
     try:
@@ -309,8 +324,10 @@ def test_bad_input_gets_a_status_or_a_clear_error():
 
 
 def test_lengths_path_uses_the_kernel_solve():
-    """With length laws the service vector comes from Python and the solve from the
-    kernel: the same numbers as the reference."""
+    """With length laws the kernel's solve gives the reference's numbers.
+
+    The service vector comes from Python and the solve from the kernel.
+    """
     from inferplan.lengths import Lengths
 
     cpp, ref = _pair(MODELS["prefill"], 16, None)
@@ -324,10 +341,12 @@ def test_lengths_path_uses_the_kernel_solve():
         assert _close(a, b)
 
 
-@pytest.mark.parametrize("rule", (None, "iteration"))
+@pytest.mark.parametrize("rule", [None, "iteration"])
 def test_analyze_many_on_every_backend(rule):
-    """arrivals.analyze_many: the kernel's batch call on the C++ backend, rows of the
-    reference elsewhere; both equal the scalar calls, and bad rows get a status."""
+    """arrivals.analyze_many equals the scalar calls on every backend; bad rows get a status.
+
+    The kernel's batch call on the C++ backend, rows of the reference elsewhere.
+    """
     cfg = {
         "kind": [0, 1, 1, 0, 1, 0],
         "alpha": 19.0,
@@ -354,7 +373,8 @@ def test_analyze_many_on_every_backend(rule):
     for name in inferplan.Metrics._fields:
         for i in range(4):
             assert _close(got[name][i], ref[name][i]), (name, i)
-        assert math.isnan(got[name][4]) and math.isnan(ref[name][5])
+        assert math.isnan(got[name][4])
+        assert math.isnan(ref[name][5])
     models = [MODELS["decode"], None, None, MODELS["decode"]]
     for i in (0, 3):
         dispatch.use("cpp")
@@ -377,8 +397,8 @@ def test_a_huge_batch_at_a_constant_rate_is_refused_not_solved():
         arrivals.analyze(r, 0.5 * r.max_rate, arrival_cv=0.0)
 
 
-@pytest.mark.parametrize("max_queue", (None, 20))
-@pytest.mark.parametrize("cv", (0.0, 1.0, 2.0))
+@pytest.mark.parametrize("max_queue", [None, 20])
+@pytest.mark.parametrize("cv", [0.0, 1.0, 2.0])
 def test_ttft_by_batch_matches_the_reference(max_queue, cv):
     cpp, ref = _pair(MODELS["prefill"], 16, max_queue)
     for frac in (0.4, 0.9):
@@ -390,3 +410,31 @@ def test_ttft_by_batch_matches_the_reference(max_queue, cv):
                 b = arrivals.ttft_quantile(ref, rate, q, arrival_cv=cv, admission=rule,
                                            by_batch=True)  # fmt: skip
                 assert _close(a, b), (frac, rule, q, a, b)
+
+
+@pytest.mark.parametrize("fit", ["gamma", "balanced"])
+@pytest.mark.parametrize("cv", [0.3, 0.8, 1.6, 3.0])
+def test_prefill_collision_law_matches_the_reference(fit, cv):
+    """The kernel's prefill-collision law (immediate admission) equals arrivals.py's.
+
+    The counts before and after an arrival come from the Gamma renewal process (``gamma``),
+    or from the fitted law (``balanced``): a matrix exponential for two phases (CV 0.8: an
+    Erlang mixture of two; CV above 1: the H2), Poisson with the renewal mean otherwise
+    (CV 0.3). The admitted TTFT's mean overlap is the Gamma process's count under ``gamma``.
+    """
+    cpp, ref = _pair(MODELS["prefill"], 16, None)
+    for frac in (0.2, 0.7):
+        rate = frac * cpp.max_rate
+        solved = arrivals._solved(ref, rate, cv, None, fit)
+        values, probs = solved.collisions("immediate")
+        assert values.size > 1
+        assert math.isclose(float(probs.sum()), 1.0, rel_tol=1e-12)
+        for q in (0.5, 0.99):
+            a = arrivals.ttft_quantile(cpp, rate, q, arrival_cv=cv, admission="immediate",
+                                       fit=fit, by_batch=True)  # fmt: skip
+            b = solved.ttft_by_batch(q, "immediate")
+            assert _close(a, b), (frac, q, a, b)
+        got = arrivals.analyze(cpp, rate, arrival_cv=cv, admission="immediate", fit=fit)
+        want = solved.admitted("immediate")
+        for field, x, y in zip(got._fields, got, want, strict=True):
+            assert _close(x, y), (field, frac, x, y)

@@ -1,7 +1,9 @@
-"""The C interface's arrival calls (ABI minor 1): ip_analyze_arrivals, ip_quantiles_arrivals,
-ip_size_arrivals and their batch forms, through cffi. Same kernel as the Python module, so
-the numbers equal inferplan.arrivals on the cpp backend bit for bit; at arrival_cv 1 they
-equal the Poisson calls bit for bit."""
+"""The C interface's arrival calls (ABI minor 1), through cffi.
+
+ip_analyze_arrivals, ip_quantiles_arrivals, ip_size_arrivals and their batch forms. Same
+kernel as the Python module, so the numbers equal inferplan.arrivals on the cpp backend bit
+for bit; at arrival_cv 1 they equal the Poisson calls bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -139,7 +141,8 @@ def test_batch_forms_equal_the_scalar_calls(api, cpp):
         h = _handle(api, MODEL, 12, max_queue[i])
         lib.ip_size_arrivals(h, ffi.from_buffer("ip_targets*", targets[i:i + 1]), cv[i], 0, 0,
                              ffi.from_buffer("ip_size_result*", one))  # fmt: skip
-        assert one[0]["rate"] == out[i]["rate"] and one[0]["iterations"] == out[i]["iterations"]
+        assert one[0]["rate"] == out[i]["rate"]
+        assert one[0]["iterations"] == out[i]["iterations"]
 
 
 def test_bad_input_returns_codes_naming_the_parameter(api):

@@ -35,6 +35,10 @@ struct PhaseType {
   // only from the last (qbd.hpp solves its levels in O(m) instead of O(m^3)).
   bool erlang = false;
   double nu = 0.0;
+  // The gap CV and fit it was made for: the prefill-collision counts (qbd.hpp) take the
+  // Gamma renewal process itself under kFitGamma, this law under kFitBalanced.
+  double cv = 1.0;
+  std::int32_t fit = kFitGamma;
 };
 
 inline bool valid_arrival_cv(double cv) {
@@ -45,6 +49,8 @@ inline bool valid_arrival_cv(double cv) {
 inline Status fit_renewal(double cv, std::int32_t fit, PhaseType& ph) {
   if (!valid_arrival_cv(cv)) return kBadArrivalCv;
   if (fit != kFitGamma && fit != kFitBalanced) return kBadArrivalFit;
+  ph.cv = cv;
+  ph.fit = fit;
   const double c2 = cv * cv;
   if (c2 == 1.0) {
     ph.m = 1;
@@ -244,6 +250,113 @@ inline double renewal_count(const PhaseType& ph, double lam, double d) {
   double s = 0.0;
   for (int i = 0; i < m; ++i) s += ph.alpha[i] * E[i * n + m];
   return s;
+}
+
+// The regularized lower incomplete gamma function P(a, x): the series below a + 1, Lentz's
+// continued fraction for Q(a, x) above, both to double precision (arrivals.py's _gamma_p).
+inline double gamma_p(double a, double x) {
+  if (x <= 0.0) return 0.0;
+  const double log_front = a * std::log(x) - x - std::lgamma(a);
+  if (x < a + 1.0) {
+    double term = 1.0 / a, total = term, n = a;
+    for (int i = 0; i < 100000; ++i) {
+      n += 1.0;
+      term *= x / n;
+      total += term;
+      if (std::abs(term) < std::abs(total) * 1e-16) break;
+    }
+    return std::min(1.0, total * std::exp(log_front));
+  }
+  const double tiny = 1e-300;
+  double b = x + 1.0 - a, c = 1.0 / tiny, d = 1.0 / b, h = d;
+  for (int i = 1; i < 100000; ++i) {
+    const double an = -static_cast<double>(i) * (static_cast<double>(i) - a);
+    b += 2.0;
+    d = an * d + b;
+    if (std::abs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (std::abs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::abs(delta - 1.0) < 1e-16) break;
+  }
+  return std::max(0.0, 1.0 - std::exp(log_front) * h);
+}
+
+// P(k arrivals in a window of length d (ms) that starts at an arrival), k = 0, 1, ..., of
+// the Gamma renewal process of gap CV cv at rate lam (per ms), the simulator's process:
+// P(N >= k) = P(k a, lam a d) with a = 1 / cv^2; cv 0 is gaps of exactly 1 / lam.
+inline void gamma_counts(double cv, double lam, double d, std::vector<double>& out,
+                         double tail = 1e-9) {
+  out.clear();
+  if (cv == 0.0) {
+    out.assign(static_cast<std::size_t>(std::floor(lam * d)) + 1, 0.0);
+    out.back() = 1.0;
+    return;
+  }
+  const double a = 1.0 / (cv * cv), x = lam * a * d;
+  std::vector<double> at_least(1, 1.0);
+  int k = 1;
+  while (at_least.back() > tail && k < 100000) {
+    at_least.push_back(gamma_p(static_cast<double>(k) * a, x));
+    ++k;
+  }
+  at_least.push_back(0.0);
+  out.resize(at_least.size() - 1);
+  for (std::size_t i = 0; i + 1 < at_least.size(); ++i)
+    out[i] = std::max(0.0, at_least[i] - at_least[i + 1]);
+}
+
+// The same counts for a renewal process of gaps ph at rate lam: exact for two phases (a
+// level chain of the gap phases truncated at kmax arrivals, one matrix exponential, kmax
+// doubled until the levels hold all but tail of the mass, at most 1024), Poisson with the
+// renewal function's mean otherwise (exact for Poisson). arrivals.py's _counts.
+inline void renewal_counts(const PhaseType& ph, double lam, double d, std::vector<double>& out,
+                           double tail = 1e-9) {
+  out.clear();
+  const double mean = renewal_count(ph, lam, d);
+  if (ph.m != 2) {
+    if (!(mean > 0.0)) {
+      out.assign(1, 1.0);
+      return;
+    }
+    const int kmax = static_cast<int>(mean + 12.0 * std::sqrt(mean) + 12.0);
+    out.resize(static_cast<std::size_t>(kmax) + 1);
+    for (int k = 0; k <= kmax; ++k)
+      out[k] = std::exp(k * std::log(mean) - mean - std::lgamma(k + 1.0));
+    return;
+  }
+  double S[4], t[2];
+  for (int i = 0; i < 4; ++i) S[i] = lam * ph.S[i];
+  for (int i = 0; i < 2; ++i) t[i] = -(S[2 * i] + S[2 * i + 1]);
+  int kmax = std::max(16, static_cast<int>(4.0 * mean) + 16);
+  while (true) {
+    const int n = (kmax + 1) * 2;
+    std::vector<double> Q(static_cast<std::size_t>(n) * n, 0.0), E;
+    for (int k = 0; k <= kmax; ++k) {
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+          Q[(2 * k + i) * n + 2 * k + j] = S[2 * i + j] * d;
+          if (k < kmax) Q[(2 * k + i) * n + 2 * k + 2 + j] = t[i] * ph.alpha[j] * d;
+        }
+    }
+    detail::expm(n, Q, E);
+    out.assign(static_cast<std::size_t>(kmax) + 1, 0.0);
+    double total = 0.0;
+    for (int k = 0; k <= kmax; ++k) {
+      double v = 0.0;
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) v += ph.alpha[i] * E[i * n + 2 * k + j];
+      out[k] = v;
+      total += v;
+    }
+    if (total >= 1.0 - tail || kmax >= 1024) {
+      for (double& v : out) v = std::max(0.0, v);
+      return;
+    }
+    kmax *= 2;
+  }
 }
 
 }  // namespace inferplan

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "admission.hpp"
@@ -555,7 +556,16 @@ inline void arrival_admitted(const ReplicaView& r, const ArrivalSolve& a, std::i
   std::copy(a.metrics, a.metrics + kNumMetrics, seen);
   if (r.service.kind == kPrefillDecode && !a.idle && a.ph.m > 1) {
     const double d = a.metrics[kPrefillMs] + a.metrics[kItlMs];
-    const double cluster = d > 0.0 ? renewal_count(a.ph, a.lam, d) / (a.lam * d) : 1.0;
+    double cluster = 1.0;
+    if (d > 0.0 && a.ph.fit == kFitGamma) {  // the Gamma process's own renewal function
+      std::vector<double> counts;
+      gamma_counts(a.ph.cv, a.lam, d, counts);
+      double mean = 0.0;
+      for (std::size_t k = 0; k < counts.size(); ++k) mean += counts[k] * static_cast<double>(k);
+      cluster = mean / (a.lam * d);
+    } else if (d > 0.0) {
+      cluster = renewal_count(a.ph, a.lam, d) / (a.lam * d);
+    }
     seen[kThroughput] = a.metrics[kThroughput] * cluster;
   }
   admit(r, rule, seen, 0.0, a.arrival_idle, a.arrival_full);
@@ -576,42 +586,161 @@ inline void arrival_quantiles(const ReplicaView& r, const ArrivalSolve& a, doubl
   *ttft_q = w + (m[kTtftMs] - m[kWaitMs]);
 }
 
+// ---- The prefill-collision law (PrefillDecode, immediate admission; docs/model.md 6). ----
+// Lattices in 1/grid chunk steps; arrivals.py's _atom, _uniform_jumps and _add.
+namespace detail {
+
+inline std::vector<double> lattice_atom(double x, int grid, double weight) {
+  std::vector<double> out(static_cast<std::size_t>(std::nearbyint(x * grid)) + 1, 0.0);
+  out.back() = weight;
+  return out;
+}
+
+inline std::vector<double> lattice_uniform(double a, double b, int grid, double weight) {
+  if (b <= a || weight <= 0.0) return std::vector<double>(1, 0.0);
+  const std::int64_t n = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::nearbyint((b - a) * grid)));
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+  std::int64_t top = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double mid = a + (static_cast<double>(i) + 0.5) * (b - a) / static_cast<double>(n);
+    idx[i] = static_cast<std::int64_t>(std::nearbyint(mid * grid));
+    top = std::max(top, idx[i]);
+  }
+  std::vector<double> out(static_cast<std::size_t>(top) + 1, 0.0);
+  const double each = weight / static_cast<double>(n);
+  for (std::int64_t i = 0; i < n; ++i) out[idx[i]] += each;
+  return out;
+}
+
+inline void lattice_add(std::vector<double>& a, const std::vector<double>& b, double scale = 1.0) {
+  if (a.size() < b.size()) a.resize(b.size(), 0.0);
+  for (std::size_t i = 0; i < b.size(); ++i) a[i] += scale * b[i];
+}
+
+inline std::vector<double> convolve(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> out(a.size() + b.size() - 1, 0.0);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i];
+    if (x == 0.0) continue;
+    for (std::size_t j = 0; j < b.size(); ++j) out[i + j] += x * b[j];
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// The law of the extra first-token time an arrival's prefill suffers from the prefills
+// that share its iterations (arrivals.py's _Solved.collisions): lattice values (ms) and
+// their probabilities, (0, 1) where there is none. Another request whose prefill starts u
+// steps after the arrival's shares h(u) chunks: c + u for -c < u < 0, c for 0 < u < 1,
+// c + 1 - u up to c + 1 (the last part in the first decode step, of itl ms). The arrivals
+// before and after are counted separately from the gap law: the Gamma renewal process
+// itself under kFitGamma, the fitted phase-type law under kFitBalanced.
+inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std::int32_t rule,
+                               std::vector<double>& values, std::vector<double>& probs) {
+  values.assign(1, 0.0);
+  probs.assign(1, 1.0);
+  const ServiceParams& p = r.service;
+  if (rule != kAdmitImmediate || p.kind != kPrefillDecode || a.idle) return;
+  const double* m = a.metrics;
+  const double L = p.in_tokens;
+  const double c = chunks_at(r, m[kInService]);
+  const double chunk = (p.beta + p.gamma * (c + 1.0) / 2.0) * L / c;
+  const double step_pre = m[kPrefillMs] / c;
+  const double itl = m[kItlMs];
+  if (!(chunk > 0.0 && step_pre > 0.0)) return;
+  constexpr int grid = 16;  // lattice points per chunk
+  std::vector<double> before = detail::lattice_uniform(0.0, c, grid, c * step_pre);
+  std::vector<double> after = detail::lattice_atom(c, grid, step_pre);
+  detail::lattice_add(after, detail::lattice_uniform(1.0, c, grid, (c - 1.0) * step_pre));
+  detail::lattice_add(after, detail::lattice_uniform(0.0, 1.0, grid, itl));
+  std::vector<double> law, counts;
+  const std::vector<double>* jumps_of[2] = {&before, &after};
+  const double windows[2] = {c * step_pre, c * step_pre + itl};
+  for (int side = 0; side < 2; ++side) {
+    if (a.ph.fit == kFitGamma) {
+      gamma_counts(a.ph.cv, a.lam, windows[side], counts);
+    } else {
+      renewal_counts(a.ph, a.lam, windows[side], counts);
+    }
+    const std::vector<double>& jumps = *jumps_of[side];
+    double jsum = 0.0;
+    for (double v : jumps) jsum += v;
+    std::vector<double> w(jumps.size());
+    for (std::size_t i = 0; i < jumps.size(); ++i) w[i] = jumps[i] / jsum;
+    std::vector<double> total(1, 0.0), power(1, 1.0);
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+      if (k) power = detail::convolve(power, w);
+      if (counts[k] > 0.0) detail::lattice_add(total, power, counts[k]);
+    }
+    law = side == 0 ? total : detail::convolve(law, total);
+  }
+  double sum = 0.0;
+  for (double v : law) sum += v;
+  values.clear();
+  probs.clear();
+  for (std::size_t i = 0; i < law.size(); ++i) {
+    if (law[i] > 1e-15) {
+      values.push_back(static_cast<double>(i) * chunk / grid);
+      probs.push_back(law[i] / sum);
+    }
+  }
+}
+
 // The q-quantile of TTFT with the service part taken at the batch each arrival joins: an
 // arrival that finds n < N requests starts at batch n + 1, one that waits at batch N, and
 // its first token comes after its prefill and one iteration there (the read-off at that
-// batch with service_ms = tau(b)); shifted by the admission rule's change of the mean.
+// batch with service_ms = tau(b)); shifted by the admission rule's change of the mean. Under
+// immediate admission (PrefillDecode) the prefills that share the arrival's iterations add
+// their law (arrival_collisions), independent of the rest, in place of their mean.
 inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a, double q,
                                     std::int32_t rule) {
   double m[kNumMetrics];
   arrival_admitted(r, a, rule, m);
-  const double shift = m[kTtftMs] - a.metrics[kTtftMs];
   const std::int64_t N = r.chain.N;
   auto part = [&](std::int64_t b) {
     double prefill, itl;
     arrival_read_off(r, static_cast<double>(b), r.tau[b - 1], &prefill, &itl);
     return prefill + itl;
   };
-  if (a.idle) return part(1) + shift;
+  if (a.idle) return part(1) + (m[kTtftMs] - a.metrics[kTtftMs]);
+  std::vector<double> extra, p_extra;
+  arrival_collisions(r, a, rule, extra, p_extra);
+  double extra_mean = 0.0;
+  for (std::size_t i = 0; i < extra.size(); ++i) extra_mean += extra[i] * p_extra[i];
+  const double shift = m[kTtftMs] - a.metrics[kTtftMs] - extra_mean;
   const QbdSolution& sol = a.sol;
   const double accepted = 1.0 - sol.p_block();
-  std::vector<double> s(static_cast<std::size_t>(N)), w(static_cast<std::size_t>(N));
+  std::vector<std::pair<double, double>> sw(static_cast<std::size_t>(N));
   double s_max = 0.0;
   for (std::int64_t n = 0; n < N; ++n) {
-    s[n] = part(n + 1);
-    w[n] = sol.pa[n] / accepted;
-    s_max = std::max(s_max, s[n]);
+    sw[n] = {part(n + 1), sol.pa[n] / accepted};
+    s_max = std::max(s_max, sw[n].first);
+  }
+  std::stable_sort(sw.begin(), sw.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<double> s_sorted(sw.size()), w_cum(sw.size());
+  double acc = 0.0;
+  for (std::size_t i = 0; i < sw.size(); ++i) {
+    s_sorted[i] = sw[i].first;
+    acc += sw[i].second;
+    w_cum[i] = acc;
   }
   const double s_full = part(N);
   const double p_wait = qbd_wait_ccdf(sol, a.mu_N, 0.0);
-  auto cdf = [&](double x) {
+  auto cdf_one = [&](double x) {
     const double y = x - s_full;
     const double queued = y < 0.0 ? 0.0 : p_wait - qbd_wait_ccdf(sol, a.mu_N, y);
-    double joined = 0.0;
-    for (std::int64_t n = 0; n < N; ++n)
-      if (s[n] <= x) joined += w[n];
-    return joined + queued;
+    const auto k = std::upper_bound(s_sorted.begin(), s_sorted.end(), x) - s_sorted.begin();
+    return (k ? w_cum[k - 1] : 0.0) + queued;
   };
-  double lo = 0.0, hi = std::max(s_max, s_full) + 1.0;
+  auto cdf = [&](double x) {
+    double total = 0.0;
+    for (std::size_t i = 0; i < extra.size(); ++i) total += p_extra[i] * cdf_one(x - extra[i]);
+    return total;
+  };
+  double lo = 0.0, hi = std::max(s_max, s_full) + extra.back() + 1.0;
   while (cdf(hi) < q) {
     lo = hi;
     hi *= 2.0;
