@@ -82,6 +82,47 @@ def main():
             lambda r=ref, x=rate: arrivals.analyze(r, x, arrival_cv=2.0, lengths=LENGTHS)
         )
         print(f"| 2, lengths CV 1 | {a:.1f} | {a_ref:.1f} | {a_ref / a:.1f} | | | | | |")
+        if model is prefill:
+            for rule in (None, "immediate"):
+                kw = {"arrival_cv": 2.0, "admission": rule, "by_batch": True}
+                t = per_call(lambda r=cpp, x=rate, k=kw: arrivals.ttft_quantile(r, x, 0.99, **k))
+                t_ref = per_call(
+                    lambda r=ref, x=rate, k=kw: arrivals.ttft_quantile(r, x, 0.99, **k),
+                    min_time=0.2,
+                )
+                print(f"ttft_quantile(0.99, by_batch=True, admission={rule}), CV 2: "
+                      f"{t:.1f} us C++, {t_ref:.0f} us NumPy ({t_ref / t:.0f}x)")  # fmt: skip
+    batch_rows()
+
+
+def batch_rows(rows=200):
+    """Time the batch calls' arrival_cv rows: one kernel call against the row loop."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cols = {"kind": 1, "alpha": 8.0, "beta": 0.02, "gamma": 5e-5, "in_tokens": 500.0,
+            "out_tokens": 200.0, "max_batch": rng.integers(8, 64, rows),
+            "arrival_cv": rng.choice([0.0, 0.5, 2.0, 3.0], rows)}  # fmt: skip
+    rate = rng.uniform(0.2, 0.8, rows) * cols["max_batch"] / 2.5
+    calls = {
+        "analyze_many": lambda: inferplan.analyze_many(**cols, rate=rate, threads=1),
+        "size_many": lambda: inferplan.size_many(**cols, itl_ms=40.0, threads=1),
+    }
+    print(f"\n{rows} PrefillDecode rows with arrival_cv in (0, 0.5, 2, 3), one thread (C++):")
+    dispatch.use("cpp")
+    try:
+        for name, call in calls.items():
+            fast = per_call(call, min_time=0.3)
+            keep = arrivals._analyze_in_kernel, arrivals._size_in_kernel
+            arrivals._analyze_in_kernel = arrivals._size_in_kernel = lambda *a: a[4]
+            try:
+                slow = per_call(call, min_time=0.3)
+            finally:
+                arrivals._analyze_in_kernel, arrivals._size_in_kernel = keep
+            print(f"{name}: {fast / 1e3:.1f} ms in one kernel call, {slow / 1e3:.1f} ms "
+                  f"row by row ({slow / fast:.1f}x)")  # fmt: skip
+    finally:
+        dispatch.use(None)
 
 
 if __name__ == "__main__":

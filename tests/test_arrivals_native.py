@@ -438,3 +438,69 @@ def test_prefill_collision_law_matches_the_reference(fit, cv):
         want = solved.admitted("immediate")
         for field, x, y in zip(got._fields, got, want, strict=True):
             assert _close(x, y), (field, frac, x, y)
+
+
+BATCH_ROWS = {
+    "kind": [1, 0, 1, 1, 0, 1, 0, 1],
+    "alpha": [8.0, 19.0, 8.0, 8.0, 19.0, 8.0, 19.0, 8.0],
+    "beta": [0.02, 1.0, 0.02, 0.02, 1.0, 0.02, 1.0, 0.02],
+    "gamma": [5e-5, 0.0, 5e-5, 5e-5, 0.0, 5e-5, 0.0, 5e-5],
+    "in_tokens": [500.0, 0.0, 500.0, 500.0, 0.0, 500.0, 0.0, 500.0],
+    "out_tokens": [200.0, 256.0, 200.0, 200.0, 256.0, 200.0, 256.0, 200.0],
+    "max_batch": [32, 48, 16, 32, 48, 32, 8, 32],
+    # row 6: a finite queue beyond the exact solve's 400,000 levels
+    "max_queue": [np.inf, 100.0, 20.0, np.inf, np.inf, np.inf, 500000.0, 0.0],
+    # row 3: Poisson (the kernel's own row), row 5: a bad CV
+    "arrival_cv": [2.0, 0.5, 0.0, 1.0, 3.0, -1.0, 2.0, 1.5],
+    # row 7: an output-length law (the loop's row on every backend)
+    "out_tokens_cv": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8],
+}
+
+
+def _batch_both_ways(monkeypatch, call, **kwargs):
+    """Return a batch call's columns through the kernel's rows and through the row loop.
+
+    The loop is what the call did before the kernel took the rows with mean output
+    lengths: ``inferplan.arrivals`` row by row (on the C++ backend, the kernel's scalar
+    arrival calls).
+    """
+    from inferplan import _core
+
+    calls = []
+    for name in ("analyze_arrivals_many", "size_arrivals_many"):
+        kernel = getattr(_core, name)
+        monkeypatch.setattr(_core, name, lambda *a, _k=kernel, **k: calls.append(a) or _k(*a, **k))
+    dispatch.use("cpp")
+    try:
+        fast = call(**kwargs)
+        assert len(calls) == 1
+        assert calls[0][0][0].size == 5  # rows 0, 1, 2, 4 and 6: cv != 1, mean lengths
+        with monkeypatch.context() as m:
+            m.setattr(arrivals, "_analyze_in_kernel", lambda *a: a[4])
+            m.setattr(arrivals, "_size_in_kernel", lambda *a: a[4])
+            slow = call(**kwargs)
+        assert len(calls) == 1
+    finally:
+        dispatch.use(None)
+    return fast, slow
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_batch_rows_with_a_cv_take_the_kernel_and_equal_the_row_loop(monkeypatch, rule):
+    """analyze_many/size_many's arrival_cv rows in one kernel call equal the loop's rows."""
+    rate = np.array([3.0, 2.0, 1.5, 3.0, 2.5, 3.0, 1.0, 3.0])
+    fast, slow = _batch_both_ways(monkeypatch, inferplan.analyze_many, **BATCH_ROWS,
+                                  rate=rate, admission=rule, threads=2)  # fmt: skip
+    assert list(fast["status"]) == list(slow["status"])
+    assert list(fast["status"]) == [0, 0, 0, 0, 0, 40, 43, 0]
+    for name in inferplan.Metrics._fields:
+        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
+    sized = {"itl_ms": 40.0, "ttft_percentile": (0.95, 3000.0), "metrics": "all"}
+    fast, slow = _batch_both_ways(monkeypatch, inferplan.size_many, **BATCH_ROWS,
+                                  admission=rule, threads=2, **sized)  # fmt: skip
+    assert list(fast["status"]) == list(slow["status"])
+    assert fast["status"][5] == inferplan.Status.BAD_ARRIVAL_CV
+    assert fast["status"][6] == inferplan.Status.BAD_ARRIVAL_LEVELS
+    for name in ("rate", "binding", "iterations", *inferplan.Metrics._fields):
+        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
+    assert np.isfinite(fast["rate"][[0, 1, 2, 3, 4, 7]]).all()

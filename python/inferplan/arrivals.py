@@ -765,6 +765,65 @@ def analyze_many(
     return batch._wrap(data, result)
 
 
+def _analyze_in_kernel(cfg, rate, cv, ocv, todo, status, full, admission, threads):
+    """Analyze the rows ``todo`` of a batch call that have mean output lengths.
+
+    On the C++ backend they take one kernel batch call (the same numbers as :func:`analyze`
+    row by row); ``cfg``, ``rate``, ``cv`` and ``ocv`` are full-length columns, ``status``
+    and the columns of ``full`` are filled in place. Returns the rows left for the loop
+    (all of ``todo`` on the other backends).
+    """
+    from ._metrics import METRIC_INDEX, METRIC_NAMES
+
+    if getattr(_kernels_active(), "NAME", None) != "cpp":
+        return todo
+    fast, rest = todo[ocv[todo] == 0.0], todo[ocv[todo] != 0.0]
+    if fast.size:
+        from . import _core
+
+        block = np.full((len(METRIC_NAMES), fast.size), np.nan)
+        st = np.zeros(fast.size, dtype=np.int32)
+        _core.analyze_arrivals_many(tuple(c[fast] for c in cfg), rate[fast], cv[fast],
+                                    list(block), st, threads, _admission.CODES[admission],
+                                    _FITS["gamma"])  # fmt: skip
+        status[fast] = st
+        for name, values in full.items():
+            values[fast] = block[METRIC_INDEX[name]]
+    return rest
+
+
+def _size_in_kernel(cfg, tgt, cv, ocv, todo, result, outs, admission, threads):
+    """Size the rows ``todo`` of a batch call that have mean output lengths.
+
+    :func:`_analyze_in_kernel` for :func:`inferplan.size_many`: ``tgt`` are the target
+    columns in the order of :data:`inferplan.sizing.TARGET_FIELDS`, ``result`` the rate,
+    status, binding and iterations columns and ``outs`` the metric columns (None where not
+    asked for), filled in place. Returns the rows left for the loop.
+    """
+    if getattr(_kernels_active(), "NAME", None) != "cpp":
+        return todo
+    fast, rest = todo[ocv[todo] == 0.0], todo[ocv[todo] != 0.0]
+    if fast.size:
+        from . import _core
+
+        n = fast.size
+        sub = {"rate": np.empty(n), "status": np.zeros(n, dtype=np.int32),
+               "binding": np.zeros(n, dtype=np.int32),
+               "iterations": np.zeros(n, dtype=np.int32)}  # fmt: skip
+        sub_outs = [None if out is None else np.empty(n) for out in outs]
+        _core.size_arrivals_many(tuple(c[fast] for c in cfg), tuple(c[fast] for c in tgt),
+                                 cv[fast], sub_outs, sub["rate"], sub["status"],
+                                 sub["binding"], sub["iterations"], threads,
+                                 _admission.CODES[admission], _FITS["gamma"])  # fmt: skip
+        sub["iterations"][sub["status"] >= Status.BAD_KIND] = 0  # as the batch's other bad rows
+        for key, values in sub.items():
+            result[key][fast] = values
+        for out, values in zip(outs, sub_outs, strict=True):
+            if out is not None:
+                out[fast] = values
+    return rest
+
+
 def _kernels_active():
     from ._kernels import dispatch
 

@@ -253,12 +253,13 @@ def analyze_many(
         :meth:`Replica.analyze` does (in each backend's kernel).
     arrival_cv
         Coefficient of variation of the gaps between arrivals (default 1: Poisson; 0 a
-        constant rate, above 1 bursty; at most 100). Rows other than 1 are solved by
-        :func:`inferplan.arrivals.analyze`, one row at a time (docs/model.md 6).
+        constant rate, above 1 bursty; at most 100). Rows other than 1 are solved as
+        :func:`inferplan.arrivals.analyze` solves them (docs/model.md 6): on the C++
+        backend in one kernel call on ``threads`` threads, elsewhere one row at a time.
     out_tokens_cv
         Coefficient of variation of the output length (default 0: every request emits
         ``out_tokens``); above 0 a lognormal law, :class:`inferplan.lengths.Lengths`
-        (docs/model.md 7), solved row by row as ``arrival_cv``.
+        (docs/model.md 7), solved one row at a time.
 
     Returns a dict of NumPy columns (a DataFrame if ``data`` is one): the metrics and
     ``status`` (int32, 0 = ok, see :class:`Status`; ``BAD_ARRIVAL_CV`` /
@@ -288,14 +289,17 @@ def analyze_many(
                                        code)  # fmt: skip
     full = {name: block[j] for j, name in enumerate(names)}
     if rows:
-        _analyze_rows_traffic(cols, traffic, status, full, admission, rows)
+        _analyze_rows_traffic(cols, traffic, status, full, admission, rows, _threads(threads))
     result = {name: full[name] for name in names}
     result["status"] = status
     return _wrap(data, result)
 
 
-def _analyze_rows_traffic(cols, traffic, status, full, admission, rows) -> None:
-    """The rows with an arrival or output-length CV, through inferplan.arrivals."""
+def _analyze_rows_traffic(cols, traffic, status, full, admission, rows, threads) -> None:
+    """The rows with an arrival or output-length CV, through inferplan.arrivals.
+
+    On the C++ backend the rows with mean output lengths take one kernel batch call.
+    """
     from . import arrivals
 
     todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
@@ -305,13 +309,16 @@ def _analyze_rows_traffic(cols, traffic, status, full, admission, rows) -> None:
         return
     cfg = [np.broadcast_to(cols[k], (rows,)) for k in CONFIG_COLUMNS]
     rate = np.broadcast_to(cols["rate"], (rows,))
+    todo = arrivals._analyze_in_kernel(cfg, rate, cv, ocv, todo, status, full, admission,
+                                       threads)  # fmt: skip
     for i in todo:
         replica, lengths = _row_replica(cfg, i, ocv[i])
         try:
             m = arrivals.analyze(replica, float(rate[i]), arrival_cv=float(cv[i]),
                                  admission=admission, lengths=lengths)  # fmt: skip
-        except ValueError:  # at or above saturation with an unbounded queue
-            status[i] = Status.UNSTABLE
+        except ValueError as err:  # unbounded queue at saturation, or too many levels
+            status[i] = (Status.UNSTABLE if "saturation" in str(err)
+                         else Status.BAD_ARRIVAL_LEVELS)  # fmt: skip
             for values in full.values():
                 values[i] = np.nan
             continue
@@ -422,7 +429,8 @@ def size_many(
     ``"iteration"`` the wait) targets as :meth:`Replica.size` does.
 
     ``arrival_cv`` and ``out_tokens_cv`` (columns, as in :func:`analyze_many`): rows other
-    than 1 and 0 are sized by :func:`inferplan.arrivals.size`, one row at a time.
+    than 1 and 0 are sized as :func:`inferplan.arrivals.size` sizes them: on the C++ backend
+    the rows with ``out_tokens_cv`` 0 in one kernel call, the others one row at a time.
     """
     from .admission import CODES, check_admission
 
@@ -439,12 +447,15 @@ def size_many(
             config, tcols, outs, result["rate"], result["status"], result["binding"],
             result["iterations"], _threads(threads), code,
         )  # fmt: skip
-        _size_rows_traffic(config, tcols, traffic, result, outs, admission)
+        _size_rows_traffic(config, tcols, traffic, result, outs, admission, _threads(threads))
     return _wrap(data, result)
 
 
-def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
-    """The rows with an arrival or output-length CV, sized by inferplan.arrivals."""
+def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads) -> None:
+    """The rows with an arrival or output-length CV, sized by inferplan.arrivals.
+
+    On the C++ backend the rows with mean output lengths take one kernel batch call.
+    """
     from . import arrivals
 
     status = result["status"]
@@ -460,6 +471,7 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
         return
     cfg = [np.broadcast_to(c, (rows,)) for c in config]
     tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
+    todo = arrivals._size_in_kernel(cfg, tgt, cv, ocv, todo, result, outs, admission, threads)
 
     def given(x):  # 0 or NaN: not set
         return float(x) if x > 0.0 else None
@@ -467,12 +479,21 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission) -> None:
     for i in todo:
         itl, ttft, wait, tq, tms, wq, wms, block, tps = (float(c[i]) for c in tgt)
         replica, lengths = _row_replica(cfg, i, ocv[i])
-        res = arrivals.size(
-            replica, arrival_cv=float(cv[i]), itl_ms=given(itl), ttft_ms=given(ttft),
-            wait_ms=given(wait), ttft_percentile=(tq, tms) if tq > 0.0 else None,
-            wait_percentile=(wq, wms) if wq > 0.0 else None, max_block=given(block),
-            tps=given(tps), admission=admission, lengths=lengths,
-        )  # fmt: skip
+        try:
+            res = arrivals.size(
+                replica, arrival_cv=float(cv[i]), itl_ms=given(itl), ttft_ms=given(ttft),
+                wait_ms=given(wait), ttft_percentile=(tq, tms) if tq > 0.0 else None,
+                wait_percentile=(wq, wms) if wq > 0.0 else None, max_block=given(block),
+                tps=given(tps), admission=admission, lengths=lengths,
+            )  # fmt: skip
+        except ValueError:  # a finite queue too long for the exact solve
+            status[i] = Status.BAD_ARRIVAL_LEVELS
+            result["rate"][i] = np.nan
+            result["binding"][i] = result["iterations"][i] = 0
+            for out in outs:
+                if out is not None:
+                    out[i] = np.nan
+            continue
         status[i] = int(res.status)
         result["binding"][i] = BINDING_NAMES.index(res.binding)
         result["iterations"][i] = res.iterations
