@@ -504,3 +504,28 @@ def test_batch_rows_with_a_cv_take_the_kernel_and_equal_the_row_loop(monkeypatch
     for name in ("rate", "binding", "iterations", *inferplan.Metrics._fields):
         np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
     assert np.isfinite(fast["rate"][[0, 1, 2, 3, 4, 7]]).all()
+
+
+@pytest.mark.parametrize(("in_tokens", "cv"), [(6000.0, 3.0), (3000.0, 5.0)])
+def test_large_collision_law_summed_by_fft_matches_the_reference(in_tokens, cv):
+    """A collision law too large for repeated convolutions equals the reference's.
+
+    Above 2e7 multiply-adds (qbd.hpp's kCollisionDirectWork) the kernel sums the law on
+    the transform (FFT) instead; these two replicas are above it (about 4e7 and 5e7: 8 and
+    4 chunks, bursty arrivals), the reference convolves directly.
+    """
+    model = inferplan.PrefillDecode(8, 0.02, 5e-5, in_tokens, 200, 1024)
+    cpp, ref = _pair(model, 32, None)
+    rate = 0.5 * cpp.max_rate
+    solved = arrivals._solved(ref, rate, cv, None, "gamma")
+    m = solved.metrics
+    c = float(inferplan.admission._chunks_at(m.in_service, 32, in_tokens, 200, 1024))
+    work = 0.0
+    for window in (m.prefill_ms, m.prefill_ms + m.itl_ms):
+        k = arrivals._gamma_counts(cv, rate / 1000.0, window).size
+        work += 0.5 * k * k * (16 * c + 1) * 16 * c
+    assert work > 2e7
+    for q in (0.5, 0.99):
+        a = arrivals.ttft_quantile(cpp, rate, q, arrival_cv=cv, admission="immediate",
+                                   by_batch=True)  # fmt: skip
+        assert _close(a, solved.ttft_by_batch(q, "immediate")), (q, a)

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -630,6 +631,71 @@ inline std::vector<double> convolve(const std::vector<double>& a, const std::vec
 
 }  // namespace detail
 
+// Above this many multiply-adds the collision law is summed by FFT instead of repeated
+// convolutions (the same law to rounding, about 1e-15 of its largest term).
+constexpr double kCollisionDirectWork = 2e7;
+
+namespace detail {
+
+// In-place radix-2 FFT of a (size a power of two); the inverse is scaled by 1/n. The
+// twiddles are computed directly (one cos/sin each), not by repeated products.
+inline void fft(std::vector<std::complex<double>>& a, bool inverse) {
+  const std::size_t n = a.size();
+  for (std::size_t i = 1, j = 0; i < n; ++i) {
+    std::size_t bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) std::swap(a[i], a[j]);
+  }
+  const double pi = 3.14159265358979323846;
+  std::vector<std::complex<double>> root(n / 2);
+  for (std::size_t j = 0; j < n / 2; ++j) {
+    const double ang = (inverse ? 2.0 : -2.0) * pi * static_cast<double>(j) / static_cast<double>(n);
+    root[j] = {std::cos(ang), std::sin(ang)};
+  }
+  for (std::size_t len = 2; len <= n; len <<= 1) {
+    const std::size_t step = n / len, half = len / 2;
+    for (std::size_t i = 0; i < n; i += len)
+      for (std::size_t j = 0; j < half; ++j) {
+        const std::complex<double> u = a[i + j], v = a[i + j + half] * root[j * step];
+        a[i + j] = u + v;
+        a[i + j + half] = u - v;
+      }
+  }
+  if (inverse)
+    for (auto& x : a) x /= static_cast<double>(n);
+}
+
+// The law of X_before + X_after, each X a sum of N iid jumps of law w[side] with
+// P(N = k) = counts[side][k], on the lattice: sum_k p_k w^(*k) per side (Horner on the
+// transform), the two sides multiplied, one inverse transform.
+inline std::vector<double> compound_law_fft(const std::vector<double> (&counts)[2],
+                                            const std::vector<double> (&w)[2]) {
+  std::size_t len = 1;
+  for (int side = 0; side < 2; ++side)
+    len += (counts[side].size() - 1) * (w[side].size() - 1);
+  std::size_t n = 1;
+  while (n < len) n <<= 1;
+  std::vector<std::complex<double>> out(n, 1.0), wf(n);
+  for (int side = 0; side < 2; ++side) {
+    std::fill(wf.begin(), wf.end(), 0.0);
+    for (std::size_t i = 0; i < w[side].size(); ++i) wf[i] = w[side][i];
+    fft(wf, false);
+    const std::vector<double>& p = counts[side];
+    for (std::size_t f = 0; f < n; ++f) {
+      std::complex<double> t = p.back();
+      for (std::size_t k = p.size() - 1; k-- > 0;) t = t * wf[f] + p[k];
+      out[f] *= t;
+    }
+  }
+  fft(out, true);
+  std::vector<double> law(len);
+  for (std::size_t i = 0; i < len; ++i) law[i] = out[i].real();
+  return law;
+}
+
+}  // namespace detail
+
 // The law of the extra first-token time an arrival's prefill suffers from the prefills
 // that share its iterations (arrivals.py's _Solved.collisions): lattice values (ms) and
 // their probabilities, (0, 1) where there is none. Another request whose prefill starts u
@@ -655,26 +721,36 @@ inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std:
   std::vector<double> after = detail::lattice_atom(c, grid, step_pre);
   detail::lattice_add(after, detail::lattice_uniform(1.0, c, grid, (c - 1.0) * step_pre));
   detail::lattice_add(after, detail::lattice_uniform(0.0, 1.0, grid, itl));
-  std::vector<double> law, counts;
+  std::vector<double> law, counts[2], w[2];
   const std::vector<double>* jumps_of[2] = {&before, &after};
   const double windows[2] = {c * step_pre, c * step_pre + itl};
+  double direct_work = 0.0;  // multiply-adds of the repeated convolutions below
   for (int side = 0; side < 2; ++side) {
     if (a.ph.fit == kFitGamma) {
-      gamma_counts(a.ph.cv, a.lam, windows[side], counts);
+      gamma_counts(a.ph.cv, a.lam, windows[side], counts[side]);
     } else {
-      renewal_counts(a.ph, a.lam, windows[side], counts);
+      renewal_counts(a.ph, a.lam, windows[side], counts[side]);
     }
     const std::vector<double>& jumps = *jumps_of[side];
     double jsum = 0.0;
     for (double v : jumps) jsum += v;
-    std::vector<double> w(jumps.size());
-    for (std::size_t i = 0; i < jumps.size(); ++i) w[i] = jumps[i] / jsum;
-    std::vector<double> total(1, 0.0), power(1, 1.0);
-    for (std::size_t k = 0; k < counts.size(); ++k) {
-      if (k) power = detail::convolve(power, w);
-      if (counts[k] > 0.0) detail::lattice_add(total, power, counts[k]);
+    w[side].resize(jumps.size());
+    for (std::size_t i = 0; i < jumps.size(); ++i) w[side][i] = jumps[i] / jsum;
+    const double K = static_cast<double>(counts[side].size());
+    const double lw = static_cast<double>(w[side].size());
+    direct_work += 0.5 * K * K * (lw - 1.0) * lw;
+  }
+  if (direct_work <= kCollisionDirectWork) {
+    for (int side = 0; side < 2; ++side) {
+      std::vector<double> total(1, 0.0), power(1, 1.0);
+      for (std::size_t k = 0; k < counts[side].size(); ++k) {
+        if (k) power = detail::convolve(power, w[side]);
+        if (counts[side][k] > 0.0) detail::lattice_add(total, power, counts[side][k]);
+      }
+      law = side == 0 ? total : detail::convolve(law, total);
     }
-    law = side == 0 ? total : detail::convolve(law, total);
+  } else {
+    law = detail::compound_law_fft(counts, w);
   }
   double sum = 0.0;
   for (double v : law) sum += v;
