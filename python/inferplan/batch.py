@@ -127,7 +127,8 @@ TRAFFIC_DEFAULTS = {"arrival_cv": 1.0, "out_tokens_cv": 0.0}
 
 def traffic_columns(source=None, **overrides):
     """The ``arrival_cv`` (default 1: Poisson) and ``out_tokens_cv`` (default 0: every
-    request has the mean output length) columns of a batch call."""
+    request has the mean output length) columns of a batch call.
+    """
     given = {k: overrides.get(k) for k in TRAFFIC_COLUMNS}
     raw = _columns(source, given, TRAFFIC_COLUMNS, TRAFFIC_DEFAULTS)
     return {k: _numeric(k, v, np.float64) for k, v in raw.items()}
@@ -136,7 +137,8 @@ def traffic_columns(source=None, **overrides):
 def _traffic_rows(traffic, status, rows: int):
     """The rows off the kernel's path (``arrival_cv != 1`` or ``out_tokens_cv != 0``)
     whose configuration the kernel accepted, the rows given a bad CV, and the CVs. A CV
-    outside ``[0, MAX_CV]`` (or NaN) sets BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here."""
+    outside ``[0, MAX_CV]`` (or NaN) sets BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here.
+    """
     from ._validate import MAX_CV
 
     cv, ocv = traffic["arrival_cv"], traffic["out_tokens_cv"]
@@ -334,7 +336,8 @@ _TARGET_SCALARS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
 
 def _target_columns(data, targets: dict) -> dict[str, np.ndarray]:
     """Target columns in kernel order; None / absent -> 0 (not set). Percentiles come as
-    ``(q, ms)`` keyword pairs or as data columns ``ttft_pq``/``ttft_p_ms`` (and wait_*)."""
+    ``(q, ms)`` keyword pairs or as data columns ``ttft_pq``/``ttft_p_ms`` (and wait_*).
+    """
     cols = {}
     for name in _TARGET_SCALARS:
         value = targets.get(name)

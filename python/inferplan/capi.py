@@ -99,7 +99,8 @@ def _header_text() -> str:
 
 def cdef_source() -> str:
     """The declarations of ``inferplan.h`` in the form ``cffi.FFI.cdef`` accepts: the part
-    between its CDEF markers, without comments and the export macro."""
+    between its CDEF markers, without comments and the export macro.
+    """
     text = _header_text()
     begin = text.index("INFERPLAN_CDEF_BEGIN")
     begin = text.index("*/", begin) + 2
@@ -139,7 +140,8 @@ def _struct_dtype(ffi: Any, ctype: Any) -> np.dtype:
 
 class CApi(NamedTuple):
     """The loaded C library: cffi's ``ffi`` and ``lib`` (every ``ip_*`` function and
-    ``IP_*`` constant), and NumPy dtypes laid out like the header's structs."""
+    ``IP_*`` constant), and NumPy dtypes laid out like the header's structs.
+    """
 
     ffi: Any
     lib: Any
@@ -213,7 +215,8 @@ def _register_numba() -> Any:
 
 def replica_address(handle: Any) -> int:
     """The address of an ``ip_replica*`` (a cffi pointer) as an int, for jitted code that
-    turns it back into a handle with the intrinsic of :func:`numba_replica_pointer`."""
+    turns it back into a handle with the intrinsic of :func:`numba_replica_pointer`.
+    """
     return int(_load().ffi.cast("uintptr_t", handle))
 
 

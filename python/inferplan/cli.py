@@ -20,14 +20,14 @@ from ._cliopts import ADMISSION_CHOICES, add_admission, add_format, add_out, add
 from ._validate import option
 
 __all__ = [
-    "add_replica_arguments",
     "ADMISSION_CHOICES",
-    "build_parser",
     "DESCRIPTION",
     "EPILOG",
+    "SUBCOMMANDS",
+    "add_replica_arguments",
+    "build_parser",
     "main",
     "service_model",
-    "SUBCOMMANDS",
     "version",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -62,7 +62,8 @@ _queue.__name__ = "queue"
 
 def add_replica_arguments(p: argparse.ArgumentParser) -> None:
     """The service model and the replica's limits, shared by analyze, size and simulate:
-    every value is checked here (docs/model.md 2) before any work starts."""
+    every value is checked here (docs/model.md 2) before any work starts.
+    """
     g = p.add_argument_group("replica (docs/model.md 2)")
     g.add_argument(
         "--model",
@@ -705,7 +706,8 @@ def _package_subcommands():
     """Subcommands that live beside their subpackage: (add_parser(subparsers), run).
 
     Their modules import only what building the parser needs (the subpackages load the
-    rest on first use)."""
+    rest on first use).
+    """
     from .calibration.cli import add_calibrate_parser, run_calibrate
     from .fleet.cli import add_optimize_parser, run_optimize
     from .hardware.cli import add_profile_parser, run_profile
@@ -730,7 +732,8 @@ class _Version(argparse.Action):
 
 def version() -> str:
     """``inferplan.__version__``: the installed distribution's version (package metadata),
-    or a source tree's pyproject.toml version when run from one."""
+    or a source tree's pyproject.toml version when run from one.
+    """
     from . import __version__
 
     return __version__
@@ -739,7 +742,8 @@ def version() -> str:
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Append "(default: X)" to the help of every option of ``parser`` and its commands
     that has a default worth showing (not None, not a flag's False) and does not already
-    say it."""
+    say it.
+    """
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):
@@ -763,7 +767,8 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command; with ``command``, the options of that command only
     (the others are listed, by name and help): what :func:`main` builds, so that one command
-    does not import what the others' options need (e.g. the runtime's or the sweeps')."""
+    does not import what the others' options need (e.g. the runtime's or the sweeps').
+    """
     parser = argparse.ArgumentParser(prog="inferplan", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -790,7 +795,8 @@ def _one_line_warnings(command: str) -> None:
 def _command(argv: Sequence[str]) -> str:
     """The command of ``SUBCOMMANDS`` named on the command line (the first word that is not
     an option), else "" (``--help``, ``--version``, a misspelt command, or a command of
-    ``_package_subcommands``, whose parsers are always built: they are cheap)."""
+    ``_package_subcommands``, whose parsers are always built: they are cheap).
+    """
     word = next((a for a in argv if not a.startswith("-")), "")
     return word if word in SUBCOMMANDS else ""
 

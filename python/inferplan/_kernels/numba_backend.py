@@ -10,8 +10,22 @@ NAME = "numba"
 
 
 class _Prepared:
-    __slots__ = ("p", "N", "Q", "tau", "chunks", "inv_index", "inv_mu", "S", "filled",
-                 "monotone", "max_inv", "status", "m", "mo")
+    __slots__ = (
+        "N",
+        "Q",
+        "S",
+        "chunks",
+        "filled",
+        "inv_index",
+        "inv_mu",
+        "m",
+        "max_inv",
+        "mo",
+        "monotone",
+        "p",
+        "status",
+        "tau",
+    )
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.p = np.asarray(params, dtype=float)

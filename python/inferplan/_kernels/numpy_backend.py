@@ -15,7 +15,7 @@ BAD_KIND = STATUSES["BAD_KIND"]
 
 
 class _Prepared:
-    __slots__ = ("params", "max_batch", "max_queue", "tau", "status")
+    __slots__ = ("max_batch", "max_queue", "params", "status", "tau")
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.params = params

@@ -30,13 +30,13 @@ from .data import System
 
 __all__ = [
     "ACCELERATOR_PENALTY",
-    "build_candidates",
-    "Candidates",
     "COV_MODES",
     "EXPONENTIAL_P95",
     "G1_QUEUE_PER_BATCH",
     "MAX_REPLICAS",
     "OBJECTIVES",
+    "Candidates",
+    "build_candidates",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -59,7 +59,8 @@ def _threads(rows: int) -> int | None:
 def _traffic(srvs, cov: str) -> tuple[np.ndarray, np.ndarray]:
     """Per server, the arrival CV and the output-length CV sizing uses: with ``cov="use"``
     the load's ``arrivalCOV`` and ``serviceCOV``; otherwise, and where a field is absent or
-    0 (the reference format's zero value: not set), Poisson (1) and mean lengths (0)."""
+    0 (the reference format's zero value: not set), Poisson (1) and mean lengths (0).
+    """
     n = len(srvs)
     if cov != "use":
         return np.ones(n), np.zeros(n)
@@ -84,7 +85,8 @@ def _analyze_many(
 ):  # fmt: skip
     """ITL, TTFT, wait and utilization of each row at an offered rate (req/s), in one batch
     call (under ``admission``, see :meth:`inferplan.Replica.analyze`; ``arrival_cv`` and
-    ``out_tokens_cv`` as in :func:`inferplan.analyze_many`)."""
+    ``out_tokens_cv`` as in :func:`inferplan.analyze_many`).
+    """
     from ..batch import analyze_many
 
     return analyze_many(
@@ -182,7 +184,8 @@ class Candidates:
 def _penalty(cur_reps, cur_cost, new_reps: np.ndarray, new_cost: np.ndarray, same: np.ndarray):
     """Transition value: cost change, plus 10% of both costs when the accelerator changes.
 
-    The current allocation's replicas and cost are scalars or one entry per row."""
+    The current allocation's replicas and cost are scalars or one entry per row.
+    """
     delta = new_cost - cur_cost
     changed = ACCELERATOR_PENALTY * (cur_cost + new_cost) + delta
     return np.where(same, np.where(new_reps == cur_reps, 0.0, delta), changed)
@@ -372,7 +375,8 @@ def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Serve
 
 def _expand(system: System, cat: _Catalogue, sv: _Servers):
     """Index arrays (server, accelerator, profile) of the rows to size and of the zero-load
-    rows, server-major in catalogue order; records the servers left without a profile."""
+    rows, server-major in catalogue order; records the servers left without a profile.
+    """
     wanted = (sv.mode == _SIZED) | (sv.mode == _FIXED) | (sv.mode == -1)
     ids = np.flatnonzero(wanted)
     prof = cat.profile[sv.model[ids]]  # servers x positions
@@ -470,7 +474,8 @@ _SIZING_COLUMNS = (
 
 def _size(r: _Rows, g1: bool, g1_wait: str, admission) -> tuple[np.ndarray, np.ndarray]:
     """(status, per-replica capacity in req/s) per row, from ONE sizing call over the
-    distinct rows."""
+    distinct rows.
+    """
     n = r.server.size
     if n == 0:
         return np.zeros(0, dtype=np.int32), np.zeros(0)
@@ -507,7 +512,8 @@ def _size(r: _Rows, g1: bool, g1_wait: str, admission) -> tuple[np.ndarray, np.n
 
 def _replica_counts(r: _Rows, sv: _Servers, status, per_replica):
     """Which rows are ok, which carry too much load, the server's rate, replicas needed
-    (as a ratio and as a count) and the per-replica load, per row."""
+    (as a ratio and as a count) and the per-replica load, per row.
+    """
     out_tok = r.out_tokens
     total = np.where(r.tps > 0, r.tps / np.where(out_tok > 0, out_tok, 1.0), sv.arrival[r.server])
     ok = (status == 0) & (per_replica > 0)
@@ -528,7 +534,8 @@ def _replica_counts(r: _Rows, sv: _Servers, status, per_replica):
 
 def _failure_reasons(r, status, per_replica, ok, too_many, total, need, accs, servers, reasons):
     """The per-accelerator reasons of ``servers`` (rows not ok), in row order: sizing
-    failures first, then loads beyond MAX_REPLICAS."""
+    failures first, then loads beyond MAX_REPLICAS.
+    """
     mine = np.isin(r.server, servers)
     for i in np.flatnonzero(mine & ~ok & ~too_many):
         reasons.setdefault(int(r.server[i]), []).append(
@@ -548,7 +555,8 @@ def _failure_reasons(r, status, per_replica, ok, too_many, total, need, accs, se
 
 def _power_curve(cat_accs, acc: np.ndarray, util: np.ndarray) -> np.ndarray:
     """Each row's accelerator's power curve at its utilization (NaN or inf read as 0), as
-    :meth:`PowerCurve.at` computes it, for all rows at once."""
+    :meth:`PowerCurve.at` computes it, for all rows at once.
+    """
     curves = [a.power for a in cat_accs] + [None]
     idle = np.array([c.idle_w if c else 0.0 for c in curves], dtype=float)[acc]
     mid = np.array([c.mid_w if c else 0.0 for c in curves], dtype=float)[acc]

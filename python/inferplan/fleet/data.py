@@ -31,28 +31,28 @@ from ..hardware.specs import Accelerator, PowerCurve, Profile, _trusted
 ModelProfile = Profile
 
 __all__ = [
+    "DEFAULT_PRIORITY",
+    "SATURATION_POLICIES",
     "Accelerator",
-    "accelerator_to_dict",
     "CurrentAllocation",
     "DataError",
     "DataWarning",
-    "DEFAULT_PRIORITY",
     "Load",
-    "load_system",
     "ModelProfile",
     "OptimizerSettings",
     "PowerCurve",
     "Profile",
-    "profile_to_dict",
     "Rules",
-    "SATURATION_POLICIES",
     "Server",
     "ServiceClass",
     "System",
+    "Target",
+    "accelerator_to_dict",
+    "load_system",
+    "profile_to_dict",
     "system_from_dict",
     "system_from_parts",
     "system_to_dict",
-    "Target",
     "validate",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -72,7 +72,8 @@ class DataError(ValueError):
 class DataWarning(UserWarning):
     """Fleet data that is valid but probably not what was meant: a value the reference's
     semantics read as "not set" (docs/model.md 4). The message names the file, the entry,
-    the field and what the value is taken as."""
+    the field and what the value is taken as.
+    """
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,8 @@ def _num(
     by ``MAX_COUNT`` unless ``maximum`` says otherwise).
 
     The common case (a plain float or int within the bounds) is answered here without the
-    general check; anything else goes through it, so the errors are the same."""
+    general check; anything else goes through it, so the errors are the same.
+    """
     v = d.get(key.lower())
     if v is None:
         if default is ...:
@@ -692,7 +694,8 @@ def system_from_parts(
 ) -> System:
     """A system from ``(file, section)`` pairs. ``check_references=False`` validates each entry
     but not the names one section gives another (a profile's accelerator), for checking one
-    section on its own before the others are known."""
+    section on its own before the others are known.
+    """
     accs: list[Accelerator] = []
     cap: dict[str, int] = {}
     profiles: list[Profile] = []
@@ -769,7 +772,8 @@ def validate(system: System) -> None:
 
 def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
     """One entry of ``accelerators`` in the reference layout (``memSize``/``memBW`` only when
-    given, ``power`` only when the accelerator has a power curve)."""
+    given, ``power`` only when the accelerator has a power curve).
+    """
     out: dict[str, Any] = {"name": acc.name, "type": acc.type, "multiplicity": acc.multiplicity}
     if acc.mem_size_gb:
         out["memSize"] = acc.mem_size_gb
@@ -789,7 +793,8 @@ def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
     """One entry of ``models`` in the reference layout: ``perfParms`` (g3) for a
-    PrefillDecode profile or one with a ``gamma``, top-level alpha/beta (g1) otherwise."""
+    PrefillDecode profile or one with a ``gamma``, top-level alpha/beta (g1) otherwise.
+    """
     out: dict[str, Any] = {
         "name": profile.model,
         "acc": profile.accelerator,

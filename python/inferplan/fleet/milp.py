@@ -47,7 +47,8 @@ def _highs():
 def _quiet(make):
     """``make()`` with the process's stdout (file descriptor 1) silenced: HiGHS prints its
     banner from C++ when the first ``Highs`` is built, before ``output_flag`` can be set,
-    and that would corrupt ``inferplan optimize --format json`` on stdout."""
+    and that would corrupt ``inferplan optimize --format json`` on stdout.
+    """
     import ctypes
     import os
 

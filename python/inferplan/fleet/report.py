@@ -40,7 +40,8 @@ def _load_json(sol: Solution, s: int) -> dict[str, Any]:
 
 def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
     """``{server: {accelerator, numReplicas, maxBatch, cost, itlAverage, ttftAverage|waitAverage,
-    load}}`` as the reference prints it; heterogeneous splits add ``parts``."""
+    load}}`` as the reference prints it; heterogeneous splits add ``parts``.
+    """
     c = sol.candidates
     system = c.system
     accs = system.accelerators
@@ -77,7 +78,8 @@ def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
 
 def power_watts(sol: Solution) -> float:
     """Fleet power: per replica, accCount x the accelerator's power curve at its utilization
-    (docs/model.md 5); a saturated (best-effort) replica runs at utilization 1."""
+    (docs/model.md 5); a saturated (best-effort) replica runs at utilization 1.
+    """
     c = sol.candidates
     system = c.system
     profiles = {(p.model, p.accelerator): p for p in system.profiles}

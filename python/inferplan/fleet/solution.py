@@ -14,8 +14,8 @@ from .data import DEFAULT_PRIORITY
 
 __all__ = [
     "Assignment",
-    "priorities",
     "Solution",
+    "priorities",
     "unplaced",
 ]
 __dir__ = _lazy.public_dir(__name__)

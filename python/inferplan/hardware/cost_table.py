@@ -17,12 +17,12 @@ from .power import energy_per_token_mj, power_at
 from .specs import Accelerator, Profile, cost_per_million_tokens
 
 __all__ = [
-    "Accelerator",
-    "cost_table",
     "KIND_CODES",
-    "oasis_query_classes",
+    "Accelerator",
     "Profile",
     "QueryClass",
+    "cost_table",
+    "oasis_query_classes",
 ]
 __dir__ = _lazy.public_dir(__name__)
 

@@ -30,12 +30,12 @@ from .. import _lazy
 
 __all__ = [
     "DECODE_LATENCY_COLUMNS",
+    "PREFILL_LATENCY_COLUMNS",
+    "FitResult",
     "fit_by_frequency",
     "fit_decode_only",
     "fit_prefill_decode",
-    "FitResult",
     "prefill_decode_design",
-    "PREFILL_LATENCY_COLUMNS",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -76,7 +76,8 @@ class FitResult:
 
     def model(self, *, out_tokens, in_tokens=None, max_num_tokens=8192):
         """The fitted :class:`inferplan.DecodeOnly` or :class:`inferplan.PrefillDecode`,
-        with negative estimates clipped to 0."""
+        with negative estimates clipped to 0.
+        """
         from ..models import DecodeOnly, PrefillDecode
 
         p = {n: max(float(v), 0.0) for n, v in zip(self.names, self.params, strict=False)}
@@ -88,7 +89,8 @@ class FitResult:
 
     def plot(self, path=None, *, title=None):
         """Measured vs fitted latency against batch size, and the residuals (matplotlib,
-        Agg backend). Saves to ``path`` if given; returns the figure."""
+        Agg backend). Saves to ``path`` if given; returns the figure.
+        """
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -262,9 +264,9 @@ def prefill_decode_design(batch_size, in_tokens, out_tokens, max_num_tokens=8192
     M = np.broadcast_to(np.asarray(max_num_tokens, dtype=float), b.shape)
     c = np.empty_like(b)
     bi = np.maximum(np.ceil(b - 1e-9), 1).astype(int)  # a fractional batch: the next one up
-    for key in {(li, mi, Mi) for li, mi, Mi in zip(L, m, M, strict=False)}:
-        sel = (L == key[0]) & (m == key[1]) & (M == key[2])
-        counts = chunk_counts(key[0], key[1], key[2], int(bi[sel].max()))
+    for li, mi, Mi in set(zip(L, m, M, strict=False)):
+        sel = (li == L) & (m == mi) & (Mi == M)
+        counts = chunk_counts(li, mi, Mi, int(bi[sel].max()))
         c[sel] = np.asarray(counts, dtype=float)[bi[sel] - 1]
     iters = c + m
     x_beta = b * (L + m) / iters

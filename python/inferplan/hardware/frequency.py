@@ -31,8 +31,8 @@ from .. import _lazy
 from .power import PowerCurve
 
 __all__ = [
-    "fit_power_frequency",
     "FrequencyModel",
+    "fit_power_frequency",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -173,7 +173,8 @@ class FrequencyModel:
 
 def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> FrequencyModel:
     """Least-squares fit of ``P(f) = static + dynamic * (f/ref)**exponent`` to measured
-    full-load powers; ``exponent`` is fitted too (scipy) unless given."""
+    full-load powers; ``exponent`` is fitted too (scipy) unless given.
+    """
     f = np.asarray(freq_mhz, dtype=float)
     p = np.asarray(power_w, dtype=float)
     for name, col in (("frequency_mhz", f), ("power_w", p)):

@@ -27,12 +27,12 @@ from .. import _lazy
 __all__ = [
     "CATALOGUE",
     "COMPUTE_SLICES",
-    "is_valid_layout",
     "MEMORY_SLICES",
-    "mig_card_power_w",
     "MigProfile",
-    "pack",
     "Packing",
+    "is_valid_layout",
+    "mig_card_power_w",
+    "pack",
     "place",
     "profile",
     "valid_layouts",
@@ -120,7 +120,8 @@ def profile(card: str, name: str) -> MigProfile:
 
 def place(card: str, names) -> tuple[tuple[str, int], ...] | None:
     """A placement ``((profile, offset), ...)`` of the instances ``names`` on one card, or
-    None if they do not fit together. Tries the largest instances first."""
+    None if they do not fit together. Tries the largest instances first.
+    """
     profs = sorted((profile(card, n) for n in names), key=lambda p: (-p.slots, -p.compute_slices))
     if sum(p.compute_slices for p in profs) > COMPUTE_SLICES:
         return None

@@ -17,16 +17,16 @@ from .. import _lazy
 from .specs import PowerCurve
 
 __all__ = [
+    "HOURS_PER_DAY",
+    "PowerCurve",
+    "Savings",
     "co2_kg_per_day",
     "cost_per_day",
     "energy_kwh_per_day",
     "energy_per_token_mj",
     "energy_value",
     "fleet_power_w",
-    "HOURS_PER_DAY",
     "power_at",
-    "PowerCurve",
-    "Savings",
     "savings",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -85,7 +85,7 @@ def fleet_power_w(replicas, acc_count, power_w):
 
 
 def energy_kwh_per_day(power_w):
-    """kWh drawn in a day at a constant ``power_w``."""
+    """Return the kWh drawn in a day at a constant ``power_w``."""
     return np.asarray(power_w, dtype=float) * HOURS_PER_DAY / 1000.0
 
 

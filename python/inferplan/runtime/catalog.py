@@ -22,10 +22,10 @@ from ..hardware.mig import profile as mig_profile
 from ..hardware.power import PowerCurve
 
 __all__ = [
-    "build_options",
-    "campus_hardware",
     "Hardware",
     "Options",
+    "build_options",
+    "campus_hardware",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -64,7 +64,8 @@ def campus_hardware(**overrides) -> Hardware:
     """An A100-80GB serving one 8B model, whole or as 3g/2g/1g MIG slices, at 1410, 1140 or
     855 MHz. Illustrative parameters: the full-card and 3g.40gb profiles and the power curve
     are those of docs/energy.md (which reproduce OASIS's MIG figures); the 2g and 1g slices
-    extrapolate them (fewer SMs: larger per-token costs)."""
+    extrapolate them (fewer SMs: larger per-token costs).
+    """
     curve = PowerCurve(idle_w=60.0, mid_w=250.0, mid_util=0.5, full_w=344.3)
     clock = FrequencyModel(ref_mhz=1410, compute_fraction=0.3, static_w=77.1, exponent=2)
     card = "A100-80GB"
@@ -129,7 +130,8 @@ class Options:
 
     def power_w(self, idx, utilization):
         """Board power of each instance ``idx`` at ``utilization``, as a full card would draw
-        it at that option's clock (vectorised)."""
+        it at that option's clock (vectorised).
+        """
         u = np.clip(np.asarray(utilization, dtype=float), 0.0, 1.0)
         mu = self.curve_mid_util[idx]
         idle = self.idle_w[idx]
@@ -154,7 +156,8 @@ class Options:
 def build_options(hardware: Hardware, rules, class_tokens) -> Options:
     """Size every (accelerator, clock, max batch) for every class with
     :func:`inferplan.cost_table`, using each class's mean prompt and output tokens
-    (``class_tokens``: one ``(in, out)`` per rule) and its sizing targets."""
+    (``class_tokens``: one ``(in, out)`` per rule) and its sizing targets.
+    """
     from ..hardware.cost_table import cost_table
 
     classes = [

@@ -17,9 +17,9 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
-    "classify",
     "ClassRule",
     "ClassSLO",
+    "classify",
     "oasis_classes",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -81,7 +81,8 @@ class ClassRule:
 
 def oasis_classes(threshold: float = 500, slos: dict[str, ClassSLO] | None = None):
     """OASIS's SISO, SILO, LISO, LILO at ``threshold`` tokens, with per-class ``slos``
-    (name -> :class:`ClassSLO`; missing names get the default SLO)."""
+    (name -> :class:`ClassSLO`; missing names get the default SLO).
+    """
     t = float(threshold)
     if not (math.isfinite(t) and t >= 0):
         raise ValueError(f"threshold must be finite and >= 0, got {threshold!r}")

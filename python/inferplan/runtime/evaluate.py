@@ -1,5 +1,6 @@
 """Evaluate provisioning policies over a trace: decisions, replay, and the figures users and
-operators care about (SLO attainment, power, energy, cost and CO2 per day)."""
+operators care about (SLO attainment, power, energy, cost and CO2 per day).
+"""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from .traces import Trace, load_trace
 from .traffic import History
 
 __all__ = [
-    "evaluate",
     "MAX_WINDOWS",
     "PolicyResult",
     "RuntimeReport",
+    "evaluate",
 ]
 __dir__ = _lazy.public_dir(__name__)
 

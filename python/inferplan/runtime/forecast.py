@@ -30,7 +30,8 @@ def holt_forecasts(
     """Forecast of window ``t`` from windows ``< t`` for every column of ``observed``
     (windows x classes), and the running RMS of the one-step errors seen so far (the
     spread a proactive policy provisions for). Window 0 is "forecast" as its own value:
-    the operator knows the initial load."""
+    the operator knows the initial load.
+    """
     y = np.asarray(observed, dtype=float)
     if y.ndim != 2:
         raise ValueError("observed must be a (windows, classes) array")
@@ -63,7 +64,8 @@ def holt_forecasts(
 
 def _fit_constants(history: np.ndarray, a: np.ndarray, b: np.ndarray):
     """Smoothing constants per class fitted on ``history`` (keeps the old ones where a
-    fit fails or the series is flat)."""
+    fit fails or the series is flat).
+    """
     import warnings
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing

@@ -46,12 +46,12 @@ from .catalog import Options
 from .forecast import holt_forecasts
 
 __all__ = [
-    "make_plan",
     "METHODS",
-    "observed_rates",
-    "Plan",
     "POLICIES",
+    "Plan",
     "PolicyConfig",
+    "make_plan",
+    "observed_rates",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -161,7 +161,8 @@ def _optimizer_decisions(
     each class gets ``max(min_instances, 1)`` static-option instances (full cards at the
     reference clock). With a ``history`` (the trace), window ``t`` is also sized from what
     windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
-    ``replayer`` each window is replayed before the next is decided (closed loop)."""
+    ``replayer`` each window is replayed before the next is decided (closed loop).
+    """
     from .provision import decide_window, fleet_catalog
     from .traffic import Safeguard, burst_factor, latency_ratios
 
@@ -262,7 +263,8 @@ def make_plan(
     class. ``history`` (:class:`~inferplan.runtime.traffic.History`) lets it size from
     the traffic seen (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for
     a class not seen yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with
-    ``rules``) replays each window before the next is decided, for the closed loop."""
+    ``rules``) replays each window before the next is decided, for the closed loop.
+    """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     config = PolicyConfig() if config is None else config

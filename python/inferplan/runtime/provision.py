@@ -49,14 +49,14 @@ from ..hardware.specs import Accelerator, PowerCurve, Profile
 from .catalog import Options
 
 __all__ = [
+    "OBJECTIVES",
+    "SOLVERS",
+    "UNLIMITED_CARDS",
+    "FleetCatalog",
     "decide_window",
     "fleet_catalog",
     "fleet_name",
-    "FleetCatalog",
-    "OBJECTIVES",
     "solve_window",
-    "SOLVERS",
-    "UNLIMITED_CARDS",
     "window_system",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -86,7 +86,8 @@ def fleet_name(options: Options, o: int) -> str:
 def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=None) -> FleetCatalog:
     """Fleet accelerators, profiles and service classes for the options of every class.
     ``out_tokens`` (one per class) overrides the options' class output sizes (a policy
-    sizing a window from what earlier windows saw)."""
+    sizing a window from what earlier windows saw).
+    """
     if options.class_out_tokens is None:
         raise ValueError("options lack their classes' token sizes; build them with build_options")
     accs: dict[str, Accelerator] = {}
@@ -160,7 +161,8 @@ def window_system(
     the previous window's ``prev_option``/``prev_count`` are the current allocation;
     ``capacity_slices`` in compute slices per card type (None: unlimited); ``tokens`` an
     optional ``(in_tokens, out_tokens)`` pair of per-class arrays replacing the options'
-    class sizes (the catalog must then be built with the same ``out_tokens``)."""
+    class sizes (the catalog must then be built with the same ``out_tokens``).
+    """
     in_tok, out_tok = (
         (options.class_in_tokens, options.class_out_tokens) if tokens is None else tokens
     )
@@ -210,7 +212,8 @@ def solve_window(
     admission: str | None = None,
 ):
     """Size the window's candidates and allocate (one place, so tests can compare);
-    ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`)."""
+    ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`).
+    """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if objective not in OBJECTIVES:

@@ -39,8 +39,8 @@ from .traces import Trace
 
 __all__ = [
     "Replay",
-    "replay",
     "Replayer",
+    "replay",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -50,7 +50,8 @@ _FAR_MS = 1e12
 @dataclass(frozen=True)
 class Replay:
     """Per request: TTFT, mean ITL and end-to-end latency (ms; NaN for failed requests and,
-    for ITL, single-token answers). Per window: power (W) and instance utilisation."""
+    for ITL, single-token answers). Per window: power (W) and instance utilisation.
+    """
 
     ttft_ms: np.ndarray
     itl_ms: np.ndarray
@@ -82,7 +83,8 @@ def _route(t_ms: np.ndarray, n: int, bridge: int, ready_ms: float):
     Instances ``0..n-1`` are the window's; until ``ready_ms`` only the ``bridge`` instances
     serve: the first ``bridge`` of them when they were carried over, else extra ones
     (indices ``n..``) left over from the previous window. With no bridge at all, early
-    arrivals wait for ``ready_ms``."""
+    arrivals wait for ``ready_ms``.
+    """
     m = t_ms.size
     if ready_ms <= 0:
         return np.arange(m) % n, t_ms
@@ -98,14 +100,16 @@ def _route(t_ms: np.ndarray, n: int, bridge: int, ready_ms: float):
 
 def _instances_power(options: Options, opts: np.ndarray, u: np.ndarray) -> float:
     """Full cards draw their whole curve; MIG slices what they add above the card's idle
-    (the card's idle is counted once per card by the caller)."""
+    (the card's idle is counted once per card by the caller).
+    """
     mig = options.mig_profile[opts] != ""
     return float(np.sum(np.where(mig, options.dynamic_w(opts, u), options.power_w(opts, u))))
 
 
 class Replayer:
     """Replays a trace window by window (so that a closed-loop policy can see a window's
-    latencies before it decides the next); :func:`replay` runs it over a whole plan."""
+    latencies before it decides the next); :func:`replay` runs it over a whole plan.
+    """
 
     def __init__(self, trace: Trace, class_index, windows: int, classes: int, window_s: float,
                  options, hardware: Hardware, admission: str = "iteration"):  # fmt: skip
@@ -250,7 +254,8 @@ def replay(
     admission: str = "iteration",
 ) -> Replay:
     """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs);
-    ``admission`` is the servers' admission rule (:func:`inferplan.simulate`)."""
+    ``admission`` is the servers' admission rule (:func:`inferplan.simulate`).
+    """
     w_count, c_count = plan.count.shape
     r = Replayer(trace, class_index, w_count, c_count, plan.window_s, options, hardware, admission)
     for w in range(w_count):

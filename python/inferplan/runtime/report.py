@@ -1,5 +1,6 @@
 """The runtime report: a table (rich on a terminal, plain text otherwise), PNG plots and
-JSON."""
+JSON.
+"""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ def write_json(report: RuntimeReport, path) -> Path:
 
 def plot(report: RuntimeReport, out_dir, *, dpi: int = 80) -> list[Path]:
     """``load_instances.png`` (per-class load and cards over time), ``power.png`` and
-    ``latency.png`` (P95/P99 TTFT and ITL per class and policy, against the SLOs)."""
+    ``latency.png`` (P95/P99 TTFT and ITL per class and policy, against the SLOs).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

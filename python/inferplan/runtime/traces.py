@@ -27,20 +27,20 @@ from .. import _lazy, _validate
 __all__ = [
     "BURSTGPT_COLUMNS",
     "COLUMN_KEYS",
+    "MAX_REQUESTS",
+    "MAX_TRACE_S",
+    "PRESETS",
+    "SHOWN_BAD_LINES",
+    "LoadReport",
+    "TokenLaw",
+    "Trace",
+    "TraceError",
     "diurnal_profile",
     "load_burstgpt",
     "load_table",
     "load_trace",
-    "LoadReport",
-    "MAX_REQUESTS",
-    "MAX_TRACE_S",
     "parse_columns",
-    "PRESETS",
-    "SHOWN_BAD_LINES",
     "synthetic_trace",
-    "TokenLaw",
-    "Trace",
-    "TraceError",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -70,7 +70,8 @@ COLUMN_KEYS = {"arrival": "timestamp", "in": "in_tokens", "out": "out_tokens"}
 def parse_columns(text: str) -> dict[str, str]:
     """``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` ->
     ``{"timestamp": "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of
-    the keys ``arrival``, ``in``, ``out`` (the others are auto-detected)."""
+    the keys ``arrival``, ``in``, ``out`` (the others are auto-detected).
+    """
     out: dict[str, str] = {}
     for item in str(text).split(","):
         if not item.strip():
@@ -100,7 +101,8 @@ class TraceError(ValueError):
 
     The message ends with how to skip the rows instead: ``strict=False`` in Python;
     :meth:`with_hint` gives the same error for another interface (the command line's
-    ``--lenient``)."""
+    ``--lenient``).
+    """
 
     API_HINT = "pass strict=False to skip them and get a report"
 
@@ -123,7 +125,8 @@ class TraceError(ValueError):
 @dataclass(frozen=True)
 class LoadReport:
     """What a loader read: ``rows`` data rows, ``kept`` of them, the ``rejected`` count and
-    the first ``(line, reason)`` pairs, and ``failed`` requests (0 response tokens; kept)."""
+    the first ``(line, reason)`` pairs, and ``failed`` requests (0 response tokens; kept).
+    """
 
     source: str
     rows: int
@@ -146,7 +149,8 @@ class LoadReport:
 @dataclass(frozen=True)
 class Trace:
     """Requests sorted by arrival: seconds from the start, prompt and output tokens, and
-    whether the request failed (BurstGPT: 0 response tokens)."""
+    whether the request failed (BurstGPT: 0 response tokens).
+    """
 
     time_s: np.ndarray
     in_tokens: np.ndarray
@@ -166,7 +170,8 @@ class Trace:
     @classmethod
     def from_arrays(cls, time_s, in_tokens, out_tokens, failed=None, *, name="trace", report=None):
         """Build a trace from unsorted columns: times are shifted to start at 0 and the
-        rows sorted stably by time. ``failed`` defaults to ``out_tokens == 0``."""
+        rows sorted stably by time. ``failed`` defaults to ``out_tokens == 0``.
+        """
         t = np.asarray(time_s, dtype=np.float64).reshape(-1)
         i = np.asarray(in_tokens).reshape(-1).astype(np.int64)
         o = np.asarray(out_tokens).reshape(-1).astype(np.int64)
@@ -250,7 +255,8 @@ def _finish(path, t, i, o, reasons, line_numbers, rows, strict, name, failed=Non
 
 def _read_csv_strings(path, expected):
     """Every cell as a string; a row with the wrong number of fields is reported with its
-    line number instead of aborting the read."""
+    line number instead of aborting the read.
+    """
     import pandas as pd
 
     try:
@@ -411,7 +417,8 @@ def load_table(
 @dataclass(frozen=True)
 class TokenLaw:
     """Token counts: ``lognormal`` with ``mean`` and ``cv``, or ``zipf`` with exponent
-    ``a`` (> 1) times ``scale`` tokens; clipped to ``[minimum, maximum]``."""
+    ``a`` (> 1) times ``scale`` tokens; clipped to ``[minimum, maximum]``.
+    """
 
     kind: str = "lognormal"
     mean: float = 500.0
@@ -437,7 +444,8 @@ class TokenLaw:
 
 def diurnal_profile(hours, *, amplitude: float, peak_hour: float, night_floor: float = 0.0):
     """Relative rate at ``hours`` of the day: a cosine of the given ``amplitude`` peaking at
-    ``peak_hour``, floored at ``night_floor``; mean about 1 over a day."""
+    ``peak_hour``, floored at ``night_floor``; mean about 1 over a day.
+    """
     h = np.asarray(hours, dtype=float)
     shape = 1.0 + amplitude * np.cos(2 * np.pi * (h - peak_hour) / 24.0)
     return np.maximum(shape, night_floor)
@@ -609,7 +617,8 @@ def load_trace(spec, *, strict: bool = True, seed=None, columns=None) -> Trace:
 
     ``columns`` maps ``timestamp``/``in_tokens``/``out_tokens`` (or a ``--columns`` string
     ``arrival=...,in=...,out=...``, see :func:`parse_columns`) to a file's column names; it
-    makes any CSV or Parquet a generic table."""
+    makes any CSV or Parquet a generic table.
+    """
     if isinstance(spec, Trace):
         return spec
     if isinstance(columns, str):

@@ -63,7 +63,8 @@ class History:
 
     def tokens_before(self, t: int, prior) -> tuple[np.ndarray, np.ndarray, list]:
         """Mean prompt and output tokens per class over windows ``< t`` (``prior[k]`` for a
-        class not seen yet) and the CVs of the two laws (None where not seen)."""
+        class not seen yet) and the CVs of the two laws (None where not seen).
+        """
         c = self.classes
         ins, outs, laws = np.empty(c), np.empty(c), []
         for k in range(c):
@@ -79,7 +80,8 @@ class History:
 
     def arrival_cv(self, w: int, k: int, instances: int = 1) -> float:
         """CV of the gaps of class ``k``'s arrivals in window ``w`` as one instance of
-        ``instances`` sees them (round robin); NaN with too few requests."""
+        ``instances`` sees them (round robin); NaN with too few requests.
+        """
         t = self.trace.time_s[self.requests(w, k)]
         n = max(int(instances), 1)
         if n == 1:
@@ -90,7 +92,7 @@ class History:
 
 
 def _sig2(x: float) -> float:
-    """x rounded to two significant digits (the cache grid of :func:`burst_factor`)."""
+    """Return x rounded to two significant digits (the cache grid of :func:`burst_factor`)."""
     if not (math.isfinite(x) and x > 0):
         return 1.0
     e = math.floor(math.log10(x)) - 1
@@ -106,7 +108,8 @@ def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float
 
     To keep a day of windows cheap the inputs are put on a grid first (and the result
     cached on it): tokens to two significant digits, the arrival CV and the prompt and
-    output CVs to 0.1, the length laws as lognormal laws of those CVs."""
+    output CVs to 0.1, the length laws as lognormal laws of those CVs.
+    """
     cv = 1.0 if not math.isfinite(cv) else float(np.clip(cv, 0.0, 20.0))
     cv = round(cv, 1)
     L, m = _sig2(max(float(in_tokens), 1.0)), _sig2(max(float(out_tokens), 1.0))
@@ -156,7 +159,8 @@ class Safeguard:
 
     def update(self, ratios: np.ndarray) -> None:
         """``ratios[k]``: the worst observed-to-target latency ratio of class ``k`` in the
-        window just replayed (NaN: no request)."""
+        window just replayed (NaN: no request).
+        """
         r = np.asarray(ratios, dtype=float)
         up = np.isfinite(r) & (r > 1.0)
         relax = np.isfinite(r) & (r < self.relax_below)
@@ -184,7 +188,8 @@ class Safeguard:
 def latency_ratios(ttft_ms, itl_ms, requests_of, rules) -> np.ndarray:
     """Worst observed-to-target ratio per class in one window: P99 TTFT and ITL against the
     SLO, mean TTFT and ITL against the sizing targets (``requests_of(k)``: the class's
-    request indices in the window)."""
+    request indices in the window).
+    """
     out = np.full(len(rules), np.nan)
     for k, rule in enumerate(rules):
         idx = requests_of(k)

@@ -23,15 +23,15 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
-    "default_objective",
     "MANIFEST",
+    "SweepDirectoryError",
+    "default_objective",
     "part_files",
     "part_name",
     "read_manifest",
     "read_sweep",
     "remove_temporaries",
     "summarize",
-    "SweepDirectoryError",
     "write_manifest",
     "write_part",
 ]
@@ -100,7 +100,7 @@ def _json_safe(value):
 
 
 def _json_default(value):
-    """numpy values in a spec given as a Python dict."""
+    """Return a JSON-able form of the NumPy values in a spec given as a Python dict."""
     if isinstance(value, np.ndarray):
         return _json_safe(value.tolist())
     if isinstance(value, np.generic):

@@ -48,29 +48,29 @@ from ..sizing import TARGET_FIELDS
 
 __all__ = [
     "ADMISSIONS",
-    "available_columns",
     "BUILTIN_LABELS",
-    "column_name",
+    "DEFAULTS",
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_OUTPUTS",
-    "DEFAULTS",
     "DERIVED",
-    "Factor",
     "FORMAT",
     "KIND_NAMES",
-    "load_spec",
     "MAX_AXIS_VALUES",
     "MAX_CHUNK_ROWS",
     "OPERATIONS",
     "OUTPUTS",
-    "param_of_column",
     "PARAMS",
     "POWER_PARAMS",
-    "read_spec_file",
     "REQUIRED",
+    "TOP_KEYS",
+    "Factor",
     "SpecError",
     "SweepSpec",
-    "TOP_KEYS",
+    "available_columns",
+    "column_name",
+    "load_spec",
+    "param_of_column",
+    "read_spec_file",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -270,7 +270,8 @@ class SweepSpec:
     def spec_hash(self) -> str:
         """Hash of everything that decides the rows and their place: the expanded axis
         values (so equal grids written differently hash the same), fixed values, the
-        operation, the output columns and the chunk size."""
+        operation, the output columns and the chunk size.
+        """
         h = hashlib.sha256()
         head = {
             "format": FORMAT,
@@ -303,7 +304,8 @@ def _jsonable(v):
 
 def _yaml_loader():
     """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps
-    the last one silently), naming the key and both lines."""
+    the last one silently), naming the key and both lines.
+    """
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
@@ -338,7 +340,8 @@ def _unique_pairs(pairs):
 def read_spec_file(path) -> dict:
     """A spec mapping from a ``.yaml``/``.yml`` or ``.json`` file. A missing or unreadable
     file, malformed YAML/JSON and duplicate keys raise :class:`SpecError` naming the file
-    (and the line where the parser knows it)."""
+    (and the line where the parser knows it).
+    """
     path = Path(path)
     try:
         text = _validate.input_file(path, "spec").read_text()
@@ -356,7 +359,7 @@ def read_spec_file(path) -> dict:
                 "YAML specs need pyyaml: pip install 'inferplan[sweep]' (or use JSON)"
             ) from None
         try:
-            data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader)
+            data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader (_yaml_loader)
         except SpecError as err:
             raise SpecError(f"{path}: {err}") from None
         except yaml.YAMLError as err:
@@ -695,7 +698,8 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
 
 def column_name(param: str) -> str:
     """A parameter's name as an output column: SLO targets get a ``target_`` prefix, since
-    ``itl_ms`` etc. also name the metrics at the sized rate."""
+    ``itl_ms`` etc. also name the metrics at the sized rate.
+    """
     return f"target_{param}" if param in _TARGETS else param
 
 
