@@ -28,7 +28,7 @@ size_params = api.lib.ip_size_params
 @numba.njit(cache=False)
 def control_loop(loads, out_tokens, service, max_batch, max_queue, targets, result,
                  replicas, per_replica):  # fmt: skip
-    """Fills replicas[t] and per_replica[t] (sized throughput, req/s) for every tick t.
+    """Fill replicas[t] and per_replica[t] (sized throughput, req/s) for every tick t.
 
     service, targets and result are 1-element arrays of api.service_dtype,
     api.targets_dtype and api.size_result_dtype. A tick whose sizing fails (infeasible

@@ -61,8 +61,10 @@ _queue.__name__ = "queue"
 
 
 def add_replica_arguments(p: argparse.ArgumentParser) -> None:
-    """The service model and the replica's limits, shared by analyze, size and simulate:
-    every value is checked here (docs/model.md 2) before any work starts.
+    """Add the options of the service model and the replica's limits.
+
+    They are shared by analyze, size and simulate. Every value is checked here
+    (docs/model.md 2) before any work starts.
     """
     g = p.add_argument_group("replica (docs/model.md 2)")
     g.add_argument(
@@ -112,7 +114,7 @@ def add_replica_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def service_model(args: argparse.Namespace):
-    """The DecodeOnly or PrefillDecode the replica arguments describe."""
+    """Return the DecodeOnly or PrefillDecode the replica arguments describe."""
     from .models import DecodeOnly, PrefillDecode
 
     if args.model == "decode":
@@ -154,7 +156,7 @@ def _admission(args) -> str | None:
 
 
 def _replica(args: argparse.Namespace):
-    """The Replica the replica arguments describe, and the --admission rule (None: chain)."""
+    """Return the Replica the replica arguments describe, and the --admission rule (None: chain)."""
     from .replica import Replica
 
     replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
@@ -731,8 +733,10 @@ class _Version(argparse.Action):
 
 
 def version() -> str:
-    """``inferplan.__version__``: the installed distribution's version (package metadata),
-    or a source tree's pyproject.toml version when run from one.
+    """Return ``inferplan.__version__``.
+
+    That is the installed distribution's version (package metadata), or a source tree's
+    pyproject.toml version when run from one.
     """
     from . import __version__
 
@@ -740,9 +744,10 @@ def version() -> str:
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
-    """Append "(default: X)" to the help of every option of ``parser`` and its commands
-    that has a default worth showing (not None, not a flag's False) and does not already
-    say it.
+    """Append "(default: X)" to the help of the options of ``parser`` and its commands.
+
+    Only to options that have a default worth showing (not None, not a flag's False) and
+    whose help does not already say it.
     """
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -765,9 +770,11 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every command; with ``command``, the options of that command only
-    (the others are listed, by name and help): what :func:`main` builds, so that one command
-    does not import what the others' options need (e.g. the runtime's or the sweeps').
+    """Return the parser of every command.
+
+    With ``command``, the options of that command only (the others are listed, by name and
+    help): what :func:`main` builds, so that one command does not import what the others'
+    options need (e.g. the runtime's or the sweeps').
     """
     parser = argparse.ArgumentParser(prog="inferplan", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action=_Version, help="print the version and exit")
@@ -793,9 +800,11 @@ def _one_line_warnings(command: str) -> None:
 
 
 def _command(argv: Sequence[str]) -> str:
-    """The command of ``SUBCOMMANDS`` named on the command line (the first word that is not
-    an option), else "" (``--help``, ``--version``, a misspelt command, or a command of
-    ``_package_subcommands``, whose parsers are always built: they are cheap).
+    """Return the command of ``SUBCOMMANDS`` named on the command line, else "".
+
+    The command is the first word that is not an option; "" means ``--help``, ``--version``,
+    a misspelt command, or a command of ``_package_subcommands``, whose parsers are always
+    built (they are cheap).
     """
     word = next((a for a in argv if not a.startswith("-")), "")
     return word if word in SUBCOMMANDS else ""

@@ -45,7 +45,7 @@ class _Prepared:
         )
 
     def args(self):
-        """The prepared arrays in the order the kernels take them."""
+        """Return the prepared arrays in the order the kernels take them."""
         return (self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu,
                 self.S, self.filled, self.monotone, self.max_inv)
 

@@ -45,9 +45,11 @@ def _highs():
 
 
 def _quiet(make):
-    """``make()`` with the process's stdout (file descriptor 1) silenced: HiGHS prints its
-    banner from C++ when the first ``Highs`` is built, before ``output_flag`` can be set,
-    and that would corrupt ``inferplan optimize --format json`` on stdout.
+    """Call ``make()`` with the process's stdout (file descriptor 1) silenced.
+
+    HiGHS prints its banner from C++ when the first ``Highs`` is built, before
+    ``output_flag`` can be set, and that would corrupt ``inferplan optimize --format json``
+    on stdout.
     """
     import ctypes
     import os

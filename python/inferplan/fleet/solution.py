@@ -87,6 +87,6 @@ def _priority(c: Candidates, s: int) -> int:
 
 
 def unplaced(c: Candidates, sol: Solution) -> None:
-    """Marks the servers without any candidate unallocated, with their reasons."""
+    """Mark the servers without any candidate unallocated, with their reasons."""
     for s, why in c.reasons.items():
         sol.unallocated[s] = "; ".join(why)

@@ -75,8 +75,9 @@ class FitResult:
         return float(np.sqrt(np.mean(self.residuals_ms**2)))
 
     def model(self, *, out_tokens, in_tokens=None, max_num_tokens=8192):
-        """The fitted :class:`inferplan.DecodeOnly` or :class:`inferplan.PrefillDecode`,
-        with negative estimates clipped to 0.
+        """Return the fitted :class:`inferplan.DecodeOnly` or :class:`inferplan.PrefillDecode`.
+
+        Negative estimates are clipped to 0.
         """
         from ..models import DecodeOnly, PrefillDecode
 
@@ -88,8 +89,9 @@ class FitResult:
         )
 
     def plot(self, path=None, *, title=None):
-        """Measured vs fitted latency against batch size, and the residuals (matplotlib,
-        Agg backend). Saves to ``path`` if given; returns the figure.
+        """Plot measured vs fitted latency against batch size, and the residuals.
+
+        With matplotlib (Agg backend). Saves to ``path`` if given; returns the figure.
         """
         import matplotlib
 

@@ -137,8 +137,10 @@ class FrequencyModel:
     def calibrate_power(
         cls, ref_mhz, ref_full_w, other_mhz, other_full_w, *, exponent=2.0, **kwargs
     ) -> FrequencyModel:
-        """The model whose static power makes full-load power ``ref_full_w`` at ``ref_mhz``
-        and ``other_full_w`` at ``other_mhz`` for the given ``exponent``.
+        """Return the model whose static power matches full-load powers measured at two clocks.
+
+        The static power makes full-load power ``ref_full_w`` at ``ref_mhz`` and
+        ``other_full_w`` at ``other_mhz`` for the given ``exponent``.
 
         >>> fm = FrequencyModel.calibrate_power(1320, 239.4, 855, 145.2, exponent=2)
         >>> round(fm.static_w, 1)
@@ -157,8 +159,10 @@ class FrequencyModel:
 
     @classmethod
     def calibrate_throughput(cls, ref_mhz, other_mhz, throughput_ratio, **kwargs):
-        """The model whose compute fraction turns a throughput at ``ref_mhz`` into
-        ``throughput_ratio`` times it at ``other_mhz`` (time scales by 1/ratio).
+        """Return the model whose compute fraction matches a throughput ratio between two clocks.
+
+        The compute fraction turns a throughput at ``ref_mhz`` into ``throughput_ratio``
+        times it at ``other_mhz`` (time scales by 1/ratio).
 
         >>> fm = FrequencyModel.calibrate_throughput(1320, 855, 1 - 0.0745)
         >>> round(fm.compute_fraction, 3)
@@ -172,8 +176,9 @@ class FrequencyModel:
 
 
 def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> FrequencyModel:
-    """Least-squares fit of ``P(f) = static + dynamic * (f/ref)**exponent`` to measured
-    full-load powers; ``exponent`` is fitted too (scipy) unless given.
+    """Fit ``P(f) = static + dynamic * (f/ref)**exponent`` to measured full-load powers.
+
+    A least-squares fit; ``exponent`` is fitted too (scipy) unless given.
     """
     f = np.asarray(freq_mhz, dtype=float)
     p = np.asarray(power_w, dtype=float)

@@ -119,7 +119,8 @@ def profile(card: str, name: str) -> MigProfile:
 
 
 def place(card: str, names) -> tuple[tuple[str, int], ...] | None:
-    """A placement ``((profile, offset), ...)`` of the instances ``names`` on one card, or
+    """Return a placement ``((profile, offset), ...)`` of the instances ``names`` on one card.
+
     None if they do not fit together. Tries the largest instances first.
     """
     profs = sorted((profile(card, n) for n in names), key=lambda p: (-p.slots, -p.compute_slices))
@@ -251,8 +252,10 @@ def pack(card: str, requested: dict[str, int]) -> Packing:
 
 
 def mig_card_power_w(idle_w: float, slice_power_w, power_share) -> float:
-    """Board power of one MIG card whose instances would each draw ``slice_power_w`` on the
-    whole card's curve: idle once, plus each instance's share of the power above idle.
+    """Return the board power of one MIG card from what its instances would draw.
+
+    Each instance would draw ``slice_power_w`` on the whole card's curve; the card draws
+    idle once, plus each instance's share of the power above idle.
 
     ``power = idle + sum_i share_i * (P_i - idle)``; with shares summing to 1 and all
     instances equally loaded this is the whole card's curve.

@@ -114,8 +114,9 @@ class Savings:
 
 
 def savings(before_w, after_w, *, units=1, price_per_kwh, grid_kg_per_kwh) -> Savings:
-    """Daily energy, cost and CO2 saved when each of ``units`` draws ``after_w`` instead of
-    ``before_w`` (W) around the clock.
+    """Return the daily energy, cost and CO2 saved by drawing less power.
+
+    Each of ``units`` draws ``after_w`` instead of ``before_w`` (W) around the clock.
 
     >>> s = savings(188.2, 164.9, units=159, price_per_kwh=0.12, grid_kg_per_kwh=0.391)
     >>> round(s.reduction * 100, 1), round(s.cost_per_day, 2), round(s.co2_kg_per_day, 1)

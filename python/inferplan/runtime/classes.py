@@ -27,8 +27,10 @@ __dir__ = _lazy.public_dir(__name__)
 
 @dataclass(frozen=True)
 class ClassSLO:
-    """What users of a class are promised: the ``percentile``-th TTFT and per-request ITL
-    (ms) must stay within ``ttft_ms`` and ``itl_ms``.
+    """What users of a class are promised.
+
+    The ``percentile``-th TTFT and per-request ITL (ms) must stay within ``ttft_ms`` and
+    ``itl_ms``.
 
     The provisioning policy sizes instances with the analytic model, which gives MEAN
     latencies, so it aims at ``mean_ttft_ms`` and ``mean_itl_ms`` (tighter than the tail
@@ -80,8 +82,10 @@ class ClassRule:
 
 
 def oasis_classes(threshold: float = 500, slos: dict[str, ClassSLO] | None = None):
-    """OASIS's SISO, SILO, LISO, LILO at ``threshold`` tokens, with per-class ``slos``
-    (name -> :class:`ClassSLO`; missing names get the default SLO).
+    """Return OASIS's SISO, SILO, LISO and LILO classes at ``threshold`` tokens.
+
+    Each class gets its SLO from ``slos`` (name -> :class:`ClassSLO`; missing names get the
+    default SLO).
     """
     t = float(threshold)
     if not (math.isfinite(t) and t >= 0):

@@ -1,5 +1,7 @@
-"""Evaluate provisioning policies over a trace: decisions, replay, and the figures users and
-operators care about (SLO attainment, power, energy, cost and CO2 per day).
+"""Evaluate provisioning policies over a trace.
+
+The decisions, the replay, and the figures users and operators care about (SLO attainment,
+power, energy, cost and CO2 per day).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def _server_admission(config: PolicyConfig) -> str:
-    """The servers' admission rule in the replay: the config's, else iteration-level."""
+    """Return the servers' admission rule in the replay: the config's, else iteration-level."""
     return config.admission or "iteration"
 
 MAX_WINDOWS = 1_000_000  # decision windows in one evaluation
@@ -208,7 +210,9 @@ def evaluate(
     seed=None,
     prior_tokens=None,
 ) -> RuntimeReport:
-    """Classify the requests of ``trace`` (a :class:`Trace`, a path or ``synthetic:NAME``),
+    """Evaluate provisioning policies over a trace, window by window.
+
+    Classify the requests of ``trace`` (a :class:`Trace`, a path or ``synthetic:NAME``),
     size the instance options of each class from the cost table, let each policy decide
     window by window, and replay the trace through the simulator under each decision.
 

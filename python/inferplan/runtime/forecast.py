@@ -27,10 +27,11 @@ def holt_forecasts(
     refit_every: int = 12,
     min_fit: int = 12,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forecast of window ``t`` from windows ``< t`` for every column of ``observed``
-    (windows x classes), and the running RMS of the one-step errors seen so far (the
-    spread a proactive policy provisions for). Window 0 is "forecast" as its own value:
-    the operator knows the initial load.
+    """Forecast window ``t`` from windows ``< t`` for every column of ``observed``.
+
+    ``observed`` is windows x classes. Also returns the running RMS of the one-step errors
+    seen so far (the spread a proactive policy provisions for). Window 0 is "forecast" as
+    its own value: the operator knows the initial load.
     """
     y = np.asarray(observed, dtype=float)
     if y.ndim != 2:
@@ -63,8 +64,9 @@ def holt_forecasts(
 
 
 def _fit_constants(history: np.ndarray, a: np.ndarray, b: np.ndarray):
-    """Smoothing constants per class fitted on ``history`` (keeps the old ones where a
-    fit fails or the series is flat).
+    """Fit smoothing constants per class on ``history``.
+
+    The old ones are kept where a fit fails or the series is flat.
     """
     import warnings
 

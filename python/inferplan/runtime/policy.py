@@ -119,7 +119,7 @@ class Plan:
 def observed_rates(
     window_index: np.ndarray, class_index: np.ndarray, windows: int, classes: int, window_s: float
 ) -> np.ndarray:
-    """Requests per second per (window, class)."""
+    """Return the requests per second per (window, class)."""
     counts = np.bincount(window_index * classes + class_index, minlength=windows * classes).reshape(
         windows, classes
     )
@@ -156,11 +156,12 @@ def _optimizer_decisions(
     observed, estimate, options, config, static_of, option, count, *, history=None,
     replayer=None, rules=None, prior_tokens=None,
 ):  # fmt: skip
-    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
-    window's current allocation is the previous window's decision. Window 0 has no data:
-    each class gets ``max(min_instances, 1)`` static-option instances (full cards at the
-    reference clock). With a ``history`` (the trace), window ``t`` is also sized from what
-    windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
+    """Fill ``option`` and ``count`` window by window with the fleet optimizer.
+
+    Each window's current allocation is the previous window's decision. Window 0 has no
+    data: each class gets ``max(min_instances, 1)`` static-option instances (full cards at
+    the reference clock). With a ``history`` (the trace), window ``t`` is also sized from
+    what windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
     ``replayer`` each window is replayed before the next is decided (closed loop).
     """
     from .provision import decide_window, fleet_catalog
@@ -257,13 +258,15 @@ def make_plan(
     rules=None,
     prior_tokens=None,
 ) -> Plan:
-    """The decisions of ``policy`` over the windows of ``observed`` (req/s per window and
-    class). An adaptive policy decides window ``t`` from windows ``< t`` only; window 0,
-    before any data, gets the static option with ``max(min_instances, 1)`` instances per
-    class. ``history`` (:class:`~inferplan.runtime.traffic.History`) lets it size from
-    the traffic seen (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for
-    a class not seen yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with
-    ``rules``) replays each window before the next is decided, for the closed loop.
+    """Return the decisions of ``policy`` over the windows of ``observed``.
+
+    ``observed`` is req/s per window and class. An adaptive policy decides window ``t`` from
+    windows ``< t`` only; window 0, before any data, gets the static option with
+    ``max(min_instances, 1)`` instances per class. ``history``
+    (:class:`~inferplan.runtime.traffic.History`) lets it size from the traffic seen
+    (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for a class not seen
+    yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with ``rules``) replays
+    each window before the next is decided, for the closed loop.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")

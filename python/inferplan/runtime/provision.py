@@ -79,12 +79,13 @@ class FleetCatalog:
 
 
 def fleet_name(options: Options, o: int) -> str:
-    """The fleet accelerator name of option ``o``: accelerator, clock and max batch."""
+    """Return the fleet accelerator name of option ``o``: accelerator, clock and max batch."""
     return f"{options.accelerator[o]}@{options.frequency_mhz[o]:g}MHz/b{options.max_batch[o]}"
 
 
 def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=None) -> FleetCatalog:
     """Fleet accelerators, profiles and service classes for the options of every class.
+
     ``out_tokens`` (one per class) overrides the options' class output sizes (a policy
     sizing a window from what earlier windows saw).
     """
@@ -157,11 +158,13 @@ def window_system(
     capacity_slices: dict[str, int] | None = None,
     tokens=None,
 ) -> fleet.System:
-    """The fleet system of one window: ``target`` req/s and ``floor`` instances per class;
-    the previous window's ``prev_option``/``prev_count`` are the current allocation;
-    ``capacity_slices`` in compute slices per card type (None: unlimited); ``tokens`` an
-    optional ``(in_tokens, out_tokens)`` pair of per-class arrays replacing the options'
-    class sizes (the catalog must then be built with the same ``out_tokens``).
+    """Return the fleet system of one window.
+
+    ``target`` req/s and ``floor`` instances per class; the previous window's
+    ``prev_option``/``prev_count`` are the current allocation; ``capacity_slices`` in
+    compute slices per card type (None: unlimited); ``tokens`` an optional ``(in_tokens,
+    out_tokens)`` pair of per-class arrays replacing the options' class sizes (the catalog
+    must then be built with the same ``out_tokens``).
     """
     in_tok, out_tok = (
         (options.class_in_tokens, options.class_out_tokens) if tokens is None else tokens
@@ -211,7 +214,8 @@ def solve_window(
     objective: str = "cost+energy",
     admission: str | None = None,
 ):
-    """Size the window's candidates and allocate (one place, so tests can compare);
+    """Size the window's candidates and allocate (one place, so tests can compare).
+
     ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`).
     """
     if solver not in SOLVERS:
@@ -238,7 +242,8 @@ def decide_window(
     tokens=None,
     admission: str | None = None,
 ):
-    """One window's decision: (option per class, count per class, fleet solution).
+    """Decide one window: return (option per class, count per class, fleet solution).
+
     ``tokens`` and ``admission`` as in :func:`window_system` and :func:`solve_window`.
 
     ``capacity`` is in cards per card type (``Options.card``). A class the optimizer leaves
@@ -278,7 +283,7 @@ def decide_window(
 
 
 def _overfull_type(options: Options, option, count, capacity) -> str | None:
-    """A card type whose packed MIG layout needs more cards than its capacity, if any."""
+    """Return a card type whose packed MIG layout needs more cards than its capacity, if any."""
     if not capacity:
         return None
     per_card: dict[str, dict[str, int]] = {}

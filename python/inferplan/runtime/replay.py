@@ -49,8 +49,10 @@ _FAR_MS = 1e12
 
 @dataclass(frozen=True)
 class Replay:
-    """Per request: TTFT, mean ITL and end-to-end latency (ms; NaN for failed requests and,
-    for ITL, single-token answers). Per window: power (W) and instance utilisation.
+    """What a replay measured, per request and per window.
+
+    Per request: TTFT, mean ITL and end-to-end latency (ms; NaN for failed requests and, for
+    ITL, single-token answers). Per window: power (W) and instance utilisation.
     """
 
     ttft_ms: np.ndarray
@@ -99,16 +101,20 @@ def _route(t_ms: np.ndarray, n: int, bridge: int, ready_ms: float):
 
 
 def _instances_power(options: Options, opts: np.ndarray, u: np.ndarray) -> float:
-    """Full cards draw their whole curve; MIG slices what they add above the card's idle
-    (the card's idle is counted once per card by the caller).
+    """Return the power (W) the instances ``opts`` draw at utilization ``u``.
+
+    Full cards draw their whole curve; MIG slices what they add above the card's idle (the
+    card's idle is counted once per card by the caller).
     """
     mig = options.mig_profile[opts] != ""
     return float(np.sum(np.where(mig, options.dynamic_w(opts, u), options.power_w(opts, u))))
 
 
 class Replayer:
-    """Replays a trace window by window (so that a closed-loop policy can see a window's
-    latencies before it decides the next); :func:`replay` runs it over a whole plan.
+    """A trace replayed window by window.
+
+    So that a closed-loop policy can see a window's latencies before it decides the next;
+    :func:`replay` runs it over a whole plan.
     """
 
     def __init__(self, trace: Trace, class_index, windows: int, classes: int, window_s: float,
@@ -137,7 +143,7 @@ class Replayer:
         self.sims = 0
 
     def requests(self, w: int, c: int) -> np.ndarray:
-        """Indices of the requests of class ``c`` in window ``w`` (in arrival order)."""
+        """Return the indices of the requests of class ``c`` in window ``w`` (in arrival order)."""
         return self.order[self.bounds[w * self.c_count + c] : self.bounds[w * self.c_count + c + 1]]
 
     def window(self, w, option, count, kept, prev_option=None, prev_count=None) -> None:
@@ -253,7 +259,8 @@ def replay(
     *,
     admission: str = "iteration",
 ) -> Replay:
-    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs);
+    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs).
+
     ``admission`` is the servers' admission rule (:func:`inferplan.simulate`).
     """
     w_count, c_count = plan.count.shape

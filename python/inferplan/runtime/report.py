@@ -1,6 +1,4 @@
-"""The runtime report: a table (rich on a terminal, plain text otherwise), PNG plots and
-JSON.
-"""
+"""The runtime report: a table (rich on a terminal, plain text otherwise), PNG plots and JSON."""
 
 from __future__ import annotations
 
@@ -116,8 +114,10 @@ def write_json(report: RuntimeReport, path) -> Path:
 
 
 def plot(report: RuntimeReport, out_dir, *, dpi: int = 80) -> list[Path]:
-    """``load_instances.png`` (per-class load and cards over time), ``power.png`` and
-    ``latency.png`` (P95/P99 TTFT and ITL per class and policy, against the SLOs).
+    """Plot the report into ``out_dir``: ``load_instances.png``, ``power.png``, ``latency.png``.
+
+    ``load_instances.png`` shows per-class load and cards over time; ``latency.png`` the
+    P95/P99 TTFT and ITL per class and policy, against the SLOs.
     """
     import matplotlib
 

@@ -68,9 +68,11 @@ COLUMN_KEYS = {"arrival": "timestamp", "in": "in_tokens", "out": "out_tokens"}
 
 
 def parse_columns(text: str) -> dict[str, str]:
-    """``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` ->
-    ``{"timestamp": "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of
-    the keys ``arrival``, ``in``, ``out`` (the others are auto-detected).
+    """Parse a ``--columns`` string into a mapping of trace fields to column names.
+
+    ``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` -> ``{"timestamp":
+    "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of the keys
+    ``arrival``, ``in``, ``out`` (the others are auto-detected).
     """
     out: dict[str, str] = {}
     for item in str(text).split(","):
@@ -118,14 +120,16 @@ class TraceError(ValueError):
         super().__init__(f"{text}; {hint}" if hint else text)
 
     def with_hint(self, hint: str) -> TraceError:
-        """The same error, its last words telling how to skip the rows in another way."""
+        """Return the same error, its last words telling how to skip the rows in another way."""
         return TraceError(self.path, self.bad_lines, self.total_bad, hint)
 
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What a loader read: ``rows`` data rows, ``kept`` of them, the ``rejected`` count and
-    the first ``(line, reason)`` pairs, and ``failed`` requests (0 response tokens; kept).
+    """What a loader read.
+
+    ``rows`` data rows, ``kept`` of them, the ``rejected`` count and the first ``(line,
+    reason)`` pairs, and ``failed`` requests (0 response tokens; kept).
     """
 
     source: str
@@ -148,8 +152,10 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class Trace:
-    """Requests sorted by arrival: seconds from the start, prompt and output tokens, and
-    whether the request failed (BurstGPT: 0 response tokens).
+    """Requests sorted by arrival.
+
+    Seconds from the start, prompt and output tokens, and whether the request failed
+    (BurstGPT: 0 response tokens).
     """
 
     time_s: np.ndarray
@@ -169,8 +175,10 @@ class Trace:
 
     @classmethod
     def from_arrays(cls, time_s, in_tokens, out_tokens, failed=None, *, name="trace", report=None):
-        """Build a trace from unsorted columns: times are shifted to start at 0 and the
-        rows sorted stably by time. ``failed`` defaults to ``out_tokens == 0``.
+        """Build a trace from unsorted columns.
+
+        Times are shifted to start at 0 and the rows sorted stably by time. ``failed``
+        defaults to ``out_tokens == 0``.
         """
         t = np.asarray(time_s, dtype=np.float64).reshape(-1)
         i = np.asarray(in_tokens).reshape(-1).astype(np.int64)
@@ -200,7 +208,7 @@ class Trace:
         return int(np.count_nonzero(self.failed))
 
     def head(self, seconds: float) -> Trace:
-        """The requests of the first ``seconds``."""
+        """Return the requests of the first ``seconds``."""
         k = int(np.searchsorted(self.time_s, seconds, side="left"))
         return Trace(
             self.time_s[:k], self.in_tokens[:k], self.out_tokens[:k], self.failed[:k], self.name
@@ -211,7 +219,7 @@ class Trace:
 
 
 def _numeric(col, what):
-    """Parsed floats and a per-row reason ("" where the value is fine)."""
+    """Return the parsed floats and a per-row reason ("" where the value is fine)."""
     import pandas as pd
 
     raw = col.astype(str).str.strip()
@@ -254,8 +262,10 @@ def _finish(path, t, i, o, reasons, line_numbers, rows, strict, name, failed=Non
 
 
 def _read_csv_strings(path, expected):
-    """Every cell as a string; a row with the wrong number of fields is reported with its
-    line number instead of aborting the read.
+    """Read every cell as a string.
+
+    A row with the wrong number of fields is reported with its line number instead of
+    aborting the read.
     """
     import pandas as pd
 
@@ -351,8 +361,9 @@ def load_burstgpt(path, *, strict: bool = True, models=None, log_types=None) -> 
 def load_table(
     path, *, strict: bool = True, timestamp=None, in_tokens=None, out_tokens=None, failed=None
 ) -> Trace:
-    """Load a generic CSV or Parquet trace: a timestamp (seconds, or date-times) and the
-    prompt and output token counts per request.
+    """Load a generic CSV or Parquet trace.
+
+    A timestamp (seconds, or date-times) and the prompt and output token counts per request.
 
     Column names default to the first present of the aliases in ``_GENERIC_ALIASES``
     (``timestamp``/``time``/..., ``in_tokens``/``input_tokens``/``prompt_tokens``/...,
@@ -416,8 +427,10 @@ def load_table(
 
 @dataclass(frozen=True)
 class TokenLaw:
-    """Token counts: ``lognormal`` with ``mean`` and ``cv``, or ``zipf`` with exponent
-    ``a`` (> 1) times ``scale`` tokens; clipped to ``[minimum, maximum]``.
+    """A law of token counts.
+
+    ``lognormal`` with ``mean`` and ``cv``, or ``zipf`` with exponent ``a`` (> 1) times
+    ``scale`` tokens; clipped to ``[minimum, maximum]``.
     """
 
     kind: str = "lognormal"
@@ -443,8 +456,10 @@ class TokenLaw:
 
 
 def diurnal_profile(hours, *, amplitude: float, peak_hour: float, night_floor: float = 0.0):
-    """Relative rate at ``hours`` of the day: a cosine of the given ``amplitude`` peaking at
-    ``peak_hour``, floored at ``night_floor``; mean about 1 over a day.
+    """Return the relative rate at ``hours`` of the day.
+
+    A cosine of the given ``amplitude`` peaking at ``peak_hour``, floored at
+    ``night_floor``; mean about 1 over a day.
     """
     h = np.asarray(hours, dtype=float)
     shape = 1.0 + amplitude * np.cos(2 * np.pi * (h - peak_hour) / 24.0)
@@ -470,7 +485,7 @@ def synthetic_trace(
     seed=0,
     name: str = "synthetic",
 ) -> Trace:
-    """A bursty trace with a diurnal pattern, generated with vectorised NumPy.
+    """Return a bursty trace with a diurnal pattern, generated with vectorised NumPy.
 
     The rate follows :func:`diurnal_profile` from ``start_hour`` (hours of the day), times
     ``burst_factor`` during random bursts (``bursts_per_hour`` on average, exponentially
@@ -610,9 +625,11 @@ def _synthetic(spec: str, seed) -> Trace:
 
 
 def load_trace(spec, *, strict: bool = True, seed=None, columns=None) -> Trace:
-    """A trace from a path (BurstGPT CSV if it has BurstGPT's header, else a generic CSV or
-    Parquet) or from ``synthetic:NAME[:key=value,...]`` with NAME in :data:`PRESETS`
-    (e.g. ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
+    """Return a trace from a path or from ``synthetic:NAME[:key=value,...]``.
+
+    A path is read as BurstGPT CSV if it has BurstGPT's header, else as a generic CSV or
+    Parquet; NAME is one of :data:`PRESETS` (e.g.
+    ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
     :func:`synthetic_trace` that take a number, each checked).
 
     ``columns`` maps ``timestamp``/``in_tokens``/``out_tokens`` (or a ``--columns`` string

@@ -62,8 +62,10 @@ class History:
         return self.order[self.bounds[i] : self.bounds[i + 1]]
 
     def tokens_before(self, t: int, prior) -> tuple[np.ndarray, np.ndarray, list]:
-        """Mean prompt and output tokens per class over windows ``< t`` (``prior[k]`` for a
-        class not seen yet) and the CVs of the two laws (None where not seen).
+        """Return the mean prompt and output tokens per class over windows ``< t``, and their CVs.
+
+        ``prior[k]`` stands in for a class not seen yet; the CVs of the two laws are None
+        where not seen.
         """
         c = self.classes
         ins, outs, laws = np.empty(c), np.empty(c), []
@@ -79,8 +81,9 @@ class History:
         return ins, outs, laws
 
     def arrival_cv(self, w: int, k: int, instances: int = 1) -> float:
-        """CV of the gaps of class ``k``'s arrivals in window ``w`` as one instance of
-        ``instances`` sees them (round robin); NaN with too few requests.
+        """Return the CV of the gaps of class ``k``'s arrivals in window ``w`` at one instance.
+
+        As one instance of ``instances`` sees them (round robin); NaN with too few requests.
         """
         t = self.trace.time_s[self.requests(w, k)]
         n = max(int(instances), 1)
@@ -101,8 +104,10 @@ def _sig2(x: float) -> float:
 
 def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float, law,
                  itl_ms: float, ttft_ms: float, admission=None, cache=None) -> float:  # fmt: skip
-    """Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival
-    CV ``cv`` and the measured length laws ``law`` (the ``(prompt CV, output CV)`` of
+    """Return how many times more option ``o`` serves with Poisson arrivals and mean lengths.
+
+    The Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival CV
+    ``cv`` and the measured length laws ``law`` (the ``(prompt CV, output CV)`` of
     :meth:`History.tokens_before`, or None), both sized for the mean ITL and TTFT targets;
     at least 1, at most 8.
 
@@ -158,7 +163,9 @@ class Safeguard:
             self.factor = np.ones(self.classes)
 
     def update(self, ratios: np.ndarray) -> None:
-        """``ratios[k]``: the worst observed-to-target latency ratio of class ``k`` in the
+        """Raise or relax the safety factors from the latency ratios of the window just replayed.
+
+        ``ratios[k]``: the worst observed-to-target latency ratio of class ``k`` in the
         window just replayed (NaN: no request).
         """
         r = np.asarray(ratios, dtype=float)
@@ -186,9 +193,10 @@ class Safeguard:
 
 
 def latency_ratios(ttft_ms, itl_ms, requests_of, rules) -> np.ndarray:
-    """Worst observed-to-target ratio per class in one window: P99 TTFT and ITL against the
-    SLO, mean TTFT and ITL against the sizing targets (``requests_of(k)``: the class's
-    request indices in the window).
+    """Return the worst observed-to-target ratio per class in one window.
+
+    P99 TTFT and ITL against the SLO, mean TTFT and ITL against the sizing targets
+    (``requests_of(k)``: the class's request indices in the window).
     """
     out = np.full(len(rules), np.nan)
     for k, rule in enumerate(rules):

@@ -55,7 +55,7 @@ def _temp_path(final: Path) -> Path:
 
 
 def write_part(out, index: int, table, *, compression: str = "snappy") -> int:
-    """Writes chunk ``index`` atomically; returns its row count."""
+    """Write chunk ``index`` atomically; return its row count."""
     import pyarrow.parquet as pq
 
     final = Path(out) / part_name(index)
@@ -83,7 +83,7 @@ def part_files(out) -> dict[int, Path]:
 
 
 def remove_temporaries(out) -> None:
-    """Deletes half-written files left by a killed run."""
+    """Delete half-written files left by a killed run."""
     for entry in os.scandir(out):
         if _TEMP.match(entry.name):
             Path(entry.path).unlink(missing_ok=True)
@@ -144,7 +144,7 @@ def _open(out, allow_partial: bool, partial_hint: str = ", or pass allow_partial
 
 
 def read_sweep(out, *, lazy: bool = False, columns=None, allow_partial: bool = False):
-    """The rows of a finished sweep, in row order.
+    """Return the rows of a finished sweep, in row order.
 
     Returns a pandas DataFrame (label columns as categoricals), or with ``lazy=True`` a
     ``pyarrow.dataset.Dataset`` over the part files that reads nothing until asked (use
@@ -205,7 +205,7 @@ def summarize(
     by: str | None = None,
     top: int = 1,
 ):
-    """The ``top`` best rows per group (default: per ``model`` when there is one).
+    """Return the ``top`` best rows per group (default: per ``model`` when there is one).
 
     Only rows with status 0 and a finite objective count. The part files are scanned one
     record batch at a time, so a sweep far larger than memory summarises in bounded memory.

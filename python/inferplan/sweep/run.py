@@ -60,14 +60,14 @@ class SweepResult:
 
 
 def _operation(name: str):
-    """The batch function behind an operation."""
+    """Return the batch function behind an operation."""
     from .. import batch
 
     return getattr(batch, f"{name}_many")
 
 
 def _kernel_value(spec: SweepSpec, name: str, value):
-    """A parameter as the batch API takes it: kinds as codes, labels left out."""
+    """Return a parameter as the batch API takes it: kinds as codes, labels left out."""
     kind = spec.param_types.get(name)
     if kind == "kind":
         if isinstance(value, tuple):
@@ -271,7 +271,7 @@ def _manifest(spec: SweepSpec, done) -> dict:
 
 
 def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> set[int]:
-    """Checks ``out`` belongs to this spec (or clears it) and returns the done chunks."""
+    """Check ``out`` belongs to this spec (or clear it) and return the done chunks."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = io.read_manifest(out)
     parts = io.part_files(out)
@@ -317,7 +317,7 @@ def _probe(path: str, token: str) -> bool:
 
 
 def workers_share(client, out: Path) -> bool:
-    """True if every worker reads the same ``out`` as this process (shared filesystem)."""
+    """Return True if every worker reads the same ``out`` as this process (shared filesystem)."""
     token = uuid.uuid4().hex
     probe = out / f".probe-{token}"
     probe.write_text(token)
@@ -396,7 +396,7 @@ def sweep(
     compression: str = "snappy",
     progress: bool | None = None,
 ) -> SweepResult:
-    """Evaluates every row of a sweep spec into Parquet parts under ``out``.
+    """Evaluate every row of a sweep spec into Parquet parts under ``out``.
 
     Parameters
     ----------

@@ -268,9 +268,10 @@ class SweepSpec:
 
     @property
     def spec_hash(self) -> str:
-        """Hash of everything that decides the rows and their place: the expanded axis
-        values (so equal grids written differently hash the same), fixed values, the
-        operation, the output columns and the chunk size.
+        """Hash of everything that decides the rows and their place.
+
+        The expanded axis values (so equal grids written differently hash the same), fixed
+        values, the operation, the output columns and the chunk size.
         """
         h = hashlib.sha256()
         head = {
@@ -303,8 +304,9 @@ def _jsonable(v):
 
 
 def _yaml_loader():
-    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps
-    the last one silently), naming the key and both lines.
+    """Return a safe YAML loader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last one silently; this one names the key and both lines.
     """
     import yaml
 
@@ -338,9 +340,10 @@ def _unique_pairs(pairs):
 
 
 def read_spec_file(path) -> dict:
-    """A spec mapping from a ``.yaml``/``.yml`` or ``.json`` file. A missing or unreadable
-    file, malformed YAML/JSON and duplicate keys raise :class:`SpecError` naming the file
-    (and the line where the parser knows it).
+    """Return a spec mapping from a ``.yaml``/``.yml`` or ``.json`` file.
+
+    A missing or unreadable file, malformed YAML/JSON and duplicate keys raise
+    :class:`SpecError` naming the file (and the line where the parser knows it).
     """
     path = Path(path)
     try:
@@ -384,7 +387,7 @@ def read_spec_file(path) -> dict:
 
 
 def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
-    """Validates ``spec`` (a mapping, a path to YAML/JSON, or a SweepSpec) before any work.
+    """Validate ``spec`` (a mapping, a path to YAML/JSON, or a SweepSpec) before any work.
 
     ``chunk_rows`` overrides the spec's own value. Raises :class:`SpecError` naming the key.
     """
@@ -697,8 +700,10 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
 
 
 def column_name(param: str) -> str:
-    """A parameter's name as an output column: SLO targets get a ``target_`` prefix, since
-    ``itl_ms`` etc. also name the metrics at the sized rate.
+    """Return a parameter's name as an output column.
+
+    SLO targets get a ``target_`` prefix, since ``itl_ms`` etc. also name the metrics at the
+    sized rate.
     """
     return f"target_{param}" if param in _TARGETS else param
 
