@@ -82,6 +82,7 @@ def decide(tuner: Tuner, window, args) -> dict:
 
 
 def windows(args):
+    """Yield the metric windows of the engine log or of the metrics endpoint in ``args``."""
     if args.engine_log:
         yield from engine_log_windows(args.engine_log, window_s=args.interval,
                                       in_tokens=args.in_tokens)  # fmt: skip
@@ -108,6 +109,7 @@ def windows(args):
 
 
 def main(argv=None) -> int:
+    """Run the control loop on the command line's source; return the exit status."""
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -46,7 +46,7 @@ def control_loop(loads, out_tokens, service, max_batch, max_queue, targets, resu
             continue
         capacity = result[0].metrics.throughput
         per_replica[t] = capacity
-        replicas[t] = max(1, int(math.ceil(loads[t] / capacity)))
+        replicas[t] = max(1, math.ceil(loads[t] / capacity))
 
 
 def plan(loads, out_tokens, *, alpha, beta, max_batch, max_queue=math.inf, itl_ms=0.0,
@@ -71,6 +71,7 @@ def plan(loads, out_tokens, *, alpha, beta, max_batch, max_queue=math.inf, itl_m
 
 
 def main() -> None:
+    """Plan a day of synthetic load with the jitted loop and print it."""
     rng = np.random.default_rng(7)
     ticks = 24
     hours = np.arange(ticks)

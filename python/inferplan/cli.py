@@ -496,7 +496,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             out["analytic_chain"] = chain
         print(json.dumps(out, indent=2))
         return 0
-    pct = int(round(res.confidence * 100))
+    pct = round(res.confidence * 100)
     print(
         f"rate {rate:.6g} req/s, {res.replications} replications of "
         f"{res.num_requests} requests ({res.warmup} warm-up), {pct}% CI"
@@ -811,6 +811,7 @@ def _command(argv: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command(argv)).parse_args(argv)
     _one_line_warnings(args.command)

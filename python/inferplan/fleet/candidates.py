@@ -159,9 +159,11 @@ class Candidates:
 
     @property
     def num_servers(self) -> int:
+        """Number of servers in the system."""
         return len(self.system.servers)
 
     def of(self, s: int) -> range:
+        """Return the candidate rows of server ``s``."""
         return range(int(self.start[s]), int(self.stop[s]))
 
     def select(self, keep: np.ndarray, reason: str = "no candidate left") -> Candidates:

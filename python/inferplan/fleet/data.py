@@ -89,6 +89,8 @@ class Target:
 
 @dataclass(frozen=True)
 class ServiceClass:
+    """A service class: its name, priority and targets per model."""
+
     name: str
     priority: int = DEFAULT_PRIORITY
     targets: Mapping[str, Target] = field(default_factory=dict)
@@ -207,6 +209,8 @@ class Load:
 
 @dataclass(frozen=True)
 class CurrentAllocation:
+    """A server's current allocation: accelerator, replicas, max batch and cost."""
+
     accelerator: str = ""
     num_replicas: int = 0
     max_batch: int = 0
@@ -215,6 +219,8 @@ class CurrentAllocation:
 
 @dataclass(frozen=True)
 class Server:
+    """A model server: its class, model, offered load, current allocation and limits."""
+
     name: str
     service_class: str
     model: str
@@ -228,6 +234,8 @@ class Server:
 
 @dataclass(frozen=True)
 class OptimizerSettings:
+    """The optimizer's settings, as the reference's ``optimizer`` section gives them."""
+
     unlimited: bool = False
     heterogeneous: bool = False
     milp: bool = False
@@ -249,9 +257,11 @@ class System:
     source: str = "<code>"
 
     def with_settings(self, **changes: Any) -> System:
+        """Return a copy of the system with the given optimizer settings changed."""
         return replace(self, settings=replace(self.settings, **changes))
 
     def with_capacity(self, capacity: Mapping[str, int]) -> System:
+        """Return a copy of the system with ``capacity`` (cards per type) instead of its own."""
         return replace(self, capacity=dict(capacity))
 
 

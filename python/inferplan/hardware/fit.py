@@ -61,17 +61,21 @@ class FitResult:
     r_squared: float = 0.0
 
     def __getitem__(self, name: str) -> float:
+        """Return the fitted value of parameter ``name``."""
         return float(self.params[self.names.index(name)])
 
     def as_dict(self) -> dict[str, float]:
+        """Return the fitted parameters by name."""
         return {n: float(v) for n, v in zip(self.names, self.params, strict=False)}
 
     def interval(self, name: str) -> tuple[float, float]:
+        """Return the confidence interval ``(low, high)`` of parameter ``name``."""
         i = self.names.index(name)
         return float(self.ci_low[i]), float(self.ci_high[i])
 
     @property
     def rmse_ms(self) -> float:
+        """Root mean square of the residuals (ms)."""
         return float(np.sqrt(np.mean(self.residuals_ms**2)))
 
     def model(self, *, out_tokens, in_tokens=None, max_num_tokens=8192):

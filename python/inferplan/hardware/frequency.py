@@ -75,6 +75,7 @@ class FrequencyModel:
     compute_fraction_gamma: float | None = None
 
     def __post_init__(self) -> None:
+        """Check every field (finite, in range), naming the field and the value."""
         o = "FrequencyModel"
         object.__setattr__(self, "ref_mhz", _finite(o, "ref_mhz", self.ref_mhz, 0, open_lo=True))
         for name in (
@@ -194,11 +195,11 @@ def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> Fr
 
         if np.unique(f).size < 3:
             raise ValueError("frequency_mhz: need three distinct frequencies to fit the exponent")
-        (static, dyn, k), _ = curve_fit(
+        (static, _dyn, k), _ = curve_fit(
             lambda x, s, d, k: s + d * x**k, x, p, p0=(0.3 * p.min(), p.max(), 2.0), maxfev=10000
         )
     else:
         k = float(exponent)
         a = np.column_stack([np.ones_like(x), x**k])
-        (static, dyn), *_ = np.linalg.lstsq(a, p, rcond=None)
+        (static, _dyn), *_ = np.linalg.lstsq(a, p, rcond=None)
     return FrequencyModel(ref_mhz=ref, static_w=max(float(static), 0.0), exponent=float(k))

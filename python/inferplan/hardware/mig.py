@@ -190,7 +190,7 @@ def valid_layouts(card: str, *, maximal: bool = False) -> list[tuple[str, ...]]:
         return layouts
     names = list(CATALOGUE[card])
     as_set = set(layouts)
-    return [lay for lay in layouts if not any(tuple(sorted(lay + (n,))) in as_set for n in names)]
+    return [lay for lay in layouts if not any(tuple(sorted((*lay, n))) in as_set for n in names)]
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,7 @@ class Packing:
 
     @property
     def num_cards(self) -> int:
+        """Number of cards the packing uses."""
         return len(self.cards)
 
 

@@ -56,6 +56,7 @@ class Hardware:
     repartition_delay_s: float = 5.0
 
     def accelerator(self, name: str) -> Accelerator:
+        """Return the accelerator called ``name``; ValueError if there is none."""
         for a in self.accelerators:
             if a.name == name:
                 return a
@@ -129,6 +130,7 @@ class Options:
     class_ttft_ms: np.ndarray | None = None  # mean TTFT target
 
     def __len__(self) -> int:
+        """Return the number of instance options."""
         return len(self.rate)
 
     def power_w(self, idx, utilization):
@@ -150,6 +152,7 @@ class Options:
         return self.share[idx] * (self.power_w(idx, utilization) - self.idle_w[idx])
 
     def describe(self, i: int) -> str:
+        """Return a short description of option ``i``: accelerator, MIG profile, clock and batch."""
         mig = f" {self.mig_profile[i]}" if self.mig_profile[i] else ""
         return (
             f"{self.accelerator[i]}{mig} @{self.frequency_mhz[i]:.0f} MHz, "

@@ -44,6 +44,7 @@ class ClassSLO:
     mean_itl_ms: float = 50.0
 
     def __post_init__(self) -> None:
+        """Check that the targets are finite and positive and the percentile in (0, 100)."""
         for name in ("ttft_ms", "itl_ms", "mean_ttft_ms", "mean_itl_ms"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
@@ -70,12 +71,14 @@ class ClassRule:
     slo: ClassSLO = ClassSLO()
 
     def __post_init__(self) -> None:
+        """Check that the rule has a name and non-empty token ranges."""
         if not self.name:
             raise ValueError("ClassRule.name must be a non-empty string")
         if not (self.in_min < self.in_max and self.out_min < self.out_max):
             raise ValueError(f"ClassRule {self.name!r}: empty token ranges")
 
     def matches(self, in_tokens, out_tokens) -> np.ndarray:
+        """Return whether each request's prompt and output tokens fall in the rule's ranges."""
         i = np.asarray(in_tokens)
         o = np.asarray(out_tokens)
         return (i > self.in_min) & (i <= self.in_max) & (o > self.out_min) & (o <= self.out_max)

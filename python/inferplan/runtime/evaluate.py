@@ -61,9 +61,11 @@ class RuntimeReport:
 
     @property
     def window_s(self) -> float:
+        """Length of a decision window (s)."""
         return next(iter(self.results.values())).plan.window_s
 
     def as_dict(self) -> dict:
+        """Return the report as plain data (what the JSON report holds)."""
         names = [r.name for r in self.rules]
         counts = np.bincount(self.class_index[self.class_index >= 0], minlength=len(names))
         return {
@@ -272,7 +274,7 @@ def evaluate(
             f"windows of {window_s:g} s, more than {MAX_WINDOWS:,}: use a longer window "
             "(window_s; --window on the command line) or a shorter trace"
         )
-    windows = max(int(math.ceil(span)), 1)
+    windows = max(math.ceil(span), 1)
     win = np.minimum((trace.time_s // window_s).astype(np.int64), windows - 1)
     observed = observed_rates(win, class_index.astype(np.int64), windows, c_count, window_s)
     results = {}

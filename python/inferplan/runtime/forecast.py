@@ -48,15 +48,14 @@ def holt_forecasts(
     level = y[0].copy()
     trend = np.zeros(c)
     fc[0] = y[0]
-    sq, count = np.zeros(c), 0
+    sq = np.zeros(c)
     for t in range(1, w):
         if method == "statsmodels" and t >= min_fit and (t - min_fit) % refit_every == 0:
             a, b = _fit_constants(y[:t], a, b)
         fc[t] = np.maximum(level + trend, 0.0)
-        spread[t] = np.sqrt(sq / count) if count else 0.0
+        spread[t] = np.sqrt(sq / (t - 1)) if t > 1 else 0.0  # t - 1 errors seen so far
         err = y[t] - fc[t]
         sq += err**2
-        count += 1
         new_level = a * y[t] + (1 - a) * (level + trend)
         trend = b * (new_level - level) + (1 - b) * trend
         level = new_level

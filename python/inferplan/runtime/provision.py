@@ -265,7 +265,7 @@ def decide_window(
                 continue
             # One configuration per class: the part with most replicas (a heterogeneous
             # MILP split is not used here; the default MILP gives one part).
-            row, n = max(granted, key=lambda p: p[1])
+            row, _ = max(granted, key=lambda p: p[1])
             name = system.accelerators[int(cands.accelerator[row])].name
             option[k] = catalog.option_of[(k, name)]
             count[k] = sum(n for _, n in granted)

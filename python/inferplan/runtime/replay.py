@@ -240,6 +240,7 @@ class Replayer:
                 )
 
     def result(self) -> Replay:
+        """Return what was replayed so far (NaN latencies for failed requests)."""
         failed = self.trace.failed
         ttft, itl, latency = self.ttft.copy(), self.itl.copy(), self.latency.copy()
         if failed.any():

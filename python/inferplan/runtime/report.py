@@ -67,6 +67,7 @@ def table_rows(report: RuntimeReport) -> list[list[str]]:
 
 
 def plain_table(report: RuntimeReport) -> str:
+    """Return the report's table as plain text, one row per policy."""
     head = [c for c, _ in _COLUMNS]
     rows = table_rows(report)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -102,6 +103,7 @@ def print_table(report: RuntimeReport, file=None) -> None:
 
 
 def write_json(report: RuntimeReport, path) -> Path:
+    """Write the report as JSON to ``path``; return the path."""
     path = Path(path)
 
     def default(x):

@@ -140,6 +140,7 @@ class LoadReport:
     failed: int
 
     def as_dict(self) -> dict:
+        """Return the load report as plain data."""
         return {
             "source": self.source,
             "rows": self.rows,
@@ -166,6 +167,7 @@ class Trace:
     load_report: LoadReport | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Check that the columns have one entry per request and the times are sorted."""
         n = len(self.time_s)
         for a in ("in_tokens", "out_tokens", "failed"):
             if len(getattr(self, a)) != n:
@@ -197,14 +199,17 @@ class Trace:
         return cls(t, i[order], o[order], f[order], name, report)
 
     def __len__(self) -> int:
+        """Return the number of requests."""
         return len(self.time_s)
 
     @property
     def duration_s(self) -> float:
+        """Arrival time of the last request (s from the start; 0 for an empty trace)."""
         return float(self.time_s[-1]) if len(self) else 0.0
 
     @property
     def num_failed(self) -> int:
+        """Number of failed requests."""
         return int(np.count_nonzero(self.failed))
 
     def head(self, seconds: float) -> Trace:
@@ -442,6 +447,7 @@ class TokenLaw:
     maximum: int = 8192
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` token counts from the law with ``rng``."""
         if self.kind == "lognormal":
             s2 = math.log1p(self.cv**2)
             mu = math.log(self.mean) - s2 / 2

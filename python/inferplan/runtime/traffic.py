@@ -55,9 +55,10 @@ class History:
                 self.out_tokens, self.out_tokens**2]  # fmt: skip
         per = np.stack([np.bincount(key, c, minlength=cells) for c in cols], axis=-1)
         per = per.reshape(self.windows, self.classes, len(cols))
-        self.before = np.concatenate([np.zeros((1,) + per.shape[1:]), np.cumsum(per, axis=0)])
+        self.before = np.concatenate([np.zeros((1, *per.shape[1:])), np.cumsum(per, axis=0)])
 
     def requests(self, w: int, k: int) -> np.ndarray:
+        """Return the indices of the requests of class ``k`` in window ``w``."""
         i = w * self.classes + k
         return self.order[self.bounds[i] : self.bounds[i + 1]]
 
@@ -159,6 +160,7 @@ class Safeguard:
     history: list = field(default_factory=list)  # per window: (factor row, ratio row)
 
     def __post_init__(self):
+        """Start every class at a factor of 1 unless factors are given."""
         if self.factor is None:
             self.factor = np.ones(self.classes)
 
@@ -177,6 +179,7 @@ class Safeguard:
         self.history.append((self.factor.copy(), r.copy()))
 
     def summary(self, names) -> dict:
+        """Return per class name: windows over target, max and final factors, worst ratio."""
         f = np.array([h[0] for h in self.history]) if self.history else np.ones((0, self.classes))
         r = np.array([h[1] for h in self.history]) if self.history else np.ones((0, self.classes))
         out = {}

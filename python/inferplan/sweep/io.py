@@ -47,6 +47,7 @@ class SweepDirectoryError(ValueError):
 
 
 def part_name(index: int) -> str:
+    """Return the file name of chunk ``index``."""
     return f"part-{index:06d}.parquet"
 
 
@@ -109,6 +110,7 @@ def _json_default(value):
 
 
 def write_manifest(out, manifest: dict) -> None:
+    """Write ``manifest`` into the sweep directory ``out`` atomically (unchanged: no write)."""
     final = Path(out) / MANIFEST
     text = json.dumps(_json_safe(manifest), indent=1, default=_json_default)
     if final.exists() and final.read_text() == text:
@@ -119,6 +121,7 @@ def write_manifest(out, manifest: dict) -> None:
 
 
 def read_manifest(out) -> dict | None:
+    """Return the manifest of the sweep directory ``out``, or None if it has none."""
     path = Path(out) / MANIFEST
     if not path.exists():
         return None

@@ -53,6 +53,7 @@ class SweepResult:
 
     @property
     def rows_per_s(self) -> float:
+        """Rows computed per second (NaN if no time was measured)."""
         return self.computed_rows / self.seconds if self.seconds > 0 else math.nan
 
 
@@ -83,9 +84,9 @@ def _needed_outputs(spec: SweepSpec) -> list[str]:
     derived = {"tokens_per_s", "power_w", "energy_per_token_mj", "cost_per_million_tokens"}
     if derived & set(spec.columns):
         wanted += ["throughput"]
-        if {"power_w", "energy_per_token_mj", "cost_per_million_tokens"} & set(spec.columns):
-            if spec.has("idle_w"):
-                wanted += ["utilization"]
+        powered = {"power_w", "energy_per_token_mj", "cost_per_million_tokens"} & set(spec.columns)
+        if powered and spec.has("idle_w"):
+            wanted += ["utilization"]
     return list(dict.fromkeys(wanted))
 
 
@@ -246,7 +247,7 @@ class Progress:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"

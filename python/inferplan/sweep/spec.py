@@ -218,6 +218,7 @@ class SweepSpec:
 
     @property
     def total_rows(self) -> int:
+        """Number of rows of the grid (the product of the factors' sizes)."""
         n = 1
         for f in self.factors:
             n *= f.size
@@ -225,19 +226,23 @@ class SweepSpec:
 
     @property
     def num_chunks(self) -> int:
+        """Number of chunks of ``chunk_rows`` rows."""
         return -(-self.total_rows // self.chunk_rows)
 
     @property
     def axis_names(self) -> list[str]:
+        """Names of the parameters that vary, in factor order."""
         return [name for f in self.factors for name in f.names]
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:
+        """Return the rows ``(start, stop)`` of chunk ``index``."""
         if not 0 <= index < self.num_chunks:
             raise IndexError(f"chunk {index} out of range 0..{self.num_chunks - 1}")
         start = index * self.chunk_rows
         return start, min(start + self.chunk_rows, self.total_rows)
 
     def has(self, name: str) -> bool:
+        """Return whether parameter ``name`` is fixed or varies in the spec."""
         return name in self.fixed or name in self.axis_names
 
     def digits(self, start: int, stop: int) -> list[np.ndarray]:
