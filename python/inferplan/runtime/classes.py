@@ -44,7 +44,7 @@ class ClassSLO:
     mean_itl_ms: float = 50.0
 
     def __post_init__(self) -> None:
-        """Check that the targets are finite and positive and the percentile in (0, 100)."""
+        """Check the targets (finite, > 0, means within the tail bounds) and the percentile."""
         for name in ("ttft_ms", "itl_ms", "mean_ttft_ms", "mean_itl_ms"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):

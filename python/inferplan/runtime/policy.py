@@ -84,7 +84,7 @@ class PolicyConfig:
     # sized by the chain's read-off, replayed with iteration-level admission
 
     def __post_init__(self) -> None:
-        """Check every number of the configuration, naming the field and the value."""
+        """Check every field of the configuration, naming the field and the value."""
         where = "PolicyConfig"
         _validate.number(self.headroom, "headroom", where=where, minimum=0)
         _validate.number(self.z, "z", where=where, minimum=0)
