@@ -1,4 +1,4 @@
-"""A control loop for an autoscaler: metrics -> tune -> size -> desired replicas.
+r"""A control loop for an autoscaler: metrics -> tune -> size -> desired replicas.
 
 Each cycle reads the model server's metrics (vLLM's Prometheus ``/metrics`` from a URL, or
 successive exposition files, or an engine-statistics CSV log), turns them into a window of
@@ -17,11 +17,11 @@ JSON line per cycle, either plain or in the shape an autoscaler consumes:
 Examples (docs/tuning.md)::
 
     # a live server, every 15 s, for ever
-    python examples/control_loop.py --metrics http://vllm:8000/metrics --interval 15 \\
+    python examples/control_loop.py --metrics http://vllm:8000/metrics --interval 15 \
         --alpha 5 --beta 0.3 --out-tokens 200 --max-batch 128 --itl-ms 40
     # a recorded engine log, 10-s windows
-    python examples/control_loop.py \\
-        --engine-log tests/data/vllm-logs/vllm_log_scale200_prompt500.csv --interval 10 \\
+    python examples/control_loop.py \
+        --engine-log tests/data/vllm-logs/vllm_log_scale200_prompt500.csv --interval 10 \
         --in-tokens 500 --alpha 10 --beta 0.6 --out-tokens 200 --max-batch 256 --itl-ms 40
 """
 
@@ -40,7 +40,7 @@ from inferplan.service.tuning import Tuner
 
 
 def external_metrics(desired: int, server: str, when: float) -> dict:
-    """The ``ExternalMetricValueList`` an external-metrics adapter answers."""
+    """Return the ``ExternalMetricValueList`` an external-metrics adapter answers."""
     stamp = datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "kind": "ExternalMetricValueList",
@@ -82,6 +82,7 @@ def decide(tuner: Tuner, window, args) -> dict:
 
 
 def windows(args):
+    """Yield the metric windows of the engine log or of the metrics endpoint in ``args``."""
     if args.engine_log:
         yield from engine_log_windows(args.engine_log, window_s=args.interval,
                                       in_tokens=args.in_tokens)  # fmt: skip
@@ -108,6 +109,7 @@ def windows(args):
 
 
 def main(argv=None) -> int:
+    """Run the control loop on the command line's source; return the exit status."""
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

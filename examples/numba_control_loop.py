@@ -28,7 +28,7 @@ size_params = api.lib.ip_size_params
 @numba.njit(cache=False)
 def control_loop(loads, out_tokens, service, max_batch, max_queue, targets, result,
                  replicas, per_replica):  # fmt: skip
-    """Fills replicas[t] and per_replica[t] (sized throughput, req/s) for every tick t.
+    """Fill replicas[t] and per_replica[t] (sized throughput, req/s) for every tick t.
 
     service, targets and result are 1-element arrays of api.service_dtype,
     api.targets_dtype and api.size_result_dtype. A tick whose sizing fails (infeasible
@@ -46,7 +46,7 @@ def control_loop(loads, out_tokens, service, max_batch, max_queue, targets, resu
             continue
         capacity = result[0].metrics.throughput
         per_replica[t] = capacity
-        replicas[t] = max(1, int(math.ceil(loads[t] / capacity)))
+        replicas[t] = max(1, math.ceil(loads[t] / capacity))
 
 
 def plan(loads, out_tokens, *, alpha, beta, max_batch, max_queue=math.inf, itl_ms=0.0,
@@ -71,6 +71,7 @@ def plan(loads, out_tokens, *, alpha, beta, max_batch, max_queue=math.inf, itl_m
 
 
 def main() -> None:
+    """Plan a day of synthetic load with the jitted loop and print it."""
     rng = np.random.default_rng(7)
     ticks = 24
     hours = np.arange(ticks)

@@ -90,7 +90,7 @@ def _numeric(name: str, value, dtype) -> np.ndarray:
 
 
 def _columns(source, overrides: Mapping, names: Sequence[str], defaults: Mapping):
-    """Reads ``names`` from a DataFrame/mapping source and keyword overrides."""
+    """Read ``names`` from a DataFrame/mapping source and keyword overrides."""
     found = {}
     for name in names:
         if name in overrides and overrides[name] is not None:
@@ -105,7 +105,10 @@ def _columns(source, overrides: Mapping, names: Sequence[str], defaults: Mapping
 
 
 def broadcast_rows(cols: Mapping[str, np.ndarray]) -> int:
-    """Common length of the columns (each of length 1 or n); error names the mismatch."""
+    """Return the common length of the columns (each of length 1 or n).
+
+    An error names the mismatch.
+    """
     n = 1
     owner = None
     for name, arr in cols.items():
@@ -126,17 +129,22 @@ TRAFFIC_DEFAULTS = {"arrival_cv": 1.0, "out_tokens_cv": 0.0}
 
 
 def traffic_columns(source=None, **overrides):
-    """The ``arrival_cv`` (default 1: Poisson) and ``out_tokens_cv`` (default 0: every
-    request has the mean output length) columns of a batch call."""
+    """Return the ``arrival_cv`` and ``out_tokens_cv`` columns of a batch call.
+
+    Their defaults are 1 (Poisson) and 0 (every request has the mean output length).
+    """
     given = {k: overrides.get(k) for k in TRAFFIC_COLUMNS}
     raw = _columns(source, given, TRAFFIC_COLUMNS, TRAFFIC_DEFAULTS)
     return {k: _numeric(k, v, np.float64) for k, v in raw.items()}
 
 
 def _traffic_rows(traffic, status, rows: int):
-    """The rows off the kernel's path (``arrival_cv != 1`` or ``out_tokens_cv != 0``)
-    whose configuration the kernel accepted, the rows given a bad CV, and the CVs. A CV
-    outside ``[0, MAX_CV]`` (or NaN) sets BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here."""
+    """Return the rows off the kernel's path, the rows given a bad CV, and the CVs.
+
+    The rows off the kernel's path (``arrival_cv != 1`` or ``out_tokens_cv != 0``) are those
+    whose configuration the kernel accepted. A CV outside ``[0, MAX_CV]`` (or NaN) sets
+    BAD_ARRIVAL_CV / BAD_OUT_TOKENS_CV here.
+    """
     from ._validate import MAX_CV
 
     cv, ocv = traffic["arrival_cv"], traffic["out_tokens_cv"]
@@ -155,7 +163,7 @@ def _traffic_rows(traffic, status, rows: int):
 
 
 def _row_replica(cfg, i: int, ocv: float):
-    """The Replica and Lengths (None for mean lengths) of configuration row ``i``."""
+    """Return the Replica and Lengths (None for mean lengths) of configuration row ``i``."""
     from .lengths import Lengths
     from .models import from_params
     from .replica import Replica
@@ -296,7 +304,7 @@ def analyze_many(
 
 
 def _analyze_rows_traffic(cols, traffic, status, full, admission, rows, threads) -> None:
-    """The rows with an arrival or output-length CV, through inferplan.arrivals.
+    """Analyze the rows with an arrival or output-length CV, through inferplan.arrivals.
 
     On the C++ backend the rows with mean output lengths take one kernel batch call.
     """
@@ -340,8 +348,11 @@ _TARGET_SCALARS = ("itl_ms", "ttft_ms", "wait_ms", "max_block", "tps")
 
 
 def _target_columns(data, targets: dict) -> dict[str, np.ndarray]:
-    """Target columns in kernel order; None / absent -> 0 (not set). Percentiles come as
-    ``(q, ms)`` keyword pairs or as data columns ``ttft_pq``/``ttft_p_ms`` (and wait_*)."""
+    """Return the target columns in kernel order; None / absent -> 0 (not set).
+
+    Percentiles come as ``(q, ms)`` keyword pairs or as data columns
+    ``ttft_pq``/``ttft_p_ms`` (and wait_*).
+    """
     cols = {}
     for name in _TARGET_SCALARS:
         value = targets.get(name)
@@ -452,7 +463,7 @@ def size_many(
 
 
 def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads) -> None:
-    """The rows with an arrival or output-length CV, sized by inferplan.arrivals.
+    """Size the rows with an arrival or output-length CV with inferplan.arrivals.
 
     On the C++ backend the rows with mean output lengths take one kernel batch call.
     """
@@ -518,8 +529,10 @@ def optimal_concurrency_many(
     threads=None,
     **columns,
 ):
-    """For each row, the smallest max batch in ``1..max_batch`` whose sized throughput is
-    within ``tolerance`` of the best (see :func:`inferplan.optimal_concurrency`).
+    """Find each row's smallest max batch with a sized throughput within ``tolerance`` of the best.
+
+    The max batch is searched in ``1..max_batch`` (see
+    :func:`inferplan.optimal_concurrency`).
 
     Returns the columns of :func:`size_many` at the chosen batch plus ``max_batch``
     (chosen) and ``peak_throughput``.

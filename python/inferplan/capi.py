@@ -1,11 +1,11 @@
-"""The C interface of the kernel, for programs that are not Python, and its cffi bindings.
+r"""The C interface of the kernel, for programs that are not Python, and its cffi bindings.
 
 The package ships a shared library (``lib/libinferplan.so``, ``.dylib`` or ``inferplan.dll``)
 and its header (``include/inferplan.h``) next to the Python extension. Both are thin layers
 over the same C++ kernel, so the C interface gives the numbers of :class:`inferplan.Replica`
 bit for bit. :func:`c_include_dir` and :func:`c_library_path` tell a build where they are::
 
-    cc prog.c -I"$(python -c 'import inferplan; print(inferplan.c_include_dir())')" \\
+    cc prog.c -I"$(python -c 'import inferplan; print(inferplan.c_include_dir())')" \
        "$(python -c 'import inferplan; print(inferplan.c_library_path())')"
 
 :func:`load` opens the library with cffi in ABI mode (``ffi.dlopen`` on the absolute path,
@@ -98,8 +98,10 @@ def _header_text() -> str:
 
 
 def cdef_source() -> str:
-    """The declarations of ``inferplan.h`` in the form ``cffi.FFI.cdef`` accepts: the part
-    between its CDEF markers, without comments and the export macro."""
+    """Return the declarations of ``inferplan.h`` in the form ``cffi.FFI.cdef`` accepts.
+
+    The part between its CDEF markers, without comments and the export macro.
+    """
     text = _header_text()
     begin = text.index("INFERPLAN_CDEF_BEGIN")
     begin = text.index("*/", begin) + 2
@@ -116,7 +118,7 @@ def _header_abi_version() -> int:
 
 
 def _struct_dtype(ffi: Any, ctype: Any) -> np.dtype:
-    """The NumPy dtype with the C layout of a cffi struct type (nested structs included)."""
+    """Return the NumPy dtype with the C layout of a cffi struct type (nested structs included)."""
     names, formats, offsets = [], [], []
     for name, field in ctype.fields:
         ftype = field.type
@@ -138,8 +140,11 @@ def _struct_dtype(ffi: Any, ctype: Any) -> np.dtype:
 
 
 class CApi(NamedTuple):
-    """The loaded C library: cffi's ``ffi`` and ``lib`` (every ``ip_*`` function and
-    ``IP_*`` constant), and NumPy dtypes laid out like the header's structs."""
+    """The loaded C library: cffi's ``ffi`` and ``lib``, and NumPy dtypes of its structs.
+
+    ``lib`` has every ``ip_*`` function and ``IP_*`` constant; the dtypes are laid out like
+    the header's structs.
+    """
 
     ffi: Any
     lib: Any
@@ -212,15 +217,19 @@ def _register_numba() -> Any:
 
 
 def replica_address(handle: Any) -> int:
-    """The address of an ``ip_replica*`` (a cffi pointer) as an int, for jitted code that
-    turns it back into a handle with the intrinsic of :func:`numba_replica_pointer`."""
+    """Return the address of an ``ip_replica*`` (a cffi pointer) as an int.
+
+    It is for jitted code that turns it back into a handle with the intrinsic of
+    :func:`numba_replica_pointer`.
+    """
     return int(_load().ffi.cast("uintptr_t", handle))
 
 
 def numba_replica_pointer() -> Any:
-    """A Numba intrinsic ``replica_pointer(address) -> ip_replica*`` for ``@njit`` code that
-    calls ``ip_analyze``, ``ip_size`` or the quantiles on a handle made in Python (keep the
-    handle alive while the jitted code runs)::
+    """Return a Numba intrinsic ``replica_pointer(address) -> ip_replica*`` for ``@njit`` code.
+
+    The jitted code calls ``ip_analyze``, ``ip_size`` or the quantiles on a handle made in
+    Python (keep the handle alive while the jitted code runs)::
 
         replica_pointer = inferplan.capi.numba_replica_pointer()
         size = api.lib.ip_size
@@ -238,7 +247,7 @@ def numba_replica_pointer() -> Any:
 
 
 def load(*, numba: bool = False) -> CApi:
-    """Opens the C library with cffi (once per process) and returns its bindings.
+    """Open the C library with cffi (once per process) and return its bindings.
 
     With ``numba=True`` the struct types are also registered with Numba, so that
     ``api.lib.ip_*`` functions bound to global names can be called from ``@njit`` code

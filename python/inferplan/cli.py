@@ -20,14 +20,14 @@ from ._cliopts import ADMISSION_CHOICES, add_admission, add_format, add_out, add
 from ._validate import option
 
 __all__ = [
-    "add_replica_arguments",
     "ADMISSION_CHOICES",
-    "build_parser",
     "DESCRIPTION",
     "EPILOG",
+    "SUBCOMMANDS",
+    "add_replica_arguments",
+    "build_parser",
     "main",
     "service_model",
-    "SUBCOMMANDS",
     "version",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -61,8 +61,11 @@ _queue.__name__ = "queue"
 
 
 def add_replica_arguments(p: argparse.ArgumentParser) -> None:
-    """The service model and the replica's limits, shared by analyze, size and simulate:
-    every value is checked here (docs/model.md 2) before any work starts."""
+    """Add the options of the service model and the replica's limits.
+
+    They are shared by analyze, size and simulate. Every value is checked here
+    (docs/model.md 2) before any work starts.
+    """
     g = p.add_argument_group("replica (docs/model.md 2)")
     g.add_argument(
         "--model",
@@ -111,7 +114,7 @@ def add_replica_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def service_model(args: argparse.Namespace):
-    """The DecodeOnly or PrefillDecode the replica arguments describe."""
+    """Return the DecodeOnly or PrefillDecode the replica arguments describe."""
     from .models import DecodeOnly, PrefillDecode
 
     if args.model == "decode":
@@ -153,7 +156,7 @@ def _admission(args) -> str | None:
 
 
 def _replica(args: argparse.Namespace):
-    """The Replica the replica arguments describe, and the --admission rule (None: chain)."""
+    """Return the Replica the replica arguments describe, and the --admission rule (None: chain)."""
     from .replica import Replica
 
     replica = Replica(service_model(args), max_batch=args.max_batch, max_queue=args.max_queue)
@@ -493,7 +496,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             out["analytic_chain"] = chain
         print(json.dumps(out, indent=2))
         return 0
-    pct = int(round(res.confidence * 100))
+    pct = round(res.confidence * 100)
     print(
         f"rate {rate:.6g} req/s, {res.replications} replications of "
         f"{res.num_requests} requests ({res.warmup} warm-up), {pct}% CI"
@@ -705,7 +708,8 @@ def _package_subcommands():
     """Subcommands that live beside their subpackage: (add_parser(subparsers), run).
 
     Their modules import only what building the parser needs (the subpackages load the
-    rest on first use)."""
+    rest on first use).
+    """
     from .calibration.cli import add_calibrate_parser, run_calibrate
     from .fleet.cli import add_optimize_parser, run_optimize
     from .hardware.cli import add_profile_parser, run_profile
@@ -729,17 +733,22 @@ class _Version(argparse.Action):
 
 
 def version() -> str:
-    """``inferplan.__version__``: the installed distribution's version (package metadata),
-    or a source tree's pyproject.toml version when run from one."""
+    """Return ``inferplan.__version__``.
+
+    That is the installed distribution's version (package metadata), or a source tree's
+    pyproject.toml version when run from one.
+    """
     from . import __version__
 
     return __version__
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
-    """Append "(default: X)" to the help of every option of ``parser`` and its commands
-    that has a default worth showing (not None, not a flag's False) and does not already
-    say it."""
+    """Append "(default: X)" to the help of the options of ``parser`` and its commands.
+
+    Only to options that have a default worth showing (not None, not a flag's False) and
+    whose help does not already say it.
+    """
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):
@@ -761,9 +770,12 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every command; with ``command``, the options of that command only
-    (the others are listed, by name and help): what :func:`main` builds, so that one command
-    does not import what the others' options need (e.g. the runtime's or the sweeps')."""
+    """Return the parser of every command.
+
+    With ``command``, the options of that command only (the others are listed, by name and
+    help): what :func:`main` builds, so that one command does not import what the others'
+    options need (e.g. the runtime's or the sweeps').
+    """
     parser = argparse.ArgumentParser(prog="inferplan", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -788,14 +800,18 @@ def _one_line_warnings(command: str) -> None:
 
 
 def _command(argv: Sequence[str]) -> str:
-    """The command of ``SUBCOMMANDS`` named on the command line (the first word that is not
-    an option), else "" (``--help``, ``--version``, a misspelt command, or a command of
-    ``_package_subcommands``, whose parsers are always built: they are cheap)."""
+    """Return the command of ``SUBCOMMANDS`` named on the command line, else "".
+
+    The command is the first word that is not an option; "" means ``--help``, ``--version``,
+    a misspelt command, or a command of ``_package_subcommands``, whose parsers are always
+    built (they are cheap).
+    """
     word = next((a for a in argv if not a.startswith("-")), "")
     return word if word in SUBCOMMANDS else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command(argv)).parse_args(argv)
     _one_line_warnings(args.command)

@@ -28,7 +28,7 @@ _BUILD_HINT = (
 
 @cache
 def load(name: str):
-    """The backend module called ``name``; raises ImportError if it cannot be used."""
+    """Return the backend module called ``name``; raises ImportError if it cannot be used."""
     if name not in _MODULES:
         raise ValueError(f"INFERPLAN_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}")
     return importlib.import_module(_MODULES[name])
@@ -59,7 +59,7 @@ def use(name: str | None) -> None:
 
 
 def active():
-    """The backend in use: the one set by :func:`use`, else the process default."""
+    """Return the backend in use: the one set by :func:`use`, else the process default."""
     return _override if _override is not None else _default()
 
 

@@ -10,8 +10,22 @@ NAME = "numba"
 
 
 class _Prepared:
-    __slots__ = ("p", "N", "Q", "tau", "chunks", "inv_index", "inv_mu", "S", "filled",
-                 "monotone", "max_inv", "status", "m", "mo")
+    __slots__ = (
+        "N",
+        "Q",
+        "S",
+        "chunks",
+        "filled",
+        "inv_index",
+        "inv_mu",
+        "m",
+        "max_inv",
+        "mo",
+        "monotone",
+        "p",
+        "status",
+        "tau",
+    )
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.p = np.asarray(params, dtype=float)
@@ -31,7 +45,7 @@ class _Prepared:
         )
 
     def args(self):
-        """The prepared arrays in the order the kernels take them."""
+        """Return the prepared arrays in the order the kernels take them."""
         return (self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu,
                 self.S, self.filled, self.monotone, self.max_inv)
 

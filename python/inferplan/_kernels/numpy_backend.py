@@ -15,7 +15,7 @@ BAD_KIND = STATUSES["BAD_KIND"]
 
 
 class _Prepared:
-    __slots__ = ("params", "max_batch", "max_queue", "tau", "status")
+    __slots__ = ("max_batch", "max_queue", "params", "status", "tau")
 
     def __init__(self, params, max_batch, max_queue, tau):
         self.params = params
@@ -51,7 +51,7 @@ def analyze_many(config, rate, outs, status, threads, admission=0):
     rows = status.shape[0]
     for i in range(rows):
         params = tuple(float(_row(c, i)) for c in config[:7])
-        params = (int(params[0]),) + params[1:]
+        params = (int(params[0]), *params[1:])
         max_batch = int(_row(config[7], i))
         max_queue = float(_row(config[8], i))
         if params[0] == KIND_VECTOR:
@@ -104,7 +104,7 @@ def optimal_concurrency(h, targets, tolerance):
 
 def _rows(config, targets, i):
     params = tuple(float(_row(c, i)) for c in config[:7])
-    params = (int(params[0]),) + params[1:]
+    params = (int(params[0]), *params[1:])
     return params, int(_row(config[7], i)), float(_row(config[8], i)), tuple(
         float(_row(t, i)) for t in targets
     )

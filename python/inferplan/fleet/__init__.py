@@ -102,7 +102,7 @@ def optimize(
 
 
 def example_path() -> Path:
-    """The package's own example system (a directory of ``*-data.json`` files)."""
+    """Return the package's own example system (a directory of ``*-data.json`` files)."""
     return Path(__file__).parent.parent / "data" / "example"
 
 

@@ -30,13 +30,13 @@ from .data import System
 
 __all__ = [
     "ACCELERATOR_PENALTY",
-    "build_candidates",
-    "Candidates",
     "COV_MODES",
     "EXPONENTIAL_P95",
     "G1_QUEUE_PER_BATCH",
     "MAX_REPLICAS",
     "OBJECTIVES",
+    "Candidates",
+    "build_candidates",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -57,9 +57,12 @@ def _threads(rows: int) -> int | None:
 
 
 def _traffic(srvs, cov: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per server, the arrival CV and the output-length CV sizing uses: with ``cov="use"``
-    the load's ``arrivalCOV`` and ``serviceCOV``; otherwise, and where a field is absent or
-    0 (the reference format's zero value: not set), Poisson (1) and mean lengths (0)."""
+    """Return, per server, the arrival CV and the output-length CV sizing uses.
+
+    With ``cov="use"`` the load's ``arrivalCOV`` and ``serviceCOV``; otherwise, and where a
+    field is absent or 0 (the reference format's zero value: not set), Poisson (1) and mean
+    lengths (0).
+    """
     n = len(srvs)
     if cov != "use":
         return np.ones(n), np.zeros(n)
@@ -72,7 +75,7 @@ def _traffic(srvs, cov: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _size_many(**columns):
-    """The one place that sizes replicas: one batch call for the whole system."""
+    """Size replicas with one batch call for the whole system (the one place that does)."""
     from ..batch import size_many
 
     return size_many(**columns)
@@ -82,9 +85,11 @@ def _analyze_many(
     kind, alpha, beta, gamma, in_tokens, out_tokens, max_batch, max_queue, rate, admission=None,
     arrival_cv=None, out_tokens_cv=None,
 ):  # fmt: skip
-    """ITL, TTFT, wait and utilization of each row at an offered rate (req/s), in one batch
-    call (under ``admission``, see :meth:`inferplan.Replica.analyze`; ``arrival_cv`` and
-    ``out_tokens_cv`` as in :func:`inferplan.analyze_many`)."""
+    """Return the ITL, TTFT, wait and utilization of each row at an offered rate (req/s).
+
+    In one batch call (under ``admission``, see :meth:`inferplan.Replica.analyze`;
+    ``arrival_cv`` and ``out_tokens_cv`` as in :func:`inferplan.analyze_many`).
+    """
     from ..batch import analyze_many
 
     return analyze_many(
@@ -154,13 +159,18 @@ class Candidates:
 
     @property
     def num_servers(self) -> int:
+        """Number of servers in the system."""
         return len(self.system.servers)
 
     def of(self, s: int) -> range:
+        """Return the candidate rows of server ``s``."""
         return range(int(self.start[s]), int(self.stop[s]))
 
     def select(self, keep: np.ndarray, reason: str = "no candidate left") -> Candidates:
-        """The candidates where ``keep`` is true (same order); emptied servers get ``reason``."""
+        """Return the candidates where ``keep`` is true (same order).
+
+        Emptied servers get ``reason``.
+        """
         keep = np.asarray(keep, dtype=bool)
         idx = np.flatnonzero(keep)
         cols = {name: getattr(self, name)[idx] for name in _ROW_COLUMNS}
@@ -182,7 +192,8 @@ class Candidates:
 def _penalty(cur_reps, cur_cost, new_reps: np.ndarray, new_cost: np.ndarray, same: np.ndarray):
     """Transition value: cost change, plus 10% of both costs when the accelerator changes.
 
-    The current allocation's replicas and cost are scalars or one entry per row."""
+    The current allocation's replicas and cost are scalars or one entry per row.
+    """
     delta = new_cost - cur_cost
     changed = ACCELERATOR_PENALTY * (cur_cost + new_cost) + delta
     return np.where(same, np.where(new_reps == cur_reps, 0.0, delta), changed)
@@ -371,8 +382,11 @@ def _server_columns(system: System, cat: _Catalogue, cov: str = "use") -> _Serve
 
 
 def _expand(system: System, cat: _Catalogue, sv: _Servers):
-    """Index arrays (server, accelerator, profile) of the rows to size and of the zero-load
-    rows, server-major in catalogue order; records the servers left without a profile."""
+    """Return index arrays (server, accelerator, profile) of the rows to size and zero-load rows.
+
+    Both are server-major in catalogue order; the servers left without a profile are
+    recorded.
+    """
     wanted = (sv.mode == _SIZED) | (sv.mode == _FIXED) | (sv.mode == -1)
     ids = np.flatnonzero(wanted)
     prof = cat.profile[sv.model[ids]]  # servers x positions
@@ -469,8 +483,10 @@ _SIZING_COLUMNS = (
 
 
 def _size(r: _Rows, g1: bool, g1_wait: str, admission) -> tuple[np.ndarray, np.ndarray]:
-    """(status, per-replica capacity in req/s) per row, from ONE sizing call over the
-    distinct rows."""
+    """Return (status, per-replica capacity in req/s) per row, from ONE sizing call.
+
+    The call covers the distinct rows.
+    """
     n = r.server.size
     if n == 0:
         return np.zeros(0, dtype=np.int32), np.zeros(0)
@@ -506,8 +522,11 @@ def _size(r: _Rows, g1: bool, g1_wait: str, admission) -> tuple[np.ndarray, np.n
 
 
 def _replica_counts(r: _Rows, sv: _Servers, status, per_replica):
-    """Which rows are ok, which carry too much load, the server's rate, replicas needed
-    (as a ratio and as a count) and the per-replica load, per row."""
+    """Return which rows are ok, which carry too much load, and what each row needs.
+
+    Per row: the server's rate, the replicas needed (as a ratio and as a count) and the
+    per-replica load.
+    """
     out_tok = r.out_tokens
     total = np.where(r.tps > 0, r.tps / np.where(out_tok > 0, out_tok, 1.0), sv.arrival[r.server])
     ok = (status == 0) & (per_replica > 0)
@@ -527,8 +546,10 @@ def _replica_counts(r: _Rows, sv: _Servers, status, per_replica):
 
 
 def _failure_reasons(r, status, per_replica, ok, too_many, total, need, accs, servers, reasons):
-    """The per-accelerator reasons of ``servers`` (rows not ok), in row order: sizing
-    failures first, then loads beyond MAX_REPLICAS."""
+    """Return the per-accelerator reasons of ``servers`` (rows not ok), in row order.
+
+    Sizing failures first, then loads beyond MAX_REPLICAS.
+    """
     mine = np.isin(r.server, servers)
     for i in np.flatnonzero(mine & ~ok & ~too_many):
         reasons.setdefault(int(r.server[i]), []).append(
@@ -547,8 +568,10 @@ def _failure_reasons(r, status, per_replica, ok, too_many, total, need, accs, se
 
 
 def _power_curve(cat_accs, acc: np.ndarray, util: np.ndarray) -> np.ndarray:
-    """Each row's accelerator's power curve at its utilization (NaN or inf read as 0), as
-    :meth:`PowerCurve.at` computes it, for all rows at once."""
+    """Return the power of each row's accelerator at its utilization (NaN or inf read as 0).
+
+    As :meth:`PowerCurve.at` computes it, for all rows at once.
+    """
     curves = [a.power for a in cat_accs] + [None]
     idle = np.array([c.idle_w if c else 0.0 for c in curves], dtype=float)[acc]
     mid = np.array([c.mid_w if c else 0.0 for c in curves], dtype=float)[acc]

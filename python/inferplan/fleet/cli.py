@@ -25,6 +25,7 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def add_optimize_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``optimize`` command and its options to ``subparsers``; return its parser."""
     p = subparsers.add_parser(
         "optimize",
         help="allocate accelerators to model servers",
@@ -170,6 +171,7 @@ def _table(result: dict[str, Any], out) -> None:
 
 
 def run_optimize(args: argparse.Namespace) -> int:
+    """Run ``inferplan optimize`` with the parsed ``args``; return the exit status."""
     from .candidates import build_candidates
     from .data import DataError, load_system
     from .report import summary

@@ -31,28 +31,28 @@ from ..hardware.specs import Accelerator, PowerCurve, Profile, _trusted
 ModelProfile = Profile
 
 __all__ = [
+    "DEFAULT_PRIORITY",
+    "SATURATION_POLICIES",
     "Accelerator",
-    "accelerator_to_dict",
     "CurrentAllocation",
     "DataError",
     "DataWarning",
-    "DEFAULT_PRIORITY",
     "Load",
-    "load_system",
     "ModelProfile",
     "OptimizerSettings",
     "PowerCurve",
     "Profile",
-    "profile_to_dict",
     "Rules",
-    "SATURATION_POLICIES",
     "Server",
     "ServiceClass",
     "System",
+    "Target",
+    "accelerator_to_dict",
+    "load_system",
+    "profile_to_dict",
     "system_from_dict",
     "system_from_parts",
     "system_to_dict",
-    "Target",
     "validate",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -70,9 +70,11 @@ class DataError(ValueError):
 
 
 class DataWarning(UserWarning):
-    """Fleet data that is valid but probably not what was meant: a value the reference's
-    semantics read as "not set" (docs/model.md 4). The message names the file, the entry,
-    the field and what the value is taken as."""
+    """Fleet data that is valid but probably not what was meant.
+
+    A value the reference's semantics read as "not set" (docs/model.md 4). The message names
+    the file, the entry, the field and what the value is taken as.
+    """
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Target:
 
 @dataclass(frozen=True)
 class ServiceClass:
+    """A service class: its name, priority and targets per model."""
+
     name: str
     priority: int = DEFAULT_PRIORITY
     targets: Mapping[str, Target] = field(default_factory=dict)
@@ -94,9 +98,11 @@ class ServiceClass:
 
 @dataclass(frozen=True, init=False)
 class Load:
-    """Offered load of a server: ``rate_per_s`` requests per second, the mean prompt and output
-    tokens, and optionally the coefficients of variation of the interarrival and service
-    times (the reference's ``arrivalCOV`` and ``serviceCOV``).
+    """Offered load of a server.
+
+    ``rate_per_s`` requests per second, the mean prompt and output tokens, and optionally
+    the coefficients of variation of the interarrival and service times (the reference's
+    ``arrivalCOV`` and ``serviceCOV``).
 
     The data files give the rate per MINUTE (``arrivalRate``); the loader converts it and
     :attr:`rate_per_min` gives it back exactly as read. The former per-minute field
@@ -170,7 +176,7 @@ class Load:
         arrival_cov: float | None = None,
         service_cov: float | None = None,
     ) -> Load:
-        """A load whose rate is given per minute, as in the data files (``arrivalRate``)."""
+        """Return a load whose rate is given per minute, as in the data files (``arrivalRate``)."""
         return _trusted(
             cls,
             rate_per_s=rate_per_min / 60.0,
@@ -203,6 +209,8 @@ class Load:
 
 @dataclass(frozen=True)
 class CurrentAllocation:
+    """A server's current allocation: accelerator, replicas, max batch and cost."""
+
     accelerator: str = ""
     num_replicas: int = 0
     max_batch: int = 0
@@ -211,6 +219,8 @@ class CurrentAllocation:
 
 @dataclass(frozen=True)
 class Server:
+    """A model server: its class, model, offered load, current allocation and limits."""
+
     name: str
     service_class: str
     model: str
@@ -224,6 +234,8 @@ class Server:
 
 @dataclass(frozen=True)
 class OptimizerSettings:
+    """The optimizer's settings, as the reference's ``optimizer`` section gives them."""
+
     unlimited: bool = False
     heterogeneous: bool = False
     milp: bool = False
@@ -245,9 +257,11 @@ class System:
     source: str = "<code>"
 
     def with_settings(self, **changes: Any) -> System:
+        """Return a copy of the system with the given optimizer settings changed."""
         return replace(self, settings=replace(self.settings, **changes))
 
     def with_capacity(self, capacity: Mapping[str, int]) -> System:
+        """Return a copy of the system with ``capacity`` (cards per type) instead of its own."""
         return replace(self, capacity=dict(capacity))
 
 
@@ -291,11 +305,13 @@ def _num(
     positive: bool = False,
     integer: bool = False,
 ) -> Any:
-    """A number field, checked by :func:`inferplan._validate.number` (integers are bounded
-    by ``MAX_COUNT`` unless ``maximum`` says otherwise).
+    """Return a number field, checked by :func:`inferplan._validate.number`.
+
+    Integers are bounded by ``MAX_COUNT`` unless ``maximum`` says otherwise.
 
     The common case (a plain float or int within the bounds) is answered here without the
-    general check; anything else goes through it, so the errors are the same."""
+    general check; anything else goes through it, so the errors are the same.
+    """
     v = d.get(key.lower())
     if v is None:
         if default is ...:
@@ -670,7 +686,7 @@ def load_system(path: str | Path, *, rules: Rules | None = None) -> System:
 def system_from_dict(
     doc: Mapping[str, Any], *, rules: Rules | None = None, source: str = "<dict>"
 ) -> System:
-    """A system from an already parsed ``{"system": {...}}`` (or flat) document."""
+    """Return a system from an already parsed ``{"system": {...}}`` (or flat) document."""
     ctx = _Ctx(source, "top level")
     top = _lower(doc, ctx, "the document")
     if "system" in top:
@@ -690,9 +706,12 @@ def system_from_parts(
     source: str = "<parts>",
     check_references: bool = True,
 ) -> System:
-    """A system from ``(file, section)`` pairs. ``check_references=False`` validates each entry
-    but not the names one section gives another (a profile's accelerator), for checking one
-    section on its own before the others are known."""
+    """Return a system from ``(file, section)`` pairs.
+
+    ``check_references=False`` validates each entry but not the names one section gives
+    another (a profile's accelerator), for checking one section on its own before the others
+    are known.
+    """
     accs: list[Accelerator] = []
     cap: dict[str, int] = {}
     profiles: list[Profile] = []
@@ -768,8 +787,11 @@ def validate(system: System) -> None:
 
 
 def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
-    """One entry of ``accelerators`` in the reference layout (``memSize``/``memBW`` only when
-    given, ``power`` only when the accelerator has a power curve)."""
+    """Return one entry of ``accelerators`` in the reference layout.
+
+    ``memSize``/``memBW`` only when given, ``power`` only when the accelerator has a power
+    curve.
+    """
     out: dict[str, Any] = {"name": acc.name, "type": acc.type, "multiplicity": acc.multiplicity}
     if acc.mem_size_gb:
         out["memSize"] = acc.mem_size_gb
@@ -788,8 +810,11 @@ def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """One entry of ``models`` in the reference layout: ``perfParms`` (g3) for a
-    PrefillDecode profile or one with a ``gamma``, top-level alpha/beta (g1) otherwise."""
+    """Return one entry of ``models`` in the reference layout.
+
+    ``perfParms`` (g3) for a PrefillDecode profile or one with a ``gamma``, top-level
+    alpha/beta (g1) otherwise.
+    """
     out: dict[str, Any] = {
         "name": profile.model,
         "acc": profile.accelerator,
@@ -855,9 +880,11 @@ def _server_to_dict(s: Server, g1: bool) -> dict[str, Any]:
 
 
 def system_to_dict(system: System) -> dict[str, Any]:
-    """The system as one ``{"system": {...}}`` document in the reference layout (what
-    ``system-data.json`` holds); :func:`system_from_dict` reads it back into an equal
-    :class:`System` (rates per minute as read, g1 or g3 layout as ``system.rules`` says).
+    """Return the system as one ``{"system": {...}}`` document in the reference layout.
+
+    It is what ``system-data.json`` holds; :func:`system_from_dict` reads it back into an
+    equal :class:`System` (rates per minute as read, g1 or g3 layout as ``system.rules``
+    says).
 
     >>> from inferplan import fleet
     >>> system = fleet.load_system(fleet.example_path())

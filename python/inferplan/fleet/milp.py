@@ -45,9 +45,13 @@ def _highs():
 
 
 def _quiet(make):
-    """``make()`` with the process's stdout (file descriptor 1) silenced: HiGHS prints its
-    banner from C++ when the first ``Highs`` is built, before ``output_flag`` can be set,
-    and that would corrupt ``inferplan optimize --format json`` on stdout."""
+    """Call ``make()`` with the process's stdout (file descriptor 1) silenced.
+
+    HiGHS prints its banner from C++ when the first ``Highs`` is built, before
+    ``output_flag`` can be set, and that would corrupt ``inferplan optimize --format json``
+    on stdout.
+    """
+    import contextlib
     import ctypes
     import os
 
@@ -62,10 +66,8 @@ def _quiet(make):
         try:
             return make()
         finally:
-            try:
+            with contextlib.suppress(OSError, AttributeError, TypeError):
                 ctypes.CDLL(None).fflush(None)  # what the C library buffered goes too
-            except (OSError, AttributeError, TypeError):
-                pass
             os.dup2(saved, 1)
     finally:
         os.close(devnull)
@@ -276,7 +278,7 @@ def milp(
                 continue
             parts = []
             for r in c.of(s):
-                k = int(round(x[col_of[r]]))
+                k = round(x[col_of[r]])
                 if k:
                     parts.append((r, k if col_int_reps[col_of[r]] else int(c.replicas[r])))
             if not parts:  # the empty candidate of an idle server

@@ -39,8 +39,11 @@ def _load_json(sol: Solution, s: int) -> dict[str, Any]:
 
 
 def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
-    """``{server: {accelerator, numReplicas, maxBatch, cost, itlAverage, ttftAverage|waitAverage,
-    load}}`` as the reference prints it; heterogeneous splits add ``parts``."""
+    """Return the allocations as the reference prints them; heterogeneous splits add ``parts``.
+
+    The layout is ``{server: {accelerator, numReplicas, maxBatch, cost, itlAverage,
+    ttftAverage|waitAverage, load}}``.
+    """
     c = sol.candidates
     system = c.system
     accs = system.accelerators
@@ -76,8 +79,11 @@ def allocations(sol: Solution) -> dict[str, dict[str, Any]]:
 
 
 def power_watts(sol: Solution) -> float:
-    """Fleet power: per replica, accCount x the accelerator's power curve at its utilization
-    (docs/model.md 5); a saturated (best-effort) replica runs at utilization 1."""
+    """Return the fleet power (W).
+
+    Per replica, accCount x the accelerator's power curve at its utilization (docs/model.md
+    5); a saturated (best-effort) replica runs at utilization 1.
+    """
     c = sol.candidates
     system = c.system
     profiles = {(p.model, p.accelerator): p for p in system.profiles}

@@ -14,8 +14,8 @@ from .data import DEFAULT_PRIORITY
 
 __all__ = [
     "Assignment",
-    "priorities",
     "Solution",
+    "priorities",
     "unplaced",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -37,6 +37,8 @@ class Assignment:
 
 @dataclass
 class Solution:
+    """An allocation: the assignment of each server and the reasons of the unallocated ones."""
+
     candidates: Candidates
     solver: str
     assignments: dict[int, Assignment] = field(default_factory=dict)
@@ -46,21 +48,25 @@ class Solution:
     seconds: float = 0.0
 
     def part_cost(self, row: int, replicas: int) -> float:
+        """Return the cost of ``replicas`` replicas of candidate ``row`` (its cost pro rata)."""
         c = self.candidates
         req = int(c.replicas[row])
         return float(c.cost[row]) if req == 0 else float(c.cost[row]) * replicas / req
 
     def part_value(self, row: int, replicas: int) -> float:
+        """Return the value of ``replicas`` replicas of candidate ``row`` (its value pro rata)."""
         c = self.candidates
         req = int(c.replicas[row])
         return float(c.value[row]) if req == 0 else float(c.value[row]) * replicas / req
 
     @property
     def total_cost(self) -> float:
+        """Cost of every part of every assignment."""
         return sum(self.part_cost(r, k) for a in self.assignments.values() for r, k in a.parts)
 
     @property
     def total_value(self) -> float:
+        """Value of every part of every assignment."""
         return sum(self.part_value(r, k) for a in self.assignments.values() for r, k in a.parts)
 
     def usage(self) -> dict[str, int]:
@@ -87,6 +93,6 @@ def _priority(c: Candidates, s: int) -> int:
 
 
 def unplaced(c: Candidates, sol: Solution) -> None:
-    """Marks the servers without any candidate unallocated, with their reasons."""
+    """Mark the servers without any candidate unallocated, with their reasons."""
     for s, why in c.reasons.items():
         sol.unallocated[s] = "; ".join(why)

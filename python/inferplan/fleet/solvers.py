@@ -41,7 +41,7 @@ def unlimited(c: Candidates) -> Solution:
 
 
 class _Entry:
-    __slots__ = ("server", "rows", "cursor", "priority")
+    __slots__ = ("cursor", "priority", "rows", "server")
 
     def __init__(self, server: int, rows: range, priority: int):
         self.server = server

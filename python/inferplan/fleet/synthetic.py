@@ -1,5 +1,8 @@
-"""Seeded synthetic fleets for benchmarks and experiments: any number of servers, accelerators
-and models, with capacity tight enough that some servers must take their second choice."""
+"""Seeded synthetic fleets for benchmarks and experiments.
+
+Any number of servers, accelerators and models, with capacity tight enough that some servers
+must take their second choice.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ def synthetic_system(
     spare: float = 0.5,
     seed: int = 0,
 ) -> System:
-    """A seeded system: ``accelerators`` kinds over half as many card types, every model on
-    every accelerator. Each type holds ``tight`` x the cards of everyone's cheapest choice on
-    it plus ``spare`` x the mean of those needs, so some servers must take a second choice."""
+    """Return a seeded synthetic system whose card capacity is tight.
+
+    ``accelerators`` kinds over half as many card types, every model on every accelerator.
+    Each type holds ``tight`` x the cards of everyone's cheapest choice on it plus ``spare``
+    x the mean of those needs, so some servers must take a second choice.
+    """
     rng = np.random.default_rng(seed)
     types = [f"T{i}" for i in range(max(accelerators // 2, 1))]
     accs = []

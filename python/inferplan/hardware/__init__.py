@@ -44,10 +44,10 @@ __getattr__, __dir__ = _lazy.attach(
 )
 
 __all__ = [
+    "MIG_CATALOGUE",
     "Accelerator",
     "FitResult",
     "FrequencyModel",
-    "MIG_CATALOGUE",
     "MigProfile",
     "Packing",
     "PowerCurve",
@@ -55,8 +55,8 @@ __all__ = [
     "QueryClass",
     "Savings",
     "co2_kg_per_day",
-    "cost_per_million_tokens",
     "cost_per_day",
+    "cost_per_million_tokens",
     "cost_table",
     "energy_per_token_mj",
     "energy_value",

@@ -1,10 +1,12 @@
-"""``inferplan profile``: plot max serviceable rate and energy per token against GPU clock
-and max batch for one measured profile (the lead wires this into the main CLI).
+r"""``inferplan profile``: rate and energy per token against GPU clock and max batch.
+
+Plot max serviceable rate and energy per token against GPU clock and max batch for one
+measured profile (the command is added to the main CLI by :mod:`inferplan.cli`).
 
 Example::
 
-    inferplan profile --alpha 15 --beta 0.6245 --out-tokens 256 --ref-mhz 1320 \\
-        --compute-fraction 0.148 --static-w 77.1 --idle-w 60 --mid-w 180 --full-w 239.4 \\
+    inferplan profile --alpha 15 --beta 0.6245 --out-tokens 256 --ref-mhz 1320 \
+        --compute-fraction 0.148 --static-w 77.1 --idle-w 60 --mid-w 180 --full-w 239.4 \
         --itl-ms 50 --frequencies 855,1005,1155,1320 --batch-sizes 8,16,32,64 -o profile.png
 """
 

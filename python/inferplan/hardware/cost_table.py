@@ -1,6 +1,7 @@
-"""The hardware cost table (OASIS phase 1): every (model, accelerator or MIG slice, GPU
-clock, max batch, query class) with its max serviceable rate under the SLOs, power, energy
-per token and cost per million tokens.
+"""The hardware cost table (OASIS phase 1).
+
+Every (model, accelerator or MIG slice, GPU clock, max batch, query class) with its max
+serviceable rate under the SLOs, power, energy per token and cost per million tokens.
 
 All rows are sized by ONE vectorised call of ``size_many`` (see :func:`_size_many`).
 """
@@ -17,12 +18,12 @@ from .power import energy_per_token_mj, power_at
 from .specs import Accelerator, Profile, cost_per_million_tokens
 
 __all__ = [
-    "Accelerator",
-    "cost_table",
     "KIND_CODES",
-    "oasis_query_classes",
+    "Accelerator",
     "Profile",
     "QueryClass",
+    "cost_table",
+    "oasis_query_classes",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -30,7 +31,7 @@ KIND_CODES = {"DecodeOnly": 0, "PrefillDecode": 1}
 
 
 def _size_many(**columns):
-    """The single entry point to batch sizing."""
+    """Size with one batch call (the single entry point to batch sizing)."""
     from ..batch import size_many
 
     return size_many(**columns)

@@ -30,12 +30,12 @@ from .. import _lazy
 
 __all__ = [
     "DECODE_LATENCY_COLUMNS",
+    "PREFILL_LATENCY_COLUMNS",
+    "FitResult",
     "fit_by_frequency",
     "fit_decode_only",
     "fit_prefill_decode",
-    "FitResult",
     "prefill_decode_design",
-    "PREFILL_LATENCY_COLUMNS",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -61,22 +61,28 @@ class FitResult:
     r_squared: float = 0.0
 
     def __getitem__(self, name: str) -> float:
+        """Return the fitted value of parameter ``name``."""
         return float(self.params[self.names.index(name)])
 
     def as_dict(self) -> dict[str, float]:
+        """Return the fitted parameters by name."""
         return {n: float(v) for n, v in zip(self.names, self.params, strict=False)}
 
     def interval(self, name: str) -> tuple[float, float]:
+        """Return the confidence interval ``(low, high)`` of parameter ``name``."""
         i = self.names.index(name)
         return float(self.ci_low[i]), float(self.ci_high[i])
 
     @property
     def rmse_ms(self) -> float:
+        """Root mean square of the residuals (ms)."""
         return float(np.sqrt(np.mean(self.residuals_ms**2)))
 
     def model(self, *, out_tokens, in_tokens=None, max_num_tokens=8192):
-        """The fitted :class:`inferplan.DecodeOnly` or :class:`inferplan.PrefillDecode`,
-        with negative estimates clipped to 0."""
+        """Return the fitted :class:`inferplan.DecodeOnly` or :class:`inferplan.PrefillDecode`.
+
+        Negative estimates are clipped to 0.
+        """
         from ..models import DecodeOnly, PrefillDecode
 
         p = {n: max(float(v), 0.0) for n, v in zip(self.names, self.params, strict=False)}
@@ -87,8 +93,10 @@ class FitResult:
         )
 
     def plot(self, path=None, *, title=None):
-        """Measured vs fitted latency against batch size, and the residuals (matplotlib,
-        Agg backend). Saves to ``path`` if given; returns the figure."""
+        """Plot measured vs fitted latency against batch size, and the residuals.
+
+        With matplotlib (Agg backend). Saves to ``path`` if given; returns the figure.
+        """
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -262,9 +270,9 @@ def prefill_decode_design(batch_size, in_tokens, out_tokens, max_num_tokens=8192
     M = np.broadcast_to(np.asarray(max_num_tokens, dtype=float), b.shape)
     c = np.empty_like(b)
     bi = np.maximum(np.ceil(b - 1e-9), 1).astype(int)  # a fractional batch: the next one up
-    for key in {(li, mi, Mi) for li, mi, Mi in zip(L, m, M, strict=False)}:
-        sel = (L == key[0]) & (m == key[1]) & (M == key[2])
-        counts = chunk_counts(key[0], key[1], key[2], int(bi[sel].max()))
+    for li, mi, Mi in set(zip(L, m, M, strict=False)):
+        sel = (li == L) & (m == mi) & (Mi == M)
+        counts = chunk_counts(li, mi, Mi, int(bi[sel].max()))
         c[sel] = np.asarray(counts, dtype=float)[bi[sel] - 1]
     iters = c + m
     x_beta = b * (L + m) / iters

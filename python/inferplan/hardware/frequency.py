@@ -31,8 +31,8 @@ from .. import _lazy
 from .power import PowerCurve
 
 __all__ = [
-    "fit_power_frequency",
     "FrequencyModel",
+    "fit_power_frequency",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -75,6 +75,7 @@ class FrequencyModel:
     compute_fraction_gamma: float | None = None
 
     def __post_init__(self) -> None:
+        """Check every field (finite, in range), naming the field and the value."""
         o = "FrequencyModel"
         object.__setattr__(self, "ref_mhz", _finite(o, "ref_mhz", self.ref_mhz, 0, open_lo=True))
         for name in (
@@ -137,8 +138,10 @@ class FrequencyModel:
     def calibrate_power(
         cls, ref_mhz, ref_full_w, other_mhz, other_full_w, *, exponent=2.0, **kwargs
     ) -> FrequencyModel:
-        """The model whose static power makes full-load power ``ref_full_w`` at ``ref_mhz``
-        and ``other_full_w`` at ``other_mhz`` for the given ``exponent``.
+        """Return the model whose static power matches full-load powers measured at two clocks.
+
+        The static power makes full-load power ``ref_full_w`` at ``ref_mhz`` and
+        ``other_full_w`` at ``other_mhz`` for the given ``exponent``.
 
         >>> fm = FrequencyModel.calibrate_power(1320, 239.4, 855, 145.2, exponent=2)
         >>> round(fm.static_w, 1)
@@ -157,8 +160,10 @@ class FrequencyModel:
 
     @classmethod
     def calibrate_throughput(cls, ref_mhz, other_mhz, throughput_ratio, **kwargs):
-        """The model whose compute fraction turns a throughput at ``ref_mhz`` into
-        ``throughput_ratio`` times it at ``other_mhz`` (time scales by 1/ratio).
+        """Return the model whose compute fraction matches a throughput ratio between two clocks.
+
+        The compute fraction turns a throughput at ``ref_mhz`` into ``throughput_ratio``
+        times it at ``other_mhz`` (time scales by 1/ratio).
 
         >>> fm = FrequencyModel.calibrate_throughput(1320, 855, 1 - 0.0745)
         >>> round(fm.compute_fraction, 3)
@@ -172,8 +177,10 @@ class FrequencyModel:
 
 
 def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> FrequencyModel:
-    """Least-squares fit of ``P(f) = static + dynamic * (f/ref)**exponent`` to measured
-    full-load powers; ``exponent`` is fitted too (scipy) unless given."""
+    """Fit ``P(f) = static + dynamic * (f/ref)**exponent`` to measured full-load powers.
+
+    A least-squares fit; ``exponent`` is fitted too (scipy) unless given.
+    """
     f = np.asarray(freq_mhz, dtype=float)
     p = np.asarray(power_w, dtype=float)
     for name, col in (("frequency_mhz", f), ("power_w", p)):
@@ -188,11 +195,11 @@ def fit_power_frequency(freq_mhz, power_w, *, ref_mhz=None, exponent=None) -> Fr
 
         if np.unique(f).size < 3:
             raise ValueError("frequency_mhz: need three distinct frequencies to fit the exponent")
-        (static, dyn, k), _ = curve_fit(
+        (static, _dyn, k), _ = curve_fit(
             lambda x, s, d, k: s + d * x**k, x, p, p0=(0.3 * p.min(), p.max(), 2.0), maxfev=10000
         )
     else:
         k = float(exponent)
         a = np.column_stack([np.ones_like(x), x**k])
-        (static, dyn), *_ = np.linalg.lstsq(a, p, rcond=None)
+        (static, _dyn), *_ = np.linalg.lstsq(a, p, rcond=None)
     return FrequencyModel(ref_mhz=ref, static_w=max(float(static), 0.0), exponent=float(k))

@@ -27,12 +27,12 @@ from .. import _lazy
 __all__ = [
     "CATALOGUE",
     "COMPUTE_SLICES",
-    "is_valid_layout",
     "MEMORY_SLICES",
-    "mig_card_power_w",
     "MigProfile",
-    "pack",
     "Packing",
+    "is_valid_layout",
+    "mig_card_power_w",
+    "pack",
     "place",
     "profile",
     "valid_layouts",
@@ -119,8 +119,10 @@ def profile(card: str, name: str) -> MigProfile:
 
 
 def place(card: str, names) -> tuple[tuple[str, int], ...] | None:
-    """A placement ``((profile, offset), ...)`` of the instances ``names`` on one card, or
-    None if they do not fit together. Tries the largest instances first."""
+    """Return a placement ``((profile, offset), ...)`` of the instances ``names`` on one card.
+
+    None if they do not fit together. Tries the largest instances first.
+    """
     profs = sorted((profile(card, n) for n in names), key=lambda p: (-p.slots, -p.compute_slices))
     if sum(p.compute_slices for p in profs) > COMPUTE_SLICES:
         return None
@@ -188,7 +190,7 @@ def valid_layouts(card: str, *, maximal: bool = False) -> list[tuple[str, ...]]:
         return layouts
     names = list(CATALOGUE[card])
     as_set = set(layouts)
-    return [lay for lay in layouts if not any(tuple(sorted(lay + (n,))) in as_set for n in names)]
+    return [lay for lay in layouts if not any(tuple(sorted((*lay, n))) in as_set for n in names)]
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class Packing:
 
     @property
     def num_cards(self) -> int:
+        """Number of cards the packing uses."""
         return len(self.cards)
 
 
@@ -250,8 +253,10 @@ def pack(card: str, requested: dict[str, int]) -> Packing:
 
 
 def mig_card_power_w(idle_w: float, slice_power_w, power_share) -> float:
-    """Board power of one MIG card whose instances would each draw ``slice_power_w`` on the
-    whole card's curve: idle once, plus each instance's share of the power above idle.
+    """Return the board power of one MIG card from what its instances would draw.
+
+    Each instance would draw ``slice_power_w`` on the whole card's curve; the card draws
+    idle once, plus each instance's share of the power above idle.
 
     ``power = idle + sum_i share_i * (P_i - idle)``; with shares summing to 1 and all
     instances equally loaded this is the whole card's curve.

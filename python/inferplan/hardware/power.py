@@ -17,16 +17,16 @@ from .. import _lazy
 from .specs import PowerCurve
 
 __all__ = [
+    "HOURS_PER_DAY",
+    "PowerCurve",
+    "Savings",
     "co2_kg_per_day",
     "cost_per_day",
     "energy_kwh_per_day",
     "energy_per_token_mj",
     "energy_value",
     "fleet_power_w",
-    "HOURS_PER_DAY",
     "power_at",
-    "PowerCurve",
-    "Savings",
     "savings",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -85,7 +85,7 @@ def fleet_power_w(replicas, acc_count, power_w):
 
 
 def energy_kwh_per_day(power_w):
-    """kWh drawn in a day at a constant ``power_w``."""
+    """Return the kWh drawn in a day at a constant ``power_w``."""
     return np.asarray(power_w, dtype=float) * HOURS_PER_DAY / 1000.0
 
 
@@ -114,8 +114,9 @@ class Savings:
 
 
 def savings(before_w, after_w, *, units=1, price_per_kwh, grid_kg_per_kwh) -> Savings:
-    """Daily energy, cost and CO2 saved when each of ``units`` draws ``after_w`` instead of
-    ``before_w`` (W) around the clock.
+    """Return the daily energy, cost and CO2 saved by drawing less power.
+
+    Each of ``units`` draws ``after_w`` instead of ``before_w`` (W) around the clock.
 
     >>> s = savings(188.2, 164.9, units=159, price_per_kwh=0.12, grid_kg_per_kwh=0.391)
     >>> round(s.reduction * 100, 1), round(s.cost_per_day, 2), round(s.co2_kg_per_day, 1)

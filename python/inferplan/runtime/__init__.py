@@ -1,6 +1,8 @@
-"""OASIS phase 2 at run time: classify queries, provision instances window by window
-(full GPUs or MIG slices, GPU clock), and replay a trace through the simulator to see
-what users would get and what the fleet would draw.
+"""OASIS phase 2 at run time.
+
+Classify queries, provision instances window by window (full GPUs or MIG slices, GPU clock),
+and replay a trace through the simulator to see what users would get and what the fleet
+would draw.
 
 >>> from inferplan import runtime
 >>> trace = runtime.synthetic_trace(duration_s=1800, mean_rate=2.0, seed=1)

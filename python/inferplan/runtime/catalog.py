@@ -22,18 +22,20 @@ from ..hardware.mig import profile as mig_profile
 from ..hardware.power import PowerCurve
 
 __all__ = [
-    "build_options",
-    "campus_hardware",
     "Hardware",
     "Options",
+    "build_options",
+    "campus_hardware",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
 
 @dataclass(frozen=True)
 class Hardware:
-    """Accelerators (full cards and MIG slices) with their measured profiles, the clocks
-    and max batches to consider, and the price and carbon intensity of electricity.
+    """The hardware to provision from: accelerators, clocks, max batches and electricity.
+
+    Accelerators (full cards and MIG slices) with their measured profiles, the clocks and
+    max batches to consider, and the price and carbon intensity of electricity.
 
     ``max_batch`` caps the batch per accelerator name (memory for the KV cache shrinks with
     the slice); ``static_accelerator`` is the full card the static policy provisions, at its
@@ -54,6 +56,7 @@ class Hardware:
     repartition_delay_s: float = 5.0
 
     def accelerator(self, name: str) -> Accelerator:
+        """Return the accelerator called ``name``; ValueError if there is none."""
         for a in self.accelerators:
             if a.name == name:
                 return a
@@ -61,10 +64,12 @@ class Hardware:
 
 
 def campus_hardware(**overrides) -> Hardware:
-    """An A100-80GB serving one 8B model, whole or as 3g/2g/1g MIG slices, at 1410, 1140 or
-    855 MHz. Illustrative parameters: the full-card and 3g.40gb profiles and the power curve
-    are those of docs/energy.md (which reproduce OASIS's MIG figures); the 2g and 1g slices
-    extrapolate them (fewer SMs: larger per-token costs)."""
+    """Return an A100-80GB serving one 8B model, whole or as 3g/2g/1g MIG slices.
+
+    It runs at 1410, 1140 or 855 MHz. Illustrative parameters: the full-card and 3g.40gb
+    profiles and the power curve are those of docs/energy.md (which reproduce OASIS's MIG
+    figures); the 2g and 1g slices extrapolate them (fewer SMs: larger per-token costs).
+    """
     curve = PowerCurve(idle_w=60.0, mid_w=250.0, mid_util=0.5, full_w=344.3)
     clock = FrequencyModel(ref_mhz=1410, compute_fraction=0.3, static_w=77.1, exponent=2)
     card = "A100-80GB"
@@ -125,11 +130,14 @@ class Options:
     class_ttft_ms: np.ndarray | None = None  # mean TTFT target
 
     def __len__(self) -> int:
+        """Return the number of instance options."""
         return len(self.rate)
 
     def power_w(self, idx, utilization):
-        """Board power of each instance ``idx`` at ``utilization``, as a full card would draw
-        it at that option's clock (vectorised)."""
+        """Return the board power of each instance ``idx`` at ``utilization``.
+
+        As a full card would draw it at that option's clock (vectorised).
+        """
         u = np.clip(np.asarray(utilization, dtype=float), 0.0, 1.0)
         mu = self.curve_mid_util[idx]
         idle = self.idle_w[idx]
@@ -144,6 +152,7 @@ class Options:
         return self.share[idx] * (self.power_w(idx, utilization) - self.idle_w[idx])
 
     def describe(self, i: int) -> str:
+        """Return a short description of option ``i``: accelerator, MIG profile, clock and batch."""
         mig = f" {self.mig_profile[i]}" if self.mig_profile[i] else ""
         return (
             f"{self.accelerator[i]}{mig} @{self.frequency_mhz[i]:.0f} MHz, "
@@ -152,9 +161,11 @@ class Options:
 
 
 def build_options(hardware: Hardware, rules, class_tokens) -> Options:
-    """Size every (accelerator, clock, max batch) for every class with
-    :func:`inferplan.cost_table`, using each class's mean prompt and output tokens
-    (``class_tokens``: one ``(in, out)`` per rule) and its sizing targets."""
+    """Size every (accelerator, clock, max batch) for every class with :func:`inferplan.cost_table`.
+
+    Each class is sized at its mean prompt and output tokens (``class_tokens``: one ``(in,
+    out)`` per rule) and its sizing targets.
+    """
     from ..hardware.cost_table import cost_table
 
     classes = [

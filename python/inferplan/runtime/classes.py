@@ -17,9 +17,9 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
-    "classify",
     "ClassRule",
     "ClassSLO",
+    "classify",
     "oasis_classes",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -27,8 +27,10 @@ __dir__ = _lazy.public_dir(__name__)
 
 @dataclass(frozen=True)
 class ClassSLO:
-    """What users of a class are promised: the ``percentile``-th TTFT and per-request ITL
-    (ms) must stay within ``ttft_ms`` and ``itl_ms``.
+    """What users of a class are promised.
+
+    The ``percentile``-th TTFT and per-request ITL (ms) must stay within ``ttft_ms`` and
+    ``itl_ms``.
 
     The provisioning policy sizes instances with the analytic model, which gives MEAN
     latencies, so it aims at ``mean_ttft_ms`` and ``mean_itl_ms`` (tighter than the tail
@@ -42,6 +44,7 @@ class ClassSLO:
     mean_itl_ms: float = 50.0
 
     def __post_init__(self) -> None:
+        """Check the targets (finite, > 0, means within the tail bounds) and the percentile."""
         for name in ("ttft_ms", "itl_ms", "mean_ttft_ms", "mean_itl_ms"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
@@ -68,20 +71,25 @@ class ClassRule:
     slo: ClassSLO = ClassSLO()
 
     def __post_init__(self) -> None:
+        """Check that the rule has a name and non-empty token ranges."""
         if not self.name:
             raise ValueError("ClassRule.name must be a non-empty string")
         if not (self.in_min < self.in_max and self.out_min < self.out_max):
             raise ValueError(f"ClassRule {self.name!r}: empty token ranges")
 
     def matches(self, in_tokens, out_tokens) -> np.ndarray:
+        """Return whether each request's prompt and output tokens fall in the rule's ranges."""
         i = np.asarray(in_tokens)
         o = np.asarray(out_tokens)
         return (i > self.in_min) & (i <= self.in_max) & (o > self.out_min) & (o <= self.out_max)
 
 
 def oasis_classes(threshold: float = 500, slos: dict[str, ClassSLO] | None = None):
-    """OASIS's SISO, SILO, LISO, LILO at ``threshold`` tokens, with per-class ``slos``
-    (name -> :class:`ClassSLO`; missing names get the default SLO)."""
+    """Return OASIS's SISO, SILO, LISO and LILO classes at ``threshold`` tokens.
+
+    Each class gets its SLO from ``slos`` (name -> :class:`ClassSLO`; missing names get the
+    default SLO).
+    """
     t = float(threshold)
     if not (math.isfinite(t) and t >= 0):
         raise ValueError(f"threshold must be finite and >= 0, got {threshold!r}")

@@ -18,6 +18,7 @@ __dir__ = _lazy.public_dir(__name__)
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``inferplan runtime`` to ``p``."""
     p.add_argument(
         "trace",
         help="a BurstGPT CSV, a CSV/Parquet of timestamp,in_tokens,out_tokens, or "
@@ -111,6 +112,7 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_runtime(args: argparse.Namespace) -> int:
+    """Run ``inferplan runtime`` with the parsed ``args``; return the exit status."""
     from .catalog import campus_hardware
     from .classes import ClassSLO, oasis_classes
     from .evaluate import evaluate

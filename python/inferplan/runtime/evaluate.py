@@ -1,5 +1,8 @@
-"""Evaluate provisioning policies over a trace: decisions, replay, and the figures users and
-operators care about (SLO attainment, power, energy, cost and CO2 per day)."""
+"""Evaluate provisioning policies over a trace.
+
+The decisions, the replay, and the figures users and operators care about (SLO attainment,
+power, energy, cost and CO2 per day).
+"""
 
 from __future__ import annotations
 
@@ -20,16 +23,16 @@ from .traces import Trace, load_trace
 from .traffic import History
 
 __all__ = [
-    "evaluate",
     "MAX_WINDOWS",
     "PolicyResult",
     "RuntimeReport",
+    "evaluate",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
 
 def _server_admission(config: PolicyConfig) -> str:
-    """The servers' admission rule in the replay: the config's, else iteration-level."""
+    """Return the servers' admission rule in the replay: the config's, else iteration-level."""
     return config.admission or "iteration"
 
 MAX_WINDOWS = 1_000_000  # decision windows in one evaluation
@@ -58,9 +61,11 @@ class RuntimeReport:
 
     @property
     def window_s(self) -> float:
+        """Length of a decision window (s)."""
         return next(iter(self.results.values())).plan.window_s
 
     def as_dict(self) -> dict:
+        """Return the report as plain data (what the JSON report holds)."""
         names = [r.name for r in self.rules]
         counts = np.bincount(self.class_index[self.class_index >= 0], minlength=len(names))
         return {
@@ -207,7 +212,9 @@ def evaluate(
     seed=None,
     prior_tokens=None,
 ) -> RuntimeReport:
-    """Classify the requests of ``trace`` (a :class:`Trace`, a path or ``synthetic:NAME``),
+    """Evaluate provisioning policies over a trace, window by window.
+
+    Classify the requests of ``trace`` (a :class:`Trace`, a path or ``synthetic:NAME``),
     size the instance options of each class from the cost table, let each policy decide
     window by window, and replay the trace through the simulator under each decision.
 
@@ -267,7 +274,7 @@ def evaluate(
             f"windows of {window_s:g} s, more than {MAX_WINDOWS:,}: use a longer window "
             "(window_s; --window on the command line) or a shorter trace"
         )
-    windows = max(int(math.ceil(span)), 1)
+    windows = max(math.ceil(span), 1)
     win = np.minimum((trace.time_s // window_s).astype(np.int64), windows - 1)
     observed = observed_rates(win, class_index.astype(np.int64), windows, c_count, window_s)
     results = {}

@@ -27,10 +27,12 @@ def holt_forecasts(
     refit_every: int = 12,
     min_fit: int = 12,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forecast of window ``t`` from windows ``< t`` for every column of ``observed``
-    (windows x classes), and the running RMS of the one-step errors seen so far (the
-    spread a proactive policy provisions for). Window 0 is "forecast" as its own value:
-    the operator knows the initial load."""
+    """Forecast window ``t`` from windows ``< t`` for every column of ``observed``.
+
+    ``observed`` is windows x classes. Also returns the running RMS of the one-step errors
+    seen so far (the spread a proactive policy provisions for). Window 0 is "forecast" as
+    its own value: the operator knows the initial load.
+    """
     y = np.asarray(observed, dtype=float)
     if y.ndim != 2:
         raise ValueError("observed must be a (windows, classes) array")
@@ -46,15 +48,14 @@ def holt_forecasts(
     level = y[0].copy()
     trend = np.zeros(c)
     fc[0] = y[0]
-    sq, count = np.zeros(c), 0
+    sq = np.zeros(c)
     for t in range(1, w):
         if method == "statsmodels" and t >= min_fit and (t - min_fit) % refit_every == 0:
             a, b = _fit_constants(y[:t], a, b)
         fc[t] = np.maximum(level + trend, 0.0)
-        spread[t] = np.sqrt(sq / count) if count else 0.0
+        spread[t] = np.sqrt(sq / (t - 1)) if t > 1 else 0.0  # t - 1 errors seen so far
         err = y[t] - fc[t]
         sq += err**2
-        count += 1
         new_level = a * y[t] + (1 - a) * (level + trend)
         trend = b * (new_level - level) + (1 - b) * trend
         level = new_level
@@ -62,8 +63,10 @@ def holt_forecasts(
 
 
 def _fit_constants(history: np.ndarray, a: np.ndarray, b: np.ndarray):
-    """Smoothing constants per class fitted on ``history`` (keeps the old ones where a
-    fit fails or the series is flat)."""
+    """Fit smoothing constants per class on ``history``.
+
+    The old ones are kept where a fit fails or the series is flat.
+    """
     import warnings
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing

@@ -46,12 +46,12 @@ from .catalog import Options
 from .forecast import holt_forecasts
 
 __all__ = [
-    "make_plan",
     "METHODS",
-    "observed_rates",
-    "Plan",
     "POLICIES",
+    "Plan",
     "PolicyConfig",
+    "make_plan",
+    "observed_rates",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -84,6 +84,7 @@ class PolicyConfig:
     # sized by the chain's read-off, replayed with iteration-level admission
 
     def __post_init__(self) -> None:
+        """Check every field of the configuration, naming the field and the value."""
         where = "PolicyConfig"
         _validate.number(self.headroom, "headroom", where=where, minimum=0)
         _validate.number(self.z, "z", where=where, minimum=0)
@@ -119,7 +120,7 @@ class Plan:
 def observed_rates(
     window_index: np.ndarray, class_index: np.ndarray, windows: int, classes: int, window_s: float
 ) -> np.ndarray:
-    """Requests per second per (window, class)."""
+    """Return the requests per second per (window, class)."""
     counts = np.bincount(window_index * classes + class_index, minlength=windows * classes).reshape(
         windows, classes
     )
@@ -156,12 +157,14 @@ def _optimizer_decisions(
     observed, estimate, options, config, static_of, option, count, *, history=None,
     replayer=None, rules=None, prior_tokens=None,
 ):  # fmt: skip
-    """Fill ``option`` and ``count`` window by window with the fleet optimizer; each
-    window's current allocation is the previous window's decision. Window 0 has no data:
-    each class gets ``max(min_instances, 1)`` static-option instances (full cards at the
-    reference clock). With a ``history`` (the trace), window ``t`` is also sized from what
-    windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
-    ``replayer`` each window is replayed before the next is decided (closed loop)."""
+    """Fill ``option`` and ``count`` window by window with the fleet optimizer.
+
+    Each window's current allocation is the previous window's decision. Window 0 has no
+    data: each class gets ``max(min_instances, 1)`` static-option instances (full cards at
+    the reference clock). With a ``history`` (the trace), window ``t`` is also sized from
+    what windows ``< t`` showed (token means and laws, arrival CV, count noise), and with a
+    ``replayer`` each window is replayed before the next is decided (closed loop).
+    """
     from .provision import decide_window, fleet_catalog
     from .traffic import Safeguard, burst_factor, latency_ratios
 
@@ -256,13 +259,16 @@ def make_plan(
     rules=None,
     prior_tokens=None,
 ) -> Plan:
-    """The decisions of ``policy`` over the windows of ``observed`` (req/s per window and
-    class). An adaptive policy decides window ``t`` from windows ``< t`` only; window 0,
-    before any data, gets the static option with ``max(min_instances, 1)`` instances per
-    class. ``history`` (:class:`~inferplan.runtime.traffic.History`) lets it size from
-    the traffic seen (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for
-    a class not seen yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with
-    ``rules``) replays each window before the next is decided, for the closed loop."""
+    """Return the decisions of ``policy`` over the windows of ``observed``.
+
+    ``observed`` is req/s per window and class. An adaptive policy decides window ``t`` from
+    windows ``< t`` only; window 0, before any data, gets the static option with
+    ``max(min_instances, 1)`` instances per class. ``history``
+    (:class:`~inferplan.runtime.traffic.History`) lets it size from the traffic seen
+    (arrival CV, token laws, count noise; ``prior_tokens[k]`` stand in for a class not seen
+    yet); ``replayer`` (:class:`~inferplan.runtime.replay.Replayer`, with ``rules``) replays
+    each window before the next is decided, for the closed loop.
+    """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     config = PolicyConfig() if config is None else config

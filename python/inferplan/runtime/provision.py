@@ -49,14 +49,14 @@ from ..hardware.specs import Accelerator, PowerCurve, Profile
 from .catalog import Options
 
 __all__ = [
+    "OBJECTIVES",
+    "SOLVERS",
+    "UNLIMITED_CARDS",
+    "FleetCatalog",
     "decide_window",
     "fleet_catalog",
     "fleet_name",
-    "FleetCatalog",
-    "OBJECTIVES",
     "solve_window",
-    "SOLVERS",
-    "UNLIMITED_CARDS",
     "window_system",
 ]
 __dir__ = _lazy.public_dir(__name__)
@@ -79,14 +79,16 @@ class FleetCatalog:
 
 
 def fleet_name(options: Options, o: int) -> str:
-    """The fleet accelerator name of option ``o``: accelerator, clock and max batch."""
+    """Return the fleet accelerator name of option ``o``: accelerator, clock and max batch."""
     return f"{options.accelerator[o]}@{options.frequency_mhz[o]:g}MHz/b{options.max_batch[o]}"
 
 
 def fleet_catalog(options: Options, instance_cost_w: float = 50.0, out_tokens=None) -> FleetCatalog:
     """Fleet accelerators, profiles and service classes for the options of every class.
+
     ``out_tokens`` (one per class) overrides the options' class output sizes (a policy
-    sizing a window from what earlier windows saw)."""
+    sizing a window from what earlier windows saw).
+    """
     if options.class_out_tokens is None:
         raise ValueError("options lack their classes' token sizes; build them with build_options")
     accs: dict[str, Accelerator] = {}
@@ -156,11 +158,14 @@ def window_system(
     capacity_slices: dict[str, int] | None = None,
     tokens=None,
 ) -> fleet.System:
-    """The fleet system of one window: ``target`` req/s and ``floor`` instances per class;
-    the previous window's ``prev_option``/``prev_count`` are the current allocation;
-    ``capacity_slices`` in compute slices per card type (None: unlimited); ``tokens`` an
-    optional ``(in_tokens, out_tokens)`` pair of per-class arrays replacing the options'
-    class sizes (the catalog must then be built with the same ``out_tokens``)."""
+    """Return the fleet system of one window.
+
+    ``target`` req/s and ``floor`` instances per class; the previous window's
+    ``prev_option``/``prev_count`` are the current allocation; ``capacity_slices`` in
+    compute slices per card type (None: unlimited); ``tokens`` an optional ``(in_tokens,
+    out_tokens)`` pair of per-class arrays replacing the options' class sizes (the catalog
+    must then be built with the same ``out_tokens``).
+    """
     in_tok, out_tok = (
         (options.class_in_tokens, options.class_out_tokens) if tokens is None else tokens
     )
@@ -209,8 +214,10 @@ def solve_window(
     objective: str = "cost+energy",
     admission: str | None = None,
 ):
-    """Size the window's candidates and allocate (one place, so tests can compare);
-    ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`)."""
+    """Size the window's candidates and allocate (one place, so tests can compare).
+
+    ``admission`` is the rule TTFT targets are sized with (:meth:`inferplan.Replica.size`).
+    """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if objective not in OBJECTIVES:
@@ -235,7 +242,8 @@ def decide_window(
     tokens=None,
     admission: str | None = None,
 ):
-    """One window's decision: (option per class, count per class, fleet solution).
+    """Decide one window: return (option per class, count per class, fleet solution).
+
     ``tokens`` and ``admission`` as in :func:`window_system` and :func:`solve_window`.
 
     ``capacity`` is in cards per card type (``Options.card``). A class the optimizer leaves
@@ -257,7 +265,7 @@ def decide_window(
                 continue
             # One configuration per class: the part with most replicas (a heterogeneous
             # MILP split is not used here; the default MILP gives one part).
-            row, n = max(granted, key=lambda p: p[1])
+            row, _ = max(granted, key=lambda p: p[1])
             name = system.accelerators[int(cands.accelerator[row])].name
             option[k] = catalog.option_of[(k, name)]
             count[k] = sum(n for _, n in granted)
@@ -275,7 +283,7 @@ def decide_window(
 
 
 def _overfull_type(options: Options, option, count, capacity) -> str | None:
-    """A card type whose packed MIG layout needs more cards than its capacity, if any."""
+    """Return a card type whose packed MIG layout needs more cards than its capacity, if any."""
     if not capacity:
         return None
     per_card: dict[str, dict[str, int]] = {}

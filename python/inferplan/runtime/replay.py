@@ -39,8 +39,8 @@ from .traces import Trace
 
 __all__ = [
     "Replay",
-    "replay",
     "Replayer",
+    "replay",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -49,8 +49,11 @@ _FAR_MS = 1e12
 
 @dataclass(frozen=True)
 class Replay:
-    """Per request: TTFT, mean ITL and end-to-end latency (ms; NaN for failed requests and,
-    for ITL, single-token answers). Per window: power (W) and instance utilisation."""
+    """What a replay measured, per request and per window.
+
+    Per request: TTFT, mean ITL and end-to-end latency (ms; NaN for failed requests and, for
+    ITL, single-token answers). Per window: power (W) and instance utilisation.
+    """
 
     ttft_ms: np.ndarray
     itl_ms: np.ndarray
@@ -82,7 +85,8 @@ def _route(t_ms: np.ndarray, n: int, bridge: int, ready_ms: float):
     Instances ``0..n-1`` are the window's; until ``ready_ms`` only the ``bridge`` instances
     serve: the first ``bridge`` of them when they were carried over, else extra ones
     (indices ``n..``) left over from the previous window. With no bridge at all, early
-    arrivals wait for ``ready_ms``."""
+    arrivals wait for ``ready_ms``.
+    """
     m = t_ms.size
     if ready_ms <= 0:
         return np.arange(m) % n, t_ms
@@ -97,15 +101,21 @@ def _route(t_ms: np.ndarray, n: int, bridge: int, ready_ms: float):
 
 
 def _instances_power(options: Options, opts: np.ndarray, u: np.ndarray) -> float:
-    """Full cards draw their whole curve; MIG slices what they add above the card's idle
-    (the card's idle is counted once per card by the caller)."""
+    """Return the power (W) the instances ``opts`` draw at utilization ``u``.
+
+    Full cards draw their whole curve; MIG slices what they add above the card's idle (the
+    card's idle is counted once per card by the caller).
+    """
     mig = options.mig_profile[opts] != ""
     return float(np.sum(np.where(mig, options.dynamic_w(opts, u), options.power_w(opts, u))))
 
 
 class Replayer:
-    """Replays a trace window by window (so that a closed-loop policy can see a window's
-    latencies before it decides the next); :func:`replay` runs it over a whole plan."""
+    """A trace replayed window by window.
+
+    So that a closed-loop policy can see a window's latencies before it decides the next;
+    :func:`replay` runs it over a whole plan.
+    """
 
     def __init__(self, trace: Trace, class_index, windows: int, classes: int, window_s: float,
                  options, hardware: Hardware, admission: str = "iteration"):  # fmt: skip
@@ -133,7 +143,7 @@ class Replayer:
         self.sims = 0
 
     def requests(self, w: int, c: int) -> np.ndarray:
-        """Indices of the requests of class ``c`` in window ``w`` (in arrival order)."""
+        """Return the indices of the requests of class ``c`` in window ``w`` (in arrival order)."""
         return self.order[self.bounds[w * self.c_count + c] : self.bounds[w * self.c_count + c + 1]]
 
     def window(self, w, option, count, kept, prev_option=None, prev_count=None) -> None:
@@ -230,6 +240,7 @@ class Replayer:
                 )
 
     def result(self) -> Replay:
+        """Return what was replayed so far (NaN latencies for failed requests)."""
         failed = self.trace.failed
         ttft, itl, latency = self.ttft.copy(), self.itl.copy(), self.latency.copy()
         if failed.any():
@@ -249,8 +260,10 @@ def replay(
     *,
     admission: str = "iteration",
 ) -> Replay:
-    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs);
-    ``admission`` is the servers' admission rule (:func:`inferplan.simulate`)."""
+    """Simulate every instance-window of ``plan`` over ``trace`` (see the module docs).
+
+    ``admission`` is the servers' admission rule (:func:`inferplan.simulate`).
+    """
     w_count, c_count = plan.count.shape
     r = Replayer(trace, class_index, w_count, c_count, plan.window_s, options, hardware, admission)
     for w in range(w_count):

@@ -1,5 +1,4 @@
-"""The runtime report: a table (rich on a terminal, plain text otherwise), PNG plots and
-JSON."""
+"""The runtime report: a table (rich on a terminal, plain text otherwise), PNG plots and JSON."""
 
 from __future__ import annotations
 
@@ -68,6 +67,7 @@ def table_rows(report: RuntimeReport) -> list[list[str]]:
 
 
 def plain_table(report: RuntimeReport) -> str:
+    """Return the report's table as plain text, one row per policy."""
     head = [c for c, _ in _COLUMNS]
     rows = table_rows(report)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -103,6 +103,7 @@ def print_table(report: RuntimeReport, file=None) -> None:
 
 
 def write_json(report: RuntimeReport, path) -> Path:
+    """Write the report as JSON to ``path``; return the path."""
     path = Path(path)
 
     def default(x):
@@ -115,8 +116,11 @@ def write_json(report: RuntimeReport, path) -> Path:
 
 
 def plot(report: RuntimeReport, out_dir, *, dpi: int = 80) -> list[Path]:
-    """``load_instances.png`` (per-class load and cards over time), ``power.png`` and
-    ``latency.png`` (P95/P99 TTFT and ITL per class and policy, against the SLOs)."""
+    """Plot the report into ``out_dir``: ``load_instances.png``, ``power.png``, ``latency.png``.
+
+    ``load_instances.png`` shows per-class load and cards over time; ``latency.png`` the
+    P95/P99 TTFT and ITL per class and policy, against the SLOs.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

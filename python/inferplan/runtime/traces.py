@@ -27,20 +27,20 @@ from .. import _lazy, _validate
 __all__ = [
     "BURSTGPT_COLUMNS",
     "COLUMN_KEYS",
+    "MAX_REQUESTS",
+    "MAX_TRACE_S",
+    "PRESETS",
+    "SHOWN_BAD_LINES",
+    "LoadReport",
+    "TokenLaw",
+    "Trace",
+    "TraceError",
     "diurnal_profile",
     "load_burstgpt",
     "load_table",
     "load_trace",
-    "LoadReport",
-    "MAX_REQUESTS",
-    "MAX_TRACE_S",
     "parse_columns",
-    "PRESETS",
-    "SHOWN_BAD_LINES",
     "synthetic_trace",
-    "TokenLaw",
-    "Trace",
-    "TraceError",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -68,9 +68,12 @@ COLUMN_KEYS = {"arrival": "timestamp", "in": "in_tokens", "out": "out_tokens"}
 
 
 def parse_columns(text: str) -> dict[str, str]:
-    """``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` ->
-    ``{"timestamp": "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of
-    the keys ``arrival``, ``in``, ``out`` (the others are auto-detected)."""
+    """Parse a ``--columns`` string into a mapping of trace fields to column names.
+
+    ``"arrival=arrived_at,in=num_prefill_tokens,out=num_decode_tokens"`` -> ``{"timestamp":
+    "arrived_at", "in_tokens": ..., "out_tokens": ...}``; any subset of the keys
+    ``arrival``, ``in``, ``out`` (the others are auto-detected).
+    """
     out: dict[str, str] = {}
     for item in str(text).split(","):
         if not item.strip():
@@ -100,7 +103,8 @@ class TraceError(ValueError):
 
     The message ends with how to skip the rows instead: ``strict=False`` in Python;
     :meth:`with_hint` gives the same error for another interface (the command line's
-    ``--lenient``)."""
+    ``--lenient``).
+    """
 
     API_HINT = "pass strict=False to skip them and get a report"
 
@@ -116,14 +120,17 @@ class TraceError(ValueError):
         super().__init__(f"{text}; {hint}" if hint else text)
 
     def with_hint(self, hint: str) -> TraceError:
-        """The same error, its last words telling how to skip the rows in another way."""
+        """Return the same error, its last words telling how to skip the rows in another way."""
         return TraceError(self.path, self.bad_lines, self.total_bad, hint)
 
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What a loader read: ``rows`` data rows, ``kept`` of them, the ``rejected`` count and
-    the first ``(line, reason)`` pairs, and ``failed`` requests (0 response tokens; kept)."""
+    """What a loader read.
+
+    ``rows`` data rows, ``kept`` of them, the ``rejected`` count and the first ``(line,
+    reason)`` pairs, and ``failed`` requests (0 response tokens; kept).
+    """
 
     source: str
     rows: int
@@ -133,6 +140,7 @@ class LoadReport:
     failed: int
 
     def as_dict(self) -> dict:
+        """Return the load report as plain data."""
         return {
             "source": self.source,
             "rows": self.rows,
@@ -145,8 +153,11 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class Trace:
-    """Requests sorted by arrival: seconds from the start, prompt and output tokens, and
-    whether the request failed (BurstGPT: 0 response tokens)."""
+    """Requests sorted by arrival.
+
+    Seconds from the start, prompt and output tokens, and whether the request failed
+    (BurstGPT: 0 response tokens).
+    """
 
     time_s: np.ndarray
     in_tokens: np.ndarray
@@ -156,6 +167,7 @@ class Trace:
     load_report: LoadReport | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Check that the columns have one entry per request and the times are sorted."""
         n = len(self.time_s)
         for a in ("in_tokens", "out_tokens", "failed"):
             if len(getattr(self, a)) != n:
@@ -165,8 +177,11 @@ class Trace:
 
     @classmethod
     def from_arrays(cls, time_s, in_tokens, out_tokens, failed=None, *, name="trace", report=None):
-        """Build a trace from unsorted columns: times are shifted to start at 0 and the
-        rows sorted stably by time. ``failed`` defaults to ``out_tokens == 0``."""
+        """Build a trace from unsorted columns.
+
+        Times are shifted to start at 0 and the rows sorted stably by time. ``failed``
+        defaults to ``out_tokens == 0``.
+        """
         t = np.asarray(time_s, dtype=np.float64).reshape(-1)
         i = np.asarray(in_tokens).reshape(-1).astype(np.int64)
         o = np.asarray(out_tokens).reshape(-1).astype(np.int64)
@@ -184,18 +199,21 @@ class Trace:
         return cls(t, i[order], o[order], f[order], name, report)
 
     def __len__(self) -> int:
+        """Return the number of requests."""
         return len(self.time_s)
 
     @property
     def duration_s(self) -> float:
+        """Arrival time of the last request (s from the start; 0 for an empty trace)."""
         return float(self.time_s[-1]) if len(self) else 0.0
 
     @property
     def num_failed(self) -> int:
+        """Number of failed requests."""
         return int(np.count_nonzero(self.failed))
 
     def head(self, seconds: float) -> Trace:
-        """The requests of the first ``seconds``."""
+        """Return the requests of the first ``seconds``."""
         k = int(np.searchsorted(self.time_s, seconds, side="left"))
         return Trace(
             self.time_s[:k], self.in_tokens[:k], self.out_tokens[:k], self.failed[:k], self.name
@@ -206,7 +224,7 @@ class Trace:
 
 
 def _numeric(col, what):
-    """Parsed floats and a per-row reason ("" where the value is fine)."""
+    """Return the parsed floats and a per-row reason ("" where the value is fine)."""
     import pandas as pd
 
     raw = col.astype(str).str.strip()
@@ -249,8 +267,11 @@ def _finish(path, t, i, o, reasons, line_numbers, rows, strict, name, failed=Non
 
 
 def _read_csv_strings(path, expected):
-    """Every cell as a string; a row with the wrong number of fields is reported with its
-    line number instead of aborting the read."""
+    """Read every cell as a string.
+
+    A row with the wrong number of fields is reported with its line number instead of
+    aborting the read.
+    """
     import pandas as pd
 
     try:
@@ -345,8 +366,9 @@ def load_burstgpt(path, *, strict: bool = True, models=None, log_types=None) -> 
 def load_table(
     path, *, strict: bool = True, timestamp=None, in_tokens=None, out_tokens=None, failed=None
 ) -> Trace:
-    """Load a generic CSV or Parquet trace: a timestamp (seconds, or date-times) and the
-    prompt and output token counts per request.
+    """Load a generic CSV or Parquet trace.
+
+    A timestamp (seconds, or date-times) and the prompt and output token counts per request.
 
     Column names default to the first present of the aliases in ``_GENERIC_ALIASES``
     (``timestamp``/``time``/..., ``in_tokens``/``input_tokens``/``prompt_tokens``/...,
@@ -410,8 +432,11 @@ def load_table(
 
 @dataclass(frozen=True)
 class TokenLaw:
-    """Token counts: ``lognormal`` with ``mean`` and ``cv``, or ``zipf`` with exponent
-    ``a`` (> 1) times ``scale`` tokens; clipped to ``[minimum, maximum]``."""
+    """A law of token counts.
+
+    ``lognormal`` with ``mean`` and ``cv``, or ``zipf`` with exponent ``a`` (> 1) times
+    ``scale`` tokens; clipped to ``[minimum, maximum]``.
+    """
 
     kind: str = "lognormal"
     mean: float = 500.0
@@ -422,6 +447,7 @@ class TokenLaw:
     maximum: int = 8192
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` token counts from the law with ``rng``."""
         if self.kind == "lognormal":
             s2 = math.log1p(self.cv**2)
             mu = math.log(self.mean) - s2 / 2
@@ -436,8 +462,11 @@ class TokenLaw:
 
 
 def diurnal_profile(hours, *, amplitude: float, peak_hour: float, night_floor: float = 0.0):
-    """Relative rate at ``hours`` of the day: a cosine of the given ``amplitude`` peaking at
-    ``peak_hour``, floored at ``night_floor``; mean about 1 over a day."""
+    """Return the relative rate at ``hours`` of the day.
+
+    A cosine of the given ``amplitude`` peaking at ``peak_hour``, floored at
+    ``night_floor``; mean about 1 over a day.
+    """
     h = np.asarray(hours, dtype=float)
     shape = 1.0 + amplitude * np.cos(2 * np.pi * (h - peak_hour) / 24.0)
     return np.maximum(shape, night_floor)
@@ -462,7 +491,7 @@ def synthetic_trace(
     seed=0,
     name: str = "synthetic",
 ) -> Trace:
-    """A bursty trace with a diurnal pattern, generated with vectorised NumPy.
+    """Return a bursty trace with a diurnal pattern, generated with vectorised NumPy.
 
     The rate follows :func:`diurnal_profile` from ``start_hour`` (hours of the day), times
     ``burst_factor`` during random bursts (``bursts_per_hour`` on average, exponentially
@@ -602,14 +631,17 @@ def _synthetic(spec: str, seed) -> Trace:
 
 
 def load_trace(spec, *, strict: bool = True, seed=None, columns=None) -> Trace:
-    """A trace from a path (BurstGPT CSV if it has BurstGPT's header, else a generic CSV or
-    Parquet) or from ``synthetic:NAME[:key=value,...]`` with NAME in :data:`PRESETS`
-    (e.g. ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
+    """Return a trace from a path or from ``synthetic:NAME[:key=value,...]``.
+
+    A path is read as BurstGPT CSV if it has BurstGPT's header, else as a generic CSV or
+    Parquet; NAME is one of :data:`PRESETS` (e.g.
+    ``synthetic:campus:seed=3,duration_s=7200``; the keys are those of
     :func:`synthetic_trace` that take a number, each checked).
 
     ``columns`` maps ``timestamp``/``in_tokens``/``out_tokens`` (or a ``--columns`` string
     ``arrival=...,in=...,out=...``, see :func:`parse_columns`) to a file's column names; it
-    makes any CSV or Parquet a generic table."""
+    makes any CSV or Parquet a generic table.
+    """
     if isinstance(spec, Trace):
         return spec
     if isinstance(columns, str):

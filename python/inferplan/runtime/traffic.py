@@ -55,15 +55,19 @@ class History:
                 self.out_tokens, self.out_tokens**2]  # fmt: skip
         per = np.stack([np.bincount(key, c, minlength=cells) for c in cols], axis=-1)
         per = per.reshape(self.windows, self.classes, len(cols))
-        self.before = np.concatenate([np.zeros((1,) + per.shape[1:]), np.cumsum(per, axis=0)])
+        self.before = np.concatenate([np.zeros((1, *per.shape[1:])), np.cumsum(per, axis=0)])
 
     def requests(self, w: int, k: int) -> np.ndarray:
+        """Return the indices of the requests of class ``k`` in window ``w``."""
         i = w * self.classes + k
         return self.order[self.bounds[i] : self.bounds[i + 1]]
 
     def tokens_before(self, t: int, prior) -> tuple[np.ndarray, np.ndarray, list]:
-        """Mean prompt and output tokens per class over windows ``< t`` (``prior[k]`` for a
-        class not seen yet) and the CVs of the two laws (None where not seen)."""
+        """Return the mean prompt and output tokens per class over windows ``< t``, and their CVs.
+
+        ``prior[k]`` stands in for a class not seen yet; the CVs of the two laws are None
+        where not seen.
+        """
         c = self.classes
         ins, outs, laws = np.empty(c), np.empty(c), []
         for k in range(c):
@@ -78,8 +82,10 @@ class History:
         return ins, outs, laws
 
     def arrival_cv(self, w: int, k: int, instances: int = 1) -> float:
-        """CV of the gaps of class ``k``'s arrivals in window ``w`` as one instance of
-        ``instances`` sees them (round robin); NaN with too few requests."""
+        """Return the CV of the gaps of class ``k``'s arrivals in window ``w`` at one instance.
+
+        As one instance of ``instances`` sees them (round robin); NaN with too few requests.
+        """
         t = self.trace.time_s[self.requests(w, k)]
         n = max(int(instances), 1)
         if n == 1:
@@ -90,7 +96,7 @@ class History:
 
 
 def _sig2(x: float) -> float:
-    """x rounded to two significant digits (the cache grid of :func:`burst_factor`)."""
+    """Return x rounded to two significant digits (the cache grid of :func:`burst_factor`)."""
     if not (math.isfinite(x) and x > 0):
         return 1.0
     e = math.floor(math.log10(x)) - 1
@@ -99,14 +105,17 @@ def _sig2(x: float) -> float:
 
 def burst_factor(options, o: int, in_tokens: float, out_tokens: float, cv: float, law,
                  itl_ms: float, ttft_ms: float, admission=None, cache=None) -> float:  # fmt: skip
-    """Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival
-    CV ``cv`` and the measured length laws ``law`` (the ``(prompt CV, output CV)`` of
+    """Return how many times more option ``o`` serves with Poisson arrivals and mean lengths.
+
+    The Poisson-and-mean-length capacity of option ``o`` over its capacity under arrival CV
+    ``cv`` and the measured length laws ``law`` (the ``(prompt CV, output CV)`` of
     :meth:`History.tokens_before`, or None), both sized for the mean ITL and TTFT targets;
     at least 1, at most 8.
 
     To keep a day of windows cheap the inputs are put on a grid first (and the result
     cached on it): tokens to two significant digits, the arrival CV and the prompt and
-    output CVs to 0.1, the length laws as lognormal laws of those CVs."""
+    output CVs to 0.1, the length laws as lognormal laws of those CVs.
+    """
     cv = 1.0 if not math.isfinite(cv) else float(np.clip(cv, 0.0, 20.0))
     cv = round(cv, 1)
     L, m = _sig2(max(float(in_tokens), 1.0)), _sig2(max(float(out_tokens), 1.0))
@@ -151,12 +160,16 @@ class Safeguard:
     history: list = field(default_factory=list)  # per window: (factor row, ratio row)
 
     def __post_init__(self):
+        """Start every class at a factor of 1 unless factors are given."""
         if self.factor is None:
             self.factor = np.ones(self.classes)
 
     def update(self, ratios: np.ndarray) -> None:
-        """``ratios[k]``: the worst observed-to-target latency ratio of class ``k`` in the
-        window just replayed (NaN: no request)."""
+        """Raise or relax the safety factors from the latency ratios of the window just replayed.
+
+        ``ratios[k]``: the worst observed-to-target latency ratio of class ``k`` in the
+        window just replayed (NaN: no request).
+        """
         r = np.asarray(ratios, dtype=float)
         up = np.isfinite(r) & (r > 1.0)
         relax = np.isfinite(r) & (r < self.relax_below)
@@ -166,6 +179,7 @@ class Safeguard:
         self.history.append((self.factor.copy(), r.copy()))
 
     def summary(self, names) -> dict:
+        """Return per class name: windows over target, max and final factors, worst ratio."""
         f = np.array([h[0] for h in self.history]) if self.history else np.ones((0, self.classes))
         r = np.array([h[1] for h in self.history]) if self.history else np.ones((0, self.classes))
         out = {}
@@ -182,9 +196,11 @@ class Safeguard:
 
 
 def latency_ratios(ttft_ms, itl_ms, requests_of, rules) -> np.ndarray:
-    """Worst observed-to-target ratio per class in one window: P99 TTFT and ITL against the
-    SLO, mean TTFT and ITL against the sizing targets (``requests_of(k)``: the class's
-    request indices in the window)."""
+    """Return the worst observed-to-target ratio per class in one window.
+
+    P99 TTFT and ITL against the SLO, mean TTFT and ITL against the sizing targets
+    (``requests_of(k)``: the class's request indices in the window).
+    """
     out = np.full(len(rules), np.nan)
     for k, rule in enumerate(rules):
         idx = requests_of(k)

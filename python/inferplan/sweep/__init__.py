@@ -1,5 +1,7 @@
-"""Parameter sweeps at scale: declarative grids, chunked Parquet output, resumable runs,
-and Dask for clusters. See ``docs/sweeps.md``.
+"""Parameter sweeps at scale.
+
+Declarative grids, chunked Parquet output, resumable runs, and Dask for clusters. See
+``docs/sweeps.md``.
 
 ``inferplan.sweep`` is this module; the function that runs a sweep is
 :func:`inferplan.run_sweep` (also ``inferplan.sweep.sweep``). Calling the module itself,

@@ -23,15 +23,15 @@ import numpy as np
 from .. import _lazy
 
 __all__ = [
-    "default_objective",
     "MANIFEST",
+    "SweepDirectoryError",
+    "default_objective",
     "part_files",
     "part_name",
     "read_manifest",
     "read_sweep",
     "remove_temporaries",
     "summarize",
-    "SweepDirectoryError",
     "write_manifest",
     "write_part",
 ]
@@ -47,6 +47,7 @@ class SweepDirectoryError(ValueError):
 
 
 def part_name(index: int) -> str:
+    """Return the file name of chunk ``index``."""
     return f"part-{index:06d}.parquet"
 
 
@@ -55,7 +56,7 @@ def _temp_path(final: Path) -> Path:
 
 
 def write_part(out, index: int, table, *, compression: str = "snappy") -> int:
-    """Writes chunk ``index`` atomically; returns its row count."""
+    """Write chunk ``index`` atomically; return its row count."""
     import pyarrow.parquet as pq
 
     final = Path(out) / part_name(index)
@@ -83,7 +84,7 @@ def part_files(out) -> dict[int, Path]:
 
 
 def remove_temporaries(out) -> None:
-    """Deletes half-written files left by a killed run."""
+    """Delete half-written files left by a killed run."""
     for entry in os.scandir(out):
         if _TEMP.match(entry.name):
             Path(entry.path).unlink(missing_ok=True)
@@ -100,7 +101,7 @@ def _json_safe(value):
 
 
 def _json_default(value):
-    """numpy values in a spec given as a Python dict."""
+    """Return a JSON-able form of the NumPy values in a spec given as a Python dict."""
     if isinstance(value, np.ndarray):
         return _json_safe(value.tolist())
     if isinstance(value, np.generic):
@@ -109,6 +110,7 @@ def _json_default(value):
 
 
 def write_manifest(out, manifest: dict) -> None:
+    """Write ``manifest`` into the sweep directory ``out`` atomically (unchanged: no write)."""
     final = Path(out) / MANIFEST
     text = json.dumps(_json_safe(manifest), indent=1, default=_json_default)
     if final.exists() and final.read_text() == text:
@@ -119,6 +121,7 @@ def write_manifest(out, manifest: dict) -> None:
 
 
 def read_manifest(out) -> dict | None:
+    """Return the manifest of the sweep directory ``out``, or None if it has none."""
     path = Path(out) / MANIFEST
     if not path.exists():
         return None
@@ -144,7 +147,7 @@ def _open(out, allow_partial: bool, partial_hint: str = ", or pass allow_partial
 
 
 def read_sweep(out, *, lazy: bool = False, columns=None, allow_partial: bool = False):
-    """The rows of a finished sweep, in row order.
+    """Return the rows of a finished sweep, in row order.
 
     Returns a pandas DataFrame (label columns as categoricals), or with ``lazy=True`` a
     ``pyarrow.dataset.Dataset`` over the part files that reads nothing until asked (use
@@ -205,7 +208,7 @@ def summarize(
     by: str | None = None,
     top: int = 1,
 ):
-    """The ``top`` best rows per group (default: per ``model`` when there is one).
+    """Return the ``top`` best rows per group (default: per ``model`` when there is one).
 
     Only rows with status 0 and a finite objective count. The part files are scanned one
     record batch at a time, so a sweep far larger than memory summarises in bounded memory.

@@ -53,6 +53,7 @@ class SweepResult:
 
     @property
     def rows_per_s(self) -> float:
+        """Rows computed per second (NaN if no time was measured)."""
         return self.computed_rows / self.seconds if self.seconds > 0 else math.nan
 
 
@@ -60,14 +61,14 @@ class SweepResult:
 
 
 def _operation(name: str):
-    """The batch function behind an operation."""
+    """Return the batch function behind an operation."""
     from .. import batch
 
     return getattr(batch, f"{name}_many")
 
 
 def _kernel_value(spec: SweepSpec, name: str, value):
-    """A parameter as the batch API takes it: kinds as codes, labels left out."""
+    """Return a parameter as the batch API takes it: kinds as codes, labels left out."""
     kind = spec.param_types.get(name)
     if kind == "kind":
         if isinstance(value, tuple):
@@ -83,9 +84,9 @@ def _needed_outputs(spec: SweepSpec) -> list[str]:
     derived = {"tokens_per_s", "power_w", "energy_per_token_mj", "cost_per_million_tokens"}
     if derived & set(spec.columns):
         wanted += ["throughput"]
-        if {"power_w", "energy_per_token_mj", "cost_per_million_tokens"} & set(spec.columns):
-            if spec.has("idle_w"):
-                wanted += ["utilization"]
+        powered = {"power_w", "energy_per_token_mj", "cost_per_million_tokens"} & set(spec.columns)
+        if powered and spec.has("idle_w"):
+            wanted += ["utilization"]
     return list(dict.fromkeys(wanted))
 
 
@@ -246,7 +247,7 @@ class Progress:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
@@ -271,7 +272,7 @@ def _manifest(spec: SweepSpec, done) -> dict:
 
 
 def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> set[int]:
-    """Checks ``out`` belongs to this spec (or clears it) and returns the done chunks."""
+    """Check ``out`` belongs to this spec (or clear it) and return the done chunks."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = io.read_manifest(out)
     parts = io.part_files(out)
@@ -317,7 +318,7 @@ def _probe(path: str, token: str) -> bool:
 
 
 def workers_share(client, out: Path) -> bool:
-    """True if every worker reads the same ``out`` as this process (shared filesystem)."""
+    """Return True if every worker reads the same ``out`` as this process (shared filesystem)."""
     token = uuid.uuid4().hex
     probe = out / f".probe-{token}"
     probe.write_text(token)
@@ -396,7 +397,7 @@ def sweep(
     compression: str = "snappy",
     progress: bool | None = None,
 ) -> SweepResult:
-    """Evaluates every row of a sweep spec into Parquet parts under ``out``.
+    """Evaluate every row of a sweep spec into Parquet parts under ``out``.
 
     Parameters
     ----------

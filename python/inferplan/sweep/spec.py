@@ -48,29 +48,29 @@ from ..sizing import TARGET_FIELDS
 
 __all__ = [
     "ADMISSIONS",
-    "available_columns",
     "BUILTIN_LABELS",
-    "column_name",
+    "DEFAULTS",
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_OUTPUTS",
-    "DEFAULTS",
     "DERIVED",
-    "Factor",
     "FORMAT",
     "KIND_NAMES",
-    "load_spec",
     "MAX_AXIS_VALUES",
     "MAX_CHUNK_ROWS",
     "OPERATIONS",
     "OUTPUTS",
-    "param_of_column",
     "PARAMS",
     "POWER_PARAMS",
-    "read_spec_file",
     "REQUIRED",
+    "TOP_KEYS",
+    "Factor",
     "SpecError",
     "SweepSpec",
-    "TOP_KEYS",
+    "available_columns",
+    "column_name",
+    "load_spec",
+    "param_of_column",
+    "read_spec_file",
 ]
 __dir__ = _lazy.public_dir(__name__)
 
@@ -218,6 +218,7 @@ class SweepSpec:
 
     @property
     def total_rows(self) -> int:
+        """Number of rows of the grid (the product of the factors' sizes)."""
         n = 1
         for f in self.factors:
             n *= f.size
@@ -225,19 +226,23 @@ class SweepSpec:
 
     @property
     def num_chunks(self) -> int:
+        """Number of chunks of ``chunk_rows`` rows."""
         return -(-self.total_rows // self.chunk_rows)
 
     @property
     def axis_names(self) -> list[str]:
+        """Names of the parameters that vary, in factor order."""
         return [name for f in self.factors for name in f.names]
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:
+        """Return the rows ``(start, stop)`` of chunk ``index``."""
         if not 0 <= index < self.num_chunks:
             raise IndexError(f"chunk {index} out of range 0..{self.num_chunks - 1}")
         start = index * self.chunk_rows
         return start, min(start + self.chunk_rows, self.total_rows)
 
     def has(self, name: str) -> bool:
+        """Return whether parameter ``name`` is fixed or varies in the spec."""
         return name in self.fixed or name in self.axis_names
 
     def digits(self, start: int, stop: int) -> list[np.ndarray]:
@@ -268,9 +273,11 @@ class SweepSpec:
 
     @property
     def spec_hash(self) -> str:
-        """Hash of everything that decides the rows and their place: the expanded axis
-        values (so equal grids written differently hash the same), fixed values, the
-        operation, the output columns and the chunk size."""
+        """Hash of everything that decides the rows and their place.
+
+        The expanded axis values (so equal grids written differently hash the same), fixed
+        values, the operation, the output columns and the chunk size.
+        """
         h = hashlib.sha256()
         head = {
             "format": FORMAT,
@@ -302,8 +309,10 @@ def _jsonable(v):
 
 
 def _yaml_loader():
-    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps
-    the last one silently), naming the key and both lines."""
+    """Return a safe YAML loader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last one silently; this one names the key and both lines.
+    """
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
@@ -336,9 +345,11 @@ def _unique_pairs(pairs):
 
 
 def read_spec_file(path) -> dict:
-    """A spec mapping from a ``.yaml``/``.yml`` or ``.json`` file. A missing or unreadable
-    file, malformed YAML/JSON and duplicate keys raise :class:`SpecError` naming the file
-    (and the line where the parser knows it)."""
+    """Return a spec mapping from a ``.yaml``/``.yml`` or ``.json`` file.
+
+    A missing or unreadable file, malformed YAML/JSON and duplicate keys raise
+    :class:`SpecError` naming the file (and the line where the parser knows it).
+    """
     path = Path(path)
     try:
         text = _validate.input_file(path, "spec").read_text()
@@ -356,7 +367,7 @@ def read_spec_file(path) -> dict:
                 "YAML specs need pyyaml: pip install 'inferplan[sweep]' (or use JSON)"
             ) from None
         try:
-            data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader)
+            data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader (_yaml_loader)
         except SpecError as err:
             raise SpecError(f"{path}: {err}") from None
         except yaml.YAMLError as err:
@@ -381,7 +392,7 @@ def read_spec_file(path) -> dict:
 
 
 def load_spec(spec, *, chunk_rows: int | None = None) -> SweepSpec:
-    """Validates ``spec`` (a mapping, a path to YAML/JSON, or a SweepSpec) before any work.
+    """Validate ``spec`` (a mapping, a path to YAML/JSON, or a SweepSpec) before any work.
 
     ``chunk_rows`` overrides the spec's own value. Raises :class:`SpecError` naming the key.
     """
@@ -694,8 +705,11 @@ def _validate_values(key: str, name: str, values, kind: str, rule) -> np.ndarray
 
 
 def column_name(param: str) -> str:
-    """A parameter's name as an output column: SLO targets get a ``target_`` prefix, since
-    ``itl_ms`` etc. also name the metrics at the sized rate."""
+    """Return a parameter's name as an output column.
+
+    SLO targets get a ``target_`` prefix, since ``itl_ms`` etc. also name the metrics at the
+    sized rate.
+    """
     return f"target_{param}" if param in _TARGETS else param
 
 
