@@ -300,7 +300,9 @@ INFERPLAN_API int ip_quantiles_arrivals(const ip_replica* replica, double rate, 
 /* The q-quantile (ms) of TTFT with the service part at the batch each arrival joins (n + 1
  * for an arrival that finds n < max_batch, max_batch after a wait): the Python
  * arrivals.ttft_quantile(..., by_batch=True). The chain is the QBD at every arrival_cv, 1
- * included. *out_ms written only on IP_OK. */
+ * included. PrefillDecode under IP_ADMIT_IMMEDIATE adds the law of the prefills that share
+ * the arrival's iterations (docs/model.md 6); bursty arrivals with many prefill chunks make
+ * that law long (milliseconds to seconds). *out_ms written only on IP_OK. */
 INFERPLAN_API int ip_ttft_by_batch_arrivals(const ip_replica* replica, double rate, double q,
                                             double arrival_cv, int32_t fit, int32_t admission,
                                             double* out_ms);
