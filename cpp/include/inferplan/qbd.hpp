@@ -811,9 +811,13 @@ inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
     const auto k = std::upper_bound(s_sorted.begin(), s_sorted.end(), x) - s_sorted.begin();
     return (k ? w_cum[k - 1] : 0.0) + queued;
   };
+  // cdf_one is exactly 0 below the smallest service part; extra ascends, so the terms
+  // from there on add nothing and are skipped.
+  const double s_min = std::min(s_sorted.front(), s_full);
   auto cdf = [&](double x) {
     double total = 0.0;
-    for (std::size_t i = 0; i < extra.size(); ++i) total += p_extra[i] * cdf_one(x - extra[i]);
+    for (std::size_t i = 0; i < extra.size() && x - extra[i] >= s_min; ++i)
+      total += p_extra[i] * cdf_one(x - extra[i]);
     return total;
   };
   double lo = 0.0, hi = std::max(s_max, s_full) + extra.back() + 1.0;
