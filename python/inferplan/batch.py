@@ -308,13 +308,12 @@ def _analyze_rows_traffic(cols, traffic, status, full, admission, rows, threads)
 
     On the C++ backend the rows with mean output lengths take one kernel batch call.
     """
-    from . import arrivals
-
     todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
     for values in full.values():
         values[bad] = np.nan
     if not todo.size:
         return
+    from . import arrivals  # only for such rows: the Poisson path does not import it
     cfg = [np.broadcast_to(cols[k], (rows,)) for k in CONFIG_COLUMNS]
     rate = np.broadcast_to(cols["rate"], (rows,))
     todo = arrivals._analyze_in_kernel(cfg, rate, cv, ocv, todo, status, full, admission,
@@ -467,8 +466,6 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads)
 
     On the C++ backend the rows with mean output lengths take one kernel batch call.
     """
-    from . import arrivals
-
     status = result["status"]
     rows = status.size
     todo, bad, cv, ocv = _traffic_rows(traffic, status, rows)
@@ -480,6 +477,7 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads)
             out[bad] = np.nan
     if not todo.size:
         return
+    from . import arrivals  # only for such rows: the Poisson path does not import it
     cfg = [np.broadcast_to(c, (rows,)) for c in config]
     tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
     todo = arrivals._size_in_kernel(cfg, tgt, cv, ocv, todo, result, outs, admission, threads)
