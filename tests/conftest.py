@@ -99,3 +99,30 @@ def one_line_error():
     every needle, and returns the line.
     """
     return _one_line_error
+
+
+@pytest.fixture(scope="module")
+def api():
+    """Return the C ABI loaded through cffi (tests of the C interface)."""
+    import importlib.util
+
+    from inferplan import capi
+
+    try:
+        return capi.load(numba=importlib.util.find_spec("numba") is not None)
+    except capi.CLibraryNotFoundError as exc:
+        try:
+            from inferplan import _core  # noqa: F401
+        except ImportError:
+            pytest.skip(f"C library not built: {exc}")
+        raise  # built extension without its C library: a broken build, not a skip
+
+
+@pytest.fixture
+def cpp():
+    """Run the test on the C++ backend, then restore the default."""
+    if "cpp" not in dispatch.available():
+        pytest.skip("the cpp backend is not available")
+    dispatch.use("cpp")
+    yield
+    dispatch.use(None)

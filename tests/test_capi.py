@@ -20,7 +20,6 @@ import pytest
 
 import inferplan
 from inferplan import capi
-from inferplan._kernels import dispatch
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = inferplan.Metrics._fields
@@ -40,25 +39,6 @@ def test_library_is_built_with_the_extension():
         pytest.skip("inferplan._core is not built (the C library is built with it)")
     assert Path(capi.c_library_path()).is_file()
     assert (Path(capi.c_include_dir()) / "inferplan.h").is_file()
-
-
-@pytest.fixture(scope="module")
-def api():
-    try:
-        return capi.load(numba=importlib.util.find_spec("numba") is not None)
-    except capi.CLibraryNotFoundError as exc:
-        if _extension_built():
-            raise  # built extension without its C library: a broken build, not a skip
-        pytest.skip(f"C library not built: {exc}")
-
-
-@pytest.fixture
-def cpp():
-    if "cpp" not in dispatch.available():
-        pytest.skip("the cpp backend is not available")
-    dispatch.use("cpp")
-    yield
-    dispatch.use(None)
 
 
 # (name, model, max_batch, max_queue, targets for Replica.size)

@@ -7,36 +7,17 @@ for bit; at arrival_cv 1 they equal the Poisson calls bit for bit.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 import pytest
 
 import inferplan
-from inferplan import arrivals, capi
-from inferplan._kernels import dispatch
+from inferplan import arrivals
 from inferplan.sizing import TARGET_FIELDS, target_tuple
 
 METRICS = inferplan.Metrics._fields
 MODEL = inferplan.PrefillDecode(8, 0.02, 5e-5, 500, 200)
-
-
-@pytest.fixture(scope="module")
-def api():
-    try:
-        return capi.load(numba=importlib.util.find_spec("numba") is not None)
-    except capi.CLibraryNotFoundError as exc:
-        pytest.skip(f"C library not built: {exc}")
-
-
-@pytest.fixture
-def cpp():
-    if "cpp" not in dispatch.available():
-        pytest.skip("the cpp backend is not available")
-    dispatch.use("cpp")
-    yield
-    dispatch.use(None)
 
 
 def _service(api, model):

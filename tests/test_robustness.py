@@ -339,16 +339,6 @@ def test_queues_whose_waits_overflow_are_rejected(backend):
 # ------------------------------------------------------------------ the C interface
 
 
-@pytest.fixture(scope="module")
-def api():
-    from inferplan import capi
-
-    try:
-        return capi.load()
-    except capi.CLibraryNotFoundError as exc:
-        pytest.skip(f"C library not built: {exc}")
-
-
 def _c_service(api, model, reserved=0):
     s = np.zeros(1, api.service_dtype)
     names = ("kind", "alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_num_tokens")

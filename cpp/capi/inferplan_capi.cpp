@@ -230,6 +230,32 @@ void for_each_row(const ip::ConfigColumns& cfg, std::int64_t rows, int threads, 
                    }, rows_per_thread);
 }
 
+// The analysis batch calls: every row's status and metrics from analyze(view, i, m), which
+// returns a kernel status; a row with a non-zero reserved field, or one the kernel refuses,
+// gets its code and NaN metrics.
+template <class Analyze>
+void analyze_rows(const ip_service* services, const std::int64_t* max_batch,
+                  const double* max_queue, std::int64_t rows, int threads, ip_metrics* metrics,
+                  std::int32_t* status, Analyze&& analyze, std::int64_t rows_per_thread = 2048) {
+  for_each_row(
+      config_columns(services, max_batch, max_queue), rows, threads,
+      [&](const ip::ReplicaView& view, std::int64_t i) {
+        double m[ip::kNumMetrics];
+        const int s = services[i].reserved != 0 ? +IP_BAD_RESERVED : +analyze(view, i, m);
+        status[i] = s;
+        if (s == ip::kOk) {
+          write_metrics(m, &metrics[i]);
+        } else {
+          write_nan(&metrics[i]);
+        }
+      },
+      [&](ip::Status s, std::int64_t i) {
+        status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
+        write_nan(&metrics[i]);
+      },
+      rows_per_thread);
+}
+
 }  // namespace
 
 extern "C" {
@@ -432,34 +458,36 @@ int ip_size_params(const ip_service* service, std::int64_t max_batch, double max
   });
 }
 
-int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
-                    const double* max_queue, const double* rate, ip_metrics* metrics,
-                    std::int32_t* status, int threads) {
+namespace {
+
+constexpr int kGoOn = -1;
+
+// The checks every batch call starts with, in this order: kGoOn to go on, else the code to
+// return (no rows is IP_OK whatever the pointers).
+int batch_columns(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
+                  const double* max_queue) {
   if (rows < 0) return IP_BAD_ROWS;
   if (rows == 0) return IP_OK;
   if (!services) return IP_NULL_SERVICE;
   if (!max_batch) return IP_NULL_MAX_BATCH;
   if (!max_queue) return IP_NULL_MAX_QUEUE;
+  return kGoOn;
+}
+
+}  // namespace
+
+int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
+                    const double* max_queue, const double* rate, ip_metrics* metrics,
+                    std::int32_t* status, int threads) {
+  if (const int c = batch_columns(rows, services, max_batch, max_queue); c != kGoOn) return c;
   if (!rate) return IP_NULL_RATE;
   if (!metrics) return IP_NULL_OUT;
   if (!status) return IP_NULL_STATUS;
   return guarded([&]() -> int {
-    for_each_row(
-        config_columns(services, max_batch, max_queue), rows, threads,
-        [&](const ip::ReplicaView& view, std::int64_t i) {
-          double m[ip::kNumMetrics];
-          int s = services[i].reserved != 0 ? +IP_BAD_RESERVED : +ip::analyze(view, rate[i], m);
-          status[i] = s;
-          if (s == ip::kOk) {
-            write_metrics(m, &metrics[i]);
-          } else {
-            write_nan(&metrics[i]);
-          }
-        },
-        [&](ip::Status s, std::int64_t i) {
-          status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
-          write_nan(&metrics[i]);
-        });
+    analyze_rows(services, max_batch, max_queue, rows, threads, metrics, status,
+                 [&](const ip::ReplicaView& view, std::int64_t i, double* m) {
+                   return ip::analyze(view, rate[i], m);
+                 });
     return IP_OK;
   });
 }
@@ -467,11 +495,7 @@ int ip_analyze_many(std::int64_t rows, const ip_service* services, const std::in
 int ip_size_many(std::int64_t rows, const ip_service* services, const std::int64_t* max_batch,
                  const double* max_queue, const ip_targets* targets, ip_size_result* out,
                  int threads) {
-  if (rows < 0) return IP_BAD_ROWS;
-  if (rows == 0) return IP_OK;
-  if (!services) return IP_NULL_SERVICE;
-  if (!max_batch) return IP_NULL_MAX_BATCH;
-  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (const int c = batch_columns(rows, services, max_batch, max_queue); c != kGoOn) return c;
   if (!targets) return IP_NULL_TARGETS;
   if (!out) return IP_NULL_OUT;
   return guarded([&]() -> int {
@@ -551,33 +575,16 @@ int ip_analyze_arrivals_many(std::int64_t rows, const ip_service* services,
                              const double* rate, const double* arrival_cv, std::int32_t fit,
                              std::int32_t admission, ip_metrics* metrics, std::int32_t* status,
                              int threads) {
-  if (rows < 0) return IP_BAD_ROWS;
-  if (rows == 0) return IP_OK;
-  if (!services) return IP_NULL_SERVICE;
-  if (!max_batch) return IP_NULL_MAX_BATCH;
-  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (const int c = batch_columns(rows, services, max_batch, max_queue); c != kGoOn) return c;
   if (!rate) return IP_NULL_RATE;
   if (!arrival_cv) return IP_NULL_ARRIVAL_CV;
   if (!metrics) return IP_NULL_OUT;
   if (!status) return IP_NULL_STATUS;
   return guarded([&]() -> int {
-    for_each_row(
-        config_columns(services, max_batch, max_queue), rows, threads,
-        [&](const ip::ReplicaView& view, std::int64_t i) {
-          double m[ip::kNumMetrics];
-          int s = services[i].reserved != 0
-                      ? +IP_BAD_RESERVED
-                      : +ip::analyze_arrivals(view, rate[i], arrival_cv[i], fit, admission, m);
-          status[i] = s;
-          if (s == ip::kOk) {
-            write_metrics(m, &metrics[i]);
-          } else {
-            write_nan(&metrics[i]);
-          }
-        },
-        [&](ip::Status s, std::int64_t i) {
-          status[i] = services[i].reserved != 0 ? +IP_BAD_RESERVED : +s;
-          write_nan(&metrics[i]);
+    analyze_rows(
+        services, max_batch, max_queue, rows, threads, metrics, status,
+        [&](const ip::ReplicaView& view, std::int64_t i, double* m) {
+          return ip::analyze_arrivals(view, rate[i], arrival_cv[i], fit, admission, m);
         },
         ip::kArrivalRowsPerThread);
     return IP_OK;
@@ -588,11 +595,7 @@ int ip_size_arrivals_many(std::int64_t rows, const ip_service* services,
                           const std::int64_t* max_batch, const double* max_queue,
                           const ip_targets* targets, const double* arrival_cv, std::int32_t fit,
                           std::int32_t admission, ip_size_result* out, int threads) {
-  if (rows < 0) return IP_BAD_ROWS;
-  if (rows == 0) return IP_OK;
-  if (!services) return IP_NULL_SERVICE;
-  if (!max_batch) return IP_NULL_MAX_BATCH;
-  if (!max_queue) return IP_NULL_MAX_QUEUE;
+  if (const int c = batch_columns(rows, services, max_batch, max_queue); c != kGoOn) return c;
   if (!targets) return IP_NULL_TARGETS;
   if (!arrival_cv) return IP_NULL_ARRIVAL_CV;
   if (!out) return IP_NULL_OUT;
