@@ -241,13 +241,17 @@ class _Solved:
             _add(_atom(c, grid, step_pre), _uniform_jumps(1.0, c, grid, (c - 1.0) * step_pre)),
             _uniform_jumps(0.0, 1.0, grid, itl),
         )
-        law = None
+        sides = []
         for jumps, window in ((before, c * step_pre), (after, c * step_pre + itl)):
             if self.fit == "gamma":
                 counts = _gamma_counts(self.cv, lam, window)
             else:
                 counts = _counts(self.ph, lam, window)
-            w = jumps / jumps.sum()
+            sides.append((counts, jumps / jumps.sum()))
+        if _collision_work(*sides) > MAX_WORK:
+            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
+        law = None
+        for counts, w in sides:
             total = np.zeros(1)
             power = np.ones(1)
             for k, pk in enumerate(counts):
@@ -366,6 +370,31 @@ def _raise(status, replica, rate):
             f"bound); use {fix}"
         )
     raise ValueError(status_message(status))
+
+
+MAX_WORK = 4e8
+"""The kernel's work bound (sizing.hpp's kMaxWork) on the prefill-collision law."""
+COLLISION_DIRECT_WORK = 2e7
+"""Multiply-adds above which the kernel sums the collision law by FFT (qbd.hpp)."""
+
+
+def _collision_work(*sides) -> float:
+    """Estimate the kernel's work for the collision law of ``(counts, jumps)`` per side.
+
+    The repeated convolutions' multiply-adds, ``sum K^2 (l - 1) l / 2`` over the two sides
+    (``K`` count terms, ``l`` lattice jumps), up to ``COLLISION_DIRECT_WORK``; above it the
+    FFT's, ``2 n (K0 + K1 + 2 log2 n)`` for a transform of ``n`` points (the law's length
+    rounded up to a power of two), as qbd.hpp's collision_fft_work. Beyond ``MAX_WORK``
+    both backends refuse the law (``Status.BAD_ARRIVAL_COLLISIONS``).
+    """
+    direct = sum(0.5 * k.size * k.size * (w.size - 1.0) * w.size for k, w in sides)
+    if direct <= COLLISION_DIRECT_WORK:
+        return direct
+    length = 1.0 + sum((k.size - 1.0) * (w.size - 1.0) for k, w in sides)
+    n = 1.0
+    while n < length:
+        n *= 2.0
+    return 2.0 * n * (sum(k.size for k, _ in sides) + 2.0 * math.log2(n))
 
 
 def _atom(x: float, grid: int, weight: float) -> np.ndarray:
