@@ -567,3 +567,33 @@ def test_collision_law_beyond_the_work_bound_is_refused_by_both_backends():
         a = arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=10.0, admission=rule,
                                    by_batch=True)  # fmt: skip
         assert _close(a, solved.ttft_by_batch(0.99, rule)), (rule, a)
+
+
+def test_collision_search_on_a_long_finite_queue_is_charged_to_the_work_bound():
+    """The by-batch search over a collision law counts against the bound with the law.
+
+    Each of its CDF evaluations takes the wait law at every lattice value of the collision
+    law: closed form for an unbounded queue, a sum over the slots of a finite one. CV 3,
+    five chunks: about 1,800 values, cheap on an unbounded queue (both backends agree), and
+    beyond the bound with 2,048 queue slots (arrivals._collision_search_work: 40 x 1,800 x
+    20,480), refused by both.
+    """
+    model = inferplan.PrefillDecode(8, 0.02, 5e-5, 4096.0, 200, 1024)
+    for max_queue in (None, 2048):
+        cpp, ref = _pair(model, 32, max_queue)
+        rate = 0.5 * cpp.max_rate
+        solved = arrivals._solved(ref, rate, 3.0, None, "gamma")
+        extra, _ = solved.collisions("immediate")
+        assert extra.size > 1000
+        if max_queue is None:
+            a = arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=3.0, admission="immediate",
+                                       by_batch=True)  # fmt: skip
+            assert _close(a, solved.ttft_by_batch(0.99, "immediate")), a
+            continue
+        search = arrivals._collision_search_work(extra.size, max_queue)
+        assert solved.collision_work < arrivals.MAX_WORK < solved.collision_work + search
+        with pytest.raises(ValueError, match="prefill-collision law"):
+            arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=3.0, admission="immediate",
+                                   by_batch=True)  # fmt: skip
+        with pytest.raises(ValueError, match="prefill-collision law"):
+            solved.ttft_by_batch(0.99, "immediate")

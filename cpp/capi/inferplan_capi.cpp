@@ -308,8 +308,9 @@ const char* ip_status_message(int status) {
              "queue or a larger arrival_cv)";
     case IP_BAD_ARRIVAL_COLLISIONS:
       return "the prefill-collision law of the TTFT quantile by batch under immediate "
-             "admission exceeds the kernel's work bound (bursty arrivals and many prefill "
-             "chunks): use a smaller arrival_cv, fewer chunks (a larger max_num_tokens) or "
+             "admission, with the quantile search over it, exceeds the kernel's work bound "
+             "(bursty arrivals and many prefill chunks, or a long finite queue): use a "
+             "smaller arrival_cv, fewer chunks (a larger max_num_tokens), a shorter queue or "
              "another admission rule";
     case IP_NULL_ARRIVAL_CV: return "arrival_cv (the array) is NULL";
     case IP_NULL_SERVICE: return "service (or services) is NULL";

@@ -234,6 +234,7 @@ class _Solved:
         message), as the kernel returns that status.
         """
         none = (np.zeros(1), np.ones(1))
+        self.collision_work = 0.0
         p = self.service.params
         if admission != "immediate" or p[0] != KIND_PREFILL_DECODE or self.sol is None:
             return none
@@ -261,7 +262,8 @@ class _Solved:
             else:
                 counts = _counts(self.ph, lam, window)
             sides.append((counts, jumps / jumps.sum()))
-        if _collision_work(*sides) > MAX_WORK:
+        self.collision_work = _collision_work(*sides)
+        if self.collision_work > MAX_WORK:
             raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
         law = None
         for counts, w in sides:
@@ -282,10 +284,16 @@ class _Solved:
 
         An arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
         waits starts at batch ``N``; its first token comes after its prefill and one
-        iteration there (the read-off at that batch, ``service_ms = tau(b)``).
+        iteration there (the read-off at that batch, ``service_ms = tau(b)``). The
+        collision law and the search over it are charged together against the kernel's
+        work bound (:func:`_collision_search_work`): ValueError beyond it, as the kernel.
         """
         m = self.admitted(admission)
         extra, p_extra = self.collisions(admission)
+        # the law and the quantile search over it, together within the kernel's work bound
+        search = _collision_search_work(extra.size, self.replica.max_queue)
+        if extra.size > 1 and self.collision_work + search > MAX_WORK:
+            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
         # the admission rule's mean change, less the mean of the collisions' law added below
         shift = m.ttft_ms - self.metrics.ttft_ms - float(extra @ p_extra)
         tau = self.service.tau_ms
@@ -414,6 +422,17 @@ def _collision_work(*sides) -> float:
     while n < length:
         n *= 2.0
     return 2.0 * n * (sum(k.size for k, _ in sides) + 2.0 * math.log2(n))
+
+
+def _collision_search_work(points: int, max_queue: float) -> float:
+    """Estimate the work of the by-batch quantile search over a collision law.
+
+    About 40 evaluations of the mixture CDF, each one wait-law evaluation per lattice
+    value of the law (``points``), of about 10 units (closed form, unbounded queue) or 10
+    per queue slot (a finite queue's Erlang mixture), as qbd.hpp's collision_search_work.
+    """
+    per_eval = 10.0 if math.isinf(max_queue) else 10.0 * max(1.0, float(max_queue))
+    return 40.0 * points * per_eval
 
 
 def _atom(x: float, grid: int, weight: float) -> np.ndarray:

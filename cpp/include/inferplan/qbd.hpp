@@ -643,6 +643,15 @@ inline double collision_fft_work(double n, double terms) {
   return 2.0 * n * (terms + 2.0 * std::log2(n));
 }
 
+// The work of by_batch's quantile search over a collision law of `points` lattice values:
+// about 40 evaluations of the mixture CDF, each one wait-law evaluation per value, of about
+// 10 units (closed form, unbounded queue) or 10 per queue slot (a finite queue's Erlang
+// mixture: its tail sums and Poisson terms).
+inline double collision_search_work(double points, double max_queue) {
+  const double per_eval = std::isinf(max_queue) ? 10.0 : 10.0 * std::max(1.0, max_queue);
+  return 40.0 * points * per_eval;
+}
+
 namespace detail {
 
 // In-place radix-2 FFT of a (size a power of two); the inverse is scaled by 1/n. The
@@ -716,8 +725,11 @@ inline std::vector<double> compound_law_fft(const std::vector<double> (&counts)[
 // above kCollisionDirectWork, the FFT's (collision_fft_work); beyond kMaxWork (bursty
 // arrivals with many chunks: about a second on one core) the law is not computed and the
 // call returns kBadArrivalCollisions (arrivals.py's _Solved.collisions raises the same).
+// *work (if given) receives the estimate (0 where there is no law).
 inline Status arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std::int32_t rule,
-                                 std::vector<double>& values, std::vector<double>& probs) {
+                                 std::vector<double>& values, std::vector<double>& probs,
+                                 double* work = nullptr) {
+  if (work) *work = 0.0;
   values.assign(1, 0.0);
   probs.assign(1, 1.0);
   const ServiceParams& p = r.service;
@@ -759,7 +771,11 @@ inline Status arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, st
       len += static_cast<double>(counts[side].size() - 1) * static_cast<double>(w[side].size() - 1);
     while (n < len) n *= 2.0;
     const double terms = static_cast<double>(counts[0].size() + counts[1].size());
-    if (collision_fft_work(n, terms) > kMaxWork) return kBadArrivalCollisions;
+    const double fft_work = collision_fft_work(n, terms);
+    if (work) *work = fft_work;
+    if (fft_work > kMaxWork) return kBadArrivalCollisions;
+  } else if (work) {
+    *work = direct_work;
   }
   if (direct_work <= kCollisionDirectWork) {
     for (int side = 0; side < 2; ++side) {
@@ -808,8 +824,13 @@ inline Status arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
     return kOk;
   }
   std::vector<double> extra, p_extra;
-  const Status s = arrival_collisions(r, a, rule, extra, p_extra);
+  double work = 0.0;
+  const Status s = arrival_collisions(r, a, rule, extra, p_extra, &work);
   if (s != kOk) return s;
+  // the law and the quantile search over it, together within the work bound
+  if (extra.size() > 1 &&
+      work + collision_search_work(static_cast<double>(extra.size()), a.sol.Q) > kMaxWork)
+    return kBadArrivalCollisions;
   double extra_mean = 0.0;
   for (std::size_t i = 0; i < extra.size(); ++i) extra_mean += extra[i] * p_extra[i];
   const double shift = m[kTtftMs] - a.metrics[kTtftMs] - extra_mean;
