@@ -529,3 +529,71 @@ def test_large_collision_law_summed_by_fft_matches_the_reference(in_tokens, cv):
         a = arrivals.ttft_quantile(cpp, rate, q, arrival_cv=cv, admission="immediate",
                                    by_batch=True)  # fmt: skip
         assert _close(a, solved.ttft_by_batch(q, "immediate")), (q, a)
+
+
+def test_collision_law_beyond_the_work_bound_is_refused_by_both_backends():
+    """A collision law beyond the kernel's work bound gets BAD_ARRIVAL_COLLISIONS, not seconds.
+
+    Arrival CV 10 with a 132,096-token prompt (hundreds of 1,024-token chunks at half load):
+    the FFT sum would take about 2e10 units of work (some 20 s); both backends estimate it
+    first (arrivals._collision_work, qbd.hpp's collision_fft_work) and refuse it. The same
+    replica under another admission rule, or at CV 1, is still answered.
+    """
+    model = inferplan.PrefillDecode(8, 0.02, 5e-5, 129 * 1024.0, 200, 1024)
+    cpp, ref = _pair(model, 32, None)
+    rate = 0.5 * cpp.max_rate
+    solved = arrivals._solved(ref, rate, 10.0, None, "gamma")
+    m = solved.metrics
+    c = float(inferplan.admission._chunks_at(m.in_service, 32, 129 * 1024.0, 200, 1024))
+    assert c > 128
+    sides = []
+    for window in (m.prefill_ms, m.prefill_ms + m.itl_ms):
+        counts = arrivals._gamma_counts(10.0, rate / 1000.0, window)
+        sides.append((counts, np.ones(int(16 * c) + 1)))  # the jumps' lattice length
+    assert arrivals._collision_work(*sides) > 10 * arrivals.MAX_WORK
+    from inferplan import _core
+
+    status, _ = _core.ttft_by_batch_arrivals(cpp._handle, rate, 0.99, 10.0,
+                                             CODES["immediate"], 0)  # fmt: skip
+    assert status == inferplan.Status.BAD_ARRIVAL_COLLISIONS == 44
+    message = inferplan.status_message(inferplan.Status.BAD_ARRIVAL_COLLISIONS)
+    assert "work bound" in message
+    with pytest.raises(ValueError, match="prefill-collision law"):
+        arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=10.0, admission="immediate",
+                               by_batch=True)  # fmt: skip
+    with pytest.raises(ValueError, match="prefill-collision law"):
+        solved.ttft_by_batch(0.99, "immediate")
+    for rule in (None, "iteration"):
+        a = arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=10.0, admission=rule,
+                                   by_batch=True)  # fmt: skip
+        assert _close(a, solved.ttft_by_batch(0.99, rule)), (rule, a)
+
+
+def test_collision_search_on_a_long_finite_queue_is_charged_to_the_work_bound():
+    """The by-batch search over a collision law counts against the bound with the law.
+
+    Each of its CDF evaluations takes the wait law at every lattice value of the collision
+    law: closed form for an unbounded queue, a sum over the slots of a finite one. CV 3,
+    five chunks: about 1,800 values, cheap on an unbounded queue (both backends agree), and
+    beyond the bound with 2,048 queue slots (arrivals._collision_search_work: 40 x 1,800 x
+    20,480), refused by both.
+    """
+    model = inferplan.PrefillDecode(8, 0.02, 5e-5, 4096.0, 200, 1024)
+    for max_queue in (None, 2048):
+        cpp, ref = _pair(model, 32, max_queue)
+        rate = 0.5 * cpp.max_rate
+        solved = arrivals._solved(ref, rate, 3.0, None, "gamma")
+        extra, _ = solved.collisions("immediate")
+        assert extra.size > 1000
+        if max_queue is None:
+            a = arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=3.0, admission="immediate",
+                                       by_batch=True)  # fmt: skip
+            assert _close(a, solved.ttft_by_batch(0.99, "immediate")), a
+            continue
+        search = arrivals._collision_search_work(extra.size, max_queue)
+        assert solved.collision_work < arrivals.MAX_WORK < solved.collision_work + search
+        with pytest.raises(ValueError, match="prefill-collision law"):
+            arrivals.ttft_quantile(cpp, rate, 0.99, arrival_cv=3.0, admission="immediate",
+                                   by_batch=True)  # fmt: skip
+        with pytest.raises(ValueError, match="prefill-collision law"):
+            solved.ttft_by_batch(0.99, "immediate")

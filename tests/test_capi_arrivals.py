@@ -150,6 +150,16 @@ def test_bad_input_returns_codes_naming_the_parameter(api):
     big = _handle(api, MODEL, 8, 1e6)
     assert lib.ip_analyze_arrivals(big, 1.0, 0.5, 0, 0, m) == lib.IP_BAD_ARRIVAL_LEVELS
     assert "400,000" in message(lib.IP_BAD_ARRIVAL_LEVELS)
+    # CV 10 and hundreds of prefill chunks: the collision law is beyond the work bound
+    bursty = inferplan.PrefillDecode(8, 0.02, 5e-5, 129 * 1024.0, 200, 1024)
+    hb = _handle(api, bursty, 32, math.inf)
+    rate = 0.5 * inferplan.Replica(bursty, max_batch=32).max_rate
+    assert lib.ip_ttft_by_batch_arrivals(hb, rate, 0.99, 10.0, 0, lib.IP_ADMIT_IMMEDIATE, w) == (
+        lib.IP_BAD_ARRIVAL_COLLISIONS
+    )
+    assert "work bound" in message(lib.IP_BAD_ARRIVAL_COLLISIONS)
+    assert lib.ip_ttft_by_batch_arrivals(hb, rate, 0.99, 10.0, 0, lib.IP_ADMIT_ITERATION, w) == 0
+    assert math.isfinite(w[0])
     services = np.repeat(_service(api, MODEL), 2)
     mb, mq, rate = np.full(2, 8, np.int64), np.full(2, math.inf), np.ones(2)
     st = np.zeros(2, np.int32)

@@ -63,6 +63,7 @@ void register_codes(py::module_& m) {
       {"BAD_OUT_TOKENS_CV", kBadOutTokensCv},
       {"BAD_ARRIVAL_FIT", kBadArrivalFit},
       {"BAD_ARRIVAL_LEVELS", kBadArrivalLevels},
+      {"BAD_ARRIVAL_COLLISIONS", kBadArrivalCollisions},
   };
   const Entry metrics[] = {
       {"rate", kRate},           {"p0", kP0},

@@ -92,6 +92,7 @@ enum {
   IP_BAD_OUT_TOKENS_CV = 41,  /* out_tokens_cv outside [0, 100] (batch calls of the Python layer) */
   IP_BAD_ARRIVAL_FIT = 42,    /* fit is not IP_FIT_GAMMA or IP_FIT_BALANCED */
   IP_BAD_ARRIVAL_LEVELS = 43, /* the exact solve under arrival_cv != 1 is too large */
+  IP_BAD_ARRIVAL_COLLISIONS = 44, /* the prefill-collision law (by_batch, immediate) is too large */
   /* Errors of the call itself (C interface only). */
   IP_NULL_SERVICE = 100,
   IP_NULL_REPLICA = 101,
@@ -302,7 +303,9 @@ INFERPLAN_API int ip_quantiles_arrivals(const ip_replica* replica, double rate, 
  * arrivals.ttft_quantile(..., by_batch=True). The chain is the QBD at every arrival_cv, 1
  * included. PrefillDecode under IP_ADMIT_IMMEDIATE adds the law of the prefills that share
  * the arrival's iterations (docs/model.md 6); bursty arrivals with many prefill chunks make
- * that law long (milliseconds to seconds). *out_ms written only on IP_OK. */
+ * that law long (milliseconds up to about a second): its cost is estimated first, and beyond
+ * the kernel's work bound the call returns IP_BAD_ARRIVAL_COLLISIONS. *out_ms written only
+ * on IP_OK. */
 INFERPLAN_API int ip_ttft_by_batch_arrivals(const ip_replica* replica, double rate, double q,
                                             double arrival_cv, int32_t fit, int32_t admission,
                                             double* out_ms);

@@ -58,7 +58,8 @@ static_assert(+IP_BAD_KIND == +ip::kBadKind && +IP_BAD_ALPHA == +ip::kBadAlpha &
                   +IP_BAD_ARRIVAL_CV == +ip::kBadArrivalCv &&
                   +IP_BAD_OUT_TOKENS_CV == +ip::kBadOutTokensCv &&
                   +IP_BAD_ARRIVAL_FIT == +ip::kBadArrivalFit &&
-                  +IP_BAD_ARRIVAL_LEVELS == +ip::kBadArrivalLevels,
+                  +IP_BAD_ARRIVAL_LEVELS == +ip::kBadArrivalLevels &&
+                  +IP_BAD_ARRIVAL_COLLISIONS == +ip::kBadArrivalCollisions,
               "error codes");
 static_assert(+IP_FIT_GAMMA == +ip::kFitGamma && +IP_FIT_BALANCED == +ip::kFitBalanced,
               "renewal fits");
@@ -331,6 +332,12 @@ const char* ip_status_message(int status) {
       return "arrival_cv != 1: max_batch + max_queue must be at most 400,000 levels and levels "
              "x phases within the kernel's work bound (use an unbounded queue, a shorter "
              "queue or a larger arrival_cv)";
+    case IP_BAD_ARRIVAL_COLLISIONS:
+      return "the prefill-collision law of the TTFT quantile by batch under immediate "
+             "admission, with the quantile search over it, exceeds the kernel's work bound "
+             "(bursty arrivals and many prefill chunks, or a long finite queue): use a "
+             "smaller arrival_cv, fewer chunks (a larger max_num_tokens), a shorter queue or "
+             "another admission rule";
     case IP_NULL_ARRIVAL_CV: return "arrival_cv (the array) is NULL";
     case IP_NULL_SERVICE: return "service (or services) is NULL";
     case IP_NULL_REPLICA: return "replica is NULL";

@@ -57,6 +57,7 @@ class Status(IntEnum):
     BAD_OUT_TOKENS_CV = 41
     BAD_ARRIVAL_FIT = 42
     BAD_ARRIVAL_LEVELS = 43
+    BAD_ARRIVAL_COLLISIONS = 44
 
     @property
     def is_error(self) -> bool:

@@ -53,6 +53,11 @@ _MESSAGES = {
     Status.BAD_ARRIVAL_LEVELS: "the exact solve under non-Poisson arrivals takes at most "
     "400,000 levels (max_batch + max_queue) and levels x phases within the kernel's work "
     "bound: use max_queue=None (unbounded), a shorter queue or a larger arrival_cv",
+    Status.BAD_ARRIVAL_COLLISIONS: "the prefill-collision law of the TTFT quantile by batch "
+    "under immediate admission, with the quantile search over it, exceeds the kernel's work "
+    "bound (bursty arrivals and many prefill chunks, or a long finite queue): use a smaller "
+    "arrival_cv, fewer chunks (a larger max_num_tokens), a shorter queue or another "
+    "admission rule",
 }
 
 

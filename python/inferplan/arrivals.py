@@ -56,9 +56,12 @@ from .sizing import (
 
 @dataclass(frozen=True)
 class Service:
-    """What the chain needs from a service model: ``tau_ms[b-1]`` (time in service at batch
-    ``b``), the read-off ``read_off(B, service_ms) -> (prefill_ms, itl_ms)`` at the mean
-    batch, and the kernel parameter row the admission rule uses."""
+    """What the chain needs from a service model.
+
+    ``tau_ms[b-1]`` (time in service at batch ``b``), the read-off
+    ``read_off(B, service_ms) -> (prefill_ms, itl_ms)`` at the mean batch, and the kernel
+    parameter row the admission rule uses.
+    """
 
     tau_ms: np.ndarray
     read_off: Callable[[float, float], tuple[float, float]]
@@ -69,8 +72,11 @@ class Service:
 
 
 def model_service(model, max_batch: int) -> Service:
-    """The :class:`Service` of a DecodeOnly, PrefillDecode or ServiceTimes model, with the
-    read-off of docs/model.md 2 (the reference kernel's parts, not a copy of them)."""
+    """Return the :class:`Service` of a DecodeOnly, PrefillDecode or ServiceTimes model.
+
+    Its read-off is that of docs/model.md 2 (the reference kernel's parts, not a copy of
+    them).
+    """
     params = model.params()
     kind, alpha, beta, gamma, L, m, M = params
     if kind == KIND_VECTOR:
@@ -202,9 +208,11 @@ class _Solved:
         return wait + (m.wait_ms - self.metrics.wait_ms), wait + (m.ttft_ms - m.wait_ms)
 
     def collisions(self, admission):
-        """The law of the extra first-token time an arrival's prefill suffers from the other
-        prefills that share its iterations (PrefillDecode, ``admission="immediate"``): a
-        lattice ``(values_ms, probabilities)``. Its mean is the admission rule's mean charge
+        """Return the law of the extra first-token time from prefills sharing iterations.
+
+        The extra time an arrival's prefill suffers from the other prefills that share its
+        iterations (PrefillDecode, ``admission="immediate"``): a lattice
+        ``(values_ms, probabilities)``. Its mean is the admission rule's mean charge
         for those prefills (admission.py); ``(0, 1)`` where there is none.
 
         An arrival's prefill takes ``c`` steps and its first token one more. Another
@@ -219,12 +227,18 @@ class _Solved:
         bursty arrivals come in clusters, and the Gamma law of CV > 1 has far more
         near-simultaneous arrivals than its three-moment H2), or the fitted phase-type
         law (``fit="balanced"``). Each arrival's share ``h`` is drawn from ``h(u)``
-        weighted by time, as for Poisson arrivals."""
+        weighted by time, as for Poisson arrivals.
+
+        The law's cost is estimated first (:func:`_collision_work`, the kernel's rule);
+        beyond :data:`MAX_WORK` it raises ValueError (``BAD_ARRIVAL_COLLISIONS``'s
+        message), as the kernel returns that status.
+        """
         none = (np.zeros(1), np.ones(1))
+        self.collision_work = 0.0
         p = self.service.params
         if admission != "immediate" or p[0] != KIND_PREFILL_DECODE or self.sol is None:
             return none
-        _, alpha, beta, gamma, L, m_out, M = p
+        _, _alpha, beta, gamma, L, m_out, M = p
         m = self.admitted(None)
         N = self.replica.max_batch
         c = float(_admission._chunks_at(m.in_service, N, max(L, 0.0), m_out, M))
@@ -241,13 +255,18 @@ class _Solved:
             _add(_atom(c, grid, step_pre), _uniform_jumps(1.0, c, grid, (c - 1.0) * step_pre)),
             _uniform_jumps(0.0, 1.0, grid, itl),
         )
-        law = None
+        sides = []
         for jumps, window in ((before, c * step_pre), (after, c * step_pre + itl)):
             if self.fit == "gamma":
                 counts = _gamma_counts(self.cv, lam, window)
             else:
                 counts = _counts(self.ph, lam, window)
-            w = jumps / jumps.sum()
+            sides.append((counts, jumps / jumps.sum()))
+        self.collision_work = _collision_work(*sides)
+        if self.collision_work > MAX_WORK:
+            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
+        law = None
+        for counts, w in sides:
             total = np.zeros(1)
             power = np.ones(1)
             for k, pk in enumerate(counts):
@@ -261,12 +280,20 @@ class _Solved:
         return values[keep], law[keep] / law.sum()
 
     def ttft_by_batch(self, q: float, admission) -> float:
-        """The q-quantile of TTFT with the service part taken at the batch the arrival
-        joins: an arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
+        """Return the q-quantile of TTFT with the service part at the batch the arrival joins.
+
+        An arrival that finds ``n < N`` requests starts at batch ``n + 1``, one that
         waits starts at batch ``N``; its first token comes after its prefill and one
-        iteration there (the read-off at that batch, ``service_ms = tau(b)``)."""
+        iteration there (the read-off at that batch, ``service_ms = tau(b)``). The
+        collision law and the search over it are charged together against the kernel's
+        work bound (:func:`_collision_search_work`): ValueError beyond it, as the kernel.
+        """
         m = self.admitted(admission)
         extra, p_extra = self.collisions(admission)
+        # the law and the quantile search over it, together within the kernel's work bound
+        search = _collision_search_work(extra.size, self.replica.max_queue)
+        if extra.size > 1 and self.collision_work + search > MAX_WORK:
+            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
         # the admission rule's mean change, less the mean of the collisions' law added below
         shift = m.ttft_ms - self.metrics.ttft_ms - float(extra @ p_extra)
         tau = self.service.tau_ms
@@ -311,8 +338,10 @@ class _Solved:
 
 
 def _native(replica):
-    """The compiled kernel (inferplan._core) when ``replica`` runs on it, else None: the
-    other backends keep this module's NumPy implementation (the reference)."""
+    """Return the compiled kernel (inferplan._core) when ``replica`` runs on it, else None.
+
+    The other backends keep this module's NumPy implementation (the reference).
+    """
     kernel = replica._kernel
     if getattr(kernel, "NAME", None) != "cpp":
         return None
@@ -332,8 +361,10 @@ _FITS = {"gamma": 0, "balanced": 1}
 
 
 def _qbd_solve(replica, mu, lam, ph, cv, fit):
-    """:func:`phasetype.solve` (None when unstable), in the C++ kernel when the replica
-    runs on it."""
+    """Solve as :func:`phasetype.solve` (None when unstable).
+
+    The solve runs in the C++ kernel when the replica runs on it.
+    """
     core = _native(replica)
     if core is None:
         return phasetype.solve(mu, replica.max_queue, lam, ph)
@@ -346,7 +377,7 @@ def _qbd_solve(replica, mu, lam, ph, cv, fit):
 
 
 def _raise(status, replica, rate):
-    """The ValueError of a kernel status, worded as the NumPy path words it."""
+    """Raise the ValueError of a kernel status, worded as the NumPy path words it."""
     if status == Status.UNSTABLE:
         raise ValueError(
             f"rate {rate!r} req/s is at or above the saturation rate "
@@ -368,19 +399,58 @@ def _raise(status, replica, rate):
     raise ValueError(status_message(status))
 
 
+MAX_WORK = 4e8
+"""The kernel's work bound (sizing.hpp's kMaxWork) on the prefill-collision law."""
+COLLISION_DIRECT_WORK = 2e7
+"""Multiply-adds above which the kernel sums the collision law by FFT (qbd.hpp)."""
+
+
+def _collision_work(*sides) -> float:
+    """Estimate the kernel's work for the collision law of ``(counts, jumps)`` per side.
+
+    The repeated convolutions' multiply-adds, ``sum K^2 (l - 1) l / 2`` over the two sides
+    (``K`` count terms, ``l`` lattice jumps), up to ``COLLISION_DIRECT_WORK``; above it the
+    FFT's, ``2 n (K0 + K1 + 2 log2 n)`` for a transform of ``n`` points (the law's length
+    rounded up to a power of two), as qbd.hpp's collision_fft_work. Beyond ``MAX_WORK``
+    both backends refuse the law (``Status.BAD_ARRIVAL_COLLISIONS``).
+    """
+    direct = sum(0.5 * k.size * k.size * (w.size - 1.0) * w.size for k, w in sides)
+    if direct <= COLLISION_DIRECT_WORK:
+        return direct
+    length = 1.0 + sum((k.size - 1.0) * (w.size - 1.0) for k, w in sides)
+    n = 1.0
+    while n < length:
+        n *= 2.0
+    return 2.0 * n * (sum(k.size for k, _ in sides) + 2.0 * math.log2(n))
+
+
+def _collision_search_work(points: int, max_queue: float) -> float:
+    """Estimate the work of the by-batch quantile search over a collision law.
+
+    About 40 evaluations of the mixture CDF, each one wait-law evaluation per lattice
+    value of the law (``points``), of about 10 units (closed form, unbounded queue) or 10
+    per queue slot (a finite queue's Erlang mixture), as qbd.hpp's collision_search_work.
+    """
+    per_eval = 10.0 if math.isinf(max_queue) else 10.0 * max(1.0, float(max_queue))
+    return 40.0 * points * per_eval
+
+
 def _atom(x: float, grid: int, weight: float) -> np.ndarray:
-    """A lattice pmf (1/grid steps) with ``weight`` at ``x``."""
-    out = np.zeros(int(round(x * grid)) + 1)
+    """Return a lattice pmf (1/grid steps) with ``weight`` at ``x``."""
+    out = np.zeros(round(x * grid) + 1)
     out[-1] = weight
     return out
 
 
 def _uniform_jumps(a: float, b: float, grid: int, weight: float) -> np.ndarray:
-    """``weight`` spread evenly over the lattice cells of (a, b), each at its midpoint
-    rounded to the lattice (a lattice pmf in 1/grid steps)."""
+    """Spread ``weight`` evenly over the lattice cells of (a, b).
+
+    Each cell's weight sits at its midpoint rounded to the lattice (a lattice pmf in
+    1/grid steps).
+    """
     if b <= a or weight <= 0.0:
         return np.zeros(1)
-    n = max(1, int(round((b - a) * grid)))
+    n = max(1, round((b - a) * grid))
     mids = a + (np.arange(n) + 0.5) * (b - a) / n
     idx = np.rint(mids * grid).astype(int)
     out = np.zeros(int(idx.max()) + 1)
@@ -398,8 +468,10 @@ def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _gamma_p(a: float, x: float) -> float:
-    """The regularized lower incomplete gamma function P(a, x) (series below a + 1, a
-    continued fraction above, both to double precision)."""
+    """Return the regularized lower incomplete gamma function P(a, x).
+
+    A series below a + 1, a continued fraction above, both to double precision.
+    """
     if x <= 0.0:
         return 0.0
     log_front = a * math.log(x) - x - math.lgamma(a)
@@ -435,12 +507,14 @@ def _gamma_p(a: float, x: float) -> float:
 
 
 def _gamma_counts(cv: float, lam: float, d: float, tail: float = 1e-9) -> np.ndarray:
-    """P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ...,
-    for the Gamma renewal process of gap CV ``cv`` and rate ``lam`` (the process of
+    """Return P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ....
+
+    For the Gamma renewal process of gap CV ``cv`` and rate ``lam`` (the process of
     :func:`inferplan.simulate`): ``P(N >= k) = P(k a, lam a d)``, ``a = 1 / cv^2``; for
-    ``cv`` 0 the gaps are all ``1 / lam``."""
+    ``cv`` 0 the gaps are all ``1 / lam``.
+    """
     if cv == 0.0:
-        out = np.zeros(int(math.floor(lam * d)) + 1)
+        out = np.zeros(math.floor(lam * d) + 1)
         out[-1] = 1.0
         return out
     a = 1.0 / (cv * cv)
@@ -455,10 +529,12 @@ def _gamma_counts(cv: float, lam: float, d: float, tail: float = 1e-9) -> np.nda
 
 
 def _counts(ph, lam: float, d: float, tail: float = 1e-9) -> np.ndarray:
-    """P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ...:
-    a renewal process of gaps ``ph`` at rate ``lam``. Exact (a truncated level chain of
+    """Return P(k arrivals in a window of length ``d`` that starts at an arrival), k = 0, 1, ....
+
+    For a renewal process of gaps ``ph`` at rate ``lam``. Exact (a truncated level chain of
     the gap phases, one matrix exponential) for two-phase gaps; Poisson with the renewal
-    function's mean otherwise (exact for Poisson)."""
+    function's mean otherwise (exact for Poisson).
+    """
     mean = phasetype.renewal_count(ph, lam, d)
     if ph.phases != 2:
         kmax = int(mean + 12.0 * math.sqrt(mean) + 12.0)
@@ -505,15 +581,18 @@ def analyze(
     lengths=None,
     fit: str = "gamma",
 ) -> Metrics:
-    """Steady-state metrics of ``replica`` at an offered ``rate`` (req/s) of a renewal
-    arrival process whose gaps have coefficient of variation ``arrival_cv``.
+    """Return the steady-state metrics of ``replica`` under renewal arrivals.
+
+    The offered ``rate`` (req/s) is that of a renewal arrival process whose gaps have
+    coefficient of variation ``arrival_cv``.
 
     ``admission`` as in :meth:`inferplan.Replica.analyze` (with the arrival's view of an
     idle or full replica). ``lengths`` (:class:`inferplan.lengths.Lengths`) gives prompt
     and output length distributions instead of the model's mean lengths. ``fit`` chooses
     the hyperexponential for ``arrival_cv > 1``: ``"gamma"`` (three moments of the Gamma
     renewal process of :func:`inferplan.simulate`) or ``"balanced"`` (balanced means).
-    ``arrival_cv == 1`` without ``lengths`` is :meth:`Replica.analyze` itself."""
+    ``arrival_cv == 1`` without ``lengths`` is :meth:`Replica.analyze` itself.
+    """
     admission = _admission.check_admission(admission)
     cv, fit = _cv(arrival_cv), _fit(fit)
     if _poisson_path(cv, lengths):
@@ -534,9 +613,12 @@ def wait_quantile(
     replica: Replica, rate: float, q: float, *, arrival_cv: float = 1.0,
     admission: str | None = None, lengths=None, fit: str = "gamma",
 ) -> float:  # fmt: skip
-    """The q-quantile of the wait (ms) of an accepted request, exact for FCFS under the
-    renewal process: an arrival that finds ``N + j`` requests (probability from the
-    arrival-stationary law) waits for ``j + 1`` departures at rate ``mu(N)``."""
+    """Return the q-quantile of the wait (ms) of an accepted request.
+
+    Exact for FCFS under the renewal process: an arrival that finds ``N + j`` requests
+    (probability from the arrival-stationary law) waits for ``j + 1`` departures at rate
+    ``mu(N)``.
+    """
     return _quantiles(replica, rate, q, arrival_cv, admission, lengths, fit)[0]
 
 
@@ -544,14 +626,21 @@ def ttft_quantile(
     replica: Replica, rate: float, q: float, *, arrival_cv: float = 1.0,
     admission: str | None = None, lengths=None, fit: str = "gamma", by_batch: bool = False,
 ) -> float:  # fmt: skip
-    """The q-quantile of TTFT (ms): the wait quantile plus the prefill and one ITL at the
-    mean batch, as :meth:`inferplan.Replica.ttft_quantile` (and, at ``arrival_cv`` 1
-    without lengths, equal to it).
+    """Return the q-quantile of TTFT (ms).
+
+    The wait quantile plus the prefill and one ITL at the mean batch, as
+    :meth:`inferplan.Replica.ttft_quantile` (and, at ``arrival_cv`` 1 without lengths,
+    equal to it).
 
     ``by_batch=True`` takes the service part at the batch each arrival joins instead (from
     the arrival-stationary law: ``n + 1`` for an arrival that finds ``n < N``, ``N`` after a
     wait), a mixture whose upper quantiles at moderate load are set by how long the first
-    iterations are in a fuller batch, which the mean leaves out (docs/traffic.md)."""
+    iterations are in a fuller batch, which the mean leaves out (docs/traffic.md). Under
+    ``admission="immediate"`` (PrefillDecode) it adds the law of the prefills that share
+    the arrival's iterations; where that law is beyond the kernel's work bound (bursty
+    arrivals with many prefill chunks, docs/model.md 6) it raises ValueError
+    (``BAD_ARRIVAL_COLLISIONS``) in every backend.
+    """
     if by_batch:
         try:
             qf = float(q)
@@ -624,15 +713,17 @@ def size(
     lengths=None,
     fit: str = "gamma",
 ) -> SizeResult:
-    """The largest offered rate (req/s) at which every target holds under arrivals of
-    coefficient of variation ``arrival_cv``: the targets, caps and statuses of
-    :meth:`inferplan.Replica.size` (docs/model.md 3). With ``arrival_cv == 1`` and no
+    """Return the largest offered rate (req/s) at which every target holds.
+
+    Under arrivals of coefficient of variation ``arrival_cv``, with the targets, caps and
+    statuses of :meth:`inferplan.Replica.size` (docs/model.md 3). With ``arrival_cv == 1`` and no
     ``lengths`` it is :meth:`Replica.size` itself.
 
     Otherwise the excess ``max_k f_k(rate)/T_k - 1`` is scanned on a grid of
     :data:`GRID` rates up to the cap for its first sign change (PrefillDecode's read-off
     is not monotone), and that bracket is closed to 1e-10 relative by false position
-    (Illinois); the answer is on the feasible side."""
+    (Illinois); the answer is on the feasible side.
+    """
     targets = target_tuple(
         itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, ttft_percentile=ttft_percentile,
         wait_percentile=wait_percentile, max_block=max_block, tps=tps,
@@ -721,8 +812,10 @@ def analyze_many(
     data=None, *, rate=None, arrival_cv=1.0, metrics=None, threads=None, admission=None,
     fit: str = "gamma", **columns,
 ):  # fmt: skip
-    """:func:`inferplan.analyze_many` with an ``arrival_cv`` column (a scalar broadcasts):
-    the metrics of :func:`analyze` for many configurations at once.
+    """Analyze many configurations at once under renewal arrivals.
+
+    :func:`inferplan.analyze_many` with an ``arrival_cv`` column (a scalar broadcasts):
+    the metrics of :func:`analyze` for each row.
 
     The columns, ``rate``, ``metrics``, ``threads`` and ``admission`` are those of
     :func:`inferplan.analyze_many`; ``fit`` as in :func:`analyze`. Returns a dict of NumPy
@@ -731,7 +824,8 @@ def analyze_many(
     exact solve ``BAD_ARRIVAL_LEVELS``, see :class:`inferplan.Status`). On the C++ backend
     the rows run in the kernel with the GIL released (threads as in
     :func:`inferplan.analyze_many`); the other backends solve row by row in NumPy (the
-    reference)."""
+    reference).
+    """
     from . import batch
     from ._metrics import METRIC_INDEX, METRIC_NAMES
 
@@ -831,8 +925,10 @@ def _kernels_active():
 
 
 def _analyze_rows(cols, rows, block, status, admission, fit):
-    """The reference form of :func:`analyze_many`: one :func:`analyze` per row, with the
-    kernel's status for what a row gets wrong."""
+    """Analyze rows as :func:`analyze_many`'s reference form.
+
+    One :func:`analyze` per row, with the kernel's status for what a row gets wrong.
+    """
     from . import batch
     from .models import DecodeOnly, PrefillDecode
 
@@ -867,8 +963,11 @@ def _analyze_rows(cols, rows, block, status, admission, fit):
 
 
 def measure_cv(arrival_times, *, min_gaps: int = 20) -> float:
-    """Coefficient of variation of the gaps between sorted ``arrival_times`` (any unit);
-    NaN with fewer than ``min_gaps`` gaps. Ties (equal timestamps) count as zero gaps."""
+    """Return the coefficient of variation of the gaps between sorted ``arrival_times``.
+
+    Any unit; NaN with fewer than ``min_gaps`` gaps. Ties (equal timestamps) count as zero
+    gaps.
+    """
     t = np.asarray(arrival_times, dtype=float).reshape(-1)
     if t.size < min_gaps + 1:
         return math.nan

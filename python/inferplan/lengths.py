@@ -49,8 +49,11 @@ equal-probability bins of samples; the mean is restored exactly)."""
 
 @lru_cache(maxsize=8)
 def _gauss_hermite(points: int):
-    """Gauss-Hermite nodes and normalised weights of the standard normal law (read-only
-    arrays, computed once per point count: an eigenvalue problem per call otherwise)."""
+    """Return Gauss-Hermite nodes and normalised weights of the standard normal law.
+
+    The arrays are read-only and computed once per point count (an eigenvalue problem per
+    call otherwise).
+    """
     z, w = np.polynomial.hermite_e.hermegauss(points)
     w = w / w.sum()
     z.setflags(write=False)
@@ -59,9 +62,11 @@ def _gauss_hermite(points: int):
 
 
 def _points(mean: float, cv: float, values, points: int):
-    """(values, weights) of a length law with the given mean: one point for CV 0,
-    Gauss-Hermite points of a lognormal otherwise, or the means of equal-probability bins
-    of measured ``values`` (both rescaled to the exact mean)."""
+    """Return (values, weights) of a length law with the given mean.
+
+    One point for CV 0, Gauss-Hermite points of a lognormal otherwise, or the means of
+    equal-probability bins of measured ``values`` (both rescaled to the exact mean).
+    """
     if values is not None:
         v = np.sort(np.asarray(values, dtype=float))
         bins = np.array_split(v, min(points, v.size))
@@ -113,10 +118,13 @@ def _check_values(name, values):
 
 @dataclass(frozen=True)
 class Lengths:
-    """Length laws around the model's mean prompt and output tokens: lognormal with
-    coefficients of variation ``in_cv`` and ``out_cv`` (0: every request has the mean), or
-    measured samples ``in_values`` / ``out_values`` (e.g. a trace's column; their means
-    replace the model's). Pass as ``lengths=`` to :mod:`inferplan.arrivals`."""
+    """Length laws around the model's mean prompt and output tokens.
+
+    Lognormal with coefficients of variation ``in_cv`` and ``out_cv`` (0: every request
+    has the mean), or measured samples ``in_values`` / ``out_values`` (e.g. a trace's
+    column; their means replace the model's). Pass as ``lengths=`` to
+    :mod:`inferplan.arrivals`.
+    """
 
     in_cv: float = 0.0
     out_cv: float = 0.0
@@ -125,6 +133,7 @@ class Lengths:
     points: int = POINTS
 
     def __post_init__(self) -> None:
+        """Check the CVs and the samples (ValueError naming the field otherwise)."""
         object.__setattr__(self, "in_cv", _check_cv("in_cv", self.in_cv))
         object.__setattr__(self, "out_cv", _check_cv("out_cv", self.out_cv))
         object.__setattr__(self, "in_values", _check_values("in_values", self.in_values))
@@ -151,8 +160,10 @@ class Lengths:
         )
 
     def service(self, model, max_batch: int):
-        """The :class:`inferplan.arrivals.Service` of ``model`` (DecodeOnly or
-        PrefillDecode) under these length laws (see the module docs)."""
+        """Return the :class:`inferplan.arrivals.Service` of ``model`` under these laws.
+
+        ``model`` is a DecodeOnly or PrefillDecode model (see the module docs).
+        """
         from .arrivals import Service
 
         kind, alpha, beta, gamma, L0, m0, M = model.params()

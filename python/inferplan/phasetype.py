@@ -1,9 +1,9 @@
-"""Phase-type renewal processes and the level-dependent quasi-birth-death (QBD) solve of a
-replica fed by one (docs/model.md 6).
+"""Phase-type renewal processes and the QBD solve of a replica fed by one.
 
-This is the exact reference behind :mod:`inferplan.arrivals`: plain NumPy, the solver of the
-Numba and NumPy backends and what the C++ kernel's port (``cpp/include/inferplan/qbd.hpp``,
-used on the C++ backend) is tested against. Units: rates per millisecond, times in ms.
+The level-dependent quasi-birth-death (QBD) solve of docs/model.md 6. This is the exact
+reference behind :mod:`inferplan.arrivals`: plain NumPy, the solver of the Numba and NumPy
+backends and what the C++ kernel's port (``cpp/include/inferplan/qbd.hpp``, used on the
+C++ backend) is tested against. Units: rates per millisecond, times in ms.
 
 A renewal process whose gaps are phase-type ``PH(alpha, S)`` (``alpha`` the initial phase
 probabilities, ``S`` the sub-generator, exit rates ``t = -S 1``) makes the pair
@@ -45,7 +45,9 @@ MAX_LEVELS = 400_000
 @dataclass(frozen=True)
 class PhaseType:
     """A phase-type law of mean 1: initial probabilities ``alpha`` and sub-generator ``S``.
-    Scale by a rate ``lam`` (``lam * S``) for gaps of mean ``1/lam``."""
+
+    Scale by a rate ``lam`` (``lam * S``) for gaps of mean ``1/lam``.
+    """
 
     alpha: np.ndarray = field(repr=False)
     S: np.ndarray = field(repr=False)
@@ -53,10 +55,12 @@ class PhaseType:
 
     @property
     def phases(self) -> int:
+        """Return the number of phases."""
         return self.alpha.size
 
     @property
     def exit(self) -> np.ndarray:
+        """Return the exit rates ``t = -S 1`` (per unit of the mean gap)."""
         return -self.S.sum(axis=1)
 
     def moment(self, k: int) -> float:
@@ -80,13 +84,17 @@ class PhaseType:
 
 
 def exponential() -> PhaseType:
+    """Return the exponential law of mean 1 (one phase: Poisson arrivals)."""
     return PhaseType(np.ones(1), -np.ones((1, 1)), "exponential")
 
 
 def erlang_mixture(scv: float) -> PhaseType:
-    """Mean 1 and squared CV ``scv`` in [1/MAX_PHASES, 1): with probability ``p`` an
-    Erlang(k-1), else an Erlang(k), both of rate ``k - p`` (Tijms, *A First Course in
-    Stochastic Models*, 2003, sec. 2.3.2: the two-moment fit with the fewest phases)."""
+    """Fit mean 1 and squared CV ``scv`` in [1/MAX_PHASES, 1) by an Erlang mixture.
+
+    With probability ``p`` an Erlang(k-1), else an Erlang(k), both of rate ``k - p``
+    (Tijms, *A First Course in Stochastic Models*, 2003, sec. 2.3.2: the two-moment fit
+    with the fewest phases).
+    """
     k = max(2, math.ceil(1.0 / scv - 1e-9))
     p = (k * scv - math.sqrt(k * (1.0 + scv) - k * k * scv)) / (1.0 + scv)
     p = min(max(p, 0.0), 1.0)
@@ -104,7 +112,8 @@ def hyperexponential(scv: float, *, third: str = "gamma") -> PhaseType:
     CV, ``(1 + c2)(1 + 2 c2)``, so the process is the Gamma renewal process of
     :func:`inferplan.simulate` in three moments (an H2 with these moments exists for every
     c2 > 1); ``third="balanced"`` is the balanced-means H2 (each branch carries half the
-    mean), the usual two-moment fit, whose third moment is larger."""
+    mean), the usual two-moment fit, whose third moment is larger.
+    """
     c2 = float(scv)
     if third == "balanced":
         p1 = 0.5 * (1.0 + math.sqrt((c2 - 1.0) / (c2 + 1.0)))
@@ -127,10 +136,13 @@ def hyperexponential(scv: float, *, third: str = "gamma") -> PhaseType:
 
 
 def renewal(arrival_cv: float, *, third: str = "gamma") -> PhaseType:
-    """The phase-type gap law (mean 1) used for inter-arrival times of coefficient of
-    variation ``arrival_cv`` (the CV, not its square, as in :func:`inferplan.simulate`):
-    exponential at 1 (Poisson), an Erlang mixture below (an Erlang-64 below
-    ``1/sqrt(64)``: 0 means deterministic and is approximated so), an H2 above."""
+    """Return the phase-type gap law (mean 1) for inter-arrival times of CV ``arrival_cv``.
+
+    ``arrival_cv`` is the coefficient of variation, not its square, as in
+    :func:`inferplan.simulate`: exponential at 1 (Poisson), an Erlang mixture below (an
+    Erlang-64 below ``1/sqrt(64)``: 0 means deterministic and is approximated so), an H2
+    above.
+    """
     cv = float(arrival_cv)
     if not (math.isfinite(cv) and cv >= 0.0):
         raise ValueError(f"arrival_cv must be finite and >= 0, got {arrival_cv!r}")
@@ -145,9 +157,9 @@ def renewal(arrival_cv: float, *, third: str = "gamma") -> PhaseType:
 
 
 def _expm(A: np.ndarray) -> np.ndarray:
-    """exp(A) by scaling and squaring of a Taylor series (small matrices)."""
+    """Return exp(A) by scaling and squaring of a Taylor series (small matrices)."""
     norm = float(np.abs(A).sum(axis=1).max())
-    k = max(0, int(math.ceil(math.log2(norm))) + 1) if norm > 0.5 else 0
+    k = max(0, math.ceil(math.log2(norm)) + 1) if norm > 0.5 else 0
     X = A / (2.0**k)
     term = np.eye(A.shape[0])
     out = term.copy()
@@ -162,9 +174,11 @@ def _expm(A: np.ndarray) -> np.ndarray:
 
 
 def renewal_count(ph: PhaseType, lam: float, d: float) -> float:
-    """Expected arrivals in a window of length ``d`` that starts (or ends) at an arrival:
-    the renewal function m(d) = int_0^d alpha exp((S + t alpha) u) t du of gaps of rate
-    ``lam``; ``lam * d`` for Poisson, more for bursty gaps (arrivals come in clusters)."""
+    """Return the expected arrivals in a window of length ``d`` that starts (or ends) at one.
+
+    The renewal function m(d) = int_0^d alpha exp((S + t alpha) u) t du of gaps of rate
+    ``lam``; ``lam * d`` for Poisson, more for bursty gaps (arrivals come in clusters).
+    """
     if d <= 0.0:
         return 0.0
     m = ph.phases
@@ -181,10 +195,11 @@ def renewal_count(ph: PhaseType, lam: float, d: float) -> float:
 
 
 def _sigma(ph: PhaseType, lam: float, mu: float) -> float:
-    """The root in (0, 1) of sigma = A*(mu (1 - sigma)) for gaps of rate lam (rho < 1).
+    """Return the root in (0, 1) of sigma = A*(mu (1 - sigma)) for gaps of rate lam (rho < 1).
 
     f(s) = A*(mu(1-s)) - s is convex with f(0) > 0 and f(1) = 0, f'(1) = 1/rho - 1 > 0:
-    Newton from 0 increases monotonically to the smaller root."""
+    Newton from 0 increases monotonically to the smaller root.
+    """
     m = ph.phases
     S = lam * ph.S
     t = -S.sum(axis=1)
@@ -230,11 +245,14 @@ def _sigma(ph: PhaseType, lam: float, mu: float) -> float:
 
 @dataclass(frozen=True)
 class QBDSolution:
-    """Stationary law of the QBD: ``p[n]`` time-average probability of ``n`` requests and
-    ``pa[n]`` the probability that an arrival finds ``n`` (the arrival-stationary law, not
-    PASTA), for ``n = 0..len(p)-1``. With an unbounded queue the levels above ``N`` are
+    """Stationary law of the QBD.
+
+    ``p[n]`` is the time-average probability of ``n`` requests and ``pa[n]`` the
+    probability that an arrival finds ``n`` (the arrival-stationary law, not PASTA), for
+    ``n = 0..len(p)-1``. With an unbounded queue the levels above ``N`` are
     geometric: ``p[N+j] = tail_p * sigma^(j-1)`` and ``pa[N+j] = pa[N] * sigma^j``
-    (``j >= 1``) and are not in the arrays."""
+    (``j >= 1``) and are not in the arrays.
+    """
 
     p: np.ndarray
     pa: np.ndarray
@@ -245,6 +263,7 @@ class QBDSolution:
 
     @property
     def p_block(self) -> float:
+        """Return the probability that an arrival finds a full finite queue (0 if unbounded)."""
         return 0.0 if math.isinf(self.max_queue) else float(self.pa[-1])
 
     def moments(self) -> tuple[float, float, float]:
@@ -266,9 +285,12 @@ class QBDSolution:
 
 
 def _levels_2(G, t, alpha, d, rate, top):
-    """The level recursion of :func:`solve` for two phases (an H2 or an Erlang-2 mixture,
-    the common case) in scalar arithmetic: the same operations as the general loop, with
-    the 2 x 2 solve written out (Cramer's rule), to avoid NumPy's per-call overhead."""
+    """Run the level recursion of :func:`solve` for two phases in scalar arithmetic.
+
+    Two phases are an H2 or an Erlang-2 mixture, the common case: the same operations as
+    the general loop, with the 2 x 2 solve written out (Cramer's rule), to avoid NumPy's
+    per-call overhead.
+    """
     g00, g01, g10, g11 = (float(x) for x in G.ravel())
     t0, t1 = float(t[0]), float(t[1])
     a0, a1 = float(alpha[0]), float(alpha[1])
@@ -291,10 +313,13 @@ def _levels_2(G, t, alpha, d, rate, top):
 
 
 def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSolution | None:
-    """The stationary law of a replica with completion rates ``mu[b-1]`` (per ms) at
-    ``b = 1..N`` in service, a queue of ``max_queue`` (inf allowed), fed by a renewal
-    process of rate ``lam`` (per ms, > 0) with gap law ``ph`` (mean 1). None when the
-    queue is unbounded and ``lam`` is at or above ``mu[N-1]`` (no steady state)."""
+    """Return the stationary law of a replica fed by a phase-type renewal process.
+
+    The replica has completion rates ``mu[b-1]`` (per ms) at ``b = 1..N`` in service and
+    a queue of ``max_queue`` (inf allowed), and is fed by a renewal process of rate ``lam``
+    (per ms, > 0) with gap law ``ph`` (mean 1). None when the queue is unbounded and
+    ``lam`` is at or above ``mu[N-1]`` (no steady state).
+    """
     mu = np.asarray(mu, dtype=float)
     N = mu.size
     m = ph.phases
@@ -374,8 +399,11 @@ def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSol
 
 
 def wait_ccdf(sol: QBDSolution, mu_N: float, t_ms: float) -> float:
-    """P(W > t) for an accepted arrival: it finds N + j requests with probability
-    ``pa[N+j] / (1 - p_block)`` and waits for j + 1 departures at rate mu(N)."""
+    """Return P(W > t) for an accepted arrival.
+
+    It finds N + j requests with probability ``pa[N+j] / (1 - p_block)`` and waits for
+    j + 1 departures at rate mu(N).
+    """
     N = sol.max_batch
     if math.isinf(sol.max_queue):
         p_wait = sol.pa[N] / (1.0 - sol.sigma)

@@ -635,6 +635,23 @@ inline std::vector<double> convolve(const std::vector<double>& a, const std::vec
 // convolutions (the same law to rounding, about 1e-15 of its largest term).
 constexpr double kCollisionDirectWork = 2e7;
 
+// The work of the FFT sum (compound_law_fft) in the units of kMaxWork: a transform of n
+// points (the law's length rounded up to a power of two), Horner on it over the K0 + K1
+// count terms of the two sides and three transforms of about log2(n) butterflies per
+// point, each complex multiply-add counted as 2 units (about 2 ns each on one core).
+inline double collision_fft_work(double n, double terms) {
+  return 2.0 * n * (terms + 2.0 * std::log2(n));
+}
+
+// The work of by_batch's quantile search over a collision law of `points` lattice values:
+// about 40 evaluations of the mixture CDF, each one wait-law evaluation per value, of about
+// 10 units (closed form, unbounded queue) or 10 per queue slot (a finite queue's Erlang
+// mixture: its tail sums and Poisson terms).
+inline double collision_search_work(double points, double max_queue) {
+  const double per_eval = std::isinf(max_queue) ? 10.0 : 10.0 * std::max(1.0, max_queue);
+  return 40.0 * points * per_eval;
+}
+
 namespace detail {
 
 // In-place radix-2 FFT of a (size a power of two); the inverse is scaled by 1/n. The
@@ -703,19 +720,27 @@ inline std::vector<double> compound_law_fft(const std::vector<double> (&counts)[
 // c + 1 - u up to c + 1 (the last part in the first decode step, of itl ms). The arrivals
 // before and after are counted separately from the gap law: the Gamma renewal process
 // itself under kFitGamma, the fitted phase-type law under kFitBalanced.
-inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std::int32_t rule,
-                               std::vector<double>& values, std::vector<double>& probs) {
+//
+// Its work is estimated before it is summed: the repeated convolutions' multiply-adds, or,
+// above kCollisionDirectWork, the FFT's (collision_fft_work); beyond kMaxWork (bursty
+// arrivals with many chunks: about a second on one core) the law is not computed and the
+// call returns kBadArrivalCollisions (arrivals.py's _Solved.collisions raises the same).
+// *work (if given) receives the estimate (0 where there is no law).
+inline Status arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std::int32_t rule,
+                                 std::vector<double>& values, std::vector<double>& probs,
+                                 double* work = nullptr) {
+  if (work) *work = 0.0;
   values.assign(1, 0.0);
   probs.assign(1, 1.0);
   const ServiceParams& p = r.service;
-  if (rule != kAdmitImmediate || p.kind != kPrefillDecode || a.idle) return;
+  if (rule != kAdmitImmediate || p.kind != kPrefillDecode || a.idle) return kOk;
   const double* m = a.metrics;
   const double L = p.in_tokens;
   const double c = chunks_at(r, m[kInService]);
   const double chunk = (p.beta + p.gamma * (c + 1.0) / 2.0) * L / c;
   const double step_pre = m[kPrefillMs] / c;
   const double itl = m[kItlMs];
-  if (!(chunk > 0.0 && step_pre > 0.0)) return;
+  if (!(chunk > 0.0 && step_pre > 0.0)) return kOk;
   constexpr int grid = 16;  // lattice points per chunk
   std::vector<double> before = detail::lattice_uniform(0.0, c, grid, c * step_pre);
   std::vector<double> after = detail::lattice_atom(c, grid, step_pre);
@@ -740,6 +765,18 @@ inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std:
     const double lw = static_cast<double>(w[side].size());
     direct_work += 0.5 * K * K * (lw - 1.0) * lw;
   }
+  if (direct_work > kCollisionDirectWork) {
+    double len = 1.0, n = 1.0;
+    for (int side = 0; side < 2; ++side)
+      len += static_cast<double>(counts[side].size() - 1) * static_cast<double>(w[side].size() - 1);
+    while (n < len) n *= 2.0;
+    const double terms = static_cast<double>(counts[0].size() + counts[1].size());
+    const double fft_work = collision_fft_work(n, terms);
+    if (work) *work = fft_work;
+    if (fft_work > kMaxWork) return kBadArrivalCollisions;
+  } else if (work) {
+    *work = direct_work;
+  }
   if (direct_work <= kCollisionDirectWork) {
     for (int side = 0; side < 2; ++side) {
       std::vector<double> total(1, 0.0), power(1, 1.0);
@@ -762,6 +799,7 @@ inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std:
       probs.push_back(law[i] / sum);
     }
   }
+  return kOk;
 }
 
 // The q-quantile of TTFT with the service part taken at the batch each arrival joins: an
@@ -770,8 +808,9 @@ inline void arrival_collisions(const ReplicaView& r, const ArrivalSolve& a, std:
 // batch with service_ms = tau(b)); shifted by the admission rule's change of the mean. Under
 // immediate admission (PrefillDecode) the prefills that share the arrival's iterations add
 // their law (arrival_collisions), independent of the rest, in place of their mean.
-inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a, double q,
-                                    std::int32_t rule) {
+// kBadArrivalCollisions where that law is beyond the work bound; the quantile in *out.
+inline Status arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a, double q,
+                                    std::int32_t rule, double* out) {
   double m[kNumMetrics];
   arrival_admitted(r, a, rule, m);
   const std::int64_t N = r.chain.N;
@@ -780,9 +819,18 @@ inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
     arrival_read_off(r, static_cast<double>(b), r.tau[b - 1], &prefill, &itl);
     return prefill + itl;
   };
-  if (a.idle) return part(1) + (m[kTtftMs] - a.metrics[kTtftMs]);
+  if (a.idle) {
+    *out = part(1) + (m[kTtftMs] - a.metrics[kTtftMs]);
+    return kOk;
+  }
   std::vector<double> extra, p_extra;
-  arrival_collisions(r, a, rule, extra, p_extra);
+  double work = 0.0;
+  const Status s = arrival_collisions(r, a, rule, extra, p_extra, &work);
+  if (s != kOk) return s;
+  // the law and the quantile search over it, together within the work bound
+  if (extra.size() > 1 &&
+      work + collision_search_work(static_cast<double>(extra.size()), a.sol.Q) > kMaxWork)
+    return kBadArrivalCollisions;
   double extra_mean = 0.0;
   for (std::size_t i = 0; i < extra.size(); ++i) extra_mean += extra[i] * p_extra[i];
   const double shift = m[kTtftMs] - a.metrics[kTtftMs] - extra_mean;
@@ -824,7 +872,10 @@ inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
   while (cdf(hi) < q) {
     lo = hi;
     hi *= 2.0;
-    if (!std::isfinite(hi)) return std::numeric_limits<double>::quiet_NaN();
+    if (!std::isfinite(hi)) {
+      *out = std::numeric_limits<double>::quiet_NaN();
+      return kOk;
+    }
   }
   while (hi - lo > 1e-10 * hi) {
     const double mid = 0.5 * (lo + hi);
@@ -834,7 +885,8 @@ inline double arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
       hi = mid;
     }
   }
-  return hi + shift;
+  *out = hi + shift;
+  return kOk;
 }
 
 // ---- Entry points: a prepared replica, a rate, arrival_cv and its fit. ----
@@ -922,8 +974,7 @@ inline Status ttft_by_batch_arrivals(const ReplicaView& r, double rate, double q
   ArrivalSolve a;
   s = arrival_solve(r, mu, rate, ph, a);
   if (s != kOk) return s;
-  *out = arrival_ttft_by_batch(r, a, q, rule);
-  return kOk;
+  return arrival_ttft_by_batch(r, a, q, rule, out);
 }
 
 // Rates scanned (evenly up to the cap) for the first crossing before the root search.

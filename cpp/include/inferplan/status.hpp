@@ -49,6 +49,7 @@ enum Status : std::int32_t {
   kBadOutTokensCv = 41,    // out_tokens_cv not finite or outside [0, 100] (Python batch calls)
   kBadArrivalFit = 42,     // an unknown fit code for arrival_cv > 1
   kBadArrivalLevels = 43,  // the exact non-Poisson solve is too large (levels, work)
+  kBadArrivalCollisions = 44,  // the prefill-collision law is beyond the work bound
 };
 
 inline bool is_error(std::int32_t s) { return s >= 20; }
