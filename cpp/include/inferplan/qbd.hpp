@@ -891,6 +891,17 @@ inline Status arrival_ttft_by_batch(const ReplicaView& r, const ArrivalSolve& a,
 
 // ---- Entry points: a prepared replica, a rate, arrival_cv and its fit. ----
 
+// The first steps of the entry points: the gap law of CV cv fitted, the QBD solved at rate.
+inline Status fit_and_solve(const ReplicaView& r, double rate, double cv, std::int32_t fit,
+                            ArrivalSolve& a) {
+  PhaseType ph;
+  const Status s = fit_renewal(cv, fit, ph);
+  if (s != kOk) return s;
+  std::vector<double> mu;
+  arrival_mu(r, mu);
+  return arrival_solve(r, mu, rate, ph, a);
+}
+
 inline Status check_arrivals(double cv, std::int32_t fit, std::int32_t rule) {
   if (!valid_arrival_cv(cv)) return kBadArrivalCv;
   if (fit != kFitGamma && fit != kFitBalanced) return kBadArrivalFit;
@@ -904,13 +915,8 @@ inline Status analyze_arrivals(const ReplicaView& r, double rate, double cv, std
   Status s = check_arrivals(cv, fit, rule);
   if (s != kOk) return s;
   if (cv == 1.0) return analyze_admitted(r, rate, rule, m);
-  PhaseType ph;
-  s = fit_renewal(cv, fit, ph);
-  if (s != kOk) return s;
-  std::vector<double> mu;
-  arrival_mu(r, mu);
   ArrivalSolve a;
-  s = arrival_solve(r, mu, rate, ph, a);
+  s = fit_and_solve(r, rate, cv, fit, a);
   if (s != kOk) return s;
   arrival_admitted(r, a, rule, m);
   return kOk;
@@ -947,13 +953,8 @@ inline Status quantiles_arrivals(const ReplicaView& r, double rate, double q, do
   if (s != kOk) return s;
   if (!(q > 0.0 && q < 1.0)) return kBadQuantile;
   if (cv == 1.0) return poisson_quantiles(r, rate, q, rule, wait_q, ttft_q);
-  PhaseType ph;
-  s = fit_renewal(cv, fit, ph);
-  if (s != kOk) return s;
-  std::vector<double> mu;
-  arrival_mu(r, mu);
   ArrivalSolve a;
-  s = arrival_solve(r, mu, rate, ph, a);
+  s = fit_and_solve(r, rate, cv, fit, a);
   if (s != kOk) return s;
   arrival_quantiles(r, a, q, rule, wait_q, ttft_q);
   return kOk;
@@ -966,13 +967,8 @@ inline Status ttft_by_batch_arrivals(const ReplicaView& r, double rate, double q
   Status s = check_arrivals(cv, fit, rule);
   if (s != kOk) return s;
   if (!(q > 0.0 && q < 1.0)) return kBadQuantile;
-  PhaseType ph;
-  s = fit_renewal(cv, fit, ph);
-  if (s != kOk) return s;
-  std::vector<double> mu;
-  arrival_mu(r, mu);
   ArrivalSolve a;
-  s = arrival_solve(r, mu, rate, ph, a);
+  s = fit_and_solve(r, rate, cv, fit, a);
   if (s != kOk) return s;
   return arrival_ttft_by_batch(r, a, q, rule, out);
 }
