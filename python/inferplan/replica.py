@@ -254,7 +254,8 @@ class Replica:
             return _size_result(status, cap, binding, iterations, values)
         ttft_q, wait_q = targets[3], targets[5]
 
-        def excess(rate):
+        def excess(rate, first=False):
+            # first: the first failing target in the reporting order (docs/model.md 3)
             m = self.analyze(rate, admission=admission)
             worst, which = -np.inf, None
             for i in refined:
@@ -266,8 +267,10 @@ class Replica:
                     v = self._quantile_at(rate, ttft_q, admission, m, 1) / targets[4]
                 else:
                     v = self._quantile_at(rate, wait_q, admission, m, 0) / targets[6]
-                if v - 1.0 > worst:
-                    worst, which = v - 1.0, i
+                e = v - 1.0
+                if (first and ((e >= 0.0 and not worst >= 0.0) or (worst < 0.0 and e > worst))
+                        or not first and e > worst):  # fmt: skip
+                    worst, which = e, i
             return worst, which, m
 
         f_hi, which, m_hi = excess(cap)
@@ -283,7 +286,7 @@ class Replica:
                                       int(iterations) + evaluations, m if ok else None)  # fmt: skip
             return SizeResult(cap, Status.OK, BINDING_NAMES[int(binding)],
                               int(iterations) + evaluations, m_hi)  # fmt: skip
-        f_lo, which_lo, _ = excess(0.0)
+        f_lo, which_lo, _ = excess(0.0, first=True)
         evaluations += 1
         if f_lo >= 0.0:
             return SizeResult(0.0, _INFEASIBLE[which_lo], BINDING_NAMES[_BINDING[which_lo]],

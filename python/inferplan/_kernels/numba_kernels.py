@@ -782,9 +782,9 @@ def wait_ccdf_budget(N, Q, inv_mu, mo, t, max_terms):
         return 0.0, 0.0
     lr = mo[7]
     log_scale = log_p_full(mo) - log_not_blocked(Q, mo)
-    if t <= 0.0:
-        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q))), 0.0
     x = (1.0 / inv_mu[N - 1]) * t
+    if t <= 0.0 or x < 2.0**-60:  # P(W > 0), also where mu(N) t is below 2^-60 (quantile.hpp)
+        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q))), 0.0
     if not x <= HUGE:  # t beyond every departure (quantile.hpp)
         return 0.0, 0.0
     spread = 9.0 * math.sqrt(x) + 9.0
@@ -956,9 +956,19 @@ def _tail(N, Q, inv_mu, lam, mo, t, st):
 
 
 @nb.njit(**_JIT)
-def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
+def _take(best, e, first):
+    """Whether excess e replaces best: the largest, or with first the first positive one
+    (and the largest while none is): mirrors combine_values's take in sizing.hpp."""
+    if first:
+        return (e > 0.0 and not best > 0.0) or (best <= 0.0 and e > best)
+    return e > best
+
+
+@nb.njit(**_JIT)
+def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st, first=False):
     """(largest excess, binding code, metric, value, status) of the set targets from the
-    given metrics: mirrors TargetExcess::combine_values."""
+    given metrics: mirrors TargetExcess::combine_values (with first, the first target in the
+    reporting order that fails). A percentile target compares P(W > t) with 1 - q exactly."""
     best = -math.inf
     arg = BIND_NONE
     metric = -1
@@ -966,15 +976,15 @@ def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
     s = OK
     if _is_set(t[1]):
         e = ttft * (1.0 / t[1]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_TTFT, 11, ttft
     if _is_set(t[0]):
         e = itl * (1.0 / t[0]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_ITL, 10, itl
     if _is_set(t[2]):
         e = wait * (1.0 / t[2]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_WAIT, 9, wait
     if _is_set(t[3]):
         tt = t[4] - part
@@ -983,19 +993,19 @@ def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
             tail, s1 = _tail(N, Q, inv_mu, lam, mo, tt, st)
             if s1 != OK:
                 s = s1
-        e = tail * (1.0 / (1.0 - t[3])) - 1.0 - TARGET_SLACK
-        if e > best:
+        e = (tail - (1.0 - t[3])) * (1.0 / (1.0 - t[3]))
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_TTFT_PCT, -1, tail
     if _is_set(t[5]):
         tail, s1 = _tail(N, Q, inv_mu, lam, mo, t[6], st)
         if s1 != OK:
             s = s1
-        e = tail * (1.0 / (1.0 - t[5])) - 1.0 - TARGET_SLACK
-        if e > best:
+        e = (tail - (1.0 - t[5])) * (1.0 / (1.0 - t[5]))
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_WAIT_PCT, -1, tail
     if _is_set(t[7]):
         e = p_block * (1.0 / t[7]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_BLOCK, 2, p_block
     return best, arg, metric, value, s
 
@@ -1056,6 +1066,18 @@ def _excess_at(args, t, rate, mo, st):
     e, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
                                  mo[1], st)
     return (e if s == OK else np.nan), which, s
+
+
+@nb.njit(**_JIT)
+def _first_failing(args, t, rate, mo, st):
+    """(binding code, status) of the first target in the reporting order that fails at rate,
+    from the moments mo there (TargetExcess::first_failing)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    lam = rate / 1000.0
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    _, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
+                                 mo[1], st, True)
+    return which, s
 
 
 @nb.njit(**_JIT)
@@ -1427,6 +1449,9 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     a_mo[:] = idle_mo
     iterations = 1
     if e_lo > 0.0:
+        which, s = _first_failing(args, t, 0.0, idle_mo, st)
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
         fill_metrics(p, N, tau, chunks, inv_mu, 0.0, idle_mo, out_m)
         return _infeasible(which), 0.0, which, iterations
     log1p_slack = math.log1p(TARGET_SLACK)
@@ -1489,7 +1514,10 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
                 iterations += 1
                 if s != OK:
                     return s, 0.0, BIND_NONE, iterations
-    if not at_cap and n_targets > 1 and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B]):
+    # PrefillDecode's excess may jump up where the chunk count does (sizing.hpp)
+    jumps = p[0] == 1.0 and N > 1 and chunks[0] != chunks[N - 1]
+    if (not at_cap and (n_targets > 1 or jumps)
+            and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B])):
         up = br[BR_A] * (1.0 + 2.0 * RATE_REL_TOL)
         e_up, which, s, _, _ = _excess(args, t, up, mo, st)
         iterations += 1

@@ -322,6 +322,8 @@ def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
     x = mu_N * t
     if math.isinf(x):  # later than every departure
         return 0.0
+    if x < 2.0**-60:  # P(W > t) is P(W > 0) to double precision (quantile.hpp)
+        t = x = 0.0
     if math.isinf(Q):
         return min(1.0, math.exp(log_p_full - log_nb) / (1 - r) * math.exp(-x * (1 - r)))
 
@@ -470,9 +472,9 @@ def _excess_values(t, lam, tau, max_queue, ttft, itl, wait, part, p_block):
     if _set(tq):
         shift = tms - part
         tail = 1.0 if shift < 0 else _tail(tau, max_queue, lam, shift)
-        out[4] = tail / (1 - tq) - 1 - TARGET_SLACK
+        out[4] = (tail - (1 - tq)) / (1 - tq)  # exactly P(W > t) <= 1 - q (sizing.hpp)
     if _set(wq):
-        out[5] = _tail(tau, max_queue, lam, wms) / (1 - wq) - 1 - TARGET_SLACK
+        out[5] = (_tail(tau, max_queue, lam, wms) - (1 - wq)) / (1 - wq)
     if _set(block):
         out[6] = p_block / block - 1 - TARGET_SLACK
     return out
