@@ -348,8 +348,7 @@ def test_ttft_that_jumps_at_a_chunk_boundary_is_sized_to_the_jump(backend):
     (264785362.0, {"itl_ms": 123.51888570246086, "tps": 1068.8866952087105,
                    "wait_percentile": (0.5, 1e308)}, 7),
 ])  # fmt: skip
-def test_percentile_of_1e308_ms_with_a_huge_queue_under_admission(backend, queue, targets,
-                                                                   binding):
+def test_1e308_ms_percentile_on_a_huge_queue_under_admission(backend, queue, targets, binding):
     """A 1e308 ms percentile never binds: the answer is the saturation cap (0.9 of it with a
     TPS target). The admitted search once charged a quantile for a window scaled on the
     target (1e308 ms) instead of the terms it sums, and gave up (NOT_CERTIFIED)."""
@@ -369,8 +368,8 @@ def test_wait_percentile_of_1e_300_ms_is_where_the_quantile_leaves_0(backend):
     """P90 wait <= 1e-300 ms holds while at most 10% of requests wait at all: the answer is
     the rate where P(W > 0) reaches 0.1, where the quantile is still exactly 0 and just
     above which it is positive (it was a rate where it was 5.9e-11 ms)."""
-    r = ip.Replica(ip.DecodeOnly(0.13456279768057275, 0.0010300354821578606,
-                                 1245.8533635723913), max_batch=6, max_queue=4399501401.0)  # fmt: skip
+    model = ip.DecodeOnly(0.13456279768057275, 0.0010300354821578606, 1245.8533635723913)
+    r = ip.Replica(model, max_batch=6, max_queue=4399501401.0)
     res = r.size(wait_percentile=(0.9, 1e-300))
     assert res.status == ip.Status.OK and res.binding == "wait_percentile"
     assert r.wait_quantile(res.rate, 0.9) == 0.0
