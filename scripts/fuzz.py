@@ -1027,9 +1027,15 @@ def run_entry(entry, total, seed, chunk_rows, jobs, row_bound_s):
 
     chunks = (total + chunk_rows - 1) // chunk_rows
 
-    # Chunk limit: start-up (20 s), plus the per-row work bound for every row.
+    # Chunk limit: start-up (20 s), plus the per-row work bound for every row, stretched by
+    # how oversubscribed the machine is when the chunk starts (the load average per core,
+    # at least 1): on a shared machine a slow chunk is not a hang.
     def timeout(n):
-        return 20.0 + row_bound_s * n
+        try:
+            busy = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except OSError:
+            busy = 1.0
+        return (20.0 + row_bound_s * n) * max(1.0, busy)
 
     reports: list[dict] = []
     bar = Progress(total, entry)
