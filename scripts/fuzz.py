@@ -703,16 +703,71 @@ def run_size(rep, seed, chunk, rows, subset):
     )
 
 
+# Wait quantiles whose Erlang window is summed term by term (a finite queue of more than
+# this many places, at or within 1e-6 of saturation) cost up to seconds per call: the scalar
+# entry computes at most this many of them per chunk, and counts the others.
+HEAVY_QUEUE = 1e5
+HEAVY_QUANTILES_PER_CHUNK = 1
+
+
+def _same(x, y) -> bool:
+    """Bit for bit (NaN equals NaN)."""
+    x, y = float(x), float(y)
+    return x == y or (math.isnan(x) and math.isnan(y))
+
+
+# Share of the rows whose scalar size() is also compared with size_many bit for bit (every
+# row's analyze() is).
+SIZE_COMPARED = 0.1
+
+
 def run_replica(rep, seed, chunk, rows, subset):
-    """Scalar calls: construction, analyze, size and a quantile per row."""
+    """Run the scalar calls: construction, analyze, size and a wait quantile per row.
+
+    analyze() must equal analyze_many's row bit for bit (whose rows go through the analyze entry's
+    property checks); the size() results themselves go through the size entry's property checks
+    (vectorised over the chunk), and on a SIZE_COMPARED share of the rows must equal size_many's bit
+    for bit.
+    """
     import inferplan as ip
     from inferplan.models import from_params
+    from inferplan.sizing import BINDING_NAMES
 
-    c, rate, t, adm, _ = build_chunk(seed, "replica", chunk, rows)
-    c, rate, t = _take(c, subset), rate[subset], _take(t, subset)
+    c, rate, t, adm, max_rate = build_chunk(seed, "replica", chunk, rows)
+    c, rate, t, max_rate = _take(c, subset), rate[subset], _take(t, subset), max_rate[subset]
     invalid = expected_invalid(c)
     bad_t = target_invalid(t)
     names = ip.Metrics._fields
+    with np.errstate(all="ignore"):
+        batch_a = ip.analyze_many(**c, rate=rate, admission=adm, metrics="all", threads=1)
+        compared = np.random.default_rng([seed, chunk, 96]).random(rate.size) < SIZE_COMPARED
+        sized = ip.size_many(
+            **_take(c, compared), **_target_args(_take(t, compared)), admission=adm,
+            metrics="all", threads=1,
+        )  # fmt: skip
+        batch_s = {
+            k: np.full(rate.size, np.nan) if v.dtype.kind == "f" else np.zeros(rate.size, v.dtype)
+            for k, v in sized.items()
+        }
+        for k, v in sized.items():
+            batch_s[k][compared] = v
+    # The analyze entry's property checks on the batch rows (their own report: rows and
+    # statuses of this entry are the scalar calls').
+    props = Report()
+    m_a = {k: v for k, v in batch_a.items() if k != "status"}
+    check_analyze_rows(props, "analyze", c, rate, batch_a["status"], m_a, adm, invalid)
+    # The scalar size() results, gathered for the size entry's property checks.
+    size_rows = []
+    size_cols = {k: np.full(rate.size, np.nan) for k in names}
+    size_cols.update(
+        status=np.zeros(rate.size, np.int32), binding=np.zeros(rate.size, np.int32),
+        rate=np.full(rate.size, np.nan),
+    )  # fmt: skip
+    heavy_done = 0
+
+    def mismatch(call, i, detail):
+        rep.fail("scalar_batch_mismatch", reproducer("replica", c, i, rate, t, adm, call), detail)
+
     for i in range(rate.size):
         rep.rows += 1
         try:
@@ -723,6 +778,8 @@ def run_replica(rep, seed, chunk, rows, subset):
             )
         except ValueError:
             rep.status["rejected"] += 1
+            if batch_a["status"][i] < 20:
+                mismatch("analyze", i, f"constructor refused, batch status {batch_a['status'][i]}")
             continue
         except Exception as exc:  # anything but a clear ValueError is a failure
             rep.fail("exception", reproducer("replica", c, i, rate), repr(exc))
@@ -735,9 +792,15 @@ def run_replica(rep, seed, chunk, rows, subset):
                 with np.errstate(all="ignore"):
                     if call == "analyze":
                         m = r.analyze(rate[i], admission=adm)
-                        vals = {k: np.array([v]) for k, v in zip(names, m, strict=True)}
-                        why = _metric_problem(vals, 0, rate[i])
                         rep.status["analyze_ok"] += 1
+                        if batch_a["status"][i] != 0:
+                            mismatch(call, i, f"OK, batch status {batch_a['status'][i]}")
+                            continue
+                        diff = [k for k, v in zip(names, m, strict=True)
+                                if not _same(v, batch_a[k][i])]  # fmt: skip
+                        if diff:
+                            k = diff[0]
+                            mismatch(call, i, f"{k} {getattr(m, k)!r} vs {batch_a[k][i]!r}")
                     elif call == "size":
                         if bad_t[i]:
                             continue
@@ -753,25 +816,69 @@ def run_replica(rep, seed, chunk, rows, subset):
                                 )
                         res = r.size(**args, admission=adm)
                         rep.status[f"size_{res.status.name}"] += 1
-                        why = ""
+                        size_rows.append(i)
+                        size_cols["status"][i] = int(res.status)
+                        size_cols["binding"][i] = BINDING_NAMES.index(res.binding)
                         if res.feasible:
-                            vals = {
-                                k: np.array([v]) for k, v in zip(names, res.metrics, strict=True)
-                            }
-                            why = _metric_problem(vals, 0)
+                            size_cols["rate"][i] = res.rate
+                            for k, v in zip(names, res.metrics, strict=True):
+                                size_cols[k][i] = v
+                        if not compared[i]:
+                            continue
+                        rep.checks["size_compared_batch"] += 1
+                        bs = int(batch_s["status"][i])
+                        why = ""
+                        if int(res.status) != bs:
+                            why = f"status {int(res.status)} vs batch {bs}"
+                        elif res.binding != BINDING_NAMES[int(batch_s["binding"][i])]:
+                            why = f"binding {res.binding} vs batch {batch_s['binding'][i]}"
+                        elif res.feasible:
+                            if not _same(res.rate, batch_s["rate"][i]):
+                                why = f"rate {res.rate!r} vs batch {batch_s['rate'][i]!r}"
+                            else:
+                                for k, v in zip(names, res.metrics, strict=True):
+                                    if k in batch_s and not _same(v, batch_s[k][i]):
+                                        why = f"{k} {v!r} vs batch {batch_s[k][i]!r}"
+                                        break
+                        if why:
+                            mismatch(call, i, why)
                     else:
+                        heavy = (
+                            math.isfinite(c["max_queue"][i])
+                            and c["max_queue"][i] > HEAVY_QUEUE
+                            and rate[i] >= max_rate[i] * (1 - 1e-6)
+                        )
+                        if heavy:
+                            if heavy_done >= HEAVY_QUANTILES_PER_CHUNK:
+                                rep.checks["heavy_quantiles_not_run"] += 1
+                                continue
+                            heavy_done += 1
                         w = r.wait_quantile(rate[i], 0.9)
-                        why = "" if math.isfinite(w) and w >= 0 else f"quantile {w!r}"
+                        rep.checks["wait_quantiles"] += 1
+                        if not (math.isfinite(w) and w >= 0):
+                            rep.fail(
+                                "ok_with_bad_metrics",
+                                reproducer("replica", c, i, rate, t, adm, call),
+                                f"quantile {w!r}",
+                            )
             except ValueError:
                 rep.status[f"{call}_rejected"] += 1
+                if call == "analyze" and batch_a["status"][i] == 0:
+                    mismatch(call, i, "ValueError, batch status OK")
                 continue
             except Exception as exc:
                 rep.fail("exception", reproducer("replica", c, i, rate, t, adm, call), repr(exc))
                 continue
-            if why:
-                rep.fail(
-                    "ok_with_bad_metrics", reproducer("replica", c, i, rate, t, adm, call), why
-                )
+    sel = np.asarray(size_rows, dtype=np.int64)
+    if sel.size:
+        check_size_rows(
+            props, "size", _take(c, sel), _take(t, sel), _take(size_cols, sel), adm,
+            invalid[sel], max_rate[sel],
+        )  # fmt: skip
+    rep.failures.extend(props.failures)
+    rep.checks.update(props.checks)
+    rep.checks["analyze_property_checked"] += rate.size
+    rep.checks["size_property_checked"] += sel.size
 
 
 def run_capi(rep, seed, chunk, rows, subset):
@@ -945,9 +1052,15 @@ def run_entry(entry, total, seed, chunk_rows, jobs, row_bound_s):
 
     chunks = (total + chunk_rows - 1) // chunk_rows
 
-    # Chunk limit: start-up (20 s), plus the per-row work bound for every row.
+    # Chunk limit: start-up (20 s), plus the per-row work bound for every row, stretched by
+    # how oversubscribed the machine is when the chunk starts (the load average per core,
+    # at least 1): on a shared machine a slow chunk is not a hang.
     def timeout(n):
-        return 20.0 + row_bound_s * n
+        try:
+            busy = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except OSError:
+            busy = 1.0
+        return (20.0 + row_bound_s * n) * max(1.0, busy)
 
     reports: list[dict] = []
     bar = Progress(total, entry)
@@ -1060,7 +1173,7 @@ def main(argv=None) -> int:
     for entry in entries:
         total = args.replica_rows if entry == "replica" and args.replica_rows else args.rows
         t0 = time.monotonic()
-        chunk = min(args.chunk_rows, 2000) if entry == "replica" else args.chunk_rows
+        chunk = args.chunk_rows
         results[entry] = run_entry(entry, total, args.seed, chunk, args.jobs, args.row_bound)
         elapsed[entry] = time.monotonic() - t0
         if len(entries) > 1:  # each entry's figures as soon as they are known

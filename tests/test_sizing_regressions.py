@@ -265,3 +265,149 @@ def test_not_certified_is_in_every_status_table():
     api = capi.load()
     assert api.lib.IP_NOT_CERTIFIED == 9
     assert "certify" in api.status_message(9)
+
+
+# --- the last failures of the million-row size_many fuzz (docs/reliability.md) ------------
+# Each row as scripts/fuzz.py printed it; checked on every backend against what the model
+# says the answer must be, not against another backend's number.
+
+_NO_QUEUE_ONE_SLOT = [
+    # (kind, alpha, beta, gamma, in, out, max_num_tokens, targets)
+    (0, 142.77172445516166, 0.007962901100213604, 0.0, 113.39048390652411, 5234.0219210357955,
+     8192.0, {"itl_ms": 747.7818954843959, "ttft_ms": 745.7731042854826}),
+    (0, 0.3456954247843434, 0.008906787580841905, 0.00427377843707166, 808.2222870575064,
+     2466.717055159955, 8192.0, {"itl_ms": 0.8632095192756466, "ttft_ms": 0.8767410172804986}),
+    (1, 5.445327672034309, 0.027373502210397943, 6.204656243317367e-08, 158.6799528538114,
+     5209.964139879705, 7194.625483956545, {"ttft_percentile": (0.5, 51.610498422585344)}),
+    (0, 6.673593479687049, 0.6575383328444181, 3.0641211916804484e-07, 4.973756225202094,
+     1.1336524479832748, 137.2446212594529,
+     {"wait_ms": 0.008193145493770313, "max_block": 1.1636287756785534e-10,
+      "ttft_percentile": (0.95, 10.18067502157362)}),
+]  # fmt: skip
+
+
+def _cols(kind, alpha, beta, gamma, in_tokens, out_tokens, mnt, max_batch, max_queue):
+    return dict(kind=kind, alpha=alpha, beta=beta, gamma=gamma, in_tokens=in_tokens,
+                out_tokens=out_tokens, max_num_tokens=mnt, max_batch=max_batch,
+                max_queue=max_queue)  # fmt: skip
+
+
+@pytest.mark.parametrize("row", _NO_QUEUE_ONE_SLOT)
+def test_one_slot_without_queue_never_waits_under_iteration_admission(backend, row):
+    """One slot and no queue: the wait under iteration admission is exactly 0.
+
+    An accepted request always finds the replica empty, so no running iteration delays it: the wait
+    is exactly 0 (it was 1 - p0 - P(n >= 1) rounded, 2e-14 ms on one backend and 0 on another).
+    """
+    *params, targets = row
+    c = _cols(*params, 1, 0.0)
+    res = ip.size_many(**c, **targets, admission="iteration", metrics="all")
+    assert res["status"][0] == 0
+    assert res["wait_ms"][0] == 0.0
+    m = ip.analyze_many(**c, rate=res["rate"][0] * np.array([0.5, 1.0, 3.0]),
+                        admission="iteration")  # fmt: skip
+    assert np.all(m["wait_ms"] == 0.0)
+
+
+_ORDER = ("ttft_ms", "itl_ms", "wait_ms", "ttft_percentile", "wait_percentile", "max_block")
+_IDLE_INFEASIBLE = [
+    # (kind, alpha, beta, gamma, in, out, mnt, max_batch, max_queue, targets, admission)
+    (0, 2.2526684596621953, 0.00021748394887041004, 0.008176329951835315, 73453.48795788157,
+     0.8088387776946733, 9981.613569005243, 74, 0.0,
+     {"itl_ms": 2.236769705328296, "ttft_ms": 2.238923771113841}, "immediate"),
+    (1, 8.591661124135527, 5.156566564630681e-05, 0.0003503087894046169, 0.0,
+     1.3452521539362943, 2242.5691500775024, 349, 19.0,
+     {"itl_ms": 8.500212258417905, "ttft_ms": 17.15724434582704}, None),
+    (0, 2.488085109630299, 0.0014915058556513273, 2.38655223883758e-06, 33.69392240942735,
+     0.21065113203325903, 61.996650077657506, 1, 2.0,
+     {"itl_ms": 2.4421458148174797, "ttft_ms": 2.968725534411749,
+      "ttft_percentile": (0.99, 2.458642895949534)}, "immediate"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", _IDLE_INFEASIBLE)
+def test_idle_infeasibility_names_the_first_failing_target(backend, row):
+    """Several targets fail at the idle replica: the status names the first that fails.
+
+    The order is TTFT, ITL, wait, TTFT percentile, wait percentile, blocking (docs/model.md 3),
+    found here from the idle metrics themselves (at rate 0 nobody waits: a TTFT percentile is
+    prefill + one ITL).
+    """
+    *params, targets, admission = row
+    c = _cols(*params)
+    idle = ip.analyze_many(**c, rate=0.0, metrics="all")
+    value = {"ttft_ms": idle["ttft_ms"][0], "itl_ms": idle["itl_ms"][0],
+             "wait_ms": idle["wait_ms"][0], "max_block": idle["p_block"][0]}  # fmt: skip
+    failing = []
+    for name in _ORDER:
+        if name not in targets:
+            continue
+        if name == "ttft_percentile":
+            fails = idle["prefill_ms"][0] + idle["itl_ms"][0] > targets[name][1]
+        else:
+            fails = value[name] > targets[name]
+        if fails:
+            failing.append(name)
+    assert len(failing) >= 2  # the case in question: more than one target fails
+    res = ip.size_many(**c, **targets, admission=admission)
+    expected = getattr(ip.Status, "INFEASIBLE_" + failing[0].upper().replace("_MS", ""))
+    assert res["status"][0] == expected
+
+
+def test_ttft_that_jumps_at_a_chunk_boundary_is_sized_to_the_jump(backend):
+    """PrefillDecode with a prompt of 14 chunks: the answer is where TTFT jumps.
+
+    TTFT rises smoothly, then jumps above its target where round(B) reaches a batch of more chunks.
+    The answer is that jump (the search once stopped 2.8e-4 below it, at a rate where the target
+    still held).
+    """
+    c = _cols(1, 15.26949020384674, 1.2628216466016744, 1.3153239598843244e-07,
+              28194.19554109175, 82.63517756717896, 2280.237103005348, 16963, 21.0)  # fmt: skip
+    target = 205642.8373438513
+    res = ip.size_many(**c, ttft_ms=target, metrics="all")
+    assert res["status"][0] == 0
+    assert res["binding"][0] == 2
+    r = res["rate"][0]
+    m = ip.analyze_many(**c, rate=r * np.array([1.0, 1 + 1e-9]), metrics="all")
+    assert m["ttft_ms"][0] <= target < m["ttft_ms"][1]
+    # ... and the jump is where the mean batch crosses 10.5 (one more chunk from there).
+    assert m["in_service"][0] < 10.5 <= m["in_service"][1]
+
+
+@pytest.mark.parametrize(("queue", "targets", "binding"), [
+    (7423091175.0, {"ttft_percentile": (0.9, 1e308)}, 0),
+    (264785362.0, {"itl_ms": 123.51888570246086, "tps": 1068.8866952087105,
+                   "wait_percentile": (0.5, 1e308)}, 7),
+])  # fmt: skip
+def test_1e308_ms_percentile_on_a_huge_queue_under_admission(backend, queue, targets, binding):
+    """A 1e308 ms percentile never binds: the answer is the saturation cap.
+
+    With a TPS target it is 0.9 of it. The admitted search once charged a quantile for a window
+    scaled on the target (1e308 ms) instead of the terms it sums, and gave up (NOT_CERTIFIED).
+    """
+    params = ((0, 870.3433429441054, 0.0001979335366906583, 2.142737001255921e-08,
+               79514.28027754236, 9.36888590777695, 1460.5056558473698, 18)
+              if binding == 0 else
+              (0, 7.6929191312435234, 0.7785183329611863, 4.9265842363059896e-08,
+               17.49561041901191, 934.1742311293823, 23002.81181288982, 525))  # fmt: skip
+    c = _cols(*params, queue)
+    res = ip.size_many(**c, **targets, admission="iteration", metrics="all")
+    assert res["status"][0] == 0
+    assert res["binding"][0] == binding
+    cap = 0.999 * res["max_rate"][0] * (0.9 if binding == 7 else 1.0)
+    assert res["rate"][0] == pytest.approx(cap, rel=1e-12)
+
+
+def test_wait_percentile_of_1e_300_ms_is_where_the_quantile_leaves_0(backend):
+    """P90 wait <= 1e-300 ms holds while at most 10% of requests wait at all.
+
+    The answer is the rate where P(W > 0) reaches 0.1, where the quantile is still exactly 0 and
+    just above which it is positive (it was a rate where it was 5.9e-11 ms).
+    """
+    model = ip.DecodeOnly(0.13456279768057275, 0.0010300354821578606, 1245.8533635723913)
+    r = ip.Replica(model, max_batch=6, max_queue=4399501401.0)
+    res = r.size(wait_percentile=(0.9, 1e-300))
+    assert res.status == ip.Status.OK
+    assert res.binding == "wait_percentile"
+    assert r.wait_quantile(res.rate, 0.9) == 0.0
+    assert r.wait_quantile(res.rate * (1 + 1e-9), 0.9) > 1e-300

@@ -145,7 +145,9 @@ def adjust(
         else:
             full = np.asarray(arrival_full, dtype=float)
         idle = p0 if arrival_idle is None else np.asarray(arrival_idle, dtype=float)
-        p_free_busy = np.clip((1.0 - idle - full) / accepted, 0.0, 1.0)
+        # A busy one-request replica is full: nobody finds a free slot in a running
+        # iteration (1 - p0 - P(n >= 1) is 0, not its rounding; admission.hpp).
+        p_free_busy = np.where(N == 1, 0.0, np.clip((1.0 - idle - full) / accepted, 0.0, 1.0))
         if tau is not None:
             grid = np.arange(1, tau.size + 1, dtype=float)
             step = np.interp(b_busy, grid, tau) / out_tokens

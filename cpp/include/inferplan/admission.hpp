@@ -93,7 +93,10 @@ inline void admit(const ReplicaView& r, std::int32_t rule, double* m, double c_f
                           ? prob_full(m[kRate], m[kMaxRate], m[kInQueue], p_block, r.chain.Q)
                           : arrival_full;
   const double idle = std::isnan(arrival_idle) ? p0 : arrival_idle;
-  const double p_free_busy = std::min(std::max((1.0 - idle - full) / accepted, 0.0), 1.0);
+  // A one-request replica that is busy is full: no arrival finds a free slot
+  // in a running iteration (1 - p0 - P(n >= 1) is 0, not its rounding).
+  const double p_free_busy =
+      r.chain.N == 1 ? 0.0 : std::min(std::max((1.0 - idle - full) / accepted, 0.0), 1.0);
   double step;
   if (p.kind == kVector) {  // tau(b) / m interpolated at the busy-time batch
     const std::int64_t lo = static_cast<std::int64_t>(b_busy);
@@ -165,21 +168,23 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
   double m[kNumMetrics];
   Moments mo;
   double work = 0.0;
+  bool first_failing = false;
   // The largest excess of the refined targets at rate from the chain's moments
   // mo there (which: its binding code), with the read-off at c chunks if c > 0;
   // m holds the admitted metrics there.
-  // A quantile bisects the wait's tail: about 64 of its Erlang windows.
-  auto quantile = [&](double rate, const Moments& mm, double q, double scale_ms, Status* st) {
+  // A quantile's Erlang windows count against the work bound: the terms its
+  // evaluations of the tail sum (a window the bound cannot afford is not summed).
+  auto quantile = [&](double rate, const Moments& mm, double q, Status* st) {
     if (rate == 0.0) return 0.0;  // nobody waits at an idle replica
-    const double x = r.chain.max_rate() * scale_ms;
-    if (!std::isinf(r.chain.Q) && r.chain.Q > 0.0) {
-      work += 64.0 * kWindowTermCost * std::min(r.chain.Q, 30.0 * std::sqrt(x) + 31.0);
-    }
-    if (work > kMaxWork) {
+    double terms = 0.0;
+    const double w =
+        wait_quantile(r.chain, mm, q, &terms, std::max(0.0, (kMaxWork - work) / kWindowTermCost));
+    work += kWindowTermCost * terms;
+    if (work > kMaxWork || std::isnan(w)) {
       *st = kNotCertified;
       return std::numeric_limits<double>::quiet_NaN();
     }
-    return wait_quantile(r.chain, mm, q);
+    return w;
   };
   // The largest excess of the refined targets at rate from the chain's moments
   // mm there (which: its binding code), with the read-off at c chunks if c > 0;
@@ -197,20 +202,24 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
     const double chain_ttft = m[kTtftMs], chain_wait = m[kWaitMs];
     admit(r, rule, m, c);
     double worst = -std::numeric_limits<double>::infinity();
+    // At the idle replica the first target that fails in the reporting order
+    // (docs/model.md 3) names the status; elsewhere the largest excess.
     auto consider = [&](double v, std::int32_t code) {
-      if (v - 1.0 > worst) {
-        worst = v - 1.0;
+      const double e = v - 1.0;
+      if (first_failing ? (e >= 0.0 && !(worst >= 0.0)) || (worst < 0.0 && e > worst)
+                        : e > worst) {
+        worst = e;
         *which = code;
       }
     };
     if (ttft) consider(m[kTtftMs] / t.ttft_ms, kBindTtft);
     if (wait) consider(m[kWaitMs] / t.wait_ms, kBindWait);
     if (ttft_p) {
-      const double q = quantile(rate, mm, t.ttft_pq, t.ttft_p_ms, st) + chain_ttft - chain_wait;
+      const double q = quantile(rate, mm, t.ttft_pq, st) + chain_ttft - chain_wait;
       consider((q + (m[kTtftMs] - chain_ttft)) / t.ttft_p_ms, kBindTtftPercentile);
     }
     if (wait_p) {
-      const double q = quantile(rate, mm, t.wait_pq, t.wait_p_ms, st);
+      const double q = quantile(rate, mm, t.wait_pq, st);
       consider((q + (m[kWaitMs] - chain_wait)) / t.wait_p_ms, kBindWaitPercentile);
     }
     return *st == kOk ? worst : std::numeric_limits<double>::quiet_NaN();
@@ -238,7 +247,9 @@ inline Status size_admitted(const ReplicaView& r, const Targets& t, std::int32_t
   Moments answer_mo = mo;
   if (f_hi > 0.0) {
     binding = which;
+    first_failing = true;
     const double f_lo = actual(0.0, &s, &which);
+    first_failing = false;
     ++iterations;
     if (s != kOk) return set_status(out, s);
     if (f_lo >= 0.0) {

@@ -47,8 +47,12 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t, double*
   if (Q == 0.0 || (!(mo.p_full > 0.0) && std::isnan(mo.log_p_full_deep))) return 0.0;
   const double lr = mo.log_r;
   const double log_scale = mo.log_p_full() - log_not_blocked(c, mo);
-  if (t <= 0.0) return std::min(1.0, std::exp(log_scale + log_geo_sum(lr, Q)));  // P(W > 0)
   const double x = c.max_rate() * t;
+  // P(W > 0); also for a t so short that mu(N) t is below 2^-60: P(W > t) then
+  // equals P(W > 0) to double precision, and taking the same expression keeps it
+  // consistent with wait_quantile's test at 0 (a percentile target of 1e-300 ms
+  // holds exactly where the quantile is 0).
+  if (t <= 0.0 || x < 0x1p-60) return std::min(1.0, std::exp(log_scale + log_geo_sum(lr, Q)));
   if (!(x <= detail::kHuge)) return 0.0;  // t beyond every departure: mu(N) t overflows
   // Poisson terms beyond 9 standard deviations (and 9) are below 1e-17 of the sum.
   const double spread = 9.0 * std::sqrt(x) + 9.0;
@@ -85,33 +89,35 @@ inline double wait_ccdf(const ChainView& c, const Moments& mo, double t, double*
   return std::min(1.0, sum);
 }
 
-// Smallest t with P(W > t) <= 1 - q (the q-quantile of the wait), in ms.
-// Markov's inequality brackets it, P(W > t) <= E[W] / t, so the search starts
-// from [0, E[W] / (1 - q)] and needs no growing phase whatever the queue; the
-// Illinois method (false position that halves a stale end) then narrows the
-// bracket to 1e-13 relative in a few tens of evaluations.
-inline double wait_quantile(const ChainView& c, const Moments& mo, double q) {
+template <class Ccdf>
+inline double wait_quantile_with(const ChainView& c, const Moments& mo, double q, Ccdf&& wait_ccdf) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   const double target = 1.0 - q;
-  if (wait_ccdf(c, mo, 0.0) <= target) return 0.0;
+  const double p0 = wait_ccdf(0.0);
+  if (std::isnan(p0)) return kNaN;
+  if (p0 <= target) return 0.0;
   const double mu = c.max_rate();
   // Mean wait of an accepted request, L_q / X (X = lam (1 - p_block)).
   const double log_x = mo.log_r + std::log(mu) + log_not_blocked(c, mo);
   const double mean_wait = mo.in_queue * std::exp(-log_x);
   double lo = 0.0, hi = mean_wait / target * (1.0 + 1e-9);
   if (!(std::isfinite(hi) && hi > 0.0)) hi = 1.0 / mu;
-  double f_hi = wait_ccdf(c, mo, hi) - target;
+  double f_hi = wait_ccdf(hi) - target;
+  if (std::isnan(f_hi)) return kNaN;
   for (int grow = 0; f_hi > 0.0; ++grow) {  // only if rounding defeats the bound
     if (grow == 64) return std::numeric_limits<double>::infinity();
     lo = hi;
     hi *= 2.0;
-    f_hi = wait_ccdf(c, mo, hi) - target;
+    f_hi = wait_ccdf(hi) - target;
+    if (std::isnan(f_hi)) return kNaN;
   }
-  double f_lo = wait_ccdf(c, mo, lo) - target;  // > 0
+  double f_lo = wait_ccdf(lo) - target;  // > 0
   int side = 0;
   for (int i = 0; i < 200 && hi - lo > 1e-13 * hi; ++i) {
     double mid = hi - f_hi * (hi - lo) / (f_hi - f_lo);
     if (!(mid > lo && mid < hi)) mid = 0.5 * (lo + hi);
-    const double f = wait_ccdf(c, mo, mid) - target;
+    const double f = wait_ccdf(mid) - target;
+    if (std::isnan(f)) return kNaN;
     if (f > 0.0) {
       lo = mid;
       f_lo = f;
@@ -125,6 +131,29 @@ inline double wait_quantile(const ChainView& c, const Moments& mo, double q) {
     }
   }
   return hi;
+}
+
+// Smallest t with P(W > t) <= 1 - q (the q-quantile of the wait), in ms.
+// Markov's inequality brackets it, P(W > t) <= E[W] / t, so the search starts
+// from [0, E[W] / (1 - q)] and needs no growing phase whatever the queue; the
+// Illinois method (false position that halves a stale end) then narrows the
+// bracket to 1e-13 relative in a few tens of evaluations.
+// With terms, also the Poisson terms its evaluations of wait_ccdf summed; one
+// that would take the total past max_terms is not summed and gives NaN (a
+// caller with a work bound pays only for what it can afford).
+inline double wait_quantile(const ChainView& c, const Moments& mo, double q,
+                            double* terms = nullptr,
+                            double max_terms = std::numeric_limits<double>::infinity()) {
+  double used = 0.0;
+  auto ccdf = [&](double t) {
+    double n = 0.0;
+    const double p = wait_ccdf(c, mo, t, &n, max_terms - used);
+    used += n;
+    return p;
+  };
+  const double w = wait_quantile_with(c, mo, q, ccdf);
+  if (terms) *terms = used;
+  return w;
 }
 
 }  // namespace inferplan

@@ -243,6 +243,20 @@ class TargetExcess {
     return *status == kOk ? e : std::numeric_limits<double>::quiet_NaN();
   }
 
+  // The first target in the reporting order that fails at rate (req/s), from
+  // the chain's moments mo there (docs/model.md 3): which infeasible status an
+  // idle replica that misses several targets reports.
+  std::int32_t first_failing(double rate, const Moments& mo, Status* status) const {
+    const double lam = rate / 1000.0;
+    const Latency l = latency(r_, lam, mo);
+    std::int32_t which = kBindNone;
+    int metric = -1;
+    double value = 0.0;
+    combine_values(lam, mo, l.ro.ttft, l.ro.itl, l.wait, l.ro.prefill + l.ro.itl, mo.p_block,
+                   &which, &metric, &value, status, true);
+    return which;
+  }
+
   // An upper bound on the excess over all of [x1, x2] (req/s) from the
   // chain's moments at both ends (docs/model.md 3.1). B, the service time, the
   // wait, p_block and every wait tail rise with the rate (the chain is
@@ -306,20 +320,34 @@ class TargetExcess {
   }
 
   // service_part: prefill + ITL, what a TTFT percentile adds to the wait.
+  // With first_failing, *which is the first target in the order below (TTFT,
+  // ITL, wait, TTFT percentile, wait percentile, blocking) whose excess is
+  // positive, and the excess its (docs/model.md 3: the status reported when
+  // several targets fail at the idle replica); else the largest excess.
   double combine_values(double lam, const Moments& mo, double ttft, double itl, double wait,
                         double service_part, double p_block, std::int32_t* which,
-                        int* metric_out, double* value_out, Status* status) const {
+                        int* metric_out, double* value_out, Status* status,
+                        bool first_failing = false) const {
     double best = -std::numeric_limits<double>::infinity(), value = 0.0;
     std::int32_t arg = kBindNone;
     int metric = -1;
-    auto consider = [&](double v, double inv_target, std::int32_t code, int k) {
-      const double excess = v * inv_target - 1.0 - kTargetSlack;
-      if (excess > best) {
+    auto take = [&](double excess, double v, std::int32_t code, int k) {
+      if (first_failing ? (excess > 0.0 && !(best > 0.0)) || (best <= 0.0 && excess > best)
+                        : excess > best) {
         best = excess;
         arg = code;
         metric = k;
         value = v;
       }
+    };
+    auto consider = [&](double v, double inv_target, std::int32_t code, int k) {
+      take(v * inv_target - 1.0 - kTargetSlack, v, code, k);
+    };
+    // A percentile target holds iff P(W > t) <= 1 - q, compared exactly (no
+    // slack): the same test as wait_quantile's, so that the quantile at the
+    // sized rate is at most its target even where it sits at the atom at 0.
+    auto consider_tail = [&](double p, double tail_target, double inv_tail, std::int32_t code) {
+      take((p - tail_target) * inv_tail, p, code, -1);
     };
     if (ttft_) consider(ttft, inv_ttft_, kBindTtft, kTtftMs);
     if (itl_) consider(itl, inv_itl_, kBindItl, kItlMs);
@@ -327,11 +355,12 @@ class TargetExcess {
     if (ttft_p_) {
       // TTFT = wait + prefill + ITL, the latter two at the mean batch.
       const double tt = t_.ttft_p_ms - service_part;
-      consider(tt < 0.0 ? 1.0 : tail(lam, mo, tt, status), inv_ttft_tail_, kBindTtftPercentile,
-               -1);
+      consider_tail(tt < 0.0 ? 1.0 : tail(lam, mo, tt, status), 1.0 - t_.ttft_pq, inv_ttft_tail_,
+                    kBindTtftPercentile);
     }
-    if (wait_p_) consider(tail(lam, mo, t_.wait_p_ms, status), inv_wait_tail_,
-                          kBindWaitPercentile, -1);
+    if (wait_p_)
+      consider_tail(tail(lam, mo, t_.wait_p_ms, status), 1.0 - t_.wait_pq, inv_wait_tail_,
+                    kBindWaitPercentile);
     if (block_) consider(p_block, inv_block_, kBindBlock, kPBlock);
     *which = arg;
     *metric_out = metric;
@@ -801,6 +830,12 @@ inline double guess_rate(const ReplicaView& r, const Targets& t, double cap) {
   return guess < cap ? guess : 0.0;
 }
 
+// Whether PrefillDecode's chunk count changes between batches 1 and N (its
+// read-off, and the excess with it, may then jump as the rate rises).
+inline bool has_chunk_jumps(const ReplicaView& r) {
+  return r.service.kind == kPrefillDecode && r.chain.N > 1 && r.chunks[0] != r.chunks[r.chain.N - 1];
+}
+
 // Sizes one prepared replica. On success out.rate is the largest offered rate
 // (req/s) r such that every target holds on all of [0, r], out.binding the
 // target that fails just above it (kBindNone or kBindTps at the saturation
@@ -840,6 +875,8 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
   if (s != kOk) return set_status(out, s);
   int iterations = 1;
   if (e_lo > 0.0) {
+    which = excess.first_failing(0.0, idle_mo, &s);
+    if (s != kOk) return set_status(out, s);
     fill_metrics(r, 0.0, br.a_mo, out.metrics);
     out.binding = which;
     out.iterations = iterations;
@@ -898,9 +935,13 @@ inline Status size_replica(const ReplicaView& r, const Targets& t, SizeResult& o
       }
     }
   }
-  if (!at_cap && excess.count() > 1 && !(br.b - br.a <= 4.0 * kRateRelTol * br.b)) {
+  if (!at_cap && (excess.count() > 1 || has_chunk_jumps(r)) &&
+      !(br.b - br.a <= 4.0 * kRateRelTol * br.b)) {
     // Newton's step put the root within the tolerance above a, but with more
-    // than one target the one failing there has to be seen.
+    // than one target the one failing there has to be seen; and where
+    // PrefillDecode's chunk count jumps, the excess may jump up between a and
+    // b, where Newton's step (from the piece above the jump) cannot see it:
+    // the point just above a tells, and Brent closes the bracket at the jump.
     const double up = br.a * (1.0 + 2.0 * kRateRelTol);
     const double e_up = excess(up, mo, &which, &s);
     ++iterations;

@@ -802,9 +802,9 @@ def wait_ccdf_budget(N, Q, inv_mu, mo, t, max_terms):
         return 0.0, 0.0
     lr = mo[7]
     log_scale = log_p_full(mo) - log_not_blocked(Q, mo)
-    if t <= 0.0:
-        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q))), 0.0
     x = (1.0 / inv_mu[N - 1]) * t
+    if t <= 0.0 or x < 2.0**-60:  # P(W > 0), also where mu(N) t is below 2^-60 (quantile.hpp)
+        return min(1.0, math.exp(log_scale + log_geo_sum(lr, Q))), 0.0
     if not x <= HUGE:  # t beyond every departure (quantile.hpp)
         return 0.0, 0.0
     spread = 9.0 * math.sqrt(x) + 9.0
@@ -838,10 +838,25 @@ def wait_ccdf_budget(N, Q, inv_mu, mo, t, max_terms):
 
 @nb.njit(**_JIT)
 def wait_quantile(N, Q, inv_mu, mo, q):
-    """Mirrors wait_quantile in quantile.hpp: Markov bracket, then Illinois."""
+    """Mirror wait_quantile in quantile.hpp: Markov bracket, then Illinois."""
+    return wait_quantile_budget(N, Q, inv_mu, mo, q, math.inf)[0]
+
+
+@nb.njit(**_JIT)
+def wait_quantile_budget(N, Q, inv_mu, mo, q, max_terms):
+    """Return (wait q-quantile, Poisson terms summed), NaN past ``max_terms`` terms.
+
+    Mirrors wait_quantile in quantile.hpp with its terms and max_terms: every evaluation
+    of the tail draws on the one budget.
+    """
+    used = 0.0
     target = 1.0 - q
-    if wait_ccdf(N, Q, inv_mu, mo, 0.0) <= target:
-        return 0.0
+    p0, n = wait_ccdf_budget(N, Q, inv_mu, mo, 0.0, max_terms - used)
+    used += n
+    if math.isnan(p0):
+        return np.nan, used
+    if p0 <= target:
+        return 0.0, used
     mu = 1.0 / inv_mu[N - 1]
     log_x = mo[7] + math.log(mu) + log_not_blocked(Q, mo)
     mean_wait = mo[5] * math.exp(-log_x)
@@ -849,23 +864,37 @@ def wait_quantile(N, Q, inv_mu, mo, q):
     hi = mean_wait / target * (1.0 + 1e-9)
     if not (math.isfinite(hi) and hi > 0.0):
         hi = 1.0 / mu
-    f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
+    c, n = wait_ccdf_budget(N, Q, inv_mu, mo, hi, max_terms - used)
+    used += n
+    f_hi = c - target
+    if math.isnan(f_hi):
+        return np.nan, used
     grow = 0
     while f_hi > 0.0:
         if grow == 64:
-            return math.inf
+            return math.inf, used
         grow += 1
         lo = hi
         hi *= 2.0
-        f_hi = wait_ccdf(N, Q, inv_mu, mo, hi) - target
-    f_lo = wait_ccdf(N, Q, inv_mu, mo, lo) - target
+        c, n = wait_ccdf_budget(N, Q, inv_mu, mo, hi, max_terms - used)
+        used += n
+        f_hi = c - target
+        if math.isnan(f_hi):
+            return np.nan, used
+    c, n = wait_ccdf_budget(N, Q, inv_mu, mo, lo, max_terms - used)
+    used += n
+    f_lo = c - target
     side = 0
     i = 0
     while i < 200 and hi - lo > 1e-13 * hi:
         mid = hi - f_hi * (hi - lo) / (f_hi - f_lo)
         if not (mid > lo and mid < hi):
             mid = 0.5 * (lo + hi)
-        f = wait_ccdf(N, Q, inv_mu, mo, mid) - target
+        c, n = wait_ccdf_budget(N, Q, inv_mu, mo, mid, max_terms - used)
+        used += n
+        f = c - target
+        if math.isnan(f):
+            return np.nan, used
         if f > 0.0:
             lo = mid
             f_lo = f
@@ -879,7 +908,7 @@ def wait_quantile(N, Q, inv_mu, mo, q):
                 f_lo *= 0.5
             side = 1
         i += 1
-    return hi
+    return hi, used
 
 
 # ---------------------------------------------------------------- sizing (sizing.hpp)
@@ -970,9 +999,19 @@ def _tail(N, Q, inv_mu, lam, mo, t, st):
 
 
 @nb.njit(**_JIT)
-def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
+def _take(best, e, first):
+    """Whether excess e replaces best: the largest, or with first the first positive one
+    (and the largest while none is): mirrors combine_values's take in sizing.hpp."""
+    if first:
+        return (e > 0.0 and not best > 0.0) or (best <= 0.0 and e > best)
+    return e > best
+
+
+@nb.njit(**_JIT)
+def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st, first=False):
     """(largest excess, binding code, metric, value, status) of the set targets from the
-    given metrics: mirrors TargetExcess::combine_values."""
+    given metrics: mirrors TargetExcess::combine_values (with first, the first target in the
+    reporting order that fails). A percentile target compares P(W > t) with 1 - q exactly."""
     best = -math.inf
     arg = BIND_NONE
     metric = -1
@@ -980,15 +1019,15 @@ def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
     s = OK
     if _is_set(t[1]):
         e = ttft * (1.0 / t[1]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_TTFT, 11, ttft
     if _is_set(t[0]):
         e = itl * (1.0 / t[0]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_ITL, 10, itl
     if _is_set(t[2]):
         e = wait * (1.0 / t[2]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_WAIT, 9, wait
     if _is_set(t[3]):
         tt = t[4] - part
@@ -997,19 +1036,19 @@ def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st):
             tail, s1 = _tail(N, Q, inv_mu, lam, mo, tt, st)
             if s1 != OK:
                 s = s1
-        e = tail * (1.0 / (1.0 - t[3])) - 1.0 - TARGET_SLACK
-        if e > best:
+        e = (tail - (1.0 - t[3])) * (1.0 / (1.0 - t[3]))
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_TTFT_PCT, -1, tail
     if _is_set(t[5]):
         tail, s1 = _tail(N, Q, inv_mu, lam, mo, t[6], st)
         if s1 != OK:
             s = s1
-        e = tail * (1.0 / (1.0 - t[5])) - 1.0 - TARGET_SLACK
-        if e > best:
+        e = (tail - (1.0 - t[5])) * (1.0 / (1.0 - t[5]))
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_WAIT_PCT, -1, tail
     if _is_set(t[7]):
         e = p_block * (1.0 / t[7]) - 1.0 - TARGET_SLACK
-        if e > best:
+        if _take(best, e, first):
             best, arg, metric, value = e, BIND_BLOCK, 2, p_block
     return best, arg, metric, value, s
 
@@ -1070,6 +1109,18 @@ def _excess_at(args, t, rate, mo, st):
     e, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
                                  mo[1], st)
     return (e if s == OK else np.nan), which, s
+
+
+@nb.njit(**_JIT)
+def _first_failing(args, t, rate, mo, st):
+    """(binding code, status) of the first target in the reporting order that fails at rate,
+    from the moments mo there (TargetExcess::first_failing)."""
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    lam = rate / 1000.0
+    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    _, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
+                                 mo[1], st, True)
+    return which, s
 
 
 @nb.njit(**_JIT)
@@ -1456,6 +1507,9 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
     a_mo[:] = idle_mo
     iterations = 1
     if e_lo > 0.0:
+        which, s = _first_failing(args, t, 0.0, idle_mo, st)
+        if s != OK:
+            return s, 0.0, BIND_NONE, iterations
         fill_metrics(p, N, tau, chunks, inv_mu, 0.0, idle_mo, out_m)
         return _infeasible(which), 0.0, which, iterations
     log1p_slack = math.log1p(TARGET_SLACK)
@@ -1518,7 +1572,10 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
                 iterations += 1
                 if s != OK:
                     return s, 0.0, BIND_NONE, iterations
-    if not at_cap and n_targets > 1 and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B]):
+    # PrefillDecode's excess may jump up where the chunk count does (sizing.hpp)
+    jumps = p[0] == 1.0 and N > 1 and chunks[0] != chunks[N - 1]
+    if (not at_cap and (n_targets > 1 or jumps)
+            and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B])):
         up = br[BR_A] * (1.0 + 2.0 * RATE_REL_TOL)
         e_up, which, s, _, _ = _excess(args, t, up, mo, st)
         iterations += 1
@@ -1708,7 +1765,9 @@ def admit(p, N, Q, tau, chunks, rule, m, c_forced=0.0):
         return
     accepted = 1.0 - p_block if p_block < 1.0 else 1.0
     full = prob_full(m[0], m[14], m[6], p_block, Q)
-    p_free_busy = min(max((1.0 - p0 - full) / accepted, 0.0), 1.0)
+    # A busy one-request replica is full: no arrival finds a free slot in a running
+    # iteration (1 - p0 - P(n >= 1) is 0, not its rounding; admission.hpp).
+    p_free_busy = 0.0 if N == 1 else min(max((1.0 - p0 - full) / accepted, 0.0), 1.0)
     if p[0] == 2.0:  # tau(b) / m interpolated at the busy-time batch
         lo = int(b_busy)
         if lo >= N:
@@ -1745,18 +1804,22 @@ def analyze_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monoton
 
 
 @nb.njit(**_JIT)
-def _admitted_quantile(args, rate, mm, q, scale_ms, st):
-    """(wait quantile at rate from the moments mm, status): size_admitted's quantile, with
-    its work counted (about 64 Erlang windows)."""
+def _admitted_quantile(args, rate, mm, q, st):
+    """Return (wait quantile at rate from the moments mm, status): size_admitted's quantile.
+
+    The Erlang-window terms its evaluations of the tail sum count against the work bound
+    (a window the bound cannot afford is not summed).
+    """
     p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
     if rate == 0.0:
         return 0.0, OK
-    x = (1.0 / inv_mu[N - 1]) * scale_ms
-    if not math.isinf(Q) and Q > 0.0:
-        st[ST_WORK] += 64.0 * WINDOW_TERM_COST * min(Q, 30.0 * math.sqrt(x) + 31.0)
-    if st[ST_WORK] > MAX_WORK:
+    w, terms = wait_quantile_budget(
+        N, Q, inv_mu, mm, q, max(0.0, (MAX_WORK - st[ST_WORK]) / WINDOW_TERM_COST)
+    )
+    st[ST_WORK] += WINDOW_TERM_COST * terms
+    if st[ST_WORK] > MAX_WORK or math.isnan(w):
         return np.nan, NOT_CERTIFIED
-    return wait_quantile(N, Q, inv_mu, mm, q), OK
+    return w, OK
 
 
 @nb.njit(**_JIT)
@@ -1769,7 +1832,7 @@ def _refined_flags(t, rule):
 
 
 @nb.njit(**_JIT)
-def _admitted_refined(args, t, rule, rate, mm, c, ws):
+def _admitted_refined(args, t, rule, rate, mm, c, ws, first=False):
     """(largest excess of the refined targets, which, status) at rate from the moments mm,
     the read-off at c chunks if c > 0; ws[WS_AM:] holds the admitted metrics there
     (size_admitted's refined)."""
@@ -1793,19 +1856,23 @@ def _admitted_refined(args, t, rule, rate, mm, c, ws):
     q_ttft = 0.0
     q_wait = 0.0
     if ttft_p:
-        q_ttft, s1 = _admitted_quantile(args, rate, mm, t[3], t[4], st)
+        q_ttft, s1 = _admitted_quantile(args, rate, mm, t[3], st)
         s = s1 if s1 != OK else s
         q_ttft = q_ttft + chain_ttft - chain_wait
     if wait_p:
-        q_wait, s1 = _admitted_quantile(args, rate, mm, t[5], t[6], st)
+        q_wait, s1 = _admitted_quantile(args, rate, mm, t[5], st)
         s = s1 if s1 != OK else s
     worst = -math.inf
     which = BIND_NONE
     for on, v, code in ((ttft, m[11] / t[1], BIND_TTFT), (wait, m[9] / t[2], BIND_WAIT),
                         (ttft_p, (q_ttft + (m[11] - chain_ttft)) / t[4], BIND_TTFT_PCT),
                         (wait_p, (q_wait + (m[9] - chain_wait)) / t[6], BIND_WAIT_PCT)):
-        if on and v - 1.0 > worst:
-            worst, which = v - 1.0, code
+        e = v - 1.0
+        # first: at the idle replica the first target that fails in the reporting order
+        # (docs/model.md 3) names the status; elsewhere the largest excess
+        if on and (((e >= 0.0 and not worst >= 0.0) or (worst < 0.0 and e > worst)) if first
+                   else e > worst):  # fmt: skip
+            worst, which = e, code
     return (worst if s == OK else np.nan), which, s
 
 
@@ -1822,14 +1889,14 @@ def _admitted_chain(args, rate, mo, st):
 
 
 @nb.njit(**_JIT)
-def _admitted_actual(args, t, rule, rate, ws):
+def _admitted_actual(args, t, rule, rate, ws, first=False):
     """(excess, which, status) at rate: the chain there (into ws[:NUM_MOMENTS]), then the
     refined targets (size_admitted's actual)."""
     mo = ws[:NUM_MOMENTS]
     s = _admitted_chain(args, rate, mo, ws[WS_ST:])
     if s != OK:
         return np.nan, BIND_NONE, s
-    return _admitted_refined(args, t, rule, rate, mo, 0.0, ws)
+    return _admitted_refined(args, t, rule, rate, mo, 0.0, ws, first)
 
 
 @nb.njit(**_JIT)
@@ -1958,7 +2025,7 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
     answer_mo[:] = mo
     if f_hi > 0.0:
         binding = which
-        f_lo, which, s = _admitted_actual(args, t, rule, 0.0, ws)
+        f_lo, which, s = _admitted_actual(args, t, rule, 0.0, ws, True)
         iterations += 1
         if s != OK:
             return s, 0.0, binding, iterations

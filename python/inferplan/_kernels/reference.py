@@ -323,6 +323,8 @@ def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
     x = mu_N * t
     if math.isinf(x):  # later than every departure
         return 0.0
+    if x < 2.0**-60:  # P(W > t) is P(W > 0) to double precision (quantile.hpp)
+        t = x = 0.0
     if math.isinf(Q):
         return min(1.0, math.exp(log_p_full - log_nb) / (1 - r) * math.exp(-x * (1 - r)))
 
@@ -471,9 +473,9 @@ def _excess_values(t, lam, tau, max_queue, ttft, itl, wait, part, p_block):
     if _set(tq):
         shift = tms - part
         tail = 1.0 if shift < 0 else _tail(tau, max_queue, lam, shift)
-        out[4] = tail / (1 - tq) - 1 - TARGET_SLACK
+        out[4] = (tail - (1 - tq)) / (1 - tq)  # exactly P(W > t) <= 1 - q (sizing.hpp)
     if _set(wq):
-        out[5] = _tail(tau, max_queue, lam, wms) / (1 - wq) - 1 - TARGET_SLACK
+        out[5] = (_tail(tau, max_queue, lam, wms) - (1 - wq)) / (1 - wq)
     if _set(block):
         out[6] = p_block / block - 1 - TARGET_SLACK
     return out
@@ -709,7 +711,9 @@ def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
     def admitted(rate):
         return analyze_admitted(params, max_batch, max_queue, rate, rule, tau)[1]
 
-    def excess(rate):
+    def excess(rate, first=False):
+        # first: at the idle replica the first target that fails in the reporting order
+        # (docs/model.md 3) names the status; elsewhere the largest excess
         m = admitted(rate)
         g = _named(m)
         worst, which = -math.inf, 0
@@ -725,8 +729,10 @@ def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
                 chain = _named(analyze(params, max_batch, max_queue, 0.0, tau)[1])
                 v = (g["wait_ms"] - chain["wait_ms"] if i == 5 else chain["prefill_ms"]
                      + chain["itl_ms"] + g["ttft_ms"] - chain["ttft_ms"]) / targets[i + 1]
-            if v - 1.0 > worst:
-                worst, which = v - 1.0, code
+            e = v - 1.0
+            if ((first and ((e >= 0.0 and not worst >= 0.0) or (worst < 0.0 and e > worst)))
+                    or (not first and e > worst)):  # fmt: skip
+                worst, which = e, code
         return worst, which, m
 
     f_hi, which, m_hi = excess(cap)
@@ -734,7 +740,7 @@ def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
     if f_hi <= 0.0:
         root, which, m_root = cap, cap_binding, m_hi
     else:
-        f_lo, which_lo, _ = excess(0.0)
+        f_lo, which_lo, _ = excess(0.0, first=True)
         evaluations += 1
         if f_lo >= 0.0:
             return _INFEASIBLE[which_lo], 0.0, which_lo, iterations + evaluations, nan
