@@ -46,8 +46,10 @@ def check_admission(admission) -> str | None:
 
 
 def _mean_queue_given_full(r, Q):
-    """E[n - N | n >= N] for the chain's queue part: a geometric law of ratio ``r`` on
-    0..Q (Q may be inf, then r < 1)."""
+    """Return E[n - N | n >= N] for the chain's queue part.
+
+    The queue part is a geometric law of ratio ``r`` on 0..Q (Q may be inf, then r < 1).
+    """
     r = np.asarray(r, dtype=float)
     Q = np.asarray(Q, dtype=float)
     with np.errstate(all="ignore"):
@@ -61,8 +63,11 @@ def _mean_queue_given_full(r, Q):
 
 
 def prob_full(rate, max_rate, in_queue, p_block, max_queue):
-    """P(n >= max_batch): the probability an arrival finds every slot taken, recovered from
-    the mean queue (the chain above N is geometric with ratio rate / max_rate)."""
+    """Return P(n >= max_batch), the probability an arrival finds every slot taken.
+
+    It is recovered from the mean queue (the chain above N is geometric with ratio
+    rate / max_rate).
+    """
     in_queue = np.asarray(in_queue, dtype=float)
     with np.errstate(all="ignore"):
         ej = _mean_queue_given_full(np.asarray(rate, float) / max_rate, max_queue)
@@ -72,8 +77,11 @@ def prob_full(rate, max_rate, in_queue, p_block, max_queue):
 
 
 def _chunks_at(B, N, in_tokens, out_tokens, max_num_tokens):
-    """c(b) of docs/model.md 2.2 at b = round(B) clamped to 1..N: the smallest j with
-    (j + m)(M - L/j) >= b (L + m), from the quadratic M j^2 + (mM - L - b(L+m)) j - mL."""
+    """Return c(b) of docs/model.md 2.2 at b = round(B) clamped to 1..N.
+
+    c(b) is the smallest j with (j + m)(M - L/j) >= b (L + m), from the quadratic
+    M j^2 + (mM - L - b(L+m)) j - mL.
+    """
     b = np.clip(np.round(B), 1.0, N)
     L, m, M = in_tokens, out_tokens, max_num_tokens
     q = m * M - L - b * (L + m)
@@ -97,15 +105,17 @@ def adjust(
     admission, kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens,
     max_batch, max_queue, m, tau=None, arrival_idle=None, arrival_full=None,
 ):  # fmt: skip
-    """``(ttft_ms, wait_ms, response_ms)`` under ``admission`` from the chain's metrics ``m``
-    (a mapping or object with the :class:`~inferplan.Metrics` fields; scalars or arrays
-    broadcasting with the parameters). ``tau`` is the service-time vector of a
-    ServiceTimes model (kind 2). ``admission=None`` returns the chain's own values.
+    """Return ``(ttft_ms, wait_ms, response_ms)`` under ``admission`` from the chain's metrics.
+
+    ``m`` is a mapping or object with the :class:`~inferplan.Metrics` fields (scalars or arrays
+    broadcasting with the parameters). ``tau`` is the service-time vector of a ServiceTimes
+    model (kind 2). ``admission=None`` returns the chain's own values.
 
     ``arrival_idle`` and ``arrival_full`` are the probabilities that an arrival finds the
     replica empty and every slot taken. By default they are the time averages (Poisson
     arrivals see time averages); :mod:`inferplan.arrivals` passes the arrival-stationary
-    ones of a non-Poisson arrival process."""
+    ones of a non-Poisson arrival process.
+    """
     get = m.__getitem__ if isinstance(m, dict) else lambda k: getattr(m, k)
     ttft, wait, resp = (np.asarray(get(k), dtype=float) for k in
                         ("ttft_ms", "wait_ms", "response_ms"))  # fmt: skip

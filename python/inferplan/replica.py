@@ -96,8 +96,9 @@ def _rate(value) -> float:
 
 
 class Replica:
-    """A replica serving at most ``max_batch`` requests at once, with ``max_queue`` more
-    waiting (``None`` or ``math.inf``: an unbounded FCFS queue).
+    """A replica serving at most ``max_batch`` requests at once, with ``max_queue`` more waiting.
+
+    ``max_queue`` ``None`` or ``math.inf`` means an unbounded FCFS queue.
 
     >>> import inferplan
     >>> r = inferplan.Replica(inferplan.DecodeOnly(alpha=19, beta=1, out_tokens=1024),
@@ -107,7 +108,7 @@ class Replica:
     (50.0, 332.9)
     """
 
-    __slots__ = ("model", "max_batch", "max_queue", "_handle", "_kernel")
+    __slots__ = ("_handle", "_kernel", "max_batch", "max_queue", "model")
 
     def __init__(self, model: ServiceModel, max_batch: int | None = None, max_queue=None):
         if not isinstance(model, (DecodeOnly, PrefillDecode, ServiceTimes)):
@@ -135,6 +136,7 @@ class Replica:
             raise ValueError(status_message(self._handle.status))
 
     def __repr__(self) -> str:
+        """Show the model, max_batch and max_queue (``None`` for an unbounded queue)."""
         q = "None" if math.isinf(self.max_queue) else int(self.max_queue)
         return f"Replica({self.model!r}, max_batch={self.max_batch}, max_queue={q})"
 
@@ -194,7 +196,7 @@ class Replica:
         admission: str | None = None,
         arrival_cv: float = 1.0,
     ) -> SizeResult:
-        """The largest offered rate (req/s) at which every given target holds.
+        """Return the largest offered rate (req/s) at which every given target holds.
 
         ``itl_ms``, ``ttft_ms``, ``wait_ms`` bound means; ``ttft_percentile`` and
         ``wait_percentile`` are pairs ``(q, ms)``: the q-quantile must be at most ms;
@@ -237,10 +239,12 @@ class Replica:
     def wait_quantile(
         self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
     ) -> float:
-        """The q-quantile of the waiting time (ms) of an accepted request at ``rate``:
-        exact for FCFS (a mixture of Erlang laws, see docs/background.md). With
+        """Return the q-quantile of the waiting time (ms) of an accepted request at ``rate``.
+
+        Exact for FCFS (a mixture of Erlang laws, see docs/background.md). With
         ``admission="iteration"`` it is shifted by the mean admission delay. ``arrival_cv``
-        other than 1: :func:`inferplan.arrivals.wait_quantile` (docs/model.md 6)."""
+        other than 1: :func:`inferplan.arrivals.wait_quantile` (docs/model.md 6).
+        """
         if arrival_cv != 1.0 or arrival_cv is True:
             return _arrivals().wait_quantile(
                 self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
@@ -250,10 +254,12 @@ class Replica:
     def ttft_quantile(
         self, rate: float, q: float, *, admission: str | None = None, arrival_cv: float = 1.0
     ) -> float:
-        """The q-quantile of TTFT (ms): the wait quantile plus the prefill time and one
-        ITL at the mean batch (the service part is taken at its mean; with ``admission``,
-        at the refined mean of :meth:`analyze`). ``arrival_cv`` other than 1:
-        :func:`inferplan.arrivals.ttft_quantile` (docs/model.md 6)."""
+        """Return the q-quantile of TTFT (ms): the wait quantile plus the prefill time and one ITL.
+
+        Both are taken at the mean batch (the service part at its mean; with ``admission``, at the
+        refined mean of :meth:`analyze`). ``arrival_cv`` other than 1:
+        :func:`inferplan.arrivals.ttft_quantile` (docs/model.md 6).
+        """
         if arrival_cv != 1.0 or arrival_cv is True:
             return _arrivals().ttft_quantile(
                 self, rate, q, arrival_cv=_validate.cv(arrival_cv), admission=admission
@@ -287,7 +293,7 @@ def _arrivals():
 
 
 def _admission_code(admission) -> int:
-    """The kernel's code of an admission rule; a ValueError naming the bad value."""
+    """Return the kernel's code of an admission rule; raise a ValueError naming a bad value."""
     return _admission.CODES[_admission.check_admission(admission)]
 
 
@@ -311,8 +317,10 @@ def optimal_concurrency(
     tolerance: float = 0.05,
     **targets,
 ) -> ConcurrencyResult:
-    """The smallest max batch in ``1..max_batch`` whose sized throughput (under the
-    targets of :meth:`Replica.size`) is within ``tolerance`` of the best one.
+    """Find the smallest max batch whose sized throughput is within ``tolerance`` of the best.
+
+    The max batch ranges over ``1..max_batch``; each throughput is sized under the targets of
+    :meth:`Replica.size`.
 
     >>> import inferplan
     >>> res = inferplan.optimal_concurrency(inferplan.DecodeOnly(19, 1, 1024), 256,

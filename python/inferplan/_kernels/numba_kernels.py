@@ -1,5 +1,6 @@
-"""Numba mirror of the C++ kernel (cpp/include/inferplan): same algorithms, same order of
-operations, so the two agree to rounding. Used when the extension is unavailable.
+"""Numba mirror of the C++ kernel (cpp/include/inferplan), used when the extension is unavailable.
+
+It has the same algorithms and the same order of operations, so the two agree to rounding.
 
 Every function here is compiled in nopython mode; parameters travel as a float64 array
 ``p = [kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens]``.
@@ -62,10 +63,7 @@ def geo_f(s):
 def geo_sums(t, n):
     if math.isinf(n):
         return -1.0 / math.expm1(-t), 1.0 / math.expm1(t)
-    if t == 0.0:
-        g0 = n
-    else:
-        g0 = math.expm1(-n * t) / math.expm1(-t)
+    g0 = n if t == 0.0 else math.expm1(-n * t) / math.expm1(-t)
     return g0, geo_f(t) - n * geo_f(n * t)
 
 
@@ -122,8 +120,10 @@ def _batch_limit(j, L, m, M):
 
 @nb.njit(**_JIT)
 def _chunks(b, j_min, L, m, M):
-    """Smallest j >= j_min whose batch limit reaches b, by bounded search (mirrors
-    PrefillDecodeWork::chunks); 2 * MAX_CHUNKS when even MAX_CHUNKS chunks do not fit."""
+    """Return the smallest j >= j_min whose batch limit reaches b, by bounded search.
+
+    Mirrors PrefillDecodeWork::chunks; 2 * MAX_CHUNKS when even MAX_CHUNKS chunks do not fit.
+    """
     lo = 1.0 if j_min < 1.0 else j_min
     if _batch_limit(lo, L, m, M) >= b:
         return lo
@@ -175,8 +175,10 @@ def _valid_per_request(x):
 
 @nb.njit(**_JIT)
 def prepare(p, N, Q, tau, chunks, inv_index, inv_mu):
-    """Fills tau (unless a vector model), chunks and 1/mu from the reciprocals 1/b; returns
-    (status, monotone, largest 1/mu). Mirrors prepare_replica / prepare_chain."""
+    """Fill tau (unless a vector model), chunks and 1/mu from the reciprocals 1/b.
+
+    Returns (status, monotone, largest 1/mu). Mirrors prepare_replica / prepare_chain.
+    """
     s = validate_queue(N, Q)
     if s != OK:
         return s, True, 0.0
@@ -284,18 +286,17 @@ def geo_k(s):
 
 @nb.njit(**_JIT)
 def geo_tail(x, t, n):
-    """(x^n, g0, mean, var, skew) for x^i, i = 0..n-1, x = exp(-t) given with t: mirrors
-    GeoTail."""
+    """Return (x^n, g0, mean, var, skew) for x^i, i = 0..n-1, x = exp(-t) given with t.
+
+    Mirrors GeoTail.
+    """
     em = x - 1.0
     inv_em = 1.0 / em
     inv_t = 1.0 / t
     ft = geo_f(t) if t < 1e-3 else -x * inv_em - inv_t
     vt = geo_h(t) if t < 1e-3 else x * (inv_em * inv_em) - inv_t * inv_t
     inv_em3 = inv_em * inv_em * inv_em
-    if t < SKEW_SERIES:
-        kt = geo_k(t)
-    else:
-        kt = -x * (1.0 + x) * inv_em3 - 2.0 * (inv_t * inv_t * inv_t)
+    kt = geo_k(t) if t < SKEW_SERIES else -x * (1.0 + x) * inv_em3 - 2.0 * (inv_t * inv_t * inv_t)
     if math.isinf(n):
         return 0.0, -inv_em, ft + inv_t, x * (inv_em * inv_em), -x * (1.0 + x) * inv_em3
     nt = n * t
@@ -336,8 +337,10 @@ DEEP_SATURATION_LOG_R = 40.0
 
 @nb.njit(**_JIT)
 def head_monotone(N, inv_mu, max_inv, lam, slopes):
-    """(h0, h1, h2, h3, w0, wN, log_wN, log_scale): mirrors detail::head_monotone, lane by
-    lane (lane k holds the term n+k of each block of four)."""
+    """Return (h0, h1, h2, h3, w0, wN, log_wN, log_scale) as detail::head_monotone does.
+
+    Mirrors detail::head_monotone lane by lane (lane k holds the term n+k of each block of four).
+    """
     Nd = float(N)
     log_scale = 0.0
     a0 = a1 = a2 = a3 = 0.0  # H0 lanes
@@ -480,10 +483,13 @@ def head_general(N, inv_mu, S, filled, lam):
 
 @nb.njit(**_JIT)
 def evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes=False):
-    """mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
+    """Evaluate the chain's moments into mo and return the status; mirror chain.hpp.
+
+    mo[:] = p0, p_block, not_blocked, in_system, in_service, in_queue, p_full, log_r,
     log_p_full_deep (NaN unless p_full underflows), and with slopes the derivatives of
     in_service, in_queue, p_block in log(lam), then Var(n) and the second derivatives of
-    in_service, in_queue, p_block; returns status. Mirrors chain.hpp."""
+    in_service, in_queue, p_block.
+    """
     mo[0], mo[1], mo[2], mo[3], mo[4], mo[5] = 1.0, 0.0, 1.0, 0.0, 0.0, 0.0
     mo[6], mo[7], mo[8] = 0.0, 0.0, np.nan
     mo[9], mo[10], mo[11] = 0.0, 0.0, 0.0
@@ -596,8 +602,10 @@ def _chunks_at(N, chunks, B):
 
 @nb.njit(**_JIT)
 def _prefill_within(p, N, chunks, B, service):
-    """Mirrors prefill_within in metrics.hpp: the read-off's prefill, capped to leave the
-    decode part of a lone request, m alpha + w_dec."""
+    """Return the read-off's prefill, capped to leave the decode part of a lone request.
+
+    The decode part is m alpha + w_dec. Mirrors prefill_within in metrics.hpp.
+    """
     if p[0] != 1.0:
         return 0.0
     c = _chunks_at(N, chunks, B)
@@ -621,10 +629,8 @@ def read_off(p, N, chunks, B, service, wait):
 @nb.njit(**_JIT)
 def latency(p, N, tau, chunks, lam, mo):
     """(X, 1/X, service, wait, prefill, itl, ttft) from the moments: mirrors latency()."""
-    if mo[7] > DEEP_SATURATION_LOG_R:  # deep saturation (only with a finite queue): mu(N)
-        X = 1.0 / (tau[N - 1] * (1.0 / N))
-    else:
-        X = lam * mo[2]
+    # deep saturation (only with a finite queue): mu(N)
+    X = 1.0 / (tau[N - 1] * (1.0 / N)) if mo[7] > DEEP_SATURATION_LOG_R else lam * mo[2]
     inv_X = 0.0
     if lam == 0.0:
         service = tau[0]
@@ -661,8 +667,10 @@ def fill_metrics(p, N, tau, chunks, inv_mu, rate, mo, m):
 
 @nb.njit(**_JIT)
 def latency_derivs(p, N, chunks, lam, mo, X, inv_X, metric):
-    """First and second derivatives in log(rate) of wait (9), ITL (10) or TTFT (11):
-    mirrors latency_derivs in metrics.hpp."""
+    """Return the first and second derivatives in log(rate) of wait (9), ITL (10) or TTFT (11).
+
+    Mirrors latency_derivs in metrics.hpp.
+    """
     dX = lam * (mo[2] - mo[11])
     inv_X2 = inv_X * inv_X
     inv_nb = 1.0 / mo[2]
@@ -691,8 +699,10 @@ def latency_derivs(p, N, chunks, lam, mo, X, inv_X, metric):
 
 @nb.njit(**_JIT)
 def analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo):
-    """m[:15] = metrics at rate (req/s), mo = the chain's moments; returns status. Mirrors
-    analyze in metrics.hpp."""
+    """Fill m[:15] with the metrics at rate (req/s) and mo with the chain's moments.
+
+    Returns the status. Mirrors analyze in metrics.hpp.
+    """
     if not (math.isfinite(rate) and rate >= 0.0):
         return BAD_RATE
     s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, rate / 1000.0, mo)
@@ -709,7 +719,7 @@ def _at(col, i):
 
 @nb.njit(**_JIT)
 def row_params(cfg_f, kind, i, p):
-    """Fills p for row i from the float columns (alpha..max_num_tokens) and kind."""
+    """Fill p for row i from the float columns (alpha..max_num_tokens) and kind."""
     p[0] = float(_at(kind, i))
     for k in range(6):
         p[k + 1] = _at(cfg_f[k], i)
@@ -720,8 +730,10 @@ _CHUNK = 1024
 
 @nb.njit(**_JIT)
 def scratch_size(max_batch, rows):
-    """The largest valid max batch of the rows: the size of every scratch buffer (mirrors
-    max_batch_of in batch.hpp)."""
+    """Return the largest valid max batch of the rows: the size of every scratch buffer.
+
+    Mirrors max_batch_of in batch.hpp.
+    """
     max_n = 1
     for i in range(rows if max_batch.shape[0] > 1 else min(rows, 1)):
         b = max_batch[i]
@@ -732,8 +744,10 @@ def scratch_size(max_batch, rows):
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status, admission=0):
-    """out[j, i] = metric sel[j] of row i under the admission rule (analyze_admitted).
-    cfg_f: tuple of 6 float columns."""
+    """Set out[j, i] to metric sel[j] of row i under the admission rule (analyze_admitted).
+
+    cfg_f: tuple of 6 float columns.
+    """
     rows = status.shape[0]
     max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
@@ -796,8 +810,11 @@ def wait_ccdf(N, Q, inv_mu, mo, t):
 
 @nb.njit(**_JIT)
 def wait_ccdf_budget(N, Q, inv_mu, mo, t, max_terms):
-    """(P(W > t), Poisson terms summed): NaN without summing where the window has more than
-    ``max_terms`` terms (mirrors wait_ccdf in quantile.hpp with its terms and max_terms)."""
+    """Return (P(W > t), Poisson terms summed), summing at most ``max_terms`` terms.
+
+    NaN without summing where the window has more than ``max_terms`` terms (mirrors wait_ccdf in
+    quantile.hpp with its terms and max_terms).
+    """
     if Q == 0.0 or (not (mo[6] > 0.0) and math.isnan(mo[8])):
         return 0.0, 0.0
     lr = mo[7]
@@ -941,7 +958,10 @@ def _fraction(x):
 
 @nb.njit(**_JIT)
 def validate_targets(t):
-    """t = itl, ttft, wait, ttft_pq, ttft_p_ms, wait_pq, wait_p_ms, max_block, tps."""
+    """Return OK for valid targets t, else the status code of the first bad one.
+
+    t = itl, ttft, wait, ttft_pq, ttft_p_ms, wait_pq, wait_p_ms, max_block, tps.
+    """
     if _is_set(t[0]) and not _positive(t[0]):
         return BAD_TARGET_ITL
     if _is_set(t[1]) and not _positive(t[1]):
@@ -961,8 +981,10 @@ def validate_targets(t):
 
 @nb.njit(**_JIT)
 def subnormal_target(t):
-    """Mirrors subnormal_target in sizing.hpp: a target below the smallest normal double is
-    infeasible (its binding code; BIND_NONE if none)."""
+    """Return the binding code of a target below the smallest normal double (BIND_NONE if none).
+
+    Such a target is infeasible. Mirrors subnormal_target in sizing.hpp.
+    """
     tiny = 2.2250738585072014e-308
     if _is_set(t[1]) and t[1] < tiny:
         return BIND_TTFT
@@ -981,8 +1003,10 @@ def subnormal_target(t):
 
 @nb.njit(**_JIT)
 def _tail(N, Q, inv_mu, lam, mo, t, st):
-    """(P(W > t), status): 0 at an idle replica and where mu(N) t overflows; the Erlang
-    window's terms count against the work bound (mirrors TargetExcess::tail)."""
+    """Return (P(W > t), status), counting the Erlang window's terms against the work bound.
+
+    P(W > t) is 0 at an idle replica and where mu(N) t overflows. Mirrors TargetExcess::tail.
+    """
     if lam == 0.0 or Q == 0.0:
         return 0.0, OK
     x = (1.0 / inv_mu[N - 1]) * t
@@ -1000,8 +1024,11 @@ def _tail(N, Q, inv_mu, lam, mo, t, st):
 
 @nb.njit(**_JIT)
 def _take(best, e, first):
-    """Whether excess e replaces best: the largest, or with first the first positive one
-    (and the largest while none is): mirrors combine_values's take in sizing.hpp."""
+    """Tell whether excess e replaces best: mirror combine_values's take in sizing.hpp.
+
+    It does if it is the largest, or with first if it is the first positive one (and the
+    largest while none is).
+    """
     if first:
         return (e > 0.0 and not best > 0.0) or (best <= 0.0 and e > best)
     return e > best
@@ -1009,9 +1036,12 @@ def _take(best, e, first):
 
 @nb.njit(**_JIT)
 def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st, first=False):
-    """(largest excess, binding code, metric, value, status) of the set targets from the
-    given metrics: mirrors TargetExcess::combine_values (with first, the first target in the
-    reporting order that fails). A percentile target compares P(W > t) with 1 - q exactly."""
+    """Return (largest excess, binding code, metric, value, status) of the set targets.
+
+    Computed from the given metrics; mirrors TargetExcess::combine_values (with first, the first
+    target in the reporting order that fails). A percentile target compares P(W > t) with 1 - q
+    exactly.
+    """
     best = -math.inf
     arg = BIND_NONE
     metric = -1
@@ -1055,10 +1085,12 @@ def _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, part, p_block, st, first
 
 @nb.njit(**_JIT)
 def _excess(args, t, rate, mo, st, slopes=False):
-    """(largest relative excess over the set targets, its binding code, status, and with
-    slopes the binding target's G' and G'' for G = log(metric) in log(rate), NaN for a
-    percentile); mo receives the chain's moments. Mirrors TargetExcess::operator()."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    """Return the largest relative excess over the set targets, its binding code and status.
+
+    With slopes, also the binding target's G' and G'' for G = log(metric) in log(rate), NaN for a
+    percentile; mo receives the chain's moments. Mirrors TargetExcess::operator().
+    """
+    p, N, Q, tau, chunks, _inv_index, inv_mu, S, filled, monotone, max_inv = args
     if not (math.isfinite(rate) and rate >= 0.0):
         return math.inf, BIND_NONE, BAD_RATE, np.nan, np.nan
     st[ST_WORK] += N + EVALUATION_COST
@@ -1068,7 +1100,7 @@ def _excess(args, t, rate, mo, st, slopes=False):
     s = evaluate_chain(N, Q, inv_mu, S, filled, monotone, max_inv, lam, mo, slopes)
     if s != OK:
         return math.inf, BIND_NONE, s, np.nan, np.nan
-    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    X, inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     best, arg, metric, value, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait,
                                            prefill + itl, mo[1], st)
     if s != OK:
@@ -1092,8 +1124,11 @@ def _excess(args, t, rate, mo, st, slopes=False):
 
 @nb.njit(**_JIT)
 def _chain(args, rate, mo, st):
-    """The chain at rate with slopes, counted against the work bound (TargetExcess::chain)."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    """Solve the chain at rate with slopes, counted against the work bound.
+
+    Mirrors TargetExcess::chain.
+    """
+    _p, N, Q, _tau, _chunks_unused, _inv_index, inv_mu, S, filled, monotone, max_inv = args
     st[ST_WORK] += N + EVALUATION_COST
     if st[ST_WORK] > MAX_WORK:
         return NOT_CERTIFIED
@@ -1103,9 +1138,9 @@ def _chain(args, rate, mo, st):
 @nb.njit(**_JIT)
 def _excess_at(args, t, rate, mo, st):
     """(excess, which, status) at rate from the moments mo there (TargetExcess::at)."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     lam = rate / 1000.0
-    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    _X, _inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     e, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
                                  mo[1], st)
     return (e if s == OK else np.nan), which, s
@@ -1113,11 +1148,13 @@ def _excess_at(args, t, rate, mo, st):
 
 @nb.njit(**_JIT)
 def _first_failing(args, t, rate, mo, st):
-    """(binding code, status) of the first target in the reporting order that fails at rate,
-    from the moments mo there (TargetExcess::first_failing)."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    """Return (binding code, status) of the first target in the reporting order that fails.
+
+    The target fails at rate, judged from the moments mo there (TargetExcess::first_failing).
+    """
+    p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     lam = rate / 1000.0
-    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
+    _X, _inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
     _, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
                                  mo[1], st, True)
     return which, s
@@ -1126,9 +1163,9 @@ def _first_failing(args, t, rate, mo, st):
 @nb.njit(**_JIT)
 def _bound(args, t, x1, m1, x2, m2, st):
     """(upper bound on the excess over [x1, x2], which, status): TargetExcess::bound."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     lam2 = x2 / 1000.0
-    X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam2, m2)
+    _X, _inv_X, service, wait, prefill, _itl, _ttft = latency(p, N, tau, chunks, lam2, m2)
     p_lo = 0.0
     if p[0] == 1.0:
         B1 = m1[4]
@@ -1178,9 +1215,11 @@ BR_A, BR_GA, BR_B, BR_GB, BR_AW, BR_BW = 0, 1, 2, 3, 4, 5
 
 @nb.njit(**_JIT)
 def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb, rule=0):
-    """Mirrors brent_root in sizing.hpp with close_bracket's evaluation: cb = [na, nfa, nb,
-    nfb, nw, status]; returns the number of evaluations. rule > 0: the excess is
-    size_admitted's under that admission rule (admission.hpp)."""
+    """Mirror brent_root in sizing.hpp with close_bracket's evaluation.
+
+    cb = [na, nfa, nb, nfb, nw, status]; returns the number of evaluations. rule > 0: the
+    excess is size_admitted's under that admission rule (admission.hpp).
+    """
     mo = ws[:NUM_MOMENTS]
     st = ws[WS_ST:]
     c, fc = a, fa
@@ -1252,8 +1291,10 @@ def brent_root(args, t, a, fa, b, fb, rel_tol, ws, cb, rule=0):
 
 @nb.njit(**_JIT)
 def close_bracket(args, t, a, fa, b, fb, b_which, ws, rel_tol=RATE_REL_TOL, rule=0):
-    """Mirrors close_bracket in sizing.hpp: (evaluations, a, fa, b, fb, b_which, status,
-    closed)."""
+    """Mirror close_bracket in sizing.hpp.
+
+    Returns (evaluations, a, fa, b, fb, b_which, status, closed).
+    """
     evaluations = 0
     cb = np.empty(6)
     s = OK
@@ -1295,8 +1336,10 @@ def halley_step(g, slope, curv):
 
 @nb.njit(**_JIT)
 def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
-    """Mirrors newton_root in sizing.hpp: (evaluations, status, converged); br is the
-    bracket, ws[WS_BEST:] the moments at its feasible end."""
+    """Mirror newton_root in sizing.hpp, returning (evaluations, status, converged).
+
+    br is the bracket, ws[WS_BEST:] the moments at its feasible end.
+    """
     mo = ws[:NUM_MOMENTS]
     st = ws[WS_ST:]
     log1p_slack = math.log1p(TARGET_SLACK)
@@ -1393,7 +1436,7 @@ def certify_bound(args, t, e_idle, answer, above, binding, ws):
         if s != OK:
             return s, answer, above, binding, evaluations
         if e2 > 0.0:
-            ev, a, fa, b, fb, bw, s, closed = close_bracket(args, t, x1, e1, x2, e2, w2, ws)
+            ev, a, _fa, b, _fb, bw, s, closed = close_bracket(args, t, x1, e1, x2, e2, w2, ws)
             evaluations += ev
             if s != OK:
                 return s, answer, above, binding, evaluations
@@ -1423,8 +1466,8 @@ def certify_bound(args, t, e_idle, answer, above, binding, ws):
 
 @nb.njit(**_JIT)
 def _guess_excess(p, N, tau, chunks, t, b):
-    """The queue-free read-off's excess at batch b (> 0: a target is missed)."""
-    prefill, itl, ttft = read_off(p, N, chunks, float(b), tau[b - 1], 0.0)
+    """Return the queue-free read-off's excess at batch b (> 0: a target is missed)."""
+    _prefill, itl, ttft = read_off(p, N, chunks, float(b), tau[b - 1], 0.0)
     e_itl = itl * (1.0 / t[0]) - 1.0 if _is_set(t[0]) else -1.0
     e_ttft = ttft * (1.0 / t[1]) - 1.0 if _is_set(t[1]) else -1.0
     return e_itl if e_itl > e_ttft else e_ttft
@@ -1460,8 +1503,11 @@ def guess_rate(p, N, tau, chunks, t, cap):
 
 @nb.njit(**_JIT)
 def _check_targets(t):
-    """(status, binding) for targets no search can meet: a bad one, or one below the smallest
-    normal double (infeasible, sizing.hpp); (OK, BIND_NONE) otherwise."""
+    """Return (status, binding) for targets no search can meet, (OK, BIND_NONE) otherwise.
+
+    Such a target is a bad one, or one below the smallest normal double (infeasible,
+    sizing.hpp).
+    """
     s = validate_targets(t)
     if s != OK:
         return s, BIND_NONE
@@ -1474,8 +1520,10 @@ def _check_targets(t):
 @nb.njit(**_JIT)
 def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                  out_m, ws):
-    """Mirrors size_replica in sizing.hpp: (status, rate, binding, iterations); out_m gets the
-    metrics at the rate. ws is the workspace (MO_SIZE)."""
+    """Mirror size_replica in sizing.hpp, returning (status, rate, binding, iterations).
+
+    out_m gets the metrics at the rate. ws is the workspace (MO_SIZE).
+    """
     s, tiny = _check_targets(t)
     if s != OK:
         return s, 0.0, tiny, 0
@@ -1656,8 +1704,7 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
               status, binding_out, iterations_out, batch_out, peak_out, concurrency, admission=0):
-    """Sizes each row under the admission rule (or, with concurrency, finds its optimal max
-    batch)."""
+    """Size each row under the admission rule (or, with concurrency, find its optimal max batch)."""
     rows = status.shape[0]
     max_n = scratch_size(max_batch, rows)
     n_chunks = (rows + _CHUNK - 1) // _CHUNK
@@ -1810,7 +1857,8 @@ def _admitted_quantile(args, rate, mm, q, st):
     The Erlang-window terms its evaluations of the tail sum count against the work bound
     (a window the bound cannot afford is not summed).
     """
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    (_p, N, Q, _tau, _chunks_unused, _inv_index, inv_mu, _S_unused, _filled, _monotone,
+     _max_inv) = args
     if rate == 0.0:
         return 0.0, OK
     w, terms = wait_quantile_budget(
@@ -1833,15 +1881,17 @@ def _refined_flags(t, rule):
 
 @nb.njit(**_JIT)
 def _admitted_refined(args, t, rule, rate, mm, c, ws, first=False):
-    """(largest excess of the refined targets, which, status) at rate from the moments mm,
-    the read-off at c chunks if c > 0; ws[WS_AM:] holds the admitted metrics there
-    (size_admitted's refined)."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    """Return (largest excess of the refined targets, which, status) at rate.
+
+    From the moments mm, the read-off at c chunks if c > 0; ws[WS_AM:] holds the admitted
+    metrics there (size_admitted's refined).
+    """
+    p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     m = ws[WS_AM:WS_AM + NUM_METRICS]
     st = ws[WS_ST:]
     fill_metrics(p, N, tau, chunks, inv_mu, rate, mm, m)
     if c > 0.0:
-        X, inv_X, service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, rate / 1000.0,
+        _X, _inv_X, service, wait, _prefill, _itl, ttft = latency(p, N, tau, chunks, rate / 1000.0,
                                                               mm)
         pre = c * max(0.0, p[1] + (mm[4] - 1.0) * _delta(p, c)) + _w_pre(p, c)
         it_ = (service - pre) * (1.0 / p[5])
@@ -1879,7 +1929,7 @@ def _admitted_refined(args, t, rule, rate, mm, c, ws, first=False):
 @nb.njit(**_JIT)
 def _admitted_chain(args, rate, mo, st):
     """size_admitted's chain: the moments with slopes, counted against the work bound."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    _p, N, Q, _tau, _chunks_unused, _inv_index, inv_mu, S, filled, monotone, max_inv = args
     st[ST_WORK] += float(N) + EVALUATION_COST
     if st[ST_WORK] > MAX_WORK:
         return NOT_CERTIFIED
@@ -1890,8 +1940,10 @@ def _admitted_chain(args, rate, mo, st):
 
 @nb.njit(**_JIT)
 def _admitted_actual(args, t, rule, rate, ws, first=False):
-    """(excess, which, status) at rate: the chain there (into ws[:NUM_MOMENTS]), then the
-    refined targets (size_admitted's actual)."""
+    """Return (excess, which, status) at rate (size_admitted's actual).
+
+    Evaluates the chain there (into ws[:NUM_MOMENTS]), then the refined targets.
+    """
     mo = ws[:NUM_MOMENTS]
     s = _admitted_chain(args, rate, mo, ws[WS_ST:])
     if s != OK:
@@ -1901,9 +1953,12 @@ def _admitted_actual(args, t, rule, rate, ws, first=False):
 
 @nb.njit(**_JIT)
 def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
-    """Mirrors certify_pieces in sizing.hpp for size_admitted (answer's moments in
-    ws[WS_BEST:]): (status, answer, above, binding, evaluations)."""
-    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv = args
+    """Mirror certify_pieces in sizing.hpp for size_admitted.
+
+    Returns (status, answer, above, binding, evaluations); the answer's moments are in
+    ws[WS_BEST:].
+    """
+    _p, N, _Q, _tau, chunks, _inv_index, _inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     answer_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
     hi_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
     last_mo = ws[WS_M1:WS_M1 + NUM_MOMENTS]
@@ -1948,7 +2003,7 @@ def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
                     return s, answer, above, binding, evaluations
                 if fa > 0.0:
                     return NOT_CERTIFIED, answer, above, binding, evaluations
-                ev, a, fa, b_end, fb, w_lo, s, closed = close_bracket(
+                ev, a, fa, b_end, _fb, w_lo, s, closed = close_bracket(
                     args, t, safe, fa, lo, e_lo, w_lo, ws, RATE_REL_TOL, rule)
                 evaluations += ev
                 if s != OK:
@@ -1983,8 +2038,10 @@ def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
 @nb.njit(**_JIT)
 def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
                   rule, out_m, ws):
-    """Mirrors size_admitted in admission.hpp: (status, rate, binding, iterations); out_m
-    gets the admitted metrics at the rate."""
+    """Mirror size_admitted in admission.hpp, returning (status, rate, binding, iterations).
+
+    out_m gets the admitted metrics at the rate.
+    """
     if rule < ADMIT_CHAIN or rule > ADMIT_ITERATION:
         return BAD_ADMISSION, 0.0, BIND_NONE, 0
     s, tiny = _check_targets(t)
@@ -2032,7 +2089,7 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
         if f_lo >= 0.0:
             out_m[:] = m
             return _infeasible(which), 0.0, which, iterations
-        ev, a, fa, b, fb, binding, s, closed = close_bracket(args, t, 0.0, f_lo, cap, f_hi,
+        ev, a, _fa, b, _fb, binding, s, closed = close_bracket(args, t, 0.0, f_lo, cap, f_hi,
                                                             binding, ws, 1e-13, rule)
         iterations += ev
         if s != OK:

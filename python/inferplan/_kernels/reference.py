@@ -78,7 +78,10 @@ def validate_queue(max_batch, max_queue) -> Status:
 
 
 def prefill_decode_parts(alpha, beta, gamma, L, m, M):
-    """The PrefillDecode work terms (docs/model.md 2.2) as functions of the chunk count c."""
+    """Return the PrefillDecode work terms as functions of the chunk count c.
+
+    See docs/model.md 2.2.
+    """
     w_dec = beta * m + gamma * m * (L + (m + 1) / 2)
 
     def w_pre(c):
@@ -91,17 +94,22 @@ def prefill_decode_parts(alpha, beta, gamma, L, m, M):
 
 
 def batch_limits(j, L, m, M):
-    """b_j = floor(max(0, (j+m)(M - L/j)/(L+m))), the largest batch at which a prefill split
-    into j chunks fits the budget (docs/model.md 2.2), for an array of chunk counts j."""
+    """Return the largest batch b_j at which a prefill split into j chunks fits the budget.
+
+    b_j = floor(max(0, (j+m)(M - L/j)/(L+m))) (docs/model.md 2.2), for an array of chunk
+    counts j.
+    """
     with np.errstate(over="ignore"):  # an infinite limit fits every batch
         x = (j + m) * (M - L / j) / (L + m)
     return np.floor(np.maximum(x, 0.0))
 
 
 def chunk_counts(L, m, M, max_batch) -> np.ndarray:
-    """c(b) = min{j >= 1 : b_j >= b} for b = 1..max_batch, by bisection over the integers
-    1..2^53 for all b at once (b_j grows with j); values above MAX_CHUNKS mean that even 2^53
-    chunks do not fit (the model is rejected)."""
+    """Return c(b) = min{j >= 1 : b_j >= b} for b = 1..max_batch.
+
+    Computed by bisection over the integers 1..2^53 for all b at once (b_j grows with j);
+    values above MAX_CHUNKS mean that even 2^53 chunks do not fit (the model is rejected).
+    """
     b = np.arange(1, max_batch + 1, dtype=float)
     lo = np.zeros(max_batch)  # b_0 counts as below every b
     hi = np.full(max_batch, MAX_CHUNKS)
@@ -194,10 +202,13 @@ def chain_moments(tau: np.ndarray, max_queue: float, lam: float):
 
 
 def prepared_service(params, max_batch, tau=None, max_queue=None):
-    """(status, tau(1..N), c(1..N)) of valid parameters: BAD_MAX_NUM_TOKENS where a prompt
-    needs more than MAX_CHUNKS chunks, BAD_SERVICE_TIME where tau(b)/b leaves
-    [MIN_SERVICE_PER_REQUEST, MAX_SERVICE_PER_REQUEST] (or tau_ms is not finite and > 0),
-    BAD_MAX_QUEUE where a finite queue's longest mean wait, Q tau(N)/N, exceeds MAX_WAIT_MS."""
+    """Return (status, tau(1..N), c(1..N)) of valid parameters.
+
+    The status is BAD_MAX_NUM_TOKENS where a prompt needs more than MAX_CHUNKS chunks,
+    BAD_SERVICE_TIME where tau(b)/b leaves [MIN_SERVICE_PER_REQUEST, MAX_SERVICE_PER_REQUEST]
+    (or tau_ms is not finite and > 0), BAD_MAX_QUEUE where a finite queue's longest mean wait,
+    Q tau(N)/N, exceeds MAX_WAIT_MS.
+    """
     kind = params[0]
     if kind == KIND_VECTOR:
         tau = np.asarray(tau, dtype=float)
@@ -220,8 +231,11 @@ def prepared_service(params, max_batch, tau=None, max_queue=None):
 
 
 def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.ndarray]:
-    """Metrics at ``rate`` (req/s) of a replica; ``params`` = (kind, alpha, beta, gamma,
-    in_tokens, out_tokens, max_num_tokens); ``tau`` given for the vector model."""
+    """Return the metrics at ``rate`` (req/s) of a replica.
+
+    ``params`` = (kind, alpha, beta, gamma, in_tokens, out_tokens, max_num_tokens); ``tau``
+    given for the vector model.
+    """
     out = np.full(NUM_METRICS, math.nan)
     kind, alpha, beta, gamma, L, m, M = params
     status = validate_queue(max_batch, max_queue)
@@ -283,7 +297,7 @@ def analyze(params, max_batch, max_queue, rate, tau=None) -> tuple[Status, np.nd
 
 def round_half_away(x: float) -> int:
     """Round to nearest, halves away from zero (C's round, Go's math.Round)."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 # ------------------------------------------------------------------ waiting-time law
@@ -305,17 +319,19 @@ def _lgamma1p(j: np.ndarray) -> np.ndarray:
 
 
 def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
-    """P(W > t) for an accepted arrival, by direct summation of the Erlang mixture:
-    sum_{j<Q} p(N+j) P(Pois(mu(N) t) <= j) / (1 - p_block). Only the window of j within 40
-    standard deviations of mu(N) t is summed term by term (in blocks, so memory stays bounded
-    whatever Q); below it P(Pois <= j) is 0 to double precision, above it 1, and the weights
-    there sum in closed form (a geometric series). Closed form for an unbounded queue."""
+    """Return P(W > t) for an accepted arrival, by direct summation of the Erlang mixture.
+
+    The mixture is sum_{j<Q} p(N+j) P(Pois(mu(N) t) <= j) / (1 - p_block). Only the window of j
+    within 40 standard deviations of mu(N) t is summed term by term (in blocks, so memory stays
+    bounded whatever Q); below it P(Pois <= j) is 0 to double precision, above it 1, and the
+    weights there sum in closed form (a geometric series). Closed form for an unbounded queue.
+    """
     N = len(tau)
     mu_N = N / tau[-1]
     Q = max_queue
     if Q == 0 or lam == 0:
         return 0.0
-    status, p0, p_block, not_blocked, _, _, _ = chain_moments(tau, Q, lam)
+    _status, _p0, _p_block, not_blocked, _, _, _ = chain_moments(tau, Q, lam)
     log_r = math.log(lam) - math.log(mu_N)
     log_p_full = _log_state_probability(tau, Q, lam, N)
     log_nb = math.log(not_blocked) if not_blocked > 2.0**-1000 else -log_r
@@ -349,7 +365,7 @@ def wait_ccdf(tau: np.ndarray, max_queue: float, lam: float, t: float) -> float:
 
 
 def _log_geo(log_r: float, n: int) -> float:
-    """log sum_{i<n} exp(i log_r), n >= 1."""
+    """Return log sum_{i<n} exp(i log_r) for n >= 1."""
     if log_r == 0:
         return math.log(n)
     if log_r < 0:
@@ -358,7 +374,10 @@ def _log_geo(log_r: float, n: int) -> float:
 
 
 def _log_state_probability(tau, Q, lam, n):
-    """log p(n) for n <= N, from the log weights (independent of the kernels' recurrences)."""
+    """Return log p(n) for n <= N from the log weights.
+
+    Independent of the kernels' recurrences.
+    """
     N = len(tau)
     mu = np.arange(1, N + 1) / tau
     logw = np.concatenate([[0.0], np.cumsum(math.log(lam) - np.log(mu))])
@@ -441,8 +460,10 @@ _INFEASIBLE = {1: Status.INFEASIBLE_ITL, 2: Status.INFEASIBLE_TTFT, 3: Status.IN
 
 
 def subnormal_target(t) -> int:
-    """The binding code of the first set target below the smallest normal double (0 if
-    none): such a target is infeasible, never met by a rate lost in subnormal arithmetic."""
+    """Return the binding code of the first set target below the smallest normal double.
+
+    0 if none: such a target is infeasible, never met by a rate lost in subnormal arithmetic.
+    """
     itl, ttft, wait, tq, tms, wq, wms, block, _ = t
     pairs = ((2, ttft, ttft), (1, itl, itl), (3, wait, wait), (4, tq, tms), (5, wq, wms),
              (6, block, block))  # fmt: skip
@@ -460,8 +481,10 @@ def _tail(tau, max_queue, lam, t):
 
 
 def _excess_values(t, lam, tau, max_queue, ttft, itl, wait, part, p_block):
-    """{binding code: metric / target - 1 - slack} for the set targets from the metrics;
-    ``part`` = prefill + ITL, what a TTFT percentile adds to the wait."""
+    """Return {binding code: metric / target - 1 - slack} for the set targets from the metrics.
+
+    ``part`` = prefill + ITL, what a TTFT percentile adds to the wait.
+    """
     itl_t, ttft_t, wait_t, tq, tms, wq, wms, block, _ = t
     out = {}
     if _set(ttft_t):
@@ -495,11 +518,13 @@ def _violations(params, max_batch, max_queue, tau, t, rate):
 
 
 def _bound(params, max_batch, max_queue, tau, t, m1, x2, m2):
-    """An upper bound on the excess over [x1, x2] from the metrics at both ends
-    (docs/model.md 3.1): service, wait, B, p_block and the wait's tails rise with the rate,
+    """Return an upper bound on the excess over [x1, x2] from the metrics at both ends.
+
+    By docs/model.md 3.1, service, wait, B, p_block and the wait's tails rise with the rate,
     the read-off's prefill with B and the chunk count, so ITL = (service - prefill) / m is
     at most (service(x2) - prefill(x1)) / m and TTFT = wait + service / m + prefill (1 -
-    1/m) at most its value with the prefill at the end that maximises it."""
+    1/m) at most its value with the prefill at the end that maximises it.
+    """
     g1, g2 = _named(m1), _named(m2)
     inv_m = 1 / params[5]
     p_lo, p_hi = g1["prefill_ms"], g2["prefill_ms"]
@@ -510,9 +535,11 @@ def _bound(params, max_batch, max_queue, tau, t, m1, x2, m2):
 
 
 def size(params, max_batch, max_queue, targets, tau=None, rel_tol=1e-13):
-    """(status, rate, binding, iterations, metrics): bisection to rel_tol on the same
-    definitions as the fast kernels (docs/model.md section 3), certified on [0, rate] where
-    a metric may fall as the rate rises (section 3.1)."""
+    """Size by bisection to rel_tol, returning (status, rate, binding, iterations, metrics).
+
+    Uses the same definitions as the fast kernels (docs/model.md section 3), certified on
+    [0, rate] where a metric may fall as the rate rises (section 3.1).
+    """
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         return _size(params, max_batch, max_queue, targets, tau, rel_tol)
 
@@ -577,8 +604,11 @@ def _size(params, max_batch, max_queue, targets, tau, rel_tol):
 
 
 def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, excess, bisect):
-    """PrefillDecode's ITL drops where round(B) reaches a batch with more prefill chunks; the
-    answer is the first crossing of the excess: check each piece's end below the root."""
+    """Find the first crossing of the excess by checking each piece's end below the root.
+
+    PrefillDecode's ITL drops where round(B) reaches a batch with more prefill chunks, so the
+    answer is the first crossing of the excess.
+    """
     chunks = service_times(*params, max_batch)[1]
     b_hi = min(max(round_half_away(m_root[METRIC_INDEX["in_service"]]), 1), max_batch)
     piece_start = 0.0
@@ -590,12 +620,12 @@ def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, ex
         while hi - lo > 1e-13 * hi:
             mid = 0.5 * (lo + hi)
             B = chain_moments(tau, max_queue, mid / 1000)[5]
-            lo, hi = (mid, hi) if B < level else (lo, mid)
+            lo, hi = (mid, hi) if level > B else (lo, mid)
         left = lo
         e_left, which, _ = excess(left)
         if e_left > 0:
             return bisect(piece_start, left, excess(piece_start)[2], which)
-        e_start, which, m_start = excess(hi)
+        e_start, which, _m_start = excess(hi)
         if e_start > 0:
             return left, excess(left)[2], which
         piece_start = hi
@@ -603,10 +633,12 @@ def _first_crossing(params, max_batch, max_queue, tau, root, m_root, binding, ex
 
 
 def _certify(params, max_batch, max_queue, tau, t, root, m_root, binding, excess, bisect, m_idle):
-    """Checks e <= 0 on [0, root (1 - 5e-10)] with the interval bound of :func:`_bound`,
-    from 0 upwards, halving an interval whose bound is positive and doubling the next one
-    after a success; a rate that fails holds the first crossing above the last certified
-    rate, which becomes the answer (bisected), and the check goes on up to it."""
+    """Check e <= 0 on [0, root (1 - 5e-10)] with the interval bound of :func:`_bound`.
+
+    The check runs from 0 upwards, halving an interval whose bound is positive and doubling the
+    next one after a success; a rate that fails holds the first crossing above the last
+    certified rate, which becomes the answer (bisected), and the check goes on up to it.
+    """
     x1, m1, end, w = 0.0, m_idle, root * (1 - 5e-10), root
     while x1 < end:
         x2 = min(x1 + w, end)
@@ -634,9 +666,12 @@ _MIN_NORMAL = 2.2250738585072014e-308
 
 
 def analyze_admitted(params, max_batch, max_queue, rate, rule, tau=None):
-    """:func:`analyze` with TTFT (and for iteration-level admission the wait and response
-    time) under the admission rule ``rule`` (an ADMISSIONS code), by the NumPy formulas of
-    :func:`inferplan.admission.adjust`."""
+    """Run :func:`analyze` with TTFT refined under the admission rule ``rule``.
+
+    For iteration-level admission the wait and response time are refined too. ``rule`` is an
+    ADMISSIONS code; the refinement uses the NumPy formulas of
+    :func:`inferplan.admission.adjust`.
+    """
     from ..admission import adjust
 
     if rule not in ADMISSION_NAMES:
@@ -655,9 +690,11 @@ def analyze_admitted(params, max_batch, max_queue, rate, rule, tau=None):
 
 
 def quantiles(params, max_batch, max_queue, rate, q, rule=0, tau=None):
-    """(status, wait q-quantile, TTFT q-quantile) in ms: the wait's exact quantile, TTFT's
-    with the service part at its mean; under an admission rule both shift by its change of
-    the mean wait and TTFT."""
+    """Return (status, wait q-quantile, TTFT q-quantile) in ms.
+
+    The wait's quantile is exact, TTFT's has the service part at its mean; under an admission
+    rule both shift by its change of the mean wait and TTFT.
+    """
     status, m = analyze(params, max_batch, max_queue, rate, tau)
     if status != Status.OK:
         return status, 0.0, 0.0
@@ -674,12 +711,14 @@ def quantiles(params, max_batch, max_queue, rate, q, rule=0, tau=None):
 
 
 def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
-    """(status, rate, binding, iterations, metrics) like :func:`size`, with the targets the
-    admission rule refines (TTFT, and for iteration-level admission the wait) taken under it:
-    :func:`size` for the other targets caps the rate, and an Illinois search below the cap
-    finds where the largest refined excess crosses 0; for PrefillDecode, whose read-off
-    jumps at the ends of the pieces of constant chunk count, the first crossing below that
-    root (docs/model.md 3.1)."""
+    """Size like :func:`size`, with the targets the admission rule refines taken under it.
+
+    Returns (status, rate, binding, iterations, metrics). The refined targets are TTFT and, for
+    iteration-level admission, the wait. :func:`size` for the other targets caps the rate, and
+    an Illinois search below the cap finds where the largest refined excess crosses 0; for
+    PrefillDecode, whose read-off jumps at the ends of the pieces of constant chunk count, the
+    answer is the first crossing below that root (docs/model.md 3.1).
+    """
     from ..sizing import close_bracket
 
     nan = np.full(NUM_METRICS, math.nan)
@@ -762,12 +801,14 @@ def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
 
 
 def _first_admitted_crossing(params, max_batch, max_queue, tau, root, which, m_root, excess):
-    """The first crossing of the admitted excess below ``root``: PrefillDecode's read-off
-    jumps where round(B) reaches a batch split into more prefill chunks, and an admitted
-    TTFT may drop there. Checks each piece of constant chunk count just left of its end
-    (B = b + 1/2, bisected to 1e-12) and, where a target fails there, bisects between the
-    previous piece's end and that point (docs/model.md 3.1). Returns (rate, binding code,
-    metrics, evaluations)."""
+    """Find the first crossing of the admitted excess below ``root``.
+
+    PrefillDecode's read-off jumps where round(B) reaches a batch split into more prefill
+    chunks, and an admitted TTFT may drop there. Checks each piece of constant chunk count just
+    left of its end (B = b + 1/2, bisected to 1e-12) and, where a target fails there, bisects
+    between the previous piece's end and that point (docs/model.md 3.1). Returns (rate, binding
+    code, metrics, evaluations).
+    """
     chunks = service_times(*params, max_batch)[1]
 
     def batch(rate):
