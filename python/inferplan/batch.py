@@ -314,6 +314,7 @@ def _analyze_rows_traffic(cols, traffic, status, full, admission, rows, threads)
     if not todo.size:
         return
     from . import arrivals  # only for such rows: the Poisson path does not import it
+
     cfg = [np.broadcast_to(cols[k], (rows,)) for k in CONFIG_COLUMNS]
     rate = np.broadcast_to(cols["rate"], (rows,))
     todo = arrivals._analyze_in_kernel(cfg, rate, cv, ocv, todo, status, full, admission,
@@ -446,8 +447,15 @@ def size_many(
 
     admission = check_admission(admission)
     code = CODES[admission]
-    targets = dict(itl_ms=itl_ms, ttft_ms=ttft_ms, wait_ms=wait_ms, max_block=max_block,
-                   tps=tps, ttft_percentile=ttft_percentile, wait_percentile=wait_percentile)
+    targets = dict(
+        itl_ms=itl_ms,
+        ttft_ms=ttft_ms,
+        wait_ms=wait_ms,
+        max_block=max_block,
+        tps=tps,
+        ttft_percentile=ttft_percentile,
+        wait_percentile=wait_percentile,
+    )
     traffic = traffic_columns(data, arrival_cv=arrival_cv, out_tokens_cv=out_tokens_cv)
     rows, config, tcols, outs, result = _prepare_size_call(
         data, columns, targets, metrics, SIZE_DEFAULT_METRICS, traffic
@@ -478,6 +486,7 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads)
     if not todo.size:
         return
     from . import arrivals  # only for such rows: the Poisson path does not import it
+
     cfg = [np.broadcast_to(c, (rows,)) for c in config]
     tgt = [np.broadcast_to(c, (rows,)) for c in tcols]
     todo = arrivals._size_in_kernel(cfg, tgt, cv, ocv, todo, result, outs, admission, threads)

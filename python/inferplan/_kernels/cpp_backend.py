@@ -35,10 +35,22 @@ def size_many(config, targets, outs, rate, status, binding, iterations, threads,
     _core.size_many(config, targets, outs, rate, status, binding, iterations, threads, admission)
 
 
-def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
-                             max_batch, peak, threads):
-    _core.optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding,
-                                   iterations, max_batch, peak, threads)
+def optimal_concurrency_many(
+    config, targets, tolerance, outs, rate, status, binding, iterations, max_batch, peak, threads
+):
+    _core.optimal_concurrency_many(
+        config,
+        targets,
+        tolerance,
+        outs,
+        rate,
+        status,
+        binding,
+        iterations,
+        max_batch,
+        peak,
+        threads,
+    )
 
 
 def analyze_admitted(handle, rate, admission):

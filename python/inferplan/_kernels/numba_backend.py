@@ -46,8 +46,19 @@ class _Prepared:
 
     def args(self):
         """Return the prepared arrays in the order the kernels take them."""
-        return (self.p, self.N, self.Q, self.tau, self.chunks, self.inv_index, self.inv_mu,
-                self.S, self.filled, self.monotone, self.max_inv)
+        return (
+            self.p,
+            self.N,
+            self.Q,
+            self.tau,
+            self.chunks,
+            self.inv_index,
+            self.inv_mu,
+            self.S,
+            self.filled,
+            self.monotone,
+            self.max_inv,
+        )
 
 
 def replica(params, max_batch, max_queue, tau=None):
@@ -127,28 +138,91 @@ def _float_columns(config):
 def analyze_many(config, rate, outs, status, threads, admission=0):
     sel, block = _selection(outs, status.shape[0])
     with _Threads(threads):
-        nk.analyze_many(config[0], _float_columns(config), config[7], config[8], rate, sel,
-                        block, status, admission)
+        nk.analyze_many(
+            config[0],
+            _float_columns(config),
+            config[7],
+            config[8],
+            rate,
+            sel,
+            block,
+            status,
+            admission,
+        )
     _scatter(outs, sel, block)
 
 
-def _size_many(config, targets, tolerance, outs, rate, status, binding, iterations, max_batch,
-               peak, threads, concurrency, admission=0):
+def _size_many(
+    config,
+    targets,
+    tolerance,
+    outs,
+    rate,
+    status,
+    binding,
+    iterations,
+    max_batch,
+    peak,
+    threads,
+    concurrency,
+    admission=0,
+):
     sel, block = _selection(outs, status.shape[0])
     with _Threads(threads):
-        nk.size_many(config[0], _float_columns(config), config[7], config[8], tuple(targets),
-                     tolerance, sel, block, rate, status, binding, iterations, max_batch, peak,
-                     concurrency, admission)
+        nk.size_many(
+            config[0],
+            _float_columns(config),
+            config[7],
+            config[8],
+            tuple(targets),
+            tolerance,
+            sel,
+            block,
+            rate,
+            status,
+            binding,
+            iterations,
+            max_batch,
+            peak,
+            concurrency,
+            admission,
+        )
     _scatter(outs, sel, block)
 
 
 def size_many(config, targets, outs, rate, status, binding, iterations, threads, admission=0):
     rows = status.shape[0]
-    _size_many(config, targets, np.zeros(1), outs, rate, status, binding, iterations,
-               np.zeros(rows, dtype=np.int64), np.zeros(rows), threads, False, admission)
+    _size_many(
+        config,
+        targets,
+        np.zeros(1),
+        outs,
+        rate,
+        status,
+        binding,
+        iterations,
+        np.zeros(rows, dtype=np.int64),
+        np.zeros(rows),
+        threads,
+        False,
+        admission,
+    )
 
 
-def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
-                             max_batch, peak, threads):
-    _size_many(config, targets, tolerance, outs, rate, status, binding, iterations, max_batch,
-               peak, threads, True)
+def optimal_concurrency_many(
+    config, targets, tolerance, outs, rate, status, binding, iterations, max_batch, peak, threads
+):
+    _size_many(
+        config,
+        targets,
+        tolerance,
+        outs,
+        rate,
+        status,
+        binding,
+        iterations,
+        max_batch,
+        peak,
+        threads,
+        True,
+    )

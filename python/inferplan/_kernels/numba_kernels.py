@@ -426,8 +426,9 @@ def head_monotone(N, inv_mu, max_inv, lam, slopes):
         elif R3 < 1.0 and (n & 15) == 1:
             bound = w * R3
             room = TRUNCATION * (1.0 - R3)
-            if (bound * Nd < room * (h1 + ((b0 + b1) + (b2 + b3)))
-                    and bound < room * (h0 + ((a0 + a1) + (a2 + a3)))):
+            if bound * Nd < room * (h1 + ((b0 + b1) + (b2 + b3))) and bound < room * (
+                h0 + ((a0 + a1) + (a2 + a3))
+            ):
                 while n < N:
                     w *= lam * inv_mu[n - 1]
                     n += 1
@@ -769,11 +770,27 @@ def analyze_many(kind, cfg_f, max_batch, max_queue, rate, sel, out, status, admi
             max_inv = 0.0
             filled[0] = 0
             if s == OK:
-                s, monotone, max_inv = prepare(p, N, _at(max_queue, i), tau, chunks, inv_index,
-                                               inv_mu)
+                s, monotone, max_inv = prepare(
+                    p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu
+                )
             if s == OK:
-                s = analyze_admitted(p, N, _at(max_queue, i), tau, chunks, inv_index, inv_mu, S,
-                                     filled, monotone, max_inv, _at(rate, i), admission, m, mo)
+                s = analyze_admitted(
+                    p,
+                    N,
+                    _at(max_queue, i),
+                    tau,
+                    chunks,
+                    inv_index,
+                    inv_mu,
+                    S,
+                    filled,
+                    monotone,
+                    max_inv,
+                    _at(rate, i),
+                    admission,
+                    m,
+                    mo,
+                )
             status[i] = s
             for j in range(sel.shape[0]):
                 out[j, i] = m[sel[j]] if s == OK else np.nan
@@ -1101,8 +1118,9 @@ def _excess(args, t, rate, mo, st, slopes=False):
     if s != OK:
         return math.inf, BIND_NONE, s, np.nan, np.nan
     X, inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
-    best, arg, metric, value, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait,
-                                           prefill + itl, mo[1], st)
+    best, arg, metric, value, s = _combine(
+        N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl, mo[1], st
+    )
     if s != OK:
         return math.inf, BIND_NONE, s, np.nan, np.nan
     g1 = np.nan
@@ -1141,8 +1159,9 @@ def _excess_at(args, t, rate, mo, st):
     p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     lam = rate / 1000.0
     _X, _inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
-    e, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
-                                 mo[1], st)
+    e, which, _, _, s = _combine(
+        N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl, mo[1], st
+    )
     return (e if s == OK else np.nan), which, s
 
 
@@ -1155,8 +1174,9 @@ def _first_failing(args, t, rate, mo, st):
     p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
     lam = rate / 1000.0
     _X, _inv_X, _service, wait, prefill, itl, ttft = latency(p, N, tau, chunks, lam, mo)
-    _, which, _, _, s = _combine(N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl,
-                                 mo[1], st, True)
+    _, which, _, _, s = _combine(
+        N, Q, inv_mu, t, lam, mo, ttft, itl, wait, prefill + itl, mo[1], st, True
+    )
     return which, s
 
 
@@ -1179,8 +1199,9 @@ def _bound(args, t, x1, m1, x2, m2, st):
     inv_m = 1.0 / p[5]
     p_ttft = p_hi if inv_m <= 1.0 else p_lo
     part = service * inv_m + p_ttft * (1.0 - inv_m)
-    e, which, _, _, s = _combine(N, Q, inv_mu, t, lam2, m2, wait + part,
-                                 (service - p_lo) * inv_m, wait, part, m2[1], st)
+    e, which, _, _, s = _combine(
+        N, Q, inv_mu, t, lam2, m2, wait + part, (service - p_lo) * inv_m, wait, part, m2[1], st
+    )
     return (e if s == OK else np.nan), which, s
 
 
@@ -1396,7 +1417,7 @@ def newton_root(args, t, br, x, gx, slope, curv, slope_which, ws):
             br[BR_A] = cand
             br[BR_GA] = g
             br[BR_AW] = which
-            ws[WS_BEST:WS_BEST + NUM_MOMENTS] = mo
+            ws[WS_BEST : WS_BEST + NUM_MOMENTS] = mo
         else:
             br[BR_B] = cand
             br[BR_GB] = g
@@ -1417,9 +1438,9 @@ CERTIFY_STEP = 0.97
 def certify_bound(args, t, e_idle, answer, above, binding, ws):
     """Mirrors certify_bound in sizing.hpp: (status, answer, above, binding, evaluations)."""
     st = ws[WS_ST:]
-    idle_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
-    m1 = ws[WS_M1:WS_M1 + NUM_MOMENTS]
-    m2 = ws[WS_M2:WS_M2 + NUM_MOMENTS]
+    idle_mo = ws[WS_IDLE : WS_IDLE + NUM_MOMENTS]
+    m1 = ws[WS_M1 : WS_M1 + NUM_MOMENTS]
+    m2 = ws[WS_M2 : WS_M2 + NUM_MOMENTS]
     m1[:] = idle_mo
     evaluations = 0
     x1 = 0.0
@@ -1518,8 +1539,9 @@ def _check_targets(t):
 
 
 @nb.njit(**_JIT)
-def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                 out_m, ws):
+def size_replica(
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, out_m, ws
+):
     """Mirror size_replica in sizing.hpp, returning (status, rate, binding, iterations).
 
     out_m gets the metrics at the rate. ws is the workspace (MO_SIZE).
@@ -1537,8 +1559,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         cap_binding = BIND_TPS
     args = (p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv)
     mo = ws[:NUM_MOMENTS]
-    a_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
-    idle_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
+    a_mo = ws[WS_BEST : WS_BEST + NUM_MOMENTS]
+    idle_mo = ws[WS_IDLE : WS_IDLE + NUM_MOMENTS]
     st = ws[WS_ST:]
     st[:] = 0.0
     n_targets = 0
@@ -1546,8 +1568,9 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
         if _is_set(t[k]) and k != 4 and k != 6:
             n_targets += 1
     if n_targets == 0:
-        s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap,
-                    out_m, mo)
+        s = analyze(
+            p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, cap, out_m, mo
+        )
         return s, cap, cap_binding, 1
     e_lo, which, s, _, _ = _excess(args, t, 0.0, idle_mo, st)
     if s != OK:
@@ -1608,7 +1631,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
             return s, 0.0, BIND_NONE, iterations
         if not converged:
             ev, a, ga, b, gb, bw, s, converged = close_bracket(
-                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws)
+                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws
+            )
             br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
             iterations += ev
             if s != OK:
@@ -1622,8 +1646,11 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
                     return s, 0.0, BIND_NONE, iterations
     # PrefillDecode's excess may jump up where the chunk count does (sizing.hpp)
     jumps = p[0] == 1.0 and N > 1 and chunks[0] != chunks[N - 1]
-    if (not at_cap and (n_targets > 1 or jumps)
-            and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B])):
+    if (
+        not at_cap
+        and (n_targets > 1 or jumps)
+        and not (br[BR_B] - br[BR_A] <= 4.0 * RATE_REL_TOL * br[BR_B])
+    ):
         up = br[BR_A] * (1.0 + 2.0 * RATE_REL_TOL)
         e_up, which, s, _, _ = _excess(args, t, up, mo, st)
         iterations += 1
@@ -1637,7 +1664,8 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
             br[BR_GA] = _to_g(e_up, log1p_slack)
             br[BR_AW] = which
             ev, a, ga, b, gb, bw, s, closed = close_bracket(
-                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws)
+                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws
+            )
             br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
             iterations += ev
             if s != OK:
@@ -1675,16 +1703,18 @@ def size_replica(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, m
 
 
 @nb.njit(**_JIT)
-def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                        tol, out_m, mo):
+def optimal_concurrency(
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, tol, out_m, mo
+):
     """Mirrors concurrency.hpp: (status, max_batch, peak, rate, binding, iterations)."""
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
         return BAD_QUANTILE, 0, 0.0, 0.0, BIND_NONE, 0
     peak = 0.0
     first_error = OK
     for n in range(1, N + 1):
-        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                            monotone, max_inv, t, out_m, mo)
+        s, rate, binding, it = size_replica(
+            p, n, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, out_m, mo
+        )
         if s >= 20:
             return s, 0, 0.0, 0.0, binding, it
         if s == OK:
@@ -1694,16 +1724,33 @@ def optimal_concurrency(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, mono
     if peak <= 0.0:
         return first_error, 0, 0.0, 0.0, BIND_NONE, 0
     for n in range(1, N + 1):
-        s, rate, binding, it = size_replica(p, n, Q, tau, chunks, inv_index, inv_mu, S, filled,
-                                            monotone, max_inv, t, out_m, mo)
+        s, rate, binding, it = size_replica(
+            p, n, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, out_m, mo
+        )
         if s == OK and out_m[3] >= (1.0 - tol) * peak:
             return OK, n, peak, rate, binding, it
     return OK, 0, peak, 0.0, BIND_NONE, 0
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, rate_out,
-              status, binding_out, iterations_out, batch_out, peak_out, concurrency, admission=0):
+def size_many(
+    kind,
+    cfg_f,
+    max_batch,
+    max_queue,
+    targets,
+    tolerance,
+    sel,
+    out,
+    rate_out,
+    status,
+    binding_out,
+    iterations_out,
+    batch_out,
+    peak_out,
+    concurrency,
+    admission=0,
+):
     """Size each row under the admission rule (or, with concurrency, find its optimal max batch)."""
     rows = status.shape[0]
     max_n = scratch_size(max_batch, rows)
@@ -1737,14 +1784,42 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
             if s == OK:
                 if concurrency:
                     s, nb_, peak, rate, binding, it = optimal_concurrency(
-                        p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                        _at(tolerance, i), m, mo)
+                        p,
+                        N,
+                        Q,
+                        tau,
+                        chunks,
+                        inv_index,
+                        inv_mu,
+                        S,
+                        filled,
+                        monotone,
+                        max_inv,
+                        t,
+                        _at(tolerance, i),
+                        m,
+                        mo,
+                    )
                     batch_out[i] = nb_
                     peak_out[i] = peak
                 else:
-                    s, rate, binding, it = size_admitted(p, N, Q, tau, chunks, inv_index,
-                                                         inv_mu, S, filled, monotone, max_inv, t,
-                                                         admission, m, mo)
+                    s, rate, binding, it = size_admitted(
+                        p,
+                        N,
+                        Q,
+                        tau,
+                        chunks,
+                        inv_index,
+                        inv_mu,
+                        S,
+                        filled,
+                        monotone,
+                        max_inv,
+                        t,
+                        admission,
+                        m,
+                        mo,
+                    )
             status[i] = s
             binding_out[i] = binding
             iterations_out[i] = it
@@ -1754,6 +1829,7 @@ def size_many(kind, cfg_f, max_batch, max_queue, targets, tolerance, sel, out, r
 
 
 # ---------------------------------------------------------------- admission (admission.hpp)
+
 
 @nb.njit(**_JIT)
 def _mean_queue_given_full(r, Q):
@@ -1805,8 +1881,9 @@ def admit(p, N, Q, tau, chunks, rule, m, c_forced=0.0):
     charged = (c * (B - 1.0) + B) * w_pre / (c + mo_)
     ttft = m[11]
     if rule == ADMIT_IMMEDIATE:
-        overlap = X * c * step_pre * c / 2.0 + X * (step_pre * (c + (c * c - 1.0) / 2.0)
-                                                    + itl / 2.0)
+        overlap = X * c * step_pre * c / 2.0 + X * (
+            step_pre * (c + (c * c - 1.0) / 2.0) + itl / 2.0
+        )
         if pd:
             m[11] = ttft - charged + chunk * overlap
         return
@@ -1830,21 +1907,22 @@ def admit(p, N, Q, tau, chunks, rule, m, c_forced=0.0):
     if not p0 < 1.0:
         residual = 0.0
     delay = p_free_busy * residual
-    overlap = X * c * step_pre * (c - 1.0) / 2.0 + X * (p_free_busy * residual * c
-                                                        + step_pre * c * (c + 1.0) / 2.0)
+    overlap = X * c * step_pre * (c - 1.0) / 2.0 + X * (
+        p_free_busy * residual * c + step_pre * c * (c + 1.0) / 2.0
+    )
     m[11] = (ttft - charged + chunk * overlap if pd else ttft) + delay
     m[9] += delay
     m[7] += delay
 
 
 @nb.njit(**_JIT)
-def analyze_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv,
-                     rate, rule, m, mo):
+def analyze_admitted(
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, rule, m, mo
+):
     """Mirrors analyze_admitted in admission.hpp: analyze, then the rule applied to m."""
     if rule < ADMIT_CHAIN or rule > ADMIT_ITERATION:
         return BAD_ADMISSION
-    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m,
-                mo)
+    s = analyze(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, rate, m, mo)
     if s == OK:
         admit(p, N, Q, tau, chunks, rule, m)
     return s
@@ -1857,8 +1935,19 @@ def _admitted_quantile(args, rate, mm, q, st):
     The Erlang-window terms its evaluations of the tail sum count against the work bound
     (a window the bound cannot afford is not summed).
     """
-    (_p, N, Q, _tau, _chunks_unused, _inv_index, inv_mu, _S_unused, _filled, _monotone,
-     _max_inv) = args
+    (
+        _p,
+        N,
+        Q,
+        _tau,
+        _chunks_unused,
+        _inv_index,
+        inv_mu,
+        _S_unused,
+        _filled,
+        _monotone,
+        _max_inv,
+    ) = args
     if rate == 0.0:
         return 0.0, OK
     w, terms = wait_quantile_budget(
@@ -1875,8 +1964,7 @@ def _refined_flags(t, rule):
     """(ttft, ttft_p, wait, wait_p): the targets the rule refines."""
     it = rule == ADMIT_ITERATION
     on = rule != ADMIT_CHAIN
-    return (on and _is_set(t[1]), on and _is_set(t[3]), it and _is_set(t[2]),
-            it and _is_set(t[5]))
+    return (on and _is_set(t[1]), on and _is_set(t[3]), it and _is_set(t[2]), it and _is_set(t[5]))
 
 
 @nb.njit(**_JIT)
@@ -1887,12 +1975,13 @@ def _admitted_refined(args, t, rule, rate, mm, c, ws, first=False):
     metrics there (size_admitted's refined).
     """
     p, N, Q, tau, chunks, _inv_index, inv_mu, _S_unused, _filled, _monotone, _max_inv = args
-    m = ws[WS_AM:WS_AM + NUM_METRICS]
+    m = ws[WS_AM : WS_AM + NUM_METRICS]
     st = ws[WS_ST:]
     fill_metrics(p, N, tau, chunks, inv_mu, rate, mm, m)
     if c > 0.0:
-        _X, _inv_X, service, wait, _prefill, _itl, ttft = latency(p, N, tau, chunks, rate / 1000.0,
-                                                              mm)
+        _X, _inv_X, service, wait, _prefill, _itl, ttft = latency(
+            p, N, tau, chunks, rate / 1000.0, mm
+        )
         pre = c * max(0.0, p[1] + (mm[4] - 1.0) * _delta(p, c)) + _w_pre(p, c)
         it_ = (service - pre) * (1.0 / p[5])
         m[12] = pre
@@ -1914,9 +2003,12 @@ def _admitted_refined(args, t, rule, rate, mm, c, ws, first=False):
         s = s1 if s1 != OK else s
     worst = -math.inf
     which = BIND_NONE
-    for on, v, code in ((ttft, m[11] / t[1], BIND_TTFT), (wait, m[9] / t[2], BIND_WAIT),
-                        (ttft_p, (q_ttft + (m[11] - chain_ttft)) / t[4], BIND_TTFT_PCT),
-                        (wait_p, (q_wait + (m[9] - chain_wait)) / t[6], BIND_WAIT_PCT)):
+    for on, v, code in (
+        (ttft, m[11] / t[1], BIND_TTFT),
+        (wait, m[9] / t[2], BIND_WAIT),
+        (ttft_p, (q_ttft + (m[11] - chain_ttft)) / t[4], BIND_TTFT_PCT),
+        (wait_p, (q_wait + (m[9] - chain_wait)) / t[6], BIND_WAIT_PCT),
+    ):
         e = v - 1.0
         # first: at the idle replica the first target that fails in the reporting order
         # (docs/model.md 3) names the status; elsewhere the largest excess
@@ -1959,10 +2051,10 @@ def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
     ws[WS_BEST:].
     """
     _p, N, _Q, _tau, chunks, _inv_index, _inv_mu, _S_unused, _filled, _monotone, _max_inv = args
-    answer_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
-    hi_mo = ws[WS_IDLE:WS_IDLE + NUM_MOMENTS]
-    last_mo = ws[WS_M1:WS_M1 + NUM_MOMENTS]
-    mo = ws[WS_M2:WS_M2 + NUM_MOMENTS]
+    answer_mo = ws[WS_BEST : WS_BEST + NUM_MOMENTS]
+    hi_mo = ws[WS_IDLE : WS_IDLE + NUM_MOMENTS]
+    last_mo = ws[WS_M1 : WS_M1 + NUM_MOMENTS]
+    mo = ws[WS_M2 : WS_M2 + NUM_MOMENTS]
     st = ws[WS_ST:]
     top = int(min(max(math.floor(answer_mo[4] + 0.5), 1.0), float(N)))
     if chunks[0] == chunks[top - 1]:
@@ -2004,7 +2096,8 @@ def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
                 if fa > 0.0:
                     return NOT_CERTIFIED, answer, above, binding, evaluations
                 ev, a, fa, b_end, _fb, w_lo, s, closed = close_bracket(
-                    args, t, safe, fa, lo, e_lo, w_lo, ws, RATE_REL_TOL, rule)
+                    args, t, safe, fa, lo, e_lo, w_lo, ws, RATE_REL_TOL, rule
+                )
                 evaluations += ev
                 if s != OK:
                     return s, answer, above, binding, evaluations
@@ -2036,8 +2129,9 @@ def certify_pieces(args, t, rule, answer, above, binding, evaluations, ws):
 
 
 @nb.njit(**_JIT)
-def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t,
-                  rule, out_m, ws):
+def size_admitted(
+    p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, max_inv, t, rule, out_m, ws
+):
     """Mirror size_admitted in admission.hpp, returning (status, rate, binding, iterations).
 
     out_m gets the admitted metrics at the rate.
@@ -2068,8 +2162,8 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
     if s != OK:
         return s, cap, cap_binding, iterations
     mo = ws[:NUM_MOMENTS]
-    answer_mo = ws[WS_BEST:WS_BEST + NUM_MOMENTS]
-    m = ws[WS_AM:WS_AM + NUM_METRICS]
+    answer_mo = ws[WS_BEST : WS_BEST + NUM_MOMENTS]
+    m = ws[WS_AM : WS_AM + NUM_METRICS]
     st = ws[WS_ST:]
     st[ST_WORK] = 0.0
     f_hi, which, s = _admitted_actual(args, t, rule, cap, ws)
@@ -2089,8 +2183,9 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
         if f_lo >= 0.0:
             out_m[:] = m
             return _infeasible(which), 0.0, which, iterations
-        ev, a, _fa, b, _fb, binding, s, closed = close_bracket(args, t, 0.0, f_lo, cap, f_hi,
-                                                            binding, ws, 1e-13, rule)
+        ev, a, _fa, b, _fb, binding, s, closed = close_bracket(
+            args, t, 0.0, f_lo, cap, f_hi, binding, ws, 1e-13, rule
+        )
         iterations += ev
         if s != OK:
             return s, 0.0, binding, iterations
@@ -2104,8 +2199,9 @@ def size_admitted(p, N, Q, tau, chunks, inv_index, inv_mu, S, filled, monotone, 
             if s != OK:
                 return s, 0.0, binding, iterations
     if p[0] == 1.0 and answer > 0.0:
-        s, answer, above, binding, iterations = certify_pieces(args, t, rule, answer, above,
-                                                               binding, iterations, ws)
+        s, answer, above, binding, iterations = certify_pieces(
+            args, t, rule, answer, above, binding, iterations, ws
+        )
         if s != OK:
             return s, 0.0, binding, iterations
     if not answer > 0.0:

@@ -76,8 +76,9 @@ def size(h, targets):
 
 
 def size_admitted(h, targets, admission):
-    s, rate, binding, it, m = reference.size_admitted(h.params, h.max_batch, h.max_queue,
-                                                      tuple(targets), admission, h.tau)
+    s, rate, binding, it, m = reference.size_admitted(
+        h.params, h.max_batch, h.max_queue, tuple(targets), admission, h.tau
+    )
     return int(s), rate, binding, it, list(m)
 
 
@@ -105,8 +106,11 @@ def optimal_concurrency(h, targets, tolerance):
 def _rows(config, targets, i):
     params = tuple(float(_row(c, i)) for c in config[:7])
     params = (int(params[0]), *params[1:])
-    return params, int(_row(config[7], i)), float(_row(config[8], i)), tuple(
-        float(_row(t, i)) for t in targets
+    return (
+        params,
+        int(_row(config[7], i)),
+        float(_row(config[8], i)),
+        tuple(float(_row(t, i)) for t in targets),
     )
 
 
@@ -130,8 +134,9 @@ def size_many(config, targets, outs, rate, status, binding, iterations, threads,
         _store(outs, i, res[4], res[0] == 0)
 
 
-def optimal_concurrency_many(config, targets, tolerance, outs, rate, status, binding, iterations,
-                             max_batch, peak, threads):
+def optimal_concurrency_many(
+    config, targets, tolerance, outs, rate, status, binding, iterations, max_batch, peak, threads
+):
     for i in range(status.shape[0]):
         params, N, Q, t = _rows(config, targets, i)
         h = replica(params, N, Q)

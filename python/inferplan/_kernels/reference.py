@@ -312,9 +312,14 @@ def _lgamma1p(j: np.ndarray) -> np.ndarray:
     small = j < 100
     out[small] = [math.lgamma(v + 1.0) for v in j[small]]
     n = j[~small] + 1.0  # Stirling's series: its next term is below 1e-17 from n = 100
-    out[~small] = (n - 0.5) * np.log(n) - n + 0.5 * math.log(2 * math.pi) + 1 / (12 * n) - 1 / (
-        360 * n**3
-    ) + 1 / (1260 * n**5)
+    out[~small] = (
+        (n - 0.5) * np.log(n)
+        - n
+        + 0.5 * math.log(2 * math.pi)
+        + 1 / (12 * n)
+        - 1 / (360 * n**3)
+        + 1 / (1260 * n**5)
+    )
     return out
 
 
@@ -383,9 +388,9 @@ def _log_state_probability(tau, Q, lam, n):
     logw = np.concatenate([[0.0], np.cumsum(math.log(lam) - np.log(mu))])
     lr = math.log(lam) - math.log(mu[-1])
     if Q > 0:
-        log_tail = logw[-1] + (lr + _log_geo(lr, Q) if not math.isinf(Q) else lr - math.log(
-            -math.expm1(lr)
-        ))
+        log_tail = logw[-1] + (
+            lr + _log_geo(lr, Q) if not math.isinf(Q) else lr - math.log(-math.expm1(lr))
+        )
     else:
         log_tail = -math.inf
     M = max(logw.max(), log_tail)
@@ -766,8 +771,11 @@ def size_admitted(params, max_batch, max_queue, targets, rule, tau=None):
                 v = (t if i == 3 else w) / targets[i + 1]
             else:  # an idle replica: nobody waits, TTFT is its mean
                 chain = _named(analyze(params, max_batch, max_queue, 0.0, tau)[1])
-                v = (g["wait_ms"] - chain["wait_ms"] if i == 5 else chain["prefill_ms"]
-                     + chain["itl_ms"] + g["ttft_ms"] - chain["ttft_ms"]) / targets[i + 1]
+                v = (
+                    g["wait_ms"] - chain["wait_ms"]
+                    if i == 5
+                    else chain["prefill_ms"] + chain["itl_ms"] + g["ttft_ms"] - chain["ttft_ms"]
+                ) / targets[i + 1]
             e = v - 1.0
             if ((first and ((e >= 0.0 and not worst >= 0.0) or (worst < 0.0 and e > worst)))
                     or (not first and e > worst)):  # fmt: skip

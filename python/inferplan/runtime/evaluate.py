@@ -35,6 +35,7 @@ def _server_admission(config: PolicyConfig) -> str:
     """Return the servers' admission rule in the replay: the config's, else iteration-level."""
     return config.admission or "iteration"
 
+
 MAX_WINDOWS = 1_000_000  # decision windows in one evaluation
 
 
