@@ -411,3 +411,25 @@ def test_wait_percentile_of_1e_300_ms_is_where_the_quantile_leaves_0(backend):
     assert res.binding == "wait_percentile"
     assert r.wait_quantile(res.rate, 0.9) == 0.0
     assert r.wait_quantile(res.rate * (1 + 1e-9), 0.9) > 1e-300
+
+
+@pytest.mark.parametrize("admission", [None, "immediate"])
+def test_a_crossing_just_below_a_downward_jump_is_the_answer(backend, admission):
+    """ITL crosses its target 3.4e-10 below the rate where it jumps down: that crossing is it.
+
+    PrefillDecode's ITL rises to the target, exceeds it on a window of 3.4e-10 (relative)
+    until round(B) reaches the next batch, and falls back below it there: the largest rate
+    below which the target always holds is the crossing, although the target holds again
+    1e-9 above it (the fuzz's first probes there took the answer for a miss).
+    """
+    c = _cols(1, 103.61237098138099, 0.11683744277398514, 2.0206193057448955e-08,
+              2214.716646872204, 23.861875046311496, 2594.4692374503547, 2577, 99.0)  # fmt: skip
+    target = 424.3437508300742
+    res = ip.size_many(**c, itl_ms=target, admission=admission)
+    rate = res["rate"][0]
+    assert res["status"][0] == ip.Status.OK
+    assert rate == pytest.approx(2.8231272675629047, rel=1e-9)
+    probe = ip.analyze_many(**c, rate=rate * (1 + np.array([0.0, 1e-10, 1e-9])))["itl_ms"]
+    assert probe[0] <= target  # held at the rate
+    assert probe[1] > target  # fails just above it
+    assert probe[2] < target  # and holds again past the jump
