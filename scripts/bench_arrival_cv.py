@@ -14,23 +14,20 @@ from __future__ import annotations
 import timeit
 
 import inferplan
-from inferplan import admission as _admission
-from inferplan.replica import Metrics, _rate
+from inferplan.replica import Metrics, _admission_code, _rate
 
 
 def _before(self, rate, *, admission=None):
-    """Replica.analyze before arrival_cv (the statements after the new test)."""
-    admission = _admission.check_admission(admission)
-    native = getattr(self._kernel, "analyze_admitted", None)
-    if admission is not None and native is not None:
-        status, values = native(self._handle, _rate(rate), _admission.CODES[admission])
-        if status != 0:
-            self._raise(status, rate)
-        return Metrics._make(values)
-    status, values = self._kernel.analyze(self._handle, _rate(rate))
+    """Replica.analyze without arrival_cv (the statements after the new test)."""
+    if admission is None:
+        status, values = self._kernel.analyze(self._handle, _rate(rate))
+    else:
+        status, values = self._kernel.analyze_admitted(
+            self._handle, _rate(rate), _admission_code(admission)
+        )
     if status != 0:
         self._raise(status, rate)
-    return self._admitted(Metrics._make(values), admission)
+    return Metrics._make(values)
 
 
 def main(number: int = 100_000, repeat: int = 15) -> None:
