@@ -324,3 +324,31 @@ def test_cli_optimize_cov(inferplan_cli, inferno_dir):
     )
     use = json.loads(inferplan_cli("optimize", path, "--format", "json").stdout)  # default
     assert use["totalCost"] > ignore["totalCost"] == pytest.approx(35121)
+
+
+@pytest.mark.parametrize("name", ["cpp", "numba", "numpy"])
+def test_batch_rows_take_the_status_the_scalar_call_raises(name):
+    """A row the arrival solver refuses gets that refusal's own status on every backend.
+
+    UNSTABLE at saturation with an unbounded queue, BAD_ARRIVAL_LEVELS for a finite queue
+    too long for the exact solve: carried by the error (StatusError), not read off its text.
+    """
+    from inferplan._kernels import dispatch
+    from inferplan._status import StatusError
+
+    dispatch.use(name)
+    try:
+        cols = dict(kind=0, alpha=19.0, beta=1.0, out_tokens=256.0, max_batch=8)
+        over = inferplan.analyze_many(**cols, rate=10.0, arrival_cv=2.0)
+        long = inferplan.analyze_many(**cols, max_queue=1e6, rate=0.1, arrival_cv=2.0)
+        sized = inferplan.size_many(**cols, max_queue=1e6, itl_ms=40.0, arrival_cv=2.0)
+        with pytest.raises(StatusError, match="saturation") as err:
+            inferplan.Replica(inferplan.DecodeOnly(19, 1, 256), 8).analyze(10.0, arrival_cv=2.0)
+    finally:
+        dispatch.use(None)
+    assert err.value.status == inferplan.Status.UNSTABLE
+    assert over["status"][0] == inferplan.Status.UNSTABLE
+    assert long["status"][0] == inferplan.Status.BAD_ARRIVAL_LEVELS
+    assert sized["status"][0] == inferplan.Status.BAD_ARRIVAL_LEVELS
+    assert np.isnan(long["wait_ms"][0])
+    assert np.isnan(sized["rate"][0])

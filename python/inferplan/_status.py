@@ -61,6 +61,19 @@ _MESSAGES = {
 }
 
 
+class StatusError(ValueError):
+    """A ValueError that carries the status a batch call gives the same input.
+
+    Raised where a scalar call refuses an input that the batch calls answer with a status
+    per row, so that a batch built on the scalar call reports that status (never by
+    matching the message).
+    """
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        self.status = Status(int(status))
+        super().__init__(message if message is not None else status_message(self.status))
+
+
 def status_message(code: int) -> str:
     """Human-readable explanation of a status code."""
     try:

@@ -42,7 +42,7 @@ from . import _lazy, phasetype
 from . import admission as _admission
 from ._kernels import reference as _ref
 from ._metrics import KIND_PREFILL_DECODE, KIND_VECTOR
-from ._status import Status, status_message
+from ._status import Status, StatusError
 from .replica import Metrics, Replica, _rate, _size_result
 from .sizing import (
     BINDING_NAMES,
@@ -145,10 +145,11 @@ class _Solved:
         self.cv, self.fit = cv, fit
         sol = _qbd_solve(replica, self.mu, lam, ph, cv, fit)
         if sol is None:
-            raise ValueError(
+            raise StatusError(
+                Status.UNSTABLE,
                 f"rate {rate!r} req/s is at or above the saturation rate "
                 f"{self.mu_N * 1000:.6g} req/s of a replica with an unbounded queue: "
-                "no steady state (lower the rate or set max_queue)"
+                "no steady state (lower the rate or set max_queue)",
             )
         self.sol = sol
         L, B, Lq = sol.moments()
@@ -264,7 +265,7 @@ class _Solved:
             sides.append((counts, jumps / jumps.sum()))
         self.collision_work = _collision_work(*sides)
         if self.collision_work > MAX_WORK:
-            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
+            raise StatusError(Status.BAD_ARRIVAL_COLLISIONS)
         law = None
         for counts, w in sides:
             total = np.zeros(1)
@@ -293,7 +294,7 @@ class _Solved:
         # the law and the quantile search over it, together within the kernel's work bound
         search = _collision_search_work(extra.size, self.replica.max_queue)
         if extra.size > 1 and self.collision_work + search > MAX_WORK:
-            raise ValueError(status_message(Status.BAD_ARRIVAL_COLLISIONS))
+            raise StatusError(Status.BAD_ARRIVAL_COLLISIONS)
         # the admission rule's mean change, less the mean of the collisions' law added below
         shift = m.ttft_ms - self.metrics.ttft_ms - float(extra @ p_extra)
         tau = self.service.tau_ms
@@ -377,12 +378,13 @@ def _qbd_solve(replica, mu, lam, ph, cv, fit):
 
 
 def _raise(status, replica, rate):
-    """Raise the ValueError of a kernel status, worded as the NumPy path words it."""
+    """Raise a kernel status as a StatusError (a ValueError), worded as the NumPy path words it."""
     if status == Status.UNSTABLE:
-        raise ValueError(
+        raise StatusError(
+            status,
             f"rate {rate!r} req/s is at or above the saturation rate "
             f"{replica.max_rate:.6g} req/s of a replica with an unbounded queue: "
-            "no steady state (lower the rate or set max_queue)"
+            "no steady state (lower the rate or set max_queue)",
         )
     if status == Status.BAD_ARRIVAL_LEVELS:
         if math.isinf(replica.max_queue):
@@ -391,12 +393,13 @@ def _raise(status, replica, rate):
         else:
             size = f"max_batch + max_queue = {replica.max_batch + int(replica.max_queue)}"
             fix = "max_queue=None (unbounded) or a shorter queue"
-        raise ValueError(
+        raise StatusError(
+            status,
             f"{size} is too large for the exact solve under non-Poisson arrivals (at most "
             f"{phasetype.MAX_LEVELS} levels, and levels x phases within the kernel's work "
-            f"bound); use {fix}"
+            f"bound); use {fix}",
         )
-    raise ValueError(status_message(status))
+    raise StatusError(status)
 
 
 MAX_WORK = 4e8

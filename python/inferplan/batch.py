@@ -17,6 +17,7 @@ from . import _lazy
 from ._codes import KINDS, Status
 from ._kernels import dispatch
 from ._metrics import KIND_VECTOR, METRIC_INDEX, METRIC_NAMES
+from ._status import StatusError
 from .sizing import BINDING_NAMES
 
 # The kinds a batch row may have (ServiceTimes has no column form), also spelt without "_".
@@ -324,9 +325,8 @@ def _analyze_rows_traffic(cols, traffic, status, full, admission, rows, threads)
         try:
             m = arrivals.analyze(replica, float(rate[i]), arrival_cv=float(cv[i]),
                                  admission=admission, lengths=lengths)  # fmt: skip
-        except ValueError as err:  # unbounded queue at saturation, or too many levels
-            status[i] = (Status.UNSTABLE if "saturation" in str(err)
-                         else Status.BAD_ARRIVAL_LEVELS)  # fmt: skip
+        except StatusError as err:  # e.g. UNSTABLE, BAD_ARRIVAL_LEVELS: the row's status
+            status[i] = err.status
             for values in full.values():
                 values[i] = np.nan
             continue
@@ -504,8 +504,8 @@ def _size_rows_traffic(config, tcols, traffic, result, outs, admission, threads)
                 wait_percentile=(wq, wms) if wq > 0.0 else None, max_block=given(block),
                 tps=given(tps), admission=admission, lengths=lengths,
             )  # fmt: skip
-        except ValueError:  # a finite queue too long for the exact solve
-            status[i] = Status.BAD_ARRIVAL_LEVELS
+        except StatusError as err:  # e.g. a finite queue too long for the exact solve
+            status[i] = err.status
             result["rate"][i] = np.nan
             result["binding"][i] = result["iterations"][i] = 0
             for out in outs:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _lazy
+from ._status import Status, StatusError
 
 MAX_PHASES = 64
 """Phases of the Erlang law that stands for (near-)deterministic gaps: ``arrival_cv`` below
@@ -339,10 +340,11 @@ def solve(mu: np.ndarray, max_queue: float, lam: float, ph: PhaseType) -> QBDSol
     else:
         top = N + int(max_queue)
         if top > MAX_LEVELS:
-            raise ValueError(
+            raise StatusError(
+                Status.BAD_ARRIVAL_LEVELS,
                 f"max_batch + max_queue = {top} is above the {MAX_LEVELS} levels the exact "
                 "finite-queue solve takes under non-Poisson arrivals; use max_queue=None "
-                "(unbounded) or a shorter queue"
+                "(unbounded) or a shorter queue",
             )
         sigma = math.nan
     levels = np.minimum(np.arange(top + 1), N)  # level n serves min(n, N)
