@@ -1332,6 +1332,19 @@ def close_bracket(args, t, a, fa, b, fb, b_which, ws, rel_tol=RATE_REL_TOL, rule
     return evaluations, a, fa, b, fb, b_which, s, closed
 
 
+@nb.njit(**_JIT)
+def _close_held_bracket(args, t, br, ws):
+    """Close the bracket size_replica holds in br, writing its ends back.
+
+    Returns (evaluations, status, closed), as sizing.hpp's close_bracket on br's fields.
+    """
+    ev, a, ga, b, gb, bw, s, closed = close_bracket(
+        args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws
+    )
+    br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
+    return ev, s, closed
+
+
 NEWTON_CLOSE = 1e-5
 HALLEY_CLOSE = 3e-4
 
@@ -1630,10 +1643,7 @@ def size_replica(
         if s != OK:
             return s, 0.0, BIND_NONE, iterations
         if not converged:
-            ev, a, ga, b, gb, bw, s, converged = close_bracket(
-                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws
-            )
-            br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
+            ev, s, converged = _close_held_bracket(args, t, br, ws)
             iterations += ev
             if s != OK:
                 return s, 0.0, BIND_NONE, iterations
@@ -1663,10 +1673,7 @@ def size_replica(
             br[BR_A] = up
             br[BR_GA] = _to_g(e_up, log1p_slack)
             br[BR_AW] = which
-            ev, a, ga, b, gb, bw, s, closed = close_bracket(
-                args, t, br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], int(br[BR_BW]), ws
-            )
-            br[BR_A], br[BR_GA], br[BR_B], br[BR_GB], br[BR_BW] = a, ga, b, gb, bw
+            ev, s, closed = _close_held_bracket(args, t, br, ws)
             iterations += ev
             if s != OK:
                 return s, 0.0, BIND_NONE, iterations
